@@ -1,0 +1,163 @@
+//! Element types and static tensor types (dtype + concrete column-major shape).
+
+use std::fmt;
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DType {
+    F32,
+    F64,
+    C32,
+    C64,
+    I64,
+    Bool,
+}
+
+impl DType {
+    /// All dtypes, in a fixed order.
+    pub const ALL: [DType; 6] = [
+        DType::F32,
+        DType::F64,
+        DType::C32,
+        DType::C64,
+        DType::I64,
+        DType::Bool,
+    ];
+
+    /// Text name used by the printer and parser (`f32`, `c64`, `bool`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::C32 => "c32",
+            DType::C64 => "c64",
+            DType::I64 => "i64",
+            DType::Bool => "bool",
+        }
+    }
+
+    /// Inverse of [`DType::name`].
+    pub fn from_name(s: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// `true` for f32, f64, c32, c64.
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64 | DType::C32 | DType::C64)
+    }
+
+    /// `true` for f32 and f64.
+    pub fn is_real_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// `true` for c32 and c64.
+    pub fn is_complex(self) -> bool {
+        matches!(self, DType::C32 | DType::C64)
+    }
+
+    /// The real dtype of the same precision (c64 → f64); real dtypes map to themselves.
+    pub fn real(self) -> DType {
+        match self {
+            DType::C32 => DType::F32,
+            DType::C64 => DType::F64,
+            d => d,
+        }
+    }
+
+    /// The complex dtype of the same precision (f64 → c64); None for i64 / bool.
+    pub fn complex(self) -> Option<DType> {
+        match self {
+            DType::F32 | DType::C32 => Some(DType::C32),
+            DType::F64 | DType::C64 => Some(DType::C64),
+            _ => None,
+        }
+    }
+
+    /// Size of one element in bytes.
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F64 | DType::C32 | DType::I64 => 8,
+            DType::C64 => 16,
+            DType::Bool => 1,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Static type of an IR value: dtype and concrete shape (column-major: axis 0 is contiguous).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TensorType {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl TensorType {
+    pub fn new(dtype: DType, shape: impl Into<Vec<usize>>) -> Self {
+        TensorType {
+            dtype,
+            shape: shape.into(),
+        }
+    }
+
+    /// A rank-0 tensor type.
+    pub fn scalar(dtype: DType) -> Self {
+        TensorType {
+            dtype,
+            shape: Vec::new(),
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements (1 for a scalar).
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Same shape, another dtype.
+    pub fn with_dtype(&self, dtype: DType) -> Self {
+        TensorType {
+            dtype,
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// Size in bytes of a dense buffer of this type.
+    pub fn size_bytes(&self) -> usize {
+        self.numel() * self.dtype.size_bytes()
+    }
+}
+
+impl fmt::Display for TensorType {
+    /// Prints as `f64[2,3]` (`f64[]` for a scalar).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[", self.dtype)?;
+        for (i, d) in self.shape.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Column-major strides (in elements) of a shape.
+pub fn col_major_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = Vec::with_capacity(shape.len());
+    let mut s = 1;
+    for &d in shape {
+        strides.push(s);
+        s *= d;
+    }
+    strides
+}

@@ -1,0 +1,347 @@
+//! The primitive operations of the IR and their attributes. The set follows StableHLO
+//! (dot_general, broadcast_in_dim, reduce, gather / scatter, select, convert) so that a
+//! program can later be exported; typing rules live in [`crate::infer`].
+
+use crate::dtype::{DType, TensorType};
+use crate::tensor::Tensor;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Elementwise unary operations. Operand and result have the same shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnaryOp {
+    /// `-x`. Numeric dtypes.
+    Neg,
+    /// `e^x`. Float and complex.
+    Exp,
+    /// Natural log. Float and complex.
+    Log,
+    Sin,
+    Cos,
+    Tanh,
+    /// Principal square root. Float and complex.
+    Sqrt,
+    /// `1/sqrt(x)`. Float and complex.
+    Rsqrt,
+    /// `|x|`; the result of a complex operand is real (c64 → f64). Numeric dtypes.
+    Abs,
+    /// `-1, 0, 1` for reals (NaN stays NaN), `z/|z|` (0 at 0) for complex. Numeric dtypes.
+    Sign,
+    /// `e^x - 1`, accurate near 0.
+    Expm1,
+    /// `ln(1 + x)`, accurate near 0.
+    Log1p,
+    /// Complex conjugate; identity on reals. Numeric dtypes.
+    Conj,
+    /// Real part; complex → real, identity on reals.
+    Real,
+    /// Imaginary part; complex → real, zeros on reals.
+    Imag,
+}
+
+impl UnaryOp {
+    pub const ALL: [UnaryOp; 15] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Abs,
+        UnaryOp::Sign,
+        UnaryOp::Expm1,
+        UnaryOp::Log1p,
+        UnaryOp::Conj,
+        UnaryOp::Real,
+        UnaryOp::Imag,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Expm1 => "expm1",
+            UnaryOp::Log1p => "log1p",
+            UnaryOp::Conj => "conj",
+            UnaryOp::Real => "real",
+            UnaryOp::Imag => "imag",
+        }
+    }
+
+    /// `true` for ops that need a float or complex operand (transcendentals).
+    pub fn needs_float(self) -> bool {
+        !matches!(
+            self,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Conj | UnaryOp::Real | UnaryOp::Imag
+        )
+    }
+}
+
+/// Elementwise binary operations. Both operands and the result have one type
+/// (tracing inserts broadcasts and converts; the IR never broadcasts implicitly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    /// Division; integer division truncates toward zero (division by zero gives 0).
+    Div,
+    /// `x^y`. Float and complex (`exp(y·ln x)` for complex).
+    Pow,
+    /// Elementwise maximum, NaN-propagating. Real dtypes only.
+    Max,
+    /// Elementwise minimum, NaN-propagating. Real dtypes only.
+    Min,
+}
+
+impl BinaryOp {
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Max => "maximum",
+            BinaryOp::Min => "minimum",
+        }
+    }
+}
+
+/// Comparison direction of [`Op::Compare`]; the result is bool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub const ALL: [CmpOp; 6] = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "le",
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "ge",
+        }
+    }
+}
+
+/// Reduction kind of [`Op::Reduce`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    /// Real dtypes only; NaN-propagating; `-inf` for an empty reduction.
+    Max,
+    /// Real dtypes only; NaN-propagating; `+inf` for an empty reduction.
+    Min,
+}
+
+impl ReduceOp {
+    pub const ALL: [ReduceOp; 4] = [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "reduce_sum",
+            ReduceOp::Prod => "reduce_prod",
+            ReduceOp::Max => "reduce_max",
+            ReduceOp::Min => "reduce_min",
+        }
+    }
+}
+
+/// Dimension numbers of [`Op::DotGeneral`] (StableHLO's). The result's axes are the batch
+/// axes (in `lhs_batch` order), then lhs's free axes, then rhs's free axes, each in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct DotDims {
+    pub lhs_contract: Vec<usize>,
+    pub rhs_contract: Vec<usize>,
+    pub lhs_batch: Vec<usize>,
+    pub rhs_batch: Vec<usize>,
+}
+
+impl DotDims {
+    /// Plain matrix product `[m,k] x [k,n] -> [m,n]`.
+    pub fn matmul() -> DotDims {
+        DotDims {
+            lhs_contract: vec![1],
+            rhs_contract: vec![0],
+            lhs_batch: vec![],
+            rhs_batch: vec![],
+        }
+    }
+}
+
+/// An attribute value of an extension op.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Attr {
+    Bool(bool),
+    Int(i64),
+    Ints(Vec<i64>),
+    /// A float stored by its bits so attributes stay `Eq + Hash`.
+    FloatBits(u64),
+    Str(String),
+}
+
+/// An operation defined by an extension crate (e.g. `linalg.cholesky`). The IR knows only
+/// its name, attributes and result types; kernels and AD rules come from the extension,
+/// registered on an executor or an `AdContext`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExtensionOp {
+    /// Qualified name, `family.op` (e.g. `linalg.cholesky`).
+    pub name: String,
+    pub attrs: BTreeMap<String, Attr>,
+    /// Result types, fixed when the op is traced.
+    pub results: Vec<TensorType>,
+}
+
+impl ExtensionOp {
+    pub fn new(name: impl Into<String>, results: Vec<TensorType>) -> ExtensionOp {
+        ExtensionOp {
+            name: name.into(),
+            attrs: BTreeMap::new(),
+            results,
+        }
+    }
+
+    pub fn with_attr(mut self, key: impl Into<String>, value: Attr) -> ExtensionOp {
+        self.attrs.insert(key.into(), value);
+        self
+    }
+
+    pub fn attr_bool(&self, key: &str) -> Option<bool> {
+        match self.attrs.get(key) {
+            Some(Attr::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn attr_int(&self, key: &str) -> Option<i64> {
+        match self.attrs.get(key) {
+            Some(Attr::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+/// An IR operation with its attributes. Operand counts and typing rules:
+///
+/// | op | operands | result |
+/// |---|---|---|
+/// | `Unary` | x | same shape; dtype of x (real for abs/real/imag of complex) |
+/// | `Binary` | x, y of one type | that type |
+/// | `Compare` | x, y of one type | bool, same shape |
+/// | `Select` | pred (bool), on_true, on_false (one type); same shape | type of on_true |
+/// | `Reduce` | x | x's shape without `axes` (sorted, distinct) |
+/// | `DotGeneral` | lhs, rhs of one dtype | batch ++ lhs free ++ rhs free |
+/// | `Transpose` | x | `shape[perm[i]]` |
+/// | `Reshape` | x | `shape` (same element count; column-major order) |
+/// | `BroadcastInDim` | x | `shape`; operand axis i maps to result axis `dims[i]` (size equal or 1) |
+/// | `Slice` | x | `limits - starts` per axis |
+/// | `Pad` | x, pad value (scalar, same dtype) | `low + n + high` per axis |
+/// | `Concatenate` | x1..xn (n ≥ 1), equal except on `axis` | sum along `axis` |
+/// | `Gather` | x, indices (i64) | `x.shape[..axis] ++ idx.shape ++ x.shape[axis+1..]` |
+/// | `ScatterAdd` | base, indices (i64), updates (gather-shaped) | base's type |
+/// | `Convert` | x | same shape, dtype `to` |
+/// | `Iota` | — | `ty`, value = index along `dim` |
+/// | `Constant` | — | the tensor's type |
+/// | `Extension` | any | `op.results` |
+///
+/// Gather and scatter_add clamp indices into `[0, x.shape[axis] - 1]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Compare(CmpOp),
+    Select,
+    Reduce { kind: ReduceOp, axes: Vec<usize> },
+    DotGeneral(DotDims),
+    Transpose { perm: Vec<usize> },
+    Reshape { shape: Vec<usize> },
+    BroadcastInDim { shape: Vec<usize>, dims: Vec<usize> },
+    Slice { starts: Vec<usize>, limits: Vec<usize> },
+    Pad { low: Vec<usize>, high: Vec<usize> },
+    Concatenate { axis: usize },
+    Gather { axis: usize },
+    ScatterAdd { axis: usize },
+    Convert { to: DType },
+    Iota { ty: TensorType, dim: usize },
+    Constant(Tensor),
+    Extension(ExtensionOp),
+}
+
+impl Op {
+    /// The op's name as printed in the text form (`add`, `dot_general`, `linalg.cholesky`).
+    pub fn name(&self) -> &str {
+        match self {
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Compare(_) => "compare",
+            Op::Select => "select",
+            Op::Reduce { kind, .. } => kind.name(),
+            Op::DotGeneral(_) => "dot_general",
+            Op::Transpose { .. } => "transpose",
+            Op::Reshape { .. } => "reshape",
+            Op::BroadcastInDim { .. } => "broadcast_in_dim",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Concatenate { .. } => "concatenate",
+            Op::Gather { .. } => "gather",
+            Op::ScatterAdd { .. } => "scatter_add",
+            Op::Convert { .. } => "convert",
+            Op::Iota { .. } => "iota",
+            Op::Constant(_) => "constant",
+            Op::Extension(e) => &e.name,
+        }
+    }
+
+    /// `true` for elementwise ops (unary, binary, compare, select, convert).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Convert { .. }
+        )
+    }
+
+    /// Number of results (1 except for extension ops).
+    pub fn num_results(&self) -> usize {
+        match self {
+            Op::Extension(e) => e.results.len(),
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

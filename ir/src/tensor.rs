@@ -1,0 +1,304 @@
+//! Host tensor values: dense column-major buffers of one dtype. Used for IR constants and
+//! for the values programs consume and produce at run time.
+
+use crate::dtype::{DType, TensorType};
+use crate::error::IrError;
+use num_complex::{Complex32, Complex64};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// A dense buffer of one dtype.
+#[derive(Clone, Debug)]
+pub enum Data {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    C32(Vec<Complex32>),
+    C64(Vec<Complex64>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+impl Data {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Data::F32(_) => DType::F32,
+            Data::F64(_) => DType::F64,
+            Data::C32(_) => DType::C32,
+            Data::C64(_) => DType::C64,
+            Data::I64(_) => DType::I64,
+            Data::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Data::F32(v) => v.len(),
+            Data::F64(v) => v.len(),
+            Data::C32(v) => v.len(),
+            Data::C64(v) => v.len(),
+            Data::I64(v) => v.len(),
+            Data::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `n` zeros (false for bool) of `dtype`.
+    pub fn zeros(dtype: DType, n: usize) -> Data {
+        match dtype {
+            DType::F32 => Data::F32(vec![0.0; n]),
+            DType::F64 => Data::F64(vec![0.0; n]),
+            DType::C32 => Data::C32(vec![Complex32::new(0.0, 0.0); n]),
+            DType::C64 => Data::C64(vec![Complex64::new(0.0, 0.0); n]),
+            DType::I64 => Data::I64(vec![0; n]),
+            DType::Bool => Data::Bool(vec![false; n]),
+        }
+    }
+
+    /// `n` copies of the real number `v` converted to `dtype` (bool: `v != 0`).
+    pub fn splat(dtype: DType, v: f64, n: usize) -> Data {
+        match dtype {
+            DType::F32 => Data::F32(vec![v as f32; n]),
+            DType::F64 => Data::F64(vec![v; n]),
+            DType::C32 => Data::C32(vec![Complex32::new(v as f32, 0.0); n]),
+            DType::C64 => Data::C64(vec![Complex64::new(v, 0.0); n]),
+            DType::I64 => Data::I64(vec![v as i64; n]),
+            DType::Bool => Data::Bool(vec![v != 0.0; n]),
+        }
+    }
+
+    /// Element `i` as a complex number (bool → 0/1, i64 → float).
+    pub fn get_c64(&self, i: usize) -> Complex64 {
+        match self {
+            Data::F32(v) => Complex64::new(v[i] as f64, 0.0),
+            Data::F64(v) => Complex64::new(v[i], 0.0),
+            Data::C32(v) => Complex64::new(v[i].re as f64, v[i].im as f64),
+            Data::C64(v) => v[i],
+            Data::I64(v) => Complex64::new(v[i] as f64, 0.0),
+            Data::Bool(v) => Complex64::new(if v[i] { 1.0 } else { 0.0 }, 0.0),
+        }
+    }
+
+    /// Bit-level equality (NaNs with equal payloads are equal, -0.0 != 0.0).
+    pub fn bits_eq(&self, other: &Data) -> bool {
+        match (self, other) {
+            (Data::F32(a), Data::F32(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (Data::F64(a), Data::F64(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (Data::C32(a), Data::C32(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| {
+                        x.re.to_bits() == y.re.to_bits() && x.im.to_bits() == y.im.to_bits()
+                    })
+            }
+            (Data::C64(a), Data::C64(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| {
+                        x.re.to_bits() == y.re.to_bits() && x.im.to_bits() == y.im.to_bits()
+                    })
+            }
+            (Data::I64(a), Data::I64(b)) => a == b,
+            (Data::Bool(a), Data::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    fn hash_bits<H: Hasher>(&self, state: &mut H) {
+        self.dtype().hash(state);
+        match self {
+            Data::F32(v) => v.iter().for_each(|x| x.to_bits().hash(state)),
+            Data::F64(v) => v.iter().for_each(|x| x.to_bits().hash(state)),
+            Data::C32(v) => v.iter().for_each(|x| {
+                x.re.to_bits().hash(state);
+                x.im.to_bits().hash(state)
+            }),
+            Data::C64(v) => v.iter().for_each(|x| {
+                x.re.to_bits().hash(state);
+                x.im.to_bits().hash(state)
+            }),
+            Data::I64(v) => v.hash(state),
+            Data::Bool(v) => v.hash(state),
+        }
+    }
+}
+
+/// Element types a [`Tensor`] can hold: f32, f64, Complex32, Complex64, i64, bool.
+pub trait Element: Copy + Send + Sync + 'static {
+    const DTYPE: DType;
+    /// Borrow the buffer if it holds this element type.
+    fn slice(data: &Data) -> Option<&[Self]>;
+    /// Mutably borrow the buffer if it holds this element type.
+    fn slice_mut(data: &mut Data) -> Option<&mut [Self]>;
+    /// Wrap a vector as a buffer.
+    fn into_data(v: Vec<Self>) -> Data;
+}
+
+macro_rules! impl_element {
+    ($t:ty, $variant:ident) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            fn slice(data: &Data) -> Option<&[Self]> {
+                match data {
+                    Data::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(data: &mut Data) -> Option<&mut [Self]> {
+                match data {
+                    Data::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn into_data(v: Vec<Self>) -> Data {
+                Data::$variant(v)
+            }
+        }
+    };
+}
+impl_element!(f32, F32);
+impl_element!(f64, F64);
+impl_element!(Complex32, C32);
+impl_element!(Complex64, C64);
+impl_element!(i64, I64);
+impl_element!(bool, Bool);
+
+/// A dense host tensor: shape plus a shared column-major buffer. Cloning is cheap
+/// (the buffer is reference counted); mutation copies on write.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Arc<Data>,
+}
+
+impl Tensor {
+    /// Builds a tensor, checking that `data` holds `shape.iter().product()` elements.
+    pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, IrError> {
+        let n: usize = shape.iter().product();
+        if data.len() != n {
+            return Err(IrError::DataLength {
+                shape,
+                expected: n,
+                got: data.len(),
+            });
+        }
+        Ok(Tensor {
+            shape,
+            data: Arc::new(data),
+        })
+    }
+
+    /// Builds a tensor from column-major data of element type `T`.
+    pub fn from_vec_col_major<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Tensor, IrError> {
+        Tensor::new(shape, T::into_data(data))
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        Tensor {
+            shape: Vec::new(),
+            data: Arc::new(T::into_data(vec![v])),
+        }
+    }
+
+    /// Zeros of a type.
+    pub fn zeros(ty: &TensorType) -> Tensor {
+        Tensor {
+            shape: ty.shape.clone(),
+            data: Arc::new(Data::zeros(ty.dtype, ty.numel())),
+        }
+    }
+
+    /// Every element equal to the real number `v` (converted to the dtype).
+    pub fn full(ty: &TensorType, v: f64) -> Tensor {
+        Tensor {
+            shape: ty.shape.clone(),
+            data: Arc::new(Data::splat(ty.dtype, v, ty.numel())),
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+
+    pub fn ty(&self) -> TensorType {
+        TensorType::new(self.dtype(), self.shape.clone())
+    }
+
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    /// Mutable access to the buffer (copies it first if it is shared).
+    pub fn data_mut(&mut self) -> &mut Data {
+        Arc::make_mut(&mut self.data)
+    }
+
+    /// Takes the buffer out (without copying when this tensor is its only owner).
+    pub fn into_data(self) -> Data {
+        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+    }
+
+    /// The elements in column-major order; an error when `T` is not the tensor's dtype.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T], IrError> {
+        T::slice(&self.data).ok_or(IrError::DTypeMismatch {
+            what: "Tensor::as_slice".into(),
+            expected: T::DTYPE,
+            got: self.dtype(),
+        })
+    }
+
+    /// A copy of the elements in column-major order.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, IrError> {
+        self.as_slice::<T>().map(|s| s.to_vec())
+    }
+
+    /// Same buffer, new shape with the same element count (column-major reshape).
+    pub fn reshaped(&self, shape: Vec<usize>) -> Result<Tensor, IrError> {
+        let n: usize = shape.iter().product();
+        if n != self.numel() {
+            return Err(IrError::DataLength {
+                shape,
+                expected: n,
+                got: self.numel(),
+            });
+        }
+        Ok(Tensor {
+            shape,
+            data: self.data.clone(),
+        })
+    }
+
+    /// Bitwise equality of shape, dtype and every element.
+    pub fn bits_eq(&self, other: &Tensor) -> bool {
+        self.shape == other.shape && self.data.bits_eq(&other.data)
+    }
+}
+
+impl PartialEq for Tensor {
+    /// Bitwise equality, so a function holding NaN constants equals its reparsed copy.
+    fn eq(&self, other: &Self) -> bool {
+        self.bits_eq(other)
+    }
+}
+
+impl Eq for Tensor {}
+
+impl Hash for Tensor {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.shape.hash(state);
+        self.data.hash_bits(state);
+    }
+}
