@@ -15,7 +15,9 @@ pub mod error;
 pub mod function;
 pub mod infer;
 pub mod op;
+pub mod print;
 pub mod tensor;
+pub mod verify;
 
 pub use dtype::{col_major_strides, DType, TensorType};
 pub use error::IrError;

@@ -1,1 +1,14 @@
-//! placeholder
+//! # tenferro-passes
+//!
+//! Function → function passes and the [`Pipeline`] that runs them. A pipeline is data: an
+//! ordered list of [`PassSpec`]s plus settings, built from an [`OptLevel`] or an explicit
+//! list, printable, and observable after every pass.
+//!
+//! The default pipelines are listed in one place, [`Pipeline::for_level`]:
+//! - O0: nothing;
+//! - O1: verify, dce, cse, constant folding, dce;
+//! - O2: O1 plus e-graph simplification (added by the e-graph pass).
+
+mod pipeline;
+
+pub use pipeline::{OptLevel, PassError, PassEvent, PassRecord, PassSpec, PassStats, Pipeline};

@@ -1,0 +1,33 @@
+//! Errors of the autodiff transforms.
+
+use tenferro_runtime::RuntimeError;
+use thiserror::Error;
+
+/// An error from building an [`crate::AdContext`] or applying a transform.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum AdError {
+    /// Tracing or lowering failed (the error recorded in a traced value, a bad shape, ...).
+    #[error("{0}")]
+    Runtime(#[from] RuntimeError),
+    /// `grad` of a value that is not a scalar.
+    #[error("grad: the loss must be a scalar (rank 0 or one element), got {ty}; use vjp for non-scalar outputs")]
+    NonScalarLoss { ty: String },
+    /// An op has no rule for the requested mode in this context.
+    #[error("no {mode} rule for op `{op}` in this AdContext (add the extension's rules with AdContext::builder().with_extension_rules(..))")]
+    MissingRule { op: String, mode: &'static str },
+    /// Two rule sets register the same op.
+    #[error("AD rules for op `{op}` are registered twice")]
+    DuplicateRule { op: String },
+    /// A tangent / cotangent / input does not have the type the transform needs.
+    #[error("{transform}: {message}")]
+    BadArgument {
+        transform: &'static str,
+        message: String,
+    },
+    /// Differentiation with respect to, or through, a value that is not differentiable.
+    #[error("{0}")]
+    NotDifferentiable(String),
+}
+
+/// Result type of the autodiff crate.
+pub type Result<T, E = AdError> = std::result::Result<T, E>;

@@ -1,0 +1,58 @@
+//! Errors of tracing, compiling and executing programs.
+
+use tenferro_ir::{DType, IrError};
+use thiserror::Error;
+
+/// An error from tracing, compiling or running a tenferro program.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum RuntimeError {
+    /// An op was traced with operands it does not accept (names the op and the operands).
+    #[error("{0}")]
+    Ir(#[from] IrError),
+    /// An error raised by a pass of the compile pipeline.
+    #[error("pass `{pass}` failed: {message}")]
+    Pass { pass: String, message: String },
+    /// A placeholder that the program reads was not given a value.
+    #[error("placeholder {ty} (input #{index}) was not given a value; pass it to run_with_inputs")]
+    UnboundInput { index: usize, ty: String },
+    /// A value given for a placeholder has the wrong type, or is not a placeholder of the program.
+    #[error("input binding: {0}")]
+    BadInput(String),
+    /// The program has an extension op that no registered extension provides.
+    #[error("no kernel for extension op `{op}` is registered on this executor (register its extension with `register_extension`)")]
+    MissingKernel { op: String },
+    /// An extension kernel was registered twice.
+    #[error("extension op `{op}` is already registered on this executor")]
+    DuplicateKernel { op: String },
+    /// A kernel failed at run time (e.g. a singular matrix); names the op and the reason.
+    #[error("{op}: {message}")]
+    Kernel { op: String, message: String },
+    /// A tensor of the wrong dtype was passed to a typed accessor.
+    #[error("{what}: expected dtype {expected}, got {got}")]
+    DType {
+        what: String,
+        expected: DType,
+        got: DType,
+    },
+    /// A request that is malformed in some other way (names what and why).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RuntimeError {
+    /// Shorthand for [`RuntimeError::Kernel`].
+    pub fn kernel(op: impl Into<String>, message: impl Into<String>) -> RuntimeError {
+        RuntimeError::Kernel {
+            op: op.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an [`IrError::InvalidOp`] wrapped as a runtime error.
+    pub fn invalid_op(op: impl Into<String>, message: impl Into<String>) -> RuntimeError {
+        RuntimeError::Ir(IrError::invalid(op, message))
+    }
+}
+
+/// Result type of the runtime.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -1,0 +1,431 @@
+//! `TracedTensor`: a value in a traced computation. Each is a node of an immutable,
+//! reference-counted DAG (the trace); [`lower`] turns the part of the DAG that outputs
+//! depend on into an [`ir::Function`](tenferro_ir::Function), and [`TracedTensor::call`]
+//! lifts a function back into the trace, so IR → IR transforms compose.
+//!
+//! Operators cannot return `Result`, so a node whose op does not type-check records the
+//! error; every node built on it carries the first error, and whoever consumes the value
+//! (`compile`, `grad`, ...) reports it.
+
+use crate::error::{Result, RuntimeError};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use tenferro_ir::{infer_types, DType, Element, Function, IrError, Op, Tensor, TensorType, Value};
+
+pub(crate) enum NodeKind {
+    /// A known value.
+    Constant(Tensor),
+    /// A placeholder whose value is given at run time.
+    Input,
+    /// An op applied to earlier nodes.
+    Apply { op: Op, args: Vec<TracedTensor> },
+}
+
+pub(crate) struct Node {
+    pub(crate) kind: NodeKind,
+    pub(crate) types: std::result::Result<Vec<TensorType>, RuntimeError>,
+}
+
+/// A tensor in a traced computation: cheap to clone (a reference-counted node handle plus
+/// a result index). Build it from data ([`TracedTensor::from_vec_col_major`]), as a
+/// placeholder ([`TracedTensor::input`]), or by applying ops.
+#[derive(Clone)]
+pub struct TracedTensor {
+    pub(crate) node: Arc<Node>,
+    pub(crate) index: usize,
+}
+
+/// Identity of a traced value (its node and result index), usable as a map key while the
+/// value is alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TracedId(usize, usize);
+
+/// How a traced value is defined.
+pub enum Definition<'a> {
+    /// A constant with this value.
+    Constant(&'a Tensor),
+    /// A placeholder.
+    Input,
+    /// Result `index` of `op` applied to `args`.
+    Apply {
+        op: &'a Op,
+        args: &'a [TracedTensor],
+        index: usize,
+    },
+}
+
+impl TracedTensor {
+    fn from_node(kind: NodeKind, types: std::result::Result<Vec<TensorType>, RuntimeError>) -> Vec<TracedTensor> {
+        let n = match &types {
+            Ok(t) => t.len(),
+            Err(_) => match &kind {
+                NodeKind::Apply { op, .. } => op.num_results().max(1),
+                _ => 1,
+            },
+        };
+        let node = Arc::new(Node { kind, types });
+        (0..n)
+            .map(|index| TracedTensor {
+                node: node.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    /// A constant tensor from column-major data. A length that does not match `shape` is
+    /// recorded as an error and reported by whatever consumes the value.
+    pub fn from_vec_col_major<T: Element>(shape: Vec<usize>, data: Vec<T>) -> TracedTensor {
+        match Tensor::from_vec_col_major(shape.clone(), data) {
+            Ok(t) => TracedTensor::from_tensor(t),
+            Err(e) => TracedTensor::from_node(
+                NodeKind::Constant(Tensor::zeros(&TensorType::new(T::DTYPE, vec![0]))),
+                Err(RuntimeError::Ir(IrError::invalid("from_vec_col_major", e.to_string()))),
+            )
+            .remove(0),
+        }
+    }
+
+    /// A constant tensor.
+    pub fn from_tensor(t: Tensor) -> TracedTensor {
+        let ty = t.ty();
+        TracedTensor::from_node(NodeKind::Constant(t), Ok(vec![ty])).remove(0)
+    }
+
+    /// A rank-0 constant.
+    pub fn scalar<T: Element>(v: T) -> TracedTensor {
+        TracedTensor::from_tensor(Tensor::scalar(v))
+    }
+
+    /// A constant of type `ty` with every element equal to `v` (converted to the dtype).
+    pub fn full(ty: &TensorType, v: f64) -> TracedTensor {
+        TracedTensor::from_tensor(Tensor::full(ty, v))
+    }
+
+    /// Zeros of type `ty`.
+    pub fn zeros(ty: &TensorType) -> TracedTensor {
+        TracedTensor::from_tensor(Tensor::zeros(ty))
+    }
+
+    /// A placeholder of the given dtype and shape; its value is given at run time
+    /// (`GraphExecutor::run_with_inputs`), so one compiled program runs on many values.
+    pub fn input(dtype: DType, shape: &[usize]) -> TracedTensor {
+        TracedTensor::from_node(NodeKind::Input, Ok(vec![TensorType::new(dtype, shape.to_vec())])).remove(0)
+    }
+
+    /// Applies `op` to `args`, returning one traced value per result. If the operands do
+    /// not type-check (or carry an earlier error) every result records the error.
+    pub fn apply(op: Op, args: &[&TracedTensor]) -> Vec<TracedTensor> {
+        let types = (|| {
+            let mut tys = Vec::with_capacity(args.len());
+            for a in args {
+                tys.push(a.ty()?);
+            }
+            let refs: Vec<&TensorType> = tys.iter().collect();
+            Ok(infer_types(&op, &refs)?)
+        })();
+        let args = args.iter().map(|&a| a.clone()).collect();
+        TracedTensor::from_node(NodeKind::Apply { op, args }, types)
+    }
+
+    /// [`TracedTensor::apply`] for single-result ops.
+    pub fn apply1(op: Op, args: &[&TracedTensor]) -> TracedTensor {
+        TracedTensor::apply(op, args).remove(0)
+    }
+
+    /// A value that carries `err` (for extension APIs that detect a problem while tracing
+    /// but must return a value).
+    pub fn from_error(err: RuntimeError) -> TracedTensor {
+        TracedTensor::from_node(NodeKind::Input, Err(err)).remove(0)
+    }
+
+    /// The value's static type, or the error recorded while tracing it.
+    pub fn ty(&self) -> Result<TensorType> {
+        match &self.node.types {
+            Ok(t) => Ok(t[self.index].clone()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The value's shape, or the error recorded while tracing it.
+    pub fn shape(&self) -> Result<Vec<usize>> {
+        self.ty().map(|t| t.shape)
+    }
+
+    /// The value's dtype, or the error recorded while tracing it.
+    pub fn dtype(&self) -> Result<DType> {
+        self.ty().map(|t| t.dtype)
+    }
+
+    /// The error recorded while tracing this value, if any.
+    pub fn error(&self) -> Option<RuntimeError> {
+        self.node.types.as_ref().err().cloned()
+    }
+
+    /// Identity of this value.
+    pub fn id(&self) -> TracedId {
+        TracedId(Arc::as_ptr(&self.node) as *const u8 as usize, self.index)
+    }
+
+    /// `true` if both handles denote the same traced value.
+    pub fn same_as(&self, other: &TracedTensor) -> bool {
+        Arc::ptr_eq(&self.node, &other.node) && self.index == other.index
+    }
+
+    /// How this value is defined.
+    pub fn definition(&self) -> Definition<'_> {
+        match &self.node.kind {
+            NodeKind::Constant(t) => Definition::Constant(t),
+            NodeKind::Input => Definition::Input,
+            NodeKind::Apply { op, args } => Definition::Apply {
+                op,
+                args,
+                index: self.index,
+            },
+        }
+    }
+
+    /// The constant's value, if this is a constant.
+    pub fn constant_value(&self) -> Option<&Tensor> {
+        match &self.node.kind {
+            NodeKind::Constant(t) if self.node.types.is_ok() => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `true` for placeholders made by [`TracedTensor::input`].
+    pub fn is_input(&self) -> bool {
+        matches!(self.node.kind, NodeKind::Input) && self.node.types.is_ok()
+    }
+
+    /// Applies `f` to `args`: inlines its instructions into the trace and returns its
+    /// outputs (the inverse of [`lower`]).
+    pub fn call(f: &Function, args: &[&TracedTensor]) -> Result<Vec<TracedTensor>> {
+        if args.len() != f.params().len() {
+            return Err(RuntimeError::Invalid(format!(
+                "call of `{}`: {} arguments for {} parameters",
+                f.name,
+                args.len(),
+                f.params().len()
+            )));
+        }
+        let mut env: Vec<Option<TracedTensor>> = vec![None; f.num_values()];
+        for (&p, &a) in f.params().iter().zip(args) {
+            let ty = a.ty()?;
+            if &ty != f.ty(p) {
+                return Err(RuntimeError::Invalid(format!(
+                    "call of `{}`: argument of type {ty} for parameter {p} of type {}",
+                    f.name,
+                    f.ty(p)
+                )));
+            }
+            env[p.index()] = Some(a.clone());
+        }
+        for inst in f.insts() {
+            let mut targs = Vec::with_capacity(inst.args.len());
+            for a in &inst.args {
+                targs.push(env[a.index()].clone().ok_or_else(|| {
+                    RuntimeError::Invalid(format!("call of `{}`: {a} used before definition", f.name))
+                })?);
+            }
+            let refs: Vec<&TracedTensor> = targs.iter().collect();
+            let res = match &inst.op {
+                Op::Constant(t) => vec![TracedTensor::from_tensor(t.clone())],
+                op => TracedTensor::apply(op.clone(), &refs),
+            };
+            for (&r, t) in inst.results.iter().zip(res) {
+                if let Some(e) = t.error() {
+                    return Err(e);
+                }
+                env[r.index()] = Some(t);
+            }
+        }
+        f.outputs()
+            .iter()
+            .map(|o| {
+                env[o.index()]
+                    .clone()
+                    .ok_or_else(|| RuntimeError::Invalid(format!("call of `{}`: output {o} undefined", f.name)))
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for TracedTensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.node.kind {
+            NodeKind::Constant(_) => "constant".to_string(),
+            NodeKind::Input => "input".to_string(),
+            NodeKind::Apply { op, .. } => op.name().to_string(),
+        };
+        match &self.node.types {
+            Ok(t) => write!(f, "TracedTensor({what}: {})", t[self.index]),
+            Err(e) => write!(f, "TracedTensor({what}: error: {e})"),
+        }
+    }
+}
+
+/// What [`lower`] turns into function parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LowerMode {
+    /// Placeholders become parameters; constants become `constant` instructions.
+    Program,
+    /// The `cut` values become the first parameters; every other value that does not
+    /// depend on a cut value (constants, placeholders, and whole subgraphs) becomes a
+    /// further parameter, so the function holds only what depends on the cut. This is how
+    /// autodiff isolates the part of a computation it differentiates.
+    Dependent,
+}
+
+/// A function lowered from a trace, and the traced value bound to each of its parameters.
+pub struct Lowered {
+    pub function: Function,
+    /// `params[i]` is the traced value of the function's parameter `i`.
+    pub params: Vec<TracedTensor>,
+}
+
+/// Lowers the part of the trace that `outputs` depend on into a function whose outputs are
+/// `outputs`. `cut` values become the first parameters (in order) whatever defines them.
+/// Errors recorded while tracing are returned here.
+pub fn lower(outputs: &[&TracedTensor], cut: &[&TracedTensor], mode: LowerMode) -> Result<Lowered> {
+    let mut l = Lowering {
+        function: Function::new("main"),
+        params: Vec::new(),
+        map: HashMap::new(),
+        depends: HashMap::new(),
+        mode,
+    };
+    for &c in cut {
+        let ty = c.ty()?;
+        if l.map.contains_key(&c.id()) {
+            return Err(RuntimeError::Invalid("lower: a value is listed twice as a cut".into()));
+        }
+        let v = l.function.add_param(ty);
+        l.map.insert(c.id(), v);
+        l.depends.insert(c.id(), true);
+        l.params.push(c.clone());
+    }
+    let mut outs = Vec::with_capacity(outputs.len());
+    for &o in outputs {
+        if let Some(e) = o.error() {
+            return Err(e);
+        }
+        if mode == LowerMode::Dependent {
+            l.mark_dependence(o);
+        }
+        outs.push(l.lower_value(o)?);
+    }
+    l.function.set_outputs(outs);
+    Ok(Lowered {
+        function: l.function,
+        params: l.params,
+    })
+}
+
+struct Lowering {
+    function: Function,
+    params: Vec<TracedTensor>,
+    map: HashMap<TracedId, Value>,
+    /// In `Dependent` mode: whether a node depends on a cut value (keyed by result 0 of its node).
+    depends: HashMap<TracedId, bool>,
+    mode: LowerMode,
+}
+
+impl Lowering {
+    fn node_key(t: &TracedTensor) -> TracedId {
+        TracedId(Arc::as_ptr(&t.node) as *const u8 as usize, usize::MAX)
+    }
+
+    /// Computes, without recursion, whether each node reachable from `root` depends on a cut.
+    fn mark_dependence(&mut self, root: &TracedTensor) {
+        let mut stack: Vec<(TracedTensor, bool)> = vec![(root.clone(), false)];
+        while let Some((t, expanded)) = stack.pop() {
+            let key = Self::node_key(&t);
+            if self.depends.contains_key(&t.id()) || self.depends.contains_key(&key) {
+                continue;
+            }
+            match &t.node.kind {
+                NodeKind::Apply { args, .. } => {
+                    if expanded {
+                        let d = args.iter().any(|a| {
+                            self.depends.get(&a.id()).copied().unwrap_or(false)
+                                || self.depends.get(&Self::node_key(a)).copied().unwrap_or(false)
+                        });
+                        self.depends.insert(key, d);
+                    } else {
+                        stack.push((t.clone(), true));
+                        for a in args {
+                            stack.push((a.clone(), false));
+                        }
+                    }
+                }
+                _ => {
+                    self.depends.insert(key, false);
+                }
+            }
+        }
+    }
+
+    fn is_dependent(&self, t: &TracedTensor) -> bool {
+        self.depends.get(&t.id()).copied().unwrap_or(false)
+            || self.depends.get(&Self::node_key(t)).copied().unwrap_or(false)
+    }
+
+    fn param_for(&mut self, t: &TracedTensor) -> Result<Value> {
+        let v = self.function.add_param(t.ty()?);
+        self.map.insert(t.id(), v);
+        self.params.push(t.clone());
+        Ok(v)
+    }
+
+    /// Lowers `root` and everything it needs, iteratively (traces can be deep).
+    fn lower_value(&mut self, root: &TracedTensor) -> Result<Value> {
+        let mut stack: Vec<(TracedTensor, bool)> = vec![(root.clone(), false)];
+        while let Some((t, expanded)) = stack.pop() {
+            if self.map.contains_key(&t.id()) {
+                continue;
+            }
+            if let Some(e) = t.error() {
+                return Err(e);
+            }
+            if self.mode == LowerMode::Dependent && !self.is_dependent(&t) {
+                self.param_for(&t)?;
+                continue;
+            }
+            match &t.node.kind {
+                NodeKind::Input => {
+                    self.param_for(&t)?;
+                }
+                NodeKind::Constant(c) => {
+                    let v = self.function.push1(Op::Constant(c.clone()), &[])?;
+                    self.map.insert(t.id(), v);
+                }
+                NodeKind::Apply { op, args } => {
+                    if expanded {
+                        let vals: Vec<Value> = args.iter().map(|a| self.map[&a.id()]).collect();
+                        let tys = t.node.types.clone()?;
+                        let res = self.function.push_unchecked(op.clone(), vals, tys);
+                        for (i, v) in res.into_iter().enumerate() {
+                            self.map.insert(
+                                TracedTensor {
+                                    node: t.node.clone(),
+                                    index: i,
+                                }
+                                .id(),
+                                v,
+                            );
+                        }
+                    } else {
+                        stack.push((t.clone(), true));
+                        for a in args.iter().rev() {
+                            if !self.map.contains_key(&a.id()) {
+                                stack.push((a.clone(), false));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.map[&root.id()])
+    }
+}
