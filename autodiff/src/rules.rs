@@ -85,7 +85,11 @@ impl Rules {
     }
 
     /// Adds the rule of op `name`; an error if this set already has one.
-    pub fn register(&mut self, name: impl Into<String>, rule: impl ExtensionRule + 'static) -> Result<()> {
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        rule: impl ExtensionRule + 'static,
+    ) -> Result<()> {
         let name = name.into();
         if self.rules.contains_key(&name) {
             return Err(AdError::DuplicateRule { op: name });

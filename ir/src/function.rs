@@ -123,7 +123,12 @@ impl Function {
 
     /// Appends an instruction with the given result types, unchecked (the parser and
     /// passes use this; [`crate::verify`] checks the result).
-    pub fn push_unchecked(&mut self, op: Op, args: Vec<Value>, results: Vec<TensorType>) -> Vec<Value> {
+    pub fn push_unchecked(
+        &mut self,
+        op: Op,
+        args: Vec<Value>,
+        results: Vec<TensorType>,
+    ) -> Vec<Value> {
         let inst = self.insts.len();
         let mut out = Vec::with_capacity(results.len());
         for (i, ty) in results.into_iter().enumerate() {
@@ -254,7 +259,11 @@ impl Function {
             if x.op != y.op || x.args.len() != y.args.len() || x.results.len() != y.results.len() {
                 return false;
             }
-            if x.args.iter().zip(&y.args).any(|(a, b)| map.get(a) != Some(b)) {
+            if x.args
+                .iter()
+                .zip(&y.args)
+                .any(|(a, b)| map.get(a) != Some(b))
+            {
                 return false;
             }
             for (&a, &b) in x.results.iter().zip(&y.results) {

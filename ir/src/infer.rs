@@ -24,7 +24,10 @@ fn check_axes_distinct(op: &Op, axes: &[usize], rank: usize, what: &str) -> Resu
     let mut seen = vec![false; rank];
     for &a in axes {
         if a >= rank {
-            return err(op, format!("{what} axis {a} is out of range for rank {rank}"));
+            return err(
+                op,
+                format!("{what} axis {a} is out of range for rank {rank}"),
+            );
         }
         if seen[a] {
             return err(op, format!("{what} axis {a} appears twice in {axes:?}"));
@@ -62,9 +65,10 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 return err(op, format!("operands {x} must be numeric, not bool"));
             }
             match b {
-                BinaryOp::Max | BinaryOp::Min if x.dtype.is_complex() => {
-                    err(op, format!("operands {x} must be real (complex numbers are not ordered)"))
-                }
+                BinaryOp::Max | BinaryOp::Min if x.dtype.is_complex() => err(
+                    op,
+                    format!("operands {x} must be real (complex numbers are not ordered)"),
+                ),
                 BinaryOp::Pow if !x.dtype.is_float() => {
                     err(op, format!("operands {x} must be float or complex"))
                 }
@@ -78,7 +82,13 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 return err(op, format!("operands {x} and {y} must have one type"));
             }
             if x.dtype.is_complex() && !matches!(c, CmpOp::Eq | CmpOp::Ne) {
-                return err(op, format!("{} on complex operands {x}: only eq and ne are defined", c.name()));
+                return err(
+                    op,
+                    format!(
+                        "{} on complex operands {x}: only eq and ne are defined",
+                        c.name()
+                    ),
+                );
             }
             one(x.with_dtype(DType::Bool))
         }
@@ -92,7 +102,10 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 return err(op, format!("branches {t} and {f} must have one type"));
             }
             if p.shape != t.shape {
-                return err(op, format!("predicate {p} must have the shape of the branches {t}"));
+                return err(
+                    op,
+                    format!("predicate {p} must have the shape of the branches {t}"),
+                );
             }
             one(t.clone())
         }
@@ -104,7 +117,10 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 return err(op, format!("operand {x} must be numeric, not bool"));
             }
             if matches!(kind, ReduceOp::Max | ReduceOp::Min) && x.dtype.is_complex() {
-                return err(op, format!("operand {x} must be real (complex numbers are not ordered)"));
+                return err(
+                    op,
+                    format!("operand {x} must be real (complex numbers are not ordered)"),
+                );
             }
             let shape = (0..x.rank())
                 .filter(|a| !axes.contains(a))
@@ -121,8 +137,13 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             if l.dtype == DType::Bool {
                 return err(op, format!("operands {l} must be numeric, not bool"));
             }
-            if d.lhs_contract.len() != d.rhs_contract.len() || d.lhs_batch.len() != d.rhs_batch.len() {
-                return err(op, format!("dimension numbers {d:?} pair unequal numbers of axes"));
+            if d.lhs_contract.len() != d.rhs_contract.len()
+                || d.lhs_batch.len() != d.rhs_batch.len()
+            {
+                return err(
+                    op,
+                    format!("dimension numbers {d:?} pair unequal numbers of axes"),
+                );
             }
             let lhs_axes: Vec<usize> = d.lhs_batch.iter().chain(&d.lhs_contract).copied().collect();
             let rhs_axes: Vec<usize> = d.rhs_batch.iter().chain(&d.rhs_contract).copied().collect();
@@ -132,30 +153,57 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 if l.shape[a] != r.shape[b] {
                     return err(
                         op,
-                        format!("lhs {l} axis {a} (size {}) does not match rhs {r} axis {b} (size {})", l.shape[a], r.shape[b]),
+                        format!(
+                            "lhs {l} axis {a} (size {}) does not match rhs {r} axis {b} (size {})",
+                            l.shape[a], r.shape[b]
+                        ),
                     );
                 }
             }
             let mut shape: Vec<usize> = d.lhs_batch.iter().map(|&a| l.shape[a]).collect();
-            shape.extend((0..l.rank()).filter(|a| !lhs_axes.contains(a)).map(|a| l.shape[a]));
-            shape.extend((0..r.rank()).filter(|a| !rhs_axes.contains(a)).map(|a| r.shape[a]));
+            shape.extend(
+                (0..l.rank())
+                    .filter(|a| !lhs_axes.contains(a))
+                    .map(|a| l.shape[a]),
+            );
+            shape.extend(
+                (0..r.rank())
+                    .filter(|a| !rhs_axes.contains(a))
+                    .map(|a| r.shape[a]),
+            );
             one(TensorType::new(l.dtype, shape))
         }
         Op::Transpose { perm } => {
             arity(op, args, 1)?;
             let x = args[0];
             if perm.len() != x.rank() {
-                return err(op, format!("permutation {perm:?} has length {} but operand {x} has rank {}", perm.len(), x.rank()));
+                return err(
+                    op,
+                    format!(
+                        "permutation {perm:?} has length {} but operand {x} has rank {}",
+                        perm.len(),
+                        x.rank()
+                    ),
+                );
             }
             check_axes_distinct(op, perm, x.rank(), "permutation")?;
-            one(TensorType::new(x.dtype, perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>()))
+            one(TensorType::new(
+                x.dtype,
+                perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(),
+            ))
         }
         Op::Reshape { shape } => {
             arity(op, args, 1)?;
             let x = args[0];
             let n: usize = shape.iter().product();
             if n != x.numel() {
-                return err(op, format!("cannot reshape {x} ({} elements) to {shape:?} ({n} elements)", x.numel()));
+                return err(
+                    op,
+                    format!(
+                        "cannot reshape {x} ({} elements) to {shape:?} ({n} elements)",
+                        x.numel()
+                    ),
+                );
             }
             one(TensorType::new(x.dtype, shape.clone()))
         }
@@ -163,7 +211,10 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             arity(op, args, 1)?;
             let x = args[0];
             if dims.len() != x.rank() {
-                return err(op, format!("dims {dims:?} must have one entry per axis of operand {x}"));
+                return err(
+                    op,
+                    format!("dims {dims:?} must have one entry per axis of operand {x}"),
+                );
             }
             check_axes_distinct(op, dims, shape.len(), "broadcast")?;
             if dims.windows(2).any(|w| w[0] >= w[1]) {
@@ -184,29 +235,62 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             }
             for a in 0..x.rank() {
                 if starts[a] > limits[a] || limits[a] > x.shape[a] {
-                    return err(op, format!("axis {a}: need start {} <= limit {} <= size {} of operand {x}", starts[a], limits[a], x.shape[a]));
+                    return err(
+                        op,
+                        format!(
+                            "axis {a}: need start {} <= limit {} <= size {} of operand {x}",
+                            starts[a], limits[a], x.shape[a]
+                        ),
+                    );
                 }
             }
-            one(TensorType::new(x.dtype, limits.iter().zip(starts).map(|(l, s)| l - s).collect::<Vec<_>>()))
+            one(TensorType::new(
+                x.dtype,
+                limits
+                    .iter()
+                    .zip(starts)
+                    .map(|(l, s)| l - s)
+                    .collect::<Vec<_>>(),
+            ))
         }
         Op::Pad { low, high } => {
             arity(op, args, 2)?;
             let (x, v) = (args[0], args[1]);
             if low.len() != x.rank() || high.len() != x.rank() {
-                return err(op, format!("low {low:?} and high {high:?} must have one entry per axis of operand {x}"));
+                return err(
+                    op,
+                    format!(
+                        "low {low:?} and high {high:?} must have one entry per axis of operand {x}"
+                    ),
+                );
             }
             if v.rank() != 0 || v.dtype != x.dtype {
-                return err(op, format!("padding value {v} must be a scalar of operand {x}'s dtype"));
+                return err(
+                    op,
+                    format!("padding value {v} must be a scalar of operand {x}'s dtype"),
+                );
             }
-            one(TensorType::new(x.dtype, (0..x.rank()).map(|a| low[a] + x.shape[a] + high[a]).collect::<Vec<_>>()))
+            one(TensorType::new(
+                x.dtype,
+                (0..x.rank())
+                    .map(|a| low[a] + x.shape[a] + high[a])
+                    .collect::<Vec<_>>(),
+            ))
         }
         Op::Concatenate { axis } => {
             if args.is_empty() {
-                return Err(IrError::Arity { op: op.name().into(), expected: "at least 1".into(), got: 0 });
+                return Err(IrError::Arity {
+                    op: op.name().into(),
+                    expected: "at least 1".into(),
+                    got: 0,
+                });
             }
             let first = args[0];
             if *axis >= first.rank() {
-                return err(op, format!("axis {axis} is out of range for operand {first}"));
+                return err(
+                    op,
+                    format!("axis {axis} is out of range for operand {first}"),
+                );
             }
             let mut shape = first.shape.clone();
             for x in &args[1..] {
@@ -214,7 +298,10 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                     && x.rank() == first.rank()
                     && (0..x.rank()).all(|a| a == *axis || x.shape[a] == first.shape[a]);
                 if !same {
-                    return err(op, format!("operand {x} does not match {first} outside axis {axis}"));
+                    return err(
+                        op,
+                        format!("operand {x} does not match {first} outside axis {axis}"),
+                    );
                 }
                 shape[*axis] += x.shape[*axis];
             }
@@ -230,25 +317,42 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                 return err(op, format!("indices {idx} must be i64"));
             }
             if x.shape[*axis] == 0 {
-                return err(op, format!("cannot gather from empty axis {axis} of operand {x}"));
+                return err(
+                    op,
+                    format!("cannot gather from empty axis {axis} of operand {x}"),
+                );
             }
-            one(TensorType::new(x.dtype, gather_shape(&x.shape, &idx.shape, *axis)))
+            one(TensorType::new(
+                x.dtype,
+                gather_shape(&x.shape, &idx.shape, *axis),
+            ))
         }
         Op::ScatterAdd { axis } => {
             arity(op, args, 3)?;
             let (base, idx, upd) = (args[0], args[1], args[2]);
             if *axis >= base.rank() {
-                return err(op, format!("axis {axis} is out of range for operand {base}"));
+                return err(
+                    op,
+                    format!("axis {axis} is out of range for operand {base}"),
+                );
             }
             if idx.dtype != DType::I64 {
                 return err(op, format!("indices {idx} must be i64"));
             }
             if base.shape[*axis] == 0 {
-                return err(op, format!("cannot scatter into empty axis {axis} of operand {base}"));
+                return err(
+                    op,
+                    format!("cannot scatter into empty axis {axis} of operand {base}"),
+                );
             }
             let want = TensorType::new(base.dtype, gather_shape(&base.shape, &idx.shape, *axis));
             if *upd != want {
-                return err(op, format!("updates {upd} must have type {want} for operand {base} and indices {idx}"));
+                return err(
+                    op,
+                    format!(
+                        "updates {upd} must have type {want} for operand {base} and indices {idx}"
+                    ),
+                );
             }
             if base.dtype == DType::Bool {
                 return err(op, format!("operand {base} must be numeric, not bool"));

@@ -82,7 +82,12 @@ impl UnaryOp {
     pub fn needs_float(self) -> bool {
         !matches!(
             self,
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Conj | UnaryOp::Real | UnaryOp::Imag
+            UnaryOp::Neg
+                | UnaryOp::Abs
+                | UnaryOp::Sign
+                | UnaryOp::Conj
+                | UnaryOp::Real
+                | UnaryOp::Imag
         )
     }
 }
@@ -140,7 +145,14 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    pub const ALL: [CmpOp; 6] = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -282,18 +294,45 @@ pub enum Op {
     Binary(BinaryOp),
     Compare(CmpOp),
     Select,
-    Reduce { kind: ReduceOp, axes: Vec<usize> },
+    Reduce {
+        kind: ReduceOp,
+        axes: Vec<usize>,
+    },
     DotGeneral(DotDims),
-    Transpose { perm: Vec<usize> },
-    Reshape { shape: Vec<usize> },
-    BroadcastInDim { shape: Vec<usize>, dims: Vec<usize> },
-    Slice { starts: Vec<usize>, limits: Vec<usize> },
-    Pad { low: Vec<usize>, high: Vec<usize> },
-    Concatenate { axis: usize },
-    Gather { axis: usize },
-    ScatterAdd { axis: usize },
-    Convert { to: DType },
-    Iota { ty: TensorType, dim: usize },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    BroadcastInDim {
+        shape: Vec<usize>,
+        dims: Vec<usize>,
+    },
+    Slice {
+        starts: Vec<usize>,
+        limits: Vec<usize>,
+    },
+    Pad {
+        low: Vec<usize>,
+        high: Vec<usize>,
+    },
+    Concatenate {
+        axis: usize,
+    },
+    Gather {
+        axis: usize,
+    },
+    ScatterAdd {
+        axis: usize,
+    },
+    Convert {
+        to: DType,
+    },
+    Iota {
+        ty: TensorType,
+        dim: usize,
+    },
     Constant(Tensor),
     Extension(ExtensionOp),
 }

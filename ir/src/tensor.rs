@@ -193,7 +193,10 @@ impl Tensor {
     }
 
     /// Builds a tensor from column-major data of element type `T`.
-    pub fn from_vec_col_major<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Tensor, IrError> {
+    pub fn from_vec_col_major<T: Element>(
+        shape: Vec<usize>,
+        data: Vec<T>,
+    ) -> Result<Tensor, IrError> {
         Tensor::new(shape, T::into_data(data))
     }
 

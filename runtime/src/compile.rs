@@ -146,7 +146,9 @@ impl GraphCompiler {
     /// is computed once.
     pub fn compile_many(&mut self, outputs: &[&TracedTensor]) -> Result<Program> {
         if outputs.is_empty() {
-            return Err(RuntimeError::Invalid("compile_many: no outputs given".into()));
+            return Err(RuntimeError::Invalid(
+                "compile_many: no outputs given".into(),
+            ));
         }
         let lowered = lower(outputs, &[], LowerMode::Program)?;
         let mut function = lowered.function;

@@ -9,7 +9,8 @@ use tenferro_ir::{ExtensionOp, Function, Tensor};
 
 /// A kernel of an extension op: takes the op (name, attributes, result types) and the
 /// operand values, returns one tensor per result.
-pub type ExtensionKernel = Arc<dyn Fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
+pub type ExtensionKernel =
+    Arc<dyn Fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
 
 /// The extension kernels one executor knows. There is no global registry: each executor
 /// (and each eager context) has its own.
@@ -46,9 +47,12 @@ impl ExtensionRegistry {
     pub fn run(&self, op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
         let k = self
             .get(&op.name)
-            .ok_or_else(|| RuntimeError::MissingKernel { op: op.name.clone() })?;
+            .ok_or_else(|| RuntimeError::MissingKernel {
+                op: op.name.clone(),
+            })?;
         let out = k(op, args)?;
-        if out.len() != op.results.len() || out.iter().zip(&op.results).any(|(t, ty)| t.ty() != *ty) {
+        if out.len() != op.results.len() || out.iter().zip(&op.results).any(|(t, ty)| t.ty() != *ty)
+        {
             return Err(RuntimeError::kernel(
                 &op.name,
                 format!(
@@ -127,7 +131,11 @@ impl<B: Backend> GraphExecutor<B> {
 
     /// The backend's prepared form of `program`, from the cache or freshly prepared.
     pub fn prepare(&mut self, program: &Program) -> Result<Arc<B::Prepared>> {
-        if let Some((_, p)) = self.cache.iter().find(|(f, _)| Arc::ptr_eq(f, &program.function)) {
+        if let Some((_, p)) = self
+            .cache
+            .iter()
+            .find(|(f, _)| Arc::ptr_eq(f, &program.function))
+        {
             return Ok(p.clone());
         }
         let p = Arc::new(self.backend.prepare(&program.function)?);
@@ -149,7 +157,11 @@ impl<B: Backend> GraphExecutor<B> {
     }
 
     /// Runs a program with one output, binding placeholders to values.
-    pub fn run_with_inputs(&mut self, program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<Tensor> {
+    pub fn run_with_inputs(
+        &mut self,
+        program: &Program,
+        inputs: &[(&TracedTensor, Tensor)],
+    ) -> Result<Tensor> {
         let n = program.function.outputs().len();
         if n != 1 {
             return Err(RuntimeError::Invalid(format!(
@@ -187,7 +199,11 @@ fn bind_inputs(program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<
         .enumerate()
         .map(|(i, p)| {
             let ty = program.function.ty(params[i]);
-            let given: Vec<&Tensor> = inputs.iter().filter(|(t, _)| t.same_as(p)).map(|(_, v)| v).collect();
+            let given: Vec<&Tensor> = inputs
+                .iter()
+                .filter(|(t, _)| t.same_as(p))
+                .map(|(_, v)| v)
+                .collect();
             match given.as_slice() {
                 [] => Err(RuntimeError::UnboundInput {
                     index: i,
@@ -198,7 +214,9 @@ fn bind_inputs(program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<
                     "placeholder #{i} has type {ty} but was given a value of type {}",
                     v.ty()
                 ))),
-                _ => Err(RuntimeError::BadInput(format!("placeholder #{i} ({ty}) was given more than once"))),
+                _ => Err(RuntimeError::BadInput(format!(
+                    "placeholder #{i} ({ty}) was given more than once"
+                ))),
             }
         })
         .collect()

@@ -56,7 +56,10 @@ pub enum Definition<'a> {
 }
 
 impl TracedTensor {
-    fn from_node(kind: NodeKind, types: std::result::Result<Vec<TensorType>, RuntimeError>) -> Vec<TracedTensor> {
+    fn from_node(
+        kind: NodeKind,
+        types: std::result::Result<Vec<TensorType>, RuntimeError>,
+    ) -> Vec<TracedTensor> {
         let n = match &types {
             Ok(t) => t.len(),
             Err(_) => match &kind {
@@ -80,7 +83,10 @@ impl TracedTensor {
             Ok(t) => TracedTensor::from_tensor(t),
             Err(e) => TracedTensor::from_node(
                 NodeKind::Constant(Tensor::zeros(&TensorType::new(T::DTYPE, vec![0]))),
-                Err(RuntimeError::Ir(IrError::invalid("from_vec_col_major", e.to_string()))),
+                Err(RuntimeError::Ir(IrError::invalid(
+                    "from_vec_col_major",
+                    e.to_string(),
+                ))),
             )
             .remove(0),
         }
@@ -110,7 +116,11 @@ impl TracedTensor {
     /// A placeholder of the given dtype and shape; its value is given at run time
     /// (`GraphExecutor::run_with_inputs`), so one compiled program runs on many values.
     pub fn input(dtype: DType, shape: &[usize]) -> TracedTensor {
-        TracedTensor::from_node(NodeKind::Input, Ok(vec![TensorType::new(dtype, shape.to_vec())])).remove(0)
+        TracedTensor::from_node(
+            NodeKind::Input,
+            Ok(vec![TensorType::new(dtype, shape.to_vec())]),
+        )
+        .remove(0)
     }
 
     /// Applies `op` to `args`, returning one traced value per result. If the operands do
@@ -225,7 +235,10 @@ impl TracedTensor {
             let mut targs = Vec::with_capacity(inst.args.len());
             for a in &inst.args {
                 targs.push(env[a.index()].clone().ok_or_else(|| {
-                    RuntimeError::Invalid(format!("call of `{}`: {a} used before definition", f.name))
+                    RuntimeError::Invalid(format!(
+                        "call of `{}`: {a} used before definition",
+                        f.name
+                    ))
                 })?);
             }
             let refs: Vec<&TracedTensor> = targs.iter().collect();
@@ -243,9 +256,9 @@ impl TracedTensor {
         f.outputs()
             .iter()
             .map(|o| {
-                env[o.index()]
-                    .clone()
-                    .ok_or_else(|| RuntimeError::Invalid(format!("call of `{}`: output {o} undefined", f.name)))
+                env[o.index()].clone().ok_or_else(|| {
+                    RuntimeError::Invalid(format!("call of `{}`: output {o} undefined", f.name))
+                })
             })
             .collect()
     }
@@ -298,7 +311,9 @@ pub fn lower(outputs: &[&TracedTensor], cut: &[&TracedTensor], mode: LowerMode) 
     for &c in cut {
         let ty = c.ty()?;
         if l.map.contains_key(&c.id()) {
-            return Err(RuntimeError::Invalid("lower: a value is listed twice as a cut".into()));
+            return Err(RuntimeError::Invalid(
+                "lower: a value is listed twice as a cut".into(),
+            ));
         }
         let v = l.function.add_param(ty);
         l.map.insert(c.id(), v);
@@ -349,7 +364,11 @@ impl Lowering {
                     if expanded {
                         let d = args.iter().any(|a| {
                             self.depends.get(&a.id()).copied().unwrap_or(false)
-                                || self.depends.get(&Self::node_key(a)).copied().unwrap_or(false)
+                                || self
+                                    .depends
+                                    .get(&Self::node_key(a))
+                                    .copied()
+                                    .unwrap_or(false)
                         });
                         self.depends.insert(key, d);
                     } else {
@@ -368,7 +387,11 @@ impl Lowering {
 
     fn is_dependent(&self, t: &TracedTensor) -> bool {
         self.depends.get(&t.id()).copied().unwrap_or(false)
-            || self.depends.get(&Self::node_key(t)).copied().unwrap_or(false)
+            || self
+                .depends
+                .get(&Self::node_key(t))
+                .copied()
+                .unwrap_or(false)
     }
 
     fn param_for(&mut self, t: &TracedTensor) -> Result<Value> {
