@@ -1,1 +1,20 @@
-//! tenferro facade
+//! # tenferro
+//!
+//! Differentiable tensor programs in Rust: trace a computation on [`TracedTensor`]s,
+//! transform it (`grad`, `vjp`, `jvp`, composed to any order), compile it through an
+//! inspectable pass pipeline, and run it on the CPU backend.
+//!
+//! This facade re-exports the workspace crates:
+//! [`ir`] (tenferro-ir), [`passes`] (tenferro-passes), [`runtime`] (tenferro-runtime),
+//! [`ad`] (tenferro-ad), [`cpu`] (tenferro-cpu) and [`linalg`] (tenferro-linalg).
+
+pub use tenferro_ad as ad;
+pub use tenferro_cpu as cpu;
+pub use tenferro_ir as ir;
+pub use tenferro_linalg as linalg;
+pub use tenferro_passes as passes;
+pub use tenferro_runtime as runtime;
+
+pub use tenferro_runtime::{
+    CompileOptions, DType, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor, TracedTensor,
+};
