@@ -12,6 +12,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod eval;
 pub mod function;
 pub mod infer;
 pub mod op;

@@ -1,0 +1,1492 @@
+//! The reference interpreter: evaluates ops ([`eval_op`]) and whole functions ([`eval`]) on
+//! host [`Tensor`]s with plain column-major index arithmetic. It is the oracle of backend
+//! tests and the engine of constant folding, so it aims to be obviously right, not fast.
+//!
+//! Numerical conventions (the backends must match them bit for bit):
+//! - integer `add/sub/mul/neg/abs` wrap; integer division truncates, `x / 0 = 0`;
+//! - `maximum` / `minimum` follow IEEE 754-2019: NaN propagates (the first NaN operand is
+//!   returned) and `-0 < +0`;
+//! - `sign` of a real is `-1`, `+1`, or the operand itself for `±0` and NaN; of a complex
+//!   `z` it is `z/|z|` (0 at 0);
+//! - `rsqrt(x) = 1/sqrt(x)`, complex `expm1(z) = exp(z) - 1`, `log1p(z) = ln(1 + z)`,
+//!   complex `pow` is `num_complex`'s `powc` (`exp(y ln x)`, `x^0 = 1`);
+//! - reductions start from the identity (0, 1, -inf / `i64::MIN`, +inf / `i64::MAX`) and
+//!   combine elements one at a time in column-major order of the operand;
+//! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
+//!   order (first contracting axis fastest);
+//! - `scatter_add` adds updates one at a time in column-major order of the updates.
+
+use crate::dtype::{col_major_strides, DType, TensorType};
+use crate::error::IrError;
+use crate::function::Function;
+use crate::infer::infer_types;
+use crate::op::{BinaryOp, CmpOp, DotDims, Op, ReduceOp, UnaryOp};
+use crate::tensor::{Data, Tensor};
+use num_complex::{Complex, Complex32, Complex64};
+
+/// Runs `$body` with `$T` bound to the element type of dtype `$dt`.
+macro_rules! with_elem {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            DType::C32 => {
+                type $T = Complex32;
+                $body
+            }
+            DType::C64 => {
+                type $T = Complex64;
+                $body
+            }
+            DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+
+/// Evaluates `op` on `args`. The operand types are checked with [`infer_types`] first;
+/// extension ops are an error (their kernels live in extension crates).
+pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
+    if let Op::Extension(e) = op {
+        return Err(IrError::invalid(
+            &e.name,
+            format!(
+                "the reference evaluator cannot run extension op `{}`",
+                e.name
+            ),
+        ));
+    }
+    let tys: Vec<TensorType> = args.iter().map(|t| t.ty()).collect();
+    let ty_refs: Vec<&TensorType> = tys.iter().collect();
+    let out_tys = infer_types(op, &ty_refs)?;
+    let out_ty = &out_tys[0];
+    let shape = out_ty.shape.clone();
+    let result = match op {
+        Op::Unary(u) => eval_unary(op, *u, args[0])?,
+        Op::Binary(b) => eval_binary(op, *b, args[0], args[1])?,
+        Op::Compare(c) => eval_compare(op, *c, args[0], args[1])?,
+        Op::Select => {
+            let p = args[0].as_slice::<bool>()?;
+            with_elem!(args[1].dtype(), T => {
+                let t = args[1].as_slice::<T>()?;
+                let f = args[2].as_slice::<T>()?;
+                let v: Vec<T> = (0..p.len()).map(|i| if p[i] { t[i] } else { f[i] }).collect();
+                Tensor::from_vec_col_major(shape, v)?
+            })
+        }
+        Op::Reduce { kind, axes } => eval_reduce(op, *kind, axes, args[0], shape)?,
+        Op::DotGeneral(d) => eval_dot(op, d, args[0], args[1], shape)?,
+        Op::Transpose { perm } => {
+            let x = args[0];
+            let xs = col_major_strides(x.shape());
+            let src = map_indices(&shape, |r| {
+                perm.iter()
+                    .enumerate()
+                    .map(|(i, &p)| r[i] * xs[p])
+                    .sum::<usize>()
+            });
+            take(x, shape, &src)?
+        }
+        Op::Reshape { .. } => args[0].reshaped(shape)?,
+        Op::BroadcastInDim { dims, .. } => {
+            let x = args[0];
+            let xs = col_major_strides(x.shape());
+            let src = map_indices(&shape, |r| {
+                dims.iter()
+                    .enumerate()
+                    .map(|(i, &d)| if x.shape()[i] == 1 { 0 } else { r[d] * xs[i] })
+                    .sum::<usize>()
+            });
+            take(x, shape, &src)?
+        }
+        Op::Slice { starts, .. } => {
+            let x = args[0];
+            let xs = col_major_strides(x.shape());
+            let src = map_indices(&shape, |r| {
+                (0..r.len()).map(|a| (starts[a] + r[a]) * xs[a]).sum()
+            });
+            take(x, shape, &src)?
+        }
+        Op::Pad { low, .. } => {
+            let x = args[0];
+            let xs = col_major_strides(x.shape());
+            let src = map_indices(&shape, |r| {
+                let mut off = 0;
+                for a in 0..r.len() {
+                    if r[a] < low[a] || r[a] - low[a] >= x.shape()[a] {
+                        return None;
+                    }
+                    off += (r[a] - low[a]) * xs[a];
+                }
+                Some(off)
+            });
+            with_elem!(x.dtype(), T => {
+                let v = x.as_slice::<T>()?;
+                let fill = args[1].as_slice::<T>()?[0];
+                let out: Vec<T> = src.iter().map(|s| s.map_or(fill, |i| v[i])).collect();
+                Tensor::from_vec_col_major(shape, out)?
+            })
+        }
+        Op::Concatenate { axis } => {
+            let axis = *axis;
+            // For each output element: (operand, offset in that operand).
+            let strides: Vec<Vec<usize>> =
+                args.iter().map(|t| col_major_strides(t.shape())).collect();
+            let src = map_indices(&shape, |r| {
+                let mut pos = r[axis];
+                let mut k = 0;
+                while pos >= args[k].shape()[axis] {
+                    pos -= args[k].shape()[axis];
+                    k += 1;
+                }
+                let off: usize = (0..r.len())
+                    .map(|a| if a == axis { pos } else { r[a] } * strides[k][a])
+                    .sum();
+                (k, off)
+            });
+            with_elem!(args[0].dtype(), T => {
+                let parts = args.iter().map(|t| t.as_slice::<T>()).collect::<Result<Vec<_>, _>>()?;
+                let out: Vec<T> = src.iter().map(|&(k, i)| parts[k][i]).collect();
+                Tensor::from_vec_col_major(shape, out)?
+            })
+        }
+        Op::Gather { axis } => {
+            let src = gather_offsets(args[0].shape(), args[1], *axis)?;
+            take(args[0], shape, &src)?
+        }
+        Op::ScatterAdd { axis } => {
+            let (base, upd) = (args[0], args[2]);
+            let dst = gather_offsets(base.shape(), args[1], *axis)?;
+            macro_rules! scatter {
+                ($T:ty, $add:expr) => {{
+                    let mut out = base.as_slice::<$T>()?.to_vec();
+                    for (j, &u) in upd.as_slice::<$T>()?.iter().enumerate() {
+                        out[dst[j]] = $add(out[dst[j]], u);
+                    }
+                    Tensor::from_vec_col_major(shape, out)?
+                }};
+            }
+            match base.dtype() {
+                DType::F32 => scatter!(f32, |a: f32, b: f32| a + b),
+                DType::F64 => scatter!(f64, |a: f64, b: f64| a + b),
+                DType::C32 => scatter!(Complex32, |a: Complex32, b: Complex32| a + b),
+                DType::C64 => scatter!(Complex64, |a: Complex64, b: Complex64| a + b),
+                DType::I64 => scatter!(i64, |a: i64, b: i64| a.wrapping_add(b)),
+                DType::Bool => {
+                    return Err(IrError::invalid(
+                        op.name(),
+                        "bool operands are not supported",
+                    ))
+                }
+            }
+        }
+        Op::Convert { to } => Tensor::new(shape, convert(args[0].data(), *to))?,
+        Op::Iota { dim, .. } => {
+            let pos: Vec<usize> = map_indices(&shape, |r| r[*dim]);
+            let data = match out_ty.dtype {
+                DType::F32 => Data::F32(pos.iter().map(|&k| k as f32).collect()),
+                DType::F64 => Data::F64(pos.iter().map(|&k| k as f64).collect()),
+                DType::C32 => {
+                    Data::C32(pos.iter().map(|&k| Complex32::new(k as f32, 0.0)).collect())
+                }
+                DType::C64 => {
+                    Data::C64(pos.iter().map(|&k| Complex64::new(k as f64, 0.0)).collect())
+                }
+                DType::I64 => Data::I64(pos.iter().map(|&k| k as i64).collect()),
+                DType::Bool => {
+                    return Err(IrError::invalid(op.name(), "bool iota is not supported"))
+                }
+            };
+            Tensor::new(shape, data)?
+        }
+        Op::Constant(t) => t.clone(),
+        Op::Extension(_) => unreachable!("handled above"),
+    };
+    debug_assert_eq!(
+        result.ty(),
+        *out_ty,
+        "eval_op({op:?}) disagrees with infer_types"
+    );
+    Ok(vec![result])
+}
+
+/// Evaluates `f` on `inputs` (one per parameter, of the parameter's type).
+pub fn eval(f: &Function, inputs: &[Tensor]) -> Result<Vec<Tensor>, IrError> {
+    if inputs.len() != f.params().len() {
+        return Err(IrError::Malformed(format!(
+            "eval `{}`: {} inputs for {} parameters",
+            f.name,
+            inputs.len(),
+            f.params().len()
+        )));
+    }
+    let mut env: Vec<Option<Tensor>> = vec![None; f.num_values()];
+    for (i, (&p, t)) in f.params().iter().zip(inputs).enumerate() {
+        let want = f.ty(p);
+        if t.ty() != *want {
+            return Err(IrError::Malformed(format!(
+                "eval `{}`: input {i} has type {} but parameter {p} has type {want}",
+                f.name,
+                t.ty()
+            )));
+        }
+        env[p.index()] = Some(t.clone());
+    }
+    for (n, inst) in f.insts().iter().enumerate() {
+        let args = inst
+            .args
+            .iter()
+            .map(|a| {
+                env.get(a.index())
+                    .and_then(|t| t.as_ref())
+                    .ok_or(IrError::UndefinedValue {
+                        inst: n,
+                        op: inst.op.name().to_string(),
+                        value: a.index() as u32,
+                    })
+            })
+            .collect::<Result<Vec<&Tensor>, IrError>>()?;
+        let results = eval_op(&inst.op, &args)?;
+        if results.len() != inst.results.len() {
+            return Err(IrError::Malformed(format!(
+                "instruction {n} ({}) has {} results but the op produces {}",
+                inst.op.name(),
+                inst.results.len(),
+                results.len()
+            )));
+        }
+        for (&r, t) in inst.results.iter().zip(results) {
+            let recorded = f.try_ty(r).ok_or_else(|| {
+                IrError::Malformed(format!(
+                    "instruction {n}: result {r} is not in the function"
+                ))
+            })?;
+            if *recorded != t.ty() {
+                return Err(IrError::TypeMismatch {
+                    inst: n,
+                    op: inst.op.name().to_string(),
+                    value: r.index() as u32,
+                    recorded: recorded.to_string(),
+                    inferred: t.ty().to_string(),
+                });
+            }
+            env[r.index()] = Some(t);
+        }
+    }
+    f.outputs()
+        .iter()
+        .map(|o| {
+            env.get(o.index()).and_then(|t| t.clone()).ok_or_else(|| {
+                IrError::Malformed(format!("eval `{}`: output {o} is never defined", f.name))
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Index arithmetic.
+
+/// For every element of `shape` in column-major order, `g(multi_index)`.
+fn map_indices<R>(shape: &[usize], mut g: impl FnMut(&[usize]) -> R) -> Vec<R> {
+    let n: usize = shape.iter().product();
+    let mut idx = vec![0usize; shape.len()];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(g(&idx));
+        for (a, &size) in shape.iter().enumerate() {
+            idx[a] += 1;
+            if idx[a] < size {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    out
+}
+
+/// `x`'s elements at offsets `src`, as a tensor of `shape`.
+fn take(x: &Tensor, shape: Vec<usize>, src: &[usize]) -> Result<Tensor, IrError> {
+    with_elem!(x.dtype(), T => {
+        let v = x.as_slice::<T>()?;
+        Tensor::from_vec_col_major(shape, src.iter().map(|&i| v[i]).collect::<Vec<T>>())
+    })
+}
+
+/// For each element of `gather(x, idx, axis)` (column-major), its offset in `x`, with
+/// indices clamped into `[0, x_shape[axis] - 1]`.
+fn gather_offsets(x_shape: &[usize], idx: &Tensor, axis: usize) -> Result<Vec<usize>, IrError> {
+    let indices = idx.as_slice::<i64>()?;
+    let m = idx.shape().len();
+    let xs = col_major_strides(x_shape);
+    let is = col_major_strides(idx.shape());
+    let hi = x_shape[axis] as i64 - 1;
+    let out_shape = crate::infer::gather_shape(x_shape, idx.shape(), axis);
+    Ok(map_indices(&out_shape, |r| {
+        let k: usize = (0..m).map(|j| r[axis + j] * is[j]).sum();
+        let p = indices[k].clamp(0, hi) as usize;
+        let mut off = p * xs[axis];
+        for a in 0..axis {
+            off += r[a] * xs[a];
+        }
+        for a in axis + 1..x_shape.len() {
+            off += r[a - 1 + m] * xs[a];
+        }
+        off
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Elementwise ops.
+
+macro_rules! real_unary {
+    ($name:ident, $t:ty) => {
+        fn $name(u: UnaryOp, x: $t) -> $t {
+            match u {
+                UnaryOp::Neg => -x,
+                UnaryOp::Exp => x.exp(),
+                UnaryOp::Log => x.ln(),
+                UnaryOp::Sin => x.sin(),
+                UnaryOp::Cos => x.cos(),
+                UnaryOp::Tanh => x.tanh(),
+                UnaryOp::Sqrt => x.sqrt(),
+                UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+                UnaryOp::Abs => x.abs(),
+                UnaryOp::Sign => {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        x
+                    }
+                }
+                UnaryOp::Expm1 => x.exp_m1(),
+                UnaryOp::Log1p => x.ln_1p(),
+                UnaryOp::Conj | UnaryOp::Real => x,
+                UnaryOp::Imag => 0.0,
+            }
+        }
+    };
+}
+real_unary!(unary_f32, f32);
+real_unary!(unary_f64, f64);
+
+/// Complex unary ops; abs / real / imag return their real result as `(r, 0)`.
+macro_rules! complex_unary {
+    ($name:ident, $t:ty) => {
+        fn $name(u: UnaryOp, z: Complex<$t>) -> Complex<$t> {
+            let one = Complex::new(1.0, 0.0);
+            match u {
+                UnaryOp::Neg => -z,
+                UnaryOp::Exp => z.exp(),
+                UnaryOp::Log => z.ln(),
+                UnaryOp::Sin => z.sin(),
+                UnaryOp::Cos => z.cos(),
+                UnaryOp::Tanh => z.tanh(),
+                UnaryOp::Sqrt => z.sqrt(),
+                UnaryOp::Rsqrt => one / z.sqrt(),
+                UnaryOp::Abs => Complex::new(z.norm(), 0.0),
+                UnaryOp::Sign => {
+                    let n = z.norm();
+                    if n == 0.0 {
+                        Complex::new(0.0, 0.0)
+                    } else {
+                        Complex::new(z.re / n, z.im / n)
+                    }
+                }
+                UnaryOp::Expm1 => z.exp() - one,
+                UnaryOp::Log1p => (one + z).ln(),
+                UnaryOp::Conj => z.conj(),
+                UnaryOp::Real => Complex::new(z.re, 0.0),
+                UnaryOp::Imag => Complex::new(z.im, 0.0),
+            }
+        }
+    };
+}
+complex_unary!(unary_c32, f32);
+complex_unary!(unary_c64, f64);
+
+fn eval_unary(op: &Op, u: UnaryOp, x: &Tensor) -> Result<Tensor, IrError> {
+    let real_result = matches!(u, UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag);
+    let data = match x.data() {
+        Data::F32(v) => Data::F32(v.iter().map(|&a| unary_f32(u, a)).collect()),
+        Data::F64(v) => Data::F64(v.iter().map(|&a| unary_f64(u, a)).collect()),
+        Data::C32(v) if real_result => Data::F32(v.iter().map(|&a| unary_c32(u, a).re).collect()),
+        Data::C64(v) if real_result => Data::F64(v.iter().map(|&a| unary_c64(u, a).re).collect()),
+        Data::C32(v) => Data::C32(v.iter().map(|&a| unary_c32(u, a)).collect()),
+        Data::C64(v) => Data::C64(v.iter().map(|&a| unary_c64(u, a)).collect()),
+        Data::I64(v) => {
+            let g: fn(i64) -> i64 = match u {
+                UnaryOp::Neg => |a| a.wrapping_neg(),
+                UnaryOp::Abs => |a| a.wrapping_abs(),
+                UnaryOp::Sign => |a| a.signum(),
+                UnaryOp::Conj | UnaryOp::Real => |a| a,
+                UnaryOp::Imag => |_| 0,
+                _ => {
+                    return Err(IrError::invalid(
+                        op.name(),
+                        "i64 operands are not supported",
+                    ))
+                }
+            };
+            Data::I64(v.iter().map(|&a| g(a)).collect())
+        }
+        Data::Bool(_) => {
+            return Err(IrError::invalid(
+                op.name(),
+                "bool operands are not supported",
+            ))
+        }
+    };
+    Tensor::new(x.shape().to_vec(), data)
+}
+
+macro_rules! real_minmax {
+    ($max:ident, $min:ident, $t:ty) => {
+        /// IEEE 754-2019 maximum: NaN-propagating, `-0 < +0`.
+        fn $max(x: $t, y: $t) -> $t {
+            if x.is_nan() {
+                x
+            } else if y.is_nan() {
+                y
+            } else if x > y {
+                x
+            } else if y > x {
+                y
+            } else if x.is_sign_negative() {
+                y
+            } else {
+                x
+            }
+        }
+        /// IEEE 754-2019 minimum: NaN-propagating, `-0 < +0`.
+        fn $min(x: $t, y: $t) -> $t {
+            if x.is_nan() {
+                x
+            } else if y.is_nan() {
+                y
+            } else if x < y {
+                x
+            } else if y < x {
+                y
+            } else if x.is_sign_negative() {
+                x
+            } else {
+                y
+            }
+        }
+    };
+}
+real_minmax!(max_f32, min_f32, f32);
+real_minmax!(max_f64, min_f64, f64);
+
+macro_rules! real_binary {
+    ($name:ident, $t:ty, $max:ident, $min:ident) => {
+        fn $name(b: BinaryOp, x: $t, y: $t) -> $t {
+            match b {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                BinaryOp::Div => x / y,
+                BinaryOp::Pow => x.powf(y),
+                BinaryOp::Max => $max(x, y),
+                BinaryOp::Min => $min(x, y),
+            }
+        }
+    };
+}
+real_binary!(binary_f32, f32, max_f32, min_f32);
+real_binary!(binary_f64, f64, max_f64, min_f64);
+
+fn zip_map<T: Copy, R>(a: &[T], b: &[T], g: impl Fn(T, T) -> R) -> Vec<R> {
+    a.iter().zip(b).map(|(&x, &y)| g(x, y)).collect()
+}
+
+fn eval_binary(op: &Op, b: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrError> {
+    let unsupported = |what: &str| {
+        Err(IrError::invalid(
+            op.name(),
+            format!("{what} operands are not supported"),
+        ))
+    };
+    let data = match (x.data(), y.data()) {
+        (Data::F32(u), Data::F32(v)) => Data::F32(zip_map(u, v, |p, q| binary_f32(b, p, q))),
+        (Data::F64(u), Data::F64(v)) => Data::F64(zip_map(u, v, |p, q| binary_f64(b, p, q))),
+        (Data::C32(u), Data::C32(v)) => {
+            let g: fn(Complex32, Complex32) -> Complex32 = match b {
+                BinaryOp::Add => |p, q| p + q,
+                BinaryOp::Sub => |p, q| p - q,
+                BinaryOp::Mul => |p, q| p * q,
+                BinaryOp::Div => |p, q| p / q,
+                BinaryOp::Pow => |p, q| p.powc(q),
+                BinaryOp::Max | BinaryOp::Min => return unsupported("complex"),
+            };
+            Data::C32(zip_map(u, v, g))
+        }
+        (Data::C64(u), Data::C64(v)) => {
+            let g: fn(Complex64, Complex64) -> Complex64 = match b {
+                BinaryOp::Add => |p, q| p + q,
+                BinaryOp::Sub => |p, q| p - q,
+                BinaryOp::Mul => |p, q| p * q,
+                BinaryOp::Div => |p, q| p / q,
+                BinaryOp::Pow => |p, q| p.powc(q),
+                BinaryOp::Max | BinaryOp::Min => return unsupported("complex"),
+            };
+            Data::C64(zip_map(u, v, g))
+        }
+        (Data::I64(u), Data::I64(v)) => {
+            let g: fn(i64, i64) -> i64 = match b {
+                BinaryOp::Add => |p, q| p.wrapping_add(q),
+                BinaryOp::Sub => |p, q| p.wrapping_sub(q),
+                BinaryOp::Mul => |p, q| p.wrapping_mul(q),
+                BinaryOp::Div => |p, q| if q == 0 { 0 } else { p.wrapping_div(q) },
+                BinaryOp::Max => |p, q| p.max(q),
+                BinaryOp::Min => |p, q| p.min(q),
+                BinaryOp::Pow => return unsupported("i64"),
+            };
+            Data::I64(zip_map(u, v, g))
+        }
+        _ => return unsupported(x.dtype().name()),
+    };
+    Tensor::new(x.shape().to_vec(), data)
+}
+
+fn ordered<T: PartialOrd>(c: CmpOp, x: T, y: T) -> bool {
+    match c {
+        CmpOp::Eq => x == y,
+        CmpOp::Ne => x != y,
+        CmpOp::Lt => x < y,
+        CmpOp::Le => x <= y,
+        CmpOp::Gt => x > y,
+        CmpOp::Ge => x >= y,
+    }
+}
+
+fn eval_compare(op: &Op, c: CmpOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrError> {
+    if x.dtype().is_complex() && !matches!(c, CmpOp::Eq | CmpOp::Ne) {
+        return Err(IrError::invalid(
+            op.name(),
+            format!("{} on complex operands", c.name()),
+        ));
+    }
+    let eq = c == CmpOp::Eq;
+    let out: Vec<bool> = match (x.data(), y.data()) {
+        (Data::F32(u), Data::F32(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::F64(u), Data::F64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::I64(u), Data::I64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::Bool(u), Data::Bool(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::C32(u), Data::C32(v)) => zip_map(u, v, |p, q| (p == q) == eq),
+        (Data::C64(u), Data::C64(v)) => zip_map(u, v, |p, q| (p == q) == eq),
+        _ => return Err(IrError::invalid(op.name(), "operands of different dtypes")),
+    };
+    Tensor::from_vec_col_major(x.shape().to_vec(), out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reductions and contractions.
+
+fn reduce_vec<T: Copy>(
+    xs: &[T],
+    shape: &[usize],
+    axes: &[usize],
+    init: T,
+    g: impl Fn(T, T) -> T,
+) -> Vec<T> {
+    let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let out_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    let out_strides = col_major_strides(&out_shape);
+    let mut stride_of_axis = vec![0usize; shape.len()];
+    for (k, &a) in kept.iter().enumerate() {
+        stride_of_axis[a] = out_strides[k];
+    }
+    let dst = map_indices(shape, |r| {
+        r.iter()
+            .zip(&stride_of_axis)
+            .map(|(i, s)| i * s)
+            .sum::<usize>()
+    });
+    let mut acc = vec![init; out_shape.iter().product()];
+    for (i, &o) in dst.iter().enumerate() {
+        acc[o] = g(acc[o], xs[i]);
+    }
+    acc
+}
+
+fn eval_reduce(
+    op: &Op,
+    kind: ReduceOp,
+    axes: &[usize],
+    x: &Tensor,
+    shape: Vec<usize>,
+) -> Result<Tensor, IrError> {
+    let s = x.shape();
+    macro_rules! real {
+        ($v:expr, $t:ty, $max:ident, $min:ident) => {
+            match kind {
+                ReduceOp::Sum => reduce_vec($v, s, axes, 0.0, |a: $t, b: $t| a + b),
+                ReduceOp::Prod => reduce_vec($v, s, axes, 1.0, |a: $t, b: $t| a * b),
+                ReduceOp::Max => reduce_vec($v, s, axes, <$t>::NEG_INFINITY, $max),
+                ReduceOp::Min => reduce_vec($v, s, axes, <$t>::INFINITY, $min),
+            }
+        };
+    }
+    macro_rules! complex {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => {
+                    reduce_vec($v, s, axes, Complex::new(0.0, 0.0), |a: Complex<$t>, b| {
+                        a + b
+                    })
+                }
+                ReduceOp::Prod => {
+                    reduce_vec($v, s, axes, Complex::new(1.0, 0.0), |a: Complex<$t>, b| {
+                        a * b
+                    })
+                }
+                ReduceOp::Max | ReduceOp::Min => {
+                    return Err(IrError::invalid(
+                        op.name(),
+                        "complex operands are not ordered",
+                    ))
+                }
+            }
+        };
+    }
+    let data = match x.data() {
+        Data::F32(v) => Data::F32(real!(v, f32, max_f32, min_f32)),
+        Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)),
+        Data::C32(v) => Data::C32(complex!(v, f32)),
+        Data::C64(v) => Data::C64(complex!(v, f64)),
+        Data::I64(v) => Data::I64(match kind {
+            ReduceOp::Sum => reduce_vec(v, s, axes, 0, i64::wrapping_add),
+            ReduceOp::Prod => reduce_vec(v, s, axes, 1, i64::wrapping_mul),
+            ReduceOp::Max => reduce_vec(v, s, axes, i64::MIN, i64::max),
+            ReduceOp::Min => reduce_vec(v, s, axes, i64::MAX, i64::min),
+        }),
+        Data::Bool(_) => {
+            return Err(IrError::invalid(
+                op.name(),
+                "bool operands are not supported",
+            ))
+        }
+    };
+    Tensor::new(shape, data)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dot_vec<T: Copy>(
+    l: &[T],
+    ls: &[usize],
+    r: &[T],
+    rs: &[usize],
+    d: &DotDims,
+    out_shape: &[usize],
+    zero: T,
+    mac: impl Fn(T, T, T) -> T,
+) -> Vec<T> {
+    let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
+        (0..rank)
+            .filter(|a| !batch.contains(a) && !contract.contains(a))
+            .collect()
+    };
+    let lfree = free(ls.len(), &d.lhs_batch, &d.lhs_contract);
+    let rfree = free(rs.len(), &d.rhs_batch, &d.rhs_contract);
+    let (lst, rst) = (col_major_strides(ls), col_major_strides(rs));
+    let contract_shape: Vec<usize> = d.lhs_contract.iter().map(|&a| ls[a]).collect();
+    // Offsets of every contracting index in lhs and rhs (column-major order).
+    let coffs = map_indices(&contract_shape, |c| {
+        let lo: usize = d
+            .lhs_contract
+            .iter()
+            .zip(c)
+            .map(|(&a, &i)| i * lst[a])
+            .sum();
+        let ro: usize = d
+            .rhs_contract
+            .iter()
+            .zip(c)
+            .map(|(&a, &i)| i * rst[a])
+            .sum();
+        (lo, ro)
+    });
+    let nb = d.lhs_batch.len();
+    map_indices(out_shape, |o| {
+        let mut lo = 0;
+        let mut ro = 0;
+        for k in 0..nb {
+            lo += o[k] * lst[d.lhs_batch[k]];
+            ro += o[k] * rst[d.rhs_batch[k]];
+        }
+        for (k, &a) in lfree.iter().enumerate() {
+            lo += o[nb + k] * lst[a];
+        }
+        for (k, &a) in rfree.iter().enumerate() {
+            ro += o[nb + lfree.len() + k] * rst[a];
+        }
+        coffs
+            .iter()
+            .fold(zero, |acc, &(cl, cr)| mac(acc, l[lo + cl], r[ro + cr]))
+    })
+}
+
+fn eval_dot(
+    op: &Op,
+    d: &DotDims,
+    l: &Tensor,
+    r: &Tensor,
+    shape: Vec<usize>,
+) -> Result<Tensor, IrError> {
+    let (ls, rs) = (l.shape(), r.shape());
+    let data = match (l.data(), r.data()) {
+        (Data::F32(u), Data::F32(v)) => {
+            Data::F32(dot_vec(u, ls, v, rs, d, &shape, 0.0, |a, x, y| a + x * y))
+        }
+        (Data::F64(u), Data::F64(v)) => {
+            Data::F64(dot_vec(u, ls, v, rs, d, &shape, 0.0, |a, x, y| a + x * y))
+        }
+        (Data::C32(u), Data::C32(v)) => Data::C32(dot_vec(
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            Complex::new(0.0, 0.0),
+            |a, x, y| a + x * y,
+        )),
+        (Data::C64(u), Data::C64(v)) => Data::C64(dot_vec(
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            Complex::new(0.0, 0.0),
+            |a, x, y| a + x * y,
+        )),
+        (Data::I64(u), Data::I64(v)) => Data::I64(dot_vec(
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            0,
+            |a: i64, x: i64, y: i64| a.wrapping_add(x.wrapping_mul(y)),
+        )),
+        _ => {
+            return Err(IrError::invalid(
+                op.name(),
+                format!("{} operands are not supported", l.dtype()),
+            ))
+        }
+    };
+    Tensor::new(shape, data)
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversion.
+
+/// Converts a buffer to `to`: float → i64 with Rust `as` (saturating, NaN → 0); → bool is
+/// `x != 0`; complex → real keeps the real part; bool → number is 0 / 1.
+fn convert(d: &Data, to: DType) -> Data {
+    fn b2f(b: bool) -> f64 {
+        if b {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    match to {
+        DType::Bool => Data::Bool(match d {
+            Data::F32(v) => v.iter().map(|&x| x != 0.0).collect(),
+            Data::F64(v) => v.iter().map(|&x| x != 0.0).collect(),
+            Data::C32(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
+            Data::I64(v) => v.iter().map(|&x| x != 0).collect(),
+            Data::Bool(v) => v.clone(),
+        }),
+        DType::I64 => Data::I64(match d {
+            Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::F64(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::C32(v) => v.iter().map(|x| x.re as i64).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re as i64).collect(),
+            Data::I64(v) => v.clone(),
+            Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
+        }),
+        DType::F32 => Data::F32(match d {
+            Data::F32(v) => v.clone(),
+            Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::C32(v) => v.iter().map(|x| x.re).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re as f32).collect(),
+            Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::Bool(v) => v.iter().map(|&x| b2f(x) as f32).collect(),
+        }),
+        DType::F64 => Data::F64(match d {
+            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F64(v) => v.clone(),
+            Data::C32(v) => v.iter().map(|x| x.re as f64).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re).collect(),
+            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::Bool(v) => v.iter().map(|&x| b2f(x)).collect(),
+        }),
+        DType::C32 => Data::C32(match d {
+            Data::C32(v) => v.clone(),
+            Data::C64(v) => v
+                .iter()
+                .map(|x| Complex32::new(x.re as f32, x.im as f32))
+                .collect(),
+            real => match convert(real, DType::F32) {
+                Data::F32(v) => v.into_iter().map(|x| Complex32::new(x, 0.0)).collect(),
+                _ => unreachable!("convert to f32 yields f32"),
+            },
+        }),
+        DType::C64 => Data::C64(match d {
+            Data::C32(v) => v
+                .iter()
+                .map(|x| Complex64::new(x.re as f64, x.im as f64))
+                .collect(),
+            Data::C64(v) => v.clone(),
+            real => match convert(real, DType::F64) {
+                Data::F64(v) => v.into_iter().map(|x| Complex64::new(x, 0.0)).collect(),
+                _ => unreachable!("convert to f64 yields f64"),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::ExtensionOp;
+
+    fn f64s(shape: &[usize], v: &[f64]) -> Tensor {
+        Tensor::from_vec_col_major(shape.to_vec(), v.to_vec()).unwrap()
+    }
+    fn i64s(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor::from_vec_col_major(shape.to_vec(), v.to_vec()).unwrap()
+    }
+    fn c64s(shape: &[usize], v: &[(f64, f64)]) -> Tensor {
+        let v: Vec<Complex64> = v.iter().map(|&(r, i)| Complex64::new(r, i)).collect();
+        Tensor::from_vec_col_major(shape.to_vec(), v).unwrap()
+    }
+    fn run(op: Op, args: &[&Tensor]) -> Tensor {
+        let mut r = eval_op(&op, args).unwrap();
+        assert_eq!(r.len(), 1);
+        r.pop().unwrap()
+    }
+    fn un(u: UnaryOp, x: &Tensor) -> Tensor {
+        run(Op::Unary(u), &[x])
+    }
+    fn bin(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
+        run(Op::Binary(b), &[x, y])
+    }
+    fn v64(t: &Tensor) -> Vec<f64> {
+        t.to_vec::<f64>().unwrap()
+    }
+    fn close(a: &[f64], b: &[f64]) {
+        assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "{a:?} vs {b:?}");
+        }
+    }
+    fn cclose(t: &Tensor, want: &[(f64, f64)]) {
+        let v = t.to_vec::<Complex64>().unwrap();
+        assert_eq!(v.len(), want.len());
+        for (z, &(r, i)) in v.iter().zip(want) {
+            assert!(
+                (z.re - r).abs() < 1e-12 && (z.im - i).abs() < 1e-12,
+                "{v:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_unary_ops() {
+        let x = f64s(&[1], &[4.0]);
+        assert_eq!(v64(&un(UnaryOp::Neg, &x)), [-4.0]);
+        assert_eq!(v64(&un(UnaryOp::Sqrt, &x)), [2.0]);
+        assert_eq!(v64(&un(UnaryOp::Rsqrt, &x)), [0.5]);
+        let z = f64s(&[1], &[0.0]);
+        assert_eq!(v64(&un(UnaryOp::Exp, &z)), [1.0]);
+        assert_eq!(v64(&un(UnaryOp::Sin, &z)), [0.0]);
+        assert_eq!(v64(&un(UnaryOp::Cos, &z)), [1.0]);
+        assert_eq!(v64(&un(UnaryOp::Tanh, &z)), [0.0]);
+        assert_eq!(v64(&un(UnaryOp::Log, &f64s(&[1], &[1.0]))), [0.0]);
+        // expm1 / log1p keep accuracy near 0 where exp(x)-1 would not.
+        let tiny = f64s(&[1], &[1e-20]);
+        assert_eq!(v64(&un(UnaryOp::Expm1, &tiny)), [1e-20]);
+        assert_eq!(v64(&un(UnaryOp::Log1p, &tiny)), [1e-20]);
+        let s = v64(&un(
+            UnaryOp::Sign,
+            &f64s(&[5], &[-2.0, 0.0, -0.0, 3.0, f64::NAN]),
+        ));
+        assert_eq!(&s[..2], [-1.0, 0.0]);
+        assert!(s[2] == 0.0 && s[2].is_sign_negative());
+        assert_eq!(s[3], 1.0);
+        assert!(s[4].is_nan());
+        let y = f64s(&[2], &[-3.0, 2.0]);
+        assert_eq!(v64(&un(UnaryOp::Abs, &y)), [3.0, 2.0]);
+        assert_eq!(v64(&un(UnaryOp::Conj, &y)), [-3.0, 2.0]);
+        assert_eq!(v64(&un(UnaryOp::Real, &y)), [-3.0, 2.0]);
+        assert_eq!(v64(&un(UnaryOp::Imag, &y)), [0.0, 0.0]);
+        let x32 = Tensor::from_vec_col_major(vec![2], vec![4.0f32, -1.0]).unwrap();
+        let r = un(UnaryOp::Sqrt, &x32).to_vec::<f32>().unwrap();
+        assert_eq!(r[0], 2.0);
+        assert!(r[1].is_nan());
+    }
+
+    #[test]
+    fn complex_unary_ops() {
+        let z = c64s(&[2], &[(3.0, 4.0), (0.0, 0.0)]);
+        let a = un(UnaryOp::Abs, &z);
+        assert_eq!(a.dtype(), DType::F64);
+        assert_eq!(v64(&a), [5.0, 0.0]);
+        assert_eq!(v64(&un(UnaryOp::Real, &z)), [3.0, 0.0]);
+        assert_eq!(v64(&un(UnaryOp::Imag, &z)), [4.0, 0.0]);
+        cclose(&un(UnaryOp::Conj, &z), &[(3.0, -4.0), (0.0, 0.0)]);
+        cclose(&un(UnaryOp::Sign, &z), &[(0.6, 0.8), (0.0, 0.0)]);
+        cclose(&un(UnaryOp::Neg, &z), &[(-3.0, -4.0), (0.0, 0.0)]);
+        let m4 = c64s(&[1], &[(-4.0, 0.0)]);
+        cclose(&un(UnaryOp::Sqrt, &m4), &[(0.0, 2.0)]);
+        cclose(&un(UnaryOp::Rsqrt, &m4), &[(0.0, -0.5)]);
+        let ipi = c64s(&[1], &[(0.0, std::f64::consts::PI)]);
+        cclose(&un(UnaryOp::Exp, &ipi), &[(-1.0, 0.0)]);
+        cclose(&un(UnaryOp::Expm1, &ipi), &[(-2.0, 0.0)]);
+        cclose(
+            &un(UnaryOp::Log, &c64s(&[1], &[(-1.0, 0.0)])),
+            &[(0.0, std::f64::consts::PI)],
+        );
+        cclose(
+            &un(UnaryOp::Log1p, &c64s(&[1], &[(-2.0, 0.0)])),
+            &[(0.0, std::f64::consts::PI)],
+        );
+        // sin(i) = i sinh(1), cos(i) = cosh(1), tanh(i) = i tan(1)
+        let i = c64s(&[1], &[(0.0, 1.0)]);
+        cclose(&un(UnaryOp::Sin, &i), &[(0.0, 1f64.sinh())]);
+        cclose(&un(UnaryOp::Cos, &i), &[(1f64.cosh(), 0.0)]);
+        cclose(&un(UnaryOp::Tanh, &i), &[(0.0, 1f64.tan())]);
+        let z32 = Tensor::from_vec_col_major(vec![1], vec![Complex32::new(3.0, 4.0)]).unwrap();
+        assert_eq!(un(UnaryOp::Abs, &z32).to_vec::<f32>().unwrap(), [5.0]);
+    }
+
+    #[test]
+    fn integer_unary_ops_and_rejections() {
+        let x = i64s(&[3], &[-5, 0, i64::MIN]);
+        assert_eq!(
+            un(UnaryOp::Neg, &x).to_vec::<i64>().unwrap(),
+            [5, 0, i64::MIN]
+        );
+        assert_eq!(
+            un(UnaryOp::Abs, &x).to_vec::<i64>().unwrap(),
+            [5, 0, i64::MIN]
+        );
+        assert_eq!(un(UnaryOp::Sign, &x).to_vec::<i64>().unwrap(), [-1, 0, -1]);
+        assert_eq!(un(UnaryOp::Imag, &x).to_vec::<i64>().unwrap(), [0, 0, 0]);
+        assert!(eval_op(&Op::Unary(UnaryOp::Exp), &[&x]).is_err());
+        let b = Tensor::from_vec_col_major(vec![1], vec![true]).unwrap();
+        assert!(eval_op(&Op::Unary(UnaryOp::Neg), &[&b]).is_err());
+    }
+
+    #[test]
+    fn binary_ops() {
+        let x = f64s(&[2], &[6.0, 2.0]);
+        let y = f64s(&[2], &[3.0, 0.5]);
+        assert_eq!(v64(&bin(BinaryOp::Add, &x, &y)), [9.0, 2.5]);
+        assert_eq!(v64(&bin(BinaryOp::Sub, &x, &y)), [3.0, 1.5]);
+        assert_eq!(v64(&bin(BinaryOp::Mul, &x, &y)), [18.0, 1.0]);
+        assert_eq!(v64(&bin(BinaryOp::Div, &x, &y)), [2.0, 4.0]);
+        close(&v64(&bin(BinaryOp::Pow, &x, &y)), &[216.0, 2f64.sqrt()]);
+        let p = f64s(&[4], &[f64::NAN, 1.0, -0.0, 0.0]);
+        let q = f64s(&[4], &[1.0, f64::NAN, 0.0, -0.0]);
+        let mx = v64(&bin(BinaryOp::Max, &p, &q));
+        let mn = v64(&bin(BinaryOp::Min, &p, &q));
+        assert!(mx[0].is_nan() && mx[1].is_nan() && mn[0].is_nan() && mn[1].is_nan());
+        assert!(mx[2] == 0.0 && mx[2].is_sign_positive() && mx[3].is_sign_positive());
+        assert!(mn[2].is_sign_negative() && mn[3].is_sign_negative());
+        assert_eq!(v64(&bin(BinaryOp::Max, &x, &y)), [6.0, 2.0]);
+        assert_eq!(v64(&bin(BinaryOp::Min, &x, &y)), [3.0, 0.5]);
+
+        let a = i64s(&[4], &[-7, 7, 5, i64::MAX]);
+        let b = i64s(&[4], &[2, 0, -5, 1]);
+        assert_eq!(
+            bin(BinaryOp::Div, &a, &b).to_vec::<i64>().unwrap(),
+            [-3, 0, -1, i64::MAX]
+        );
+        assert_eq!(
+            bin(BinaryOp::Add, &a, &b).to_vec::<i64>().unwrap(),
+            [-5, 7, 0, i64::MIN]
+        );
+        assert_eq!(
+            bin(BinaryOp::Max, &a, &b).to_vec::<i64>().unwrap(),
+            [2, 7, 5, i64::MAX]
+        );
+        assert_eq!(
+            bin(BinaryOp::Min, &a, &b).to_vec::<i64>().unwrap(),
+            [-7, 0, -5, 1]
+        );
+        assert!(eval_op(&Op::Binary(BinaryOp::Pow), &[&a, &b]).is_err());
+
+        let z = c64s(&[2], &[(1.0, 2.0), (0.0, 1.0)]);
+        let w = c64s(&[2], &[(3.0, 4.0), (2.0, 0.0)]);
+        cclose(&bin(BinaryOp::Mul, &z, &w), &[(-5.0, 10.0), (0.0, 2.0)]);
+        cclose(
+            &bin(BinaryOp::Div, &z, &w),
+            &[(11.0 / 25.0, 2.0 / 25.0), (0.0, 0.5)],
+        );
+        cclose(&bin(BinaryOp::Sub, &z, &w), &[(-2.0, -2.0), (-2.0, 1.0)]);
+        // i^2 = -1 (via exp(2 ln i)); z^0 = 1.
+        cclose(
+            &bin(BinaryOp::Pow, &z, &w).reshaped(vec![2]).unwrap(),
+            &[
+                {
+                    let r = Complex64::new(1.0, 2.0).powc(Complex64::new(3.0, 4.0));
+                    (r.re, r.im)
+                },
+                (-1.0, 0.0),
+            ],
+        );
+        let zero = c64s(&[1], &[(0.0, 0.0)]);
+        cclose(
+            &bin(BinaryOp::Pow, &c64s(&[1], &[(5.0, 1.0)]), &zero),
+            &[(1.0, 0.0)],
+        );
+        assert!(eval_op(&Op::Binary(BinaryOp::Max), &[&z, &w]).is_err());
+        assert!(eval_op(&Op::Binary(BinaryOp::Add), &[&z, &x]).is_err());
+    }
+
+    #[test]
+    fn compare_and_select() {
+        let x = f64s(&[3], &[1.0, f64::NAN, 3.0]);
+        let y = f64s(&[3], &[2.0, f64::NAN, 3.0]);
+        let cmp = |c| run(Op::Compare(c), &[&x, &y]).to_vec::<bool>().unwrap();
+        assert_eq!(cmp(CmpOp::Lt), [true, false, false]);
+        assert_eq!(cmp(CmpOp::Le), [true, false, true]);
+        assert_eq!(cmp(CmpOp::Eq), [false, false, true]);
+        assert_eq!(cmp(CmpOp::Ne), [true, true, false]);
+        assert_eq!(cmp(CmpOp::Gt), [false, false, false]);
+        assert_eq!(cmp(CmpOp::Ge), [false, false, true]);
+        let z = c64s(&[2], &[(1.0, 2.0), (1.0, 0.0)]);
+        let w = c64s(&[2], &[(1.0, 2.0), (1.0, 1.0)]);
+        assert_eq!(
+            run(Op::Compare(CmpOp::Eq), &[&z, &w])
+                .to_vec::<bool>()
+                .unwrap(),
+            [true, false]
+        );
+        assert_eq!(
+            run(Op::Compare(CmpOp::Ne), &[&z, &w])
+                .to_vec::<bool>()
+                .unwrap(),
+            [false, true]
+        );
+        assert!(eval_op(&Op::Compare(CmpOp::Lt), &[&z, &w]).is_err());
+        let p = Tensor::from_vec_col_major(vec![3], vec![true, false, true]).unwrap();
+        assert_eq!(v64(&run(Op::Select, &[&p, &x, &y]))[..1], [1.0]);
+        assert_eq!(v64(&run(Op::Select, &[&p, &x, &y]))[2], 3.0);
+        let s = run(Op::Select, &[&p, &y, &x]);
+        assert!(v64(&s)[1].is_nan());
+        assert_eq!(v64(&s)[0], 2.0);
+    }
+
+    #[test]
+    fn reductions_are_column_major() {
+        // [[1,3,5],[2,4,6]]
+        let x = f64s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let red = |kind, axes: &[usize], x: &Tensor| {
+            run(
+                Op::Reduce {
+                    kind,
+                    axes: axes.to_vec(),
+                },
+                &[x],
+            )
+        };
+        assert_eq!(v64(&red(ReduceOp::Sum, &[0], &x)), [3.0, 7.0, 11.0]);
+        assert_eq!(v64(&red(ReduceOp::Sum, &[1], &x)), [9.0, 12.0]);
+        assert_eq!(v64(&red(ReduceOp::Sum, &[0, 1], &x)), [21.0]);
+        assert_eq!(red(ReduceOp::Sum, &[0, 1], &x).shape(), &[] as &[usize]);
+        assert_eq!(v64(&red(ReduceOp::Prod, &[1], &x)), [15.0, 48.0]);
+        assert_eq!(v64(&red(ReduceOp::Max, &[0], &x)), [2.0, 4.0, 6.0]);
+        assert_eq!(v64(&red(ReduceOp::Min, &[1], &x)), [1.0, 2.0]);
+        assert_eq!(v64(&red(ReduceOp::Sum, &[], &x)), v64(&x));
+        let n = f64s(&[3], &[1.0, f64::NAN, 5.0]);
+        assert!(v64(&red(ReduceOp::Max, &[0], &n))[0].is_nan());
+        assert!(v64(&red(ReduceOp::Min, &[0], &n))[0].is_nan());
+        let empty = f64s(&[0, 2], &[]);
+        assert_eq!(
+            v64(&red(ReduceOp::Max, &[0], &empty)),
+            [f64::NEG_INFINITY; 2]
+        );
+        assert_eq!(v64(&red(ReduceOp::Min, &[0], &empty)), [f64::INFINITY; 2]);
+        assert_eq!(v64(&red(ReduceOp::Prod, &[0], &empty)), [1.0; 2]);
+        // sum starts from +0: the sum of a single -0 is +0.
+        assert!(v64(&red(ReduceOp::Sum, &[0], &f64s(&[1], &[-0.0])))[0].is_sign_positive());
+        let i = i64s(&[2, 2], &[1, 2, 3, 4]);
+        assert_eq!(
+            red(ReduceOp::Max, &[1], &i).to_vec::<i64>().unwrap(),
+            [3, 4]
+        );
+        assert_eq!(
+            red(ReduceOp::Prod, &[0], &i).to_vec::<i64>().unwrap(),
+            [2, 12]
+        );
+        let e = i64s(&[0], &[]);
+        assert_eq!(
+            red(ReduceOp::Max, &[0], &e).to_vec::<i64>().unwrap(),
+            [i64::MIN]
+        );
+        let z = c64s(&[2], &[(1.0, 1.0), (1.0, -1.0)]);
+        cclose(&red(ReduceOp::Prod, &[0], &z), &[(2.0, 0.0)]);
+        cclose(&red(ReduceOp::Sum, &[0], &z), &[(2.0, 0.0)]);
+        assert!(eval_op(
+            &Op::Reduce {
+                kind: ReduceOp::Max,
+                axes: vec![0]
+            },
+            &[&z]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn dot_general_layouts() {
+        // A = [[1,3,5],[2,4,6]], B = [[1,4],[2,5],[3,6]]; A·B = [[22,49],[28,64]].
+        let a = f64s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let b = f64s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let c = run(Op::DotGeneral(DotDims::matmul()), &[&a, &b]);
+        assert_eq!(c.shape(), &[2, 2]);
+        assert_eq!(v64(&c), [22.0, 28.0, 49.0, 64.0]);
+        // Batch axis 0 of lhs [b,k], batch axis 1 of rhs [k,b]: per-batch dot products.
+        let l = f64s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let r = f64s(&[2, 2], &[5.0, 6.0, 7.0, 8.0]);
+        let d = DotDims {
+            lhs_contract: vec![1],
+            rhs_contract: vec![0],
+            lhs_batch: vec![0],
+            rhs_batch: vec![1],
+        };
+        assert_eq!(v64(&run(Op::DotGeneral(d), &[&l, &r])), [23.0, 46.0]);
+        // Outer product: result = lhs free ++ rhs free, r[i,j] = l[i]*r[j].
+        let u = f64s(&[2], &[1.0, 2.0]);
+        let v = f64s(&[3], &[10.0, 20.0, 30.0]);
+        let o = run(Op::DotGeneral(DotDims::default()), &[&u, &v]);
+        assert_eq!(o.shape(), &[2, 3]);
+        assert_eq!(v64(&o), [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]);
+        // Batch first, then lhs free: lhs [m,b] batch 1, rhs [b] batch 0 -> [b,m].
+        let d = DotDims {
+            lhs_contract: vec![],
+            rhs_contract: vec![],
+            lhs_batch: vec![1],
+            rhs_batch: vec![0],
+        };
+        let w = f64s(&[2], &[10.0, 100.0]);
+        let o = run(Op::DotGeneral(d), &[&l, &w]);
+        assert_eq!(o.shape(), &[2, 2]);
+        assert_eq!(v64(&o), [10.0, 300.0, 20.0, 400.0]);
+        // Two contracting axes: full inner product.
+        let d = DotDims {
+            lhs_contract: vec![0, 1],
+            rhs_contract: vec![1, 0],
+            lhs_batch: vec![],
+            rhs_batch: vec![],
+        };
+        // sum_ij a[i,j] * b[j,i] = trace(A·B) = 22 + 64
+        assert_eq!(v64(&run(Op::DotGeneral(d), &[&a, &b])), [86.0]);
+        let z = c64s(&[1, 1], &[(0.0, 1.0)]);
+        cclose(
+            &run(Op::DotGeneral(DotDims::matmul()), &[&z, &z]),
+            &[(-1.0, 0.0)],
+        );
+        let i = i64s(&[1, 2], &[3, 4]);
+        let j = i64s(&[2, 1], &[5, 6]);
+        assert_eq!(
+            run(Op::DotGeneral(DotDims::matmul()), &[&i, &j])
+                .to_vec::<i64>()
+                .unwrap(),
+            [39]
+        );
+        let empty = f64s(&[2, 0], &[]);
+        let empty_r = f64s(&[0, 1], &[]);
+        assert_eq!(
+            v64(&run(Op::DotGeneral(DotDims::matmul()), &[&empty, &empty_r])),
+            [0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn layout_ops() {
+        let x = f64s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let t = run(Op::Transpose { perm: vec![1, 0] }, &[&x]);
+        assert_eq!(t.shape(), &[3, 2]);
+        assert_eq!(v64(&t), [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+        // rank 3: result[a,b,c] = x[b,c,a] for perm [2,0,1].
+        let y: Vec<f64> = (0..24).map(|k| k as f64).collect();
+        let y = f64s(&[2, 3, 4], &y);
+        let t = run(
+            Op::Transpose {
+                perm: vec![2, 0, 1],
+            },
+            &[&y],
+        );
+        assert_eq!(t.shape(), &[4, 2, 3]);
+        let tv = v64(&t);
+        for a in 0..4 {
+            for b in 0..2 {
+                for c in 0..3 {
+                    assert_eq!(tv[a + 4 * (b + 2 * c)], (b + 2 * (c + 3 * a)) as f64);
+                }
+            }
+        }
+        let r = run(Op::Reshape { shape: vec![3, 2] }, &[&x]);
+        assert_eq!(r.shape(), &[3, 2]);
+        assert_eq!(v64(&r), v64(&x));
+
+        let v = f64s(&[3], &[1.0, 2.0, 3.0]);
+        let b = run(
+            Op::BroadcastInDim {
+                shape: vec![2, 3],
+                dims: vec![1],
+            },
+            &[&v],
+        );
+        assert_eq!(v64(&b), [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let w = f64s(&[2], &[1.0, 2.0]);
+        let b = run(
+            Op::BroadcastInDim {
+                shape: vec![2, 3],
+                dims: vec![0],
+            },
+            &[&w],
+        );
+        assert_eq!(v64(&b), [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
+        let one = f64s(&[1, 3], &[1.0, 2.0, 3.0]);
+        let b = run(
+            Op::BroadcastInDim {
+                shape: vec![2, 3],
+                dims: vec![0, 1],
+            },
+            &[&one],
+        );
+        assert_eq!(v64(&b), [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let s = run(
+            Op::BroadcastInDim {
+                shape: vec![2],
+                dims: vec![],
+            },
+            &[&f64s(&[], &[7.0])],
+        );
+        assert_eq!(v64(&s), [7.0, 7.0]);
+
+        let m: Vec<f64> = (0..9).map(|k| k as f64).collect();
+        let m = f64s(&[3, 3], &m);
+        let s = run(
+            Op::Slice {
+                starts: vec![1, 0],
+                limits: vec![3, 2],
+            },
+            &[&m],
+        );
+        assert_eq!(s.shape(), &[2, 2]);
+        assert_eq!(v64(&s), [1.0, 2.0, 4.0, 5.0]);
+
+        let pv = f64s(&[], &[-1.0]);
+        let p = run(
+            Op::Pad {
+                low: vec![1],
+                high: vec![2],
+            },
+            &[&w, &pv],
+        );
+        assert_eq!(v64(&p), [-1.0, 1.0, 2.0, -1.0, -1.0]);
+        let p = run(
+            Op::Pad {
+                low: vec![1, 0],
+                high: vec![0, 1],
+            },
+            &[&f64s(&[1, 1], &[7.0]), &pv],
+        );
+        assert_eq!(p.shape(), &[2, 2]);
+        assert_eq!(v64(&p), [-1.0, 7.0, -1.0, -1.0]);
+
+        let a = f64s(&[2, 1], &[1.0, 2.0]);
+        let c = f64s(&[2, 2], &[3.0, 4.0, 5.0, 6.0]);
+        let k = run(Op::Concatenate { axis: 1 }, &[&a, &c]);
+        assert_eq!(k.shape(), &[2, 3]);
+        assert_eq!(v64(&k), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let a = f64s(&[1, 2], &[1.0, 2.0]);
+        let k = run(Op::Concatenate { axis: 0 }, &[&a, &c, &a]);
+        assert_eq!(k.shape(), &[4, 2]);
+        assert_eq!(v64(&k), [1.0, 3.0, 4.0, 1.0, 2.0, 5.0, 6.0, 2.0]);
+    }
+
+    #[test]
+    fn gather_and_scatter_add_clamp() {
+        // x[i,j] = 1 + i + 3j
+        let x = f64s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let idx = i64s(&[3], &[5, -1, 1]);
+        let g = run(Op::Gather { axis: 0 }, &[&x, &idx]);
+        assert_eq!(g.shape(), &[3, 2]);
+        assert_eq!(v64(&g), [3.0, 1.0, 2.0, 6.0, 4.0, 5.0]);
+        // x[i,j] = 1 + i + 2j, axis 1, 2-D indices: r[i,k0,k1] = x[i, idx[k0,k1]].
+        let x = f64s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let idx = i64s(&[2, 2], &[2, 0, 1, 1]);
+        let g = run(Op::Gather { axis: 1 }, &[&x, &idx]);
+        assert_eq!(g.shape(), &[2, 2, 2]);
+        assert_eq!(v64(&g), [5.0, 6.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0]);
+
+        let base = f64s(&[3], &[0.5, 0.0, 0.0]);
+        let idx = i64s(&[4], &[0, 2, 2, 7]);
+        let upd = f64s(&[4], &[1.0, 2.0, 3.0, 4.0]);
+        let s = run(Op::ScatterAdd { axis: 0 }, &[&base, &idx, &upd]);
+        assert_eq!(v64(&s), [1.5, 0.0, 9.0]);
+        // axis 1 of a [2,2] base with updates [2,1]: column idx gets the update column.
+        let base = f64s(&[2, 2], &[0.0; 4]);
+        let idx = i64s(&[1], &[1]);
+        let upd = f64s(&[2, 1], &[5.0, 6.0]);
+        let s = run(Op::ScatterAdd { axis: 1 }, &[&base, &idx, &upd]);
+        assert_eq!(v64(&s), [0.0, 0.0, 5.0, 6.0]);
+        let bi = i64s(&[2], &[1, 1]);
+        let s = run(
+            Op::ScatterAdd { axis: 0 },
+            &[&bi, &i64s(&[2], &[-3, -3]), &i64s(&[2], &[2, 3])],
+        );
+        assert_eq!(s.to_vec::<i64>().unwrap(), [6, 1]);
+    }
+
+    #[test]
+    fn convert_rules() {
+        let x = f64s(&[5], &[1.7, -1.7, f64::NAN, 1e300, -0.0]);
+        let to = |t: &Tensor, d| run(Op::Convert { to: d }, &[t]);
+        assert_eq!(
+            to(&x, DType::I64).to_vec::<i64>().unwrap(),
+            [1, -1, 0, i64::MAX, 0]
+        );
+        assert_eq!(
+            to(&x, DType::Bool).to_vec::<bool>().unwrap(),
+            [true, true, true, true, false]
+        );
+        let f = to(&x, DType::F32).to_vec::<f32>().unwrap();
+        assert_eq!(f[0], 1.7f32);
+        assert!(f[3].is_infinite());
+        let c = to(&x, DType::C64).to_vec::<Complex64>().unwrap();
+        assert_eq!(c[0], Complex64::new(1.7, 0.0));
+        let z = c64s(&[3], &[(3.5, 4.0), (0.0, 1.0), (0.0, 0.0)]);
+        assert_eq!(v64(&to(&z, DType::F64)), [3.5, 0.0, 0.0]);
+        assert_eq!(to(&z, DType::I64).to_vec::<i64>().unwrap(), [3, 0, 0]);
+        assert_eq!(
+            to(&z, DType::Bool).to_vec::<bool>().unwrap(),
+            [true, true, false]
+        );
+        assert_eq!(
+            to(&z, DType::C32).to_vec::<Complex32>().unwrap(),
+            [
+                Complex32::new(3.5, 4.0),
+                Complex32::new(0.0, 1.0),
+                Complex32::new(0.0, 0.0)
+            ]
+        );
+        let b = Tensor::from_vec_col_major(vec![2], vec![true, false]).unwrap();
+        assert_eq!(v64(&to(&b, DType::F64)), [1.0, 0.0]);
+        assert_eq!(to(&b, DType::I64).to_vec::<i64>().unwrap(), [1, 0]);
+        assert_eq!(
+            to(&b, DType::C32).to_vec::<Complex32>().unwrap(),
+            [Complex32::new(1.0, 0.0), Complex32::new(0.0, 0.0)]
+        );
+        // i64 -> f32 rounds once: via f64, 2^60 + 2^36 + 1 would become a tie and round
+        // down to 2^60; rounded directly it goes up to 2^60 + 2^37.
+        let n = (1i64 << 60) + (1 << 36) + 1;
+        let big = i64s(&[1], &[n]);
+        assert_eq!(
+            to(&big, DType::F32).to_vec::<f32>().unwrap(),
+            [(1i64 << 60) as f32 + (1i64 << 37) as f32]
+        );
+        assert_eq!(to(&big, DType::I64).to_vec::<i64>().unwrap(), [n]);
+    }
+
+    #[test]
+    fn iota_constant_and_extension() {
+        let io = |dtype, dim| {
+            run(
+                Op::Iota {
+                    ty: TensorType::new(dtype, vec![2, 3]),
+                    dim,
+                },
+                &[],
+            )
+        };
+        assert_eq!(v64(&io(DType::F64, 1)), [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(
+            io(DType::I64, 0).to_vec::<i64>().unwrap(),
+            [0, 1, 0, 1, 0, 1]
+        );
+        assert_eq!(io(DType::C32, 0).dtype(), DType::C32);
+        let k = f64s(&[2], &[1.0, f64::NAN]);
+        assert!(run(Op::Constant(k.clone()), &[]).bits_eq(&k));
+        let ext = Op::Extension(ExtensionOp::new(
+            "linalg.cholesky",
+            vec![TensorType::new(DType::F64, vec![2, 2])],
+        ));
+        let e = eval_op(&ext, &[&k]).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot run extension op `linalg.cholesky`"),
+            "{e}"
+        );
+        // Type errors are reported by infer_types.
+        let e = eval_op(&Op::Binary(BinaryOp::Add), &[&k, &f64s(&[3], &[0.0; 3])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("add"), "{e}");
+    }
+
+    #[test]
+    fn eval_function() {
+        let mut f = Function::new("f");
+        let x = f.add_param(TensorType::new(DType::F64, vec![2, 3]));
+        let sq = f.push1(Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+        let s = f
+            .push1(
+                Op::Reduce {
+                    kind: ReduceOp::Sum,
+                    axes: vec![1],
+                },
+                &[sq],
+            )
+            .unwrap();
+        f.set_outputs(vec![s, x]);
+        let input = f64s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let out = eval(&f, std::slice::from_ref(&input)).unwrap();
+        assert_eq!(v64(&out[0]), [1.0 + 9.0 + 25.0, 4.0 + 16.0 + 36.0]);
+        assert!(out[1].bits_eq(&input));
+        assert!(eval(&f, &[]).is_err());
+        let e = eval(&f, &[f64s(&[3, 2], &[0.0; 6])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input 0"), "{e}");
+        // A wrongly recorded result type is caught.
+        let mut g = Function::new("g");
+        let x = g.add_param(TensorType::new(DType::F64, vec![2]));
+        let y = g.push_unchecked(
+            Op::Unary(UnaryOp::Neg),
+            vec![x],
+            vec![TensorType::new(DType::F32, vec![2])],
+        );
+        g.set_outputs(y);
+        assert!(matches!(
+            eval(&g, &[f64s(&[2], &[1.0, 2.0])]),
+            Err(IrError::TypeMismatch { .. })
+        ));
+    }
+}
