@@ -9,6 +9,9 @@
 //! - O1: verify, dce, cse, constant folding, dce;
 //! - O2: O1 plus e-graph simplification (added by the e-graph pass).
 
+pub mod cse;
+pub mod dce;
+pub mod fold;
 mod pipeline;
 
 pub use pipeline::{OptLevel, PassError, PassEvent, PassRecord, PassSpec, PassStats, Pipeline};

@@ -182,7 +182,8 @@ fn run_pass(spec: &PassSpec, f: &mut Function) -> Result<PassStats, PassError> {
             })?;
             Ok(PassStats::default())
         }
-        // Filled in by the dce / cse / fold passes.
-        PassSpec::Dce | PassSpec::Cse | PassSpec::Fold => Ok(PassStats::default()),
+        PassSpec::Dce => crate::dce::run(f),
+        PassSpec::Cse => crate::cse::run(f),
+        PassSpec::Fold => crate::fold::run(f),
     }
 }
