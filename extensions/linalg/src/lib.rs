@@ -1,1 +1,31 @@
-//! placeholder
+//! # tenferro-linalg
+//!
+//! Linear algebra for tenferro, as an extension: the ops are [`tenferro_ir::ExtensionOp`]s
+//! named `linalg.<op>` (see [`ops`] for the primitive set and their typing), their kernels
+//! call faer and are registered per executor with [`register_runtime`], and their
+//! differentiation rules (feature `autodiff`) are handed to an `AdContext` with
+//! [`ad_rules`]. There is no global state: an executor or AD context knows linalg only if
+//! it was given it. This crate uses only the public extension API, the same one a user's
+//! crate has (see `examples/custom_op.rs` in the workspace root).
+//!
+//! Layout: matrices are the first two axes, batch axes follow (column-major).
+//!
+//! ```ignore
+//! use tenferro_linalg::TracedTensorLinalgExt;
+//! let l = a.cholesky()?;                 // trace
+//! executor.register_extension(tenferro_linalg::register_runtime)?; // run
+//! let ad = AdContext::builder().with_extension_rules(tenferro_linalg::ad_rules()?).build()?;
+//! ```
+
+mod kernels;
+pub mod ops;
+#[cfg(feature = "autodiff")]
+mod rules;
+mod traced;
+mod util;
+
+pub use kernels::register_runtime;
+pub use ops::TriangularSolve;
+#[cfg(feature = "autodiff")]
+pub use rules::ad_rules;
+pub use traced::TracedTensorLinalgExt;

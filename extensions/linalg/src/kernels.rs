@@ -1,0 +1,673 @@
+//! Run-time kernels of the linalg primitives: each takes host [`Tensor`]s (matrices on the
+//! first two axes, batch axes after them, column-major), loops over the batch, and calls
+//! faer's factorizations with explicit sequential parallelism (`Par::Seq`, no global
+//! state). Value errors (indefinite, singular, no convergence) are
+//! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
+
+use crate::ops::{
+    attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::triangular_solve as tri;
+use faer::traits::ComplexField;
+use faer::{Conj, MatMut, MatRef, Par};
+use num_complex::{Complex32, Complex64};
+use tenferro_ir::{DType, Element, ExtensionOp, Tensor};
+use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
+
+/// A dtype the kernels run on: f32, f64, c32, c64.
+pub(crate) trait Scalar: Element + ComplexField + Copy {
+    /// The real dtype's element (f32 for c32, ...).
+    type R: Element + Copy;
+    fn re(self) -> f64;
+    fn modulus(self) -> f64;
+    fn conj_s(self) -> Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_real(self) -> Self::R;
+    fn mul_s(self, o: Self) -> Self;
+    /// `self / |self|` (1 at 0).
+    fn phase(self) -> Self;
+}
+
+macro_rules! real_scalar {
+    ($t:ty) => {
+        impl Scalar for $t {
+            type R = $t;
+            fn re(self) -> f64 {
+                self as f64
+            }
+            fn modulus(self) -> f64 {
+                (self as f64).abs()
+            }
+            fn conj_s(self) -> Self {
+                self
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn to_real(self) -> $t {
+                self
+            }
+            fn mul_s(self, o: Self) -> Self {
+                self * o
+            }
+            fn phase(self) -> Self {
+                if self < 0.0 {
+                    -1.0
+                } else {
+                    1.0
+                }
+            }
+        }
+    };
+}
+real_scalar!(f32);
+real_scalar!(f64);
+
+macro_rules! complex_scalar {
+    ($t:ty, $r:ty) => {
+        impl Scalar for $t {
+            type R = $r;
+            fn re(self) -> f64 {
+                self.re as f64
+            }
+            fn modulus(self) -> f64 {
+                (self.norm()) as f64
+            }
+            fn conj_s(self) -> Self {
+                self.conj()
+            }
+            fn from_f64(v: f64) -> Self {
+                <$t>::new(v as $r, 0.0)
+            }
+            fn to_real(self) -> $r {
+                self.re
+            }
+            fn mul_s(self, o: Self) -> Self {
+                self * o
+            }
+            fn phase(self) -> Self {
+                let n = self.norm();
+                if n == 0.0 {
+                    <$t>::new(1.0, 0.0)
+                } else {
+                    self / n
+                }
+            }
+        }
+    };
+}
+complex_scalar!(Complex32, f32);
+complex_scalar!(Complex64, f64);
+
+/// Runs `$body` with `$T` bound to the element type of a float / complex dtype.
+macro_rules! with_scalar {
+    ($op:expr, $dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            DType::C32 => {
+                type $T = Complex32;
+                $body
+            }
+            DType::C64 => {
+                type $T = Complex64;
+                $body
+            }
+            other => Err(RuntimeError::kernel(
+                $op,
+                format!("dtype {other} is not supported (need f32, f64, c32 or c64)"),
+            )),
+        }
+    };
+}
+
+/// Registers the kernel of every linalg primitive on `reg`. Pass it to
+/// `GraphExecutor::register_extension`; executors without it report the missing op.
+pub fn register_runtime(reg: &mut ExtensionRegistry) -> Result<()> {
+    reg.register(CHOLESKY, cholesky_kernel)?;
+    reg.register(TRIANGULAR_SOLVE, triangular_solve_kernel)?;
+    reg.register(SOLVE, solve_kernel)?;
+    reg.register(LU, lu_kernel)?;
+    reg.register(QR, qr_kernel)?;
+    reg.register(SVD, svd_kernel)?;
+    reg.register(EIGH, eigh_kernel)?;
+    Ok(())
+}
+
+/// Matrix dimensions and batch count of an operand `[m, n, batch..]`.
+fn mat_dims(op: &str, what: &str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    let s = t.shape();
+    if s.len() < 2 {
+        return Err(RuntimeError::kernel(
+            op,
+            format!("{what} of shape {s:?} is not a (batch of) matrices"),
+        ));
+    }
+    Ok((s[0], s[1], s[2..].iter().product()))
+}
+
+fn arity(op: &str, args: &[&Tensor], n: usize) -> Result<()> {
+    if args.len() != n {
+        return Err(RuntimeError::kernel(
+            op,
+            format!("expected {n} operands, got {}", args.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn batch_note(nb: usize, b: usize) -> String {
+    if nb > 1 {
+        format!(" (batch element {b})")
+    } else {
+        String::new()
+    }
+}
+
+fn scratch(req: faer::dyn_stack::StackReq) -> MemBuffer {
+    MemBuffer::new(req)
+}
+
+fn tensor<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
+    Ok(Tensor::from_vec_col_major(shape.to_vec(), data)?)
+}
+
+fn cholesky_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(CHOLESKY, args, 1)?;
+    with_scalar!(CHOLESKY, args[0].dtype(), T => cholesky_impl::<T>(op, args[0]))
+}
+
+fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+    let (n, n2, nb) = mat_dims(CHOLESKY, "operand", a)?;
+    if n != n2 {
+        return Err(RuntimeError::kernel(CHOLESKY, format!("operand {} is not square", a.ty())));
+    }
+    let x = a.as_slice::<T>()?;
+    let mut out = vec![T::from_f64(0.0); x.len()];
+    let mut mem = scratch(faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
+        n,
+        Par::Seq,
+        Default::default(),
+    ));
+    for b in 0..nb {
+        let blk = &mut out[b * n * n..(b + 1) * n * n];
+        // Only the lower triangle of the input is read.
+        for j in 0..n {
+            for i in j..n {
+                blk[i + j * n] = x[b * n * n + i + j * n];
+            }
+        }
+        let l = MatMut::from_column_major_slice_mut(blk, n, n);
+        let res = faer::linalg::cholesky::llt::factor::cholesky_in_place(
+            l,
+            Default::default(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        if let Err(faer::linalg::cholesky::llt::factor::LltError::NonPositivePivot { index }) = res
+        {
+            return Err(RuntimeError::kernel(
+                CHOLESKY,
+                format!(
+                    "matrix is not positive definite: the leading minor of order {} is not positive{}",
+                    index + 1,
+                    batch_note(nb, b)
+                ),
+            ));
+        }
+        for j in 0..n {
+            for i in 0..j {
+                blk[i + j * n] = T::from_f64(0.0);
+            }
+        }
+        if blk.iter().any(|v| !v.modulus().is_finite()) {
+            return Err(RuntimeError::kernel(
+                CHOLESKY,
+                format!("matrix is not positive definite (non-finite factor){}", batch_note(nb, b)),
+            ));
+        }
+    }
+    Ok(vec![tensor(a.shape(), out)?])
+}
+
+/// Checks that a triangular matrix has no zero on its diagonal.
+fn check_triangular_diag<T: Scalar>(
+    op: &str,
+    m: MatRef<'_, T>,
+    nb: usize,
+    b: usize,
+    describe: impl Fn(usize) -> String,
+) -> Result<()> {
+    for i in 0..m.nrows() {
+        if m[(i, i)].modulus() == 0.0 {
+            return Err(RuntimeError::kernel(
+                op,
+                format!("{}{}", describe(i), batch_note(nb, b)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Solves `op(tri) X = rhs` in place for a triangular `tri` given by its lower / upper
+/// flag, with optional implicit conjugation and unit diagonal.
+fn solve_tri_in_place<T: Scalar>(
+    tri_m: MatRef<'_, T>,
+    lower: bool,
+    conj: Conj,
+    unit: bool,
+    rhs: MatMut<'_, T>,
+) {
+    match (lower, unit) {
+        (true, false) => tri::solve_lower_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq),
+        (true, true) => {
+            tri::solve_unit_lower_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
+        }
+        (false, false) => {
+            tri::solve_upper_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
+        }
+        (false, true) => {
+            tri::solve_unit_upper_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
+        }
+    }
+}
+
+fn triangular_solve_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(TRIANGULAR_SOLVE, args, 2)?;
+    with_scalar!(TRIANGULAR_SOLVE, args[0].dtype(), T => triangular_solve_impl::<T>(op, args[0], args[1]))
+}
+
+fn triangular_solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<Vec<Tensor>> {
+    let name = TRIANGULAR_SOLVE;
+    let (lower, left, adjoint, unit) = (
+        attr_flag(op, "lower"),
+        attr_flag(op, "left"),
+        attr_flag(op, "adjoint"),
+        attr_flag(op, "unit_diagonal"),
+    );
+    let (n, n2, nb) = mat_dims(name, "matrix", a)?;
+    let (r0, r1, nb2) = mat_dims(name, "right-hand side", rhs)?;
+    let k = if left { r0 } else { r1 };
+    if n != n2 || k != n || nb != nb2 || rhs.dtype() != a.dtype() {
+        return Err(RuntimeError::kernel(
+            name,
+            format!("operands {} and {} do not match", a.ty(), rhs.ty()),
+        ));
+    }
+    let av = a.as_slice::<T>()?;
+    let mut x = rhs.as_slice::<T>()?.to_vec();
+    let rsz = r0 * r1;
+    for b in 0..nb {
+        let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
+        if !unit {
+            check_triangular_diag(name, am, nb, b, |i| {
+                format!("triangular matrix is singular: zero diagonal entry at ({i}, {i})")
+            })?;
+        }
+        let xm = MatMut::from_column_major_slice_mut(&mut x[b * rsz..(b + 1) * rsz], r0, r1);
+        if left {
+            // op(A) X = B.
+            if adjoint {
+                solve_tri_in_place(am.transpose(), !lower, Conj::Yes, unit, xm);
+            } else {
+                solve_tri_in_place(am, lower, Conj::No, unit, xm);
+            }
+        } else {
+            // X op(A) = B  <=>  op(A)^T X^T = B^T.
+            if adjoint {
+                solve_tri_in_place(am, lower, Conj::Yes, unit, xm.transpose_mut());
+            } else {
+                solve_tri_in_place(am.transpose(), !lower, Conj::No, unit, xm.transpose_mut());
+            }
+        }
+    }
+    Ok(vec![tensor(rhs.shape(), x)?])
+}
+
+/// LU with partial pivoting of one `n x n` block, in place: returns the row permutation
+/// `perm` (row `i` of `P^T A` is row `perm[i]` of `A`) and the number of transpositions.
+fn lu_block<T: Scalar>(lu: MatMut<'_, T>, n: usize) -> (Vec<usize>, usize) {
+    let mut fwd = vec![0usize; n];
+    let mut bwd = vec![0usize; n];
+    let mut mem = scratch(
+        faer::linalg::lu::partial_pivoting::factor::lu_in_place_scratch::<usize, T>(
+            n,
+            n,
+            Par::Seq,
+            Default::default(),
+        ),
+    );
+    let (info, _) = faer::linalg::lu::partial_pivoting::factor::lu_in_place(
+        lu,
+        &mut fwd,
+        &mut bwd,
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    );
+    (fwd, info.transposition_count)
+}
+
+fn solve_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(SOLVE, args, 2)?;
+    with_scalar!(SOLVE, args[0].dtype(), T => solve_impl::<T>(op, args[0], args[1]))
+}
+
+fn solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<Vec<Tensor>> {
+    let name = SOLVE;
+    let adjoint = attr_flag(op, "adjoint");
+    let (n, n2, nb) = mat_dims(name, "matrix", a)?;
+    let (r0, k, nb2) = mat_dims(name, "right-hand side", rhs)?;
+    if n != n2 || r0 != n || nb != nb2 || rhs.dtype() != a.dtype() {
+        return Err(RuntimeError::kernel(
+            name,
+            format!("operands {} and {} do not match", a.ty(), rhs.ty()),
+        ));
+    }
+    let av = a.as_slice::<T>()?;
+    let bv = rhs.as_slice::<T>()?;
+    let mut x = vec![T::from_f64(0.0); bv.len()];
+    let mut lu = vec![T::from_f64(0.0); n * n];
+    let mut tmp = vec![T::from_f64(0.0); n * k];
+    for b in 0..nb {
+        lu.copy_from_slice(&av[b * n * n..(b + 1) * n * n]);
+        let (perm, _) = lu_block::<T>(MatMut::from_column_major_slice_mut(&mut lu, n, n), n);
+        let lum = MatRef::from_column_major_slice(&lu, n, n);
+        check_triangular_diag(name, lum, nb, b, |i| {
+            format!("matrix is singular: its LU factorization has a zero pivot in column {i}")
+        })?;
+        let bb = &bv[b * n * k..(b + 1) * n * k];
+        let xb = &mut x[b * n * k..(b + 1) * n * k];
+        if !adjoint {
+            // A = P L U with P^T A = L U: X = U^{-1} L^{-1} (P^T B).
+            for j in 0..k {
+                for i in 0..n {
+                    tmp[i + j * n] = bb[perm[i] + j * n];
+                }
+            }
+            let mut t = MatMut::from_column_major_slice_mut(&mut tmp, n, k);
+            solve_tri_in_place(lum, true, Conj::No, true, t.as_mut());
+            solve_tri_in_place(lum, false, Conj::No, false, t);
+            for j in 0..k {
+                for i in 0..n {
+                    xb[i + j * n] = tmp[i + j * n];
+                }
+            }
+        } else {
+            // A^H = U^H L^H P^T: P^T X = L^{-H} U^{-H} B.
+            tmp.copy_from_slice(bb);
+            let mut t = MatMut::from_column_major_slice_mut(&mut tmp, n, k);
+            solve_tri_in_place(lum.transpose(), true, Conj::Yes, false, t.as_mut());
+            solve_tri_in_place(lum.transpose(), false, Conj::Yes, true, t);
+            for j in 0..k {
+                for i in 0..n {
+                    xb[perm[i] + j * n] = tmp[i + j * n];
+                }
+            }
+        }
+        if xb.iter().any(|v| !v.modulus().is_finite()) {
+            return Err(RuntimeError::kernel(
+                name,
+                format!("matrix is singular to working precision (non-finite solution){}", batch_note(nb, b)),
+            ));
+        }
+    }
+    Ok(vec![tensor(rhs.shape(), x)?])
+}
+
+fn lu_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(LU, args, 1)?;
+    with_scalar!(LU, args[0].dtype(), T => lu_impl::<T>(op, args[0]))
+}
+
+fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+    let (n, n2, nb) = mat_dims(LU, "operand", a)?;
+    if n != n2 {
+        return Err(RuntimeError::kernel(LU, format!("operand {} is not square", a.ty())));
+    }
+    let av = a.as_slice::<T>()?;
+    let zero = T::from_f64(0.0);
+    let one = T::from_f64(1.0);
+    let (mut p, mut l, mut u) = (vec![zero; av.len()], vec![zero; av.len()], vec![zero; av.len()]);
+    let mut sign = vec![zero; nb];
+    let mut lu = vec![zero; n * n];
+    for b in 0..nb {
+        let o = b * n * n;
+        lu.copy_from_slice(&av[o..o + n * n]);
+        let (perm, swaps) = lu_block::<T>(MatMut::from_column_major_slice_mut(&mut lu, n, n), n);
+        for j in 0..n {
+            for i in 0..n {
+                let v = lu[i + j * n];
+                if i > j {
+                    l[o + i + j * n] = v;
+                } else {
+                    u[o + i + j * n] = v;
+                    if i == j {
+                        l[o + i + j * n] = one;
+                    }
+                }
+            }
+            // A = P L U: column j of P has its one in row perm[j].
+            p[o + perm[j] + j * n] = one;
+        }
+        sign[b] = if swaps % 2 == 0 { one } else { T::from_f64(-1.0) };
+    }
+    let s = a.shape();
+    Ok(vec![
+        tensor(s, p)?,
+        tensor(s, l)?,
+        tensor(s, u)?,
+        tensor(&s[2..], sign)?,
+    ])
+}
+
+fn qr_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(QR, args, 1)?;
+    with_scalar!(QR, args[0].dtype(), T => qr_impl::<T>(op, args[0]))
+}
+
+fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+    use faer::linalg::householder;
+    use faer::linalg::qr::no_pivoting::factor;
+    let (m, n, nb) = mat_dims(QR, "operand", a)?;
+    let k = m.min(n);
+    let av = a.as_slice::<T>()?;
+    let zero = T::from_f64(0.0);
+    let mut q = vec![zero; m * k * nb];
+    let mut r = vec![zero; k * n * nb];
+    if k > 0 {
+        let bs = factor::recommended_block_size::<T>(m, n);
+        let mut coeff = vec![zero; bs * k];
+        let mut work = vec![zero; m * n];
+        let mut mem = scratch(faer::dyn_stack::StackReq::any_of(&[
+            factor::qr_in_place_scratch::<T>(m, n, bs, Par::Seq, Default::default()),
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(
+                m, bs, k,
+            ),
+        ]));
+        for b in 0..nb {
+            work.copy_from_slice(&av[b * m * n..(b + 1) * m * n]);
+            factor::qr_in_place(
+                MatMut::from_column_major_slice_mut(&mut work, m, n),
+                MatMut::from_column_major_slice_mut(&mut coeff, bs, k),
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            );
+            let qb = &mut q[b * m * k..(b + 1) * m * k];
+            for i in 0..k {
+                qb[i + i * m] = T::from_f64(1.0);
+            }
+            let basis = MatRef::from_column_major_slice(&work, m, n);
+            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                basis.get(.., ..k),
+                MatRef::from_column_major_slice(&coeff, bs, k),
+                Conj::No,
+                MatMut::from_column_major_slice_mut(qb, m, k),
+                Par::Seq,
+                MemStack::new(&mut mem),
+            );
+            let rb = &mut r[b * k * n..(b + 1) * k * n];
+            for j in 0..n {
+                for i in 0..=j.min(k - 1) {
+                    rb[i + j * k] = work[i + j * m];
+                }
+            }
+            // Gauge: a real, nonnegative diagonal of R (the unique QR of a full-rank
+            // matrix), so that values and derivatives are continuous.
+            for i in 0..k {
+                let ph = rb[i + i * k].phase();
+                let cph = ph.conj_s();
+                for j in 0..n {
+                    rb[i + j * k] = cph.mul_s(rb[i + j * k]);
+                }
+                for row in 0..m {
+                    qb[row + i * m] = qb[row + i * m].mul_s(ph);
+                }
+            }
+        }
+    }
+    let bshape = &a.shape()[2..];
+    let qs: Vec<usize> = [m, k].iter().chain(bshape).copied().collect();
+    let rs: Vec<usize> = [k, n].iter().chain(bshape).copied().collect();
+    Ok(vec![tensor(&qs, q)?, tensor(&rs, r)?])
+}
+
+fn svd_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(SVD, args, 1)?;
+    with_scalar!(SVD, args[0].dtype(), T => svd_impl::<T>(op, args[0]))
+}
+
+fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
+    let compute_uv = attr_flag(op, "compute_uv");
+    let (m, n, nb) = mat_dims(SVD, "operand", a)?;
+    let k = m.min(n);
+    let av = a.as_slice::<T>()?;
+    let zero = T::from_f64(0.0);
+    let mut u = vec![zero; if compute_uv { m * k * nb } else { 0 }];
+    let mut vh = vec![zero; if compute_uv { k * n * nb } else { 0 }];
+    let mut s: Vec<T::R> = Vec::with_capacity(k * nb);
+    let vecs = if compute_uv {
+        ComputeSvdVectors::Thin
+    } else {
+        ComputeSvdVectors::No
+    };
+    let mut mem = scratch(svd_scratch::<T>(m, n, vecs, vecs, Par::Seq, Default::default()));
+    let mut sd = faer::diag::Diag::<T>::zeros(k);
+    let mut ub = vec![zero; m * k];
+    let mut vb = vec![zero; n * k];
+    for b in 0..nb {
+        let am = MatRef::from_column_major_slice(&av[b * m * n..(b + 1) * m * n], m, n);
+        let res = if compute_uv {
+            svd(
+                am,
+                sd.as_mut(),
+                Some(MatMut::from_column_major_slice_mut(&mut ub, m, k)),
+                Some(MatMut::from_column_major_slice_mut(&mut vb, n, k)),
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
+        } else {
+            svd(am, sd.as_mut(), None, None, Par::Seq, MemStack::new(&mut mem), Default::default())
+        };
+        if res.is_err() {
+            return Err(RuntimeError::kernel(
+                SVD,
+                format!("the SVD iteration did not converge{}", batch_note(nb, b)),
+            ));
+        }
+        let col = sd.column_vector();
+        for i in 0..k {
+            s.push(col[i].to_real());
+        }
+        if compute_uv {
+            u[b * m * k..(b + 1) * m * k].copy_from_slice(&ub);
+            let vhb = &mut vh[b * k * n..(b + 1) * k * n];
+            for i in 0..k {
+                for j in 0..n {
+                    vhb[i + j * k] = vb[j + i * n].conj_s();
+                }
+            }
+        }
+    }
+    let bshape = &a.shape()[2..];
+    let ss: Vec<usize> = [k].iter().chain(bshape).copied().collect();
+    let s_t = tensor(&ss, s)?;
+    if !compute_uv {
+        return Ok(vec![s_t]);
+    }
+    let us: Vec<usize> = [m, k].iter().chain(bshape).copied().collect();
+    let vs: Vec<usize> = [k, n].iter().chain(bshape).copied().collect();
+    Ok(vec![tensor(&us, u)?, s_t, tensor(&vs, vh)?])
+}
+
+fn eigh_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(EIGH, args, 1)?;
+    with_scalar!(EIGH, args[0].dtype(), T => eigh_impl::<T>(op, args[0]))
+}
+
+fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+    let vectors = attr_flag(op, "eigenvectors");
+    let (n, n2, nb) = mat_dims(EIGH, "operand", a)?;
+    if n != n2 {
+        return Err(RuntimeError::kernel(EIGH, format!("operand {} is not square", a.ty())));
+    }
+    let av = a.as_slice::<T>()?;
+    let zero = T::from_f64(0.0);
+    let mut v = vec![zero; if vectors { av.len() } else { 0 }];
+    let mut w: Vec<T::R> = Vec::with_capacity(n * nb);
+    let cv = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut mem = scratch(self_adjoint_evd_scratch::<T>(n, cv, Par::Seq, Default::default()));
+    let mut sd = faer::diag::Diag::<T>::zeros(n);
+    for b in 0..nb {
+        let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
+        // faer reads only the lower triangle.
+        let res = if vectors {
+            self_adjoint_evd(
+                am,
+                sd.as_mut(),
+                Some(MatMut::from_column_major_slice_mut(
+                    &mut v[b * n * n..(b + 1) * n * n],
+                    n,
+                    n,
+                )),
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
+        } else {
+            self_adjoint_evd(am, sd.as_mut(), None, Par::Seq, MemStack::new(&mut mem), Default::default())
+        };
+        if res.is_err() {
+            return Err(RuntimeError::kernel(
+                EIGH,
+                format!("the eigenvalue iteration did not converge{}", batch_note(nb, b)),
+            ));
+        }
+        let col = sd.column_vector();
+        for i in 0..n {
+            w.push(col[i].to_real());
+        }
+    }
+    let ws: Vec<usize> = [n].iter().chain(&a.shape()[2..]).copied().collect();
+    let w_t = tensor(&ws, w)?;
+    if !vectors {
+        return Ok(vec![w_t]);
+    }
+    Ok(vec![w_t, tensor(a.shape(), v)?])
+}

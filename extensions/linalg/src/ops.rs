@@ -1,0 +1,245 @@
+//! The linalg primitives: their names, attributes and typing (checked when traced). Every
+//! user-facing operation of [`crate::TracedTensorLinalgExt`] is one of these or is built
+//! from them with core ops.
+//!
+//! | primitive | operands | results | attributes |
+//! |---|---|---|---|
+//! | `linalg.cholesky` | A `[n,n,b..]` | L (lower, from A's lower triangle) | — |
+//! | `linalg.triangular_solve` | A `[n,n,b..]`, B | X with `op(A) X = B` (left) or `X op(A) = B` | `lower`, `left`, `adjoint`, `unit_diagonal` |
+//! | `linalg.solve` | A `[n,n,b..]`, B `[n,k,b..]` | X with `op(A) X = B` | `adjoint` |
+//! | `linalg.lu` | A `[n,n,b..]` | P, L, U with `A = P L U`; sign of P `[b..]` | — |
+//! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)`, `diag(R) >= 0` real | — |
+//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only | `compute_uv` |
+//! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors` |
+//!
+//! `op(A)` is `A` or, with `adjoint`, its conjugate transpose.
+
+use tenferro_ir::{Attr, DType, ExtensionOp, Op, TensorType};
+use tenferro_runtime::{Result, RuntimeError, TracedTensor};
+
+/// `linalg.cholesky`.
+pub const CHOLESKY: &str = "linalg.cholesky";
+/// `linalg.triangular_solve`.
+pub const TRIANGULAR_SOLVE: &str = "linalg.triangular_solve";
+/// `linalg.solve`.
+pub const SOLVE: &str = "linalg.solve";
+/// `linalg.lu`.
+pub const LU: &str = "linalg.lu";
+/// `linalg.qr`.
+pub const QR: &str = "linalg.qr";
+/// `linalg.svd`.
+pub const SVD: &str = "linalg.svd";
+/// `linalg.eigh`.
+pub const EIGH: &str = "linalg.eigh";
+
+/// Names of all linalg primitives.
+pub const PRIMITIVES: [&str; 7] = [CHOLESKY, TRIANGULAR_SOLVE, SOLVE, LU, QR, SVD, EIGH];
+
+/// A boolean attribute of a linalg op (absent means `false`).
+pub(crate) fn attr_flag(op: &ExtensionOp, key: &str) -> bool {
+    op.attr_bool(key).unwrap_or(false)
+}
+
+/// Which triangular system `linalg.triangular_solve` solves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TriangularSolve {
+    /// The matrix is lower (else upper) triangular; the other triangle is not read.
+    pub lower: bool,
+    /// Solve `op(A) X = B` (else `X op(A) = B`).
+    pub left: bool,
+    /// `op(A)` is the conjugate transpose of `A` (else `A`).
+    pub adjoint: bool,
+    /// The diagonal of `A` is taken to be ones (and not read).
+    pub unit_diagonal: bool,
+}
+
+impl Default for TriangularSolve {
+    /// Lower, left, no adjoint, general diagonal: `L X = B`.
+    fn default() -> Self {
+        TriangularSolve {
+            lower: true,
+            left: true,
+            adjoint: false,
+            unit_diagonal: false,
+        }
+    }
+}
+
+impl TriangularSolve {
+    pub(crate) fn from_op(op: &ExtensionOp) -> TriangularSolve {
+        TriangularSolve {
+            lower: attr_flag(op, "lower"),
+            left: attr_flag(op, "left"),
+            adjoint: attr_flag(op, "adjoint"),
+            unit_diagonal: attr_flag(op, "unit_diagonal"),
+        }
+    }
+}
+
+fn invalid(op: &str, msg: String) -> RuntimeError {
+    RuntimeError::invalid_op(op, msg)
+}
+
+/// Checks that `t` is a (batch of) matrices of a float / complex dtype.
+pub(crate) fn matrix_type(op: &str, t: &TracedTensor) -> Result<TensorType> {
+    let ty = t.ty()?;
+    if ty.rank() < 2 {
+        return Err(invalid(
+            op,
+            format!("operand {ty} must have rank >= 2 (matrices on the first two axes, batch axes after)"),
+        ));
+    }
+    if !ty.dtype.is_float() {
+        return Err(invalid(
+            op,
+            format!("operand {ty} must be f32, f64, c32 or c64"),
+        ));
+    }
+    Ok(ty)
+}
+
+/// Checks that `t` is a (batch of) square matrices.
+pub(crate) fn square_type(op: &str, t: &TracedTensor) -> Result<TensorType> {
+    let ty = matrix_type(op, t)?;
+    if ty.shape[0] != ty.shape[1] {
+        return Err(invalid(
+            op,
+            format!("operand {ty} must be a (batch of) square matrices, got {} x {}", ty.shape[0], ty.shape[1]),
+        ));
+    }
+    Ok(ty)
+}
+
+fn shape_with(head: &[usize], batch: &[usize]) -> Vec<usize> {
+    head.iter().chain(batch).copied().collect()
+}
+
+fn apply(op: ExtensionOp, args: &[&TracedTensor]) -> Result<Vec<TracedTensor>> {
+    let out = TracedTensor::apply(Op::Extension(op), args);
+    if let Some(e) = out[0].error() {
+        return Err(e);
+    }
+    Ok(out)
+}
+
+/// Applies `linalg.cholesky`: the lower Cholesky factor of the Hermitian positive-definite
+/// matrix whose lower triangle is `a`'s.
+pub fn cholesky_op(a: &TracedTensor) -> Result<TracedTensor> {
+    let ty = square_type("cholesky", a)?;
+    Ok(apply(ExtensionOp::new(CHOLESKY, vec![ty]), &[a])?.remove(0))
+}
+
+/// Applies `linalg.triangular_solve`.
+pub fn triangular_solve_op(
+    a: &TracedTensor,
+    b: &TracedTensor,
+    how: TriangularSolve,
+) -> Result<TracedTensor> {
+    let ta = square_type("triangular_solve", a)?;
+    let tb = matrix_type("triangular_solve", b)?;
+    let n = ta.shape[0];
+    let k = if how.left { tb.shape[0] } else { tb.shape[1] };
+    if k != n || ta.shape[2..] != tb.shape[2..] || ta.dtype != tb.dtype {
+        let side = if how.left {
+            "rows of B (left side: op(A) X = B)"
+        } else {
+            "columns of B (right side: X op(A) = B)"
+        };
+        return Err(invalid(
+            "triangular_solve",
+            format!("matrix {ta} and right-hand side {tb} do not match: need {side} = {n}, equal batch axes and one dtype"),
+        ));
+    }
+    let op = ExtensionOp::new(TRIANGULAR_SOLVE, vec![tb])
+        .with_attr("lower", Attr::Bool(how.lower))
+        .with_attr("left", Attr::Bool(how.left))
+        .with_attr("adjoint", Attr::Bool(how.adjoint))
+        .with_attr("unit_diagonal", Attr::Bool(how.unit_diagonal));
+    Ok(apply(op, &[a, b])?.remove(0))
+}
+
+/// Applies `linalg.solve`: `X` with `op(A) X = B` for a square `A` and a matrix `B`
+/// (`[n,k,batch..]`).
+pub fn solve_op(a: &TracedTensor, b: &TracedTensor, adjoint: bool) -> Result<TracedTensor> {
+    let ta = square_type("solve", a)?;
+    let tb = matrix_type("solve", b)?;
+    if tb.shape[0] != ta.shape[0] || ta.shape[2..] != tb.shape[2..] || ta.dtype != tb.dtype {
+        return Err(invalid(
+            "solve",
+            format!(
+                "matrix {ta} and right-hand side {tb} do not match: need B of shape [{}, k{}] and one dtype",
+                ta.shape[0],
+                ta.shape[2..].iter().map(|d| format!(", {d}")).collect::<String>()
+            ),
+        ));
+    }
+    let op = ExtensionOp::new(SOLVE, vec![tb]).with_attr("adjoint", Attr::Bool(adjoint));
+    Ok(apply(op, &[a, b])?.remove(0))
+}
+
+/// Applies `linalg.lu`: `[P, L, U, sign]` with `A = P L U`, `L` unit lower, `U` upper,
+/// `sign = det(P)` (batch-shaped, dtype of `A`).
+pub fn lu_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
+    let ty = square_type("lu", a)?;
+    let sign = TensorType::new(ty.dtype, ty.shape[2..].to_vec());
+    apply(
+        ExtensionOp::new(LU, vec![ty.clone(), ty.clone(), ty, sign]),
+        &[a],
+    )
+}
+
+/// Applies `linalg.qr`: reduced `[Q, R]`.
+pub fn qr_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
+    let ty = matrix_type("qr", a)?;
+    let (m, n) = (ty.shape[0], ty.shape[1]);
+    let k = m.min(n);
+    let b = &ty.shape[2..];
+    apply(
+        ExtensionOp::new(
+            QR,
+            vec![
+                TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+                TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+            ],
+        ),
+        &[a],
+    )
+}
+
+/// Applies `linalg.svd`: reduced `[U, S, Vh]`, or `[S]` without `compute_uv`.
+pub fn svd_op(a: &TracedTensor, compute_uv: bool) -> Result<Vec<TracedTensor>> {
+    let ty = matrix_type(if compute_uv { "svd" } else { "svdvals" }, a)?;
+    let (m, n) = (ty.shape[0], ty.shape[1]);
+    let k = m.min(n);
+    let b = &ty.shape[2..];
+    let s = TensorType::new(ty.dtype.real(), shape_with(&[k], b));
+    let results = if compute_uv {
+        vec![
+            TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+            s,
+            TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+        ]
+    } else {
+        vec![s]
+    };
+    apply(
+        ExtensionOp::new(SVD, results).with_attr("compute_uv", Attr::Bool(compute_uv)),
+        &[a],
+    )
+}
+
+/// Applies `linalg.eigh`: `[W, V]`, or `[W]` without `eigenvectors`.
+pub fn eigh_op(a: &TracedTensor, eigenvectors: bool) -> Result<Vec<TracedTensor>> {
+    let ty = square_type(if eigenvectors { "eigh" } else { "eigvalsh" }, a)?;
+    let w = TensorType::new(ty.dtype.real(), shape_with(&[ty.shape[0]], &ty.shape[2..]));
+    let results = if eigenvectors { vec![w, ty] } else { vec![w] };
+    apply(
+        ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors)),
+        &[a],
+    )
+}
+
+/// `true` for a complex dtype.
+pub(crate) fn is_complex(d: DType) -> bool {
+    d.is_complex()
+}
