@@ -81,6 +81,25 @@ impl Function {
         }
     }
 
+    /// Assembles a function from raw parts, without any check: the arena `values`
+    /// (indexed by [`Value::index`]), the parameters, the instructions and the outputs.
+    /// For deserializers and for testing [`crate::verify`], which checks what this skips.
+    pub fn from_parts(
+        name: impl Into<String>,
+        values: Vec<ValueData>,
+        params: Vec<Value>,
+        insts: Vec<Inst>,
+        outputs: Vec<Value>,
+    ) -> Function {
+        Function {
+            name: name.into(),
+            values,
+            params,
+            insts,
+            outputs,
+        }
+    }
+
     /// Appends a parameter of type `ty`.
     pub fn add_param(&mut self, ty: TensorType) -> Value {
         let v = Value(self.values.len() as u32);

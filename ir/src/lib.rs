@@ -16,13 +16,20 @@ pub mod eval;
 pub mod function;
 pub mod infer;
 pub mod op;
+pub mod parse;
 pub mod print;
 pub mod tensor;
 pub mod verify;
+
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 
 pub use dtype::{col_major_strides, DType, TensorType};
 pub use error::IrError;
 pub use function::{Function, Inst, Value, ValueData, ValueDef};
 pub use infer::{gather_shape, infer_types};
 pub use op::{Attr, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
+pub use parse::{parse, parse_and_verify};
+pub use print::print;
 pub use tensor::{Data, Element, Tensor};
+pub use verify::verify;
