@@ -1,0 +1,269 @@
+//! `dot_general` as batched GEMM. Each operand is seen as `batch` column-major-or-row-major
+//! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
+//! When an operand's axis groups are already single strided runs, faer reads it in place;
+//! otherwise it is packed once into a contiguous `[rows, cols, batch]` buffer. faer's GEMM
+//! runs per batch (f32, f64, c32, c64); i64 uses a plain loop (there is no integer BLAS).
+//! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
+//! through a `[m, n, batch]` buffer and one strided copy.
+
+use crate::plan::internal;
+use crate::strided::StridedCopy;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use num_complex::{Complex32, Complex64};
+use tenferro_ir::{col_major_strides, DType, Data, DotDims, TensorType};
+use tenferro_runtime::Result;
+
+/// How one operand is read as `batch` matrices of `rows × cols`.
+#[derive(Clone, Debug)]
+struct OperandPlan {
+    /// A packing copy into contiguous `[rows, cols, batch]`, when the operand cannot be
+    /// viewed in place.
+    pack: Option<StridedCopy>,
+    row_stride: usize,
+    col_stride: usize,
+    /// Offset of each batch's matrix (column-major order of the batch axes).
+    batch_offsets: Vec<usize>,
+}
+
+/// The stride of `axes` (in order) flattened column-major, if they form one strided run;
+/// `Some(0)` when they hold at most one element.
+fn group_stride(shape: &[usize], strides: &[usize], axes: &[usize]) -> Option<usize> {
+    let big: Vec<usize> = axes.iter().copied().filter(|&a| shape[a] != 1).collect();
+    if big.is_empty() {
+        return Some(0);
+    }
+    for w in big.windows(2) {
+        if strides[w[1]] != strides[w[0]] * shape[w[0]] {
+            return None;
+        }
+    }
+    Some(strides[big[0]])
+}
+
+/// Offsets of every index of `axes` (column-major order) given the operand's strides.
+fn offsets(shape: &[usize], strides: &[usize], axes: &[usize]) -> Vec<usize> {
+    let mut out = vec![0usize];
+    for &a in axes {
+        let mut next = Vec::with_capacity(out.len() * shape[a]);
+        for i in 0..shape[a] {
+            next.extend(out.iter().map(|o| o + i * strides[a]));
+        }
+        out = next;
+    }
+    out
+}
+
+impl OperandPlan {
+    fn new(shape: &[usize], row_axes: &[usize], col_axes: &[usize], batch_axes: &[usize]) -> Self {
+        let strides = col_major_strides(shape);
+        let rows: usize = row_axes.iter().map(|&a| shape[a]).product();
+        let cols: usize = col_axes.iter().map(|&a| shape[a]).product();
+        let rs = group_stride(shape, &strides, row_axes);
+        let cs = group_stride(shape, &strides, col_axes);
+        if let (Some(rs), Some(cs)) = (rs, cs) {
+            let rs = if rows <= 1 { 1 } else { rs };
+            let cs = if cols <= 1 { 1 } else { cs };
+            if rs == 1 || cs == 1 {
+                return OperandPlan {
+                    pack: None,
+                    row_stride: rs,
+                    col_stride: cs,
+                    batch_offsets: offsets(shape, &strides, batch_axes),
+                };
+            }
+        }
+        let order: Vec<usize> = row_axes
+            .iter()
+            .chain(col_axes)
+            .chain(batch_axes)
+            .copied()
+            .collect();
+        let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+        let src: Vec<usize> = order.iter().map(|&a| strides[a]).collect();
+        let batch: usize = batch_axes.iter().map(|&a| shape[a]).product();
+        OperandPlan {
+            pack: Some(StridedCopy::new(
+                &it_shape,
+                0,
+                &src,
+                0,
+                &col_major_strides(&it_shape),
+            )),
+            row_stride: 1,
+            col_stride: rows.max(1),
+            batch_offsets: (0..batch).map(|b| b * rows * cols).collect(),
+        }
+    }
+
+    /// The operand's buffer as the kernel reads it (packed if planned).
+    fn prepared<'a, T: Copy + Default>(&self, x: &'a [T], scratch: &'a mut Vec<T>) -> &'a [T] {
+        match &self.pack {
+            None => x,
+            Some(c) => {
+                scratch.clear();
+                scratch.resize(c.numel(), T::default());
+                c.run(x, scratch);
+                scratch
+            }
+        }
+    }
+}
+
+/// A planned `dot_general`.
+#[derive(Clone, Debug)]
+pub(crate) struct DotPlan {
+    dtype: DType,
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: OperandPlan,
+    rhs: OperandPlan,
+    /// `[m, n, batch]` → `[batch, m, n]` copy, for batched products.
+    unbatch: Option<StridedCopy>,
+}
+
+impl DotPlan {
+    pub(crate) fn new(d: &DotDims, l: &TensorType, r: &TensorType, out: &TensorType) -> DotPlan {
+        let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
+            (0..rank)
+                .filter(|a| !batch.contains(a) && !contract.contains(a))
+                .collect()
+        };
+        let lfree = free(l.rank(), &d.lhs_batch, &d.lhs_contract);
+        let rfree = free(r.rank(), &d.rhs_batch, &d.rhs_contract);
+        let size = |t: &TensorType, axes: &[usize]| axes.iter().map(|&a| t.shape[a]).product();
+        let batch: usize = size(l, &d.lhs_batch);
+        let m: usize = size(l, &lfree);
+        let k: usize = size(l, &d.lhs_contract);
+        let n: usize = size(r, &rfree);
+        let unbatch = (batch > 1 && out.numel() > 0).then(|| {
+            StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
+        });
+        DotPlan {
+            dtype: l.dtype,
+            batch,
+            m,
+            n,
+            k,
+            lhs: OperandPlan::new(&l.shape, &lfree, &d.lhs_contract, &d.lhs_batch),
+            rhs: OperandPlan::new(&r.shape, &d.rhs_contract, &rfree, &d.rhs_batch),
+            unbatch,
+        }
+    }
+
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        match (
+            self.dtype,
+            self.lhs.pack.is_some() || self.rhs.pack.is_some(),
+        ) {
+            (DType::I64, _) => "dot_i64",
+            (_, false) => "gemm",
+            (_, true) => "pack_gemm",
+        }
+    }
+}
+
+/// A read-only faer view of `rows × cols` at the start of `x` with the given strides
+/// (one of which is 1 or irrelevant, as planned).
+fn view<T>(x: &[T], rows: usize, cols: usize, rs: usize, cs: usize) -> MatRef<'_, T> {
+    if rs == 1 {
+        MatRef::from_column_major_slice_with_stride(x, rows, cols, cs.max(1))
+    } else {
+        MatRef::from_row_major_slice_with_stride(x, rows, cols, rs)
+    }
+}
+
+macro_rules! gemm_fn {
+    ($name:ident, $t:ty, $one:expr) => {
+        fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
+            let mut ls = Vec::new();
+            let mut rs = Vec::new();
+            let l = p.lhs.prepared(l, &mut ls);
+            let r = p.rhs.prepared(r, &mut rs);
+            let mn = p.m * p.n;
+            for b in 0..p.batch {
+                let a = view(
+                    &l[p.lhs.batch_offsets[b]..],
+                    p.m,
+                    p.k,
+                    p.lhs.row_stride,
+                    p.lhs.col_stride,
+                );
+                let c = view(
+                    &r[p.rhs.batch_offsets[b]..],
+                    p.k,
+                    p.n,
+                    p.rhs.row_stride,
+                    p.rhs.col_stride,
+                );
+                let dst =
+                    MatMut::from_column_major_slice_mut(&mut out[b * mn..(b + 1) * mn], p.m, p.n);
+                matmul(dst, Accum::Replace, a, c, $one, par);
+            }
+        }
+    };
+}
+gemm_fn!(gemm_f32, f32, 1.0f32);
+gemm_fn!(gemm_f64, f64, 1.0f64);
+gemm_fn!(gemm_c32, Complex32, Complex32::new(1.0, 0.0));
+gemm_fn!(gemm_c64, Complex64, Complex64::new(1.0, 0.0));
+
+/// Integer product: `out[i + m j] = Σ_p l[i, p] r[p, j]`, wrapping.
+fn dot_i64(p: &DotPlan, l: &[i64], r: &[i64], out: &mut [i64], _par: Par) {
+    let mut ls = Vec::new();
+    let mut rs = Vec::new();
+    let l = p.lhs.prepared(l, &mut ls);
+    let r = p.rhs.prepared(r, &mut rs);
+    let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
+    let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
+    for b in 0..p.batch {
+        let (lo, ro) = (p.lhs.batch_offsets[b], p.rhs.batch_offsets[b]);
+        let c = &mut out[b * p.m * p.n..(b + 1) * p.m * p.n];
+        for j in 0..p.n {
+            let col = &mut c[j * p.m..(j + 1) * p.m];
+            for q in 0..p.k {
+                let y = r[ro + q * rr + j * rc];
+                let base = lo + q * lc;
+                for (i, o) in col.iter_mut().enumerate() {
+                    *o = o.wrapping_add(l[base + i * lr].wrapping_mul(y));
+                }
+            }
+        }
+    }
+}
+
+/// `dot_general` of `l` and `r` as planned.
+pub(crate) fn dot(name: &str, p: &DotPlan, l: &Data, r: &Data, par: Par) -> Result<Data> {
+    let total = p.batch * p.m * p.n;
+    macro_rules! run {
+        ($variant:ident, $u:expr, $v:expr, $zero:expr, $kernel:expr) => {{
+            let mut tmp = vec![$zero; total];
+            if total > 0 && p.k > 0 {
+                $kernel(p, $u, $v, &mut tmp, par);
+            }
+            match &p.unbatch {
+                Some(c) if total > 0 && p.k > 0 => {
+                    let mut out = vec![$zero; total];
+                    c.run(&tmp, &mut out);
+                    Data::$variant(out)
+                }
+                _ => Data::$variant(tmp),
+            }
+        }};
+    }
+    Ok(match (l, r) {
+        (Data::F32(u), Data::F32(v)) => run!(F32, u, v, 0.0f32, gemm_f32),
+        (Data::F64(u), Data::F64(v)) => run!(F64, u, v, 0.0f64, gemm_f64),
+        (Data::C32(u), Data::C32(v)) => run!(C32, u, v, Complex32::new(0.0, 0.0), gemm_c32),
+        (Data::C64(u), Data::C64(v)) => run!(C64, u, v, Complex64::new(0.0, 0.0), gemm_c64),
+        (Data::I64(u), Data::I64(v)) => run!(I64, u, v, 0i64, dot_i64),
+        _ => {
+            return Err(internal(
+                name,
+                "operands of unsupported or different dtypes",
+            ))
+        }
+    })
+}

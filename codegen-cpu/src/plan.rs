@@ -1,0 +1,380 @@
+//! `prepare`: checks a function and turns it into a [`CpuProgram`], one [`Step`] per
+//! instruction with its kernel choice and precomputed shapes / strides / offsets, and the
+//! values each step is the last user of (freed right after it).
+
+use crate::kernels::dot::DotPlan;
+use crate::kernels::index::GatherPlan;
+use crate::kernels::reduce::ReducePlan;
+use crate::strided::StridedCopy;
+use std::fmt;
+use tenferro_ir::{
+    col_major_strides, infer_types, BinaryOp, CmpOp, DType, ExtensionOp, Function, IrError, Op,
+    ReduceOp, Tensor, TensorType, UnaryOp, ValueDef,
+};
+use tenferro_runtime::{Result, RuntimeError};
+
+/// A function compiled for the CPU: steps in execution order over value slots.
+#[derive(Clone, Debug)]
+pub struct CpuProgram {
+    pub(crate) name: String,
+    pub(crate) num_slots: usize,
+    /// Slot and type of each parameter, in order.
+    pub(crate) params: Vec<(usize, TensorType)>,
+    pub(crate) steps: Vec<Step>,
+    /// Slots of the outputs, in order.
+    pub(crate) outputs: Vec<usize>,
+    /// Parameters never used by a step nor an output (freed before the first step).
+    pub(crate) unused_params: Vec<usize>,
+}
+
+impl CpuProgram {
+    /// The steps, in execution order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Types of the parameters, in order.
+    pub fn param_types(&self) -> Vec<TensorType> {
+        self.params.iter().map(|(_, t)| t.clone()).collect()
+    }
+}
+
+impl fmt::Display for CpuProgram {
+    /// One line per step: `%r = kernel(op) %a, %b ; free %a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "cpu_program @{} {{", self.name)?;
+        for s in &self.steps {
+            let res: Vec<String> = s.results.iter().map(|r| format!("%{r}")).collect();
+            let args: Vec<String> = s.args.iter().map(|r| format!("%{r}")).collect();
+            write!(
+                f,
+                "  {} = {}({}) {}",
+                res.join(", "),
+                s.kernel_name(),
+                s.op_name,
+                args.join(", ")
+            )?;
+            if !s.free_after.is_empty() {
+                let fr: Vec<String> = s.free_after.iter().map(|r| format!("%{r}")).collect();
+                write!(f, " ; free {}", fr.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        let outs: Vec<String> = self.outputs.iter().map(|r| format!("%{r}")).collect();
+        writeln!(f, "  return {}", outs.join(", "))?;
+        write!(f, "}}")
+    }
+}
+
+/// One instruction of a [`CpuProgram`]: a kernel with its plan, operand and result slots.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub(crate) op_name: String,
+    pub(crate) kind: StepKind,
+    pub(crate) args: Vec<usize>,
+    pub(crate) results: Vec<usize>,
+    pub(crate) result_types: Vec<TensorType>,
+    /// Slots whose last use is this step.
+    pub(crate) free_after: Vec<usize>,
+}
+
+impl Step {
+    /// Name of the IR op this step runs (`add`, `dot_general`, `linalg.cholesky`, ...).
+    pub fn op_name(&self) -> &str {
+        &self.op_name
+    }
+
+    /// Name of the kernel chosen for it (`elementwise`, `strided_copy`, `gemm`, ...).
+    pub fn kernel_name(&self) -> &'static str {
+        self.kind.kernel_name()
+    }
+
+    /// Slots (value indices) whose buffers are released after this step.
+    pub fn frees(&self) -> &[usize] {
+        &self.free_after
+    }
+
+    /// Result types.
+    pub fn result_types(&self) -> &[TensorType] {
+        &self.result_types
+    }
+}
+
+/// The kernel of a step and everything it needs that is known before run time.
+#[derive(Clone, Debug)]
+pub(crate) enum StepKind {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Compare(CmpOp),
+    Select,
+    Convert(DType),
+    Reduce(ReduceOp, ReducePlan),
+    Dot(Box<DotPlan>),
+    /// Transpose, broadcast_in_dim and slice: one strided copy into a fresh buffer.
+    Copy(StridedCopy),
+    /// Same buffer, new shape.
+    Reshape(Vec<usize>),
+    /// Fill with the padding value, then copy the operand into the interior.
+    Pad(StridedCopy),
+    /// One copy per operand into its place along the axis.
+    Concatenate(Vec<StridedCopy>),
+    Gather(GatherPlan),
+    ScatterAdd(GatherPlan),
+    /// Values along a dimension of extent `n`, repeated `pre` (faster axes) and `post`
+    /// (slower axes) times.
+    Iota {
+        pre: usize,
+        n: usize,
+        post: usize,
+    },
+    Constant(Tensor),
+    Extension(ExtensionOp),
+}
+
+impl StepKind {
+    fn kernel_name(&self) -> &'static str {
+        match self {
+            StepKind::Unary(_)
+            | StepKind::Binary(_)
+            | StepKind::Compare(_)
+            | StepKind::Select
+            | StepKind::Convert(_) => "elementwise",
+            StepKind::Reduce(..) => "reduce",
+            StepKind::Dot(d) => d.kernel_name(),
+            StepKind::Copy(_) => "strided_copy",
+            StepKind::Reshape(_) => "reshape",
+            StepKind::Pad(_) => "pad",
+            StepKind::Concatenate(_) => "concatenate",
+            StepKind::Gather(_) => "gather",
+            StepKind::ScatterAdd(_) => "scatter_add",
+            StepKind::Iota { .. } => "iota",
+            StepKind::Constant(_) => "constant",
+            StepKind::Extension(_) => "extension",
+        }
+    }
+}
+
+/// Checks `f` and plans every instruction.
+pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
+    let n = f.num_values();
+    let mut defined = vec![false; n];
+    let mut params = Vec::with_capacity(f.params().len());
+    for (i, &p) in f.params().iter().enumerate() {
+        if p.index() >= n || f.def(p) != (ValueDef::Param(i)) {
+            return Err(IrError::Malformed(format!(
+                "prepare `{}`: parameter {i} ({p}) is not a parameter of the function",
+                f.name
+            ))
+            .into());
+        }
+        defined[p.index()] = true;
+        params.push((p.index(), f.ty(p).clone()));
+    }
+
+    // Last use of every value: the index of the last step reading it; outputs are never
+    // freed.
+    let mut last_use: Vec<Option<usize>> = vec![None; n];
+    for (k, inst) in f.insts().iter().enumerate() {
+        for a in &inst.args {
+            if let Some(slot) = last_use.get_mut(a.index()) {
+                *slot = Some(k);
+            }
+        }
+    }
+    let mut is_output = vec![false; n];
+    for o in f.outputs() {
+        match is_output.get_mut(o.index()) {
+            Some(x) => *x = true,
+            None => {
+                return Err(IrError::Malformed(format!(
+                    "prepare `{}`: output {o} is not in the function",
+                    f.name
+                ))
+                .into())
+            }
+        }
+    }
+
+    let mut steps = Vec::with_capacity(f.insts().len());
+    for (k, inst) in f.insts().iter().enumerate() {
+        for &a in &inst.args {
+            if a.index() >= n || !defined[a.index()] {
+                return Err(IrError::UndefinedValue {
+                    inst: k,
+                    op: inst.op.name().to_string(),
+                    value: a.index() as u32,
+                }
+                .into());
+            }
+        }
+        let arg_tys: Vec<&TensorType> = inst.args.iter().map(|&a| f.ty(a)).collect();
+        let inferred = infer_types(&inst.op, &arg_tys)?;
+        if inferred.len() != inst.results.len() {
+            return Err(IrError::Malformed(format!(
+                "instruction {k} ({}) has {} results but the op produces {}",
+                inst.op.name(),
+                inst.results.len(),
+                inferred.len()
+            ))
+            .into());
+        }
+        for (&r, ty) in inst.results.iter().zip(&inferred) {
+            let recorded = f.try_ty(r).ok_or_else(|| {
+                IrError::Malformed(format!(
+                    "instruction {k}: result {r} is not in the function"
+                ))
+            })?;
+            if recorded != ty || defined[r.index()] {
+                return Err(IrError::TypeMismatch {
+                    inst: k,
+                    op: inst.op.name().to_string(),
+                    value: r.index() as u32,
+                    recorded: recorded.to_string(),
+                    inferred: ty.to_string(),
+                }
+                .into());
+            }
+            defined[r.index()] = true;
+        }
+        let kind = plan_op(&inst.op, &arg_tys, &inferred[0])?;
+        let mut free_after: Vec<usize> = Vec::new();
+        for a in &inst.args {
+            let i = a.index();
+            if last_use[i] == Some(k) && !is_output[i] && !free_after.contains(&i) {
+                free_after.push(i);
+            }
+        }
+        // Results nobody reads are dropped at once.
+        for r in &inst.results {
+            let i = r.index();
+            if last_use[i].is_none() && !is_output[i] {
+                free_after.push(i);
+            }
+        }
+        steps.push(Step {
+            op_name: inst.op.name().to_string(),
+            kind,
+            args: inst.args.iter().map(|a| a.index()).collect(),
+            results: inst.results.iter().map(|r| r.index()).collect(),
+            result_types: inferred,
+            free_after,
+        });
+    }
+    for o in f.outputs() {
+        if !defined[o.index()] {
+            return Err(IrError::Malformed(format!(
+                "prepare `{}`: output {o} is never defined",
+                f.name
+            ))
+            .into());
+        }
+    }
+    let unused_params = params
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|&s| last_use[s].is_none() && !is_output[s])
+        .collect();
+    Ok(CpuProgram {
+        name: f.name.clone(),
+        num_slots: n,
+        params,
+        steps,
+        outputs: f.outputs().iter().map(|o| o.index()).collect(),
+        unused_params,
+    })
+}
+
+/// Chooses the kernel of one (type-checked) op and precomputes its plan.
+fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> {
+    Ok(match op {
+        Op::Unary(u) => StepKind::Unary(*u),
+        Op::Binary(b) => StepKind::Binary(*b),
+        Op::Compare(c) => StepKind::Compare(*c),
+        Op::Select => StepKind::Select,
+        Op::Convert { to } => StepKind::Convert(*to),
+        Op::Reduce { kind, axes } => StepKind::Reduce(*kind, ReducePlan::new(&args[0].shape, axes)),
+        Op::DotGeneral(d) => StepKind::Dot(Box::new(DotPlan::new(d, args[0], args[1], out))),
+        Op::Transpose { perm } => {
+            let xs = col_major_strides(&args[0].shape);
+            let src: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();
+            StepKind::Copy(StridedCopy::new(
+                &out.shape,
+                0,
+                &src,
+                0,
+                &col_major_strides(&out.shape),
+            ))
+        }
+        Op::Reshape { shape } => StepKind::Reshape(shape.clone()),
+        Op::BroadcastInDim { dims, .. } => {
+            let x = &args[0].shape;
+            let xs = col_major_strides(x);
+            let mut src = vec![0usize; out.rank()];
+            for (i, &d) in dims.iter().enumerate() {
+                if x[i] != 1 {
+                    src[d] = xs[i];
+                }
+            }
+            StepKind::Copy(StridedCopy::new(
+                &out.shape,
+                0,
+                &src,
+                0,
+                &col_major_strides(&out.shape),
+            ))
+        }
+        Op::Slice { starts, .. } => {
+            let xs = col_major_strides(&args[0].shape);
+            let offset: usize = starts.iter().zip(&xs).map(|(s, t)| s * t).sum();
+            StepKind::Copy(StridedCopy::new(
+                &out.shape,
+                offset,
+                &xs,
+                0,
+                &col_major_strides(&out.shape),
+            ))
+        }
+        Op::Pad { low, .. } => {
+            let x = &args[0].shape;
+            let os = col_major_strides(&out.shape);
+            let offset: usize = low.iter().zip(&os).map(|(l, s)| l * s).sum();
+            StepKind::Pad(StridedCopy::new(x, 0, &col_major_strides(x), offset, &os))
+        }
+        Op::Concatenate { axis } => {
+            let os = col_major_strides(&out.shape);
+            let mut at = 0;
+            let copies = args
+                .iter()
+                .map(|x| {
+                    let c = StridedCopy::new(
+                        &x.shape,
+                        0,
+                        &col_major_strides(&x.shape),
+                        at * os[*axis],
+                        &os,
+                    );
+                    at += x.shape[*axis];
+                    c
+                })
+                .collect();
+            StepKind::Concatenate(copies)
+        }
+        Op::Gather { axis } => StepKind::Gather(GatherPlan::new(&args[0].shape, args[1], *axis)),
+        Op::ScatterAdd { axis } => {
+            StepKind::ScatterAdd(GatherPlan::new(&args[0].shape, args[1], *axis))
+        }
+        Op::Iota { ty, dim } => StepKind::Iota {
+            pre: ty.shape[..*dim].iter().product(),
+            n: ty.shape[*dim],
+            post: ty.shape[*dim + 1..].iter().product(),
+        },
+        Op::Constant(t) => StepKind::Constant(t.clone()),
+        Op::Extension(e) => StepKind::Extension(e.clone()),
+    })
+}
+
+/// An internal inconsistency between a plan and the buffers it meets (a bug, reported
+/// instead of panicking).
+pub(crate) fn internal(op: &str, what: impl fmt::Display) -> RuntimeError {
+    RuntimeError::kernel(op, format!("internal error of the CPU backend: {what}"))
+}

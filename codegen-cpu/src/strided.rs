@@ -1,0 +1,157 @@
+//! Strided copies: the one kernel behind transpose, broadcast_in_dim, slice, pad,
+//! concatenate and operand packing. A [`StridedCopy`] is planned once (axes of size 1
+//! dropped, adjacent axes that are contiguous in both source and destination merged) and
+//! run with an incremental multi-index: no per-element index decoding.
+
+/// Copies `shape`'s elements from `src[src_offset + Σ i_a·src_strides[a]]` to
+/// `dst[dst_offset + Σ i_a·dst_strides[a]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StridedCopy {
+    shape: Vec<usize>,
+    src_offset: usize,
+    src_strides: Vec<usize>,
+    dst_offset: usize,
+    dst_strides: Vec<usize>,
+}
+
+impl StridedCopy {
+    /// Plans a copy over `shape` with the given offsets and strides (one per axis).
+    pub fn new(
+        shape: &[usize],
+        src_offset: usize,
+        src_strides: &[usize],
+        dst_offset: usize,
+        dst_strides: &[usize],
+    ) -> StridedCopy {
+        let (shape, strides) = coalesce(shape, &[src_strides, dst_strides]);
+        StridedCopy {
+            shape,
+            src_offset,
+            src_strides: strides[0].clone(),
+            dst_offset,
+            dst_strides: strides[1].clone(),
+        }
+    }
+
+    /// Number of elements copied.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Runs the copy.
+    pub fn run<T: Copy>(&self, src: &[T], dst: &mut [T]) {
+        if self.numel() == 0 {
+            return;
+        }
+        if self.shape.is_empty() {
+            dst[self.dst_offset] = src[self.src_offset];
+            return;
+        }
+        let (n0, s0, d0) = (self.shape[0], self.src_strides[0], self.dst_strides[0]);
+        for_each_outer(
+            &self.shape,
+            &[&self.src_strides, &self.dst_strides],
+            [self.src_offset, self.dst_offset],
+            |[so, dof]| {
+                if s0 == 1 && d0 == 1 {
+                    dst[dof..dof + n0].copy_from_slice(&src[so..so + n0]);
+                } else if s0 == 0 && d0 == 1 {
+                    dst[dof..dof + n0].fill(src[so]);
+                } else {
+                    for i in 0..n0 {
+                        dst[dof + i * d0] = src[so + i * s0];
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// Drops axes of size 1 and merges axis `a+1` into axis `a` when, for every stride list,
+/// `strides[a+1] == strides[a] * shape[a]`. An empty shape with elements stays empty
+/// (one element); a shape with a zero stays as given (no elements).
+pub fn coalesce(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    if shape.contains(&0) {
+        return (shape.to_vec(), strides.iter().map(|s| s.to_vec()).collect());
+    }
+    let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out_strides: Vec<Vec<usize>> = vec![Vec::with_capacity(shape.len()); strides.len()];
+    for a in 0..shape.len() {
+        if shape[a] == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let k = out_shape.len() - 1;
+            let mergeable = strides
+                .iter()
+                .zip(&out_strides)
+                .all(|(s, o)| s[a] == o[k] * last);
+            if mergeable {
+                out_shape[k] *= shape[a];
+                continue;
+            }
+        }
+        out_shape.push(shape[a]);
+        for (o, s) in out_strides.iter_mut().zip(strides) {
+            o.push(s[a]);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+/// Calls `body(offsets)` once per index of axes `1..` of `shape` (column-major order),
+/// with `offsets[j] = base[j] + Σ_{a≥1} i_a·strides[j][a]`; the caller loops over axis 0.
+/// `shape` must be non-empty with no zero extent.
+pub fn for_each_outer<const N: usize>(
+    shape: &[usize],
+    strides: &[&[usize]; N],
+    base: [usize; N],
+    mut body: impl FnMut([usize; N]),
+) {
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    let mut off = base;
+    loop {
+        body(off);
+        let mut a = 1;
+        loop {
+            if a >= rank {
+                return;
+            }
+            idx[a] += 1;
+            for j in 0..N {
+                off[j] += strides[j][a];
+            }
+            if idx[a] < shape[a] {
+                break;
+            }
+            for j in 0..N {
+                off[j] -= strides[j][a] * shape[a];
+            }
+            idx[a] = 0;
+            a += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_merges_contiguous_axes_and_drops_ones() {
+        let (s, st) = coalesce(&[2, 1, 3, 4], &[&[1, 2, 2, 6], &[12, 0, 1, 3]]);
+        // axes 0 and 2 do not merge in the second list; 2 and 3 merge in both.
+        assert_eq!(s, vec![2, 12]);
+        assert_eq!(st, vec![vec![1, 2], vec![12, 1]]);
+    }
+
+    #[test]
+    fn transpose_copy() {
+        // x = [[0,2,4],[1,3,5]] (2x3), transpose to 3x2.
+        let x: Vec<i32> = (0..6).collect();
+        let mut y = vec![0; 6];
+        StridedCopy::new(&[3, 2], 0, &[2, 1], 0, &[1, 3]).run(&x, &mut y);
+        assert_eq!(y, vec![0, 2, 4, 1, 3, 5]);
+    }
+}
