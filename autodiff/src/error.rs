@@ -27,6 +27,10 @@ pub enum AdError {
     /// Differentiation with respect to, or through, a value that is not differentiable.
     #[error("{0}")]
     NotDifferentiable(String),
+    /// A transform met IR it cannot handle (e.g. a linear value used nonlinearly in a
+    /// tangent program, or a rule that built ill-typed IR); names the op.
+    #[error("internal autodiff error: {0}")]
+    Internal(String),
 }
 
 /// Result type of the autodiff crate.

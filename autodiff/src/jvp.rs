@@ -1,0 +1,452 @@
+//! Forward mode: [`jvp_function`] evaluates a function on traced primal values and, next
+//! to it, the tangent of every value, with one JVP rule per primitive. Tangents are
+//! `Option<TracedTensor>`: `None` is a symbolic zero that is never materialised, and a
+//! rule whose operand tangents are all zero is not run. Integer and bool values have no
+//! tangent. Every tangent a rule builds is linear in the operand tangents (primal factors
+//! are computed from primal values only), which is what lets [`crate::linearize`]
+//! separate the linear part and [`crate::transpose_function`] transpose it.
+
+use crate::build::*;
+use crate::error::{AdError, Result};
+use crate::rules::Rules;
+use tenferro_ir::{BinaryOp, CmpOp, DType, Function, Op, ReduceOp, TensorType, UnaryOp};
+use tenferro_runtime::TracedTensor;
+
+/// Primal outputs of a function and their tangents (`None` = symbolic zero).
+#[derive(Clone, Debug)]
+pub struct JvpOutputs {
+    /// The function's outputs, traced from the given primal arguments.
+    pub primals: Vec<TracedTensor>,
+    /// The tangent of each output; `None` when it is identically zero.
+    pub tangents: Vec<Option<TracedTensor>>,
+}
+
+/// Evaluates `f` on `primals` (one per parameter) and pushes `tangents` (one per
+/// parameter, `None` for zero) forward through it. Extension ops take their rules from
+/// `rules`; an extension op reached by a nonzero tangent with no rule is
+/// [`AdError::MissingRule`] (mode `jvp`).
+pub fn jvp_function(
+    f: &Function,
+    rules: &Rules,
+    primals: &[TracedTensor],
+    tangents: &[Option<TracedTensor>],
+) -> Result<JvpOutputs> {
+    let params = f.params();
+    if primals.len() != params.len() || tangents.len() != params.len() {
+        return Err(AdError::BadArgument {
+            transform: "jvp",
+            message: format!(
+                "function `{}` has {} parameters but {} primals and {} tangents were given",
+                f.name,
+                params.len(),
+                primals.len(),
+                tangents.len()
+            ),
+        });
+    }
+    let mut primal: Vec<Option<TracedTensor>> = vec![None; f.num_values()];
+    let mut tangent: Vec<Option<TracedTensor>> = vec![None; f.num_values()];
+    for (i, &p) in params.iter().enumerate() {
+        let want = f.ty(p);
+        let got = primals[i].ty()?;
+        if &got != want {
+            return Err(AdError::BadArgument {
+                transform: "jvp",
+                message: format!("primal #{i} has type {got} but parameter {p} has type {want}"),
+            });
+        }
+        primal[p.index()] = Some(primals[i].clone());
+        if let Some(t) = &tangents[i] {
+            let tt = t.ty()?;
+            if &tt != want {
+                return Err(AdError::BadArgument {
+                    transform: "jvp",
+                    message: format!(
+                        "tangent #{i} has type {tt} but the input has type {want}; they must be equal"
+                    ),
+                });
+            }
+            if !want.dtype.is_float() {
+                return Err(AdError::NotDifferentiable(format!(
+                    "jvp: input #{i} of type {want} has no tangent (only f32, f64, c32, c64 values are differentiable)"
+                )));
+            }
+            tangent[p.index()] = Some(t.clone());
+        }
+    }
+    for inst in f.insts() {
+        let args: Vec<TracedTensor> = inst
+            .args
+            .iter()
+            .map(|a| {
+                primal[a.index()].clone().ok_or_else(|| {
+                    AdError::Internal(format!("jvp: {a} is used before it is defined"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&TracedTensor> = args.iter().collect();
+        let outs = match &inst.op {
+            Op::Constant(t) => vec![TracedTensor::from_tensor(t.clone())],
+            op => TracedTensor::apply(op.clone(), &refs),
+        };
+        for o in &outs {
+            if let Some(e) = o.error() {
+                return Err(e.into());
+            }
+        }
+        let arg_tangents: Vec<Option<TracedTensor>> = inst
+            .args
+            .iter()
+            .map(|a| tangent[a.index()].clone())
+            .collect();
+        if arg_tangents.iter().any(Option::is_some) {
+            let ts = jvp_rule(rules, &inst.op, &args, &outs, &arg_tangents)?;
+            if ts.len() != outs.len() {
+                return Err(AdError::Internal(format!(
+                    "jvp rule of `{}` returned {} tangents for {} results",
+                    inst.op.name(),
+                    ts.len(),
+                    outs.len()
+                )));
+            }
+            for ((&r, t), o) in inst.results.iter().zip(ts).zip(&outs) {
+                let ty = o.ty()?;
+                if let Some(t) = &t {
+                    check_tangent(inst.op.name(), t, &ty)?;
+                }
+                tangent[r.index()] = if ty.dtype.is_float() { t } else { None };
+            }
+        }
+        for (&r, o) in inst.results.iter().zip(outs) {
+            primal[r.index()] = Some(o);
+        }
+    }
+    let mut out = JvpOutputs {
+        primals: Vec::new(),
+        tangents: Vec::new(),
+    };
+    for o in f.outputs() {
+        out.primals.push(
+            primal[o.index()]
+                .clone()
+                .ok_or_else(|| AdError::Internal(format!("jvp: output {o} is undefined")))?,
+        );
+        out.tangents.push(tangent[o.index()].clone());
+    }
+    Ok(out)
+}
+
+/// A rule's tangent must type-check and have its primal's type.
+fn check_tangent(op: &str, t: &TracedTensor, ty: &TensorType) -> Result<()> {
+    match t.ty() {
+        Err(e) => Err(AdError::Internal(format!(
+            "jvp rule of `{op}` built invalid IR: {e}"
+        ))),
+        Ok(tt) if &tt != ty => Err(AdError::Internal(format!(
+            "jvp rule of `{op}` returned a tangent of type {tt} for a result of type {ty}"
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn ty_of(t: &TracedTensor) -> Result<TensorType> {
+    Ok(t.ty()?)
+}
+
+/// The tangent, or zeros of `ty` when it is a symbolic zero (for ops that need every operand).
+fn or_zeros(t: &Option<TracedTensor>, ty: &TensorType) -> TracedTensor {
+    t.clone().unwrap_or_else(|| zeros(ty))
+}
+
+/// Tangents of `op`'s results given its primal operands `x`, primal results `y` and
+/// operand tangents `dx` (at least one nonzero).
+fn jvp_rule(
+    rules: &Rules,
+    op: &Op,
+    x: &[TracedTensor],
+    y: &[TracedTensor],
+    dx: &[Option<TracedTensor>],
+) -> Result<Vec<Option<TracedTensor>>> {
+    let one = |t: Option<TracedTensor>| Ok(vec![t]);
+    match op {
+        Op::Unary(u) => {
+            let d = match &dx[0] {
+                Some(d) => d,
+                None => return one(None),
+            };
+            one(unary_jvp(*u, &x[0], &y[0], d)?)
+        }
+        Op::Binary(b) => one(binary_jvp(*b, &x[0], &x[1], &y[0], &dx[0], &dx[1])?),
+        Op::Compare(_) | Op::Iota { .. } | Op::Constant(_) => one(None),
+        Op::Select => {
+            let ty = ty_of(&y[0])?;
+            if dx[1].is_none() && dx[2].is_none() {
+                return one(None);
+            }
+            one(Some(select(
+                &x[0],
+                &or_zeros(&dx[1], &ty),
+                &or_zeros(&dx[2], &ty),
+            )))
+        }
+        Op::Reduce { kind, axes } => {
+            let d = match &dx[0] {
+                Some(d) => d,
+                None => return one(None),
+            };
+            one(Some(reduce_jvp(*kind, axes, &x[0], &y[0], d)?))
+        }
+        Op::DotGeneral(dims) => one(add_opt(
+            dx[0].as_ref().map(|d| dot_general(d, &x[1], dims)),
+            dx[1].as_ref().map(|d| dot_general(&x[0], d, dims)),
+        )),
+        Op::Transpose { .. }
+        | Op::Reshape { .. }
+        | Op::BroadcastInDim { .. }
+        | Op::Slice { .. }
+        | Op::Gather { .. } => {
+            // Linear in operand 0; any other operand (gather's indices) is an integer.
+            let d = match &dx[0] {
+                Some(d) => d,
+                None => return one(None),
+            };
+            let mut args: Vec<&TracedTensor> = vec![d];
+            args.extend(x[1..].iter());
+            one(Some(TracedTensor::apply1(op.clone(), &args)))
+        }
+        Op::Convert { to } => {
+            let from = x[0].dtype()?;
+            match &dx[0] {
+                Some(d) if to.is_float() && from.is_float() => one(Some(convert(d, from, *to))),
+                _ => one(None),
+            }
+        }
+        Op::Pad { .. } => {
+            let tx = ty_of(&x[0])?;
+            let tv = ty_of(&x[1])?;
+            one(Some(TracedTensor::apply1(
+                op.clone(),
+                &[&or_zeros(&dx[0], &tx), &or_zeros(&dx[1], &tv)],
+            )))
+        }
+        Op::Concatenate { .. } => {
+            let parts: Vec<TracedTensor> = x
+                .iter()
+                .zip(dx)
+                .map(|(xi, di)| Ok(or_zeros(di, &ty_of(xi)?)))
+                .collect::<Result<_>>()?;
+            let refs: Vec<&TracedTensor> = parts.iter().collect();
+            one(Some(TracedTensor::apply1(op.clone(), &refs)))
+        }
+        Op::ScatterAdd { .. } => {
+            if dx[0].is_none() && dx[2].is_none() {
+                return one(None);
+            }
+            let tb = ty_of(&x[0])?;
+            let tu = ty_of(&x[2])?;
+            one(Some(TracedTensor::apply1(
+                op.clone(),
+                &[&or_zeros(&dx[0], &tb), &x[1], &or_zeros(&dx[2], &tu)],
+            )))
+        }
+        Op::Extension(e) => {
+            let rule = rules.get(&e.name).ok_or_else(|| AdError::MissingRule {
+                op: e.name.clone(),
+                mode: "jvp",
+            })?;
+            rule.jvp(e, x, y, dx)
+        }
+    }
+}
+
+/// Tangent of `y = u(x)` for a nonzero operand tangent `d`.
+fn unary_jvp(
+    u: UnaryOp,
+    x: &TracedTensor,
+    y: &TracedTensor,
+    d: &TracedTensor,
+) -> Result<Option<TracedTensor>> {
+    let ty = ty_of(x)?;
+    let dt = ty.dtype;
+    let c = |v: f64| splat(&ty, v);
+    Ok(Some(match u {
+        UnaryOp::Neg => neg(d),
+        UnaryOp::Exp => mul(d, y),
+        UnaryOp::Log => div(d, x),
+        UnaryOp::Sin => mul(d, &unary(UnaryOp::Cos, x)),
+        UnaryOp::Cos => mul(d, &neg(&unary(UnaryOp::Sin, x))),
+        // tanh' = 1 - tanh².
+        UnaryOp::Tanh => mul(d, &sub(&c(1.0), &mul(y, y))),
+        // sqrt' = 0.5 / sqrt(x): +inf at 0 (as JAX).
+        UnaryOp::Sqrt => mul(d, &div(&c(0.5), y)),
+        // rsqrt' = -0.5 · rsqrt(x) / x.
+        UnaryOp::Rsqrt => mul(d, &mul(&c(-0.5), &div(y, x))),
+        UnaryOp::Expm1 => mul(d, &add(y, &c(1.0))),
+        UnaryOp::Log1p => div(d, &add(x, &c(1.0))),
+        UnaryOp::Abs => {
+            let s = unary(UnaryOp::Sign, x);
+            if dt.is_complex() {
+                // d|z| = Re(conj(z/|z|) · dz); 0 at z = 0.
+                unary(UnaryOp::Real, &mul(d, &conj(&s, dt)))
+            } else {
+                // d|x| = sign(x) · dx; 0 at x = 0 (as JAX).
+                mul(d, &s)
+            }
+        }
+        UnaryOp::Sign => {
+            if !dt.is_complex() {
+                return Ok(None);
+            }
+            // s = z/|z| = e^{iθ}: ds = i·s·dθ with dθ = Im(conj(s)·dz)/|z|; 0 at z = 0.
+            let rt = ty.with_dtype(dt.real());
+            let r = unary(UnaryOp::Abs, x);
+            let at_zero = compare(CmpOp::Eq, &r, &zeros(&rt));
+            let safe_r = select(&at_zero, &splat(&rt, 1.0), &r);
+            let dtheta = div(&unary(UnaryOp::Imag, &mul(d, &conj(y, dt))), &safe_r);
+            let dtheta = select(&at_zero, &zeros(&rt), &dtheta);
+            let i_s = mul(y, &imag_unit(dt, &ty.shape));
+            mul(&convert(&dtheta, rt.dtype, dt), &i_s)
+        }
+        UnaryOp::Conj => conj(d, dt),
+        UnaryOp::Real => {
+            if dt.is_complex() {
+                unary(UnaryOp::Real, d)
+            } else {
+                d.clone()
+            }
+        }
+        UnaryOp::Imag => {
+            if dt.is_complex() {
+                unary(UnaryOp::Imag, d)
+            } else {
+                return Ok(None);
+            }
+        }
+    }))
+}
+
+/// Tangent of `y = a ∘ b`.
+fn binary_jvp(
+    op: BinaryOp,
+    a: &TracedTensor,
+    b: &TracedTensor,
+    y: &TracedTensor,
+    da: &Option<TracedTensor>,
+    db: &Option<TracedTensor>,
+) -> Result<Option<TracedTensor>> {
+    let ty = ty_of(a)?;
+    let c = |v: f64| splat(&ty, v);
+    Ok(match op {
+        BinaryOp::Add => add_opt(da.clone(), db.clone()),
+        BinaryOp::Sub => match (da, db) {
+            (Some(x), Some(z)) => Some(sub(x, z)),
+            (Some(x), None) => Some(x.clone()),
+            (None, Some(z)) => Some(neg(z)),
+            (None, None) => None,
+        },
+        BinaryOp::Mul => add_opt(
+            da.as_ref().map(|d| mul(d, b)),
+            db.as_ref().map(|d| mul(a, d)),
+        ),
+        // d(a/b) = da/b - db·(y/b).
+        BinaryOp::Div => add_opt(
+            da.as_ref().map(|d| div(d, b)),
+            db.as_ref().map(|d| neg(&mul(d, &div(y, b)))),
+        ),
+        BinaryOp::Pow => {
+            let zero = c(0.0);
+            // ∂/∂a = b·a^(b-1), taken as 0 where b = 0 (so 0^0 has derivative 0, as JAX).
+            let ta = da.as_ref().map(|d| {
+                let b_is_zero = compare(CmpOp::Eq, b, &zero);
+                let jac = mul(b, &binary(BinaryOp::Pow, a, &sub(b, &c(1.0))));
+                mul(d, &select(&b_is_zero, &zero, &jac))
+            });
+            // ∂/∂b = ln(a)·a^b, with ln taken at 1 where a = 0 (as JAX).
+            let tb = db.as_ref().map(|d| {
+                let a_is_zero = compare(CmpOp::Eq, a, &zero);
+                let safe_a = select(&a_is_zero, &c(1.0), a);
+                mul(d, &mul(&unary(UnaryOp::Log, &safe_a), y))
+            });
+            add_opt(ta, tb)
+        }
+        BinaryOp::Max | BinaryOp::Min => {
+            // The tangent of the operand that is the result; ties split evenly (as JAX).
+            let weight = |p: &TracedTensor, q: &TracedTensor| {
+                let p_is = compare(CmpOp::Eq, p, y);
+                let q_is = compare(CmpOp::Eq, q, y);
+                select(&p_is, &select(&q_is, &c(0.5), &c(1.0)), &c(0.0))
+            };
+            add_opt(
+                da.as_ref().map(|d| mul(d, &weight(a, b))),
+                db.as_ref().map(|d| mul(d, &weight(b, a))),
+            )
+        }
+    })
+}
+
+/// Tangent of a reduction `y = reduce(x, axes)` for operand tangent `d`.
+fn reduce_jvp(
+    kind: ReduceOp,
+    axes: &[usize],
+    x: &TracedTensor,
+    y: &TracedTensor,
+    d: &TracedTensor,
+) -> Result<TracedTensor> {
+    let tx = ty_of(x)?;
+    let kept: Vec<usize> = (0..tx.rank()).filter(|a| !axes.contains(a)).collect();
+    Ok(match kind {
+        ReduceOp::Sum => reduce_sum(d, axes),
+        ReduceOp::Max | ReduceOp::Min => {
+            // Mean of the tangents at the locations of the extremum (as JAX).
+            let yb = broadcast_in_dim(y, &tx.shape, &kept);
+            let mask = convert(&compare(CmpOp::Eq, x, &yb), DType::Bool, tx.dtype);
+            let count = reduce_sum(&mask, axes);
+            div(&reduce_sum(&mul(d, &mask), axes), &count)
+        }
+        ReduceOp::Prod => {
+            // dy = Σ_i dx_i · Π_{j≠i} x_j, with the products of the others computed
+            // exactly (no division, so zeros are fine): along a new axis j, replace x_i
+            // by 1 where j = i and multiply.
+            let kshape: Vec<usize> = kept.iter().map(|&a| tx.shape[a]).collect();
+            let rshape: Vec<usize> = axes.iter().map(|&a| tx.shape[a]).collect();
+            let n: usize = rshape.iter().product();
+            let k = kshape.len();
+            let mut perm = kept.clone();
+            perm.extend_from_slice(axes);
+            let mut tshape = kshape.clone();
+            tshape.extend_from_slice(&rshape);
+            let mut flat = kshape.clone();
+            flat.push(n);
+            let xr = reshape(&transpose(x, &perm), &tshape, &flat);
+            let mut sq = kshape.clone();
+            sq.extend([n, n]);
+            let mut bdims: Vec<usize> = (0..k).collect();
+            bdims.push(k);
+            let x2 = broadcast_in_dim(&xr, &sq, &bdims);
+            let eye_ty = TensorType::new(DType::I64, vec![n, n]);
+            let eye = compare(
+                CmpOp::Eq,
+                &TracedTensor::apply1(
+                    Op::Iota {
+                        ty: eye_ty.clone(),
+                        dim: 0,
+                    },
+                    &[],
+                ),
+                &TracedTensor::apply1(Op::Iota { ty: eye_ty, dim: 1 }, &[]),
+            );
+            let eye = broadcast_in_dim(&eye, &sq, &[k, k + 1]);
+            let others = reduce(
+                ReduceOp::Prod,
+                &select(
+                    &eye,
+                    &splat(&TensorType::new(tx.dtype, sq.clone()), 1.0),
+                    &x2,
+                ),
+                &[k],
+            );
+            let others = transpose(&reshape(&others, &flat, &tshape), &inverse_perm(&perm));
+            reduce_sum(&mul(d, &others), axes)
+        }
+    })
+}
