@@ -19,7 +19,6 @@ use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
 pub(crate) trait Scalar: Element + ComplexField + Copy {
     /// The real dtype's element (f32 for c32, ...).
     type R: Element + Copy;
-    fn re(self) -> f64;
     fn modulus(self) -> f64;
     fn conj_s(self) -> Self;
     fn from_f64(v: f64) -> Self;
@@ -33,9 +32,6 @@ macro_rules! real_scalar {
     ($t:ty) => {
         impl Scalar for $t {
             type R = $t;
-            fn re(self) -> f64 {
-                self as f64
-            }
             fn modulus(self) -> f64 {
                 (self as f64).abs()
             }
@@ -68,9 +64,6 @@ macro_rules! complex_scalar {
     ($t:ty, $r:ty) => {
         impl Scalar for $t {
             type R = $r;
-            fn re(self) -> f64 {
-                self.re as f64
-            }
             fn modulus(self) -> f64 {
                 (self.norm()) as f64
             }

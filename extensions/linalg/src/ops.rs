@@ -66,6 +66,7 @@ impl Default for TriangularSolve {
 }
 
 impl TriangularSolve {
+    #[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
     pub(crate) fn from_op(op: &ExtensionOp) -> TriangularSolve {
         TriangularSolve {
             lower: attr_flag(op, "lower"),

@@ -1,5 +1,6 @@
 //! Small traced building blocks shared by the derived ops and the AD rules: adjoints,
 //! constant masks, diagonals, row / column scaling. All keep batch axes (axes 2..) intact.
+#![cfg_attr(not(feature = "autodiff"), allow(dead_code))]
 
 use crate::ops::is_complex;
 use num_complex::{Complex32, Complex64};
@@ -100,15 +101,6 @@ pub(crate) fn adjoint(x: &TracedTensor) -> Result<TracedTensor> {
         ok(t.conj())
     } else {
         Ok(t)
-    }
-}
-
-/// Complex conjugate (no instruction for reals).
-pub(crate) fn conj(x: &TracedTensor) -> Result<TracedTensor> {
-    if is_complex(x.dtype()?) {
-        ok(x.conj())
-    } else {
-        Ok(x.clone())
     }
 }
 

@@ -1,0 +1,455 @@
+//! Differentiation rules of the linalg primitives (feature `autodiff`), for
+//! `AdContext::builder().with_extension_rules(tenferro_linalg::ad_rules()?)`.
+//!
+//! Every primitive has a JVP rule built from traced ops (so rules compose to any order);
+//! `linalg.triangular_solve` and `linalg.solve`, which appear linearly (in their right-hand
+//! side) in tangent programs, also have transpose rules. Conventions (as JAX and PyTorch):
+//!
+//! - `cholesky` and `eigh` read only the lower triangle but are differentiated as
+//!   functions of a Hermitian matrix: the input tangent is replaced by its Hermitian part
+//!   `(dA + dAᴴ)/2`, so gradients come out Hermitian (symmetric for reals).
+//! - `eigh`: `dW = Re diag(Vᴴ dA V)`, `dV = V (F ∘ Vᴴ dA V)` with
+//!   `F[i,j] = 1/(w_j - w_i)` off the diagonal and 0 on it. The zero diagonal fixes the
+//!   eigenvector gauge (`Im(vᵢᴴ dvᵢ) = 0`; sign / phase of each vector is whatever the
+//!   kernel returned). **Degenerate eigenvalues** make `F` infinite: eigenvector
+//!   derivatives are then inf / NaN (the eigenvalue derivatives stay finite), as in JAX and
+//!   PyTorch. Losses that depend only on the eigenvalues (`eigvalsh`) never form `F`.
+//! - `svd` (reduced): the rule of JAX (`dS = Re diag(Uᴴ dA V)`, `F[i,j] = 1/(s_j² - s_i²)`).
+//!   For complex inputs the phase gauge of each singular pair is fixed by putting
+//!   `(Uᴴ dA V - (Uᴴ dA V)ᴴ)/2 · diag(1/s)` on the diagonal of `Uᴴ dU` (`Vᴴ dV` has a zero
+//!   diagonal), as in the literature (Wan & Zhang 2019; JAX). **Repeated singular values**
+//!   make `F` infinite, and zero singular values of rectangular inputs divide by zero
+//!   (U / V derivatives inf / NaN); `svdvals` never forms `F`.
+//! - `qr`: the rule of JAX, for `m >= n` (an `Err` otherwise); `R` has a real
+//!   nonnegative diagonal (the kernel's gauge), which the rule keeps.
+//! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
+//!   `P` and the permutation sign are piecewise constant (zero tangent). `det` and
+//!   `slogdet` are built on `lu`, so their derivatives need nonzero pivots (a singular
+//!   matrix gives non-finite derivatives).
+
+use crate::ops::{
+    eigh_op, solve_op, svd_op, triangular_solve_op, TriangularSolve, CHOLESKY, EIGH, LU,
+    QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+};
+use crate::util::{
+    adjoint, cast, const_matrix, diag_embed, diag_part, eye_like, hermitian_part, masked, mm, ok,
+    spread, tril, triu,
+};
+use tenferro_ad::{AdError, ExtensionRule, Result, Rules, TransposeArg};
+use tenferro_ir::ExtensionOp;
+use tenferro_runtime::TracedTensor;
+
+/// The JVP and transpose rules of every linalg primitive.
+pub fn ad_rules() -> Result<Rules> {
+    let mut r = Rules::new();
+    r.register(CHOLESKY, CholeskyRule)?;
+    r.register(TRIANGULAR_SOLVE, TriangularSolveRule)?;
+    r.register(SOLVE, SolveRule)?;
+    r.register(LU, LuRule)?;
+    r.register(QR, QrRule)?;
+    r.register(SVD, SvdRule)?;
+    r.register(EIGH, EighRule)?;
+    Ok(r)
+}
+
+fn expect_args(op: &ExtensionOp, n_in: usize, inputs: &[TracedTensor], tangents: &[Option<TracedTensor>]) -> Result<()> {
+    if inputs.len() != n_in || tangents.len() != n_in {
+        return Err(AdError::BadArgument {
+            transform: "jvp",
+            message: format!(
+                "rule of `{}` expects {n_in} operands and tangents, got {} and {}",
+                op.name,
+                inputs.len(),
+                tangents.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn not_linear(op: &ExtensionOp, what: &str) -> AdError {
+    AdError::NotDifferentiable(format!(
+        "`{}` is linear only in its right-hand side, not in {what}; cannot transpose",
+        op.name
+    ))
+}
+
+fn is_complex(x: &TracedTensor) -> Result<bool> {
+    Ok(x.dtype()?.is_complex())
+}
+
+fn sub(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+    Ok(ok(a - b)?)
+}
+
+fn add(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+    Ok(ok(a + b)?)
+}
+
+fn mul(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+    Ok(ok(a * b)?)
+}
+
+/// `L` factor rule: `dL = L Φ(L⁻¹ sym(dA) L⁻ᴴ)`, `Φ` = strict lower part plus half the
+/// diagonal.
+struct CholeskyRule;
+
+impl ExtensionRule for CholeskyRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 1, inputs, tangents)?;
+        let Some(da) = &tangents[0] else {
+            return Ok(vec![None]);
+        };
+        let l = &outputs[0];
+        let s = hermitian_part(da)?;
+        let y = triangular_solve_op(l, &s, TriangularSolve::default())?;
+        let x = triangular_solve_op(
+            l,
+            &y,
+            TriangularSolve {
+                left: false,
+                adjoint: true,
+                ..TriangularSolve::default()
+            },
+        )?;
+        let phi = masked(&x, |i, j| {
+            if i > j {
+                1.0
+            } else if i == j {
+                0.5
+            } else {
+                0.0
+            }
+        })?;
+        Ok(vec![Some(mm(l, &phi)?)])
+    }
+}
+
+/// `op(A) X = B` (or `X op(A) = B`): `dX` solves the same system with right-hand side
+/// `dB - op(dA) X` (or `dB - X op(dA)`), `dA` restricted to the triangle that is read.
+struct TriangularSolveRule;
+
+impl ExtensionRule for TriangularSolveRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 2, inputs, tangents)?;
+        let how = TriangularSolve::from_op(op);
+        let (a, x) = (&inputs[0], &outputs[0]);
+        let term = match &tangents[0] {
+            None => None,
+            Some(da) => {
+                let da = if how.lower {
+                    tril(da, !how.unit_diagonal)?
+                } else {
+                    triu(da, !how.unit_diagonal)?
+                };
+                let opda = if how.adjoint { adjoint(&da)? } else { da };
+                Some(if how.left { mm(&opda, x)? } else { mm(x, &opda)? })
+            }
+        };
+        let rhs = match (&tangents[1], term) {
+            (None, None) => return Ok(vec![None]),
+            (Some(db), None) => db.clone(),
+            (None, Some(t)) => ok(-&t)?,
+            (Some(db), Some(t)) => sub(db, &t)?,
+        };
+        Ok(vec![Some(triangular_solve_op(a, &rhs, how)?)])
+    }
+
+    fn transpose(
+        &self,
+        op: &ExtensionOp,
+        args: &[TransposeArg],
+        cotangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        let a = match args.first() {
+            Some(TransposeArg::Primal(a)) => a,
+            _ => return Err(not_linear(op, "the triangular matrix")),
+        };
+        let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
+            return Ok(vec![None, None]);
+        };
+        let how = TriangularSolve::from_op(op);
+        let ct_b = triangular_solve_op(
+            a,
+            &ct,
+            TriangularSolve {
+                adjoint: !how.adjoint,
+                ..how
+            },
+        )?;
+        Ok(vec![None, Some(ct_b)])
+    }
+}
+
+/// `op(A) X = B`: `dX = solve(A, dB - op(dA) X)`; transpose in `B`: `solve(A, ct, !adjoint)`.
+struct SolveRule;
+
+impl ExtensionRule for SolveRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 2, inputs, tangents)?;
+        let adj = op.attr_bool("adjoint").unwrap_or(false);
+        let (a, x) = (&inputs[0], &outputs[0]);
+        let term = match &tangents[0] {
+            None => None,
+            Some(da) => {
+                let opda = if adj { adjoint(da)? } else { da.clone() };
+                Some(mm(&opda, x)?)
+            }
+        };
+        let rhs = match (&tangents[1], term) {
+            (None, None) => return Ok(vec![None]),
+            (Some(db), None) => db.clone(),
+            (None, Some(t)) => ok(-&t)?,
+            (Some(db), Some(t)) => sub(db, &t)?,
+        };
+        Ok(vec![Some(solve_op(a, &rhs, adj)?)])
+    }
+
+    fn transpose(
+        &self,
+        op: &ExtensionOp,
+        args: &[TransposeArg],
+        cotangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        let a = match args.first() {
+            Some(TransposeArg::Primal(a)) => a,
+            _ => return Err(not_linear(op, "the matrix")),
+        };
+        let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
+            return Ok(vec![None, None]);
+        };
+        let adj = op.attr_bool("adjoint").unwrap_or(false);
+        Ok(vec![None, Some(solve_op(a, &ct, !adj)?)])
+    }
+}
+
+/// `A = P L U`: with `X = L⁻¹ Pᵀ dA U⁻¹`, `dL = L tril₋₁(X)`, `dU = triu(X) U`.
+struct LuRule;
+
+impl ExtensionRule for LuRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 1, inputs, tangents)?;
+        let Some(da) = &tangents[0] else {
+            return Ok(vec![None, None, None, None]);
+        };
+        let (p, l, u) = (&outputs[0], &outputs[1], &outputs[2]);
+        let ptda = mm(&p.t()?, da)?;
+        let y = triangular_solve_op(
+            l,
+            &ptda,
+            TriangularSolve {
+                unit_diagonal: true,
+                ..TriangularSolve::default()
+            },
+        )?;
+        let x = triangular_solve_op(
+            u,
+            &y,
+            TriangularSolve {
+                lower: false,
+                left: false,
+                ..TriangularSolve::default()
+            },
+        )?;
+        let dl = mm(l, &tril(&x, false)?)?;
+        let du = mm(&triu(&x, true)?, u)?;
+        Ok(vec![None, Some(dl), Some(du), None])
+    }
+}
+
+/// Reduced QR, `m >= n` (JAX's rule).
+struct QrRule;
+
+impl ExtensionRule for QrRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 1, inputs, tangents)?;
+        let Some(da) = &tangents[0] else {
+            return Ok(vec![None, None]);
+        };
+        let shape = inputs[0].shape()?;
+        if shape[0] < shape[1] {
+            return Err(AdError::NotDifferentiable(format!(
+                "`linalg.qr` of a wide matrix ({} x {}, fewer rows than columns) has no derivative rule; differentiate the QR of its adjoint instead",
+                shape[0], shape[1]
+            )));
+        }
+        let (q, r) = (&outputs[0], &outputs[1]);
+        // dx_rinv = dA R⁻¹, qt = Qᴴ dA R⁻¹.
+        let dx_rinv = triangular_solve_op(
+            r,
+            da,
+            TriangularSolve {
+                lower: false,
+                left: false,
+                ..TriangularSolve::default()
+            },
+        )?;
+        let qt = mm(&adjoint(q)?, &dx_rinv)?;
+        let low = tril(&qt, false)?;
+        let mut dom = sub(&low, &adjoint(&low)?)?;
+        if is_complex(&qt)? {
+            // Keep diag(R) real: add i·Im(diag(qt)) to the skew-Hermitian part.
+            let im = ok(&(&qt - &qt.conj()) * 0.5)?;
+            dom = add(&dom, &masked(&im, |i, j| if i == j { 1.0 } else { 0.0 })?)?;
+        }
+        let dq = add(&mm(q, &sub(&dom, &qt)?)?, &dx_rinv)?;
+        let dr = mm(&sub(&qt, &dom)?, r)?;
+        Ok(vec![Some(dq), Some(dr)])
+    }
+}
+
+/// `1/x` where `x != 0`, 0 where `x == 0` (real dtype), written so it stays finite.
+fn safe_reciprocal(x: &TracedTensor) -> Result<TracedTensor> {
+    let zero = TracedTensor::zeros(&x.ty()?);
+    let z = cast(&x.equal(&zero), x.dtype()?)?;
+    Ok(ok(&(1.0 / &(x + &z)) - &z)?)
+}
+
+/// Reduced SVD (JAX's rule; see the module doc for gauge and degeneracy).
+struct SvdRule;
+
+impl ExtensionRule for SvdRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 1, inputs, tangents)?;
+        let compute_uv = op.attr_bool("compute_uv").unwrap_or(false);
+        let Some(da) = &tangents[0] else {
+            return Ok(vec![None; outputs.len()]);
+        };
+        let a = &inputs[0];
+        let full;
+        let (u, s, vh) = if compute_uv {
+            (&outputs[0], &outputs[1], &outputs[2])
+        } else {
+            full = svd_op(a, true)?;
+            (&full[0], &full[1], &full[2])
+        };
+        let dtype = a.dtype()?;
+        let v = adjoint(vh)?;
+        let ut = adjoint(u)?;
+        let ds_mat = mm(&mm(&ut, da)?, &v)?;
+        let ds = ok(diag_part(&ds_mat)?.real())?;
+        if !compute_uv {
+            return Ok(vec![Some(ds)]);
+        }
+        let k = s.shape()?[0];
+        let sty = s.ty()?;
+        let kk: Vec<usize> = [k, k].iter().chain(&sty.shape[1..]).copied().collect();
+        let s_j = spread(s, &kk, 1)?; // s_j at [i, j]
+        let s_i = spread(s, &kk, 0)?; // s_i at [i, j]
+        let diffs = mul(&add(&s_j, &s_i)?, &sub(&s_j, &s_i)?)?;
+        let eye_r = const_matrix(sty.dtype, k, k, &sty.shape[1..], |i, j| {
+            if i == j {
+                1.0
+            } else {
+                0.0
+            }
+        })?;
+        let f = cast(&sub(&ok(1.0 / &add(&diffs, &eye_r)?)?, &eye_r)?, dtype)?;
+        let s_jc = cast(&s_j, dtype)?;
+        let s_ic = cast(&s_i, dtype)?;
+        let dss = mul(&ds_mat, &s_jc)?;
+        let sds = mul(&s_ic, &ds_mat)?;
+        let mut du_inner = mul(&f, &add(&dss, &adjoint(&dss)?)?)?;
+        if dtype.is_complex() {
+            let s_inv = cast(&diag_embed(&safe_reciprocal(s)?)?, dtype)?;
+            let skew = ok(&sub(&ds_mat, &adjoint(&ds_mat)?)? * 0.5)?;
+            du_inner = add(&du_inner, &mul(&skew, &s_inv)?)?;
+        }
+        let mut du = mm(u, &du_inner)?;
+        let mut dv = mm(&v, &mul(&f, &add(&sds, &adjoint(&sds)?)?)?)?;
+        let shape = a.shape()?;
+        let (m, n) = (shape[0], shape[1]);
+        if m > n || n > m {
+            let inv_s = cast(&ok(1.0 / s)?, dtype)?;
+            if m > n {
+                let dav = mm(da, &v)?;
+                let perp = sub(&dav, &mm(u, &mm(&ut, &dav)?)?)?;
+                let sh = perp.shape()?;
+                du = add(&du, &mul(&perp, &spread(&inv_s, &sh, 1)?)?)?;
+            } else {
+                let dahu = mm(&adjoint(da)?, u)?;
+                let perp = sub(&dahu, &mm(&v, &mm(vh, &dahu)?)?)?;
+                let sh = perp.shape()?;
+                dv = add(&dv, &mul(&perp, &spread(&inv_s, &sh, 1)?)?)?;
+            }
+        }
+        Ok(vec![Some(du), Some(ds), Some(adjoint(&dv)?)])
+    }
+}
+
+/// Hermitian eigen-decomposition (see the module doc for the gauge and degeneracy).
+struct EighRule;
+
+impl ExtensionRule for EighRule {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        expect_args(op, 1, inputs, tangents)?;
+        let vectors = op.attr_bool("eigenvectors").unwrap_or(false);
+        let Some(da) = &tangents[0] else {
+            return Ok(vec![None; outputs.len()]);
+        };
+        let a = &inputs[0];
+        let full;
+        let (w, v) = if vectors {
+            (&outputs[0], &outputs[1])
+        } else {
+            full = eigh_op(a, true)?;
+            (&full[0], &full[1])
+        };
+        let dtype = a.dtype()?;
+        let vdv = mm(&mm(&adjoint(v)?, &hermitian_part(da)?)?, v)?;
+        let dw = ok(diag_part(&vdv)?.real())?;
+        if !vectors {
+            return Ok(vec![Some(dw)]);
+        }
+        let wty = w.ty()?;
+        let n = wty.shape[0];
+        let nn: Vec<usize> = [n, n].iter().chain(&wty.shape[1..]).copied().collect();
+        let gap = sub(&spread(w, &nn, 1)?, &spread(w, &nn, 0)?)?; // w_j - w_i
+        let eye_r = eye_like(&gap)?;
+        let f = cast(&sub(&ok(1.0 / &add(&gap, &eye_r)?)?, &eye_r)?, dtype)?;
+        let dv = mm(v, &mul(&f, &vdv)?)?;
+        Ok(vec![Some(dw), Some(dv)])
+    }
+}
