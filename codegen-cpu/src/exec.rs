@@ -126,10 +126,7 @@ fn run_step(
 }
 
 /// A value to initialise a buffer that a copy overwrites completely.
-fn first_or_default<T: Copy>(v: &[T]) -> T
-where
-    T: Element,
-{
+fn first_or_default<T: Element>(v: &[T]) -> T {
     match v.first() {
         Some(&x) => x,
         None => zero_of::<T>(),
