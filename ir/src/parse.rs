@@ -4,7 +4,8 @@
 //! attributes (each core op gets exactly the attributes it takes, of the right kind), but
 //! not types: broken IR can be written as text and handed to [`crate::verify`].
 //! [`parse_and_verify`] does both. Value names may be any `%name` (letters, digits, `_`,
-//! `.`); values are renumbered in definition order. `//` starts a comment.
+//! `.`); values are renumbered in definition order. `//` starts a comment. An
+//! instruction's operands begin on the line of its op name.
 //!
 //! The result types after `:` may be omitted for core ops: they are then inferred, and an
 //! op that does not type-check is an error. A constant's result type defaults to its own
@@ -414,6 +415,14 @@ impl Parser {
         self.toks.get(self.pos).map_or(self.last_line, |t| t.line)
     }
 
+    /// The line of the last token read.
+    fn prev_line(&self) -> usize {
+        self.pos
+            .checked_sub(1)
+            .and_then(|p| self.toks.get(p))
+            .map_or(1, |t| t.line)
+    }
+
     fn err<T>(&self, message: impl Into<String>) -> Result<T, IrError> {
         lex_error(self.line(), message)
     }
@@ -713,8 +722,10 @@ impl Parser {
         } else {
             None
         };
+        // Operands start on the line of the op (a `%name` on a later line begins the
+        // next instruction); after a `,` they may continue on the next line.
         let mut args = Vec::new();
-        if matches!(self.peek(), Some(Tok::Val(_))) {
+        if matches!(self.peek(), Some(Tok::Val(_))) && self.line() == self.prev_line() {
             loop {
                 args.push(self.operand()?);
                 if !self.eat_punct(',') {

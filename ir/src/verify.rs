@@ -1,11 +1,11 @@
 //! The verifier: checks every invariant of a [`Function`] and reports the first one that
 //! is broken. Invariants, in the order they are checked:
 //!
-//! 1. Parameter `i` is a value of the arena whose definition is `Param(i)`, defined once.
+//! 1. Parameter `i` is a value of the arena whose definition is `Param(i)`.
 //! 2. For each instruction, in order: every operand is defined earlier (by a parameter or
 //!    an earlier instruction) — else [`IrError::UndefinedValue`]; every result is a value
-//!    of the arena whose definition is this instruction and result index, defined once —
-//!    else [`IrError::Malformed`]; the op type-checks on its operands (the error of
+//!    of the arena whose definition is this instruction and result index —
+//!    else [`IrError::Malformed`] (so no value is defined twice); the op type-checks on its operands (the error of
 //!    [`infer_types`], with the instruction named in the message of
 //!    [`IrError::InvalidOp`]); it produces as many results as the instruction defines
 //!    (for an extension op, its declared `results`) — else [`IrError::Malformed`]; each
@@ -33,11 +33,6 @@ pub fn verify(f: &Function) -> Result<(), IrError> {
                 f.def(p)
             )));
         }
-        if defined[p.index()] {
-            return Err(IrError::Malformed(format!(
-                "{p} is defined twice (again as parameter {i})"
-            )));
-        }
         defined[p.index()] = true;
     }
     for (i, inst) in f.insts().iter().enumerate() {
@@ -62,11 +57,6 @@ pub fn verify(f: &Function) -> Result<(), IrError> {
                 return Err(IrError::Malformed(format!(
                     "instruction {i} ({op}): result {j} is {r}, whose definition is recorded as {:?}",
                     f.def(r)
-                )));
-            }
-            if defined[r.index()] {
-                return Err(IrError::Malformed(format!(
-                    "{r} is defined twice (again as result {j} of instruction {i} ({op}))"
                 )));
             }
         }
