@@ -7,11 +7,16 @@
 //! The default pipelines are listed in one place, [`Pipeline::for_level`]:
 //! - O0: nothing;
 //! - O1: verify, dce, cse, constant folding, dce;
-//! - O2: O1 plus e-graph simplification (added by the e-graph pass).
+//! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse and a final dce.
 
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod cost;
+pub mod egraph;
 mod pipeline;
+
+pub use cost::{estimate, CostEstimate};
+pub use egraph::{EGraphOptions, EGraphReport, StopReason};
 
 pub use pipeline::{OptLevel, PassError, PassEvent, PassRecord, PassSpec, PassStats, Pipeline};

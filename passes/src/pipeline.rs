@@ -41,6 +41,8 @@ pub enum PassSpec {
     Cse,
     /// Constant folding (evaluates instructions whose operands are all constants, up to a size limit).
     Fold,
+    /// E-graph simplification with its limits and rule sets (see [`crate::egraph`]).
+    EGraph(crate::egraph::EGraphOptions),
 }
 
 impl PassSpec {
@@ -51,6 +53,7 @@ impl PassSpec {
             PassSpec::Dce => "dce",
             PassSpec::Cse => "cse",
             PassSpec::Fold => "fold",
+            PassSpec::EGraph(_) => "egraph",
         }
     }
 
@@ -61,6 +64,7 @@ impl PassSpec {
             "dce" => Ok(PassSpec::Dce),
             "cse" => Ok(PassSpec::Cse),
             "fold" => Ok(PassSpec::Fold),
+            "egraph" => Ok(PassSpec::EGraph(Default::default())),
             other => Err(PassError::UnknownPass(other.to_string())),
         }
     }
@@ -113,7 +117,8 @@ impl Pipeline {
         use PassSpec::*;
         let passes = match level {
             OptLevel::O0 => vec![],
-            OptLevel::O1 | OptLevel::O2 => vec![Verify, Dce, Cse, Fold, Dce],
+            OptLevel::O1 => vec![Verify, Dce, Cse, Fold, Dce],
+            OptLevel::O2 => vec![Verify, Dce, Cse, EGraph(Default::default()), Fold, Dce, Dce],
         };
         Pipeline {
             passes,
@@ -185,5 +190,6 @@ fn run_pass(spec: &PassSpec, f: &mut Function) -> Result<PassStats, PassError> {
         PassSpec::Dce => crate::dce::run(f),
         PassSpec::Cse => crate::cse::run(f),
         PassSpec::Fold => crate::fold::run(f),
+        PassSpec::EGraph(opts) => Ok(crate::egraph::run(f, opts)),
     }
 }
