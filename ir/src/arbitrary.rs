@@ -4,7 +4,7 @@
 //! A function is built from 1–3 parameters of random small types (dims 1–4, rank 0–3,
 //! dtypes from [`ArbConfig::dtypes`]) and a list of random 64-bit step seeds; each step
 //! appends one op (plus the converts, constants or predicates it needs for its operands)
-//! by asking the typing rules, so every generated function passes [`crate::verify`].
+//! by asking the typing rules, so every generated function passes [`crate::verify()`].
 //! Shrinking removes steps and shrinks seeds toward 0. Gather / scatter indices are
 //! in-range i64 constants. Tensors stay small (at most [`MAX_NUMEL`] elements).
 //!
@@ -457,7 +457,7 @@ impl Builder<'_> {
                 let mut shape = vec![1; rank];
                 let mut p = 2;
                 while n > 1 {
-                    while n % p != 0 {
+                    while !n.is_multiple_of(p) {
                         p += 1;
                     }
                     n /= p;

@@ -83,7 +83,7 @@ impl Function {
 
     /// Assembles a function from raw parts, without any check: the arena `values`
     /// (indexed by [`Value::index`]), the parameters, the instructions and the outputs.
-    /// For deserializers and for testing [`crate::verify`], which checks what this skips.
+    /// For deserializers and for testing [`crate::verify()`], which checks what this skips.
     pub fn from_parts(
         name: impl Into<String>,
         values: Vec<ValueData>,
@@ -141,7 +141,7 @@ impl Function {
     }
 
     /// Appends an instruction with the given result types, unchecked (the parser and
-    /// passes use this; [`crate::verify`] checks the result).
+    /// passes use this; [`crate::verify()`] checks the result).
     pub fn push_unchecked(
         &mut self,
         op: Op,

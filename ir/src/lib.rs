@@ -6,8 +6,8 @@
 //! Each value has a static [`TensorType`]: a [`DType`] and a concrete shape. Layout is
 //! column-major: axis 0 is contiguous, and `reshape` reorders nothing in memory.
 //! Instructions ([`Inst`]) apply an [`Op`] to operands and are stored in a topological
-//! order. Typing rules are in [`infer`]; [`verify`] checks every invariant; [`print`] and
-//! [`parse`] give a text form with `parse(print(f)) == f`; [`eval`] is a straightforward
+//! order. Typing rules are in [`infer`]; [`verify()`] checks every invariant; [`print()`] and
+//! [`parse()`] give a text form with `parse(print(f)) == f`; [`eval`] is a straightforward
 //! reference interpreter used by constant folding and as the oracle of backend tests.
 
 pub mod dtype;

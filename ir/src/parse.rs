@@ -1,8 +1,8 @@
-//! Text form parser: reads what [`crate::print`] writes back into a [`Function`].
+//! Text form parser: reads what [`crate::print()`] writes back into a [`Function`].
 //!
-//! [`parse`] checks syntax, names (every `%name` is defined once, before its uses) and
+//! [`parse()`] checks syntax, names (every `%name` is defined once, before its uses) and
 //! attributes (each core op gets exactly the attributes it takes, of the right kind), but
-//! not types: broken IR can be written as text and handed to [`crate::verify`].
+//! not types: broken IR can be written as text and handed to [`crate::verify()`].
 //! [`parse_and_verify`] does both. Value names may be any `%name` (letters, digits, `_`,
 //! `.`); values are renumbered in definition order. `//` starts a comment. An
 //! instruction's operands begin on the line of its op name.
@@ -21,7 +21,7 @@ use crate::tensor::{Data, Tensor};
 use num_complex::{Complex32, Complex64};
 use std::collections::{BTreeMap, HashMap};
 
-/// Parses the text form of a function (see [`crate::print`]); errors are
+/// Parses the text form of a function (see [`crate::print()`]); errors are
 /// [`IrError::Parse`] with the line they were found on.
 pub fn parse(text: &str) -> Result<Function, IrError> {
     let toks = lex(text)?;
@@ -35,7 +35,7 @@ pub fn parse(text: &str) -> Result<Function, IrError> {
     .function()
 }
 
-/// [`parse`], then [`crate::verify::verify`] the result.
+/// [`parse()`], then [`crate::verify::verify`] the result.
 pub fn parse_and_verify(text: &str) -> Result<Function, IrError> {
     let f = parse(text)?;
     crate::verify::verify(&f)?;

@@ -1,4 +1,4 @@
-//! Text form printer. [`print`] writes a [`Function`] in the form that [`crate::parse`]
+//! Text form printer. [`print()`] writes a [`Function`] in the form that [`crate::parse()`]
 //! reads back, so that `parse(&print(&f)) == f`:
 //!
 //! ```text
@@ -28,7 +28,7 @@ use crate::op::{Attr, Op};
 use crate::tensor::{Data, Tensor};
 use std::fmt::{self, Write};
 
-/// Prints `f` in the text form that [`crate::parse`] reads back.
+/// Prints `f` in the text form that [`crate::parse()`] reads back.
 pub fn print(f: &Function) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -36,7 +36,7 @@ pub fn print(f: &Function) -> String {
     out
 }
 
-/// Writes `f` in text form to `out` (what [`print`] returns).
+/// Writes `f` in text form to `out` (what [`print()`] returns).
 pub fn write_function(out: &mut impl Write, f: &Function) -> fmt::Result {
     out.write_str("func @")?;
     write_symbol(out, &f.name)?;
