@@ -480,10 +480,13 @@ impl Parser {
             return self.err(format!("expected `func`, found {}", self.found()));
         }
         self.pos += 1;
-        let name = match self.bump() {
-            Some(Tok::At(n)) => n,
+        let name = match self.peek() {
+            Some(Tok::At(n)) => {
+                let n = n.clone();
+                self.pos += 1;
+                n
+            }
             _ => {
-                self.pos = self.pos.saturating_sub(1);
                 return self.err(format!(
                     "expected the function name `@name`, found {}",
                     self.found()
@@ -827,10 +830,13 @@ impl Parser {
             return Ok(());
         }
         loop {
-            let key = match self.bump() {
-                Some(Tok::Word(w)) | Some(Tok::Str(w)) => w,
+            let key = match self.peek() {
+                Some(Tok::Word(w)) | Some(Tok::Str(w)) => {
+                    let w = w.clone();
+                    self.pos += 1;
+                    w
+                }
                 _ => {
-                    self.pos = self.pos.saturating_sub(1);
                     return self.err(format!(
                         "expected an attribute name, found {}",
                         self.found()
@@ -974,7 +980,9 @@ impl Parser {
         let line = self.line();
         let ty = self.ty()?;
         self.expect_punct('[', "before the constant's elements")?;
-        let n = ty.numel();
+        let Some(n) = ty.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+            return lex_error(line, format!("constant type {ty} has too many elements"));
+        };
         let mut data = Data::zeros(ty.dtype, 0);
         let mut count = 0;
         if !self.eat_punct(']') {

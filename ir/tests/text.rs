@@ -642,6 +642,36 @@ mod random {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Damaged text gives a result or an error, never a panic (and whatever parses
+        /// can be verified and printed).
+        #[test]
+        fn parser_never_panics_on_damaged_text(
+            (text, cut, len, ins) in arb_function(ArbConfig::default()).prop_flat_map(|f| {
+                let text = print(&f);
+                let n = text.chars().count();
+                (Just(text), 0..n, 0usize..6, proptest::option::of(any::<char>()))
+            })
+        ) {
+            let chars: Vec<char> = text.chars().collect();
+            let mut damaged: String = chars[..cut].iter().collect();
+            damaged.extend(ins);
+            damaged.extend(&chars[(cut + len).min(chars.len())..]);
+            if let Ok(g) = parse(&damaged) {
+                let _ = verify(&g);
+                let _ = print(&g);
+            }
+        }
+
+        #[test]
+        fn parser_never_panics_on_token_soup(text in "[-%@a-z0-9_.\\[\\](){}<>,:= \n\"]{0,120}") {
+            let _ = parse(&text);
+            let _ = parse(&format!("func @f(%a: f64[2]) -> (f64[2]) {{\n {text}\n return %a\n}}"));
+        }
+    }
+
     /// The generator reaches every op kind it promises (over a fixed set of seeds).
     #[test]
     fn generator_covers_the_op_set() {
