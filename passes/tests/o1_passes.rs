@@ -311,3 +311,39 @@ fn observer_sees_every_pass_once_with_its_stats() {
     assert_eq!(counter(&seen[3].1, "removed"), 0); // cse dropped the duplicate itself
     assert_eq!(f.insts().len(), 2);
 }
+
+#[test]
+fn verify_each_checks_after_every_pass() {
+    // neg of an f64 value recorded as f32: ill-typed, and every pass preserves it.
+    let mut bad = Function::new("bad");
+    let x = bad.add_param(f64v(&[2]));
+    let y = bad.push_unchecked(
+        Op::Unary(UnaryOp::Neg),
+        vec![x],
+        vec![TensorType::new(DType::F32, vec![2])],
+    );
+    bad.set_outputs(y);
+
+    let mut pipeline = Pipeline::from_names(&["cse", "dce"]).unwrap();
+    let mut copy = bad.clone();
+    assert!(
+        pipeline.run(&mut copy, &mut |_| {}).is_ok(),
+        "without verify_each nothing checks"
+    );
+
+    pipeline.verify_each = true;
+    let mut calls = 0;
+    let err = pipeline.run(&mut bad, &mut |_| calls += 1).unwrap_err();
+    match err {
+        PassError::Verify { after, .. } => assert_eq!(after, "cse"),
+        other => panic!("expected a verification error, got {other}"),
+    }
+    assert_eq!(calls, 0, "the observer runs after verification");
+
+    // A well-typed function passes every check.
+    let mut good = Function::new("good");
+    let x = good.add_param(f64v(&[2]));
+    let y = un(&mut good, UnaryOp::Neg, x);
+    good.set_outputs(vec![y]);
+    assert_eq!(pipeline.run(&mut good, &mut |_| {}).unwrap().len(), 2);
+}
