@@ -197,7 +197,7 @@ fn intermediates_are_freed_after_their_last_use() {
     let x = f.add_param(TensorType::new(DType::F64, vec![3]));
     let a = f.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
     let b = f.push1(Op::Binary(BinaryOp::Mul), &[a, a]).unwrap();
-    let _dead = f.push1(Op::Unary(UnaryOp::Neg), &[x]).unwrap();
+    let dead = f.push1(Op::Unary(UnaryOp::Neg), &[x]).unwrap();
     let c = f.push1(Op::Binary(BinaryOp::Add), &[b, x]).unwrap();
     f.set_outputs(vec![c, b]);
     let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
@@ -205,17 +205,29 @@ fn intermediates_are_freed_after_their_last_use() {
     // exp: nothing; mul: a; neg: its own unused result; add: x (b is an output).
     assert_eq!(
         frees,
-        vec![
-            vec![],
-            vec![a.index()],
-            vec![_dead.index()],
-            vec![x.index()]
-        ]
+        vec![vec![], vec![a.index()], vec![dead.index()], vec![x.index()]]
     );
     let text = p.to_string();
     assert!(text.contains("free %1"), "{text}");
     let xv = f64s(&[3], &[0.0, 1.0, -1.0]);
-    let out = run_cpu(&f, &[xv.clone()], 1);
+    let out = run_cpu(&f, std::slice::from_ref(&xv), 1);
     let want = tenferro_ir::eval::eval(&f, &[xv]).unwrap();
     assert!(out[0].bits_eq(&want[0]) && out[1].bits_eq(&want[1]));
+}
+
+#[test]
+fn medium_batched_gemm_matches_reference() {
+    // Sizes past faer's small-matrix kernels, a transposed lhs and batch on the last axis.
+    let op = dot(&[0], &[0], &[2], &[2]);
+    let mut r = SeedRng::new(7);
+    for (dt, threads) in [(DType::F32, 2), (DType::F64, 1), (DType::C64, 2)] {
+        let l = r.tensor(&TensorType::new(dt, vec![37, 45, 2]), false);
+        let rt = r.tensor(&TensorType::new(dt, vec![37, 29, 2]), false);
+        let f = single_op_function(&op, &[&l, &rt]);
+        let inputs = [l, rt];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        let got = run_cpu(&f, &inputs, threads);
+        assert_eq!(got[0].shape(), &[2, 45, 29]);
+        assert_close(&got[0], &want[0], &format!("{dt}"));
+    }
 }
