@@ -130,7 +130,7 @@ pub fn simplify_with(f: &mut Function, rules: &[Rule], opts: &EGraphOptions) -> 
     }
     EGraphReport {
         saturation,
-        nodes: t.egraph.total_size(),
+        nodes: t.egraph.total_number_of_nodes(),
         classes: t.egraph.number_of_classes(),
         score_before,
         score_after,

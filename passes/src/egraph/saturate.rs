@@ -129,7 +129,10 @@ pub fn saturate(eg: &mut TGraph, rules: &[Rule], opts: &EGraphOptions) -> Satura
         if out_of_time() {
             break StopReason::TimeLimit;
         }
-        if eg.total_size() >= opts.node_limit {
+        // E-nodes held by the classes (egg's hash-cons also keeps stale keys, so its
+        // `total_size` is not the measure); new nodes are counted as they are added.
+        let mut nodes = eg.total_number_of_nodes();
+        if nodes >= opts.node_limit {
             break StopReason::NodeLimit;
         }
         // Search: every rule on every node of every class.
@@ -159,7 +162,8 @@ pub fn saturate(eg: &mut TGraph, rules: &[Rule], opts: &EGraphOptions) -> Satura
                 stop = Some(StopReason::TimeLimit);
                 break;
             }
-            if eg.total_size() + rhs_size(rhs) > opts.node_limit {
+            let size = rhs_size(rhs);
+            if nodes + size > opts.node_limit {
                 stop = Some(StopReason::NodeLimit);
                 break;
             }
@@ -170,6 +174,7 @@ pub fn saturate(eg: &mut TGraph, rules: &[Rule], opts: &EGraphOptions) -> Satura
                     continue;
                 }
             }
+            nodes += size;
             let new = add_rhs(eg, rhs);
             if eg.union(*id, new) {
                 changed = true;
