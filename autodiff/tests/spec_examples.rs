@@ -23,18 +23,9 @@ fn reverse_mode_gradient_with_grad() {
 
 #[test]
 fn vector_jacobian_product_with_vjp() {
-    let a = TracedTensor::from_vec_col_major(
-        vec![2, 3],
-        vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0],
-    );
-    let b = TracedTensor::from_vec_col_major(
-        vec![3, 2],
-        vec![0.5_f64, -1.0, 2.0, 1.5, -0.25, 3.0],
-    );
-    let cotangent = TracedTensor::from_vec_col_major(
-        vec![2, 2],
-        vec![1.0_f64, -0.5, 0.25, 2.0],
-    );
+    let a = TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let b = TracedTensor::from_vec_col_major(vec![3, 2], vec![0.5_f64, -1.0, 2.0, 1.5, -0.25, 3.0]);
+    let cotangent = TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0_f64, -0.5, 0.25, 2.0]);
 
     let mut compiler = GraphCompiler::new();
     let y = a.matmul(&b).unwrap();
@@ -54,18 +45,10 @@ fn vector_jacobian_product_with_vjp() {
 
 #[test]
 fn jacobian_vector_product_with_jvp() {
-    let a = TracedTensor::from_vec_col_major(
-        vec![2, 3],
-        vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0],
-    );
-    let b = TracedTensor::from_vec_col_major(
-        vec![3, 2],
-        vec![0.5_f64, -1.0, 2.0, 1.5, -0.25, 3.0],
-    );
-    let tangent = TracedTensor::from_vec_col_major(
-        vec![2, 3],
-        vec![1.0_f64, -0.5, 0.25, 0.0, 2.0, -1.0],
-    );
+    let a = TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let b = TracedTensor::from_vec_col_major(vec![3, 2], vec![0.5_f64, -1.0, 2.0, 1.5, -0.25, 3.0]);
+    let tangent =
+        TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, -0.5, 0.25, 0.0, 2.0, -1.0]);
 
     let mut compiler = GraphCompiler::new();
     let y = a.matmul(&b).unwrap();

@@ -51,8 +51,9 @@ pub fn axpy(a: &Tensor, s: f64, b: &Tensor) -> Tensor {
 pub fn from_c64(shape: Vec<usize>, dtype: tenferro_runtime::DType, v: Vec<Complex64>) -> Tensor {
     match dtype {
         tenferro_runtime::DType::C64 => Tensor::from_vec_col_major(shape, v).unwrap(),
-        _ => Tensor::from_vec_col_major(shape, v.iter().map(|z| z.re).collect::<Vec<f64>>())
-            .unwrap(),
+        _ => {
+            Tensor::from_vec_col_major(shape, v.iter().map(|z| z.re).collect::<Vec<f64>>()).unwrap()
+        }
     }
 }
 
@@ -84,11 +85,30 @@ impl Gen {
     }
 
     /// A tensor of `dtype` (f64 or c64) with parts uniform in `[lo, hi)`.
-    pub fn tensor(&mut self, dtype: tenferro_runtime::DType, shape: &[usize], lo: f64, hi: f64) -> Tensor {
+    pub fn tensor(
+        &mut self,
+        dtype: tenferro_runtime::DType,
+        shape: &[usize],
+        lo: f64,
+        hi: f64,
+    ) -> Tensor {
         let n: usize = shape.iter().product();
         let v: Vec<Complex64> = (0..n)
             .map(|_| Complex64::new(self.uniform(lo, hi), self.uniform(lo, hi)))
             .collect();
         from_c64(shape.to_vec(), dtype, v)
     }
+}
+
+/// Compiles several traced values into one program and runs it; placeholders the program
+/// does not read are skipped.
+pub fn run_many_with(outs: &[&TracedTensor], inputs: &[(&TracedTensor, Tensor)]) -> Vec<Tensor> {
+    let program = GraphCompiler::new().compile_many(outs).expect("compile");
+    let used: Vec<(&TracedTensor, Tensor)> = inputs
+        .iter()
+        .filter(|(t, _)| program.inputs().iter().any(|p| p.same_as(t)))
+        .map(|(t, v)| (*t, v.clone()))
+        .collect();
+    let mut ex = GraphExecutor::new(CpuBackend::new());
+    ex.run_many_with_inputs(&program, &used).expect("run")
 }
