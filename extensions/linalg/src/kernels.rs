@@ -4,9 +4,7 @@
 //! state). Value errors (indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
-use crate::ops::{
-    attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
-};
+use crate::ops::{attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::triangular_solve as tri;
 use faer::traits::ComplexField;
@@ -180,15 +178,20 @@ fn cholesky_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let (n, n2, nb) = mat_dims(CHOLESKY, "operand", a)?;
     if n != n2 {
-        return Err(RuntimeError::kernel(CHOLESKY, format!("operand {} is not square", a.ty())));
+        return Err(RuntimeError::kernel(
+            CHOLESKY,
+            format!("operand {} is not square", a.ty()),
+        ));
     }
     let x = a.as_slice::<T>()?;
     let mut out = vec![T::from_f64(0.0); x.len()];
-    let mut mem = scratch(faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
-        n,
-        Par::Seq,
-        Default::default(),
-    ));
+    let mut mem = scratch(
+        faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
+            n,
+            Par::Seq,
+            Default::default(),
+        ),
+    );
     for b in 0..nb {
         let blk = &mut out[b * n * n..(b + 1) * n * n];
         // Only the lower triangle of the input is read.
@@ -224,7 +227,10 @@ fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>
         if blk.iter().any(|v| !v.modulus().is_finite()) {
             return Err(RuntimeError::kernel(
                 CHOLESKY,
-                format!("matrix is not positive definite (non-finite factor){}", batch_note(nb, b)),
+                format!(
+                    "matrix is not positive definite (non-finite factor){}",
+                    batch_note(nb, b)
+                ),
             ));
         }
     }
@@ -278,7 +284,11 @@ fn triangular_solve_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Ten
     with_scalar!(TRIANGULAR_SOLVE, args[0].dtype(), T => triangular_solve_impl::<T>(op, args[0], args[1]))
 }
 
-fn triangular_solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<Vec<Tensor>> {
+fn triangular_solve_impl<T: Scalar>(
+    op: &ExtensionOp,
+    a: &Tensor,
+    rhs: &Tensor,
+) -> Result<Vec<Tensor>> {
     let name = TRIANGULAR_SOLVE;
     let (lower, left, adjoint, unit) = (
         attr_flag(op, "lower"),
@@ -409,7 +419,10 @@ fn solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<V
         if xb.iter().any(|v| !v.modulus().is_finite()) {
             return Err(RuntimeError::kernel(
                 name,
-                format!("matrix is singular to working precision (non-finite solution){}", batch_note(nb, b)),
+                format!(
+                    "matrix is singular to working precision (non-finite solution){}",
+                    batch_note(nb, b)
+                ),
             ));
         }
     }
@@ -424,12 +437,19 @@ fn lu_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let (n, n2, nb) = mat_dims(LU, "operand", a)?;
     if n != n2 {
-        return Err(RuntimeError::kernel(LU, format!("operand {} is not square", a.ty())));
+        return Err(RuntimeError::kernel(
+            LU,
+            format!("operand {} is not square", a.ty()),
+        ));
     }
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
     let one = T::from_f64(1.0);
-    let (mut p, mut l, mut u) = (vec![zero; av.len()], vec![zero; av.len()], vec![zero; av.len()]);
+    let (mut p, mut l, mut u) = (
+        vec![zero; av.len()],
+        vec![zero; av.len()],
+        vec![zero; av.len()],
+    );
     let mut sign = vec![zero; nb];
     let mut lu = vec![zero; n * n];
     for b in 0..nb {
@@ -451,7 +471,11 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             // A = P L U: column j of P has its one in row perm[j].
             p[o + perm[j] + j * n] = one;
         }
-        sign[b] = if swaps % 2 == 0 { one } else { T::from_f64(-1.0) };
+        sign[b] = if swaps % 2 == 0 {
+            one
+        } else {
+            T::from_f64(-1.0)
+        };
     }
     let s = a.shape();
     Ok(vec![
@@ -554,7 +578,14 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     } else {
         ComputeSvdVectors::No
     };
-    let mut mem = scratch(svd_scratch::<T>(m, n, vecs, vecs, Par::Seq, Default::default()));
+    let mut mem = scratch(svd_scratch::<T>(
+        m,
+        n,
+        vecs,
+        vecs,
+        Par::Seq,
+        Default::default(),
+    ));
     let mut sd = faer::diag::Diag::<T>::zeros(k);
     let mut ub = vec![zero; m * k];
     let mut vb = vec![zero; n * k];
@@ -571,7 +602,15 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 Default::default(),
             )
         } else {
-            svd(am, sd.as_mut(), None, None, Par::Seq, MemStack::new(&mut mem), Default::default())
+            svd(
+                am,
+                sd.as_mut(),
+                None,
+                None,
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
         };
         if res.is_err() {
             return Err(RuntimeError::kernel(
@@ -614,7 +653,10 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let vectors = attr_flag(op, "eigenvectors");
     let (n, n2, nb) = mat_dims(EIGH, "operand", a)?;
     if n != n2 {
-        return Err(RuntimeError::kernel(EIGH, format!("operand {} is not square", a.ty())));
+        return Err(RuntimeError::kernel(
+            EIGH,
+            format!("operand {} is not square", a.ty()),
+        ));
     }
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
@@ -625,7 +667,12 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     } else {
         ComputeEigenvectors::No
     };
-    let mut mem = scratch(self_adjoint_evd_scratch::<T>(n, cv, Par::Seq, Default::default()));
+    let mut mem = scratch(self_adjoint_evd_scratch::<T>(
+        n,
+        cv,
+        Par::Seq,
+        Default::default(),
+    ));
     let mut sd = faer::diag::Diag::<T>::zeros(n);
     for b in 0..nb {
         let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
@@ -644,12 +691,22 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 Default::default(),
             )
         } else {
-            self_adjoint_evd(am, sd.as_mut(), None, Par::Seq, MemStack::new(&mut mem), Default::default())
+            self_adjoint_evd(
+                am,
+                sd.as_mut(),
+                None,
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
         };
         if res.is_err() {
             return Err(RuntimeError::kernel(
                 EIGH,
-                format!("the eigenvalue iteration did not converge{}", batch_note(nb, b)),
+                format!(
+                    "the eigenvalue iteration did not converge{}",
+                    batch_note(nb, b)
+                ),
             ));
         }
         let col = sd.column_vector();

@@ -105,7 +105,10 @@ pub(crate) fn square_type(op: &str, t: &TracedTensor) -> Result<TensorType> {
     if ty.shape[0] != ty.shape[1] {
         return Err(invalid(
             op,
-            format!("operand {ty} must be a (batch of) square matrices, got {} x {}", ty.shape[0], ty.shape[1]),
+            format!(
+                "operand {ty} must be a (batch of) square matrices, got {} x {}",
+                ty.shape[0], ty.shape[1]
+            ),
         ));
     }
     Ok(ty)

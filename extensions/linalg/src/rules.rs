@@ -28,8 +28,8 @@
 //!   matrix gives non-finite derivatives).
 
 use crate::ops::{
-    eigh_op, solve_op, svd_op, triangular_solve_op, TriangularSolve, CHOLESKY, EIGH, LU,
-    QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+    eigh_op, solve_op, svd_op, triangular_solve_op, TriangularSolve, CHOLESKY, EIGH, LU, QR, SOLVE,
+    SVD, TRIANGULAR_SOLVE,
 };
 use crate::util::{
     adjoint, cast, const_matrix, diag_embed, diag_part, eye_like, hermitian_part, masked, mm, ok,
@@ -52,7 +52,12 @@ pub fn ad_rules() -> Result<Rules> {
     Ok(r)
 }
 
-fn expect_args(op: &ExtensionOp, n_in: usize, inputs: &[TracedTensor], tangents: &[Option<TracedTensor>]) -> Result<()> {
+fn expect_args(
+    op: &ExtensionOp,
+    n_in: usize,
+    inputs: &[TracedTensor],
+    tangents: &[Option<TracedTensor>],
+) -> Result<()> {
     if inputs.len() != n_in || tangents.len() != n_in {
         return Err(AdError::BadArgument {
             transform: "jvp",
@@ -155,7 +160,11 @@ impl ExtensionRule for TriangularSolveRule {
                     triu(da, !how.unit_diagonal)?
                 };
                 let opda = if how.adjoint { adjoint(&da)? } else { da };
-                Some(if how.left { mm(&opda, x)? } else { mm(x, &opda)? })
+                Some(if how.left {
+                    mm(&opda, x)?
+                } else {
+                    mm(x, &opda)?
+                })
             }
         };
         let rhs = match (&tangents[1], term) {

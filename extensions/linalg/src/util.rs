@@ -24,10 +24,9 @@ pub(crate) fn real_tensor(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Resul
             shape,
             v.iter().map(|&x| Complex32::new(x as f32, 0.0)).collect(),
         ),
-        DType::C64 => Tensor::from_vec_col_major(
-            shape,
-            v.iter().map(|&x| Complex64::new(x, 0.0)).collect(),
-        ),
+        DType::C64 => {
+            Tensor::from_vec_col_major(shape, v.iter().map(|&x| Complex64::new(x, 0.0)).collect())
+        }
         other => {
             return Err(RuntimeError::invalid_op(
                 "linalg",
@@ -85,13 +84,19 @@ pub(crate) fn triu(x: &TracedTensor, diag: bool) -> Result<TracedTensor> {
 /// The identity of `x`'s dtype, matrix size and batch (x square).
 pub(crate) fn eye_like(x: &TracedTensor) -> Result<TracedTensor> {
     let ty = x.ty()?;
-    const_matrix(ty.dtype, ty.shape[0], ty.shape[1], &batch_of(&ty), |i, j| {
-        if i == j {
-            1.0
-        } else {
-            0.0
-        }
-    })
+    const_matrix(
+        ty.dtype,
+        ty.shape[0],
+        ty.shape[1],
+        &batch_of(&ty),
+        |i, j| {
+            if i == j {
+                1.0
+            } else {
+                0.0
+            }
+        },
+    )
 }
 
 /// Conjugate transpose of the matrix axes.

@@ -26,14 +26,20 @@ fn assert_msg(e: impl std::fmt::Display, parts: &[&str]) {
 #[test]
 fn non_square_inputs_are_trace_time_errors() {
     let a = zeros(&[2, 3]);
-    assert_msg(a.cholesky().unwrap_err(), &["cholesky", "f64[2,3]", "square"]);
+    assert_msg(
+        a.cholesky().unwrap_err(),
+        &["cholesky", "f64[2,3]", "square"],
+    );
     assert_msg(a.inv().unwrap_err(), &["inv", "f64[2,3]", "square"]);
     assert_msg(a.det().unwrap_err(), &["det", "f64[2,3]", "square"]);
     assert_msg(a.slogdet().unwrap_err(), &["slogdet", "f64[2,3]"]);
     assert_msg(a.eigh().unwrap_err(), &["eigh", "f64[2,3]"]);
     assert_msg(a.eigvalsh().unwrap_err(), &["eigvalsh", "f64[2,3]"]);
     assert_msg(a.lu().unwrap_err(), &["lu", "f64[2,3]"]);
-    assert_msg(a.solve(&zeros(&[2, 1])).unwrap_err(), &["solve", "f64[2,3]"]);
+    assert_msg(
+        a.solve(&zeros(&[2, 1])).unwrap_err(),
+        &["solve", "f64[2,3]"],
+    );
     assert_msg(
         a.triangular_solve(&zeros(&[2, 1]), TriangularSolve::default())
             .unwrap_err(),
@@ -53,7 +59,10 @@ fn mismatched_right_hand_sides_are_trace_time_errors() {
         a.solve(&zeros(&[3, 1, 4])).unwrap_err(),
         &["solve", "f64[3,1,4]"],
     );
-    assert_msg(a.solve(&zeros(&[3, 5])).unwrap_err(), &["solve", "f64[3,5]"]);
+    assert_msg(
+        a.solve(&zeros(&[3, 5])).unwrap_err(),
+        &["solve", "f64[3,5]"],
+    );
     assert_msg(
         a.triangular_solve(
             &zeros(&[3, 2, 2]),
@@ -75,7 +84,10 @@ fn rank_and_dtype_errors() {
     assert_msg(zeros(&[3]).svd().unwrap_err(), &["svd", "rank >= 2"]);
     assert_msg(zeros(&[3]).qr().unwrap_err(), &["qr", "rank >= 2"]);
     let i = TracedTensor::from_vec_col_major(vec![2, 2], vec![1_i64, 0, 0, 1]);
-    assert_msg(i.cholesky().unwrap_err(), &["cholesky", "i64[2,2]", "f32, f64, c32 or c64"]);
+    assert_msg(
+        i.cholesky().unwrap_err(),
+        &["cholesky", "i64[2,2]", "f32, f64, c32 or c64"],
+    );
     assert_msg(i.svdvals().unwrap_err(), &["svdvals", "i64[2,2]"]);
     // An error recorded earlier in the trace is passed on.
     let bad = &zeros(&[2]) + &zeros(&[3]);
@@ -91,18 +103,27 @@ fn run_err(t: &TracedTensor) -> RuntimeError {
 fn indefinite_matrix_is_a_run_time_cholesky_error() {
     let a = f64m(&[2, 2], &[1.0, 2.0, 2.0, 1.0]);
     let e = run_err(&a.cholesky().unwrap());
-    assert!(matches!(e, RuntimeError::Kernel { ref op, .. } if op == "linalg.cholesky"), "{e:?}");
+    assert!(
+        matches!(e, RuntimeError::Kernel { ref op, .. } if op == "linalg.cholesky"),
+        "{e:?}"
+    );
     assert_msg(&e, &["linalg.cholesky", "not positive definite", "order 2"]);
     // In a batch, the failing element is named.
     let b = f64m(&[1, 1, 3], &[1.0, 4.0, -1.0]);
-    assert_msg(run_err(&b.cholesky().unwrap()), &["not positive definite", "batch element 2"]);
+    assert_msg(
+        run_err(&b.cholesky().unwrap()),
+        &["not positive definite", "batch element 2"],
+    );
 }
 
 #[test]
 fn singular_matrix_is_a_run_time_solve_and_inv_error() {
     let a = f64m(&[2, 2], &[1.0, 2.0, 2.0, 4.0]);
     let b = f64m(&[2, 1], &[1.0, 1.0]);
-    assert_msg(run_err(&a.solve(&b).unwrap()), &["linalg.solve", "singular"]);
+    assert_msg(
+        run_err(&a.solve(&b).unwrap()),
+        &["linalg.solve", "singular"],
+    );
     assert_msg(run_err(&a.inv().unwrap()), &["linalg.solve", "singular"]);
     let t = f64m(&[2, 2], &[1.0, 1.0, 0.0, 0.0]);
     assert_msg(
@@ -116,12 +137,21 @@ fn singular_matrix_is_a_run_time_solve_and_inv_error() {
 
 #[test]
 fn executors_without_linalg_report_the_missing_op_and_are_independent() {
-    let a = traced(DType::F64, &[2, 2], &[c(4.0, 0.0), c(0.0, 0.0), c(0.0, 0.0), c(9.0, 0.0)]);
-    let program = GraphCompiler::new().compile(&a.cholesky().unwrap()).unwrap();
+    let a = traced(
+        DType::F64,
+        &[2, 2],
+        &[c(4.0, 0.0), c(0.0, 0.0), c(0.0, 0.0), c(9.0, 0.0)],
+    );
+    let program = GraphCompiler::new()
+        .compile(&a.cholesky().unwrap())
+        .unwrap();
     let mut with = executor();
     let mut without = GraphExecutor::new(CpuBackend::new());
     let e = without.run(&program).unwrap_err();
-    assert!(matches!(e, RuntimeError::MissingKernel { ref op } if op == "linalg.cholesky"), "{e:?}");
+    assert!(
+        matches!(e, RuntimeError::MissingKernel { ref op } if op == "linalg.cholesky"),
+        "{e:?}"
+    );
     assert_msg(&e, &["linalg.cholesky", "register_extension"]);
     let l = with.run(&program).unwrap();
     assert_eq!(l.as_slice::<f64>().unwrap(), &[2.0, 0.0, 0.0, 3.0]);

@@ -32,7 +32,11 @@ fn cholesky_reconstructs_and_reads_only_the_lower_triangle() {
                 for i in 0..j {
                     assert_eq!(lb[i + j * n], c(0.0, 0.0), "{dt}: upper entry");
                 }
-                assert!(lb[j + j * n].re > 0.0 && lb[j + j * n].im.abs() <= tol(dt), "{dt}: diag(L) = {}", lb[j + j * n]);
+                assert!(
+                    lb[j + j * n].re > 0.0 && lb[j + j * n].im.abs() <= tol(dt),
+                    "{dt}: diag(L) = {}",
+                    lb[j + j * n]
+                );
             }
             let rec = matmul(&lb, &adjoint(&lb, n, n), n, n, n);
             assert_close(&rec, &block(&a, 9, b), tol(dt), &format!("{dt} L·Lᴴ"));
@@ -119,22 +123,38 @@ fn solve_inv_and_adjoint_solve() {
         let t = tol(dt) * 100.0;
         for b in 0..NB {
             let ab = block(&a, 9, b);
-            assert_close(&matmul(&ab, &block(&x, 6, b), n, n, 2), &block(&bm, 6, b), t, "A X = B");
-            assert_close(&matmul(&ab, &block(&xv, 3, b), n, n, 1), &block(&bv, 3, b), t, "A x = b");
+            assert_close(
+                &matmul(&ab, &block(&x, 6, b), n, n, 2),
+                &block(&bm, 6, b),
+                t,
+                "A X = B",
+            );
+            assert_close(
+                &matmul(&ab, &block(&xv, 3, b), n, n, 1),
+                &block(&bv, 3, b),
+                t,
+                "A x = b",
+            );
             assert_close(
                 &matmul(&adjoint(&ab, n, n), &block(&xa, 6, b), n, n, 2),
                 &block(&bm, 6, b),
                 t,
                 "Aᴴ X = B",
             );
-            assert_close(&matmul(&ab, &block(&inv, 9, b), n, n, n), &eye(n), t, "A A⁻¹ = I");
+            assert_close(
+                &matmul(&ab, &block(&inv, 9, b), n, n, n),
+                &eye(n),
+                t,
+                "A A⁻¹ = I",
+            );
         }
     }
 }
 
 fn det3(a: &[C]) -> C {
     let m = |i: usize, j: usize| a[i + 3 * j];
-    m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
+    m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1))
+        - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
         + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0))
 }
 
@@ -191,8 +211,18 @@ fn qr_reconstructs_with_orthonormal_q_and_nonnegative_diagonal() {
             let t = tol(dt) * 10.0;
             for b in 0..NB {
                 let (qb, rb) = (block(&qv, m * k, b), block(&rv, k * n, b));
-                assert_close(&matmul(&qb, &rb, m, k, n), &block(&a, m * n, b), t, &format!("{dt} {m}x{n} QR"));
-                assert_close(&matmul(&adjoint(&qb, m, k), &qb, k, m, k), &eye(k), t, "QᴴQ");
+                assert_close(
+                    &matmul(&qb, &rb, m, k, n),
+                    &block(&a, m * n, b),
+                    t,
+                    &format!("{dt} {m}x{n} QR"),
+                );
+                assert_close(
+                    &matmul(&adjoint(&qb, m, k), &qb, k, m, k),
+                    &eye(k),
+                    t,
+                    "QᴴQ",
+                );
                 for j in 0..n {
                     for i in (j + 1)..k {
                         assert_eq!(rb[i + j * k], c(0.0, 0.0), "R upper");
@@ -223,7 +253,11 @@ fn svd_reconstructs_and_svdvals_agree() {
             let t = tol(dt) * 10.0;
             assert_close(&v[3], &v[1], t, "svdvals = S");
             for b in 0..NB {
-                let (ub, sb, vb) = (block(&v[0], m * k, b), block(&v[1], k, b), block(&v[2], k * n, b));
+                let (ub, sb, vb) = (
+                    block(&v[0], m * k, b),
+                    block(&v[1], k, b),
+                    block(&v[2], k * n, b),
+                );
                 for i in 1..k {
                     assert!(sb[i - 1].re >= sb[i].re && sb[i].re >= 0.0, "descending");
                 }
@@ -233,9 +267,24 @@ fn svd_reconstructs_and_svdvals_agree() {
                         us[i + j * m] *= sb[j];
                     }
                 }
-                assert_close(&matmul(&us, &vb, m, k, n), &block(&a, m * n, b), t, &format!("{dt} {m}x{n} U S Vh"));
-                assert_close(&matmul(&adjoint(&ub, m, k), &ub, k, m, k), &eye(k), t, "UᴴU");
-                assert_close(&matmul(&vb, &adjoint(&vb, k, n), k, n, k), &eye(k), t, "Vh Vhᴴ");
+                assert_close(
+                    &matmul(&us, &vb, m, k, n),
+                    &block(&a, m * n, b),
+                    t,
+                    &format!("{dt} {m}x{n} U S Vh"),
+                );
+                assert_close(
+                    &matmul(&adjoint(&ub, m, k), &ub, k, m, k),
+                    &eye(k),
+                    t,
+                    "UᴴU",
+                );
+                assert_close(
+                    &matmul(&vb, &adjoint(&vb, k, n), k, n, k),
+                    &eye(k),
+                    t,
+                    "Vh Vhᴴ",
+                );
             }
         }
     }
@@ -269,7 +318,12 @@ fn eigh_diagonalizes_the_hermitian_matrix_of_the_lower_triangle() {
                 }
             }
             assert_close(&av, &vw, t, &format!("{dt} A V = V W"));
-            assert_close(&matmul(&adjoint(&vb, n, n), &vb, n, n, n), &eye(n), t, "VᴴV");
+            assert_close(
+                &matmul(&adjoint(&vb, n, n), &vb, n, n, n),
+                &eye(n),
+                t,
+                "VᴴV",
+            );
         }
     }
 }

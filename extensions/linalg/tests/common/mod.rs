@@ -18,7 +18,9 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+        Rng(seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407))
     }
     pub fn next(&mut self) -> f64 {
         self.0 = self
@@ -177,8 +179,12 @@ impl Func {
         }
     }
     pub fn eval(&mut self, dtype: DType, shape: &[usize], v: &[C]) -> Vec<Vec<C>> {
+        // A program that does not depend on x (a linear map's transpose, ...) reads no input.
+        let reads_x = self.program.inputs().iter().any(|p| p.same_as(&self.x));
+        let binding = [(&self.x, tensor(dtype, shape, v))];
+        let inputs: &[_] = if reads_x { &binding } else { &[] };
         self.exec
-            .run_many_with_inputs(&self.program, &[(&self.x, tensor(dtype, shape, v))])
+            .run_many_with_inputs(&self.program, inputs)
             .unwrap()
             .iter()
             .map(values)

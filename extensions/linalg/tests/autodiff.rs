@@ -1,0 +1,505 @@
+//! AD rules of every linalg op: gradients and JVPs against central finite differences
+//! (f64 and c64), the vjp/jvp adjoint identity, Hessian-vector products (jvp of grad)
+//! against finite differences of the gradient, and closed forms.
+
+mod common;
+use common::*;
+use tenferro_linalg::{ops, TracedTensorLinalgExt, TriangularSolve};
+use tenferro_runtime::{DType, TracedTensor};
+
+const EPS: f64 = 1e-6;
+const DT: [DType; 2] = [DType::F64, DType::C64];
+
+/// `Re Σ W ∘ y` with fixed pseudo-random weights `W` of `y`'s type.
+fn wsum(y: &TracedTensor, seed: u64) -> TracedTensor {
+    let ty = y.ty().unwrap();
+    let w = Rng::new(seed).vec(ty.numel(), ty.dtype.is_complex());
+    let w = traced(ty.dtype, &ty.shape, &w);
+    (y * &w).sum().real()
+}
+
+fn adj(x: &TracedTensor) -> TracedTensor {
+    let t = x.t().unwrap();
+    if t.dtype().unwrap().is_complex() {
+        t.conj()
+    } else {
+        t
+    }
+}
+
+/// `X diag(d) Y` for real `d` `[k]`.
+fn scaled(x: &TracedTensor, d: &TracedTensor, y: &TracedTensor) -> TracedTensor {
+    let sx = x.shape().unwrap();
+    let dd = d
+        .convert(x.dtype().unwrap())
+        .unwrap()
+        .broadcast_in_dim(&sx, &[1])
+        .unwrap();
+    (x * &dd).matmul(y).unwrap()
+}
+
+/// Checks `grad` and `jvp` of the real scalar `f(x)` at `x0` along `dir` against central
+/// differences, and returns the gradient.
+fn check_grad(
+    dt: DType,
+    shape: &[usize],
+    x0: &[C],
+    dir: &[C],
+    f: impl Fn(&TracedTensor) -> TracedTensor,
+    what: &str,
+) -> Vec<C> {
+    let ad = ad();
+    let x = TracedTensor::input(dt, shape);
+    let loss = f(&x);
+    let g = ad.grad(&loss, &x).unwrap();
+    let j = ad.jvp(&loss, &x, &traced(dt, shape, dir)).unwrap();
+    let mut func = Func::new(x, &[&loss, &g, &j]);
+    let out = func.eval(dt, shape, x0);
+    let (grad, jv) = (out[1].clone(), out[2][0].re);
+    let lp = func.eval(dt, shape, &axpy(x0, EPS, dir))[0][0].re;
+    let lm = func.eval(dt, shape, &axpy(x0, -EPS, dir))[0][0].re;
+    let fd = (lp - lm) / (2.0 * EPS);
+    let dg = inner(&grad, dir);
+    let scale = fd.abs().max(1.0);
+    assert!(
+        (dg - fd).abs() <= 1e-6 * scale,
+        "{what} {dt}: <grad, d> = {dg}, finite difference {fd}"
+    );
+    assert!(
+        (jv - fd).abs() <= 1e-6 * scale,
+        "{what} {dt}: jvp = {jv}, finite difference {fd}"
+    );
+    grad
+}
+
+/// Checks `⟨ct, J t⟩ = ⟨Jᵀ ct, t⟩` for the (possibly non-scalar) `f(x)`.
+fn check_adjoint(
+    dt: DType,
+    shape: &[usize],
+    x0: &[C],
+    f: impl Fn(&TracedTensor) -> TracedTensor,
+    what: &str,
+) {
+    let ad = ad();
+    let mut rng = Rng::new(99);
+    let x = TracedTensor::input(dt, shape);
+    let y = f(&x);
+    let yty = y.ty().unwrap();
+    let t = rng.vec(x0.len(), dt.is_complex());
+    let ct = rng.vec(yty.numel(), yty.dtype.is_complex());
+    let jt = ad.jvp(&y, &x, &traced(dt, shape, &t)).unwrap();
+    let vj = ad.vjp(&y, &x, &traced(yty.dtype, &yty.shape, &ct)).unwrap();
+    let mut func = Func::new(x, &[&jt, &vj]);
+    let out = func.eval(dt, shape, x0);
+    let (l, r) = (inner(&ct, &out[0]), inner(&out[1], &t));
+    assert!(
+        (l - r).abs() <= 1e-9 * l.abs().max(1.0),
+        "{what} {dt}: <ct, J t> = {l}, <J* ct, t> = {r}"
+    );
+}
+
+/// Checks `jvp(grad f)(x0)·v` against central differences of the gradient.
+fn check_hvp(
+    dt: DType,
+    shape: &[usize],
+    x0: &[C],
+    v: &[C],
+    f: impl Fn(&TracedTensor) -> TracedTensor,
+    what: &str,
+) {
+    let ad = ad();
+    let x = TracedTensor::input(dt, shape);
+    let g = ad.grad(&f(&x), &x).unwrap();
+    let hv = ad.jvp(&g, &x, &traced(dt, shape, v)).unwrap();
+    let mut func = Func::new(x, &[&g, &hv]);
+    let got = func.eval(dt, shape, x0)[1].clone();
+    let gp = func.eval(dt, shape, &axpy(x0, EPS, v))[0].clone();
+    let gm = func.eval(dt, shape, &axpy(x0, -EPS, v))[0].clone();
+    let fd: Vec<C> = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * EPS))
+        .collect();
+    assert_close(
+        &got,
+        &fd,
+        1e-5,
+        &format!("{what} {dt}: HVP vs finite differences"),
+    );
+}
+
+fn general(rng: &mut Rng, n: usize, cx: bool) -> Vec<C> {
+    let mut a = rng.vec(n * n, cx);
+    for i in 0..n {
+        a[i + i * n] += c(3.0, 0.0);
+    }
+    a
+}
+
+#[test]
+fn cholesky_gradient_jvp_symmetry_and_adjoint() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(1);
+        let a = spd(&mut rng, n, cx);
+        let d = hermitian(&mut rng, n, cx);
+        let g = check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &d,
+            |x| wsum(&x.cholesky().unwrap(), 5),
+            "cholesky",
+        );
+        assert_close(
+            &g,
+            &adjoint(&g, n, n),
+            1e-12,
+            "cholesky gradient is Hermitian",
+        );
+        check_adjoint(dt, &[n, n], &a, |x| x.cholesky().unwrap(), "cholesky");
+    }
+}
+
+#[test]
+fn cholesky_batched_gradient() {
+    let n = 2;
+    let mut rng = Rng::new(2);
+    let a: Vec<C> = (0..3).flat_map(|_| spd(&mut rng, n, false)).collect();
+    let d: Vec<C> = (0..3).flat_map(|_| hermitian(&mut rng, n, false)).collect();
+    check_grad(
+        DType::F64,
+        &[n, n, 3],
+        &a,
+        &d,
+        |x| wsum(&x.cholesky().unwrap(), 6),
+        "batched cholesky",
+    );
+}
+
+#[test]
+fn triangular_solve_in_matrix_and_rhs() {
+    let n = 3;
+    let variants = [
+        TriangularSolve::default(),
+        TriangularSolve {
+            lower: false,
+            adjoint: true,
+            ..TriangularSolve::default()
+        },
+        TriangularSolve {
+            left: false,
+            ..TriangularSolve::default()
+        },
+        TriangularSolve {
+            left: false,
+            lower: false,
+            adjoint: true,
+            unit_diagonal: true,
+        },
+    ];
+    for dt in DT {
+        let cx = dt.is_complex();
+        for (i, how) in variants.into_iter().enumerate() {
+            let mut rng = Rng::new(10 + i as u64);
+            let a = general(&mut rng, n, cx);
+            let bshape = if how.left { [n, 2] } else { [2, n] };
+            let b = rng.vec(2 * n, cx);
+            let da = rng.vec(n * n, cx);
+            let db = rng.vec(2 * n, cx);
+            let bt = traced(dt, &bshape, &b);
+            let at = traced(dt, &[n, n], &a);
+            let what = format!("triangular_solve {how:?}");
+            check_grad(
+                dt,
+                &[n, n],
+                &a,
+                &da,
+                |x| wsum(&x.triangular_solve(&bt, how).unwrap(), 7),
+                &what,
+            );
+            check_grad(
+                dt,
+                &bshape,
+                &b,
+                &db,
+                |y| wsum(&at.triangular_solve(y, how).unwrap(), 8),
+                &what,
+            );
+            check_adjoint(
+                dt,
+                &bshape,
+                &b,
+                |y| at.triangular_solve(y, how).unwrap(),
+                &what,
+            );
+            check_adjoint(
+                dt,
+                &[n, n],
+                &a,
+                |x| x.triangular_solve(&bt, how).unwrap(),
+                &what,
+            );
+        }
+    }
+}
+
+#[test]
+fn solve_and_inv() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(20);
+        let a = general(&mut rng, n, cx);
+        let b = rng.vec(2 * n, cx);
+        let (da, db) = (rng.vec(n * n, cx), rng.vec(2 * n, cx));
+        let (at, bt) = (traced(dt, &[n, n], &a), traced(dt, &[n, 2], &b));
+        check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &da,
+            |x| wsum(&x.solve(&bt).unwrap(), 9),
+            "solve (A)",
+        );
+        check_grad(
+            dt,
+            &[n, 2],
+            &b,
+            &db,
+            |y| wsum(&at.solve(y).unwrap(), 9),
+            "solve (B)",
+        );
+        check_grad(
+            dt,
+            &[n, 2],
+            &b,
+            &db,
+            |y| wsum(&ops::solve_op(&at, y, true).unwrap(), 9),
+            "adjoint solve (B)",
+        );
+        check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &da,
+            |x| wsum(&ops::solve_op(x, &bt, true).unwrap(), 9),
+            "adjoint solve (A)",
+        );
+        check_grad(dt, &[n, n], &a, &da, |x| wsum(&x.inv().unwrap(), 10), "inv");
+        check_adjoint(dt, &[n, n], &a, |x| x.inv().unwrap(), "inv");
+    }
+}
+
+#[test]
+fn lu_det_slogdet() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(30);
+        let a = rng.vec(n * n, cx);
+        let da = rng.vec(n * n, cx);
+        check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &da,
+            |x| {
+                let (_, l, u) = x.lu().unwrap();
+                &wsum(&l, 11) + &wsum(&u, 12)
+            },
+            "lu",
+        );
+        check_grad(dt, &[n, n], &a, &da, |x| wsum(&x.det().unwrap(), 13), "det");
+        check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &da,
+            |x| {
+                let (s, l) = x.slogdet().unwrap();
+                &wsum(&s, 14) + &wsum(&l, 15)
+            },
+            "slogdet",
+        );
+        check_adjoint(dt, &[n, n], &a, |x| x.lu().unwrap().2, "lu U");
+    }
+}
+
+#[test]
+fn qr_tall_and_square() {
+    for dt in DT {
+        let cx = dt.is_complex();
+        for (m, n) in [(3, 3), (4, 2)] {
+            let mut rng = Rng::new(40);
+            let a = rng.vec(m * n, cx);
+            let da = rng.vec(m * n, cx);
+            check_grad(
+                dt,
+                &[m, n],
+                &a,
+                &da,
+                |x| {
+                    let (q, r) = x.qr().unwrap();
+                    &wsum(&q, 16) + &wsum(&r, 17)
+                },
+                &format!("qr {m}x{n}"),
+            );
+            check_adjoint(dt, &[m, n], &a, |x| x.qr().unwrap().0, "qr Q");
+        }
+    }
+}
+
+/// A gauge-invariant function of the SVD: every factor contributes.
+fn svd_loss(x: &TracedTensor) -> TracedTensor {
+    let (u, s, vh) = x.svd().unwrap();
+    let s2 = &s * &s;
+    let v = adj(&vh);
+    let terms = [
+        wsum(&s, 18),
+        wsum(&scaled(&u, &s2, &vh), 19),
+        wsum(&scaled(&u, &s, &adj(&u)), 20),
+        wsum(&scaled(&v, &s, &vh), 21),
+    ];
+    &(&(&terms[0] + &terms[1]) + &terms[2]) + &terms[3]
+}
+
+#[test]
+fn svd_and_svdvals() {
+    for dt in DT {
+        let cx = dt.is_complex();
+        for (m, n) in [(3, 3), (4, 2), (2, 3)] {
+            let mut rng = Rng::new(50 + m as u64);
+            let a = rng.vec(m * n, cx);
+            let da = rng.vec(m * n, cx);
+            let what = format!("svd {m}x{n}");
+            check_grad(dt, &[m, n], &a, &da, svd_loss, &what);
+            check_grad(
+                dt,
+                &[m, n],
+                &a,
+                &da,
+                |x| wsum(&x.svdvals().unwrap(), 22),
+                "svdvals",
+            );
+            check_adjoint(dt, &[m, n], &a, |x| x.svd().unwrap().1, "svd S");
+        }
+    }
+}
+
+fn eigh_loss(x: &TracedTensor) -> TracedTensor {
+    let (w, v) = x.eigh().unwrap();
+    let h = &(&w * &w) + &w;
+    &wsum(&w, 23) + &wsum(&scaled(&v, &h, &adj(&v)), 24)
+}
+
+#[test]
+fn eigh_and_eigvalsh() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(60);
+        let a = hermitian(&mut rng, n, cx);
+        let d = hermitian(&mut rng, n, cx);
+        let g = check_grad(dt, &[n, n], &a, &d, eigh_loss, "eigh");
+        assert_close(&g, &adjoint(&g, n, n), 1e-12, "eigh gradient is Hermitian");
+        check_grad(
+            dt,
+            &[n, n],
+            &a,
+            &d,
+            |x| wsum(&x.eigvalsh().unwrap(), 25),
+            "eigvalsh",
+        );
+        check_adjoint(dt, &[n, n], &a, |x| x.eigvalsh().unwrap(), "eigvalsh");
+    }
+}
+
+#[test]
+fn hvp_through_cholesky_solve_and_eigh() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(70);
+        let a = spd(&mut rng, n, cx);
+        let v = hermitian(&mut rng, n, cx);
+        check_hvp(
+            dt,
+            &[n, n],
+            &a,
+            &v,
+            |x| wsum(&x.cholesky().unwrap(), 26),
+            "cholesky",
+        );
+        let h = hermitian(&mut rng, n, cx);
+        check_hvp(dt, &[n, n], &h, &v, eigh_loss, "eigh");
+        let g = general(&mut rng, n, cx);
+        let b = traced(dt, &[n, 2], &rng.vec(2 * n, cx));
+        let dv = rng.vec(n * n, cx);
+        check_hvp(
+            dt,
+            &[n, n],
+            &g,
+            &dv,
+            |x| wsum(&x.solve(&b).unwrap(), 27),
+            "solve",
+        );
+    }
+}
+
+#[test]
+fn reverse_over_reverse_through_solve() {
+    // grad(<grad f, v>) is the same Hessian-vector product.
+    let n = 2;
+    let mut rng = Rng::new(80);
+    let a = general(&mut rng, n, false);
+    let v = rng.vec(n * n, false);
+    let ad = ad();
+    let x = TracedTensor::input(DType::F64, &[n, n]);
+    let b = traced(DType::F64, &[n, 1], &rng.vec(n, false));
+    let g = ad.grad(&wsum(&x.solve(&b).unwrap(), 28), &x).unwrap();
+    let vt = traced(DType::F64, &[n, n], &v);
+    let hv_rr = ad.grad(&(&g * &vt).sum(), &x).unwrap();
+    let hv_fr = ad.jvp(&g, &x, &vt).unwrap();
+    let mut f = Func::new(x, &[&hv_rr, &hv_fr]);
+    let out = f.eval(DType::F64, &[n, n], &a);
+    assert_close(&out[0], &out[1], 1e-10, "grad-of-grad = jvp-of-grad");
+}
+
+#[test]
+fn closed_forms() {
+    let n = 3;
+    let mut rng = Rng::new(90);
+    let s = spd(&mut rng, n, false);
+    let g = general(&mut rng, n, false);
+    let ad = ad();
+    let x = TracedTensor::input(DType::F64, &[n, n]);
+    // d logdet(A) = A⁻ᵀ, through cholesky (2 Σ log Lᵢᵢ) and through slogdet.
+    let l = x.cholesky().unwrap();
+    let eye_t = traced(DType::F64, &[n, n], &eye(n));
+    let logdet_chol = &(&l * &eye_t).reduce_sum(&[1]).log().sum() * 2.0;
+    let g_chol = ad.grad(&logdet_chol, &x).unwrap();
+    let g_slog = ad.grad(&x.slogdet().unwrap().1.sum(), &x).unwrap();
+    let g_det = ad.grad(&x.det().unwrap().sum(), &x).unwrap();
+    let inv_t = x.inv().unwrap().t().unwrap();
+    let det = x.det().unwrap();
+    // Σ eigenvalues = trace: gradient I. Σ singular values: gradient U Vh.
+    let g_tr = ad.grad(&x.eigvalsh().unwrap().sum(), &x).unwrap();
+    let g_nuc = ad.grad(&x.svdvals().unwrap().sum(), &x).unwrap();
+    let (u, _, vh) = x.svd().unwrap();
+    let uvh = u.matmul(&vh).unwrap();
+    let mut f = Func::new(
+        x,
+        &[&g_chol, &g_slog, &g_det, &inv_t, &det, &g_tr, &g_nuc, &uvh],
+    );
+    let o = f.eval(DType::F64, &[n, n], &s);
+    assert_close(&o[0], &o[3], 1e-10, "d logdet (cholesky) = A⁻ᵀ");
+    assert_close(&o[1], &o[3], 1e-10, "d log|det| = A⁻ᵀ");
+    assert_close(&o[5], &eye(n), 1e-10, "d trace = I");
+    let o = f.eval(DType::F64, &[n, n], &g);
+    assert_close(&o[1], &o[3], 1e-10, "d log|det| = A⁻ᵀ (general)");
+    let want: Vec<C> = o[3].iter().map(|z| z * o[4][0]).collect();
+    assert_close(&o[2], &want, 1e-10, "d det = det·A⁻ᵀ");
+    assert_close(&o[6], &o[7], 1e-10, "d Σσ = U Vh");
+}
