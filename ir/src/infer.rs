@@ -37,8 +37,40 @@ fn check_axes_distinct(op: &Op, axes: &[usize], rank: usize, what: &str) -> Resu
     Ok(())
 }
 
+/// Number of elements of `shape`, or None if it overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// Result types of `op` applied to operands of types `args`.
 pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrError> {
+    for a in args {
+        if checked_numel(&a.shape).is_none() {
+            return err(
+                op,
+                format!(
+                    "operand shape {:?} has more elements than fit in memory",
+                    a.shape
+                ),
+            );
+        }
+    }
+    let results = infer_unchecked(op, args)?;
+    for r in &results {
+        if checked_numel(&r.shape).is_none() {
+            return err(
+                op,
+                format!(
+                    "result shape {:?} has more elements than fit in memory",
+                    r.shape
+                ),
+            );
+        }
+    }
+    Ok(results)
+}
+
+fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrError> {
     let one = |t: TensorType| Ok(vec![t]);
     match op {
         Op::Unary(u) => {
@@ -195,7 +227,12 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
         Op::Reshape { shape } => {
             arity(op, args, 1)?;
             let x = args[0];
-            let n: usize = shape.iter().product();
+            let n = checked_numel(shape).ok_or_else(|| {
+                IrError::invalid(
+                    op.name(),
+                    format!("target shape {shape:?} has more elements than fit in memory"),
+                )
+            })?;
             if n != x.numel() {
                 return err(
                     op,
@@ -273,7 +310,7 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             one(TensorType::new(
                 x.dtype,
                 (0..x.rank())
-                    .map(|a| low[a] + x.shape[a] + high[a])
+                    .map(|a| low[a].saturating_add(x.shape[a]).saturating_add(high[a]))
                     .collect::<Vec<_>>(),
             ))
         }
