@@ -1,5 +1,5 @@
-//! The O1 passes (dce, cse, fold) on small functions: input function → expected function,
-//! plus the pipeline's name parsing, verify-each mode and observer.
+//! Pass API tests built with the builder (the IR-in / IR-out cases are in `tests/o1/`):
+//! fold size limits, pass names, verify-each mode and the observer.
 
 use tenferro_ir::{
     BinaryOp, DType, ExtensionOp, Function, Op, ReduceOp, Tensor, TensorType, UnaryOp, Value,
@@ -34,132 +34,6 @@ fn run(names: &[&str], f: &mut Function) -> PassStats {
 
 fn counter(stats: &PassStats, name: &str) -> u64 {
     stats.counters.iter().find(|(k, _)| *k == name).unwrap().1
-}
-
-#[test]
-fn dce_removes_unused_chains_and_keeps_params() {
-    let mut f = Function::new("f");
-    let x = f.add_param(f64v(&[3]));
-    let y = f.add_param(f64v(&[3])); // unused parameter stays
-    let a = un(&mut f, UnaryOp::Exp, x); // dead
-    let _b = un(&mut f, UnaryOp::Sin, a); // dead
-    let c = un(&mut f, UnaryOp::Neg, x);
-    f.set_outputs(vec![c, x]);
-    let _ = y;
-
-    let mut want = Function::new("f");
-    let x = want.add_param(f64v(&[3]));
-    want.add_param(f64v(&[3]));
-    let c = un(&mut want, UnaryOp::Neg, x);
-    want.set_outputs(vec![c, x]);
-
-    let stats = run(&["dce"], &mut f);
-    assert_eq!(f, want);
-    assert_eq!(counter(&stats, "removed"), 2);
-    assert!(stats.changed);
-    let again = run(&["dce"], &mut f);
-    assert_eq!(counter(&again, "removed"), 0);
-    assert!(!again.changed);
-}
-
-#[test]
-fn cse_merges_equal_ops_only() {
-    let mut f = Function::new("f");
-    let x = f.add_param(f64v(&[2, 2]));
-    let a = bin(&mut f, BinaryOp::Add, x, x);
-    let b = bin(&mut f, BinaryOp::Add, x, x); // merged with a
-    let s0 = f
-        .push1(
-            Op::Reduce {
-                kind: ReduceOp::Sum,
-                axes: vec![0],
-            },
-            &[a],
-        )
-        .unwrap();
-    let s1 = f
-        .push1(
-            Op::Reduce {
-                kind: ReduceOp::Sum,
-                axes: vec![1],
-            },
-            &[b],
-        )
-        .unwrap(); // other axes
-    let z = cst(&mut f, &[], &[0.0]);
-    let nz = cst(&mut f, &[], &[-0.0]); // differs bitwise from 0.0
-    let n1 = cst(&mut f, &[], &[f64::NAN]);
-    let n2 = cst(&mut f, &[], &[f64::NAN]); // same bits: merged
-    let p = bin(&mut f, BinaryOp::Add, z, nz);
-    let q = bin(&mut f, BinaryOp::Add, n1, n2);
-    f.set_outputs(vec![s0, s1, p, q]);
-
-    let mut want = Function::new("f");
-    let x = want.add_param(f64v(&[2, 2]));
-    let a = bin(&mut want, BinaryOp::Add, x, x);
-    let s0 = want
-        .push1(
-            Op::Reduce {
-                kind: ReduceOp::Sum,
-                axes: vec![0],
-            },
-            &[a],
-        )
-        .unwrap();
-    let s1 = want
-        .push1(
-            Op::Reduce {
-                kind: ReduceOp::Sum,
-                axes: vec![1],
-            },
-            &[a],
-        )
-        .unwrap();
-    let z = cst(&mut want, &[], &[0.0]);
-    let nz = cst(&mut want, &[], &[-0.0]);
-    let n1 = cst(&mut want, &[], &[f64::NAN]);
-    let p = bin(&mut want, BinaryOp::Add, z, nz);
-    let q = bin(&mut want, BinaryOp::Add, n1, n1);
-    want.set_outputs(vec![s0, s1, p, q]);
-
-    let stats = run(&["cse"], &mut f);
-    assert_eq!(f, want);
-    assert_eq!(counter(&stats, "merged"), 2);
-}
-
-#[test]
-fn fold_evaluates_constant_instructions() {
-    let mut f = Function::new("f");
-    let x = f.add_param(f64v(&[2]));
-    let a = cst(&mut f, &[2], &[1.0, 2.0]);
-    let b = cst(&mut f, &[2], &[3.0, 5.0]);
-    let s = bin(&mut f, BinaryOp::Mul, a, b); // [3, 10]
-    let r = f
-        .push1(
-            Op::Reduce {
-                kind: ReduceOp::Sum,
-                axes: vec![0],
-            },
-            &[s],
-        )
-        .unwrap(); // 13
-    let y = bin(&mut f, BinaryOp::Add, x, s); // depends on a parameter: kept
-    f.set_outputs(vec![y, r]);
-
-    let mut want = Function::new("f");
-    let x = want.add_param(f64v(&[2]));
-    let s = cst(&mut want, &[2], &[3.0, 10.0]);
-    let r = cst(&mut want, &[], &[13.0]);
-    let y = bin(&mut want, BinaryOp::Add, x, s);
-    want.set_outputs(vec![y, r]);
-
-    let records = Pipeline::from_names(&["fold", "dce"])
-        .unwrap()
-        .run(&mut f, &mut |_| {})
-        .unwrap();
-    assert_eq!(f, want);
-    assert_eq!(counter(&records[0].stats, "folded"), 2);
-    assert_eq!(counter(&records[1].stats, "removed"), 2);
 }
 
 #[test]
@@ -238,37 +112,6 @@ fn fold_respects_size_limits_and_extension_ops() {
         Op::Constant(t) => assert_eq!(t.to_vec::<f64>().unwrap(), [5000.0]),
         other => panic!("expected a constant, got {other:?}"),
     }
-}
-
-#[test]
-fn o1_pipeline_end_to_end() {
-    // (2 + 3) * x + (2 + 3) * x, with an unused branch.
-    let mut f = Function::new("f");
-    let x = f.add_param(f64v(&[]));
-    let two = cst(&mut f, &[], &[2.0]);
-    let three = cst(&mut f, &[], &[3.0]);
-    let five_a = bin(&mut f, BinaryOp::Add, two, three);
-    let five_b = bin(&mut f, BinaryOp::Add, two, three);
-    let p = bin(&mut f, BinaryOp::Mul, five_a, x);
-    let q = bin(&mut f, BinaryOp::Mul, five_b, x);
-    let _dead = un(&mut f, UnaryOp::Exp, q);
-    let r = bin(&mut f, BinaryOp::Add, p, q);
-    f.set_outputs(vec![r]);
-
-    let mut want = Function::new("f");
-    let x = want.add_param(f64v(&[]));
-    let five = cst(&mut want, &[], &[5.0]);
-    let p = bin(&mut want, BinaryOp::Mul, five, x);
-    let r = bin(&mut want, BinaryOp::Add, p, p);
-    want.set_outputs(vec![r]);
-
-    let records = Pipeline::for_level(tenferro_passes::OptLevel::O1)
-        .run(&mut f, &mut |_| {})
-        .unwrap();
-    assert_eq!(f, want, "got {f:?}");
-    let names: Vec<&str> = records.iter().map(|r| r.pass.as_str()).collect();
-    assert_eq!(names, ["verify", "dce", "cse", "fold", "dce"]);
-    assert_eq!(records.last().unwrap().insts_after, 3);
 }
 
 #[test]
