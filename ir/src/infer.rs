@@ -37,9 +37,13 @@ fn check_axes_distinct(op: &Op, axes: &[usize], rank: usize, what: &str) -> Resu
     Ok(())
 }
 
-/// Number of elements of `shape`, or None if it overflows `usize`.
+/// Number of elements of `shape`, or None if a buffer of that many elements (of the
+/// widest dtype, 16 bytes) could not be addressed.
 pub fn checked_numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize / 16)
 }
 
 /// Result types of `op` applied to operands of types `args`.

@@ -27,7 +27,7 @@ pub mod arbitrary;
 pub use dtype::{col_major_strides, DType, TensorType};
 pub use error::IrError;
 pub use function::{Function, Inst, Value, ValueData, ValueDef};
-pub use infer::{gather_shape, infer_types};
+pub use infer::{checked_numel, gather_shape, infer_types};
 pub use op::{Attr, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
 pub use parse::{parse, parse_and_verify};
 pub use print::print;
