@@ -58,10 +58,14 @@ fn choose(eg: &TGraph) -> HashMap<Id, (f64, TNode)> {
             )
         })
         .collect();
+    // Original nodes were added in topological order, so visiting classes by id settles
+    // most of them in the first pass.
+    let mut classes: Vec<_> = eg.classes().collect();
+    classes.sort_unstable_by_key(|c| c.id);
     let mut best: HashMap<Id, (f64, TNode)> = HashMap::new();
     loop {
         let mut changed = false;
-        for c in eg.classes() {
+        for c in &classes {
             for (n, &s) in c.nodes.iter().zip(&own[&c.id]) {
                 let mut cost = s;
                 let mut ok = true;
@@ -97,9 +101,11 @@ pub fn write_back(f: &Function, t: &Translation) -> Option<Function> {
     let best = choose(eg);
     // Position from which each class's chosen form is computable (None: never, e.g. a cycle).
     let mut avail: HashMap<Id, usize> = HashMap::new();
+    let mut chosen: Vec<(&Id, &(f64, TNode))> = best.iter().collect();
+    chosen.sort_unstable_by_key(|(c, _)| **c);
     loop {
         let mut changed = false;
-        for (&c, (_, n)) in &best {
+        for &(&c, (_, n)) in &chosen {
             if avail.contains_key(&c) {
                 continue;
             }
