@@ -178,7 +178,7 @@ pub struct Tensor {
 impl Tensor {
     /// Builds a tensor, checking that `data` holds `shape.iter().product()` elements.
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, IrError> {
-        let n: usize = shape.iter().product();
+        let n = crate::infer::checked_numel(&shape).unwrap_or(usize::MAX);
         if data.len() != n {
             return Err(IrError::DataLength {
                 shape,
@@ -270,7 +270,7 @@ impl Tensor {
 
     /// Same buffer, new shape with the same element count (column-major reshape).
     pub fn reshaped(&self, shape: Vec<usize>) -> Result<Tensor, IrError> {
-        let n: usize = shape.iter().product();
+        let n = crate::infer::checked_numel(&shape).unwrap_or(usize::MAX);
         if n != self.numel() {
             return Err(IrError::DataLength {
                 shape,

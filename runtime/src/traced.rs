@@ -105,12 +105,18 @@ impl TracedTensor {
 
     /// A constant of type `ty` with every element equal to `v` (converted to the dtype).
     pub fn full(ty: &TensorType, v: f64) -> TracedTensor {
-        TracedTensor::from_tensor(Tensor::full(ty, v))
+        match tenferro_ir::checked_numel(&ty.shape) {
+            Some(_) => TracedTensor::from_tensor(Tensor::full(ty, v)),
+            None => TracedTensor::from_error(RuntimeError::invalid_op(
+                "full",
+                format!("shape {:?} has more elements than fit in memory", ty.shape),
+            )),
+        }
     }
 
     /// Zeros of type `ty`.
     pub fn zeros(ty: &TensorType) -> TracedTensor {
-        TracedTensor::from_tensor(Tensor::zeros(ty))
+        TracedTensor::full(ty, 0.0)
     }
 
     /// A placeholder of the given dtype and shape; its value is given at run time
