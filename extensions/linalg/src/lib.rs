@@ -10,12 +10,22 @@
 //!
 //! Layout: matrices are the first two axes, batch axes follow (column-major).
 //!
-//! ```ignore
-//! use tenferro_linalg::TracedTensorLinalgExt;
-//! let l = a.cholesky()?;                 // trace
-//! executor.register_extension(tenferro_linalg::register_runtime)?; // run
-//! let ad = AdContext::builder().with_extension_rules(tenferro_linalg::ad_rules()?).build()?;
 //! ```
+//! use tenferro_cpu::CpuBackend;
+//! use tenferro_linalg::TracedTensorLinalgExt;
+//! use tenferro_runtime::{GraphCompiler, GraphExecutor, TracedTensor};
+//!
+//! let a = TracedTensor::from_vec_col_major(vec![2, 2], vec![4.0_f64, 2.0, 2.0, 5.0]);
+//! let l = a.cholesky().unwrap(); // trace: a `linalg.cholesky` instruction
+//! let program = GraphCompiler::new().compile(&l).unwrap();
+//! let mut executor = GraphExecutor::new(CpuBackend::new());
+//! executor.register_extension(tenferro_linalg::register_runtime).unwrap();
+//! let out = executor.run(&program).unwrap();
+//! assert_eq!(out.as_slice::<f64>().unwrap(), &[2.0, 1.0, 0.0, 2.0]);
+//! ```
+//!
+//! Differentiating needs the rules: `AdContext::builder()
+//! .with_extension_rules(tenferro_linalg::ad_rules()?)` (feature `autodiff`).
 
 mod kernels;
 pub mod ops;

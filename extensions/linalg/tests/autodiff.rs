@@ -503,3 +503,16 @@ fn closed_forms() {
     assert_close(&o[2], &want, 1e-10, "d det = det·A⁻ᵀ");
     assert_close(&o[6], &o[7], 1e-10, "d Σσ = U Vh");
 }
+
+#[test]
+fn spec_example_gradient_values() {
+    // d Σ chol(A) at A = diag(4, 9): diagonal 1/(2·Lᵢᵢ); the off-diagonal derivative
+    // 1/L₀₀ = 1/2 is split symmetrically between (0, 1) and (1, 0).
+    let a = TracedTensor::from_vec_col_major(vec![2, 2], vec![4.0_f64, 0.0, 0.0, 9.0]);
+    let g = ad()
+        .grad(&a.cholesky().unwrap().reduce_sum(&[0, 1]), &a)
+        .unwrap();
+    let out = values(&run(&[&g])[0]);
+    let want = [c(0.25, 0.0), c(0.25, 0.0), c(0.25, 0.0), c(1.0 / 6.0, 0.0)];
+    assert_close(&out, &want, 1e-12, "spec gradient");
+}

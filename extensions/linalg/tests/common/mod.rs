@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use num_complex::{Complex32, Complex64};
-use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_runtime::{DType, GraphCompiler, GraphExecutor, Program, Tensor, TracedTensor};
 
@@ -147,7 +146,8 @@ pub fn executor() -> GraphExecutor<CpuBackend> {
     e
 }
 
-pub fn ad() -> AdContext {
+#[cfg(feature = "autodiff")]
+pub fn ad() -> tenferro_ad::AdContext {
     AdContext::builder()
         .with_extension_rules(tenferro_linalg::ad_rules().unwrap())
         .build()
