@@ -148,7 +148,7 @@ pub fn executor() -> GraphExecutor<CpuBackend> {
 
 #[cfg(feature = "autodiff")]
 pub fn ad() -> tenferro_ad::AdContext {
-    AdContext::builder()
+    tenferro_ad::AdContext::builder()
         .with_extension_rules(tenferro_linalg::ad_rules().unwrap())
         .build()
         .unwrap()
