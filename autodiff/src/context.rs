@@ -83,7 +83,9 @@ impl AdContext {
     }
 
     /// Gradient of a scalar `loss` (rank 0 or one element) with respect to `x`: the vjp
-    /// with a cotangent of one. Zeros of `x`'s type if `loss` does not depend on `x`.
+    /// with a cotangent of one. Zeros of `x`'s type if `loss` does not depend on `x`. For a
+    /// complex `x` the result is `∂L/∂Re(x) + i·∂L/∂Im(x)`; a complex loss is
+    /// differentiated through its real part.
     pub fn grad(&self, loss: &TracedTensor, x: &TracedTensor) -> Result<TracedTensor> {
         Ok(self.grad_many(loss, &[x])?.remove(0))
     }

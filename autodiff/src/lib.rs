@@ -21,6 +21,22 @@
 //! The lower-level transforms work on any [`tenferro_ir::Function`] with traced primal
 //! values, which is what eager mode reuses on recorded programs.
 //!
+//! ```
+//! use tenferro_ad::{AdContext, TracedTensorAdExt};
+//! use tenferro_cpu::CpuBackend;
+//! use tenferro_runtime::{GraphCompiler, GraphExecutor, TracedTensor};
+//!
+//! let x = TracedTensor::from_vec_col_major(vec![2], vec![0.5_f64, -1.0]);
+//! let loss = (&x * &x.sin()).sum();
+//! let g = loss.grad(&x).unwrap(); // sin x + x cos x
+//! let ones = TracedTensor::full(&x.ty().unwrap(), 1.0);
+//! let h = AdContext::new().jvp(&g, &x, &ones).unwrap(); // 2 cos x - x sin x
+//! let program = GraphCompiler::new().compile_many(&[&g, &h]).unwrap();
+//! let out = GraphExecutor::new(CpuBackend::new()).run_many(&program).unwrap();
+//! let d2 = out[1].as_slice::<f64>().unwrap();
+//! assert!((d2[0] - (2.0 * 0.5_f64.cos() - 0.5 * 0.5_f64.sin())).abs() < 1e-12);
+//! ```
+//!
 //! ## Semantics
 //!
 //! - A loss that does not depend on `x` has gradient zeros of `x`'s type (as JAX).
@@ -47,7 +63,9 @@
 //!
 //! - for a real loss `L` of `z = x + iy`, `grad` is `∂L/∂x + i·∂L/∂y` (PyTorch's value;
 //!   JAX returns its conjugate);
-//! - for a holomorphic `f`, the vjp with cotangent `c` is `c·conj(f'(z))`.
+//! - for a holomorphic `f`, the vjp with cotangent `c` is `c·conj(f'(z))`;
+//! - `grad` of a complex scalar uses the cotangent `1 + 0i`, i.e. it is the gradient of
+//!   the loss's real part.
 //!
 //! Worked example: `L(z) = |z|² = x² + y²`, traced as `real(z·conj(z))`. Then
 //! `∂L/∂x = 2x`, `∂L/∂y = 2y`, and `grad` returns `2x + 2iy = 2z`; at `z = 3 + 4i` that is

@@ -109,3 +109,38 @@ fn tracing_errors_are_reported() {
         "{msg}"
     );
 }
+
+#[test]
+fn transposing_a_nonlinear_use_of_a_linear_value_names_the_op() {
+    use tenferro_runtime::ir::{BinaryOp, Function, Op, TensorType};
+    let mut f = Function::new("square");
+    let p = f.add_param(TensorType::new(DType::F64, vec![2]));
+    let y = f.push1(Op::Binary(BinaryOp::Mul), &[p, p]).unwrap();
+    f.set_outputs(vec![y]);
+    let ct = TracedTensor::from_vec_col_major(vec![2], vec![1.0_f64, 1.0]);
+    let err = tenferro_ad::transpose_function(&f, &tenferro_ad::Rules::new(), 1, &[], &[Some(ct)])
+        .unwrap_err();
+    assert!(matches!(err, AdError::Internal(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`mul`") && msg.contains("nonlinearly"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn transpose_checks_cotangent_types() {
+    use tenferro_runtime::ir::{Function, Op, TensorType, UnaryOp};
+    let mut f = Function::new("negate");
+    let p = f.add_param(TensorType::new(DType::F64, vec![2]));
+    let y = f.push1(Op::Unary(UnaryOp::Neg), &[p]).unwrap();
+    f.set_outputs(vec![y]);
+    let ct = TracedTensor::from_vec_col_major(vec![3], vec![1.0_f64, 1.0, 1.0]);
+    let msg = tenferro_ad::transpose_function(&f, &tenferro_ad::Rules::new(), 1, &[], &[Some(ct)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("transpose") && msg.contains("f64[3]") && msg.contains("f64[2]"),
+        "{msg}"
+    );
+}
