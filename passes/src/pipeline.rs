@@ -118,7 +118,7 @@ impl Pipeline {
         let passes = match level {
             OptLevel::O0 => vec![],
             OptLevel::O1 => vec![Verify, Dce, Cse, Fold, Dce],
-            OptLevel::O2 => vec![Verify, Dce, Cse, EGraph(Default::default()), Fold, Dce, Dce],
+            OptLevel::O2 => vec![Verify, Dce, Cse, EGraph(Default::default()), Fold, Dce],
         };
         Pipeline {
             passes,
