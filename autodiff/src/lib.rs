@@ -92,6 +92,6 @@ pub mod transpose;
 pub use context::{AdContext, AdContextBuilder, TracedTensorAdExt};
 pub use error::{AdError, Result};
 pub use jvp::{jvp_function, JvpOutputs};
-pub use linearize::{linearize, vjp_function, Linearized};
+pub use linearize::{linearize, vjp_function, vjp_functions, Linearized, VjpFunctions};
 pub use rules::{ExtensionRule, Rules, TransposeArg};
 pub use transpose::transpose_function;

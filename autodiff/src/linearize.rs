@@ -133,3 +133,67 @@ pub fn vjp_function(
     let cts = lin.transpose(rules, cotangents)?;
     Ok((lin.primals, cts))
 }
+
+/// Reverse mode split into two functions that do not depend on any particular values, so
+/// a caller (eager mode) can cache them by the structure of `f` and run them on new
+/// values: `forward` computes the outputs and the residuals, `backward` maps residuals
+/// and output cotangents to input cotangents.
+#[derive(Clone, Debug)]
+pub struct VjpFunctions {
+    /// Parameters: those of `f`. Outputs: the outputs of `f`, then the residuals.
+    pub forward: Function,
+    /// Parameters: the residuals, then one cotangent per output of `f` (of its type).
+    /// Outputs: the cotangent of each of the first `n_wrt` parameters of `f` (zeros where
+    /// the outputs do not depend on it).
+    pub backward: Function,
+    /// Number of residuals passed from `forward` to `backward`.
+    pub num_residuals: usize,
+}
+
+/// Splits reverse mode of `f` with respect to its first `n_wrt` parameters into
+/// [`VjpFunctions`].
+pub fn vjp_functions(f: &Function, rules: &Rules, n_wrt: usize) -> Result<VjpFunctions> {
+    let primals: Vec<TracedTensor> = f
+        .param_types()
+        .iter()
+        .map(|t| TracedTensor::input(t.dtype, &t.shape))
+        .collect();
+    let lin = linearize(f, rules, &primals, n_wrt)?;
+    let mut fwd_outs: Vec<&TracedTensor> = lin.primals.iter().collect();
+    fwd_outs.extend(lin.residuals.iter());
+    let cut: Vec<&TracedTensor> = primals.iter().collect();
+    let mut forward = lower(&fwd_outs, &cut, LowerMode::Program)?.function;
+    forward.name = format!("{}_forward", f.name);
+
+    let res_in: Vec<TracedTensor> = lin
+        .residuals
+        .iter()
+        .map(|r| r.ty().map(|t| TracedTensor::input(t.dtype, &t.shape)))
+        .collect::<std::result::Result<_, _>>()?;
+    let ct_in: Vec<TracedTensor> = f
+        .output_types()
+        .iter()
+        .map(|t| TracedTensor::input(t.dtype, &t.shape))
+        .collect();
+    let cts: Vec<Option<TracedTensor>> = ct_in.iter().cloned().map(Some).collect();
+    let lin_at = Linearized {
+        residuals: res_in.clone(),
+        ..lin
+    };
+    let grads = lin_at.transpose(rules, &cts)?;
+    let grads: Vec<TracedTensor> = grads
+        .into_iter()
+        .zip(f.param_types())
+        .map(|(g, t)| g.unwrap_or_else(|| TracedTensor::zeros(&t)))
+        .collect();
+    let outs: Vec<&TracedTensor> = grads.iter().collect();
+    let mut bcut: Vec<&TracedTensor> = res_in.iter().collect();
+    bcut.extend(ct_in.iter());
+    let mut backward = lower(&outs, &bcut, LowerMode::Program)?.function;
+    backward.name = format!("{}_backward", f.name);
+    Ok(VjpFunctions {
+        forward,
+        backward,
+        num_residuals: res_in.len(),
+    })
+}

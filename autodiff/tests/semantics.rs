@@ -229,3 +229,34 @@ fn linear_program_holds_only_tangent_dependent_instructions() {
         tenferro_runtime::ir::print::print(&lin.linear)
     );
 }
+
+#[test]
+fn vjp_functions_split_reverse_mode_into_cacheable_functions() {
+    use tenferro_runtime::ir::eval::eval;
+    use tenferro_runtime::{lower, LowerMode, Tensor};
+    // f(x, w) = (sin(x)·w, Σ x²); cotangents of x from the forward residuals.
+    let x = TracedTensor::input(DType::F64, &[3]);
+    let w = TracedTensor::input(DType::F64, &[3]);
+    let y1 = &x.sin() * &w;
+    let y2 = (&x * &x).sum();
+    let f = lower(&[&y1, &y2], &[&x, &w], LowerMode::Program)
+        .unwrap()
+        .function;
+    let split = tenferro_ad::vjp_functions(&f, &tenferro_ad::Rules::new(), 1).unwrap();
+    let xv = [0.3, -1.0, 2.0];
+    let wv = [1.5, 2.0, -0.5];
+    let t = |v: &[f64]| Tensor::from_vec_col_major(vec![v.len()], v.to_vec()).unwrap();
+    let fwd = eval(&split.forward, &[t(&xv), t(&wv)]).unwrap();
+    assert_eq!(fwd.len(), 2 + split.num_residuals);
+    let mut bwd_in: Vec<Tensor> = fwd[2..].to_vec();
+    bwd_in.push(t(&[1.0, -1.0, 0.5]));
+    bwd_in.push(Tensor::scalar(2.0_f64));
+    let g = eval(&split.backward, &bwd_in).unwrap();
+    let want: Vec<f64> = (0..3)
+        .map(|i| [1.0, -1.0, 0.5][i] * wv[i] * xv[i].cos() + 2.0 * 2.0 * xv[i])
+        .collect();
+    let got = f64s(&g[0]);
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-14, "{got:?} vs {want:?}");
+    }
+}
