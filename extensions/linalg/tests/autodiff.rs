@@ -516,3 +516,84 @@ fn spec_example_gradient_values() {
     let want = [c(0.25, 0.0), c(0.25, 0.0), c(0.25, 0.0), c(1.0 / 6.0, 0.0)];
     assert_close(&out, &want, 1e-12, "spec gradient");
 }
+
+#[test]
+fn batched_solve_svd_eigh_gradients() {
+    let (n, nb) = (2, 3);
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(100);
+        let a: Vec<C> = (0..nb).flat_map(|_| general(&mut rng, n, cx)).collect();
+        let h: Vec<C> = (0..nb).flat_map(|_| hermitian(&mut rng, n, cx)).collect();
+        let da = rng.vec(n * n * nb, cx);
+        let dh: Vec<C> = (0..nb).flat_map(|_| hermitian(&mut rng, n, cx)).collect();
+        let b = traced(dt, &[n, 1, nb], &rng.vec(n * nb, cx));
+        let shape = [n, n, nb];
+        check_grad(
+            dt,
+            &shape,
+            &a,
+            &da,
+            |x| wsum(&x.solve(&b).unwrap(), 31),
+            "batched solve",
+        );
+        check_grad(
+            dt,
+            &shape,
+            &a,
+            &da,
+            |x| wsum(&x.det().unwrap(), 32),
+            "batched det",
+        );
+        check_grad(
+            dt,
+            &shape,
+            &a,
+            &da,
+            |x| wsum(&x.svdvals().unwrap(), 33),
+            "batched svdvals",
+        );
+        check_grad(
+            dt,
+            &shape,
+            &h,
+            &dh,
+            |x| wsum(&x.eigvalsh().unwrap(), 34),
+            "batched eigvalsh",
+        );
+        check_grad(
+            dt,
+            &shape,
+            &h,
+            &dh,
+            |x| {
+                let (w, v) = x.eigh().unwrap();
+                // |V|² weighted: gauge invariant per eigenvector.
+                let vv = (&v * &v.conj()).real();
+                &wsum(&vv, 35) + &wsum(&w, 36)
+            },
+            "batched eigh",
+        );
+    }
+}
+
+#[test]
+fn degenerate_spectrum_behaviour() {
+    // Eigenvalue derivatives stay finite at a repeated eigenvalue (d Σ w = I at A = I),
+    // eigenvector derivatives divide by the zero gap and are not finite.
+    let n = 2;
+    let a = eye(n);
+    let x = TracedTensor::input(DType::F64, &[n, n]);
+    let ad = ad();
+    let g_w = ad.grad(&x.eigvalsh().unwrap().sum(), &x).unwrap();
+    let (_, v) = x.eigh().unwrap();
+    let g_v = ad.grad(&wsum(&v, 37), &x).unwrap();
+    let mut f = Func::new(x, &[&g_w, &g_v]);
+    let out = f.eval(DType::F64, &[n, n], &a);
+    assert_close(&out[0], &eye(n), 1e-12, "d Σ w at a repeated eigenvalue");
+    assert!(
+        out[1].iter().any(|z| !z.re.is_finite()),
+        "eigenvector gradient at a repeated eigenvalue: {:?}",
+        out[1]
+    );
+}

@@ -327,3 +327,30 @@ fn eigh_diagonalizes_the_hermitian_matrix_of_the_lower_triangle() {
         }
     }
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// Random sizes and batches: cholesky reconstructs and solve has a small residual.
+        #[test]
+        fn cholesky_and_solve_random_sizes(n in 1usize..5, nb in 1usize..3, seed in 0u64..1000) {
+            let mut rng = common::Rng::new(seed);
+            let a: Vec<C> = (0..nb).flat_map(|_| spd(&mut rng, n, true)).collect();
+            let b = rng.vec(n * nb, true);
+            let at = traced(DType::C64, &[n, n, nb], &a);
+            let l = at.cholesky().unwrap();
+            let x = at.solve(&traced(DType::C64, &[n, 1, nb], &b)).unwrap();
+            let out = run(&[&l, &x]);
+            let (lv, xv) = (values(&out[0]), values(&out[1]));
+            for k in 0..nb {
+                let lb = block(&lv, n * n, k);
+                let ab = block(&a, n * n, k);
+                assert_close(&matmul(&lb, &adjoint(&lb, n, n), n, n, n), &ab, 1e-10, "L Lᴴ");
+                assert_close(&matmul(&ab, &block(&xv, n, k), n, n, 1), &block(&b, n, k), 1e-10, "A x");
+            }
+        }
+    }
+}
