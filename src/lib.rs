@@ -8,6 +8,11 @@
 //! [`ir`] (tenferro-ir), [`passes`] (tenferro-passes), [`runtime`] (tenferro-runtime),
 //! [`ad`] (tenferro-ad), [`cpu`] (tenferro-cpu) and [`linalg`] (tenferro-linalg).
 
+// The README's code blocks run as doctests of this crate.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use tenferro_ad as ad;
 pub use tenferro_cpu as cpu;
 pub use tenferro_ir as ir;
