@@ -450,7 +450,7 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         vec![zero; av.len()],
         vec![zero; av.len()],
     );
-    let mut sign = vec![zero; nb];
+    let mut sign = Vec::with_capacity(nb);
     let mut lu = vec![zero; n * n];
     for b in 0..nb {
         let o = b * n * n;
@@ -471,11 +471,11 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             // A = P L U: column j of P has its one in row perm[j].
             p[o + perm[j] + j * n] = one;
         }
-        sign[b] = if swaps % 2 == 0 {
+        sign.push(if swaps % 2 == 0 {
             one
         } else {
             T::from_f64(-1.0)
-        };
+        });
     }
     let s = a.shape();
     Ok(vec![
