@@ -404,48 +404,27 @@ fn reduce_jvp(
             div(&reduce_sum(&mul(d, &mask), axes), &count)
         }
         ReduceOp::Prod => {
-            // dy = Σ_i dx_i · Π_{j≠i} x_j, with the products of the others computed
-            // exactly (no division, so zeros are fine): along a new axis j, replace x_i
-            // by 1 where j = i and multiply.
-            let kshape: Vec<usize> = kept.iter().map(|&a| tx.shape[a]).collect();
-            let rshape: Vec<usize> = axes.iter().map(|&a| tx.shape[a]).collect();
-            let n: usize = rshape.iter().product();
-            let k = kshape.len();
-            let mut perm = kept.clone();
-            perm.extend_from_slice(axes);
-            let mut tshape = kshape.clone();
-            tshape.extend_from_slice(&rshape);
-            let mut flat = kshape.clone();
-            flat.push(n);
-            let xr = reshape(&transpose(x, &perm), &tshape, &flat);
-            let mut sq = kshape.clone();
-            sq.extend([n, n]);
-            let mut bdims: Vec<usize> = (0..k).collect();
-            bdims.push(k);
-            let x2 = broadcast_in_dim(&xr, &sq, &bdims);
-            let eye_ty = TensorType::new(DType::I64, vec![n, n]);
-            let eye = compare(
-                CmpOp::Eq,
-                &TracedTensor::apply1(
-                    Op::Iota {
-                        ty: eye_ty.clone(),
-                        dim: 0,
-                    },
-                    &[],
-                ),
-                &TracedTensor::apply1(Op::Iota { ty: eye_ty, dim: 1 }, &[]),
+            // dy = Σ_i dx_i · Π_{j≠i} x_j in O(n), exact at zeros: with z the number of
+            // zeros in the group and P the product of its non-zero elements,
+            // Π_{j≠i} x_j = P / x_i if z = 0; P at the zero if z = 1; 0 otherwise.
+            let bcast = |t: &TracedTensor| broadcast_in_dim(t, &tx.shape, &kept);
+            let full = |v: f64| splat(&tx, v);
+            let is_zero = compare(CmpOp::Eq, x, &full(0.0));
+            let safe_x = select(&is_zero, &full(1.0), x);
+            let nonzero_prod = bcast(&reduce(ReduceOp::Prod, &safe_x, axes));
+            let zeros = bcast(&reduce_sum(
+                &convert(&is_zero, DType::Bool, DType::I64),
+                axes,
+            ));
+            let zeros_ty = TensorType::new(DType::I64, tx.shape.clone());
+            let none = compare(CmpOp::Eq, &zeros, &splat(&zeros_ty, 0.0));
+            let one = compare(CmpOp::Eq, &zeros, &splat(&zeros_ty, 1.0));
+            let at_only_zero = select(&is_zero, &one, &is_zero);
+            let others = select(
+                &none,
+                &div(&nonzero_prod, &safe_x),
+                &select(&at_only_zero, &nonzero_prod, &full(0.0)),
             );
-            let eye = broadcast_in_dim(&eye, &sq, &[k, k + 1]);
-            let others = reduce(
-                ReduceOp::Prod,
-                &select(
-                    &eye,
-                    &splat(&TensorType::new(tx.dtype, sq.clone()), 1.0),
-                    &x2,
-                ),
-                &[k],
-            );
-            let others = transpose(&reshape(&others, &flat, &tshape), &inverse_perm(&perm));
             reduce_sum(&mul(d, &others), axes)
         }
     })

@@ -121,6 +121,20 @@ fn reduce_prod_gradient_with_zeros() {
         f64s(&run(&x.reduce_prod(&[0]).grad(&x).unwrap())),
         vec![0.0, 6.0, 0.0]
     );
+    let two_zeros = vec_f64(&[0.0, 5.0, 0.0]);
+    assert_eq!(
+        f64s(&run(&two_zeros.reduce_prod(&[0]).grad(&two_zeros).unwrap())),
+        vec![0.0, 0.0, 0.0]
+    );
+    let no_zero = vec_f64(&[2.0, 4.0, 3.0]);
+    assert_eq!(
+        f64s(&run(&no_zero.reduce_prod(&[0]).grad(&no_zero).unwrap())),
+        vec![12.0, 6.0, 8.0]
+    );
+    // Second order at a zero: ∂²(x0·x1·x2)/∂x1∂x0 = x2 = 3, via grad of one gradient entry.
+    let g = x.reduce_prod(&[0]).grad(&x).unwrap();
+    let g1 = g.slice(&[1], &[2]).unwrap().sum();
+    assert_eq!(f64s(&run(&g1.grad(&x).unwrap())), vec![3.0, 0.0, 2.0]);
 }
 
 #[test]
