@@ -83,6 +83,7 @@
 
 mod build;
 pub mod context;
+pub mod eager;
 pub mod error;
 pub mod jvp;
 pub mod linearize;
@@ -90,6 +91,7 @@ pub mod rules;
 pub mod transpose;
 
 pub use context::{AdContext, AdContextBuilder, TracedTensorAdExt};
+pub use eager::{EagerContext, EagerStats, EagerTensor, NoGradGuard, OpKey};
 pub use error::{AdError, Result};
 pub use jvp::{jvp_function, JvpOutputs};
 pub use linearize::{linearize, vjp_function, vjp_functions, Linearized, VjpFunctions};

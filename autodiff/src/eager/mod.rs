@@ -1,0 +1,55 @@
+//! Eager mode: [`EagerTensor`]s compute at once on a backend, and record what they did so
+//! that `loss.backward()` differentiates it with the same rules as traced mode.
+//!
+//! ## How an op runs
+//!
+//! Every eager op is the traced op applied to placeholders of its operands' types, lowered
+//! to a tiny [`tenferro_ir::Function`], optimized (O1) and prepared on the backend once.
+//! The prepared program is cached in the [`EagerContext`] by [`OpKey`] (the op and its
+//! attributes) and the operand types, so running the op again on values of the same types
+//! costs a hash lookup and the kernel. Broadcasting, dtype promotion and the error
+//! messages are therefore exactly those of `TracedTensor`; eager reports them at once.
+//!
+//! ## The tape
+//!
+//! When grad mode is on (see [`EagerContext::no_grad`]) and an operand is tracked (a leaf
+//! made with [`EagerTensor::requires_grad`], or the result of a recorded op), the result
+//! records a node: the op's cached function and the operands (their values and nodes).
+//! There is no global tape: the graph lives in the tensors and is freed with them.
+//!
+//! ## Backward
+//!
+//! [`EagerTensor::backward`] walks the graph from the loss, inlines the recorded functions
+//! into one function whose parameters are the leaves (then the untracked operands),
+//! applies the autodiff crate's reverse mode ([`crate::vjp_function`]) with the context's
+//! [`crate::AdContext`] rules, compiles the cotangents, runs them and adds them into each
+//! leaf's [`EagerTensor::grad`]. The derived and prepared program is cached by the
+//! recorded graph's structure (the identity of each node's cached function and the
+//! wiring), so the next backward of a computation of the same shape only executes.
+//! Extension ops differentiate exactly when the context's rules cover them; a missing
+//! rule is the same [`crate::AdError::MissingRule`] as in traced mode. The backward
+//! program recomputes the forward values it needs from the leaves.
+//!
+//! ## Functional transforms
+//!
+//! [`EagerContext::grad`], [`EagerContext::vjp`] and [`EagerContext::jvp`] (and their
+//! `_many` forms) take a closure over eager tensors. They run it on fresh leaves, derive
+//! the transformed program from what it recorded, and run it. When their inputs are
+//! themselves tracked, the results are recorded as ops (the transformed program applied
+//! to the inputs), so transforms compose: `ctx.jvp(|x| ctx.grad(f, x), &x, &v)` is a
+//! Hessian-vector product, and `backward()` reaches through a `grad` too.
+//!
+//! ## Costs and limits
+//!
+//! An [`EagerContext`] and its tensors are single-threaded (`Rc`); contexts are
+//! independent (own kernels, rules, caches, grad mode). Caches are bounded and cleared
+//! when full.
+
+mod context;
+mod graph;
+mod ops;
+mod tensor;
+mod transforms;
+
+pub use context::{EagerContext, EagerStats, NoGradGuard, OpKey};
+pub use tensor::EagerTensor;
