@@ -19,6 +19,7 @@ mod exec;
 mod kernels;
 mod plan;
 mod strided;
+pub mod vmath;
 
 pub use plan::{CpuProgram, Step};
 

@@ -1,0 +1,112 @@
+//! Branch-free f32 lane kernels. Each widens to f64, runs the f64 scheme with shorter
+//! polynomials (relative error below 2^-31, see `coeffs.rs`) and rounds once back to f32,
+//! so f32 subnormals, overflow and underflow need no special handling: the final `as f32`
+//! rounds them correctly.
+
+use super::coeffs::{COS_C_F32, EXP_Q_F32, LOG_T_F32, SIN_S_F32};
+use super::f64::{
+    by_quadrant, clamp_keep_nan, horner, log_core, log_edges, pow2i, round_int, FRAC_2_PI, LN2_HI,
+    LN2_LO, LOG2E, PIO2_1, PIO2_2, SHIFT,
+};
+
+/// Largest |x| the f32 sin/cos fast path reduces; larger arguments go to std.
+pub const SINCOS_FAST_LIMIT: f32 = 1073741824.0; // 2^30
+
+/// `e^x - 1` in f64 for |x| <= 30-ish arguments coming from f32 (no tiny-x fix-up).
+#[inline(always)]
+fn expm1_wide(x: f64) -> f64 {
+    let xc = clamp_keep_nan(x, -30.0, 100.0);
+    let n = round_int(xc * LOG2E);
+    let r = (-n).mul_add(LN2_HI, xc);
+    let r = (-n).mul_add(LN2_LO, r);
+    let em = (r * r).mul_add(horner(r, &EXP_Q_F32), r);
+    let scale = pow2i(n);
+    scale.mul_add(em, scale - 1.0)
+}
+
+/// `e^x`.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let xc = clamp_keep_nan(x as f64, -150.0, 100.0);
+    let n = round_int(xc * LOG2E);
+    let r = (-n).mul_add(LN2_HI, xc);
+    let r = (-n).mul_add(LN2_LO, r);
+    let p = (r * r).mul_add(horner(r, &EXP_Q_F32), r);
+    ((1.0 + p) * pow2i(n)) as f32
+}
+
+/// `e^x - 1`.
+#[inline(always)]
+pub fn expm1(x: f32) -> f32 {
+    let y = expm1_wide(x as f64) as f32;
+    if x == 0.0 {
+        x
+    } else {
+        y
+    }
+}
+
+/// Natural logarithm.
+#[inline(always)]
+pub fn log(x: f32) -> f32 {
+    let xw = x as f64;
+    let y = log_core(xw, 0.0, 0.0, &LOG_T_F32);
+    log_edges(xw, 0.0, y) as f32
+}
+
+/// `ln(1 + x)`.
+#[inline(always)]
+pub fn log1p(x: f32) -> f32 {
+    let xw = x as f64;
+    let u = 1.0 + xw;
+    let c = (xw - (u - 1.0)) / u;
+    let y = log_core(u, c, 0.0, &LOG_T_F32);
+    let y = log_edges(xw, -1.0, y) as f32;
+    if x == 0.0 {
+        x
+    } else {
+        y
+    }
+}
+
+/// `(sin r, cos r, quadrant)` of `x = n π/2 + r`, two-constant reduction (exact enough for
+/// f32 results when |x| <= [`SINCOS_FAST_LIMIT`]).
+#[inline(always)]
+fn sincos_wide(x: f64) -> (f64, f64, u64) {
+    let t = x.mul_add(FRAC_2_PI, SHIFT);
+    let n = t - SHIFT;
+    let r = (-n).mul_add(PIO2_1, x);
+    let r = (-n).mul_add(PIO2_2, r);
+    let z = r * r;
+    let s = (r * z).mul_add(horner(z, &SIN_S_F32), r);
+    let c = (z * z).mul_add(horner(z, &COS_C_F32), (-0.5f64).mul_add(z, 1.0));
+    (s, c, t.to_bits())
+}
+
+/// sin for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN); larger inputs must take the std path.
+#[inline(always)]
+pub fn sin_fast(x: f32) -> f32 {
+    let (s, c, q) = sincos_wide(x as f64);
+    let y = by_quadrant(q, s, c) as f32;
+    if x == 0.0 {
+        x
+    } else {
+        y
+    }
+}
+
+/// cos for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN); larger inputs must take the std path.
+#[inline(always)]
+pub fn cos_fast(x: f32) -> f32 {
+    let (s, c, q) = sincos_wide(x as f64);
+    by_quadrant(q.wrapping_add(1), s, c) as f32
+}
+
+/// `tanh x = -e / (2 + e)` with `e = expm1(-2|x|)`, in f64, sign restored.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let a = clamp_keep_nan((x as f64).abs(), 0.0, 20.0);
+    let e = expm1_wide(-2.0 * a);
+    let t = (-e / (2.0 + e)) as f32;
+    t.copysign(x)
+}
