@@ -1,0 +1,48 @@
+//! Eager overhead beside PyTorch's (`/work/shared/peers/RESULTS.md`, 1 thread, f64[4]):
+//! PyTorch eager `a + b` 1.42 µs per op, `(x*x).sum().backward()` 72.8 µs per step.
+//! Goals: ≤ 0.5 µs per tiny op, ≤ 15 µs per tiny backward step.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use tenferro_ad::EagerContext;
+use tenferro_cpu::CpuBackend;
+
+fn eager(c: &mut Criterion) {
+    let ctx = EagerContext::new(CpuBackend::with_threads(1));
+    let a = ctx
+        .from_vec_col_major(vec![4], vec![1.0_f64, 2.0, 3.0, 4.0])
+        .unwrap();
+    let b = ctx
+        .from_vec_col_major(vec![4], vec![0.5_f64, 1.5, 2.5, 3.5])
+        .unwrap();
+    c.bench_function("eager a + b f64[4]", |bn| {
+        bn.iter(|| black_box((black_box(&a) + black_box(&b)).unwrap()))
+    });
+    let at = a.clone().requires_grad(true);
+    c.bench_function("eager a + b f64[4], a tracked (records a node)", |bn| {
+        bn.iter(|| black_box((black_box(&at) + black_box(&b)).unwrap()))
+    });
+    c.bench_function("eager (x*x).sum().backward() f64[4] (whole step)", |bn| {
+        bn.iter(|| {
+            let x = a.clone().requires_grad(true);
+            let loss = (&x * &x).unwrap().sum().unwrap();
+            loss.backward().unwrap();
+            black_box(x.grad())
+        })
+    });
+    let x = a.clone().requires_grad(true);
+    let loss = (&x * &x).unwrap().sum().unwrap();
+    c.bench_function("eager backward() only, (x*x).sum() f64[4]", |bn| {
+        bn.iter(|| {
+            loss.backward().unwrap();
+            x.zero_grad();
+        })
+    });
+    let f = |x: &tenferro_ad::EagerTensor| (x * x)?.sum();
+    c.bench_function("eager ctx.grad(|x| (x*x).sum(), x) f64[4]", |bn| {
+        bn.iter(|| black_box(ctx.grad(f, black_box(&a)).unwrap()))
+    });
+}
+
+criterion_group!(benches, eager);
+criterion_main!(benches);
