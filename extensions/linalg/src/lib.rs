@@ -27,6 +27,8 @@
 //! Differentiating needs the rules: `AdContext::builder()
 //! .with_extension_rules(tenferro_linalg::ad_rules()?)` (feature `autodiff`).
 
+#[cfg(feature = "autodiff")]
+mod eager;
 mod kernels;
 pub mod ops;
 #[cfg(feature = "autodiff")]
@@ -34,6 +36,8 @@ mod rules;
 mod traced;
 mod util;
 
+#[cfg(feature = "autodiff")]
+pub use eager::EagerTensorLinalgExt;
 pub use kernels::register_runtime;
 pub use ops::TriangularSolve;
 #[cfg(feature = "autodiff")]
