@@ -1,11 +1,52 @@
-//! `execute`: binds inputs to slots, runs each step's kernel, frees buffers after their
-//! last use, and returns the outputs.
+//! `execute`: binds inputs to slots, runs each step (fused groups through their schedules,
+//! single steps through their kernels), follows the memory plan (in-place updates, a pool
+//! of released buffers), and returns the outputs.
 
-use crate::kernels::{dot, elementwise, index, reduce, with_slice};
+use crate::kernels::{dot, elementwise, fused, index, reduce, with_slice};
+use crate::memory::Alloc;
 use crate::plan::{internal, CpuProgram, Step, StepKind};
 use crate::CpuBackend;
-use tenferro_ir::{Data, Element, Tensor};
+use std::collections::HashMap;
+use tenferro_ir::{DType, Data, Element, Tensor};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
+
+/// A value during a run: a buffer the program owns (reusable) or a tensor shared with the
+/// caller, the program or an extension kernel.
+enum Slot {
+    Empty,
+    Owned(Vec<usize>, Data),
+    Shared(Tensor),
+}
+
+impl Slot {
+    fn data(&self) -> Option<&Data> {
+        match self {
+            Slot::Empty => None,
+            Slot::Owned(_, d) => Some(d),
+            Slot::Shared(t) => Some(t.data()),
+        }
+    }
+
+    fn into_tensor(self) -> Result<Option<Tensor>> {
+        Ok(match self {
+            Slot::Empty => None,
+            Slot::Owned(shape, d) => Some(Tensor::new(shape, d)?),
+            Slot::Shared(t) => Some(t),
+        })
+    }
+
+    /// Makes the slot shared (an owned buffer is wrapped without copying).
+    fn share(&mut self) -> Result<Tensor> {
+        let s = std::mem::replace(self, Slot::Empty);
+        let t = s
+            .into_tensor()?
+            .ok_or_else(|| internal("share", "value is not live"))?;
+        *self = Slot::Shared(t.clone());
+        Ok(t)
+    }
+}
+
+type Pool = HashMap<(DType, usize), Vec<Data>>;
 
 pub(crate) fn execute(
     backend: &CpuBackend,
@@ -21,7 +62,7 @@ pub(crate) fn execute(
             inputs.len()
         )));
     }
-    let mut slots: Vec<Option<Tensor>> = vec![None; program.num_slots];
+    let mut slots: Vec<Slot> = (0..program.num_slots).map(|_| Slot::Empty).collect();
     for (i, ((slot, ty), t)) in program.params.iter().zip(inputs).enumerate() {
         if t.ty() != *ty {
             return Err(RuntimeError::BadInput(format!(
@@ -30,57 +71,156 @@ pub(crate) fn execute(
                 t.ty()
             )));
         }
-        slots[*slot] = Some(t.clone());
+        slots[*slot] = Slot::Shared(t.clone());
     }
     for &s in &program.unused_params {
-        slots[s] = None;
+        slots[s] = Slot::Empty;
     }
+    let mut pool: Pool = HashMap::new();
     for step in &program.steps {
-        let results = {
-            let args = step
-                .args
-                .iter()
-                .map(|&a| {
-                    slots[a]
-                        .as_ref()
-                        .ok_or_else(|| internal(&step.op_name, format!("operand %{a} is not live")))
-                })
-                .collect::<Result<Vec<&Tensor>>>()?;
-            run_step(backend, step, &args, extensions)?
-        };
-        for (&r, t) in step.results.iter().zip(results) {
-            slots[r] = Some(t);
+        match &step.kind {
+            StepKind::Fused(_) => run_fused(backend, step, &mut slots, &mut pool)?,
+            StepKind::Reshape(shape) => {
+                let a = step.args[0];
+                let r = step.results[0];
+                if step.memory.reshape_moves {
+                    match std::mem::replace(&mut slots[a], Slot::Empty) {
+                        Slot::Owned(_, d) => slots[r] = Slot::Owned(shape.clone(), d),
+                        Slot::Shared(t) => slots[r] = Slot::Shared(t.reshaped(shape.clone())?),
+                        Slot::Empty => return Err(internal("reshape", "operand is not live")),
+                    }
+                } else {
+                    let t = slots[a].share()?;
+                    slots[r] = Slot::Shared(t.reshaped(shape.clone())?);
+                }
+            }
+            StepKind::Extension(e) => {
+                let args = step
+                    .args
+                    .iter()
+                    .map(|&a| slots[a].share())
+                    .collect::<Result<Vec<Tensor>>>()?;
+                let refs: Vec<&Tensor> = args.iter().collect();
+                let results = backend.install(|| extensions.run(e, &refs))?;
+                for (&r, t) in step.results.iter().zip(results) {
+                    slots[r] = Slot::Shared(t);
+                }
+            }
+            StepKind::Constant(t) => slots[step.results[0]] = Slot::Shared(t.clone()),
+            _ => {
+                let out = {
+                    let args = step
+                        .args
+                        .iter()
+                        .map(|&a| {
+                            slots[a].data().ok_or_else(|| {
+                                internal(&step.op_name, format!("operand %{a} is not live"))
+                            })
+                        })
+                        .collect::<Result<Vec<&Data>>>()?;
+                    backend.install(|| run_step(backend, step, &args))?
+                };
+                let ty = &step.result_types[0];
+                slots[step.results[0]] = Slot::Owned(ty.shape.clone(), out);
+            }
         }
         for &f in &step.free_after {
-            slots[f] = None;
+            let old = std::mem::replace(&mut slots[f], Slot::Empty);
+            if step.memory.recycle.contains(&f) {
+                if let Slot::Owned(_, d) = old {
+                    pool.entry((d.dtype(), d.len())).or_default().push(d);
+                }
+            }
         }
     }
-    program
-        .outputs
-        .iter()
-        .map(|&o| {
-            slots[o]
-                .clone()
-                .ok_or_else(|| internal("return", format!("output %{o} is not live")))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(program.outputs.len());
+    for (i, &o) in program.outputs.iter().enumerate() {
+        // An output returned twice shares its buffer.
+        let repeated = program.outputs[i + 1..].contains(&o);
+        let t = if repeated {
+            Some(slots[o].share()?)
+        } else {
+            std::mem::replace(&mut slots[o], Slot::Empty).into_tensor()?
+        };
+        match t {
+            Some(t) => out.push(t),
+            None => {
+                // Returned earlier in the list: look it up among the results so far.
+                let j = program.outputs[..i]
+                    .iter()
+                    .position(|&p| p == o)
+                    .ok_or_else(|| internal("return", format!("output %{o} is not live")))?;
+                out.push(out[j].clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// Runs one step on its operands.
-fn run_step(
-    backend: &CpuBackend,
-    step: &Step,
-    args: &[&Tensor],
-    extensions: &ExtensionRegistry,
-) -> Result<Vec<Tensor>> {
+/// Runs a fused step: takes the output buffers (in place, pooled or fresh), runs the
+/// schedule, binds the results.
+fn run_fused(backend: &CpuBackend, step: &Step, slots: &mut [Slot], pool: &mut Pool) -> Result<()> {
+    let StepKind::Fused(sched) = &step.kind else {
+        return Err(internal(&step.op_name, "not a fused step"));
+    };
+    let name = step.op_name.as_str();
+    // Donated operands move into their outputs first.
+    let mut outputs: Vec<Data> = Vec::with_capacity(step.results.len());
+    let mut donated: Vec<usize> = Vec::new();
+    for (ty, alloc) in step.result_types.iter().zip(&step.memory.allocs) {
+        let buf = match alloc {
+            Alloc::InPlace(ai) => {
+                let a = step.args[*ai];
+                donated.push(*ai);
+                match std::mem::replace(&mut slots[a], Slot::Empty) {
+                    Slot::Owned(_, d) => d,
+                    // Not owned after all: copy (correct, just slower).
+                    Slot::Shared(t) => t.data().clone(),
+                    Slot::Empty => return Err(internal(name, format!("operand %{a} is not live"))),
+                }
+            }
+            Alloc::Pool => match pool.get_mut(&(ty.dtype, ty.numel())).and_then(|v| v.pop()) {
+                Some(d) => d,
+                None => Data::zeros(ty.dtype, ty.numel()),
+            },
+            _ => Data::zeros(ty.dtype, ty.numel()),
+        };
+        outputs.push(buf);
+    }
+    let empty = Data::Bool(Vec::new());
+    {
+        let inputs = step
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                if donated.contains(&i) {
+                    Ok(&empty)
+                } else {
+                    slots[a]
+                        .data()
+                        .ok_or_else(|| internal(name, format!("operand %{a} is not live")))
+                }
+            })
+            .collect::<Result<Vec<&Data>>>()?;
+        fused::run(name, sched, &inputs, &mut outputs, backend.pool())?;
+    }
+    for ((&r, ty), d) in step.results.iter().zip(&step.result_types).zip(outputs) {
+        slots[r] = Slot::Owned(ty.shape.clone(), d);
+    }
+    Ok(())
+}
+
+/// Runs one single (non-fused, non-aliasing) step on its operands.
+fn run_step(backend: &CpuBackend, step: &Step, args: &[&Data]) -> Result<Data> {
     let name = step.op_name.as_str();
     let ty = &step.result_types[0];
     let data = |i: usize| -> Result<&Data> {
         args.get(i)
-            .map(|t| t.data())
+            .copied()
             .ok_or_else(|| internal(name, format!("missing operand {i}")))
     };
-    let out: Data = match &step.kind {
+    Ok(match &step.kind {
         StepKind::Unary(u) => elementwise::unary(name, *u, data(0)?)?,
         StepKind::Binary(b) => elementwise::binary(name, *b, data(0)?, data(1)?)?,
         StepKind::Compare(c) => elementwise::compare(name, *c, data(0)?, data(1)?)?,
@@ -93,7 +233,6 @@ fn run_step(
             copy.run(v, &mut out);
             T::into_data(out)
         }),
-        StepKind::Reshape(shape) => return Ok(vec![args[0].reshaped(shape.clone())?]),
         StepKind::Pad(copy) => {
             let fill = data(1)?;
             with_slice!(data(0)?, v: T => {
@@ -119,10 +258,13 @@ fn run_step(
         StepKind::Gather(plan) => index::gather(name, plan, data(0)?, data(1)?)?,
         StepKind::ScatterAdd(plan) => index::scatter_add(name, plan, data(0)?, data(1)?, data(2)?)?,
         StepKind::Iota { pre, n, post } => index::iota(name, ty.dtype, *pre, *n, *post)?,
-        StepKind::Constant(t) => return Ok(vec![t.clone()]),
-        StepKind::Extension(e) => return extensions.run(e, args),
-    };
-    Ok(vec![Tensor::new(ty.shape.clone(), out)?])
+        StepKind::Fused(_)
+        | StepKind::Reshape(_)
+        | StepKind::Constant(_)
+        | StepKind::Extension(_) => {
+            return Err(internal(name, "step kind handled by the executor"))
+        }
+    })
 }
 
 /// A value to initialise a buffer that a copy overwrites completely.

@@ -4,33 +4,62 @@
 //!
 //! Running a function has two phases. [`Backend::prepare`] checks the function (operands
 //! defined before use, recorded types equal to the inferred ones) and turns it into a
-//! [`CpuProgram`]: a list of steps, one per instruction, each with its kernel choice and
-//! every shape, stride and offset the kernel needs precomputed, plus the values to free
-//! after the step (their last use). [`Backend::execute`] walks the steps.
+//! [`CpuProgram`]:
+//! 1. [`fusion`] partitions the instructions into [`FusionGroup`]s (elementwise chains,
+//!    broadcasts and slices read as strided loads, reductions as epilogues) and single
+//!    steps (GEMM, extension ops, gather / scatter, layout copies), recording every
+//!    decision with its reason ([`FusionNote`]);
+//! 2. each group gets a [`KernelSchedule`] ([`schedule`]): a loop over L1-sized tiles,
+//!    blocks of tiles split over the backend's threads, and a fixed reduction order;
+//! 3. the [`memory`] plan decides in-place updates and buffer reuse and reports
+//!    [`CpuProgram::peak_bytes`].
 //!
-//! Kernels work on whole column-major buffers: the dtype and op are matched once per step,
-//! then a tight loop runs. Strided ops (transpose, broadcast, slice, pad, concatenate) are
-//! one strided-copy kernel over coalesced axes; `dot_general` views or packs its operands
-//! as batches of column-major matrices and calls faer's GEMM for floats. Results match the
-//! reference evaluator [`tenferro_ir::eval`] bit for bit except for the summation order of
-//! `dot_general` on floats.
+//! [`Backend::execute`] walks the steps. Single-step kernels match dtype and op once per
+//! step; fused kernels once per op per tile. `dot_general` views or packs its operands as
+//! batches of column-major matrices and calls faer's GEMM. Elementwise results match the
+//! reference evaluator [`tenferro_ir::eval`] up to the accuracy of the vectorised
+//! transcendentals; reductions fold in the documented order of [`schedule`].
+//!
+//! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
+//! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.
 
 mod exec;
+pub mod fusion;
+mod inspect;
 mod kernels;
+mod math;
+pub mod memory;
 mod plan;
+pub mod schedule;
 mod strided;
-pub mod vmath;
 
+pub use fusion::{FusionGroup, FusionNote, MAX_GROUP_OPS};
+pub use memory::Alloc;
 pub use plan::{CpuProgram, Step};
+pub use schedule::KernelSchedule;
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use tenferro_ir::{Function, Tensor};
 use tenferro_runtime::{Backend, ExtensionRegistry, Result};
 
-/// The CPU backend. `threads` bounds the parallelism of its kernels (GEMM today).
-#[derive(Clone, Debug)]
+/// The CPU backend: `threads` workers (a work-stealing rayon pool owned by the backend)
+/// split fused kernels' blocks and GEMMs; fusion can be switched off to run one step per
+/// instruction.
+#[derive(Clone)]
 pub struct CpuBackend {
     threads: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    fusion: bool,
+}
+
+impl std::fmt::Debug for CpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuBackend")
+            .field("threads", &self.threads)
+            .field("fusion", &self.fusion)
+            .finish()
+    }
 }
 
 impl CpuBackend {
@@ -39,14 +68,36 @@ impl CpuBackend {
         let threads = std::thread::available_parallelism()
             .map(NonZeroUsize::get)
             .unwrap_or(1);
-        CpuBackend { threads }
+        CpuBackend::with_threads(threads)
     }
 
-    /// A backend using `threads` threads (0 is treated as 1).
+    /// A backend using `threads` threads (0 is treated as 1). With more than one thread
+    /// the backend owns a rayon pool of that size; if the pool cannot be created the
+    /// backend runs on the calling thread.
     pub fn with_threads(threads: usize) -> CpuBackend {
+        let threads = threads.max(1);
+        let pool = if threads > 1 {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("tenferro-cpu-{i}"))
+                .build()
+                .ok()
+                .map(Arc::new)
+        } else {
+            None
+        };
         CpuBackend {
-            threads: threads.max(1),
+            threads,
+            pool,
+            fusion: true,
         }
+    }
+
+    /// The same backend with fusion on (the default) or off (one step per instruction,
+    /// whole-buffer kernels bit-identical to the reference evaluator).
+    pub fn with_fusion(mut self, on: bool) -> CpuBackend {
+        self.fusion = on;
+        self
     }
 
     /// The number of threads kernels may use.
@@ -54,9 +105,26 @@ impl CpuBackend {
         self.threads
     }
 
+    /// `true` when `prepare` fuses.
+    pub fn fusion(&self) -> bool {
+        self.fusion
+    }
+
+    pub(crate) fn pool(&self) -> Option<&rayon::ThreadPool> {
+        self.pool.as_deref()
+    }
+
+    /// Runs `f` inside the backend's pool (so faer's rayon parallelism uses it).
+    pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
     /// faer's parallelism setting for this backend.
     pub(crate) fn par(&self) -> faer::Par {
-        if self.threads <= 1 {
+        if self.threads <= 1 || self.pool.is_none() {
             faer::Par::Seq
         } else {
             faer::Par::rayon(self.threads)
@@ -74,7 +142,7 @@ impl Backend for CpuBackend {
     type Prepared = CpuProgram;
 
     fn prepare(&self, f: &Function) -> Result<CpuProgram> {
-        plan::prepare(f)
+        plan::prepare(f, self.fusion)
     }
 
     fn execute(

@@ -1,10 +1,14 @@
-//! `prepare`: checks a function and turns it into a [`CpuProgram`], one [`Step`] per
-//! instruction with its kernel choice and precomputed shapes / strides / offsets, and the
-//! values each step is the last user of (freed right after it).
+//! `prepare`: checks a function and turns it into a [`CpuProgram`]: fusion groups (see
+//! [`crate::fusion`]) with their kernel schedules, single steps with their kernel choice
+//! and precomputed shapes / strides / offsets, the values each step is the last user of
+//! (released right after it), and the memory plan (see [`crate::memory`]).
 
+use crate::fusion::{self, FusionGroup, FusionNote, Unit, ValueClass};
 use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
 use crate::kernels::reduce::ReducePlan;
+use crate::memory::{self, Alloc, MemKind, StepDesc, StepMemory};
+use crate::schedule::{self, KernelSchedule};
 use crate::strided::StridedCopy;
 use std::fmt;
 use tenferro_ir::{
@@ -25,6 +29,24 @@ pub struct CpuProgram {
     pub(crate) outputs: Vec<usize>,
     /// Parameters never used by a step nor an output (freed before the first step).
     pub(crate) unused_params: Vec<usize>,
+    pub(crate) groups: Vec<FusionGroup>,
+    pub(crate) notes: Vec<FusionNote>,
+    pub(crate) graph: Vec<GraphNode>,
+    pub(crate) peak_bytes: usize,
+    pub(crate) fused: bool,
+}
+
+/// One instruction of the source function, for the DOT picture.
+#[derive(Clone, Debug)]
+pub(crate) struct GraphNode {
+    pub op: String,
+    pub args: Vec<usize>,
+    pub results: Vec<usize>,
+    pub types: Vec<TensorType>,
+    /// Fusion group holding it; `None` for single steps and views.
+    pub group: Option<usize>,
+    /// Inlined as a load into its consumers.
+    pub view: bool,
 }
 
 impl CpuProgram {
@@ -37,12 +59,60 @@ impl CpuProgram {
     pub fn param_types(&self) -> Vec<TensorType> {
         self.params.iter().map(|(_, t)| t.clone()).collect()
     }
+
+    /// The fusion groups, in execution order (empty when fusion is off).
+    pub fn fusion_groups(&self) -> &[FusionGroup] {
+        &self.groups
+    }
+
+    /// The partitioner's decision for every instruction, with reasons.
+    pub fn fusion_notes(&self) -> &[FusionNote] {
+        &self.notes
+    }
+
+    /// The schedules of the fused steps, in execution order.
+    pub fn schedules(&self) -> Vec<&KernelSchedule> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Fused(k) => Some(&**k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Peak bytes of the buffers this program allocates while it runs (see
+    /// [`crate::memory`]): live values plus buffers kept for reuse, parameters, constants
+    /// and kernel scratch excluded.
+    pub fn peak_bytes(&self) -> usize {
+        self.peak_bytes
+    }
+
+    /// `true` when the program was prepared with fusion.
+    pub fn is_fused(&self) -> bool {
+        self.fused
+    }
 }
 
 impl fmt::Display for CpuProgram {
-    /// One line per step: `%r = kernel(op) %a, %b ; free %a`.
+    /// One line per step: `%r = kernel(op) %a, %b ; alloc … ; free %a`, each fused step
+    /// followed by its schedule, then the peak bytes of the memory plan.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "cpu_program @{} {{", self.name)?;
+        for g in &self.groups {
+            let members: Vec<String> = g
+                .insts
+                .iter()
+                .map(|&k| format!("%{}", self.graph[k].results.first().copied().unwrap_or(0)))
+                .collect();
+            writeln!(
+                f,
+                "  ; group g{}: {} elements, members {}",
+                g.id,
+                g.numel,
+                members.join(" ")
+            )?;
+        }
         for s in &self.steps {
             let res: Vec<String> = s.results.iter().map(|r| format!("%{r}")).collect();
             let args: Vec<String> = s.args.iter().map(|r| format!("%{r}")).collect();
@@ -54,14 +124,47 @@ impl fmt::Display for CpuProgram {
                 s.op_name,
                 args.join(", ")
             )?;
+            let allocs: Vec<String> = s
+                .memory
+                .allocs
+                .iter()
+                .zip(&s.results)
+                .filter_map(|(a, r)| match a {
+                    Alloc::Fresh if matches!(s.kind, StepKind::Fused(_)) => {
+                        Some(format!("%{r} fresh"))
+                    }
+                    Alloc::Pool => Some(format!("%{r} reused")),
+                    Alloc::InPlace(i) => Some(format!("%{r} in place of %{}", s.args[*i])),
+                    _ => None,
+                })
+                .collect();
+            if !allocs.is_empty() {
+                write!(f, " ; alloc {}", allocs.join(", "))?;
+            }
             if !s.free_after.is_empty() {
-                let fr: Vec<String> = s.free_after.iter().map(|r| format!("%{r}")).collect();
+                let fr: Vec<String> = s
+                    .free_after
+                    .iter()
+                    .map(|r| {
+                        if s.memory.recycle.contains(r) {
+                            format!("%{r} (kept for reuse)")
+                        } else {
+                            format!("%{r}")
+                        }
+                    })
+                    .collect();
                 write!(f, " ; free {}", fr.join(", "))?;
             }
             writeln!(f)?;
+            if let StepKind::Fused(k) = &s.kind {
+                for line in k.to_string().lines() {
+                    writeln!(f, "    {line}")?;
+                }
+            }
         }
         let outs: Vec<String> = self.outputs.iter().map(|r| format!("%{r}")).collect();
         writeln!(f, "  return {}", outs.join(", "))?;
+        writeln!(f, "  ; peak bytes {}", self.peak_bytes)?;
         write!(f, "}}")
     }
 }
@@ -76,6 +179,7 @@ pub struct Step {
     pub(crate) result_types: Vec<TensorType>,
     /// Slots whose last use is this step.
     pub(crate) free_after: Vec<usize>,
+    pub(crate) memory: StepMemory,
 }
 
 impl Step {
@@ -98,11 +202,26 @@ impl Step {
     pub fn result_types(&self) -> &[TensorType] {
         &self.result_types
     }
+
+    /// Where each result's buffer comes from.
+    pub fn allocs(&self) -> &[Alloc] {
+        &self.memory.allocs
+    }
+
+    /// The schedule of a fused step.
+    pub fn schedule(&self) -> Option<&KernelSchedule> {
+        match &self.kind {
+            StepKind::Fused(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// The kernel of a step and everything it needs that is known before run time.
 #[derive(Clone, Debug)]
 pub(crate) enum StepKind {
+    /// A fusion group run by its schedule.
+    Fused(Box<KernelSchedule>),
     Unary(UnaryOp),
     Binary(BinaryOp),
     Compare(CmpOp),
@@ -140,6 +259,7 @@ impl StepKind {
             | StepKind::Select
             | StepKind::Convert(_) => "elementwise",
             StepKind::Reduce(..) => "reduce",
+            StepKind::Fused(_) => "fused",
             StepKind::Dot(d) => d.kernel_name(),
             StepKind::Copy(_) => "strided_copy",
             StepKind::Reshape(_) => "reshape",
@@ -154,8 +274,9 @@ impl StepKind {
     }
 }
 
-/// Checks `f` and plans every instruction.
-pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
+/// Checks `f`, partitions it into fusion groups (when `fuse`), plans every step and the
+/// memory.
+pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     let n = f.num_values();
     let mut defined = vec![false; n];
     let mut params = Vec::with_capacity(f.params().len());
@@ -169,17 +290,6 @@ pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
         }
         defined[p.index()] = true;
         params.push((p.index(), f.ty(p).clone()));
-    }
-
-    // Last use of every value: the index of the last step reading it; outputs are never
-    // freed.
-    let mut last_use: Vec<Option<usize>> = vec![None; n];
-    for (k, inst) in f.insts().iter().enumerate() {
-        for a in &inst.args {
-            if let Some(slot) = last_use.get_mut(a.index()) {
-                *slot = Some(k);
-            }
-        }
     }
     let mut is_output = vec![false; n];
     for o in f.outputs() {
@@ -195,7 +305,8 @@ pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
         }
     }
 
-    let mut steps = Vec::with_capacity(f.insts().len());
+    // Type-check every instruction and plan it as a single step.
+    let mut singles: Vec<(StepKind, Vec<TensorType>)> = Vec::with_capacity(f.insts().len());
     for (k, inst) in f.insts().iter().enumerate() {
         for &a in &inst.args {
             if a.index() >= n || !defined[a.index()] {
@@ -237,28 +348,7 @@ pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
             defined[r.index()] = true;
         }
         let kind = plan_op(&inst.op, &arg_tys, &inferred[0])?;
-        let mut free_after: Vec<usize> = Vec::new();
-        for a in &inst.args {
-            let i = a.index();
-            if last_use[i] == Some(k) && !is_output[i] && !free_after.contains(&i) {
-                free_after.push(i);
-            }
-        }
-        // Results nobody reads are dropped at once.
-        for r in &inst.results {
-            let i = r.index();
-            if last_use[i].is_none() && !is_output[i] {
-                free_after.push(i);
-            }
-        }
-        steps.push(Step {
-            op_name: inst.op.name().to_string(),
-            kind,
-            args: inst.args.iter().map(|a| a.index()).collect(),
-            results: inst.results.iter().map(|r| r.index()).collect(),
-            result_types: inferred,
-            free_after,
-        });
+        singles.push((kind, inferred));
     }
     for o in f.outputs() {
         if !defined[o.index()] {
@@ -269,10 +359,147 @@ pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
             .into());
         }
     }
+
+    // Partition (or one step per instruction).
+    let (groups, class, units, notes) = if fuse {
+        let p = fusion::partition(f);
+        (p.groups, p.class, p.units, p.notes)
+    } else {
+        (
+            Vec::new(),
+            vec![ValueClass::Materialized; n],
+            (0..f.insts().len()).map(Unit::Single).collect(),
+            Vec::new(),
+        )
+    };
+    let mut group_of_inst: Vec<Option<usize>> = vec![None; f.insts().len()];
+    for g in &groups {
+        for &k in &g.insts {
+            group_of_inst[k] = Some(g.id);
+        }
+    }
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, inst) in f.insts().iter().enumerate() {
+        for a in &inst.args {
+            consumers[a.index()].push(k);
+        }
+    }
+    let mut singles: Vec<Option<(StepKind, Vec<TensorType>)>> =
+        singles.into_iter().map(Some).collect();
+    let mut steps: Vec<Step> = Vec::with_capacity(units.len());
+    for unit in &units {
+        match *unit {
+            Unit::Single(k) => {
+                let inst = &f.insts()[k];
+                let (kind, result_types) = singles[k]
+                    .take()
+                    .ok_or_else(|| internal(inst.op.name(), "instruction planned twice"))?;
+                steps.push(Step {
+                    op_name: inst.op.name().to_string(),
+                    kind,
+                    args: inst.args.iter().map(|a| a.index()).collect(),
+                    results: inst.results.iter().map(|r| r.index()).collect(),
+                    result_types,
+                    free_after: Vec::new(),
+                    memory: StepMemory::default(),
+                });
+            }
+            Unit::Group(g) => {
+                let group = &groups[g];
+                let stored = |v: usize| -> bool {
+                    if is_output[v] {
+                        return true;
+                    }
+                    consumers[v].iter().any(|&k| group_of_inst[k] != Some(g))
+                };
+                let sched = schedule::build(f, group, &class, &stored);
+                steps.push(Step {
+                    op_name: format!("fused g{g}"),
+                    args: sched.inputs.iter().map(|(v, _)| *v).collect(),
+                    results: sched.outputs.iter().map(|o| o.value).collect(),
+                    result_types: sched.outputs.iter().map(|o| o.ty.clone()).collect(),
+                    kind: StepKind::Fused(Box::new(sched)),
+                    free_after: Vec::new(),
+                    memory: StepMemory::default(),
+                });
+            }
+        }
+    }
+
+    // Last use of every slot over the steps; outputs are never freed.
+    let mut last_use: Vec<Option<usize>> = vec![None; n];
+    for (si, s) in steps.iter().enumerate() {
+        for &a in &s.args {
+            last_use[a] = Some(si);
+        }
+    }
+    for (si, s) in steps.iter_mut().enumerate() {
+        let mut free_after: Vec<usize> = Vec::new();
+        for &a in &s.args {
+            if last_use[a] == Some(si) && !is_output[a] && !free_after.contains(&a) {
+                free_after.push(a);
+            }
+        }
+        // Results nobody reads are dropped at once.
+        for &r in &s.results {
+            if last_use[r].is_none() && !is_output[r] {
+                free_after.push(r);
+            }
+        }
+        s.free_after = free_after;
+    }
     let unused_params = params
         .iter()
         .map(|(s, _)| *s)
         .filter(|&s| last_use[s].is_none() && !is_output[s])
+        .collect();
+
+    // Memory plan.
+    let descs: Vec<StepDesc<'_>> = steps
+        .iter()
+        .map(|s| StepDesc {
+            args: &s.args,
+            results: &s.results,
+            result_types: &s.result_types,
+            frees: &s.free_after,
+            kind: match &s.kind {
+                StepKind::Fused(k) => MemKind::Fused {
+                    inplace: k.inplace_candidates.clone(),
+                },
+                StepKind::Reshape(_) => MemKind::Reshape,
+                StepKind::Extension(_) => MemKind::Extension,
+                StepKind::Constant(_) => MemKind::Constant,
+                _ => MemKind::Fresh,
+            },
+        })
+        .collect();
+    let param_slots: Vec<usize> = params.iter().map(|(s, _)| *s).collect();
+    let (mems, peak_bytes) = memory::plan(n, &param_slots, &descs);
+    drop(descs);
+    for (s, m) in steps.iter_mut().zip(mems) {
+        if let StepKind::Fused(k) = &mut s.kind {
+            for (ri, a) in m.allocs.iter().enumerate() {
+                if let Alloc::InPlace(ai) = a {
+                    k.apply_inplace(*ai, ri);
+                }
+            }
+        }
+        s.memory = m;
+    }
+
+    let graph = f
+        .insts()
+        .iter()
+        .enumerate()
+        .map(|(k, inst)| GraphNode {
+            op: inst.op.name().to_string(),
+            args: inst.args.iter().map(|a| a.index()).collect(),
+            results: inst.results.iter().map(|r| r.index()).collect(),
+            types: inst.results.iter().map(|r| f.ty(*r).clone()).collect(),
+            group: group_of_inst[k],
+            view: group_of_inst[k].is_none()
+                && matches!(class[inst.results[0].index()], ValueClass::View(_)),
+        })
         .collect();
     Ok(CpuProgram {
         name: f.name.clone(),
@@ -281,6 +508,11 @@ pub(crate) fn prepare(f: &Function) -> Result<CpuProgram> {
         steps,
         outputs: f.outputs().iter().map(|o| o.index()).collect(),
         unused_params,
+        groups,
+        notes,
+        graph,
+        peak_bytes,
+        fused: fuse,
     })
 }
 

@@ -200,7 +200,11 @@ fn intermediates_are_freed_after_their_last_use() {
     let dead = f.push1(Op::Unary(UnaryOp::Neg), &[x]).unwrap();
     let c = f.push1(Op::Binary(BinaryOp::Add), &[b, x]).unwrap();
     f.set_outputs(vec![c, b]);
-    let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    // One step per instruction (fusion would run the chain as one group).
+    let p = CpuBackend::with_threads(1)
+        .with_fusion(false)
+        .prepare(&f)
+        .unwrap();
     let frees: Vec<Vec<usize>> = p.steps().iter().map(|s| s.frees().to_vec()).collect();
     // exp: nothing; mul: a; neg: its own unused result; add: x (b is an output).
     assert_eq!(

@@ -1,9 +1,12 @@
-//! Whole-buffer kernels. Each matches on dtype and op once, then runs a tight loop.
+//! Kernels. Whole-buffer kernels of single steps match on dtype and op once, then run a
+//! tight loop; fused kernels (`fused`, `tile`) do so once per op per tile.
 
 pub(crate) mod dot;
 pub(crate) mod elementwise;
+pub(crate) mod fused;
 pub(crate) mod index;
 pub(crate) mod reduce;
+pub(crate) mod tile;
 
 /// Runs `$body` with `$v` bound to the slice inside `$data` and `$T` to its element type.
 macro_rules! with_slice {

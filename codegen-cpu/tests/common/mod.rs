@@ -88,9 +88,42 @@ pub fn single_op_function(op: &Op, args: &[&Tensor]) -> Function {
 
 /// Runs `f` on the CPU backend with `threads` threads and no extensions.
 pub fn run_cpu(f: &Function, inputs: &[Tensor], threads: usize) -> Vec<Tensor> {
-    let b = CpuBackend::with_threads(threads);
+    run_cpu_with(f, inputs, threads, true)
+}
+
+/// Runs `f` with fusion on or off.
+pub fn run_cpu_with(f: &Function, inputs: &[Tensor], threads: usize, fusion: bool) -> Vec<Tensor> {
+    let b = CpuBackend::with_threads(threads).with_fusion(fusion);
     let p = b.prepare(f).unwrap();
     b.execute(&p, inputs, &ExtensionRegistry::new()).unwrap()
+}
+
+/// Like [`assert_close`], but NaN equals NaN and equal values (infinities) are close.
+pub fn assert_close_nan(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.ty(), want.ty(), "{what}");
+    if got.dtype() == DType::I64 || got.dtype() == DType::Bool {
+        assert!(got.bits_eq(want), "{what}\n cpu: {got:?}\n ref: {want:?}");
+        return;
+    }
+    let tol = match got.dtype() {
+        DType::F32 | DType::C32 => 1e-4,
+        _ => 1e-11,
+    };
+    let close = |g: f64, w: f64| {
+        (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * (1.0 + w.abs())
+    };
+    for i in 0..got.numel() {
+        let (g, w) = (got.data().get_c64(i), want.data().get_c64(i));
+        // Complex arithmetic on infinities depends on the order of operations: any
+        // non-finite result matches any other.
+        let complex_special = got.dtype().is_complex()
+            && !(g.re.is_finite() && g.im.is_finite())
+            && !(w.re.is_finite() && w.im.is_finite());
+        assert!(
+            complex_special || (close(g.re, w.re) && close(g.im, w.im)),
+            "{what}: element {i}: cpu {g} vs ref {w}"
+        );
+    }
 }
 
 /// Whether `op` accepts operands of these types.
@@ -100,7 +133,8 @@ pub fn accepts(op: &Op, args: &[&Tensor]) -> bool {
     infer_types(op, &refs).is_ok()
 }
 
-/// Runs `op` on the CPU backend and the reference evaluator and asserts bit equality.
+/// Runs `op` on the CPU backend and the reference evaluator: bit equality without fusion,
+/// closeness (NaN-aware) with fusion.
 /// Ops that reject the operand types must be rejected by `prepare` too. Returns whether
 /// the op ran.
 pub fn check_bits(op: &Op, args: &[&Tensor]) -> bool {
@@ -110,7 +144,13 @@ pub fn check_bits(op: &Op, args: &[&Tensor]) -> bool {
     };
     let inputs: Vec<Tensor> = args.iter().map(|&t| t.clone()).collect();
     let want = eval::eval(&f, &inputs).unwrap();
-    let got = run_cpu(&f, &inputs, 1);
+    // Fused: equal up to reduction order and vectorised math.
+    let fused = run_cpu(&f, &inputs, 1);
+    for (g, w) in fused.iter().zip(&want) {
+        assert_close_nan(g, w, &format!("fused {op:?}"));
+    }
+    // Unfused: bit-identical.
+    let got = run_cpu_with(&f, &inputs, 1, false);
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         assert!(

@@ -1,0 +1,335 @@
+//! Runs a [`KernelSchedule`]: splits the output buffers into per-block chunks, runs the
+//! blocks (in parallel on the backend's thread pool when there are several), and combines
+//! the block partials of whole reductions in block order.
+
+use super::tile::{
+    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
+    slice_of, strided_run, whole_mut, Slice, SliceMut, LANES,
+};
+use crate::plan::internal;
+use crate::schedule::{Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind};
+use rayon::prelude::*;
+use tenferro_ir::Data;
+use tenferro_runtime::{Result, RuntimeError};
+
+type KResult = std::result::Result<(), String>;
+
+/// Calls `body(pos, offset, run, stride)` for the runs of axis 0 covering flat positions
+/// `start .. start + len` of a column-major iteration over `shape`, where `offset` is
+/// `base + Σ i_a · strides[a]` at the run's first position and `pos` counts from `start`.
+fn walk_runs(
+    shape: &[usize],
+    strides: &[usize],
+    base: usize,
+    start: usize,
+    len: usize,
+    mut body: impl FnMut(usize, usize, usize, usize) -> KResult,
+) -> KResult {
+    if shape.is_empty() {
+        return body(0, base, len, 0);
+    }
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    let mut rem = start;
+    let mut off = base;
+    for a in 0..rank {
+        idx[a] = rem % shape[a];
+        rem /= shape[a];
+        off += idx[a] * strides[a];
+    }
+    let mut pos = 0;
+    while pos < len {
+        let run = (shape[0] - idx[0]).min(len - pos);
+        body(pos, off, run, strides[0])?;
+        pos += run;
+        idx[0] += run;
+        off += run * strides[0];
+        let mut a = 0;
+        while a < rank && idx[a] == shape[a] {
+            off -= shape[a] * strides[a];
+            idx[a] = 0;
+            if a + 1 < rank {
+                idx[a + 1] += 1;
+                off += strides[a + 1];
+            }
+            a += 1;
+        }
+    }
+    Ok(())
+}
+
+fn load(l: &StridedLoad, src: &Data, dst: &mut SliceMut<'_>, t: usize, len: usize) -> KResult {
+    walk_runs(
+        &l.shape,
+        &l.strides,
+        l.offset,
+        t,
+        len,
+        |pos, off, run, st| strided_run(dst, pos, src, off, st, run),
+    )
+}
+
+struct Block<'a> {
+    b0: usize,
+    b1: usize,
+    /// Chunk of each output (None for whole reductions) and its first element's index.
+    outs: Vec<Option<SliceMut<'a>>>,
+    out_base: Vec<usize>,
+}
+
+fn resolve<'a>(
+    src: &Src,
+    slots: &'a [Data],
+    inputs: &[&'a Data],
+    outs: &'a [Option<SliceMut<'_>>],
+    t: usize,
+    rel: usize,
+    len: usize,
+) -> std::result::Result<Option<Slice<'a>>, String> {
+    Ok(match *src {
+        Src::Slot(x) => {
+            let d = slots.get(x).ok_or("tile slot out of range")?;
+            if d.len() < len {
+                return Err(format!("tile slot t{x} read while it is the destination"));
+            }
+            Some(slice_of(d, 0..len))
+        }
+        Src::Input { input, offset } => {
+            let d = inputs.get(input).ok_or("input out of range")?;
+            if d.len() < offset + t + len {
+                return Err(format!(
+                    "input in{input} is shorter than the iteration space"
+                ));
+            }
+            Some(slice_of(d, offset + t..offset + t + len))
+        }
+        Src::Output(o) => match outs.get(o) {
+            Some(Some(c)) => Some(c.sub(rel..rel + len)),
+            // The destination itself: an in-place update.
+            _ => None,
+        },
+    })
+}
+
+fn run_block(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    mut blk: Block<'_>,
+) -> std::result::Result<Vec<Option<Data>>, String> {
+    let mut slots: Vec<Data> = s
+        .slot_types
+        .iter()
+        .map(|d| Data::zeros(*d, s.tile))
+        .collect();
+    let mut lanes: Vec<Option<Data>> = s
+        .reductions
+        .iter()
+        .map(|r| matches!(r.mode, ReduceMode::Whole).then(|| identity(r.kind, r.dtype, LANES)))
+        .collect();
+    for r in &s.reductions {
+        if let ReduceMode::Rows { .. } = r.mode {
+            if let Some(Some(c)) = blk.outs.get_mut(r.out) {
+                let id = identity(r.kind, r.dtype, 1);
+                let n = out_len(c);
+                strided_run(c, 0, &id, 0, 0, n)?;
+            }
+        }
+    }
+    let mut t = blk.b0;
+    while t < blk.b1 {
+        let len = s.tile.min(blk.b1 - t);
+        let rel = t - blk.b0;
+        for l in &s.loads {
+            let mut buf = std::mem::replace(&mut slots[l.slot], Data::Bool(Vec::new()));
+            let src = inputs.get(l.input).ok_or("load input out of range")?;
+            load(l, src, &mut whole_mut(&mut buf), t, len)?;
+            slots[l.slot] = buf;
+        }
+        for op in &s.ops {
+            let mut srcs: [Option<Slice<'_>>; 3] = [None; 3];
+            match (&op.kind, op.dst) {
+                (TileOpKind::Reduce(r), _) => {
+                    let red = &s.reductions[*r];
+                    match &red.mode {
+                        ReduceMode::Whole => {
+                            let x = resolve(&op.srcs[0], &slots, inputs, &blk.outs, t, rel, len)?
+                                .ok_or("reduction operand missing")?;
+                            let acc = lanes[*r].as_mut().ok_or("reduction lanes missing")?;
+                            reduce_lanes(red.kind, whole_mut(acc), x)?;
+                        }
+                        ReduceMode::Rows {
+                            shape, out_strides, ..
+                        } => {
+                            let mut chunk = blk.outs[red.out]
+                                .take()
+                                .ok_or("row reduction output missing")?;
+                            let base = blk.out_base[red.out];
+                            let x = resolve(&op.srcs[0], &slots, inputs, &blk.outs, t, rel, len)?
+                                .ok_or("reduction operand missing")?;
+                            walk_runs(shape, out_strides, 0, t, len, |pos, off, run, os| {
+                                reduce_run(
+                                    red.kind,
+                                    &mut chunk,
+                                    off - base,
+                                    os,
+                                    x.sub(pos..pos + run),
+                                )
+                            })?;
+                            blk.outs[red.out] = Some(chunk);
+                        }
+                    }
+                }
+                (kind, Some(Dst::Slot(x))) => {
+                    let mut buf = std::mem::replace(&mut slots[x], Data::Bool(Vec::new()));
+                    {
+                        let d = slice_mut_of(&mut buf, 0..len);
+                        for (i, src) in op.srcs.iter().enumerate().take(3) {
+                            srcs[i] = resolve(src, &slots, inputs, &blk.outs, t, rel, len)?;
+                        }
+                        eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
+                    }
+                    slots[x] = buf;
+                }
+                (kind, Some(Dst::Output(o))) => {
+                    let mut chunk = blk.outs[o].take().ok_or("output chunk missing")?;
+                    {
+                        let d = chunk.sub_mut(rel..rel + len);
+                        for (i, src) in op.srcs.iter().enumerate().take(3) {
+                            srcs[i] = resolve(src, &slots, inputs, &blk.outs, t, rel, len)?;
+                        }
+                        eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
+                    }
+                    blk.outs[o] = Some(chunk);
+                }
+                (_, None) => return Err("elementwise tile op without destination".into()),
+            }
+        }
+        t += len;
+    }
+    s.reductions
+        .iter()
+        .zip(lanes)
+        .map(|(r, l)| match l {
+            Some(mut l) => combine(r.kind, whole_mut(&mut l)).map(Some),
+            None => Ok(None),
+        })
+        .collect()
+}
+
+/// Runs schedule `s` of step `name`: `inputs[i]` is the buffer of `s.inputs[i]` (ignored
+/// for inputs donated in place), `outputs[o]` a buffer of `s.outputs[o]`'s length.
+pub(crate) fn run(
+    name: &str,
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    outputs: &mut [Data],
+    pool: Option<&rayon::ThreadPool>,
+) -> Result<()> {
+    let err = |e: String| -> RuntimeError { internal(name, e) };
+    if outputs.len() != s.outputs.len() || inputs.len() != s.inputs.len() {
+        return Err(err("buffer count differs from the schedule".into()));
+    }
+    for (o, (spec, d)) in s.outputs.iter().zip(outputs.iter()).enumerate() {
+        if d.len() != spec.ty.numel() || d.dtype() != spec.ty.dtype {
+            return Err(err(format!(
+                "output buffer out{o} has the wrong type or length"
+            )));
+        }
+    }
+    let n = s.numel;
+    let nb = if n == 0 { 0 } else { s.num_blocks() };
+    let bounds: Vec<(usize, usize)> = (0..nb)
+        .map(|b| (b * s.block, ((b + 1) * s.block).min(n)))
+        .collect();
+
+    // Whole reductions are written after the blocks; take them out of the split.
+    let mut blocks: Vec<Block<'_>> = bounds
+        .iter()
+        .map(|&(b0, b1)| Block {
+            b0,
+            b1,
+            outs: Vec::with_capacity(outputs.len()),
+            out_base: Vec::with_capacity(outputs.len()),
+        })
+        .collect();
+    let mut whole: Vec<(usize, usize)> = Vec::new(); // (reduction, output)
+    for (o, data) in outputs.iter_mut().enumerate() {
+        let spec = &s.outputs[o];
+        let chunk_of = |b0: usize, b1: usize| -> Option<(usize, usize)> {
+            match spec.kind {
+                OutputKind::Tiles => Some((b0, b1)),
+                OutputKind::Reduction(r) => match &s.reductions[r].mode {
+                    ReduceMode::Whole => None,
+                    ReduceMode::Rows {
+                        outer: Some((q, per)),
+                        ..
+                    } => Some((b0 / q * per, b1 / q * per)),
+                    ReduceMode::Rows { outer: None, .. } => Some((0, spec.ty.numel())),
+                },
+            }
+        };
+        if let OutputKind::Reduction(r) = spec.kind {
+            if matches!(s.reductions[r].mode, ReduceMode::Whole) {
+                whole.push((r, o));
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let mut rest = Some(whole_mut(data));
+        let mut consumed = 0;
+        for blk in blocks.iter_mut() {
+            match chunk_of(blk.b0, blk.b1) {
+                Some((c0, c1)) => {
+                    let r = rest.take().ok_or_else(|| err("split".into()))?;
+                    if c0 < consumed || c1 < c0 || c1 - consumed > out_len(&r) {
+                        return Err(err(format!("output out{o} does not split into blocks")));
+                    }
+                    let (_, r) = r.split_at(c0 - consumed);
+                    let (mine, r) = r.split_at(c1 - c0);
+                    rest = Some(r);
+                    consumed = c1;
+                    blk.outs.push(Some(mine));
+                    blk.out_base.push(c0);
+                }
+                None => {
+                    blk.outs.push(None);
+                    blk.out_base.push(0);
+                }
+            }
+        }
+    }
+
+    let partials: Vec<Vec<Option<Data>>> = match pool {
+        Some(pool) if blocks.len() > 1 => pool.install(|| {
+            blocks
+                .into_par_iter()
+                .map(|b| run_block(s, inputs, b))
+                .collect::<std::result::Result<Vec<_>, String>>()
+        }),
+        _ => blocks
+            .into_iter()
+            .map(|b| run_block(s, inputs, b))
+            .collect::<std::result::Result<Vec<_>, String>>(),
+    }
+    .map_err(err)?;
+
+    // Empty iteration space: row reductions are all identity.
+    if n == 0 {
+        for r in &s.reductions {
+            outputs[r.out] = identity(r.kind, r.dtype, outputs[r.out].len());
+        }
+    }
+    for (r, o) in whole {
+        let red = &s.reductions[r];
+        let mut acc = identity(red.kind, red.dtype, 1);
+        for p in &partials {
+            let x = p[r]
+                .as_ref()
+                .ok_or_else(|| err("missing block partial".into()))?;
+            fold_scalar(red.kind, whole_mut(&mut acc), slice_of(x, 0..1)).map_err(err)?;
+        }
+        outputs[o] = acc;
+    }
+    Ok(())
+}

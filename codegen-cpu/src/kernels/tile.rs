@@ -1,0 +1,842 @@
+//! Tile kernels of fused groups: one op over slices of one tile. The dtype and op are
+//! matched once per call, then a tight loop runs (real transcendentals go through
+//! [`crate::math`]). Scalar semantics are the reference evaluator's: NaN-propagating
+//! max / min, integer division by zero gives 0, wrapping integer arithmetic, and the
+//! project's convert rules. An operand given as `None` is the destination itself
+//! (an in-place update).
+
+use super::elementwise::{max_f32, max_f64, min_f32, min_f64};
+use crate::math;
+use crate::schedule::TileOpKind;
+use num_complex::{Complex, Complex32, Complex64};
+use std::ops::Range;
+use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ReduceOp, UnaryOp};
+
+/// A read-only slice of one dtype.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slice<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+    C32(&'a [Complex32]),
+    C64(&'a [Complex64]),
+    I64(&'a [i64]),
+    Bool(&'a [bool]),
+}
+
+/// A mutable slice of one dtype.
+#[derive(Debug)]
+pub(crate) enum SliceMut<'a> {
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+    C32(&'a mut [Complex32]),
+    C64(&'a mut [Complex64]),
+    I64(&'a mut [i64]),
+    Bool(&'a mut [bool]),
+}
+
+macro_rules! each_variant {
+    ($e:expr, $v:ident => $body:expr, $From:ident => $To:ident) => {
+        match $e {
+            $From::F32($v) => $To::F32($body),
+            $From::F64($v) => $To::F64($body),
+            $From::C32($v) => $To::C32($body),
+            $From::C64($v) => $To::C64($body),
+            $From::I64($v) => $To::I64($body),
+            $From::Bool($v) => $To::Bool($body),
+        }
+    };
+}
+
+impl<'a> Slice<'a> {
+    /// `self[r]`.
+    pub(crate) fn sub(self, r: Range<usize>) -> Slice<'a> {
+        each_variant!(self, v => &v[r], Slice => Slice)
+    }
+}
+
+/// `d[r]` as a slice.
+pub(crate) fn slice_of(d: &Data, r: Range<usize>) -> Slice<'_> {
+    match d {
+        Data::F32(v) => Slice::F32(&v[r]),
+        Data::F64(v) => Slice::F64(&v[r]),
+        Data::C32(v) => Slice::C32(&v[r]),
+        Data::C64(v) => Slice::C64(&v[r]),
+        Data::I64(v) => Slice::I64(&v[r]),
+        Data::Bool(v) => Slice::Bool(&v[r]),
+    }
+}
+
+/// `d[r]` as a mutable slice.
+pub(crate) fn slice_mut_of(d: &mut Data, r: Range<usize>) -> SliceMut<'_> {
+    match d {
+        Data::F32(v) => SliceMut::F32(&mut v[r]),
+        Data::F64(v) => SliceMut::F64(&mut v[r]),
+        Data::C32(v) => SliceMut::C32(&mut v[r]),
+        Data::C64(v) => SliceMut::C64(&mut v[r]),
+        Data::I64(v) => SliceMut::I64(&mut v[r]),
+        Data::Bool(v) => SliceMut::Bool(&mut v[r]),
+    }
+}
+
+impl<'a> SliceMut<'a> {
+    /// A read-only view of `self[r]`.
+    pub(crate) fn sub(&self, r: Range<usize>) -> Slice<'_> {
+        each_variant!(self, v => &v[r], SliceMut => Slice)
+    }
+
+    /// A mutable view of `self[r]`.
+    pub(crate) fn sub_mut(&mut self, r: Range<usize>) -> SliceMut<'_> {
+        each_variant!(self, v => &mut v[r], SliceMut => SliceMut)
+    }
+
+    /// Splits at `mid` (like `split_at_mut`).
+    pub(crate) fn split_at(self, mid: usize) -> (SliceMut<'a>, SliceMut<'a>) {
+        match self {
+            SliceMut::F32(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::F32(a), SliceMut::F32(b))
+            }
+            SliceMut::F64(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::F64(a), SliceMut::F64(b))
+            }
+            SliceMut::C32(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::C32(a), SliceMut::C32(b))
+            }
+            SliceMut::C64(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::C64(a), SliceMut::C64(b))
+            }
+            SliceMut::I64(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::I64(a), SliceMut::I64(b))
+            }
+            SliceMut::Bool(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::Bool(a), SliceMut::Bool(b))
+            }
+        }
+    }
+}
+
+/// The whole of `d` as a mutable slice.
+pub(crate) fn whole_mut(d: &mut Data) -> SliceMut<'_> {
+    let n = d.len();
+    slice_mut_of(d, 0..n)
+}
+
+type KResult = std::result::Result<(), String>;
+
+fn mismatch(what: &str) -> String {
+    format!("operands of unexpected dtypes for {what}")
+}
+
+#[inline(always)]
+fn map1<T: Copy, R>(src: &[T], dst: &mut [R], f: impl Fn(T) -> R) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = f(x);
+    }
+}
+
+#[inline(always)]
+fn map1_same<T: Copy>(src: Option<&[T]>, dst: &mut [T], f: impl Fn(T) -> T) {
+    match src {
+        Some(a) => map1(a, dst, f),
+        None => {
+            for d in dst.iter_mut() {
+                *d = f(*d);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn map2_same<T: Copy>(a: Option<&[T]>, b: Option<&[T]>, dst: &mut [T], f: impl Fn(T, T) -> T) {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                *d = f(x, y);
+            }
+        }
+        (None, Some(b)) => {
+            for (d, &y) in dst.iter_mut().zip(b) {
+                *d = f(*d, y);
+            }
+        }
+        (Some(a), None) => {
+            for (d, &x) in dst.iter_mut().zip(a) {
+                *d = f(x, *d);
+            }
+        }
+        (None, None) => {
+            for d in dst.iter_mut() {
+                *d = f(*d, *d);
+            }
+        }
+    }
+}
+
+macro_rules! real_unary {
+    ($name:ident, $t:ty, $vec:path, $vec_inplace:path) => {
+        fn $name(u: UnaryOp, src: Option<&[$t]>, d: &mut [$t]) {
+            if math::is_transcendental(u) {
+                match src {
+                    Some(a) => $vec(u, a, d),
+                    None => $vec_inplace(u, d),
+                }
+                return;
+            }
+            match u {
+                UnaryOp::Neg => map1_same(src, d, |x: $t| -x),
+                UnaryOp::Sqrt => map1_same(src, d, <$t>::sqrt),
+                UnaryOp::Abs => map1_same(src, d, <$t>::abs),
+                UnaryOp::Sign => map1_same(src, d, |x: $t| {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        x
+                    }
+                }),
+                UnaryOp::Imag => map1_same(src, d, |_: $t| 0.0),
+                // conj / real are the identity on reals; transcendentals handled above.
+                _ => map1_same(src, d, |x: $t| x),
+            }
+        }
+    };
+}
+real_unary!(unary_f64, f64, math::unary_f64, math::unary_f64_inplace);
+real_unary!(unary_f32, f32, math::unary_f32, math::unary_f32_inplace);
+
+macro_rules! complex_unary {
+    ($name:ident, $t:ty) => {
+        fn $name(u: UnaryOp, src: Option<&[Complex<$t>]>, d: &mut [Complex<$t>]) {
+            let one = Complex::<$t>::new(1.0, 0.0);
+            match u {
+                UnaryOp::Neg => map1_same(src, d, |z: Complex<$t>| -z),
+                UnaryOp::Exp => map1_same(src, d, |z: Complex<$t>| z.exp()),
+                UnaryOp::Log => map1_same(src, d, |z: Complex<$t>| z.ln()),
+                UnaryOp::Sin => map1_same(src, d, |z: Complex<$t>| z.sin()),
+                UnaryOp::Cos => map1_same(src, d, |z: Complex<$t>| z.cos()),
+                UnaryOp::Tanh => map1_same(src, d, |z: Complex<$t>| z.tanh()),
+                UnaryOp::Sqrt => map1_same(src, d, |z: Complex<$t>| z.sqrt()),
+                UnaryOp::Rsqrt => map1_same(src, d, |z: Complex<$t>| one / z.sqrt()),
+                UnaryOp::Sign => map1_same(src, d, |z: Complex<$t>| {
+                    let n = z.norm();
+                    if n == 0.0 {
+                        Complex::new(0.0, 0.0)
+                    } else {
+                        Complex::new(z.re / n, z.im / n)
+                    }
+                }),
+                UnaryOp::Expm1 => map1_same(src, d, |z: Complex<$t>| z.exp() - one),
+                UnaryOp::Log1p => map1_same(src, d, |z: Complex<$t>| (one + z).ln()),
+                UnaryOp::Conj => map1_same(src, d, |z: Complex<$t>| z.conj()),
+                // abs / real / imag have real results (see `unary`).
+                UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag => {}
+            }
+        }
+    };
+}
+complex_unary!(unary_c64, f64);
+complex_unary!(unary_c32, f32);
+
+fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
+    match (dst, src) {
+        (SliceMut::F64(d), None) => unary_f64(u, None, d),
+        (SliceMut::F64(d), Some(Slice::F64(a))) => unary_f64(u, Some(a), d),
+        (SliceMut::F32(d), None) => unary_f32(u, None, d),
+        (SliceMut::F32(d), Some(Slice::F32(a))) => unary_f32(u, Some(a), d),
+        (SliceMut::F64(d), Some(Slice::C64(a))) => match u {
+            UnaryOp::Abs => map1(a, d, |z| z.norm()),
+            UnaryOp::Imag => map1(a, d, |z| z.im),
+            _ => map1(a, d, |z| z.re),
+        },
+        (SliceMut::F32(d), Some(Slice::C32(a))) => match u {
+            UnaryOp::Abs => map1(a, d, |z| z.norm()),
+            UnaryOp::Imag => map1(a, d, |z| z.im),
+            _ => map1(a, d, |z| z.re),
+        },
+        (SliceMut::C64(d), None) => unary_c64(u, None, d),
+        (SliceMut::C64(d), Some(Slice::C64(a))) => unary_c64(u, Some(a), d),
+        (SliceMut::C32(d), None) => unary_c32(u, None, d),
+        (SliceMut::C32(d), Some(Slice::C32(a))) => unary_c32(u, Some(a), d),
+        (SliceMut::I64(d), src) => {
+            let a = match src {
+                None => None,
+                Some(Slice::I64(a)) => Some(a),
+                _ => return Err(mismatch(u.name())),
+            };
+            match u {
+                UnaryOp::Neg => map1_same(a, d, i64::wrapping_neg),
+                UnaryOp::Abs => map1_same(a, d, i64::wrapping_abs),
+                UnaryOp::Sign => map1_same(a, d, i64::signum),
+                UnaryOp::Conj | UnaryOp::Real => map1_same(a, d, |x| x),
+                UnaryOp::Imag => map1_same(a, d, |_| 0),
+                _ => return Err(format!("i64 operand of {}", u.name())),
+            }
+        }
+        _ => return Err(mismatch(u.name())),
+    }
+    Ok(())
+}
+
+macro_rules! real_binary {
+    ($a:expr, $b:expr, $d:expr, $op:expr, $t:ty, $max:ident, $min:ident) => {
+        match $op {
+            BinaryOp::Add => map2_same($a, $b, $d, |p: $t, q: $t| p + q),
+            BinaryOp::Sub => map2_same($a, $b, $d, |p: $t, q: $t| p - q),
+            BinaryOp::Mul => map2_same($a, $b, $d, |p: $t, q: $t| p * q),
+            BinaryOp::Div => map2_same($a, $b, $d, |p: $t, q: $t| p / q),
+            BinaryOp::Pow => map2_same($a, $b, $d, <$t>::powf),
+            BinaryOp::Max => map2_same($a, $b, $d, $max),
+            BinaryOp::Min => map2_same($a, $b, $d, $min),
+        }
+    };
+}
+
+macro_rules! complex_binary {
+    ($a:expr, $b:expr, $d:expr, $op:expr, $c:ty) => {
+        match $op {
+            BinaryOp::Add => map2_same($a, $b, $d, |p: $c, q: $c| p + q),
+            BinaryOp::Sub => map2_same($a, $b, $d, |p: $c, q: $c| p - q),
+            BinaryOp::Mul => map2_same($a, $b, $d, |p: $c, q: $c| p * q),
+            BinaryOp::Div => map2_same($a, $b, $d, |p: $c, q: $c| p / q),
+            BinaryOp::Pow => map2_same($a, $b, $d, |p: $c, q: $c| p.powc(q)),
+            BinaryOp::Max | BinaryOp::Min => return Err("complex operands of an ordered op".into()),
+        }
+    };
+}
+
+/// Typed operand of a same-dtype op, `None` meaning "the destination".
+macro_rules! operand {
+    ($s:expr, $V:ident, $what:expr) => {
+        match $s {
+            None => None,
+            Some(Slice::$V(x)) => Some(x),
+            Some(_) => return Err(mismatch($what)),
+        }
+    };
+}
+
+fn binary(op: BinaryOp, a: Option<Slice<'_>>, b: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
+    let w = op.name();
+    match dst {
+        SliceMut::F64(d) => real_binary!(
+            operand!(a, F64, w),
+            operand!(b, F64, w),
+            d,
+            op,
+            f64,
+            max_f64,
+            min_f64
+        ),
+        SliceMut::F32(d) => real_binary!(
+            operand!(a, F32, w),
+            operand!(b, F32, w),
+            d,
+            op,
+            f32,
+            max_f32,
+            min_f32
+        ),
+        SliceMut::C64(d) => {
+            complex_binary!(operand!(a, C64, w), operand!(b, C64, w), d, op, Complex64)
+        }
+        SliceMut::C32(d) => {
+            complex_binary!(operand!(a, C32, w), operand!(b, C32, w), d, op, Complex32)
+        }
+        SliceMut::I64(d) => {
+            let (x, y) = (operand!(a, I64, w), operand!(b, I64, w));
+            match op {
+                BinaryOp::Add => map2_same(x, y, d, i64::wrapping_add),
+                BinaryOp::Sub => map2_same(x, y, d, i64::wrapping_sub),
+                BinaryOp::Mul => map2_same(x, y, d, i64::wrapping_mul),
+                BinaryOp::Div => {
+                    map2_same(x, y, d, |p, q| if q == 0 { 0 } else { p.wrapping_div(q) })
+                }
+                BinaryOp::Max => map2_same(x, y, d, i64::max),
+                BinaryOp::Min => map2_same(x, y, d, i64::min),
+                BinaryOp::Pow => return Err("i64 operands of pow".into()),
+            }
+        }
+        SliceMut::Bool(_) => return Err(mismatch(w)),
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn cmp2<T: Copy>(a: &[T], b: &[T], d: &mut [bool], f: impl Fn(T, T) -> bool) {
+    for ((o, &x), &y) in d.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
+    }
+}
+
+fn ordered<T: PartialOrd + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) {
+    match c {
+        CmpOp::Eq => cmp2(a, b, d, |p, q| p == q),
+        CmpOp::Ne => cmp2(a, b, d, |p, q| p != q),
+        CmpOp::Lt => cmp2(a, b, d, |p, q| p < q),
+        CmpOp::Le => cmp2(a, b, d, |p, q| p <= q),
+        CmpOp::Gt => cmp2(a, b, d, |p, q| p > q),
+        CmpOp::Ge => cmp2(a, b, d, |p, q| p >= q),
+    }
+}
+
+fn equality<T: PartialEq + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) -> KResult {
+    match c {
+        CmpOp::Eq => cmp2(a, b, d, |p, q| p == q),
+        CmpOp::Ne => cmp2(a, b, d, |p, q| p != q),
+        _ => return Err("ordered comparison of complex operands".into()),
+    }
+    Ok(())
+}
+
+fn compare(c: CmpOp, a: Slice<'_>, b: Slice<'_>, dst: SliceMut<'_>) -> KResult {
+    let SliceMut::Bool(d) = dst else {
+        return Err(mismatch("compare"));
+    };
+    match (a, b) {
+        (Slice::F64(x), Slice::F64(y)) => ordered(c, x, y, d),
+        (Slice::F32(x), Slice::F32(y)) => ordered(c, x, y, d),
+        (Slice::I64(x), Slice::I64(y)) => ordered(c, x, y, d),
+        (Slice::Bool(x), Slice::Bool(y)) => ordered(c, x, y, d),
+        (Slice::C64(x), Slice::C64(y)) => equality(c, x, y, d)?,
+        (Slice::C32(x), Slice::C32(y)) => equality(c, x, y, d)?,
+        _ => return Err(mismatch("compare")),
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn pick<T: Copy>(p: &[bool], t: &[T], f: &[T], d: &mut [T]) {
+    for (((o, &c), &x), &y) in d.iter_mut().zip(p).zip(t).zip(f) {
+        *o = if c { x } else { y };
+    }
+}
+
+fn select(p: Slice<'_>, t: Slice<'_>, f: Slice<'_>, dst: SliceMut<'_>) -> KResult {
+    let Slice::Bool(p) = p else {
+        return Err(mismatch("select"));
+    };
+    match (dst, t, f) {
+        (SliceMut::F64(d), Slice::F64(a), Slice::F64(b)) => pick(p, a, b, d),
+        (SliceMut::F32(d), Slice::F32(a), Slice::F32(b)) => pick(p, a, b, d),
+        (SliceMut::C64(d), Slice::C64(a), Slice::C64(b)) => pick(p, a, b, d),
+        (SliceMut::C32(d), Slice::C32(a), Slice::C32(b)) => pick(p, a, b, d),
+        (SliceMut::I64(d), Slice::I64(a), Slice::I64(b)) => pick(p, a, b, d),
+        (SliceMut::Bool(d), Slice::Bool(a), Slice::Bool(b)) => pick(p, a, b, d),
+        _ => return Err(mismatch("select")),
+    }
+    Ok(())
+}
+
+/// Element conversions with the project's convert rules.
+trait FromElem: Copy {
+    fn from_f32(x: f32) -> Self;
+    fn from_f64(x: f64) -> Self;
+    fn from_c32(x: Complex32) -> Self;
+    fn from_c64(x: Complex64) -> Self;
+    fn from_i64(x: i64) -> Self;
+    fn from_bool(x: bool) -> Self;
+}
+
+fn b2f(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl FromElem for f64 {
+    fn from_f32(x: f32) -> f64 {
+        x as f64
+    }
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+    fn from_c32(x: Complex32) -> f64 {
+        x.re as f64
+    }
+    fn from_c64(x: Complex64) -> f64 {
+        x.re
+    }
+    fn from_i64(x: i64) -> f64 {
+        x as f64
+    }
+    fn from_bool(x: bool) -> f64 {
+        b2f(x)
+    }
+}
+
+impl FromElem for f32 {
+    fn from_f32(x: f32) -> f32 {
+        x
+    }
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+    fn from_c32(x: Complex32) -> f32 {
+        x.re
+    }
+    fn from_c64(x: Complex64) -> f32 {
+        x.re as f32
+    }
+    fn from_i64(x: i64) -> f32 {
+        x as f32
+    }
+    fn from_bool(x: bool) -> f32 {
+        b2f(x) as f32
+    }
+}
+
+impl FromElem for Complex32 {
+    fn from_f32(x: f32) -> Self {
+        Complex32::new(x, 0.0)
+    }
+    fn from_f64(x: f64) -> Self {
+        Complex32::new(x as f32, 0.0)
+    }
+    fn from_c32(x: Complex32) -> Self {
+        x
+    }
+    fn from_c64(x: Complex64) -> Self {
+        Complex32::new(x.re as f32, x.im as f32)
+    }
+    fn from_i64(x: i64) -> Self {
+        Complex32::new(x as f32, 0.0)
+    }
+    fn from_bool(x: bool) -> Self {
+        Complex32::new(b2f(x) as f32, 0.0)
+    }
+}
+
+impl FromElem for Complex64 {
+    fn from_f32(x: f32) -> Self {
+        Complex64::new(x as f64, 0.0)
+    }
+    fn from_f64(x: f64) -> Self {
+        Complex64::new(x, 0.0)
+    }
+    fn from_c32(x: Complex32) -> Self {
+        Complex64::new(x.re as f64, x.im as f64)
+    }
+    fn from_c64(x: Complex64) -> Self {
+        x
+    }
+    fn from_i64(x: i64) -> Self {
+        Complex64::new(x as f64, 0.0)
+    }
+    fn from_bool(x: bool) -> Self {
+        Complex64::new(b2f(x), 0.0)
+    }
+}
+
+impl FromElem for i64 {
+    fn from_f32(x: f32) -> i64 {
+        x as i64
+    }
+    fn from_f64(x: f64) -> i64 {
+        x as i64
+    }
+    fn from_c32(x: Complex32) -> i64 {
+        x.re as i64
+    }
+    fn from_c64(x: Complex64) -> i64 {
+        x.re as i64
+    }
+    fn from_i64(x: i64) -> i64 {
+        x
+    }
+    fn from_bool(x: bool) -> i64 {
+        x as i64
+    }
+}
+
+impl FromElem for bool {
+    fn from_f32(x: f32) -> bool {
+        x != 0.0
+    }
+    fn from_f64(x: f64) -> bool {
+        x != 0.0
+    }
+    fn from_c32(x: Complex32) -> bool {
+        x.re != 0.0 || x.im != 0.0
+    }
+    fn from_c64(x: Complex64) -> bool {
+        x.re != 0.0 || x.im != 0.0
+    }
+    fn from_i64(x: i64) -> bool {
+        x != 0
+    }
+    fn from_bool(x: bool) -> bool {
+        x
+    }
+}
+
+fn convert_into<T: FromElem>(src: Slice<'_>, d: &mut [T]) {
+    match src {
+        Slice::F32(a) => map1(a, d, T::from_f32),
+        Slice::F64(a) => map1(a, d, T::from_f64),
+        Slice::C32(a) => map1(a, d, T::from_c32),
+        Slice::C64(a) => map1(a, d, T::from_c64),
+        Slice::I64(a) => map1(a, d, T::from_i64),
+        Slice::Bool(a) => map1(a, d, T::from_bool),
+    }
+}
+
+fn convert(src: Slice<'_>, dst: SliceMut<'_>) {
+    match dst {
+        SliceMut::F32(d) => convert_into(src, d),
+        SliceMut::F64(d) => convert_into(src, d),
+        SliceMut::C32(d) => convert_into(src, d),
+        SliceMut::C64(d) => convert_into(src, d),
+        SliceMut::I64(d) => convert_into(src, d),
+        SliceMut::Bool(d) => convert_into(src, d),
+    }
+}
+
+/// Runs elementwise op `kind` over `srcs` into `dst` (all of one tile's length).
+pub(crate) fn eval(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>) -> KResult {
+    let need = |i: usize| -> std::result::Result<Slice<'_>, String> {
+        srcs.get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| format!("operand {i} of a tile op is missing"))
+    };
+    match kind {
+        TileOpKind::Unary(u) => unary(*u, srcs.first().copied().flatten(), dst),
+        TileOpKind::Binary(b) => binary(
+            *b,
+            srcs.first().copied().flatten(),
+            srcs.get(1).copied().flatten(),
+            dst,
+        ),
+        TileOpKind::Compare(c) => compare(*c, need(0)?, need(1)?, dst),
+        TileOpKind::Select => select(need(0)?, need(1)?, need(2)?, dst),
+        TileOpKind::Convert(_) | TileOpKind::Copy => {
+            convert(need(0)?, dst);
+            Ok(())
+        }
+        TileOpKind::Reduce(_) => Err("a reduction is not an elementwise op".into()),
+    }
+}
+
+/// Lanes of a whole reduction.
+pub(crate) const LANES: usize = 8;
+
+/// The identity of `kind` for `dtype` (`-inf` / `+inf` for max / min).
+pub(crate) fn identity(kind: ReduceOp, dtype: DType, n: usize) -> Data {
+    match (kind, dtype) {
+        (ReduceOp::Sum, d) => Data::zeros(d, n),
+        (ReduceOp::Prod, d) => Data::splat(d, 1.0, n),
+        (ReduceOp::Max, DType::I64) => Data::I64(vec![i64::MIN; n]),
+        (ReduceOp::Min, DType::I64) => Data::I64(vec![i64::MAX; n]),
+        (ReduceOp::Max, d) => Data::splat(d, f64::NEG_INFINITY, n),
+        (ReduceOp::Min, d) => Data::splat(d, f64::INFINITY, n),
+    }
+}
+
+#[inline(always)]
+fn fold_lanes<T: Copy>(acc: &mut [T], x: &[T], g: impl Fn(T, T) -> T) {
+    let acc: &mut [T; LANES] = match acc.try_into() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for j in 0..LANES {
+            acc[j] = g(acc[j], c[j]);
+        }
+    }
+    for (j, &v) in chunks.remainder().iter().enumerate() {
+        acc[j] = g(acc[j], v);
+    }
+}
+
+#[inline(always)]
+fn combine_lanes<T: Copy>(acc: &[T], g: impl Fn(T, T) -> T) -> T {
+    let mut r = acc[0];
+    for &v in &acc[1..] {
+        r = g(r, v);
+    }
+    r
+}
+
+/// Reduction step functions as function pointers, per dtype.
+macro_rules! real_op {
+    ($kind:expr, $t:ty, $max:ident, $min:ident) => {
+        match $kind {
+            ReduceOp::Sum => (|a: $t, b: $t| a + b) as fn($t, $t) -> $t,
+            ReduceOp::Prod => |a: $t, b: $t| a * b,
+            ReduceOp::Max => $max,
+            ReduceOp::Min => $min,
+        }
+    };
+}
+
+macro_rules! with_reducer {
+    ($kind:expr, $acc:expr, $x:expr, $what:literal, |$g:ident, $a:ident, $v:ident| $body:expr) => {
+        match ($acc, $x) {
+            (SliceMut::F64($a), Slice::F64($v)) => {
+                let $g = real_op!($kind, f64, max_f64, min_f64);
+                $body
+            }
+            (SliceMut::F32($a), Slice::F32($v)) => {
+                let $g = real_op!($kind, f32, max_f32, min_f32);
+                $body
+            }
+            (SliceMut::C64($a), Slice::C64($v)) => {
+                let $g = match $kind {
+                    ReduceOp::Sum => {
+                        (|a: Complex64, b: Complex64| a + b)
+                            as fn(Complex64, Complex64) -> Complex64
+                    }
+                    ReduceOp::Prod => |a: Complex64, b: Complex64| a * b,
+                    _ => return Err("complex operand of an ordered reduction".into()),
+                };
+                $body
+            }
+            (SliceMut::C32($a), Slice::C32($v)) => {
+                let $g = match $kind {
+                    ReduceOp::Sum => {
+                        (|a: Complex32, b: Complex32| a + b)
+                            as fn(Complex32, Complex32) -> Complex32
+                    }
+                    ReduceOp::Prod => |a: Complex32, b: Complex32| a * b,
+                    _ => return Err("complex operand of an ordered reduction".into()),
+                };
+                $body
+            }
+            (SliceMut::I64($a), Slice::I64($v)) => {
+                let $g = match $kind {
+                    ReduceOp::Sum => i64::wrapping_add as fn(i64, i64) -> i64,
+                    ReduceOp::Prod => i64::wrapping_mul,
+                    ReduceOp::Max => |a: i64, b: i64| a.max(b),
+                    ReduceOp::Min => |a: i64, b: i64| a.min(b),
+                };
+                $body
+            }
+            _ => return Err(concat!("operand of unexpected dtype for ", $what).into()),
+        }
+    };
+}
+
+/// Folds `x` into the `LANES` accumulators `acc` (element `i` into lane `i mod LANES`).
+pub(crate) fn reduce_lanes(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
+    // Sum of reals is the hot case: a monomorphic closure lets the loop vectorise.
+    match (kind, acc, x) {
+        (ReduceOp::Sum, SliceMut::F64(a), Slice::F64(v)) => fold_lanes(a, v, |p, q| p + q),
+        (ReduceOp::Sum, SliceMut::F32(a), Slice::F32(v)) => fold_lanes(a, v, |p, q| p + q),
+        (kind, acc, x) => with_reducer!(kind, acc, x, "a reduction", |g, a, v| fold_lanes(a, v, g)),
+    }
+    Ok(())
+}
+
+/// Combines `LANES` accumulators in lane order into `out[0]`, then `out[0]` with `prev`.
+pub(crate) fn combine(kind: ReduceOp, lanes: SliceMut<'_>) -> std::result::Result<Data, String> {
+    let mut out = match &lanes {
+        SliceMut::F32(_) => Data::F32(vec![0.0]),
+        SliceMut::F64(_) => Data::F64(vec![0.0]),
+        SliceMut::C32(_) => Data::C32(vec![Complex32::new(0.0, 0.0)]),
+        SliceMut::C64(_) => Data::C64(vec![Complex64::new(0.0, 0.0)]),
+        SliceMut::I64(_) => Data::I64(vec![0]),
+        SliceMut::Bool(_) => return Err("bool reduction".into()),
+    };
+    let mut o = whole_mut(&mut out);
+    let ro = o.sub_mut(0..1);
+    let view = lanes.sub(0..LANES);
+    match (ro, view) {
+        (SliceMut::F64(r), Slice::F64(v)) => {
+            r[0] = combine_lanes(v, real_op!(kind, f64, max_f64, min_f64))
+        }
+        (SliceMut::F32(r), Slice::F32(v)) => {
+            r[0] = combine_lanes(v, real_op!(kind, f32, max_f32, min_f32))
+        }
+        (ro, view) => with_reducer!(kind, ro, view, "a reduction", |g, r, v| r[0] =
+            combine_lanes(v, g)),
+    }
+    Ok(out)
+}
+
+/// `acc[0] = g(acc[0], x[0])` (block partials in block order).
+pub(crate) fn fold_scalar(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
+    with_reducer!(kind, acc, x, "a reduction", |g, a, v| a[0] = g(a[0], v[0]));
+    Ok(())
+}
+
+/// Row reduction over one run: `out[o + i·os] = g(out[o + i·os], x[i])`, or, when
+/// `os == 0`, `out[o] = g(…g(out[o], x[0])…, x[n-1])` in order.
+pub(crate) fn reduce_run(
+    kind: ReduceOp,
+    out: &mut SliceMut<'_>,
+    o: usize,
+    os: usize,
+    x: Slice<'_>,
+) -> KResult {
+    let out = out.sub_mut(0..out_len(out));
+    with_reducer!(kind, out, x, "a reduction", |g, a, v| {
+        if os == 0 {
+            let mut acc = a[o];
+            for &e in v {
+                acc = g(acc, e);
+            }
+            a[o] = acc;
+        } else {
+            for (i, &e) in v.iter().enumerate() {
+                let p = o + i * os;
+                a[p] = g(a[p], e);
+            }
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn out_len(s: &SliceMut<'_>) -> usize {
+    match s {
+        SliceMut::F32(v) => v.len(),
+        SliceMut::F64(v) => v.len(),
+        SliceMut::C32(v) => v.len(),
+        SliceMut::C64(v) => v.len(),
+        SliceMut::I64(v) => v.len(),
+        SliceMut::Bool(v) => v.len(),
+    }
+}
+
+/// Copies `n` elements from `src` (starting at `s0`, stride `ss`) to `dst[d0..d0+n]`.
+pub(crate) fn strided_run(
+    dst: &mut SliceMut<'_>,
+    d0: usize,
+    src: &Data,
+    s0: usize,
+    ss: usize,
+    n: usize,
+) -> KResult {
+    macro_rules! run {
+        ($d:expr, $s:expr) => {{
+            let d = &mut $d[d0..d0 + n];
+            if ss == 1 {
+                d.copy_from_slice(&$s[s0..s0 + n]);
+            } else if ss == 0 {
+                d.fill($s[s0]);
+            } else {
+                for (i, o) in d.iter_mut().enumerate() {
+                    *o = $s[s0 + i * ss];
+                }
+            }
+        }};
+    }
+    match (dst, src) {
+        (SliceMut::F64(d), Data::F64(s)) => run!(d, s),
+        (SliceMut::F32(d), Data::F32(s)) => run!(d, s),
+        (SliceMut::C64(d), Data::C64(s)) => run!(d, s),
+        (SliceMut::C32(d), Data::C32(s)) => run!(d, s),
+        (SliceMut::I64(d), Data::I64(s)) => run!(d, s),
+        (SliceMut::Bool(d), Data::Bool(s)) => run!(d, s),
+        _ => return Err(mismatch("a strided load")),
+    }
+    Ok(())
+}

@@ -1,0 +1,616 @@
+//! Kernel schedules: how one [`FusionGroup`](crate::FusionGroup) runs. The iteration space
+//! (the group's element count, in column-major order) is cut into *blocks*, the unit of
+//! parallel work, and each block into *tiles* small enough for L1. Per tile, strided loads
+//! fill their tile slots, then the op list runs over slices of `len ≤ tile` elements (one
+//! dtype dispatch per op per tile); values used outside the group are written straight
+//! into their output buffers, the others live in reused tile slots.
+//!
+//! Reduction order (fixed, documented, independent of the thread count):
+//! - *whole* reductions (scalar result) fold each block into 8 lanes (element `i` of a
+//!   tile goes to lane `i mod 8`, tiles in order), combine the lanes `((l0·l1)·l2)…`, then
+//!   combine the block partials in block order starting from the identity. Block
+//!   boundaries depend only on the group's shape, so results are bit-identical on every
+//!   run and with any thread count.
+//! - *row* reductions (non-scalar result) fold every output element's inputs in
+//!   column-major order, exactly as the reference evaluator does. When the slowest axis is
+//!   kept, blocks are whole slices of it (disjoint outputs, run in parallel); otherwise the
+//!   group runs as one block.
+
+use crate::fusion::{FusionGroup, ValueClass};
+use crate::strided::coalesce;
+use std::collections::HashMap;
+use std::fmt;
+use tenferro_ir::{
+    col_major_strides, BinaryOp, CmpOp, DType, Function, Op, ReduceOp, TensorType, UnaryOp, Value,
+};
+
+/// Target elements per parallel block (rounded to the reductions' quantum).
+pub(crate) const TARGET_BLOCK: usize = 1 << 15;
+/// Bytes of tile slots a tile aims to fit in (L1 is 32 KiB on the target machines).
+const TILE_BYTES: usize = 24 * 1024;
+
+/// Where a tile op reads an operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Src {
+    /// A tile slot (the first `len` elements).
+    Slot(usize),
+    /// External buffer `input`, elements `offset + start .. offset + start + len`.
+    Input { input: usize, offset: usize },
+    /// The group's output `o` at the tile's positions (written earlier in this tile, or
+    /// the donated input buffer of an in-place update).
+    Output(usize),
+}
+
+/// Where a tile op writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dst {
+    Slot(usize),
+    Output(usize),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum TileOpKind {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Compare(CmpOp),
+    Select,
+    Convert(DType),
+    /// Copy of the operand (a stored alias).
+    Copy,
+    /// Fold the operand into reduction `reductions[i]`.
+    Reduce(usize),
+}
+
+/// One op of the per-tile op list.
+#[derive(Clone, Debug)]
+pub(crate) struct TileOp {
+    pub kind: TileOpKind,
+    pub srcs: Vec<Src>,
+    /// `None` for reductions.
+    pub dst: Option<Dst>,
+    /// Result dtype.
+    pub dtype: DType,
+    /// IR value computed (for display).
+    pub value: usize,
+}
+
+/// A strided load of a view into a tile slot: flat position `p` of the group reads
+/// `input[offset + Σ i_a · strides[a]]` where `i` is `p`'s multi-index over `shape`.
+#[derive(Clone, Debug)]
+pub(crate) struct StridedLoad {
+    pub input: usize,
+    pub slot: usize,
+    pub offset: usize,
+    pub shape: Vec<usize>,
+    pub strides: Vec<usize>,
+    /// IR value of the view (for display).
+    pub value: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum ReduceMode {
+    /// Scalar result: lanes per block, block partials combined in block order.
+    Whole,
+    /// Column-major fold into `out_len` outputs; `shape` / `out_strides` coalesced.
+    /// `outer = Some((quantum, outputs_per_quantum))` when the slowest axis is kept, so
+    /// blocks of whole `quantum`-element slices write disjoint outputs.
+    Rows {
+        shape: Vec<usize>,
+        out_strides: Vec<usize>,
+        outer: Option<(usize, usize)>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ReduceEpilogue {
+    pub kind: ReduceOp,
+    pub dtype: DType,
+    pub out: usize,
+    pub mode: ReduceMode,
+}
+
+/// How an output buffer is split over blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputKind {
+    /// One element per group position.
+    Tiles,
+    /// Result of reduction `i`.
+    Reduction(usize),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct GroupOutput {
+    pub value: usize,
+    pub ty: TensorType,
+    pub kind: OutputKind,
+}
+
+/// The schedule of one fusion group. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct KernelSchedule {
+    pub(crate) group: usize,
+    pub(crate) numel: usize,
+    pub(crate) tile: usize,
+    pub(crate) block: usize,
+    /// External buffers read (value indices) and their types.
+    pub(crate) inputs: Vec<(usize, TensorType)>,
+    pub(crate) loads: Vec<StridedLoad>,
+    pub(crate) ops: Vec<TileOp>,
+    pub(crate) reductions: Vec<ReduceEpilogue>,
+    pub(crate) outputs: Vec<GroupOutput>,
+    pub(crate) slot_types: Vec<DType>,
+    /// `(input, output)` pairs that may share a buffer: every read of the input precedes
+    /// or is the op writing the output, at the same positions.
+    pub(crate) inplace_candidates: Vec<(usize, usize)>,
+    /// `(input, output)` pairs the memory plan chose (reads rewritten to the output).
+    pub(crate) inplace: Vec<(usize, usize)>,
+}
+
+impl KernelSchedule {
+    /// Elements per tile.
+    pub fn tile(&self) -> usize {
+        self.tile
+    }
+
+    /// Elements per parallel block.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    /// Number of blocks.
+    pub fn num_blocks(&self) -> usize {
+        self.numel.div_ceil(self.block.max(1))
+    }
+
+    /// Size of the iteration space.
+    pub fn numel(&self) -> usize {
+        self.numel
+    }
+
+    /// Number of ops in the per-tile op list (including reductions and copies).
+    pub fn num_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// IR values this group stores (used outside it).
+    pub fn stored_values(&self) -> Vec<usize> {
+        self.outputs.iter().map(|o| o.value).collect()
+    }
+
+    /// Rewrites reads of `input` to read output `output` (which receives its buffer).
+    pub(crate) fn apply_inplace(&mut self, input: usize, output: usize) {
+        for op in &mut self.ops {
+            for s in &mut op.srcs {
+                if matches!(*s, Src::Input { input: i, offset: 0 } if i == input) {
+                    *s = Src::Output(output);
+                }
+            }
+        }
+        self.inplace.push((input, output));
+    }
+}
+
+fn src_name(s: &Src) -> String {
+    match s {
+        Src::Slot(i) => format!("t{i}"),
+        Src::Input { input, offset: 0 } => format!("in{input}"),
+        Src::Input { input, offset } => format!("in{input}[+{offset}]"),
+        Src::Output(o) => format!("out{o}"),
+    }
+}
+
+impl fmt::Display for KernelSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let par = if self.num_blocks() > 1 {
+            "parallel over blocks"
+        } else {
+            "one block"
+        };
+        writeln!(
+            f,
+            "schedule g{}: {} elements, tile {}, block {} ({} blocks, {par}), {} tile slots",
+            self.group,
+            self.numel,
+            self.tile,
+            self.block,
+            self.num_blocks(),
+            self.slot_types.len()
+        )?;
+        for (i, (v, ty)) in self.inputs.iter().enumerate() {
+            let donated = self
+                .inplace
+                .iter()
+                .find(|(inp, _)| *inp == i)
+                .map(|(_, o)| format!(" (buffer reused in place by out{o})"))
+                .unwrap_or_default();
+            writeln!(f, "    in{i} = %{v} : {ty}{donated}")?;
+        }
+        for l in &self.loads {
+            writeln!(
+                f,
+                "    t{} = load in{} (view %{}) offset {} shape {:?} strides {:?}",
+                l.slot, l.input, l.value, l.offset, l.shape, l.strides
+            )?;
+        }
+        for op in &self.ops {
+            let args: Vec<String> = op.srcs.iter().map(src_name).collect();
+            let dst = match op.dst {
+                Some(Dst::Slot(s)) => format!("t{s}"),
+                Some(Dst::Output(o)) => format!("out{o}"),
+                None => String::new(),
+            };
+            match &op.kind {
+                TileOpKind::Reduce(r) => {
+                    let red = &self.reductions[*r];
+                    let mode = match &red.mode {
+                        ReduceMode::Whole => "whole: 8 lanes per block, blocks in order".into(),
+                        ReduceMode::Rows { outer: Some(_), .. } => {
+                            "rows: column-major order, blocks own disjoint outputs".to_string()
+                        }
+                        ReduceMode::Rows { outer: None, .. } => {
+                            "rows: column-major order, sequential".to_string()
+                        }
+                    };
+                    writeln!(
+                        f,
+                        "    out{} = {} {} ({mode})   ; %{}",
+                        red.out,
+                        red.kind.name(),
+                        args.join(", "),
+                        op.value
+                    )?;
+                }
+                kind => {
+                    let name = match kind {
+                        TileOpKind::Unary(u) => u.name().to_string(),
+                        TileOpKind::Binary(b) => b.name().to_string(),
+                        TileOpKind::Compare(c) => format!("compare {}", c.name()),
+                        TileOpKind::Select => "select".into(),
+                        TileOpKind::Convert(d) => format!("convert {d}"),
+                        TileOpKind::Copy => "copy".into(),
+                        TileOpKind::Reduce(_) => unreachable!("handled above"),
+                    };
+                    writeln!(
+                        f,
+                        "    {dst} = {name} {} : {}   ; %{}",
+                        args.join(", "),
+                        op.dtype,
+                        op.value
+                    )?;
+                }
+            }
+        }
+        let outs: Vec<String> = self
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| format!("out{i} -> %{}", o.value))
+            .collect();
+        write!(f, "    store {}", outs.join(", "))
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    if a == 0 || b == 0 {
+        a.max(b)
+    } else {
+        a / gcd(a, b) * b
+    }
+}
+
+/// Builds the schedule of `group`. `stored(v)` says whether a member value is used
+/// outside the group (or returned).
+pub(crate) fn build(
+    f: &Function,
+    group: &FusionGroup,
+    class: &[ValueClass],
+    stored: &dyn Fn(usize) -> bool,
+) -> KernelSchedule {
+    let ty = |v: usize| f.ty(Value::from_index(v)).clone();
+    let members: Vec<usize> = group.insts.clone();
+    let is_member_value: HashMap<usize, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(j, &k)| (f.insts()[k].results[0].index(), j))
+        .collect();
+
+    // Last use (member position) of every value read, aliases extending their operand's.
+    let mut last_use: HashMap<usize, usize> = HashMap::new();
+    for (j, &k) in members.iter().enumerate() {
+        for a in &f.insts()[k].args {
+            last_use.insert(a.index(), j);
+        }
+    }
+    for &k in members.iter().rev() {
+        let inst = &f.insts()[k];
+        if matches!(inst.op, Op::Reshape { .. }) {
+            let (a, r) = (inst.args[0].index(), inst.results[0].index());
+            if let Some(&lr) = last_use.get(&r) {
+                let e = last_use.entry(a).or_insert(lr);
+                *e = (*e).max(lr);
+            }
+        }
+    }
+
+    let mut s = KernelSchedule {
+        group: group.id,
+        numel: group.numel,
+        tile: 0,
+        block: 0,
+        inputs: Vec::new(),
+        loads: Vec::new(),
+        ops: Vec::new(),
+        reductions: Vec::new(),
+        outputs: Vec::new(),
+        slot_types: Vec::new(),
+        inplace_candidates: Vec::new(),
+        inplace: Vec::new(),
+    };
+    let mut free_slots: Vec<usize> = Vec::new();
+    let alloc = |s: &mut KernelSchedule, free: &mut Vec<usize>, d: DType| -> usize {
+        if let Some(pos) = free.iter().position(|&i| s.slot_types[i] == d) {
+            return free.remove(pos);
+        }
+        s.slot_types.push(d);
+        s.slot_types.len() - 1
+    };
+    let input_of = |s: &mut KernelSchedule, v: usize| -> usize {
+        if let Some(i) = s.inputs.iter().position(|(x, _)| *x == v) {
+            return i;
+        }
+        s.inputs.push((v, ty(v)));
+        s.inputs.len() - 1
+    };
+    let mut loc: HashMap<usize, Src> = HashMap::new();
+
+    // Views read by members: contiguous ones are direct inputs, others strided loads.
+    for &k in &members {
+        for a in &f.insts()[k].args {
+            let a = a.index();
+            if loc.contains_key(&a) || is_member_value.contains_key(&a) {
+                continue;
+            }
+            match &class[a] {
+                ValueClass::View(vi) => {
+                    let vshape = ty(a).shape;
+                    let (cs, cst) = coalesce(&vshape, &[&vi.strides]);
+                    let input = input_of(&mut s, vi.base);
+                    let flat = cs.is_empty() || (cs.len() == 1 && cst[0][0] == 1);
+                    if flat && !vshape.contains(&0) {
+                        loc.insert(
+                            a,
+                            Src::Input {
+                                input,
+                                offset: vi.offset,
+                            },
+                        );
+                    } else {
+                        let slot = alloc(&mut s, &mut free_slots, ty(a).dtype);
+                        s.loads.push(StridedLoad {
+                            input,
+                            slot,
+                            offset: vi.offset,
+                            shape: cs,
+                            strides: cst[0].clone(),
+                            value: a,
+                        });
+                        loc.insert(a, Src::Slot(slot));
+                    }
+                }
+                _ => {
+                    let input = input_of(&mut s, a);
+                    loc.insert(a, Src::Input { input, offset: 0 });
+                }
+            }
+        }
+    }
+
+    let new_output = |s: &mut KernelSchedule, v: usize, kind: OutputKind| -> usize {
+        s.outputs.push(GroupOutput {
+            value: v,
+            ty: ty(v),
+            kind,
+        });
+        s.outputs.len() - 1
+    };
+    let mut freed: Vec<usize> = Vec::new();
+    for (j, &k) in members.iter().enumerate() {
+        let inst = &f.insts()[k];
+        let r = inst.results[0].index();
+        let rty = ty(r);
+        let srcs: Vec<Src> = inst.args.iter().map(|a| loc[&a.index()]).collect();
+        let kind = match &inst.op {
+            Op::Unary(u) => Some(TileOpKind::Unary(*u)),
+            Op::Binary(b) => Some(TileOpKind::Binary(*b)),
+            Op::Compare(c) => Some(TileOpKind::Compare(*c)),
+            Op::Select => Some(TileOpKind::Select),
+            Op::Convert { to } => Some(TileOpKind::Convert(*to)),
+            Op::Reshape { .. } => None,
+            Op::Reduce { kind, axes } => {
+                let a = inst.args[0].index();
+                let xshape = ty(a).shape;
+                let mode = reduce_mode(&xshape, axes, rty.numel());
+                let ridx = s.reductions.len();
+                let out = new_output(&mut s, r, OutputKind::Reduction(ridx));
+                s.reductions.push(ReduceEpilogue {
+                    kind: *kind,
+                    dtype: rty.dtype,
+                    out,
+                    mode,
+                });
+                s.ops.push(TileOp {
+                    kind: TileOpKind::Reduce(s.reductions.len() - 1),
+                    srcs: srcs.clone(),
+                    dst: None,
+                    dtype: rty.dtype,
+                    value: r,
+                });
+                loc.insert(r, Src::Output(out));
+                None
+            }
+            _ => None,
+        };
+        match (kind, &inst.op) {
+            (Some(kind), _) => {
+                let dst = if stored(r) {
+                    Dst::Output(new_output(&mut s, r, OutputKind::Tiles))
+                } else {
+                    Dst::Slot(alloc(&mut s, &mut free_slots, rty.dtype))
+                };
+                s.ops.push(TileOp {
+                    kind,
+                    srcs: srcs.clone(),
+                    dst: Some(dst),
+                    dtype: rty.dtype,
+                    value: r,
+                });
+                loc.insert(
+                    r,
+                    match dst {
+                        Dst::Slot(x) => Src::Slot(x),
+                        Dst::Output(o) => Src::Output(o),
+                    },
+                );
+            }
+            (None, Op::Reshape { .. }) => {
+                let src = srcs[0];
+                if stored(r) {
+                    let o = new_output(&mut s, r, OutputKind::Tiles);
+                    s.ops.push(TileOp {
+                        kind: TileOpKind::Copy,
+                        srcs: vec![src],
+                        dst: Some(Dst::Output(o)),
+                        dtype: rty.dtype,
+                        value: r,
+                    });
+                    loc.insert(r, Src::Output(o));
+                } else {
+                    loc.insert(r, src);
+                }
+            }
+            _ => {}
+        }
+        // Free slots whose values are dead after this op.
+        for a in &inst.args {
+            let a = a.index();
+            if last_use.get(&a) == Some(&j) {
+                if let Some(Src::Slot(x)) = loc.get(&a) {
+                    let still_used = loc.iter().any(|(v, l)| {
+                        *l == Src::Slot(*x) && *v != a && last_use.get(v).is_some_and(|&u| u > j)
+                    });
+                    if !still_used && !freed.contains(x) {
+                        freed.push(*x);
+                        free_slots.push(*x);
+                    }
+                }
+            }
+        }
+        // A slot freed above may be reallocated: forget its old owners' locations only
+        // through `freed` bookkeeping (a reused slot is removed from `freed`).
+        freed.retain(|x| free_slots.contains(x));
+    }
+
+    // In-place candidates: a Tiles output written by a unary / binary op whose operand is
+    // an input of the same type and size, read only at offset 0 and never after that op.
+    for (o, out) in s.outputs.iter().enumerate() {
+        if out.kind != OutputKind::Tiles {
+            continue;
+        }
+        let Some(j) = s.ops.iter().position(|op| op.dst == Some(Dst::Output(o))) else {
+            continue;
+        };
+        if !matches!(s.ops[j].kind, TileOpKind::Unary(_) | TileOpKind::Binary(_)) {
+            continue;
+        }
+        for (i, (_, ity)) in s.inputs.iter().enumerate() {
+            if ity.dtype != out.ty.dtype || ity.numel() != s.numel {
+                continue;
+            }
+            let reads_here = s.ops[j].srcs.contains(&Src::Input {
+                input: i,
+                offset: 0,
+            });
+            let only_flat = s.loads.iter().all(|l| l.input != i)
+                && s.ops.iter().all(|op| {
+                    op.srcs.iter().all(
+                    |x| !matches!(x, Src::Input { input, offset } if *input == i && *offset != 0),
+                )
+                });
+            let none_later = s.ops[j + 1..].iter().all(|op| {
+                op.srcs
+                    .iter()
+                    .all(|x| !matches!(x, Src::Input { input, .. } if *input == i))
+            });
+            let taken = s.inplace_candidates.iter().any(|(ii, _)| *ii == i);
+            if reads_here && only_flat && none_later && !taken {
+                s.inplace_candidates.push((i, o));
+                break;
+            }
+        }
+    }
+
+    // Tile: the live slots of one tile fit in TILE_BYTES; a multiple of 64 in [256, 2048].
+    let slot_bytes: usize = s.slot_types.iter().map(|d| d.size_bytes()).sum();
+    let mut tile = if slot_bytes == 0 {
+        2048
+    } else {
+        (TILE_BYTES / slot_bytes).clamp(256, 2048) / 64 * 64
+    };
+    tile = tile.min(group.numel.next_multiple_of(8)).max(8);
+    s.tile = tile;
+
+    // Blocks: a multiple of every row reduction's quantum; one block when a row
+    // reduction reduces the slowest axis or the group is small.
+    let mut quantum = 1usize;
+    let mut sequential = false;
+    for r in &s.reductions {
+        if let ReduceMode::Rows { outer, .. } = &r.mode {
+            match outer {
+                Some((q, _)) => quantum = lcm(quantum, *q),
+                None => sequential = true,
+            }
+        }
+    }
+    let n = group.numel.max(1);
+    s.block = if sequential || n <= TARGET_BLOCK || quantum >= n {
+        n
+    } else {
+        TARGET_BLOCK.next_multiple_of(quantum).min(n)
+    };
+    s
+}
+
+/// The reduction mode of reducing `x_shape` along `axes` into `out_len` elements.
+fn reduce_mode(x_shape: &[usize], axes: &[usize], out_len: usize) -> ReduceMode {
+    if out_len == 1 {
+        return ReduceMode::Whole;
+    }
+    let kept: Vec<usize> = (0..x_shape.len()).filter(|a| !axes.contains(a)).collect();
+    let out_shape: Vec<usize> = kept.iter().map(|&a| x_shape[a]).collect();
+    let os = col_major_strides(&out_shape);
+    let mut out_strides = vec![0usize; x_shape.len()];
+    for (k, &a) in kept.iter().enumerate() {
+        out_strides[a] = os[k];
+    }
+    let (shape, strides) = coalesce(x_shape, &[&out_strides]);
+    let out_strides = strides[0].clone();
+    let outer = match (shape.last(), out_strides.last()) {
+        (Some(_), Some(&s)) if s != 0 && !shape.contains(&0) => {
+            let q: usize = shape[..shape.len() - 1].iter().product();
+            Some((q, s))
+        }
+        _ => None,
+    };
+    ReduceMode::Rows {
+        shape,
+        out_strides,
+        outer,
+    }
+}
