@@ -36,17 +36,17 @@ fn main() -> Result<()> {
     let mut w = ctx
         .from_vec_col_major(vec![n], vec![0.0_f64; n])?
         .requires_grad(true);
-    let lr = 0.5;
+    let lr = 0.1;
     let mut first = None;
     let mut last = 0.0;
-    for step in 0..=200 {
+    for step in 0..=150 {
         let r = (a.matmul(&w)? - &b)?;
         let loss = (&r * &r)?.reduce_mean(&[0])?;
         loss.backward()?;
         let g = ctx.from_tensor(w.grad().expect("w is a tracked leaf"));
         last = loss.to_vec::<f64>()?[0];
         first.get_or_insert(last);
-        if step % 20 == 0 {
+        if step % 15 == 0 {
             println!("step {step:3}  loss {last:.3e}");
         }
         // The update is not part of the graph; the new weights are a fresh leaf.
