@@ -321,3 +321,26 @@ fn complex_backward_uses_the_pytorch_convention() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn trivial_graphs() -> Result<()> {
+    let ctx = ctx();
+    // The loss is the leaf itself.
+    let x = ctx.scalar(2.0_f64).requires_grad(true);
+    x.backward()?;
+    assert_eq!(vals(&x.grad().unwrap()), vec![1.0]);
+    // vjp of the identity returns the cotangent; jvp of the identity the tangent.
+    let v = ctx.from_vec_col_major(vec![2], vec![1.0_f64, 2.0])?;
+    let c = ctx.from_vec_col_major(vec![2], vec![5.0_f64, 6.0])?;
+    let (y, ct) = ctx.vjp(|x| Ok(x.clone()), &v, &c)?;
+    assert_eq!(vals(&y.value()), vec![1.0, 2.0]);
+    assert_eq!(vals(&ct.value()), vec![5.0, 6.0]);
+    let (_, t) = ctx.jvp(|x| Ok(x.clone()), &v, &c)?;
+    assert_eq!(vals(&t.value()), vec![5.0, 6.0]);
+    // Multi-result ops and raw IR ops: `apply` records like any op.
+    let w = v.clone().requires_grad(true);
+    let e = EagerTensor::apply1(tenferro_ir::Op::Unary(tenferro_ir::UnaryOp::Exp), &[&w])?;
+    e.sum()?.backward()?;
+    close(&vals(&w.grad().unwrap()), &[1.0_f64.exp(), 2.0_f64.exp()]);
+    Ok(())
+}

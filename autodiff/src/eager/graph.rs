@@ -39,10 +39,8 @@ impl Drop for Node {
         if let Node::Apply { args, .. } = self {
             let mut stack: Vec<Rc<Node>> = args.drain(..).flatten().map(|r| r.node).collect();
             while let Some(n) = stack.pop() {
-                if let Ok(mut inner) = Rc::try_unwrap(n) {
-                    if let Node::Apply { args, .. } = &mut inner {
-                        stack.extend(args.drain(..).flatten().map(|r| r.node));
-                    }
+                if let Ok(Node::Apply { args, .. }) = Rc::try_unwrap(n).as_mut() {
+                    stack.extend(args.drain(..).flatten().map(|r| r.node));
                 }
             }
         }
