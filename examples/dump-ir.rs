@@ -2,14 +2,21 @@
 //! every pass of the pipeline (with the pass's statistics), and the IR of `grad` and of
 //! `jvp(grad(f))` before and after the pipeline.
 //!
-//! Run: `cargo run --example dump-ir` (add `-- O0|O1|O2` to pick the optimization level).
+//! For each program it then prints what the CPU backend prepared: the partitioner's
+//! decision for every instruction (with the reason of each refusal), the fusion groups,
+//! each kernel schedule and the memory plan.
+//!
+//! Run: `cargo run --example dump-ir` (add `-- O0|O1|O2` to pick the optimization level,
+//! and `--dot FILE` to write the prepared programs as Graphviz DOT, fusion groups as
+//! clusters: `dot -Tsvg FILE -O`).
 
 use std::error::Error;
 use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
+use tenferro_runtime::Backend;
 use tenferro_runtime::{
-    lower, CompileOptions, DType, GraphCompiler, GraphExecutor, LowerMode, OptLevel, Tensor,
-    TracedTensor,
+    lower, CompileOptions, DType, GraphCompiler, GraphExecutor, LowerMode, OptLevel, Program,
+    Tensor, TracedTensor,
 };
 
 fn compile_and_show(
@@ -17,6 +24,7 @@ fn compile_and_show(
     t: &TracedTensor,
     inputs: &[(&TracedTensor, Tensor)],
     level: OptLevel,
+    dot: &mut String,
 ) -> Result<(), Box<dyn Error>> {
     println!("==================== {title} ====================");
     let lowered = lower(&[t], &[], LowerMode::Program)?;
@@ -38,6 +46,7 @@ fn compile_and_show(
             println!("{}", tenferro_ir::print(e.function));
         });
     let program = GraphCompiler::with_options(options).compile(t)?;
+    show_cpu_program(&program, dot)?;
     let mut executor = GraphExecutor::new(CpuBackend::new());
     let result = executor.run_with_inputs(&program, inputs)?;
     println!(
@@ -48,12 +57,44 @@ fn compile_and_show(
     Ok(())
 }
 
+/// Prints the fusion decisions, groups, schedules and memory plan of the CPU backend's
+/// prepared form of `program`, and appends its DOT graph to `dot`.
+fn show_cpu_program(program: &Program, dot: &mut String) -> Result<(), Box<dyn Error>> {
+    let prepared = CpuBackend::new().prepare(program.function())?;
+    println!("--- fusion decisions ---");
+    for note in prepared.fusion_notes() {
+        println!("  {note}");
+    }
+    println!(
+        "--- prepared for the CPU: {} fusion group(s), {} step(s), peak {} bytes ---",
+        prepared.fusion_groups().len(),
+        prepared.steps().len(),
+        prepared.peak_bytes()
+    );
+    println!("{prepared}");
+    dot.push_str(&prepared.to_dot());
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let level = match std::env::args().nth(1).as_deref() {
-        Some("O0") => OptLevel::O0,
-        Some("O1") => OptLevel::O1,
-        _ => OptLevel::O2,
-    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut level = OptLevel::O2;
+    let mut dot_file: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "O0" => level = OptLevel::O0,
+            "O1" => level = OptLevel::O1,
+            "O2" => level = OptLevel::O2,
+            "--dot" => {
+                i += 1;
+                dot_file = Some(args.get(i).cloned().ok_or("--dot needs a file name")?);
+            }
+            other => return Err(format!("unknown argument `{other}`").into()),
+        }
+        i += 1;
+    }
+    let mut dot = String::new();
     let ad = AdContext::builder().build()?;
 
     // f(x) = sum(tanh(A x)^2)
@@ -69,10 +110,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
 
     let y = f(&x)?;
-    compile_and_show("f(x) = sum(tanh(A x)^2)", &y, &[(&x, x_val.clone())], level)?;
+    compile_and_show(
+        "f(x) = sum(tanh(A x)^2)",
+        &y,
+        &[(&x, x_val.clone())],
+        level,
+        &mut dot,
+    )?;
 
     let g = ad.grad(&y, &x)?;
-    compile_and_show("grad f", &g, &[(&x, x_val.clone())], level)?;
+    compile_and_show("grad f", &g, &[(&x, x_val.clone())], level, &mut dot)?;
 
     let hvp = ad.jvp(&g, &x, &v)?;
     compile_and_show(
@@ -80,6 +127,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         &hvp,
         &[(&x, x_val), (&v, v_val)],
         level,
+        &mut dot,
     )?;
+    if let Some(path) = dot_file {
+        std::fs::write(&path, dot)?;
+        println!("wrote {path}");
+    }
     Ok(())
 }

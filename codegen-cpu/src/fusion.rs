@@ -92,6 +92,9 @@ pub(crate) struct Partition {
     pub class: Vec<ValueClass>,
     pub units: Vec<Unit>,
     pub notes: Vec<FusionNote>,
+    /// Materialised views (by instruction) whose operand is itself a view: the step
+    /// copies from the underlying buffer through the composed view.
+    pub composed_views: Vec<(usize, ViewInfo)>,
 }
 
 struct GroupState {
@@ -110,6 +113,7 @@ struct Partitioner<'f> {
     groups: Vec<GroupState>,
     notes: Vec<FusionNote>,
     singles: Vec<usize>,
+    composed_views: Vec<(usize, ViewInfo)>,
 }
 
 fn is_loader(op: &Op) -> bool {
@@ -330,6 +334,11 @@ impl<'f> Partitioner<'f> {
         self.class[r] = ValueClass::View(vi);
         let contiguous = self.is_contiguous_view(r);
         if self.view_needs_storage(r, contiguous) {
+            if let ValueClass::View(vi) = &self.class[r] {
+                if vi.base != a {
+                    self.composed_views.push((k, vi.clone()));
+                }
+            }
             self.class[r] = ValueClass::Materialized;
             self.seal_operands(k, None);
             self.note(
@@ -503,6 +512,7 @@ pub(crate) fn partition(f: &Function) -> Partition {
         groups: Vec::new(),
         notes: Vec::new(),
         singles: Vec::new(),
+        composed_views: Vec::new(),
     };
     p.run();
 
@@ -546,6 +556,7 @@ pub(crate) fn partition(f: &Function) -> Partition {
         class,
         units: positioned.into_iter().map(|(_, u)| u).collect(),
         notes,
+        composed_views: p.composed_views.clone(),
     }
 }
 

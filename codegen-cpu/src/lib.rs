@@ -32,6 +32,7 @@ pub mod memory;
 mod plan;
 pub mod schedule;
 mod strided;
+pub mod vmath;
 
 pub use fusion::{FusionGroup, FusionNote, MAX_GROUP_OPS};
 pub use memory::Alloc;

@@ -361,14 +361,15 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     }
 
     // Partition (or one step per instruction).
-    let (groups, class, units, notes) = if fuse {
+    let (groups, class, units, notes, composed) = if fuse {
         let p = fusion::partition(f);
-        (p.groups, p.class, p.units, p.notes)
+        (p.groups, p.class, p.units, p.notes, p.composed_views)
     } else {
         (
             Vec::new(),
             vec![ValueClass::Materialized; n],
             (0..f.insts().len()).map(Unit::Single).collect(),
+            Vec::new(),
             Vec::new(),
         )
     };
@@ -391,13 +392,26 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
         match *unit {
             Unit::Single(k) => {
                 let inst = &f.insts()[k];
-                let (kind, result_types) = singles[k]
+                let (mut kind, result_types) = singles[k]
                     .take()
                     .ok_or_else(|| internal(inst.op.name(), "instruction planned twice"))?;
+                let mut args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
+                // A view of a view: one strided copy from the underlying buffer.
+                if let Some((_, vi)) = composed.iter().find(|(i, _)| *i == k) {
+                    let shape = &result_types[0].shape;
+                    kind = StepKind::Copy(StridedCopy::new(
+                        shape,
+                        vi.offset,
+                        &vi.strides,
+                        0,
+                        &col_major_strides(shape),
+                    ));
+                    args = vec![vi.base];
+                }
                 steps.push(Step {
                     op_name: inst.op.name().to_string(),
                     kind,
-                    args: inst.args.iter().map(|a| a.index()).collect(),
+                    args,
                     results: inst.results.iter().map(|r| r.index()).collect(),
                     result_types,
                     free_after: Vec::new(),

@@ -139,8 +139,8 @@ pub struct KernelSchedule {
     pub(crate) reductions: Vec<ReduceEpilogue>,
     pub(crate) outputs: Vec<GroupOutput>,
     pub(crate) slot_types: Vec<DType>,
-    /// `(input, output)` pairs that may share a buffer: every read of the input precedes
-    /// or is the op writing the output, at the same positions.
+    /// `(input, output)` pairs that may share a buffer: every read of the input (at the
+    /// tile's own positions) comes at or before the op writing the output.
     pub(crate) inplace_candidates: Vec<(usize, usize)>,
     /// `(input, output)` pairs the memory plan chose (reads rewritten to the output).
     pub(crate) inplace: Vec<(usize, usize)>,
@@ -517,8 +517,8 @@ pub(crate) fn build(
         freed.retain(|x| free_slots.contains(x));
     }
 
-    // In-place candidates: a Tiles output written by a unary / binary op whose operand is
-    // an input of the same type and size, read only at offset 0 and never after that op.
+    // In-place candidates: a Tiles output written by a unary / binary op, and an input of
+    // the same dtype and size read only at offset 0 and never after that op.
     for (o, out) in s.outputs.iter().enumerate() {
         if out.kind != OutputKind::Tiles {
             continue;
@@ -533,9 +533,11 @@ pub(crate) fn build(
             if ity.dtype != out.ty.dtype || ity.numel() != s.numel {
                 continue;
             }
-            let reads_here = s.ops[j].srcs.contains(&Src::Input {
-                input: i,
-                offset: 0,
+            let reads_here = s.ops[..=j].iter().any(|op| {
+                op.srcs.contains(&Src::Input {
+                    input: i,
+                    offset: 0,
+                })
             });
             let only_flat = s.loads.iter().all(|l| l.input != i)
                 && s.ops.iter().all(|op| {

@@ -214,7 +214,7 @@ fn intermediates_are_freed_after_their_last_use() {
     let text = p.to_string();
     assert!(text.contains("free %1"), "{text}");
     let xv = f64s(&[3], &[0.0, 1.0, -1.0]);
-    let out = run_cpu(&f, std::slice::from_ref(&xv), 1);
+    let out = run_cpu_with(&f, std::slice::from_ref(&xv), 1, false);
     let want = tenferro_ir::eval::eval(&f, &[xv]).unwrap();
     assert!(out[0].bits_eq(&want[0]) && out[1].bits_eq(&want[1]));
 }

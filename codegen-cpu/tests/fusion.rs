@@ -1,0 +1,445 @@
+//! Fused execution: equal to the unfused path and the reference evaluator on random
+//! programs; reduction order fixed (identical bits on every run and thread count); the
+//! partitioner's groups and reasons; the memory plan's peak bytes on known programs.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+use tenferro_cpu::{Alloc, CpuBackend};
+use tenferro_ir::arbitrary::{arb_function, arb_inputs, ArbConfig};
+use tenferro_ir::{
+    BinaryOp, DType, Data, DotDims, Function, Op, ReduceOp, Tensor, TensorType, UnaryOp, Value,
+};
+use tenferro_runtime::{Backend, ExtensionRegistry};
+
+fn run(f: &Function, inputs: &[Tensor], threads: usize, fusion: bool) -> Vec<Tensor> {
+    run_cpu_with(f, inputs, threads, fusion)
+}
+
+fn cfg(cases: u32) -> Config {
+    Config {
+        cases,
+        // Fixed seed: the random programs are the same on every run.
+        rng_seed: RngSeed::Fixed(0x7e7f_e770),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+fn all_dtypes() -> Vec<DType> {
+    DType::ALL.to_vec()
+}
+
+proptest! {
+    #![proptest_config(cfg(32))]
+
+    /// Programs whose values do not depend on evaluation order or libm: fused (1 and 2
+    /// threads) and unfused results are bit-identical to the reference evaluator.
+    #[test]
+    fn fused_is_bit_exact_on_value_safe_programs(
+        (f, inputs) in arb_function(ArbConfig { dtypes: all_dtypes(), ..ArbConfig::value_safe() })
+            .prop_flat_map(|f| { let i = arb_inputs(&f); (Just(f), i) })
+    ) {
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        for (threads, fusion) in [(1, true), (2, true), (1, false)] {
+            let got = run(&f, &inputs, threads, fusion);
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!(g.bits_eq(w), "threads {threads} fusion {fusion}\n{g:?}\n{w:?}\n{}", tenferro_ir::print(&f));
+            }
+        }
+    }
+
+    /// Any program: fused results are close to the reference (reductions in tile-lane
+    /// order, vectorised transcendentals).
+    #[test]
+    fn fused_is_close_to_reference_on_random_programs(
+        (f, inputs) in arb_function(ArbConfig { dtypes: vec![DType::F64, DType::C64, DType::I64], ..ArbConfig::with_dtypes(&[DType::F64]) })
+            .prop_flat_map(|f| { let i = arb_inputs(&f); (Just(f), i) })
+    ) {
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        let got = run(&f, &inputs, 2, true);
+        for (g, w) in got.iter().zip(&want) {
+            assert_close_nan(g, w, &tenferro_ir::print(&f));
+        }
+    }
+}
+
+fn param(f: &mut Function, dt: DType, shape: &[usize]) -> Value {
+    f.add_param(TensorType::new(dt, shape.to_vec()))
+}
+
+fn splat(f: &mut Function, dt: DType, v: f64, shape: &[usize]) -> Value {
+    let c = f
+        .push1(Op::Constant(Tensor::full(&TensorType::scalar(dt), v)), &[])
+        .unwrap();
+    f.push1(
+        Op::BroadcastInDim {
+            shape: shape.to_vec(),
+            dims: vec![],
+        },
+        &[c],
+    )
+    .unwrap()
+}
+
+/// The W2 workload: sum(exp(sin(x)·y + cos(x))·0.5 − tanh(x)).
+fn w2(dt: DType, n: usize) -> Function {
+    let mut f = Function::new("w2");
+    let x = param(&mut f, dt, &[n]);
+    let y = param(&mut f, dt, &[n]);
+    let s = f.push1(Op::Unary(UnaryOp::Sin), &[x]).unwrap();
+    let c = f.push1(Op::Unary(UnaryOp::Cos), &[x]).unwrap();
+    let sy = f.push1(Op::Binary(BinaryOp::Mul), &[s, y]).unwrap();
+    let a = f.push1(Op::Binary(BinaryOp::Add), &[sy, c]).unwrap();
+    let e = f.push1(Op::Unary(UnaryOp::Exp), &[a]).unwrap();
+    let half = splat(&mut f, dt, 0.5, &[n]);
+    let eh = f.push1(Op::Binary(BinaryOp::Mul), &[e, half]).unwrap();
+    let t = f.push1(Op::Unary(UnaryOp::Tanh), &[x]).unwrap();
+    let d = f.push1(Op::Binary(BinaryOp::Sub), &[eh, t]).unwrap();
+    let r = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: vec![0],
+            },
+            &[d],
+        )
+        .unwrap();
+    f.set_outputs(vec![r]);
+    f
+}
+
+fn rand_tensor(dt: DType, shape: &[usize], seed: u64) -> Tensor {
+    SeedRng::new(seed).tensor(&TensorType::new(dt, shape.to_vec()), false)
+}
+
+#[test]
+fn w2_is_one_fused_group_with_a_whole_reduction() {
+    let f = w2(DType::F64, 100_000);
+    let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert_eq!(p.fusion_groups().len(), 1);
+    // Constants plus one fused step.
+    let fused: Vec<_> = p
+        .steps()
+        .iter()
+        .filter(|s| s.schedule().is_some())
+        .collect();
+    assert_eq!(fused.len(), 1);
+    let k = fused[0].schedule().unwrap();
+    assert!(k.num_blocks() > 1 && k.tile() >= 256 && k.tile() <= 2048);
+    // Only the scalar result is stored.
+    assert_eq!(k.stored_values(), vec![f.outputs()[0].index()]);
+    let text = p.to_string();
+    assert!(
+        text.contains("schedule g0") && text.contains("reduce_sum"),
+        "{text}"
+    );
+    let dot = p.to_dot();
+    assert!(dot.contains("subgraph cluster_g0"), "{dot}");
+}
+
+#[test]
+fn whole_reductions_are_identical_across_runs_and_thread_counts() {
+    for dt in [DType::F64, DType::F32] {
+        let n = 300_007;
+        let f = w2(dt, n);
+        let inputs = [rand_tensor(dt, &[n], 1), rand_tensor(dt, &[n], 2)];
+        let first = run(&f, &inputs, 2, true);
+        for threads in [2, 2, 1] {
+            let again = run(&f, &inputs, threads, true);
+            assert!(again[0].bits_eq(&first[0]), "{dt} threads {threads}");
+        }
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        // The reference sums sequentially: f32 error grows with n.
+        let tol = if dt == DType::F32 { 1e-3 } else { 1e-10 };
+        let (g, w) = (first[0].data().get_c64(0).re, want[0].data().get_c64(0).re);
+        assert!((g - w).abs() <= tol * w.abs(), "{dt}: {g} vs {w}");
+    }
+}
+
+/// `reduce_sum(exp(x) * 2, axes)` over `shape`.
+fn row_reduction(shape: &[usize], axes: &[usize]) -> Function {
+    let mut f = Function::new("rows");
+    let x = param(&mut f, DType::F64, shape);
+    let e = f.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    let two = splat(&mut f, DType::F64, 2.0, shape);
+    let m = f.push1(Op::Binary(BinaryOp::Mul), &[e, two]).unwrap();
+    let r = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: axes.to_vec(),
+            },
+            &[m],
+        )
+        .unwrap();
+    f.set_outputs(vec![r, m]);
+    f
+}
+
+#[test]
+fn row_reductions_match_the_reference_with_one_and_two_threads() {
+    // Slowest axis kept (parallel blocks) and reduced (one block); bias-gradient shape.
+    for (shape, axes) in [
+        (vec![256usize, 512], vec![0usize]),
+        (vec![256, 512], vec![1]),
+        (vec![7, 300, 40], vec![0, 2]),
+        (vec![64, 3, 700], vec![1]),
+    ] {
+        let f = row_reduction(&shape, &axes);
+        let x = rand_tensor(DType::F64, &shape, 3);
+        let want = tenferro_ir::eval::eval(&f, std::slice::from_ref(&x)).unwrap();
+        let one = run(&f, std::slice::from_ref(&x), 1, true);
+        let two = run(&f, std::slice::from_ref(&x), 2, true);
+        for i in 0..2 {
+            assert_close(&one[i], &want[i], &format!("{shape:?} {axes:?} t1"));
+            // Row reductions fold in the reference order: same bits with any threads.
+            assert!(one[i].bits_eq(&two[i]), "{shape:?} {axes:?}");
+        }
+    }
+}
+
+#[test]
+fn broadcast_and_slice_are_loaded_not_stored() {
+    // y = x[1:5, :] * broadcast(b) + 1, with x [6, 300], b [300].
+    let mut f = Function::new("views");
+    let x = param(&mut f, DType::F64, &[6, 300]);
+    let b = param(&mut f, DType::F64, &[300]);
+    let s = f
+        .push1(
+            Op::Slice {
+                starts: vec![1, 0],
+                limits: vec![5, 300],
+            },
+            &[x],
+        )
+        .unwrap();
+    let bb = f
+        .push1(
+            Op::BroadcastInDim {
+                shape: vec![4, 300],
+                dims: vec![1],
+            },
+            &[b],
+        )
+        .unwrap();
+    let m = f.push1(Op::Binary(BinaryOp::Mul), &[s, bb]).unwrap();
+    let one = splat(&mut f, DType::F64, 1.0, &[4, 300]);
+    let y = f.push1(Op::Binary(BinaryOp::Add), &[m, one]).unwrap();
+    f.set_outputs(vec![y]);
+    let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert_eq!(p.fusion_groups().len(), 1);
+    assert_eq!(
+        p.steps()
+            .iter()
+            .filter(|s| s.op_name() != "constant")
+            .count(),
+        1
+    );
+    let inputs = [
+        rand_tensor(DType::F64, &[6, 300], 4),
+        rand_tensor(DType::F64, &[300], 5),
+    ];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    for threads in [1, 2] {
+        assert!(run(&f, &inputs, threads, true)[0].bits_eq(&want[0]));
+    }
+}
+
+#[test]
+fn refusals_have_reasons() {
+    // a = exp(x) is read by a GEMM, so its group is sealed: b = a + 1 starts a new group.
+    let mut f = Function::new("sealed");
+    let x = param(&mut f, DType::F64, &[8, 8]);
+    let a = f.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    let d = f.push1(Op::DotGeneral(DotDims::matmul()), &[a, x]).unwrap();
+    let one = splat(&mut f, DType::F64, 1.0, &[8, 8]);
+    let b = f.push1(Op::Binary(BinaryOp::Add), &[a, one]).unwrap();
+    let s = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Max,
+                axes: vec![0, 1],
+            },
+            &[b],
+        )
+        .unwrap();
+    let c = f.push1(Op::Binary(BinaryOp::Mul), &[d, b]).unwrap();
+    f.set_outputs(vec![c, s]);
+    let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    let notes: Vec<String> = p.fusion_notes().iter().map(|n| n.to_string()).collect();
+    let all = notes.join("\n");
+    assert!(all.contains("dot_general: boundary"), "{all}");
+    assert!(all.contains("not into g0: sealed"), "{all}");
+    assert!(all.contains("as epilogue"), "{all}");
+    // c reads the GEMM result: the group holding b was sealed by the reduction? No: the
+    // reduction is an epilogue of b's group, and c joins it (b is not a reduction result).
+    let inputs = [rand_tensor(DType::F64, &[8, 8], 6)];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    let got = run(&f, &inputs, 1, true);
+    assert_close(&got[0], &want[0], "c");
+    assert_close(&got[1], &want[1], "s");
+}
+
+#[test]
+fn group_size_is_bounded() {
+    let mut f = Function::new("long");
+    let x = param(&mut f, DType::F64, &[16]);
+    let mut v = x;
+    for _ in 0..(tenferro_cpu::MAX_GROUP_OPS + 10) {
+        v = f.push1(Op::Unary(UnaryOp::Neg), &[v]).unwrap();
+    }
+    f.set_outputs(vec![v]);
+    let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert_eq!(p.fusion_groups().len(), 2);
+    assert!(p
+        .fusion_groups()
+        .iter()
+        .all(|g| g.insts.len() <= tenferro_cpu::MAX_GROUP_OPS));
+    assert!(p
+        .fusion_notes()
+        .iter()
+        .any(|n| n.decision.contains("would exceed")));
+    let inputs = [rand_tensor(DType::F64, &[16], 7)];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    assert!(run(&f, &inputs, 1, true)[0].bits_eq(&want[0]));
+}
+
+fn exp_mul_add() -> Function {
+    // c = exp(x)·exp(x) + x over f64[1000].
+    let mut f = Function::new("chain");
+    let x = param(&mut f, DType::F64, &[1000]);
+    let a = f.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    let b = f.push1(Op::Binary(BinaryOp::Mul), &[a, a]).unwrap();
+    let c = f.push1(Op::Binary(BinaryOp::Add), &[b, x]).unwrap();
+    f.set_outputs(vec![c]);
+    f
+}
+
+#[test]
+fn peak_bytes_of_known_programs() {
+    let f = exp_mul_add();
+    // Fused: only the output is allocated.
+    let fused = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert_eq!(fused.peak_bytes(), 8000);
+    // Unfused: a and b live together, then b and c.
+    let unfused = CpuBackend::with_threads(1)
+        .with_fusion(false)
+        .prepare(&f)
+        .unwrap();
+    assert_eq!(unfused.peak_bytes(), 16000);
+
+    // In place: z = tanh(A·B + 1) overwrites the GEMM result, which dies there.
+    let mut g = Function::new("inplace");
+    let a = param(&mut g, DType::F64, &[10, 10]);
+    let b = param(&mut g, DType::F64, &[10, 10]);
+    let y = g.push1(Op::DotGeneral(DotDims::matmul()), &[a, b]).unwrap();
+    let one = splat(&mut g, DType::F64, 1.0, &[10, 10]);
+    let s = g.push1(Op::Binary(BinaryOp::Add), &[y, one]).unwrap();
+    let z = g.push1(Op::Unary(UnaryOp::Tanh), &[s]).unwrap();
+    g.set_outputs(vec![z]);
+    let p = CpuBackend::with_threads(1).prepare(&g).unwrap();
+    let fused_step = p.steps().iter().find(|s| s.schedule().is_some()).unwrap();
+    assert!(matches!(fused_step.allocs(), [Alloc::InPlace(_)]), "{p}");
+    assert_eq!(p.peak_bytes(), 800);
+    let inputs = [
+        rand_tensor(DType::F64, &[10, 10], 8),
+        rand_tensor(DType::F64, &[10, 10], 9),
+    ];
+    let want = tenferro_ir::eval::eval(&g, &inputs).unwrap();
+    assert_close(&run(&g, &inputs, 1, true)[0], &want[0], "in place");
+
+    // Pool: a = exp(x) dies at the transpose; b = -yᵀ·2 cannot overwrite y (returned), so
+    // it takes a's released buffer.
+    let mut h = Function::new("pool");
+    let x = param(&mut h, DType::F64, &[10, 10]);
+    let a = h.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    let y = h.push1(Op::Transpose { perm: vec![1, 0] }, &[a]).unwrap();
+    let n = h.push1(Op::Unary(UnaryOp::Neg), &[y]).unwrap();
+    let two = splat(&mut h, DType::F64, 2.0, &[10, 10]);
+    let bb = h.push1(Op::Binary(BinaryOp::Mul), &[n, two]).unwrap();
+    h.set_outputs(vec![bb, y]);
+    let p = CpuBackend::with_threads(1).prepare(&h).unwrap();
+    let last = p
+        .steps()
+        .iter()
+        .rev()
+        .find(|s| s.schedule().is_some())
+        .unwrap();
+    assert_eq!(last.allocs(), &[Alloc::Pool], "{p}");
+    assert_eq!(p.peak_bytes(), 1600);
+    let inputs = [rand_tensor(DType::F64, &[10, 10], 10)];
+    let want = tenferro_ir::eval::eval(&h, &inputs).unwrap();
+    let got = run(&h, &inputs, 1, true);
+    assert_close(&got[0], &want[0], "pool b");
+    assert_close(&got[1], &want[1], "pool y");
+}
+
+#[test]
+fn complex_and_f32_groups_match_the_reference() {
+    for dt in [DType::C64, DType::C32, DType::F32] {
+        // grad-of-W7-like: 4·|z|²·z computed as (z·conj(z))·z·4, plus a whole sum.
+        let mut f = Function::new("cplx");
+        let z = param(&mut f, dt, &[5000]);
+        let c = f.push1(Op::Unary(UnaryOp::Conj), &[z]).unwrap();
+        let zz = f.push1(Op::Binary(BinaryOp::Mul), &[z, c]).unwrap();
+        let w = f.push1(Op::Binary(BinaryOp::Mul), &[zz, z]).unwrap();
+        let four = splat(&mut f, dt, 4.0, &[5000]);
+        let g = f.push1(Op::Binary(BinaryOp::Mul), &[w, four]).unwrap();
+        let s = f
+            .push1(
+                Op::Reduce {
+                    kind: ReduceOp::Sum,
+                    axes: vec![0],
+                },
+                &[g],
+            )
+            .unwrap();
+        f.set_outputs(vec![g, s]);
+        let inputs = [rand_tensor(dt, &[5000], 11)];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        let got = run(&f, &inputs, 2, true);
+        assert!(got[0].bits_eq(&want[0]), "{dt}");
+        let rel = if dt == DType::C64 { 1e-11 } else { 1e-3 };
+        let (a, b) = (got[1].data().get_c64(0), want[1].data().get_c64(0));
+        assert!((a - b).norm() <= rel * b.norm(), "{dt}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn empty_iteration_spaces_give_identities() {
+    let mut f = Function::new("empty");
+    let x = param(&mut f, DType::F64, &[0, 3]);
+    let e = f.push1(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+    let r = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Max,
+                axes: vec![0],
+            },
+            &[e],
+        )
+        .unwrap();
+    f.set_outputs(vec![r, e]);
+    let x = Tensor::new(vec![0, 3], Data::F64(vec![])).unwrap();
+    let got = run(&f, std::slice::from_ref(&x), 2, true);
+    assert_eq!(got[0].to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY; 3]);
+    assert_eq!(got[1].numel(), 0);
+}
+
+#[test]
+fn prepared_program_runs_repeatedly_with_new_inputs() {
+    let f = exp_mul_add();
+    let b = CpuBackend::with_threads(2);
+    let p = b.prepare(&f).unwrap();
+    for seed in 0..3 {
+        let x = rand_tensor(DType::F64, &[1000], seed);
+        let want = tenferro_ir::eval::eval(&f, std::slice::from_ref(&x)).unwrap();
+        let got = b
+            .execute(&p, std::slice::from_ref(&x), &ExtensionRegistry::new())
+            .unwrap();
+        assert_close(&got[0], &want[0], "chain");
+    }
+}

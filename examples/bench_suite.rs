@@ -1,0 +1,366 @@
+//! The peer workloads of `../shared/peers/workloads.py` (same shapes and dtypes, own random
+//! values) on tenferro: each is traced, differentiated, compiled once with placeholders,
+//! then timed in steady state. Prints one JSON line per workload:
+//! `{"system": "tenferro", "workload": id, "threads": n, "median_ms": t, ...}`.
+//!
+//! Run: `cargo run --release --example bench_suite -- --workload W2_grad_1e7,W3_f64 --threads 1`
+//! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
+//! workload, default 1; `--show` prints each program and its prepared CPU form to stderr;
+//! `--list` prints the ids).
+
+use std::error::Error;
+use std::time::Instant;
+use tenferro_ad::AdContext;
+use tenferro_cpu::CpuBackend;
+use tenferro_linalg::TracedTensorLinalgExt;
+use tenferro_runtime::{DType, Data, GraphCompiler, GraphExecutor, Program, Tensor, TracedTensor};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+const IDS: [&str; 19] = [
+    "W1",
+    "W2_fwd_1e6",
+    "W2_grad_1e6",
+    "W2_fwd_1e7",
+    "W2_grad_1e7",
+    "W2_fwd_1e7_f32",
+    "W2_grad_1e7_f32",
+    "W3_f64",
+    "W3_f32",
+    "W4_mm_f64",
+    "W4_mm_f32",
+    "W4_vjp_f64",
+    "W4_vjp_f32",
+    "W5_hvp",
+    "W6_chol",
+    "W6_chol_grad",
+    "W7_complex_grad",
+    // Not in the peer table: memory-bound kernels against STREAM.
+    "S_triad_1e7",
+    "S_sum_1e7",
+];
+
+/// xorshift64* numbers: uniform in [lo, hi) or roughly normal.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn uniform(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| lo + (hi - lo) * self.next()).collect()
+    }
+    fn normal(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| (self.next() + self.next() + self.next() - 1.5) * 2.0 * scale)
+            .collect()
+    }
+}
+
+fn tensor(shape: &[usize], v: Vec<f64>, dtype: DType) -> Res<Tensor> {
+    let data = match dtype {
+        DType::F32 => Data::F32(v.iter().map(|&x| x as f32).collect()),
+        _ => Data::F64(v),
+    };
+    Ok(Tensor::new(shape.to_vec(), data)?)
+}
+
+/// A compiled workload and the values of its placeholders.
+struct Built {
+    program: Program,
+    inputs: Vec<(TracedTensor, Tensor)>,
+}
+
+fn build(id: &str, ad: &AdContext) -> Res<Built> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let dt = if id.ends_with("f32") {
+        DType::F32
+    } else {
+        DType::F64
+    };
+    let input = |shape: &[usize], v: Vec<f64>| -> Res<(TracedTensor, Tensor)> {
+        Ok((TracedTensor::input(dt, shape), tensor(shape, v, dt)?))
+    };
+    let compile =
+        |outs: &[&TracedTensor]| -> Res<Program> { Ok(GraphCompiler::new().compile_many(outs)?) };
+    Ok(match id {
+        "W1" => {
+            let (x, xv) = input(&[1_000_000], rng.uniform(1_000_000, -1.0, 1.0))?;
+            let g = ad.grad(&(&x * &x).sum(), &x)?;
+            Built {
+                program: compile(&[&g])?,
+                inputs: vec![(x, xv)],
+            }
+        }
+        w if w.starts_with("W2") => {
+            let n = if w.contains("1e7") {
+                10_000_000
+            } else {
+                1_000_000
+            };
+            let (x, xv) = input(&[n], rng.uniform(n, -2.0, 2.0))?;
+            let (y0, yv) = input(&[n], rng.uniform(n, 0.0, 1.0))?;
+            let f = ((x.sin() * &y0 + x.cos()).exp() * 0.5 - x.tanh()).sum();
+            let out = if w.contains("fwd") {
+                f
+            } else {
+                ad.grad(&f, &x)?
+            };
+            Built {
+                program: compile(&[&out])?,
+                inputs: vec![(x, xv), (y0, yv)],
+            }
+        }
+        w if w.starts_with("W3") => {
+            let (b, d) = (256, 512);
+            let s = 1.0 / (d as f64).sqrt();
+            let (xx, xv) = input(&[b, d], rng.normal(b * d, 1.0))?;
+            let (yy, yv) = input(&[b, d], rng.normal(b * d, 1.0))?;
+            let mut params = Vec::new();
+            for _ in 0..3 {
+                params.push(input(&[d, d], rng.normal(d * d, s))?);
+                params.push(input(&[d], rng.normal(d, 0.1))?);
+            }
+            let p: Vec<&TracedTensor> = params.iter().map(|(t, _)| t).collect();
+            let h1 = (xx.matmul(p[0])? + p[1]).tanh();
+            let h2 = (h1.matmul(p[2])? + p[3]).tanh();
+            let out = h2.matmul(p[4])? + p[5];
+            let diff = &out - &yy;
+            let loss = (&diff * &diff).reduce_mean(&[0, 1]);
+            let grads = ad.grad_many(&loss, &p)?;
+            let refs: Vec<&TracedTensor> = grads.iter().collect();
+            let mut inputs = vec![(xx, xv), (yy, yv)];
+            inputs.extend(params);
+            Built {
+                program: compile(&refs)?,
+                inputs,
+            }
+        }
+        w if w.starts_with("W4_mm") => {
+            let n = 1024;
+            let (a, av) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let (b, bv) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let c = a.matmul(&b)?;
+            Built {
+                program: compile(&[&c])?,
+                inputs: vec![(a, av), (b, bv)],
+            }
+        }
+        w if w.starts_with("W4_vjp") => {
+            let n = 1024;
+            let (a, av) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let (b, bv) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let (g, gv) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let c = a.matmul(&b)?;
+            let grads = ad.vjp_many(&c, &[&a, &b], &g)?;
+            let refs: Vec<&TracedTensor> = grads.iter().collect();
+            Built {
+                program: compile(&refs)?,
+                inputs: vec![(a, av), (b, bv), (g, gv)],
+            }
+        }
+        "W5_hvp" => {
+            let n = 1000;
+            let (a, av) = input(&[n, n], rng.normal(n * n, 1.0 / (n as f64).sqrt()))?;
+            let (x, xv) = input(&[n], rng.normal(n, 1.0))?;
+            let (v, vv) = input(&[n], rng.normal(n, 1.0))?;
+            let t = a.matmul(&x)?.tanh();
+            let f = (&t * &t).sum();
+            let g = ad.grad(&f, &x)?;
+            let h = ad.jvp(&g, &x, &v)?;
+            Built {
+                program: compile(&[&h])?,
+                inputs: vec![(a, av), (x, xv), (v, vv)],
+            }
+        }
+        w if w.starts_with("W6") => {
+            let n = 512;
+            let m = rng.normal(n * n, 1.0);
+            // A = M Mᵀ / n + I (symmetric positive definite).
+            let mut spd = vec![0.0; n * n];
+            for j in 0..n {
+                for i in 0..n {
+                    let mut s = 0.0;
+                    for k in 0..n {
+                        s += m[i + k * n] * m[j + k * n];
+                    }
+                    spd[i + j * n] = s / n as f64 + if i == j { 1.0 } else { 0.0 };
+                }
+            }
+            let (a, av) = input(&[n, n], spd)?;
+            let l = a.cholesky()?;
+            let out = if w == "W6_chol" {
+                l
+            } else {
+                ad.grad(&l.sum(), &a)?
+            };
+            Built {
+                program: compile(&[&out])?,
+                inputs: vec![(a, av)],
+            }
+        }
+        "W7_complex_grad" => {
+            let n = 100_000;
+            let re = rng.normal(n, 1.0);
+            let im = rng.normal(n, 1.0);
+            let zv = Tensor::new(
+                vec![n],
+                Data::C64(
+                    re.iter()
+                        .zip(&im)
+                        .map(|(&r, &i)| num_complex::Complex64::new(r, i))
+                        .collect(),
+                ),
+            )?;
+            let z = TracedTensor::input(DType::C64, &[n]);
+            let a = (&z * &z).abs();
+            let g = ad.grad(&(&a * &a).sum(), &z)?;
+            Built {
+                program: compile(&[&g])?,
+                inputs: vec![(z, zv)],
+            }
+        }
+        "S_triad_1e7" => {
+            let n = 10_000_000;
+            let (b, bv) = input(&[n], rng.uniform(n, -1.0, 1.0))?;
+            let (c, cv) = input(&[n], rng.uniform(n, -1.0, 1.0))?;
+            let a = &b + &(&c * 3.0);
+            Built {
+                program: compile(&[&a])?,
+                inputs: vec![(b, bv), (c, cv)],
+            }
+        }
+        "S_sum_1e7" => {
+            let n = 10_000_000;
+            let (x, xv) = input(&[n], rng.uniform(n, -1.0, 1.0))?;
+            Built {
+                program: compile(&[&x.sum()])?,
+                inputs: vec![(x, xv)],
+            }
+        }
+        other => return Err(format!("unknown workload `{other}` (see --list)").into()),
+    })
+}
+
+/// Bytes a memory-bound workload must move at least (for GB/s).
+fn min_bytes(id: &str) -> Option<f64> {
+    match id {
+        "S_triad_1e7" => Some(3.0 * 8e7),
+        "S_sum_1e7" => Some(8e7),
+        "W2_fwd_1e7" => Some(1.6e8),
+        "W2_grad_1e7" => Some(2.4e8),
+        _ => None,
+    }
+}
+
+fn select(spec: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for id in IDS {
+            let hit = part == "all" && !id.starts_with('S') || id == part || id.starts_with(part);
+            if hit && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut workloads = "all".to_string();
+    let mut threads = 1usize;
+    let mut min_time = 1.0f64;
+    let mut show = false;
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--workload" => workloads = val,
+            "--threads" => threads = val.parse()?,
+            "--min-time" => min_time = val.parse()?,
+            "--show" => {
+                show = true;
+                i += 1;
+                continue;
+            }
+            "--list" => {
+                for id in IDS {
+                    println!("{id}");
+                }
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument `{other}`").into()),
+        }
+        i += 2;
+    }
+    let ad = AdContext::builder()
+        .with_extension_rules(tenferro_linalg::ad_rules()?)
+        .build()?;
+    for id in select(&workloads) {
+        let t0 = Instant::now();
+        let built = match build(id, &ad) {
+            Ok(b) => b,
+            Err(e) => {
+                println!(
+                    "{{\"system\": \"tenferro\", \"workload\": \"{id}\", \"threads\": {threads}, \"error\": {:?}}}",
+                    e.to_string()
+                );
+                continue;
+            }
+        };
+        let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
+        exec.register_extension(tenferro_linalg::register_runtime)?;
+        let inputs: Vec<(&TracedTensor, Tensor)> =
+            built.inputs.iter().map(|(t, v)| (t, v.clone())).collect();
+        let t1 = Instant::now();
+        let run = |exec: &mut GraphExecutor<CpuBackend>| {
+            exec.run_many_with_inputs(&built.program, &inputs)
+        };
+        if let Err(e) = run(&mut exec) {
+            println!(
+                "{{\"system\": \"tenferro\", \"workload\": \"{id}\", \"threads\": {threads}, \"error\": {:?}}}",
+                e.to_string()
+            );
+            continue;
+        }
+        let first_ms = t1.elapsed().as_secs_f64() * 1e3;
+        for _ in 0..3 {
+            run(&mut exec)?;
+        }
+        let mut times = Vec::new();
+        let start = Instant::now();
+        loop {
+            let t = Instant::now();
+            let out = run(&mut exec)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            drop(out);
+            let el = start.elapsed().as_secs_f64();
+            if (times.len() >= 10 && (el >= min_time || times.len() >= 2000))
+                || (el >= 60.0 && times.len() >= 3)
+            {
+                break;
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let median = times[times.len() / 2];
+        let prepared = exec.prepare(&built.program)?;
+        if show {
+            eprintln!("{}\n{prepared}", built.program);
+        }
+        let peak = prepared.peak_bytes();
+        let gbps = min_bytes(id)
+            .map(|b| format!(", \"min_bytes_GBps\": {:.2}", b / (median * 1e-3) / 1e9))
+            .unwrap_or_default();
+        println!(
+            "{{\"system\": \"tenferro\", \"workload\": \"{id}\", \"threads\": {threads}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"n\": {}, \"first_call_ms\": {first_ms:.2}, \"trace_compile_ms\": {compile_ms:.2}, \"peak_bytes\": {peak}{gbps}}}",
+            times[0],
+            times.len()
+        );
+    }
+    Ok(())
+}
