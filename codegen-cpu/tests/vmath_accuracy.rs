@@ -528,6 +528,62 @@ fn odd_lengths() {
     }
 }
 
+/// `sincos` gives the same bits as `sin` and `cos` separately, on every build, including
+/// out-of-range lanes and ragged lengths.
+#[test]
+fn sincos_matches_sin_and_cos() {
+    let mut rng = Rng(8);
+    let mut xs = sweep(-20.0, 20.0, 997, &mut rng);
+    xs.extend(edges64());
+    xs.extend(random_bits64(500, &mut rng));
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    let n = xs.len();
+    for isa in isas() {
+        let (mut s, mut c, mut s1, mut c1) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        vmath::sincos_f64_on(isa, &xs, &mut s, &mut c);
+        vmath::unary_f64_on(isa, UnaryOp::Sin, &xs, &mut s1);
+        vmath::unary_f64_on(isa, UnaryOp::Cos, &xs, &mut c1);
+        for i in 0..n {
+            assert_eq!(
+                s[i].to_bits(),
+                s1[i].to_bits(),
+                "{isa:?} sincos sin({:e})",
+                xs[i]
+            );
+            assert_eq!(
+                c[i].to_bits(),
+                c1[i].to_bits(),
+                "{isa:?} sincos cos({:e})",
+                xs[i]
+            );
+        }
+        let (mut s, mut c, mut s1, mut c1) = (
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+        );
+        vmath::sincos_f32_on(isa, &xs32, &mut s, &mut c);
+        vmath::unary_f32_on(isa, UnaryOp::Sin, &xs32, &mut s1);
+        vmath::unary_f32_on(isa, UnaryOp::Cos, &xs32, &mut c1);
+        for i in 0..n {
+            assert_eq!(
+                s[i].to_bits(),
+                s1[i].to_bits(),
+                "{isa:?} sincos sin({:e})",
+                xs32[i]
+            );
+            assert_eq!(
+                c[i].to_bits(),
+                c1[i].to_bits(),
+                "{isa:?} sincos cos({:e})",
+                xs32[i]
+            );
+        }
+    }
+}
+
 #[test]
 fn every_real_unary_op_is_vectorised() {
     for op in UnaryOp::ALL {

@@ -5,9 +5,10 @@
 use super::{f32 as k32, f64 as k64, Isa};
 use tenferro_ir::UnaryOp;
 
-/// Lanes per chunk of the guarded (sin/cos) loops: two AVX2 vectors of f64, one of f32
-/// widened to f64 twice.
-const CHUNK: usize = 8;
+/// Elements per block of the guarded (sin/cos) loops: the fast kernel runs over the block
+/// as a plain vectorised loop, one vectorised OR-reduction checks the block's range, and
+/// only blocks holding an out-of-range lane take the scalar fix-up.
+const BLOCK: usize = 64;
 
 /// Elements of `src` through `f` into `dst` (a plain loop the vectoriser takes whole).
 #[inline(always)]
@@ -25,32 +26,13 @@ fn map_inplace<T: Copy>(buf: &mut [T], f: impl Fn(T) -> T) {
     }
 }
 
-/// One chunk of a guarded op: every lane through `fast`, then, only if one vector compare
-/// says some lane is out of the fast range, those lanes again through `slow`.
+/// Whether any lane of `s` is out of range (a branch-free OR-reduction).
 #[inline(always)]
-fn guarded_chunk<T: Copy>(
-    s: &[T; CHUNK],
-    d: &mut [T; CHUNK],
-    fast: &impl Fn(T) -> T,
-    out_of_range: &impl Fn(T) -> bool,
-    slow: &impl Fn(T) -> T,
-) {
-    let mut any = false;
-    for j in 0..CHUNK {
-        d[j] = fast(s[j]);
-        any |= out_of_range(s[j]);
-    }
-    if any {
-        for j in 0..CHUNK {
-            if out_of_range(s[j]) {
-                d[j] = slow(s[j]);
-            }
-        }
-    }
+fn any_out_of_range<T: Copy>(s: &[T], out_of_range: &impl Fn(T) -> bool) -> bool {
+    s.iter().fold(false, |acc, &x| acc | out_of_range(x))
 }
 
-/// `dst[i] = fast(src[i])`, or `slow(src[i])` where `out_of_range(src[i])`; chunked so the
-/// range check costs one compare per vector.
+/// `dst[i] = fast(src[i])`, or `slow(src[i])` where `out_of_range(src[i])`.
 #[inline(always)]
 fn map_guarded<T: Copy>(
     src: &[T],
@@ -59,37 +41,88 @@ fn map_guarded<T: Copy>(
     out_of_range: impl Fn(T) -> bool,
     slow: impl Fn(T) -> T,
 ) {
-    let mut sc = src.chunks_exact(CHUNK);
-    let mut dc = dst.chunks_exact_mut(CHUNK);
-    for (s, d) in (&mut sc).zip(&mut dc) {
-        let s: &[T; CHUNK] = s.try_into().expect("chunk of CHUNK lanes");
-        let d: &mut [T; CHUNK] = d.try_into().expect("chunk of CHUNK lanes");
-        guarded_chunk(s, d, &fast, &out_of_range, &slow);
-    }
-    for (d, &s) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
-        *d = if out_of_range(s) { slow(s) } else { fast(s) };
+    for (s, d) in src.chunks(BLOCK).zip(dst.chunks_mut(BLOCK)) {
+        map(s, d, &fast);
+        if any_out_of_range(s, &out_of_range) {
+            for (d, &x) in d.iter_mut().zip(s) {
+                if out_of_range(x) {
+                    *d = slow(x);
+                }
+            }
+        }
     }
 }
 
-/// In-place [`map_guarded`].
+/// In-place [`map_guarded`]: the block is copied first so the fix-up sees the inputs.
 #[inline(always)]
-fn map_guarded_inplace<T: Copy>(
+fn map_guarded_inplace<T: Copy + Default>(
     buf: &mut [T],
     fast: impl Fn(T) -> T,
     out_of_range: impl Fn(T) -> bool,
     slow: impl Fn(T) -> T,
 ) {
-    let mut bc = buf.chunks_exact_mut(CHUNK);
-    for d in &mut bc {
-        let d: &mut [T; CHUNK] = d.try_into().expect("chunk of CHUNK lanes");
-        let s = *d;
-        guarded_chunk(&s, d, &fast, &out_of_range, &slow);
-    }
-    for v in bc.into_remainder() {
-        let s = *v;
-        *v = if out_of_range(s) { slow(s) } else { fast(s) };
+    let mut copy = [T::default(); BLOCK];
+    for d in buf.chunks_mut(BLOCK) {
+        let s = &mut copy[..d.len()];
+        s.copy_from_slice(d);
+        map(s, d, &fast);
+        if any_out_of_range(s, &out_of_range) {
+            for (d, &x) in d.iter_mut().zip(s.iter()) {
+                if out_of_range(x) {
+                    *d = slow(x);
+                }
+            }
+        }
     }
 }
+
+/// `(sin_dst[i], cos_dst[i]) = fast(src[i])`, or `slow(src[i])` where
+/// `out_of_range(src[i])`; blocked like [`map_guarded`].
+#[inline(always)]
+fn map2_guarded<T: Copy>(
+    src: &[T],
+    sin_dst: &mut [T],
+    cos_dst: &mut [T],
+    fast: impl Fn(T) -> (T, T),
+    out_of_range: impl Fn(T) -> bool,
+    slow: impl Fn(T) -> (T, T),
+) {
+    let blocks = src
+        .chunks(BLOCK)
+        .zip(sin_dst.chunks_mut(BLOCK))
+        .zip(cos_dst.chunks_mut(BLOCK));
+    for ((s, a), b) in blocks {
+        for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+            (*a, *b) = fast(x);
+        }
+        if any_out_of_range(s, &out_of_range) {
+            for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+                if out_of_range(x) {
+                    (*a, *b) = slow(x);
+                }
+            }
+        }
+    }
+}
+
+macro_rules! sincos_driver {
+    ($t:ident, $k:ident, $run:ident) => {
+        #[inline(always)]
+        fn $run(src: &[$t], sin_dst: &mut [$t], cos_dst: &mut [$t]) {
+            map2_guarded(
+                src,
+                sin_dst,
+                cos_dst,
+                $k::sincos_fast,
+                |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
+                |x: $t| x.sin_cos(),
+            )
+        }
+    };
+}
+
+sincos_driver!(f64, k64, run_sincos_f64);
+sincos_driver!(f32, k32, run_sincos_f32);
 
 /// The real-valued semantics of `sign` (NaN and ±0 pass through), as in `tenferro_ir::eval`.
 macro_rules! sign_of {
@@ -192,6 +225,14 @@ mod avx2 {
         run_f32(op, src, dst)
     }
     #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sincos_f64(src: &[f64], s: &mut [f64], c: &mut [f64]) {
+        run_sincos_f64(src, s, c)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sincos_f32(src: &[f32], s: &mut [f32], c: &mut [f32]) {
+        run_sincos_f32(src, s, c)
+    }
+    #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn f32_inplace(op: UnaryOp, buf: &mut [f32]) {
         run_f32_inplace(op, buf)
     }
@@ -236,5 +277,25 @@ pub(super) fn f32_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f32]) {
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f32_inplace(op, buf) },
         _ => run_f32_inplace(op, buf),
+    }
+}
+
+/// sin and cos of `src` into `sin_dst` and `cos_dst` (same lengths) with one reduction.
+pub(super) fn sincos_f64_on(isa: Isa, src: &[f64], sin_dst: &mut [f64], cos_dst: &mut [f64]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `f64_on`.
+        Isa::Avx2Fma => unsafe { avx2::sincos_f64(src, sin_dst, cos_dst) },
+        _ => run_sincos_f64(src, sin_dst, cos_dst),
+    }
+}
+
+/// f32 [`sincos_f64_on`].
+pub(super) fn sincos_f32_on(isa: Isa, src: &[f32], sin_dst: &mut [f32], cos_dst: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `f64_on`.
+        Isa::Avx2Fma => unsafe { avx2::sincos_f32(src, sin_dst, cos_dst) },
+        _ => run_sincos_f32(src, sin_dst, cos_dst),
     }
 }

@@ -5,7 +5,7 @@
 
 use super::coeffs::{COS_C_F32, EXP_Q_F32, LOG_T_F32, SIN_S_F32};
 use super::f64::{
-    by_quadrant, clamp_keep_nan, horner, log_core, log_edges, pow2i, round_int, FRAC_2_PI, LN2_HI,
+    by_quadrant, clamp_keep_nan, log_core, log_edges, poly, pow2i, round_int, FRAC_2_PI, LN2_HI,
     LN2_LO, LOG2E, PIO2_1, PIO2_2, SHIFT,
 };
 
@@ -19,7 +19,7 @@ fn expm1_wide(x: f64) -> f64 {
     let n = round_int(xc * LOG2E);
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
-    let em = (r * r).mul_add(horner(r, &EXP_Q_F32), r);
+    let em = (r * r).mul_add(poly(r, &EXP_Q_F32), r);
     let scale = pow2i(n);
     scale.mul_add(em, scale - 1.0)
 }
@@ -31,7 +31,7 @@ pub fn exp(x: f32) -> f32 {
     let n = round_int(xc * LOG2E);
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
-    let p = (r * r).mul_add(horner(r, &EXP_Q_F32), r);
+    let p = (r * r).mul_add(poly(r, &EXP_Q_F32), r);
     ((1.0 + p) * pow2i(n)) as f32
 }
 
@@ -78,8 +78,8 @@ fn sincos_wide(x: f64) -> (f64, f64, u64) {
     let r = (-n).mul_add(PIO2_1, x);
     let r = (-n).mul_add(PIO2_2, r);
     let z = r * r;
-    let s = (r * z).mul_add(horner(z, &SIN_S_F32), r);
-    let c = (z * z).mul_add(horner(z, &COS_C_F32), (-0.5f64).mul_add(z, 1.0));
+    let s = (r * z).mul_add(poly(z, &SIN_S_F32), r);
+    let c = (z * z).mul_add(poly(z, &COS_C_F32), (-0.5f64).mul_add(z, 1.0));
     (s, c, t.to_bits())
 }
 
@@ -93,6 +93,16 @@ pub fn sin_fast(x: f32) -> f32 {
     } else {
         y
     }
+}
+
+/// `(sin x, cos x)` for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN) from one reduction; the
+/// same bits as [`sin_fast`] and [`cos_fast`].
+#[inline(always)]
+pub fn sincos_fast(x: f32) -> (f32, f32) {
+    let (s, c, q) = sincos_wide(x as f64);
+    let sin = by_quadrant(q, s, c) as f32;
+    let sin = if x == 0.0 { x } else { sin };
+    (sin, by_quadrant(q.wrapping_add(1), s, c) as f32)
 }
 
 /// cos for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN); larger inputs must take the std path.

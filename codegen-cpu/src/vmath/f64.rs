@@ -27,16 +27,27 @@ pub(super) const FRAC_2_PI: f64 = std::f64::consts::FRAC_2_PI;
 /// Largest |x| the sin/cos fast path reduces; larger arguments (and ±inf) go to std.
 pub const SINCOS_FAST_LIMIT: f64 = 1073741824.0; // 2^30
 
-/// Horner evaluation of `c[0] + c[1] t + ... + c[N-1] t^(N-1)` with FMAs.
+/// `c[0] + c[1] t + ... + c[N-1] t^(N-1)` by Estrin's scheme: pairs `c[2i] + c[2i+1] t`,
+/// then pairs of those with `t^2`, `t^4`, ...: the same number of FMAs as Horner but a
+/// dependency chain of depth log2(N), which keeps more vectors in flight.
 #[inline(always)]
-pub(super) fn horner<const N: usize>(t: f64, c: &[f64; N]) -> f64 {
-    let mut acc = c[N - 1];
-    let mut i = N - 1;
-    while i > 0 {
-        i -= 1;
-        acc = acc.mul_add(t, c[i]);
+pub(super) fn poly<const N: usize>(t: f64, c: &[f64; N]) -> f64 {
+    let mut v = *c;
+    let mut len = N;
+    let mut p = t;
+    while len > 1 {
+        let half = len.div_ceil(2);
+        for i in 0..half {
+            v[i] = if 2 * i + 1 < len {
+                v[2 * i + 1].mul_add(p, v[2 * i])
+            } else {
+                v[2 * i]
+            };
+        }
+        len = half;
+        p = p * p;
     }
-    acc
+    v[0]
 }
 
 /// `2^k` for an integral `k` in [-1022, 1023] held as a float: the integer lands in the
@@ -73,7 +84,7 @@ pub fn exp(x: f64) -> f64 {
     let n = round_int(xc * LOG2E);
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
-    let p = (r * r).mul_add(horner(r, &EXP_Q_F64), r);
+    let p = (r * r).mul_add(poly(r, &EXP_Q_F64), r);
     let n1 = round_int(n * 0.5);
     let n2 = n - n1;
     (1.0 + p) * pow2i(n1) * pow2i(n2)
@@ -90,7 +101,7 @@ pub fn expm1(x: f64) -> f64 {
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
     let rsq = r * r;
-    let q = horner(r, &EXP_Q_F64);
+    let q = poly(r, &EXP_Q_F64);
     let em = rsq.mul_add(q, r);
     let em_lo = rsq.mul_add(q, r - em); // r - em is exact (Sterbenz)
     let hs = pow2i(n - 1.0);
@@ -123,7 +134,7 @@ pub(super) fn log_core<const N: usize>(x: f64, c: f64, kadj: f64, t: &[f64; N]) 
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
-    let r = z * horner(z, t);
+    let r = z * poly(z, t);
     let hfsq = 0.5 * f * f;
     k.mul_add(
         LN2_HI_SHORT,
@@ -197,7 +208,7 @@ pub(super) fn reduce_pio2(x: f64) -> Reduced {
 pub(super) fn sin_reduced(hi: f64, lo: f64) -> f64 {
     let z = hi * hi;
     let corr = lo * (-0.5f64).mul_add(z, 1.0);
-    hi + (hi * z).mul_add(horner(z, &SIN_S_F64), corr)
+    hi + (hi * z).mul_add(poly(z, &SIN_S_F64), corr)
 }
 
 /// cos of a reduced argument `hi + lo`, |hi| <= π/4 (+ a little).
@@ -209,7 +220,7 @@ pub(super) fn cos_reduced(hi: f64, lo: f64) -> f64 {
     let h = 0.5 * z;
     let w = 1.0 - h;
     let werr = (1.0 - w) - h; // exact
-    w + (z * z).mul_add(horner(z, &COS_C_F64), (-0.5f64).mul_add(zl, werr))
+    w + (z * z).mul_add(poly(z, &COS_C_F64), (-0.5f64).mul_add(zl, werr))
 }
 
 /// Picks `±sin r` / `±cos r` by quadrant `q`: q mod 4 = 0, 1, 2, 3 gives
@@ -236,6 +247,22 @@ pub fn sin_fast(x: f64) -> f64 {
     }
 }
 
+/// `(sin x, cos x)` for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN) from one reduction; the
+/// same bits as [`sin_fast`] and [`cos_fast`].
+#[inline(always)]
+pub fn sincos_fast(x: f64) -> (f64, f64) {
+    let red = reduce_pio2(x);
+    let s = sin_reduced(red.hi, red.lo);
+    let c = cos_reduced(red.hi, red.lo);
+    let sin = by_quadrant(red.q, s, c);
+    let sin = if x.abs() < 7.450580596923828e-9 {
+        x
+    } else {
+        sin
+    };
+    (sin, by_quadrant(red.q.wrapping_add(1), s, c))
+}
+
 /// cos for |x| <= [`SINCOS_FAST_LIMIT`] (and NaN); see [`sin_fast`].
 #[inline(always)]
 pub fn cos_fast(x: f64) -> f64 {
@@ -255,7 +282,7 @@ fn expm1_neg_dd(x: f64) -> (f64, f64) {
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
     let rsq = r * r;
-    let q = horner(r, &EXP_Q_F64);
+    let q = poly(r, &EXP_Q_F64);
     let em = rsq.mul_add(q, r);
     let em_lo = rsq.mul_add(q, r - em);
     let scale = pow2i(n);

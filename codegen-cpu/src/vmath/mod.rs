@@ -14,8 +14,9 @@
 //!   s (f²/2 + R(s²))`; `log1p` adds the rounding error of `1 + x` as a correction.
 //! - `sin`, `cos`: Cody–Waite reduction by π/2 with three constants and a double-double
 //!   remainder, both quadrant polynomials, a select by quadrant. Arguments with
-//!   |x| > 2^30 (and ±inf) take std's function: each chunk of 8 lanes is checked once and
-//!   only chunks holding such a lane pay for it.
+//!   |x| > 2^30 (and ±inf) take std's function: each block of 64 elements is checked once and
+//!   only blocks holding such a lane pay for it. [`sincos_f64`] gives both from one
+//!   reduction (an expression using sin and cos of the same operand pays once).
 //! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)`, one FMA correction of the quotient.
 //! - `sqrt`, `rsqrt`: hardware square root (correctly rounded, identical to std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
@@ -146,4 +147,32 @@ pub fn unary_f64_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f64]) {
 /// [`unary_f32_inplace`] with a chosen build (see [`unary_f64_on`]).
 pub fn unary_f32_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f32]) {
     dispatch::f32_inplace_on(isa.or_portable(), op, buf)
+}
+
+/// `sin_dst[i] = sin(src[i])`, `cos_dst[i] = cos(src[i])` from one argument reduction:
+/// the same bits as [`unary_f64`] with `Sin` and `Cos`, for about the cost of one.
+///
+/// # Panics
+/// If the three lengths differ.
+pub fn sincos_f64(src: &[f64], sin_dst: &mut [f64], cos_dst: &mut [f64]) {
+    sincos_f64_on(Isa::detect(), src, sin_dst, cos_dst)
+}
+
+/// f32 [`sincos_f64`].
+pub fn sincos_f32(src: &[f32], sin_dst: &mut [f32], cos_dst: &mut [f32]) {
+    sincos_f32_on(Isa::detect(), src, sin_dst, cos_dst)
+}
+
+/// [`sincos_f64`] with a chosen build (see [`unary_f64_on`]).
+pub fn sincos_f64_on(isa: Isa, src: &[f64], sin_dst: &mut [f64], cos_dst: &mut [f64]) {
+    check_lengths(UnaryOp::Sin, src.len(), sin_dst.len());
+    check_lengths(UnaryOp::Cos, src.len(), cos_dst.len());
+    dispatch::sincos_f64_on(isa.or_portable(), src, sin_dst, cos_dst)
+}
+
+/// [`sincos_f32`] with a chosen build (see [`unary_f64_on`]).
+pub fn sincos_f32_on(isa: Isa, src: &[f32], sin_dst: &mut [f32], cos_dst: &mut [f32]) {
+    check_lengths(UnaryOp::Sin, src.len(), sin_dst.len());
+    check_lengths(UnaryOp::Cos, src.len(), cos_dst.len());
+    dispatch::sincos_f32_on(isa.or_portable(), src, sin_dst, cos_dst)
 }

@@ -1,0 +1,190 @@
+//! Speed of the vmath kernels: ns/element of exp/sin/cos/tanh (f64 and f32) against std's
+//! scalar loop on 10^6-element slices, and the W2 forward expression
+//! `sum(exp(sin(x)*y0 + cos(x))*0.5 - tanh(x))` over 10^7 f64 evaluated tile by tile
+//! with the vmath slice kernels (an estimate of what a fused schedule achieves on one core).
+//!
+//! Times are the benchmark thread's on-CPU time (`/proc/thread-self/schedstat` on Linux,
+//! wall time elsewhere), so other load on a shared machine does not inflate them.
+//!
+//! `cargo bench -p tenferro-cpu --bench vmath`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tenferro_cpu::vmath::{self, Isa};
+use tenferro_ir::UnaryOp;
+
+const N: usize = 1_000_000;
+
+/// Nanoseconds this thread has run on a CPU, if the OS tells.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` `iters` times and returns its on-CPU time (wall time if unavailable).
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
+    let (c0, w0) = (thread_cpu_ns(), Instant::now());
+    for _ in 0..iters {
+        f();
+    }
+    match (c0, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b - a),
+        _ => w0.elapsed(),
+    }
+}
+
+fn inputs(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
+
+fn std64(op: UnaryOp) -> fn(f64) -> f64 {
+    match op {
+        UnaryOp::Exp => f64::exp,
+        UnaryOp::Sin => f64::sin,
+        UnaryOp::Cos => f64::cos,
+        UnaryOp::Tanh => f64::tanh,
+        UnaryOp::Log => f64::ln,
+        _ => unreachable!("benchmarked ops only"),
+    }
+}
+
+fn std32(op: UnaryOp) -> fn(f32) -> f32 {
+    match op {
+        UnaryOp::Exp => f32::exp,
+        UnaryOp::Sin => f32::sin,
+        UnaryOp::Cos => f32::cos,
+        UnaryOp::Tanh => f32::tanh,
+        UnaryOp::Log => f32::ln,
+        _ => unreachable!("benchmarked ops only"),
+    }
+}
+
+fn unary(c: &mut Criterion) {
+    let ops = [
+        UnaryOp::Exp,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Log,
+    ];
+    let mut g = c.benchmark_group("unary_1e6");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    for op in ops {
+        let x = if op == UnaryOp::Log {
+            inputs(N, 1e-3, 1e3, 1)
+        } else {
+            inputs(N, -2.0, 2.0, 1)
+        };
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut y = vec![0.0; N];
+        let mut y32 = vec![0.0f32; N];
+        g.bench_function(format!("{op:?}/f64/std"), |b| {
+            let f = std64(op);
+            b.iter_custom(|it| {
+                cpu_time(it, || {
+                    for (d, &s) in y.iter_mut().zip(black_box(&x)) {
+                        *d = f(s);
+                    }
+                })
+            })
+        });
+        g.bench_function(format!("{op:?}/f64/vmath"), |b| {
+            b.iter_custom(|it| cpu_time(it, || vmath::unary_f64(op, black_box(&x), &mut y)))
+        });
+        g.bench_function(format!("{op:?}/f64/vmath_portable"), |b| {
+            b.iter_custom(|it| {
+                cpu_time(it, || {
+                    vmath::unary_f64_on(Isa::Portable, op, black_box(&x), &mut y)
+                })
+            })
+        });
+        g.bench_function(format!("{op:?}/f32/std"), |b| {
+            let f = std32(op);
+            b.iter_custom(|it| {
+                cpu_time(it, || {
+                    for (d, &s) in y32.iter_mut().zip(black_box(&x32)) {
+                        *d = f(s);
+                    }
+                })
+            })
+        });
+        g.bench_function(format!("{op:?}/f32/vmath"), |b| {
+            b.iter_custom(|it| cpu_time(it, || vmath::unary_f32(op, black_box(&x32), &mut y32)))
+        });
+    }
+    g.finish();
+}
+
+/// `sum(exp(sin(x)*y0 + cos(x))*0.5 - tanh(x))`, one pass over memory in tiles of `TILE`.
+fn w2_tiled(x: &[f64], y0: &[f64]) -> f64 {
+    const TILE: usize = 1024;
+    let mut a = [0.0; TILE];
+    let mut b = [0.0; TILE];
+    let mut total = 0.0;
+    for (xt, yt) in x.chunks(TILE).zip(y0.chunks(TILE)) {
+        let n = xt.len();
+        let (a, b) = (&mut a[..n], &mut b[..n]);
+        vmath::sincos_f64(xt, a, b);
+        for ((a, &b), &y) in a.iter_mut().zip(b.iter()).zip(yt) {
+            *a = a.mul_add(y, b);
+        }
+        vmath::unary_f64_inplace(UnaryOp::Exp, a);
+        vmath::unary_f64(UnaryOp::Tanh, xt, b);
+        let mut s = [0.0; 4];
+        for (i, (&a, &b)) in a.iter().zip(b.iter()).enumerate() {
+            s[i % 4] += a * 0.5 - b;
+        }
+        total += (s[0] + s[1]) + (s[2] + s[3]);
+    }
+    total
+}
+
+/// The same expression with std's scalar functions.
+fn w2_std(x: &[f64], y0: &[f64]) -> f64 {
+    x.iter()
+        .zip(y0)
+        .map(|(&x, &y)| (x.sin() * y + x.cos()).exp() * 0.5 - x.tanh())
+        .sum()
+}
+
+fn w2(c: &mut Criterion) {
+    let n = 10_000_000;
+    let x = inputs(n, -2.0, 2.0, 2);
+    let y0 = inputs(n, 0.0, 1.0, 3);
+    let (fast, reference) = (w2_tiled(&x, &y0), w2_std(&x, &y0));
+    assert!(
+        (fast - reference).abs() <= 1e-9 * reference.abs(),
+        "W2 tiled {fast} vs std {reference}"
+    );
+    let mut g = c.benchmark_group("w2_fwd_1e7_f64");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("vmath_tiled", |b| {
+        b.iter_custom(|it| {
+            cpu_time(it, || {
+                black_box(w2_tiled(black_box(&x), black_box(&y0)));
+            })
+        })
+    });
+    g.bench_function("std_scalar", |b| {
+        b.iter_custom(|it| {
+            cpu_time(it, || {
+                black_box(w2_std(black_box(&x), black_box(&y0)));
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, unary, w2);
+criterion_main!(benches);
