@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Runs tenferro's benchmark suite and JAX on the same workloads and prints the ratio table.
+
+    python3 benches/compare.py --workload W2_grad_1e7,W3_f64 --threads 1,2
+    python3 benches/compare.py --workload all --threads 1 --no-jax   # recorded peers only
+
+tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
+process per thread count). JAX: `python3 ../shared/peers/workloads.py --system jax
+--threads T --workload W --json FILE` (one fresh process per thread count, as its docs
+require), run now on this machine. The table also shows the best recorded peer of
+`../shared/peers/results.json` (JAX / torch / torch.compile / numpy, measured earlier on
+this machine) and tenferro's ratio to it. Ratios < 1 mean tenferro is faster.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(os.path.dirname(ROOT), "shared", "peers")
+
+
+def run_tenferro(workloads, threads, min_time):
+    cmd = ["cargo", "run", "--release", "--quiet", "--example", "bench_suite", "--",
+           "--workload", workloads, "--threads", str(threads), "--min-time", str(min_time)]
+    env = dict(os.environ)
+    env.setdefault("CARGO_TARGET_DIR", "/work/target")
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+    res = {}
+    for line in out.stdout.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        res[rec["workload"]] = rec
+    return res
+
+
+def run_jax(workloads, threads):
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
+        path = fh.name
+    cmd = [sys.executable, os.path.join(PEERS, "workloads.py"), "--system", "jax",
+           "--threads", str(threads), "--workload", workloads, "--json", path]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-3000:])
+    res = {}
+    with open(path) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if "median_ms" in rec:
+                res[rec["workload"]] = rec
+    os.unlink(path)
+    return res
+
+
+def recorded_best(wid, threads):
+    try:
+        with open(os.path.join(PEERS, "results.json")) as fh:
+            results = json.load(fh)["results"]
+    except (OSError, KeyError, ValueError):
+        return None, None
+    best = (None, None)
+    for system, cells in results.get(wid, {}).items():
+        cell = cells.get(f"t{threads}")
+        if cell and "median_ms" in cell and (best[0] is None or cell["median_ms"] < best[0]):
+            best = (cell["median_ms"], system)
+    return best
+
+
+def fmt(x, nd=3):
+    if x is None:
+        return "—"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.{nd}g}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workload", default="all")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--min-time", type=float, default=1.0)
+    ap.add_argument("--no-jax", action="store_true", help="skip the live JAX run")
+    args = ap.parse_args()
+
+    print(f"date {datetime.datetime.now().isoformat(timespec='seconds')}, host {platform.node()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    rows = []
+    for t in [int(x) for x in args.threads.split(",")]:
+        ours = run_tenferro(args.workload, t, args.min_time)
+        jax = {} if args.no_jax else run_jax(args.workload, t)
+        for wid, rec in ours.items():
+            if "median_ms" not in rec:
+                rows.append((wid, t, None, None, None, None, rec.get("error", "?")))
+                continue
+            mine = rec["median_ms"]
+            j = jax.get(wid, {}).get("median_ms")
+            best, who = recorded_best(wid, t)
+            rows.append((wid, t, mine, j, best, who, None))
+    print()
+    print("| workload | threads | tenferro ms | JAX ms (now) | tenferro / JAX | best recorded peer ms | tenferro / best |")
+    print("|---|---|---|---|---|---|---|")
+    for wid, t, mine, j, best, who, err in rows:
+        if err:
+            print(f"| {wid} | {t} | error: {err[:60]} | | | | |")
+            continue
+        r_j = fmt(mine / j) if j else "—"
+        r_b = fmt(mine / best) if best else "—"
+        peer = f"{fmt(best)} ({who})" if best else "—"
+        print(f"| {wid} | {t} | {fmt(mine)} | {fmt(j)} | {r_j} | {peer} | {r_b} |")
+
+
+if __name__ == "__main__":
+    main()
