@@ -6,6 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tenferro_ad::EagerContext;
 use tenferro_cpu::CpuBackend;
+use tenferro_runtime::{Backend, ExtensionRegistry};
 
 fn eager(c: &mut Criterion) {
     let ctx = EagerContext::new(CpuBackend::with_threads(1));
@@ -17,6 +18,27 @@ fn eager(c: &mut Criterion) {
         .unwrap();
     c.bench_function("eager a + b f64[4]", |bn| {
         bn.iter(|| black_box((black_box(&a) + black_box(&b)).unwrap()))
+    });
+    // Reference: the backend alone running the prepared `add` (what every eager op pays).
+    let mut f = tenferro_ir::Function::new("add");
+    let ty = tenferro_ir::TensorType::new(tenferro_ir::DType::F64, vec![4]);
+    let (p, q) = (f.add_param(ty.clone()), f.add_param(ty));
+    let r = f
+        .push1(tenferro_ir::Op::Binary(tenferro_ir::BinaryOp::Add), &[p, q])
+        .unwrap();
+    f.set_outputs(vec![r]);
+    let backend = CpuBackend::with_threads(1);
+    let prepared = backend.prepare(&f).unwrap();
+    let registry = ExtensionRegistry::new();
+    let inputs = [a.value(), b.value()];
+    c.bench_function("backend execute of prepared add f64[4] (reference)", |bn| {
+        bn.iter(|| {
+            black_box(
+                backend
+                    .execute(&prepared, black_box(&inputs), &registry)
+                    .unwrap(),
+            )
+        })
     });
     let at = a.clone().requires_grad(true);
     c.bench_function("eager a + b f64[4], a tracked (records a node)", |bn| {

@@ -7,13 +7,12 @@ use super::tensor::EagerTensor;
 use crate::context::AdContext;
 use crate::error::{AdError, Result};
 use std::cell::{Cell, RefCell};
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
-use tenferro_ir::{DType, Element, Function, Op, Tensor, TensorType};
+use tenferro_ir::{BinaryOp, CmpOp, DType, Element, Function, Op, Tensor, TensorType};
 use tenferro_runtime::{
     lower, Backend, ExtensionRegistry, LowerMode, OptLevel, Pipeline, RuntimeError, TracedTensor,
 };
@@ -68,6 +67,16 @@ where
 pub enum OpKey {
     /// Exactly one IR op applied to the operands as they are (`TracedTensor::apply`).
     Ir(Op),
+    /// `TracedTensor::binary`: the op with broadcasting and promotion.
+    Binary(BinaryOp),
+    /// `TracedTensor::binary_scalar`: the op with a real scalar (by its bits).
+    BinaryScalar {
+        op: BinaryOp,
+        scalar_bits: u64,
+        scalar_on_left: bool,
+    },
+    /// `TracedTensor::compare`: the comparison with broadcasting and promotion.
+    Compare(CmpOp),
     /// A method that may broadcast, promote or build several instructions: a name unique
     /// to the method and the integers that parametrise it (axes, flags, scalar bits).
     Named(&'static str, Vec<i64>),
@@ -84,6 +93,8 @@ impl OpKey {
     fn name(&self) -> &str {
         match self {
             OpKey::Ir(op) => op.name(),
+            OpKey::Binary(op) | OpKey::BinaryScalar { op, .. } => op.name(),
+            OpKey::Compare(_) => "compare",
             OpKey::Named(n, _) => n,
             OpKey::Function(_) => "call",
         }
@@ -109,6 +120,43 @@ pub struct EagerStats {
     pub transforms_compiled: usize,
     /// Transformed programs run.
     pub transforms_run: usize,
+}
+
+/// A fast non-cryptographic hasher for the cache keys (the multiply-rotate scheme of
+/// Firefox and rustc); keys are program structure, not adversarial input.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Bounds of the caches; a full cache is cleared.
@@ -377,14 +425,12 @@ impl EagerContext {
     where
         F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
     {
-        let name = key.name().to_string();
         let mut v = self.apply_traced(key, args, trace)?;
         if v.len() != 1 {
-            return Err(RuntimeError::invalid_op(
-                name,
-                format!("expected one result, the op has {}", v.len()),
-            )
-            .into());
+            return Err(AdError::BadArgument {
+                transform: "apply_traced1",
+                message: format!("the op has {} results; use apply_traced", v.len()),
+            });
         }
         Ok(v.remove(0))
     }
@@ -394,7 +440,7 @@ impl EagerContext {
     where
         F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
     {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         key.hash(&mut h);
         for a in args {
             a.value.dtype().hash(&mut h);

@@ -3,13 +3,12 @@
 //! with the autodiff crate's rules, caching that program by the graph's structure, and
 //! running it (`backward`, and the functional `grad` / `vjp` / `jvp`).
 
-use super::context::{EagerContext, PreparedProgram};
+use super::context::{EagerContext, FxHasher, PreparedProgram};
 use super::tensor::EagerTensor;
 use crate::error::{AdError, Result};
 use crate::jvp::jvp_function;
 use crate::linearize::vjp_function;
 use std::cell::RefCell;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -117,7 +116,7 @@ fn push_arg(key: &mut Vec<u64>, a: ArgRef) {
 }
 
 fn push_type(key: &mut Vec<u64>, t: &Tensor) {
-    let mut h = DefaultHasher::new();
+    let mut h = FxHasher::default();
     t.dtype().hash(&mut h);
     key.push(h.finish());
     key.push(t.shape().len() as u64);
@@ -251,7 +250,7 @@ pub(crate) struct CachedTransform {
 
 /// The transform of `w`'s structure, from the cache or derived now.
 fn transform_for(ctx: &EagerContext, w: &Walk, mode: Mode) -> Result<Rc<CachedTransform>> {
-    let mut h = DefaultHasher::new();
+    let mut h = FxHasher::default();
     w.key.hash(&mut h);
     let hash = h.finish();
     if let Some(bucket) = ctx.shared.transforms.borrow().get(&hash) {

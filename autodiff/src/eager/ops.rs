@@ -93,20 +93,19 @@ impl EagerTensor {
 
     /// Elementwise binary op with broadcasting and promotion.
     pub fn binary(&self, op: BinaryOp, other: &EagerTensor) -> Result<EagerTensor> {
-        self.run1(
-            OpKey::Named("binary", vec![op as i64]),
-            &[self, other],
-            |t| ok(t[0].binary(op, &t[1])),
-        )
+        self.run1(OpKey::Binary(op), &[self, other], |t| {
+            ok(t[0].binary(op, &t[1]))
+        })
     }
 
     /// Elementwise binary op with a real scalar (converted to this tensor's dtype).
     pub fn binary_scalar(&self, op: BinaryOp, v: f64, scalar_on_left: bool) -> Result<EagerTensor> {
         self.run1(
-            OpKey::Named(
-                "binary_scalar",
-                vec![op as i64, v.to_bits() as i64, scalar_on_left as i64],
-            ),
+            OpKey::BinaryScalar {
+                op,
+                scalar_bits: v.to_bits(),
+                scalar_on_left,
+            },
             &[self],
             |t| ok(t[0].binary_scalar(op, v, scalar_on_left)),
         )
@@ -119,11 +118,9 @@ impl EagerTensor {
 
     /// Elementwise comparison with broadcasting and promotion; the result is bool.
     pub fn compare(&self, dir: CmpOp, other: &EagerTensor) -> Result<EagerTensor> {
-        self.run1(
-            OpKey::Named("compare", vec![dir as i64]),
-            &[self, other],
-            |t| ok(t[0].compare(dir, &t[1])),
-        )
+        self.run1(OpKey::Compare(dir), &[self, other], |t| {
+            ok(t[0].compare(dir, &t[1]))
+        })
     }
 
     /// `where(pred, on_true, on_false)` with broadcasting of all three and promotion of
