@@ -322,3 +322,75 @@ proptest! {
         assert_close(&gs[0].value(), &want[1], "linalg grad_many dm");
     }
 }
+
+/// Structural and indexing ops: eager backward equals traced grad.
+#[test]
+fn structural_ops() {
+    use tenferro_runtime::DType;
+    let xd: Vec<f64> = (0..12).map(|i| (i as f64 * 0.37).sin()).collect();
+    let x = Tensor::from_vec_col_major(vec![3, 4], xd).unwrap();
+    let idx = Tensor::from_vec_col_major(vec![5], vec![2_i64, 0, 3, 3, 1]).unwrap();
+    let traced = |x: &TracedTensor, i: &TracedTensor| -> TracedTensor {
+        let g = x.gather(i, 1).unwrap(); // [3, 5]
+        let s = x.scatter_add(i, &(&g * 2.0), 1).unwrap(); // [3, 4]
+        let p = s
+            .pad(&[1, 0], &[0, 2], 0.5)
+            .unwrap()
+            .slice(&[0, 1], &[4, 5])
+            .unwrap(); // [4, 4]
+        let c = TracedTensor::concatenate(&[&p, x], 0).unwrap(); // [7, 4]
+        let r = c.reshape(&[4, 7]).unwrap().transpose(&[1, 0]).unwrap(); // [7, 4]
+        let d = r
+            .dot_general(
+                &x,
+                tenferro_ir::DotDims {
+                    lhs_contract: vec![1],
+                    rhs_contract: vec![1],
+                    ..Default::default()
+                },
+            )
+            .unwrap(); // [7, 3]
+        let m = d.greater(&d.reduce_mean(&[0]));
+        let sel = TracedTensor::select(&m, &d, &d.tanh());
+        let z = sel.convert(DType::C64).unwrap();
+        (&z * &z).real().reduce_max(&[1]).sum()
+            + x.broadcast_in_dim(&[2, 3, 4], &[1, 2])
+                .unwrap()
+                .reduce_prod(&[0])
+                .sum()
+    };
+    let eager = |x: &EagerTensor, i: &EagerTensor| -> tenferro_ad::Result<EagerTensor> {
+        let g = x.gather(i, 1)?;
+        let s = x.scatter_add(i, &(&g * 2.0)?, 1)?;
+        let p = s.pad(&[1, 0], &[0, 2], 0.5)?.slice(&[0, 1], &[4, 5])?;
+        let c = EagerTensor::concatenate(&[&p, x], 0)?;
+        let r = c.reshape(&[4, 7])?.transpose(&[1, 0])?;
+        let d = r.dot_general(
+            x,
+            tenferro_ir::DotDims {
+                lhs_contract: vec![1],
+                rhs_contract: vec![1],
+                ..Default::default()
+            },
+        )?;
+        let m = d.greater(&d.reduce_mean(&[0])?)?;
+        let sel = EagerTensor::select(&m, &d, &d.tanh()?)?;
+        let z = sel.convert(DType::C64)?;
+        (&z * &z)?.real()?.reduce_max(&[1])?.sum()?
+            + x.broadcast_in_dim(&[2, 3, 4], &[1, 2])?
+                .reduce_prod(&[0])?
+                .sum()?
+    };
+    let xt = TracedTensor::from_tensor(x.clone());
+    let it = TracedTensor::from_tensor(idx.clone());
+    let loss = traced(&xt, &it);
+    let g = AdContext::new().grad(&loss, &xt).unwrap();
+    let want = run_traced(&[&loss, &g]);
+    let ctx = EagerContext::new(CpuBackend::with_threads(1));
+    let xe = ctx.from_tensor(x).requires_grad(true);
+    let ie = ctx.from_tensor(idx);
+    let le = eager(&xe, &ie).unwrap();
+    assert_close(&le.value(), &want[0], "structural loss");
+    le.backward().unwrap();
+    assert_close(&xe.grad().unwrap(), &want[1], "structural dx");
+}
