@@ -560,11 +560,9 @@ pub(crate) fn build(
 
     // Tile: the live slots of one tile fit in TILE_BYTES; a multiple of 64 in [256, 2048].
     let slot_bytes: usize = s.slot_types.iter().map(|d| d.size_bytes()).sum();
-    let mut tile = if slot_bytes == 0 {
-        2048
-    } else {
-        (TILE_BYTES / slot_bytes).clamp(256, 2048) / 64 * 64
-    };
+    let mut tile = TILE_BYTES
+        .checked_div(slot_bytes)
+        .map_or(2048, |t| t.clamp(256, 2048) / 64 * 64);
     tile = tile.min(group.numel.next_multiple_of(8)).max(8);
     s.tile = tile;
 
