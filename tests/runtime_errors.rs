@@ -201,3 +201,26 @@ fn broadcasting_and_promotion_follow_numpy() {
         .unwrap();
     assert_eq!(r.as_slice::<f64>().unwrap(), &[-8.0, -18.0, -28.0]);
 }
+
+#[test]
+fn very_deep_traces_lower_differentiate_and_drop_without_recursion() {
+    use tenferro_ad::AdContext;
+    let x = TracedTensor::from_vec_col_major(vec![2], vec![0.5_f64, -0.25]);
+    let mut y = x.clone();
+    for _ in 0..20_000 {
+        y = &y * 0.999_99;
+    }
+    let loss = y.sum();
+    let g = AdContext::builder()
+        .build()
+        .unwrap()
+        .grad(&loss, &x)
+        .unwrap();
+    let program = GraphCompiler::new().compile(&g).unwrap();
+    let r = GraphExecutor::new(CpuBackend::new()).run(&program).unwrap();
+    let expected = 0.999_99_f64.powi(20_000);
+    for v in r.as_slice::<f64>().unwrap() {
+        assert!((v - expected).abs() < 1e-9, "{v} vs {expected}");
+    }
+    drop((loss, y, g));
+}

@@ -27,6 +27,24 @@ pub(crate) struct Node {
     pub(crate) types: std::result::Result<Vec<TensorType>, RuntimeError>,
 }
 
+impl Drop for Node {
+    /// Frees the chain of nodes only this node keeps alive without recursion, so dropping
+    /// a very deep trace cannot overflow the stack.
+    fn drop(&mut self) {
+        let NodeKind::Apply { args, .. } = &mut self.kind else {
+            return;
+        };
+        let mut pending = std::mem::take(args);
+        while let Some(t) = pending.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(t.node) {
+                if let NodeKind::Apply { args, .. } = &mut node.kind {
+                    pending.append(args);
+                }
+            }
+        }
+    }
+}
+
 /// A tensor in a traced computation: cheap to clone (a reference-counted node handle plus
 /// a result index). Build it from data ([`TracedTensor::from_vec_col_major`]), as a
 /// placeholder ([`TracedTensor::input`]), or by applying ops.
