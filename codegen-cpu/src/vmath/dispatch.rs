@@ -140,12 +140,13 @@ macro_rules! sign_of {
 }
 
 /// Expands to a `match` of `$op` that calls `$plain!(lane_fn)` for the unguarded ops and
-/// `$guarded!(fast, out_of_range, slow)` for sin/cos.
+/// `$guarded!(fast, out_of_range, slow)` for exp (slow: the full-range kernel) and sin/cos
+/// (slow: std).
 macro_rules! per_op {
     ($op:expr, $t:ident, $k:ident, $plain:ident, $guarded:ident) => {
         match $op {
             UnaryOp::Neg => $plain!(|x: $t| -x),
-            UnaryOp::Exp => $plain!($k::exp),
+            UnaryOp::Exp => $guarded!($k::exp_fast, |x: $t| x.abs() > $k::EXP_FAST_LIMIT, $k::exp),
             UnaryOp::Log => $plain!($k::log),
             UnaryOp::Sin => $guarded!(
                 $k::sin_fast,

@@ -35,6 +35,20 @@ pub fn exp(x: f32) -> f32 {
     ((1.0 + p) * pow2i(n)) as f32
 }
 
+/// Largest |x| for [`exp_fast`].
+pub const EXP_FAST_LIMIT: f32 = 100.0;
+
+/// `e^x` for |x| <= [`EXP_FAST_LIMIT`] (and NaN): [`exp`] without the clamp.
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    let xw = x as f64;
+    let n = round_int(xw * LOG2E);
+    let r = (-n).mul_add(LN2_HI, xw);
+    let r = (-n).mul_add(LN2_LO, r);
+    let p = (r * r).mul_add(poly(r, &EXP_Q_F32), r);
+    ((1.0 + p) * pow2i(n)) as f32
+}
+
 /// `e^x - 1`.
 #[inline(always)]
 pub fn expm1(x: f32) -> f32 {

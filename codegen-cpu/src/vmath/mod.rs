@@ -10,6 +10,8 @@
 //! Schemes (coefficients fitted by `fit_coeffs.py`, see `coeffs.rs`):
 //! - `exp`, `expm1`: Cody–Waite reduction `x = n ln2 + r` (FMA, two constants), a
 //!   degree-12 polynomial `r + r² Q(r)`, scaling by `2^n` built in the exponent bits.
+//!   Blocks with some |x| > 708 use a variant that scales in two steps (overflow to inf,
+//!   results rounded once into the subnormals).
 //! - `log`, `log1p`: `x = 2^k m`, m in [√½, √2), `s = f/(2+f)`, `log(1+f) = f - f²/2 +
 //!   s (f²/2 + R(s²))`; `log1p` adds the rounding error of `1 + x` as a correction.
 //! - `sin`, `cos`: Cody–Waite reduction by π/2 with three constants and a double-double
