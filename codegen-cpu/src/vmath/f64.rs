@@ -14,13 +14,13 @@ pub(super) const SHIFT: f64 = 6755399441055744.0;
 pub(super) const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 rounded to f64 and the rest, for Cody–Waite reduction with FMA (the first step
 /// `x - n*LN2_HI` is exact for every `n` the kernels produce).
-pub(super) const LN2_HI: f64 = 0.6931471805599453;
+pub(super) const LN2_HI: f64 = std::f64::consts::LN_2;
 pub(super) const LN2_LO: f64 = 2.3190468138462996e-17;
 /// ln 2 with 21 trailing zero bits, so `k * LN2_HI_SHORT` is exact for |k| < 2^21.
 pub(super) const LN2_HI_SHORT: f64 = 0.6931471803691238;
 pub(super) const LN2_LO_SHORT: f64 = 1.9082149292705877e-10;
 /// π/2 as the sum of three f64 (Cody–Waite constants for the sin/cos reduction).
-pub(super) const PIO2_1: f64 = 1.5707963267948966;
+pub(super) const PIO2_1: f64 = std::f64::consts::FRAC_PI_2;
 pub(super) const PIO2_2: f64 = 6.123233995736766e-17;
 pub(super) const PIO2_3: f64 = -1.4973849048591698e-33;
 pub(super) const FRAC_2_PI: f64 = std::f64::consts::FRAC_2_PI;
