@@ -2,19 +2,20 @@
 //! single steps through their kernels), follows the memory plan (in-place updates, a pool
 //! of released buffers), and returns the outputs.
 
+use crate::buffer::{self, BufferPool};
 use crate::kernels::{dot, elementwise, fused, index, reduce, with_slice};
 use crate::memory::Alloc;
 use crate::plan::{internal, CpuProgram, Step, StepKind};
 use crate::CpuBackend;
-use std::collections::HashMap;
 use tenferro_ir::{DType, Data, Element, Tensor};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
 
-/// A value during a run: a buffer the program owns (reusable) or a tensor shared with the
-/// caller, the program or an extension kernel.
+/// A value during a run: a buffer the program owns (reusable; its shape is the slot's
+/// type in the program) or a tensor shared with the caller, the program or an extension
+/// kernel.
 enum Slot {
     Empty,
-    Owned(Vec<usize>, Data),
+    Owned(Data),
     Shared(Tensor),
 }
 
@@ -22,31 +23,49 @@ impl Slot {
     fn data(&self) -> Option<&Data> {
         match self {
             Slot::Empty => None,
-            Slot::Owned(_, d) => Some(d),
+            Slot::Owned(d) => Some(d),
             Slot::Shared(t) => Some(t.data()),
         }
     }
 
-    fn into_tensor(self) -> Result<Option<Tensor>> {
+    fn into_tensor(self, shape: &[usize]) -> Result<Option<Tensor>> {
         Ok(match self {
             Slot::Empty => None,
-            Slot::Owned(shape, d) => Some(Tensor::new(shape, d)?),
+            Slot::Owned(d) => Some(Tensor::new(shape.to_vec(), d)?),
             Slot::Shared(t) => Some(t),
         })
     }
 
     /// Makes the slot shared (an owned buffer is wrapped without copying).
-    fn share(&mut self) -> Result<Tensor> {
+    fn share(&mut self, shape: &[usize]) -> Result<Tensor> {
         let s = std::mem::replace(self, Slot::Empty);
         let t = s
-            .into_tensor()?
+            .into_tensor(shape)?
             .ok_or_else(|| internal("share", "value is not live"))?;
         *self = Slot::Shared(t.clone());
         Ok(t)
     }
 }
 
-type Pool = HashMap<(DType, usize), Vec<Data>>;
+/// GEMMs with fewer multiply-adds than this run on the calling thread, without faer's
+/// parallelism (a thread-pool round trip costs more than the product).
+const PAR_GEMM_FLOPS: usize = 1 << 18;
+
+/// The buffer for result `ty` of a step: a fresh uninitialised allocation for a program
+/// output (the caller keeps it), else a pooled buffer of the same dtype and length.
+///
+/// # Safety
+/// The caller must write every element before reading any (a pooled buffer holds stale
+/// but initialised values).
+unsafe fn result_buffer(pool: &mut BufferPool, dtype: DType, n: usize, output: bool) -> Data {
+    if !output {
+        if let Some(d) = pool.take(dtype, n) {
+            return d;
+        }
+    }
+    // SAFETY: forwarded to the caller.
+    unsafe { buffer::uninit(dtype, n) }
+}
 
 pub(crate) fn execute(
     backend: &CpuBackend,
@@ -64,7 +83,7 @@ pub(crate) fn execute(
     }
     let mut slots: Vec<Slot> = (0..program.num_slots).map(|_| Slot::Empty).collect();
     for (i, ((slot, ty), t)) in program.params.iter().zip(inputs).enumerate() {
-        if t.ty() != *ty {
+        if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
             return Err(RuntimeError::BadInput(format!(
                 "program `{}`: input #{i} has type {} but the parameter has type {ty}",
                 program.name,
@@ -76,29 +95,30 @@ pub(crate) fn execute(
     for &s in &program.unused_params {
         slots[s] = Slot::Empty;
     }
-    let mut pool: Pool = HashMap::new();
+    let mut pool = program.cache.take();
+    let shape = |v: usize| program.shapes[v].as_slice();
     for step in &program.steps {
         match &step.kind {
             StepKind::Fused(_) => run_fused(backend, step, &mut slots, &mut pool)?,
-            StepKind::Reshape(shape) => {
+            StepKind::Reshape(to) => {
                 let a = step.args[0];
                 let r = step.results[0];
                 if step.memory.reshape_moves {
                     match std::mem::replace(&mut slots[a], Slot::Empty) {
-                        Slot::Owned(_, d) => slots[r] = Slot::Owned(shape.clone(), d),
-                        Slot::Shared(t) => slots[r] = Slot::Shared(t.reshaped(shape.clone())?),
+                        Slot::Owned(d) => slots[r] = Slot::Owned(d),
+                        Slot::Shared(t) => slots[r] = Slot::Shared(t.reshaped(to.clone())?),
                         Slot::Empty => return Err(internal("reshape", "operand is not live")),
                     }
                 } else {
-                    let t = slots[a].share()?;
-                    slots[r] = Slot::Shared(t.reshaped(shape.clone())?);
+                    let t = slots[a].share(shape(a))?;
+                    slots[r] = Slot::Shared(t.reshaped(to.clone())?);
                 }
             }
             StepKind::Extension(e) => {
                 let args = step
                     .args
                     .iter()
-                    .map(|&a| slots[a].share())
+                    .map(|&a| slots[a].share(shape(a)))
                     .collect::<Result<Vec<Tensor>>>()?;
                 let refs: Vec<&Tensor> = args.iter().collect();
                 let results = backend.install(|| extensions.run(e, &refs))?;
@@ -118,18 +138,14 @@ pub(crate) fn execute(
                             })
                         })
                         .collect::<Result<Vec<&Data>>>()?;
-                    backend.install(|| run_step(backend, step, &args))?
+                    run_step(backend, step, &args, &mut pool)?
                 };
-                let ty = &step.result_types[0];
-                slots[step.results[0]] = Slot::Owned(ty.shape.clone(), out);
+                slots[step.results[0]] = Slot::Owned(out);
             }
         }
         for &f in &step.free_after {
-            let old = std::mem::replace(&mut slots[f], Slot::Empty);
-            if step.memory.recycle.contains(&f) {
-                if let Slot::Owned(_, d) = old {
-                    pool.entry((d.dtype(), d.len())).or_default().push(d);
-                }
+            if let Slot::Owned(d) = std::mem::replace(&mut slots[f], Slot::Empty) {
+                pool.put(d);
             }
         }
     }
@@ -138,9 +154,9 @@ pub(crate) fn execute(
         // An output returned twice shares its buffer.
         let repeated = program.outputs[i + 1..].contains(&o);
         let t = if repeated {
-            Some(slots[o].share()?)
+            Some(slots[o].share(shape(o))?)
         } else {
-            std::mem::replace(&mut slots[o], Slot::Empty).into_tensor()?
+            std::mem::replace(&mut slots[o], Slot::Empty).into_tensor(shape(o))?
         };
         match t {
             Some(t) => out.push(t),
@@ -154,12 +170,25 @@ pub(crate) fn execute(
             }
         }
     }
+    // Buffers still owned (results nobody reads are freed by their step; this is only
+    // what an error path would leave) go back with the pool.
+    for s in slots {
+        if let Slot::Owned(d) = s {
+            pool.put(d);
+        }
+    }
+    program.cache.give(pool);
     Ok(out)
 }
 
 /// Runs a fused step: takes the output buffers (in place, pooled or fresh), runs the
 /// schedule, binds the results.
-fn run_fused(backend: &CpuBackend, step: &Step, slots: &mut [Slot], pool: &mut Pool) -> Result<()> {
+fn run_fused(
+    backend: &CpuBackend,
+    step: &Step,
+    slots: &mut [Slot],
+    pool: &mut BufferPool,
+) -> Result<()> {
     let StepKind::Fused(sched) = &step.kind else {
         return Err(internal(&step.op_name, "not a fused step"));
     };
@@ -167,23 +196,30 @@ fn run_fused(backend: &CpuBackend, step: &Step, slots: &mut [Slot], pool: &mut P
     // Donated operands move into their outputs first.
     let mut outputs: Vec<Data> = Vec::with_capacity(step.results.len());
     let mut donated: Vec<usize> = Vec::new();
-    for (ty, alloc) in step.result_types.iter().zip(&step.memory.allocs) {
+    for (ri, (ty, alloc)) in step
+        .result_types
+        .iter()
+        .zip(&step.memory.allocs)
+        .enumerate()
+    {
         let buf = match alloc {
             Alloc::InPlace(ai) => {
                 let a = step.args[*ai];
                 donated.push(*ai);
                 match std::mem::replace(&mut slots[a], Slot::Empty) {
-                    Slot::Owned(_, d) => d,
+                    Slot::Owned(d) => d,
                     // Not owned after all: copy (correct, just slower).
                     Slot::Shared(t) => t.data().clone(),
                     Slot::Empty => return Err(internal(name, format!("operand %{a} is not live"))),
                 }
             }
-            Alloc::Pool => match pool.get_mut(&(ty.dtype, ty.numel())).and_then(|v| v.pop()) {
-                Some(d) => d,
-                None => Data::zeros(ty.dtype, ty.numel()),
-            },
-            _ => Data::zeros(ty.dtype, ty.numel()),
+            // SAFETY: a schedule writes every element of every output: a `Tiles` output
+            // is the destination of exactly one tile op, run over every tile of every
+            // block (blocks cover `0..numel`); a row reduction's chunk is filled with the
+            // identity before folding, and blocks' chunks cover the output; a whole
+            // reduction's buffer is replaced by the combined partial; an empty iteration
+            // space sets every reduction output to the identity (see `fused::run`).
+            _ => unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[ri]) },
         };
         outputs.push(buf);
     }
@@ -205,14 +241,19 @@ fn run_fused(backend: &CpuBackend, step: &Step, slots: &mut [Slot], pool: &mut P
             .collect::<Result<Vec<&Data>>>()?;
         fused::run(name, sched, &inputs, &mut outputs, backend.pool())?;
     }
-    for ((&r, ty), d) in step.results.iter().zip(&step.result_types).zip(outputs) {
-        slots[r] = Slot::Owned(ty.shape.clone(), d);
+    for (&r, d) in step.results.iter().zip(outputs) {
+        slots[r] = Slot::Owned(d);
     }
     Ok(())
 }
 
 /// Runs one single (non-fused, non-aliasing) step on its operands.
-fn run_step(backend: &CpuBackend, step: &Step, args: &[&Data]) -> Result<Data> {
+fn run_step(
+    backend: &CpuBackend,
+    step: &Step,
+    args: &[&Data],
+    pool: &mut BufferPool,
+) -> Result<Data> {
     let name = step.op_name.as_str();
     let ty = &step.result_types[0];
     let data = |i: usize| -> Result<&Data> {
@@ -227,12 +268,32 @@ fn run_step(backend: &CpuBackend, step: &Step, args: &[&Data]) -> Result<Data> {
         StepKind::Select => elementwise::select(name, data(0)?, data(1)?, data(2)?)?,
         StepKind::Convert(to) => elementwise::convert(data(0)?, *to),
         StepKind::Reduce(kind, plan) => reduce::reduce(name, *kind, plan, data(0)?)?,
-        StepKind::Dot(plan) => dot::dot(name, plan, data(0)?, data(1)?, backend.par())?,
-        StepKind::Copy(copy) => with_slice!(data(0)?, v: T => {
-            let mut out: Vec<T> = vec![first_or_default(v); ty.numel()];
-            copy.run(v, &mut out);
-            T::into_data(out)
-        }),
+        StepKind::Dot(plan) => {
+            let (l, r) = (data(0)?, data(1)?);
+            // SAFETY: `dot::dot` writes every element of `out` (see its documentation).
+            let mut out = unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[0]) };
+            match backend.pool() {
+                Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
+                    let par = backend.par();
+                    tp.install(|| dot::dot(name, plan, l, r, &mut out, pool, par))?
+                }
+                _ => dot::dot(name, plan, l, r, &mut out, pool, faer::Par::Seq)?,
+            }
+            out
+        }
+        StepKind::Copy(copy) => {
+            let src = data(0)?;
+            // SAFETY: the copy of a transpose, broadcast, slice or composed view iterates
+            // over the result's shape and writes its column-major positions: every
+            // element once.
+            let mut out = unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[0]) };
+            with_slice!(&mut out, o: T => {
+                let s: &[T] = T::slice(src)
+                    .ok_or_else(|| internal(name, "operand of another dtype"))?;
+                copy.run(s, o);
+            });
+            out
+        }
         StepKind::Pad(copy) => {
             let fill = data(1)?;
             with_slice!(data(0)?, v: T => {
@@ -265,20 +326,4 @@ fn run_step(backend: &CpuBackend, step: &Step, args: &[&Data]) -> Result<Data> {
             return Err(internal(name, "step kind handled by the executor"))
         }
     })
-}
-
-/// A value to initialise a buffer that a copy overwrites completely.
-fn first_or_default<T: Element>(v: &[T]) -> T {
-    match v.first() {
-        Some(&x) => x,
-        None => zero_of::<T>(),
-    }
-}
-
-/// Any value of `T` (the buffer it fills is empty or fully overwritten).
-fn zero_of<T: Element>() -> T {
-    let d = Data::zeros(T::DTYPE, 1);
-    T::slice(&d)
-        .map(|s| s[0])
-        .unwrap_or_else(|| unreachable!("zeros has T's dtype"))
 }

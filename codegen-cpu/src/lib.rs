@@ -23,6 +23,7 @@
 //! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
 //! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.
 
+mod buffer;
 mod exec;
 pub mod fusion;
 mod inspect;

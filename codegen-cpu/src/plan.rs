@@ -3,6 +3,7 @@
 //! and precomputed shapes / strides / offsets, the values each step is the last user of
 //! (released right after it), and the memory plan (see [`crate::memory`]).
 
+use crate::buffer::BufferCache;
 use crate::fusion::{self, FusionGroup, FusionNote, Unit, ValueClass};
 use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
@@ -34,6 +35,10 @@ pub struct CpuProgram {
     pub(crate) graph: Vec<GraphNode>,
     pub(crate) peak_bytes: usize,
     pub(crate) fused: bool,
+    /// Shape of every slot's value.
+    pub(crate) shapes: Vec<Vec<usize>>,
+    /// Released buffers kept between runs.
+    pub(crate) cache: BufferCache,
 }
 
 /// One instruction of the source function, for the DOT picture.
@@ -91,6 +96,12 @@ impl CpuProgram {
     /// `true` when the program was prepared with fusion.
     pub fn is_fused(&self) -> bool {
         self.fused
+    }
+
+    /// Bytes of the released intermediate buffers this program keeps for its next run
+    /// (at most the buffers of one run's intermediates; zero before the first run).
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.bytes()
     }
 }
 
@@ -180,6 +191,8 @@ pub struct Step {
     /// Slots whose last use is this step.
     pub(crate) free_after: Vec<usize>,
     pub(crate) memory: StepMemory,
+    /// Per result: returned by the program (its buffer goes to the caller).
+    pub(crate) is_output: Vec<bool>,
 }
 
 impl Step {
@@ -387,9 +400,48 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     }
     let mut singles: Vec<Option<(StepKind, Vec<TensorType>)>> =
         singles.into_iter().map(Some).collect();
+
+    // A matrix product read only by its 2-D transpose writes the transpose directly (the
+    // GEMM stores row-major): the transpose step disappears.
+    let mut def_inst: Vec<Option<usize>> = vec![None; n];
+    for (k, inst) in f.insts().iter().enumerate() {
+        for r in &inst.results {
+            def_inst[r.index()] = Some(k);
+        }
+    }
+    // Transpose instruction -> the product that writes its result.
+    let mut transposed_by: Vec<Option<usize>> = vec![None; f.insts().len()];
+    for (k, inst) in f.insts().iter().enumerate() {
+        if !matches!(&inst.op, Op::Transpose { perm } if perm.as_slice() == [1, 0]) {
+            continue;
+        }
+        let a = inst.args[0].index();
+        let Some(d) = def_inst[a] else { continue };
+        if is_output[a] || consumers[a].as_slice() != [k] {
+            continue;
+        }
+        if !matches!(class[a], ValueClass::Materialized) {
+            continue;
+        }
+        if let Some((StepKind::Dot(plan), tys)) = &mut singles[d] {
+            if plan.can_transpose_out(&tys[0]) {
+                plan.set_transposed_out();
+                *tys = vec![f.ty(inst.results[0]).clone()];
+                transposed_by[k] = Some(d);
+            }
+        }
+    }
+    let mut product_result: Vec<Option<usize>> = vec![None; f.insts().len()];
+    for (k, d) in transposed_by.iter().enumerate() {
+        if let Some(d) = d {
+            product_result[*d] = Some(f.insts()[k].results[0].index());
+        }
+    }
+
     let mut steps: Vec<Step> = Vec::with_capacity(units.len());
     for unit in &units {
         match *unit {
+            Unit::Single(k) if transposed_by[k].is_some() => {}
             Unit::Single(k) => {
                 let inst = &f.insts()[k];
                 let (mut kind, result_types) = singles[k]
@@ -408,14 +460,23 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     ));
                     args = vec![vi.base];
                 }
+                let results = match product_result[k] {
+                    Some(t) => vec![t],
+                    None => inst.results.iter().map(|r| r.index()).collect(),
+                };
+                let op_name = match product_result[k] {
+                    Some(_) => format!("{} + transpose", inst.op.name()),
+                    None => inst.op.name().to_string(),
+                };
                 steps.push(Step {
-                    op_name: inst.op.name().to_string(),
+                    op_name,
                     kind,
                     args,
-                    results: inst.results.iter().map(|r| r.index()).collect(),
+                    results,
                     result_types,
                     free_after: Vec::new(),
                     memory: StepMemory::default(),
+                    is_output: Vec::new(),
                 });
             }
             Unit::Group(g) => {
@@ -435,9 +496,14 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     kind: StepKind::Fused(Box::new(sched)),
                     free_after: Vec::new(),
                     memory: StepMemory::default(),
+                    is_output: Vec::new(),
                 });
             }
         }
+    }
+
+    for s in &mut steps {
+        s.is_output = s.results.iter().map(|&r| is_output[r]).collect();
     }
 
     // Last use of every slot over the steps; outputs are never freed.
@@ -527,6 +593,14 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
         graph,
         peak_bytes,
         fused: fuse,
+        shapes: (0..n)
+            .map(|v| {
+                f.try_ty(tenferro_ir::Value::from_index(v))
+                    .map(|t| t.shape.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
+        cache: BufferCache::default(),
     })
 }
 

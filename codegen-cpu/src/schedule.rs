@@ -39,6 +39,9 @@ pub(crate) enum Src {
     /// The group's output `o` at the tile's positions (written earlier in this tile, or
     /// the donated input buffer of an in-place update).
     Output(usize),
+    /// One element, `input[offset]`, for every position (a broadcast scalar; only
+    /// binary ops read it).
+    Scalar { input: usize, offset: usize },
 }
 
 /// Where a tile op writes.
@@ -196,6 +199,7 @@ fn src_name(s: &Src) -> String {
         Src::Input { input, offset: 0 } => format!("in{input}"),
         Src::Input { input, offset } => format!("in{input}[+{offset}]"),
         Src::Output(o) => format!("out{o}"),
+        Src::Scalar { input, offset } => format!("in{input}[{offset}]*"),
     }
 }
 
@@ -383,7 +387,25 @@ pub(crate) fn build(
                     let (cs, cst) = coalesce(&vshape, &[&vi.strides]);
                     let input = input_of(&mut s, vi.base);
                     let flat = cs.is_empty() || (cs.len() == 1 && cst[0][0] == 1);
-                    if flat && !vshape.contains(&0) {
+                    // A broadcast of one element read only by binary ops: those ops
+                    // read the element itself (no tile slot filled with copies).
+                    let splat = !cs.is_empty()
+                        && !vshape.contains(&0)
+                        && cst[0].iter().all(|&x| x == 0)
+                        && members.iter().all(|&m| {
+                            let inst = &f.insts()[m];
+                            !inst.args.iter().any(|x| x.index() == a)
+                                || matches!(inst.op, Op::Binary(_))
+                        });
+                    if splat {
+                        loc.insert(
+                            a,
+                            Src::Scalar {
+                                input,
+                                offset: vi.offset,
+                            },
+                        );
+                    } else if flat && !vshape.contains(&0) {
                         loc.insert(
                             a,
                             Src::Input {
@@ -541,9 +563,11 @@ pub(crate) fn build(
             });
             let only_flat = s.loads.iter().all(|l| l.input != i)
                 && s.ops.iter().all(|op| {
-                    op.srcs.iter().all(
-                    |x| !matches!(x, Src::Input { input, offset } if *input == i && *offset != 0),
-                )
+                    op.srcs.iter().all(|x| match *x {
+                        Src::Input { input, offset } => input != i || offset == 0,
+                        Src::Scalar { input, .. } => input != i,
+                        _ => true,
+                    })
                 });
             let none_later = s.ops[j + 1..].iter().all(|op| {
                 op.srcs

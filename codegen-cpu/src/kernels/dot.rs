@@ -6,6 +6,7 @@
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
 //! through a `[m, n, batch]` buffer and one strided copy.
 
+use crate::buffer::{self, BufferPool};
 use crate::plan::internal;
 use crate::strided::StridedCopy;
 use faer::linalg::matmul::matmul;
@@ -122,6 +123,9 @@ pub(crate) struct DotPlan {
     rhs: OperandPlan,
     /// `[m, n, batch]` → `[batch, m, n]` copy, for batched products.
     unbatch: Option<StridedCopy>,
+    /// The step returns the transpose of the product (`[n, m]`): the GEMM writes its
+    /// `m × n` result row-major, which is the transpose in column-major order.
+    transposed_out: bool,
 }
 
 impl DotPlan {
@@ -150,17 +154,40 @@ impl DotPlan {
             lhs: OperandPlan::new(&l.shape, &lfree, &d.lhs_contract, &d.lhs_batch),
             rhs: OperandPlan::new(&r.shape, &d.rhs_contract, &rfree, &d.rhs_batch),
             unbatch,
+            transposed_out: false,
         }
+    }
+
+    /// Whether the product's transpose can be written directly: one unbatched product
+    /// whose result is a matrix (`[m, n]`), which the transpose turns into `[n, m]`.
+    pub(crate) fn can_transpose_out(&self, out: &TensorType) -> bool {
+        self.batch == 1 && out.rank() == 2 && !self.transposed_out
+    }
+
+    /// Makes the step write the transpose of the product.
+    pub(crate) fn set_transposed_out(&mut self) {
+        self.transposed_out = true;
+    }
+
+    /// Multiply-adds of the product.
+    pub(crate) fn flops(&self) -> usize {
+        self.batch
+            .saturating_mul(self.m)
+            .saturating_mul(self.n)
+            .saturating_mul(self.k)
     }
 
     pub(crate) fn kernel_name(&self) -> &'static str {
         match (
             self.dtype,
             self.lhs.pack.is_some() || self.rhs.pack.is_some(),
+            self.transposed_out,
         ) {
-            (DType::I64, _) => "dot_i64",
-            (_, false) => "gemm",
-            (_, true) => "pack_gemm",
+            (DType::I64, _, _) => "dot_i64",
+            (_, false, false) => "gemm",
+            (_, false, true) => "gemm_transposed_out",
+            (_, true, false) => "pack_gemm",
+            (_, true, true) => "pack_gemm_transposed_out",
         }
     }
 }
@@ -198,8 +225,12 @@ macro_rules! gemm_fn {
                     p.rhs.row_stride,
                     p.rhs.col_stride,
                 );
-                let dst =
-                    MatMut::from_column_major_slice_mut(&mut out[b * mn..(b + 1) * mn], p.m, p.n);
+                let o = &mut out[b * mn..(b + 1) * mn];
+                let dst = if p.transposed_out {
+                    MatMut::from_row_major_slice_mut(o, p.m, p.n)
+                } else {
+                    MatMut::from_column_major_slice_mut(o, p.m, p.n)
+                };
                 matmul(dst, Accum::Replace, a, c, $one, par);
             }
         }
@@ -221,12 +252,15 @@ fn dot_i64(p: &DotPlan, l: &[i64], r: &[i64], out: &mut [i64], _par: Par) {
     for b in 0..p.batch {
         let (lo, ro) = (p.lhs.batch_offsets[b], p.rhs.batch_offsets[b]);
         let c = &mut out[b * p.m * p.n..(b + 1) * p.m * p.n];
+        c.fill(0);
+        // Element (i, j) of the product; row-major when the transpose is returned.
+        let (si, sj) = if p.transposed_out { (p.n, 1) } else { (1, p.m) };
         for j in 0..p.n {
-            let col = &mut c[j * p.m..(j + 1) * p.m];
             for q in 0..p.k {
                 let y = r[ro + q * rr + j * rc];
                 let base = lo + q * lc;
-                for (i, o) in col.iter_mut().enumerate() {
+                for i in 0..p.m {
+                    let o = &mut c[i * si + j * sj];
                     *o = o.wrapping_add(l[base + i * lr].wrapping_mul(y));
                 }
             }
@@ -234,36 +268,66 @@ fn dot_i64(p: &DotPlan, l: &[i64], r: &[i64], out: &mut [i64], _par: Par) {
     }
 }
 
-/// `dot_general` of `l` and `r` as planned.
-pub(crate) fn dot(name: &str, p: &DotPlan, l: &Data, r: &Data, par: Par) -> Result<Data> {
+/// `dot_general` of `l` and `r` as planned, into `out` (of the result's dtype and length,
+/// contents unspecified). Every element of `out` is written: the GEMM replaces (does not
+/// accumulate into) its destination, which covers `out` (or the `[m, n, batch]` scratch
+/// that the unbatching copy then copies onto every element of `out`); an empty
+/// contraction (`k = 0`) fills `out` with zeros.
+pub(crate) fn dot(
+    name: &str,
+    p: &DotPlan,
+    l: &Data,
+    r: &Data,
+    out: &mut Data,
+    pool: &mut BufferPool,
+    par: Par,
+) -> Result<()> {
     let total = p.batch * p.m * p.n;
+    if out.len() != total {
+        return Err(internal(name, "result buffer of the wrong length"));
+    }
+    if total == 0 {
+        return Ok(());
+    }
     macro_rules! run {
-        ($variant:ident, $u:expr, $v:expr, $zero:expr, $kernel:expr) => {{
-            let mut tmp = vec![$zero; total];
-            if total > 0 && p.k > 0 {
-                $kernel(p, $u, $v, &mut tmp, par);
+        ($variant:ident, $u:expr, $v:expr, $o:expr, $zero:expr, $kernel:expr) => {{
+            if p.k == 0 {
+                $o.fill($zero);
+                return Ok(());
             }
             match &p.unbatch {
-                Some(c) if total > 0 && p.k > 0 => {
-                    let mut out = vec![$zero; total];
-                    c.run(&tmp, &mut out);
-                    Data::$variant(out)
+                Some(c) => {
+                    // SAFETY: the GEMM writes all `total` elements of the scratch before
+                    // the copy reads them.
+                    let mut tmp = pool
+                        .take(p.dtype, total)
+                        .unwrap_or_else(|| unsafe { buffer::uninit(p.dtype, total) });
+                    if let Data::$variant(t) = &mut tmp {
+                        $kernel(p, $u, $v, t, par);
+                        c.run(t, $o);
+                    }
+                    pool.put(tmp);
                 }
-                _ => Data::$variant(tmp),
+                None => $kernel(p, $u, $v, $o, par),
             }
         }};
     }
-    Ok(match (l, r) {
-        (Data::F32(u), Data::F32(v)) => run!(F32, u, v, 0.0f32, gemm_f32),
-        (Data::F64(u), Data::F64(v)) => run!(F64, u, v, 0.0f64, gemm_f64),
-        (Data::C32(u), Data::C32(v)) => run!(C32, u, v, Complex32::new(0.0, 0.0), gemm_c32),
-        (Data::C64(u), Data::C64(v)) => run!(C64, u, v, Complex64::new(0.0, 0.0), gemm_c64),
-        (Data::I64(u), Data::I64(v)) => run!(I64, u, v, 0i64, dot_i64),
+    match (l, r, out) {
+        (Data::F32(u), Data::F32(v), Data::F32(o)) => run!(F32, u, v, o, 0.0f32, gemm_f32),
+        (Data::F64(u), Data::F64(v), Data::F64(o)) => run!(F64, u, v, o, 0.0f64, gemm_f64),
+        (Data::C32(u), Data::C32(v), Data::C32(o)) => {
+            run!(C32, u, v, o, Complex32::new(0.0, 0.0), gemm_c32)
+        }
+        (Data::C64(u), Data::C64(v), Data::C64(o)) => {
+            run!(C64, u, v, o, Complex64::new(0.0, 0.0), gemm_c64)
+        }
+        (Data::I64(u), Data::I64(v), Data::I64(o)) => run!(I64, u, v, o, 0i64, dot_i64),
         _ => {
             return Err(internal(
                 name,
                 "operands of unsupported or different dtypes",
             ))
         }
-    })
+    }
+    Ok(())
 }

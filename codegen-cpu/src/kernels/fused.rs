@@ -103,6 +103,15 @@ fn resolve<'a>(
             }
             Some(slice_of(d, offset + t..offset + t + len))
         }
+        Src::Scalar { input, offset } => {
+            let d = inputs.get(input).ok_or("input out of range")?;
+            if d.len() <= offset {
+                return Err(format!(
+                    "input in{input} is shorter than its scalar's offset"
+                ));
+            }
+            Some(slice_of(d, offset..offset + 1))
+        }
         Src::Output(o) => match outs.get(o) {
             Some(Some(c)) => Some(c.sub(rel..rel + len)),
             // The destination itself: an in-place update.
@@ -111,16 +120,21 @@ fn resolve<'a>(
     })
 }
 
+/// Tile slots of one worker (allocated once per worker, reused over its blocks).
+fn new_slots(s: &KernelSchedule) -> Vec<Data> {
+    s.slot_types
+        .iter()
+        .map(|d| Data::zeros(*d, s.tile))
+        .collect()
+}
+
 fn run_block(
     s: &KernelSchedule,
     inputs: &[&Data],
     mut blk: Block<'_>,
+    slots: &mut [Data],
 ) -> std::result::Result<Vec<Option<Data>>, String> {
-    let mut slots: Vec<Data> = s
-        .slot_types
-        .iter()
-        .map(|d| Data::zeros(*d, s.tile))
-        .collect();
+    let slots = &mut *slots;
     let mut lanes: Vec<Option<Data>> = s
         .reductions
         .iter()
@@ -178,6 +192,12 @@ fn run_block(
                             blk.outs[red.out] = Some(chunk);
                         }
                     }
+                }
+                (kind, _)
+                    if !matches!(kind, TileOpKind::Binary(_))
+                        && op.srcs.iter().any(|x| matches!(x, Src::Scalar { .. })) =>
+                {
+                    return Err("a broadcast scalar read by a non-binary op".into());
                 }
                 (kind, Some(Dst::Slot(x))) => {
                     let mut buf = std::mem::replace(&mut slots[x], Data::Bool(Vec::new()));
@@ -304,13 +324,16 @@ pub(crate) fn run(
         Some(pool) if blocks.len() > 1 => pool.install(|| {
             blocks
                 .into_par_iter()
-                .map(|b| run_block(s, inputs, b))
+                .map_init(|| new_slots(s), |slots, b| run_block(s, inputs, b, slots))
                 .collect::<std::result::Result<Vec<_>, String>>()
         }),
-        _ => blocks
-            .into_iter()
-            .map(|b| run_block(s, inputs, b))
-            .collect::<std::result::Result<Vec<_>, String>>(),
+        _ => {
+            let mut slots = new_slots(s);
+            blocks
+                .into_iter()
+                .map(|b| run_block(s, inputs, b, &mut slots))
+                .collect::<std::result::Result<Vec<_>, String>>()
+        }
     }
     .map_err(err)?;
 

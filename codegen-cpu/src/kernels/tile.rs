@@ -151,17 +151,46 @@ fn map1_same<T: Copy>(src: Option<&[T]>, dst: &mut [T], f: impl Fn(T) -> T) {
     }
 }
 
+/// `dst[i] = f(a[i], b[i])`; an operand of length 1 (while `dst` is longer) is a
+/// broadcast scalar; `None` is the destination itself.
 #[inline(always)]
 fn map2_same<T: Copy>(a: Option<&[T]>, b: Option<&[T]>, dst: &mut [T], f: impl Fn(T, T) -> T) {
+    let n = dst.len();
+    let splat = |x: &[T]| x.len() == 1 && n != 1;
     match (a, b) {
+        (Some(a), Some(b)) if splat(a) && splat(b) => dst.fill(f(a[0], b[0])),
+        (Some(a), Some(b)) if splat(a) => {
+            let x = a[0];
+            for (d, &y) in dst.iter_mut().zip(b) {
+                *d = f(x, y);
+            }
+        }
+        (Some(a), Some(b)) if splat(b) => {
+            let y = b[0];
+            for (d, &x) in dst.iter_mut().zip(a) {
+                *d = f(x, y);
+            }
+        }
         (Some(a), Some(b)) => {
             for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
                 *d = f(x, y);
             }
         }
+        (None, Some(b)) if splat(b) => {
+            let y = b[0];
+            for d in dst.iter_mut() {
+                *d = f(*d, y);
+            }
+        }
         (None, Some(b)) => {
             for (d, &y) in dst.iter_mut().zip(b) {
                 *d = f(*d, y);
+            }
+        }
+        (Some(a), None) if splat(a) => {
+            let x = a[0];
+            for d in dst.iter_mut() {
+                *d = f(x, *d);
             }
         }
         (Some(a), None) => {
@@ -179,6 +208,7 @@ fn map2_same<T: Copy>(a: Option<&[T]>, b: Option<&[T]>, dst: &mut [T], f: impl F
 
 macro_rules! real_unary {
     ($name:ident, $t:ty, $vec:path, $vec_inplace:path) => {
+        #[inline(always)]
         fn $name(u: UnaryOp, src: Option<&[$t]>, d: &mut [$t]) {
             if math::is_transcendental(u) {
                 match src {
@@ -210,8 +240,87 @@ macro_rules! real_unary {
 real_unary!(unary_f64, f64, math::unary_f64, math::unary_f64_inplace);
 real_unary!(unary_f32, f32, math::unary_f32, math::unary_f32_inplace);
 
+/// Squared norms in `[NORM_LO, f64::MAX]` give `sqrt(re² + im²)` within about one ulp of
+/// `hypot`; outside (overflow, underflow, zero, non-finite) `hypot` is used.
+const NORM_LO: f64 = 1e-290;
+
+#[inline(always)]
+fn norm_ok(s: f64) -> bool {
+    (NORM_LO..=f64::MAX).contains(&s)
+}
+
+/// `|z|` for every element: a vectorisable `sqrt(re² + im²)`, with `norm` (hypot) for
+/// the elements whose squared norm is out of range (checked per tile).
+#[inline(always)]
+fn norm_c64(a: &[Complex64], d: &mut [f64]) {
+    let mut bad = false;
+    for (o, z) in d.iter_mut().zip(a) {
+        let s = z.re * z.re + z.im * z.im;
+        bad |= !norm_ok(s);
+        *o = s.sqrt();
+    }
+    if bad {
+        for (o, z) in d.iter_mut().zip(a) {
+            if !norm_ok(z.re * z.re + z.im * z.im) {
+                *o = z.norm();
+            }
+        }
+    }
+}
+
+/// The sign of complex numbers, `z / |z|` (0 at 0), with the norm of [`norm_c64`].
+trait FastSign: Sized {
+    fn fast_sign(a: &[Self], d: &mut [Self]);
+}
+
+impl FastSign for Complex64 {
+    #[inline(always)]
+    fn fast_sign(a: &[Self], d: &mut [Self]) {
+        let mut bad = false;
+        for (o, z) in d.iter_mut().zip(a) {
+            let s = z.re * z.re + z.im * z.im;
+            bad |= !norm_ok(s);
+            let n = s.sqrt();
+            *o = Complex64::new(z.re / n, z.im / n);
+        }
+        if bad {
+            for (o, z) in d.iter_mut().zip(a) {
+                if !norm_ok(z.re * z.re + z.im * z.im) {
+                    let n = z.norm();
+                    *o = if n == 0.0 {
+                        Complex64::new(0.0, 0.0)
+                    } else {
+                        Complex64::new(z.re / n, z.im / n)
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl FastSign for Complex32 {
+    #[inline(always)]
+    fn fast_sign(a: &[Self], d: &mut [Self]) {
+        for (o, z) in d.iter_mut().zip(a) {
+            let (re, im) = (z.re as f64, z.im as f64);
+            let n = (re * re + im * im).sqrt();
+            *o = if n == 0.0 {
+                Complex32::new(0.0, 0.0)
+            } else {
+                Complex32::new((re / n) as f32, (im / n) as f32)
+            };
+        }
+    }
+}
+
+#[inline(always)]
+fn fast_sign<T: FastSign>(a: &[T], d: &mut [T]) {
+    T::fast_sign(a, d)
+}
+
 macro_rules! complex_unary {
     ($name:ident, $t:ty) => {
+        #[inline(always)]
         fn $name(u: UnaryOp, src: Option<&[Complex<$t>]>, d: &mut [Complex<$t>]) {
             let one = Complex::<$t>::new(1.0, 0.0);
             match u {
@@ -223,14 +332,18 @@ macro_rules! complex_unary {
                 UnaryOp::Tanh => map1_same(src, d, |z: Complex<$t>| z.tanh()),
                 UnaryOp::Sqrt => map1_same(src, d, |z: Complex<$t>| z.sqrt()),
                 UnaryOp::Rsqrt => map1_same(src, d, |z: Complex<$t>| one / z.sqrt()),
-                UnaryOp::Sign => map1_same(src, d, |z: Complex<$t>| {
-                    let n = z.norm();
-                    if n == 0.0 {
-                        Complex::new(0.0, 0.0)
-                    } else {
-                        Complex::new(z.re / n, z.im / n)
+                UnaryOp::Sign => match src {
+                    Some(a) => fast_sign(a, d),
+                    None => {
+                        // In place: through a copy of each chunk.
+                        let mut buf = [Complex::<$t>::new(0.0, 0.0); 64];
+                        for c in d.chunks_mut(64) {
+                            let b = &mut buf[..c.len()];
+                            b.copy_from_slice(c);
+                            fast_sign(b, c);
+                        }
                     }
-                }),
+                },
                 UnaryOp::Expm1 => map1_same(src, d, |z: Complex<$t>| z.exp() - one),
                 UnaryOp::Log1p => map1_same(src, d, |z: Complex<$t>| (one + z).ln()),
                 UnaryOp::Conj => map1_same(src, d, |z: Complex<$t>| z.conj()),
@@ -243,6 +356,7 @@ macro_rules! complex_unary {
 complex_unary!(unary_c64, f64);
 complex_unary!(unary_c32, f32);
 
+#[inline(always)]
 fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     match (dst, src) {
         (SliceMut::F64(d), None) => unary_f64(u, None, d),
@@ -250,12 +364,16 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
         (SliceMut::F32(d), None) => unary_f32(u, None, d),
         (SliceMut::F32(d), Some(Slice::F32(a))) => unary_f32(u, Some(a), d),
         (SliceMut::F64(d), Some(Slice::C64(a))) => match u {
-            UnaryOp::Abs => map1(a, d, |z| z.norm()),
+            UnaryOp::Abs => norm_c64(a, d),
             UnaryOp::Imag => map1(a, d, |z| z.im),
             _ => map1(a, d, |z| z.re),
         },
         (SliceMut::F32(d), Some(Slice::C32(a))) => match u {
-            UnaryOp::Abs => map1(a, d, |z| z.norm()),
+            UnaryOp::Abs => map1(a, d, |z| {
+                let (re, im) = (z.re as f64, z.im as f64);
+                // Exact squares, one rounding in the sum: never overflows or underflows.
+                (re * re + im * im).sqrt() as f32
+            }),
             UnaryOp::Imag => map1(a, d, |z| z.im),
             _ => map1(a, d, |z| z.re),
         },
@@ -321,6 +439,7 @@ macro_rules! operand {
     };
 }
 
+#[inline(always)]
 fn binary(op: BinaryOp, a: Option<Slice<'_>>, b: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     let w = op.name();
     match dst {
@@ -374,6 +493,7 @@ fn cmp2<T: Copy>(a: &[T], b: &[T], d: &mut [bool], f: impl Fn(T, T) -> bool) {
     }
 }
 
+#[inline(always)]
 fn ordered<T: PartialOrd + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) {
     match c {
         CmpOp::Eq => cmp2(a, b, d, |p, q| p == q),
@@ -385,6 +505,7 @@ fn ordered<T: PartialOrd + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) {
     }
 }
 
+#[inline(always)]
 fn equality<T: PartialEq + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) -> KResult {
     match c {
         CmpOp::Eq => cmp2(a, b, d, |p, q| p == q),
@@ -394,6 +515,7 @@ fn equality<T: PartialEq + Copy>(c: CmpOp, a: &[T], b: &[T], d: &mut [bool]) -> 
     Ok(())
 }
 
+#[inline(always)]
 fn compare(c: CmpOp, a: Slice<'_>, b: Slice<'_>, dst: SliceMut<'_>) -> KResult {
     let SliceMut::Bool(d) = dst else {
         return Err(mismatch("compare"));
@@ -417,6 +539,7 @@ fn pick<T: Copy>(p: &[bool], t: &[T], f: &[T], d: &mut [T]) {
     }
 }
 
+#[inline(always)]
 fn select(p: Slice<'_>, t: Slice<'_>, f: Slice<'_>, dst: SliceMut<'_>) -> KResult {
     let Slice::Bool(p) = p else {
         return Err(mismatch("select"));
@@ -577,6 +700,7 @@ impl FromElem for bool {
     }
 }
 
+#[inline(always)]
 fn convert_into<T: FromElem>(src: Slice<'_>, d: &mut [T]) {
     match src {
         Slice::F32(a) => map1(a, d, T::from_f32),
@@ -588,6 +712,7 @@ fn convert_into<T: FromElem>(src: Slice<'_>, d: &mut [T]) {
     }
 }
 
+#[inline(always)]
 fn convert(src: Slice<'_>, dst: SliceMut<'_>) {
     match dst {
         SliceMut::F32(d) => convert_into(src, d),
@@ -599,8 +724,30 @@ fn convert(src: Slice<'_>, dst: SliceMut<'_>) {
     }
 }
 
-/// Runs elementwise op `kind` over `srcs` into `dst` (all of one tile's length).
+/// Runs elementwise op `kind` over `srcs` into `dst` (all of one tile's length; a binary
+/// op's operand may be a broadcast scalar of length 1). Compiled twice: with AVX2 (chosen
+/// at run time when the CPU has it) and for the baseline target. Both give the same bits:
+/// no op is contracted into an FMA.
 pub(crate) fn eval(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>) -> KResult {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { eval_avx2(kind, srcs, dst) };
+        }
+    }
+    eval_generic(kind, srcs, dst)
+}
+
+/// [`eval`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn eval_avx2(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>) -> KResult {
+    eval_generic(kind, srcs, dst)
+}
+
+#[inline(always)]
+fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>) -> KResult {
     let need = |i: usize| -> std::result::Result<Slice<'_>, String> {
         srcs.get(i)
             .copied()

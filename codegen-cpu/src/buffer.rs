@@ -1,0 +1,180 @@
+//! Buffers of a run: uninitialised allocation of kernel results that the kernel writes in
+//! full, and the pool of released buffers that a prepared program keeps across runs.
+//!
+//! Zeroing a result only to overwrite it costs a memset (or, for a large buffer that
+//! glibc maps afresh, the kernel's zero pages); [`uninit`] skips it. Intermediate buffers
+//! go back to a [`BufferPool`] when released and are taken again by later steps of the
+//! same run or of the next run ([`BufferCache`] holds the pool between runs), so a
+//! steady-state run allocates only the buffers it returns.
+
+use num_complex::{Complex32, Complex64};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::sync::Mutex;
+use tenferro_ir::{DType, Data};
+
+/// `n` elements of a plain-old-data type, not initialised.
+///
+/// # Safety
+/// `T` must be a type for which every bit pattern is valid (f32, f64, i64, complex), and
+/// the caller must write every element before any element is read.
+unsafe fn uninit_vec<T: Copy>(n: usize) -> Vec<T> {
+    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit<T>` needs no initialisation and the capacity is `n`.
+    unsafe { v.set_len(n) };
+    let mut v = ManuallyDrop::new(v);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: `MaybeUninit<T>` has the size and alignment of `T`, the allocation came from
+    // a `Vec` of that layout, and `ManuallyDrop` keeps the old vector from freeing it. The
+    // elements become valid `T`s before they are read, as the caller promises.
+    unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
+}
+
+/// A buffer of `n` elements of `dtype` whose contents are unspecified (bool buffers are
+/// zeroed: not every byte is a valid `bool`).
+///
+/// # Safety
+/// The caller must write every element before reading any of them. The kernels that call
+/// this say at the call site why they write every element.
+pub(crate) unsafe fn uninit(dtype: DType, n: usize) -> Data {
+    // SAFETY: f32, f64, i64 and the complex types (two floats) accept every bit pattern;
+    // full writing before reading is the caller's contract.
+    unsafe {
+        match dtype {
+            DType::F32 => Data::F32(uninit_vec::<f32>(n)),
+            DType::F64 => Data::F64(uninit_vec::<f64>(n)),
+            DType::C32 => Data::C32(uninit_vec::<Complex32>(n)),
+            DType::C64 => Data::C64(uninit_vec::<Complex64>(n)),
+            DType::I64 => Data::I64(uninit_vec::<i64>(n)),
+            DType::Bool => Data::Bool(vec![false; n]),
+        }
+    }
+}
+
+/// Released buffers of a run, found by dtype and length (a linear scan: programs hold few
+/// distinct buffers, and no hashing is paid on small programs).
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    free: Vec<Data>,
+}
+
+impl BufferPool {
+    /// A released buffer of `dtype` and length `n`, if any. Its contents are stale values
+    /// (initialised), to be overwritten.
+    pub(crate) fn take(&mut self, dtype: DType, n: usize) -> Option<Data> {
+        let i = self
+            .free
+            .iter()
+            .rposition(|d| d.len() == n && d.dtype() == dtype)?;
+        Some(self.free.swap_remove(i))
+    }
+
+    /// Returns a buffer to the pool (empty buffers are dropped).
+    pub(crate) fn put(&mut self, d: Data) {
+        if !d.is_empty() {
+            self.free.push(d);
+        }
+    }
+
+    /// Number of buffers held.
+    pub(crate) fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.free
+            .iter()
+            .map(|d| d.len() * d.dtype().size_bytes())
+            .sum()
+    }
+}
+
+/// The pool a prepared program keeps between runs. A run takes the whole pool (so
+/// concurrent runs of one program never share a buffer: a second run finds it empty and
+/// allocates) and gives back what it released.
+#[derive(Debug, Default)]
+pub(crate) struct BufferCache(Mutex<BufferPool>);
+
+impl BufferCache {
+    /// Takes the cached buffers (an empty pool if another run holds them).
+    pub(crate) fn take(&self) -> BufferPool {
+        match self.0.try_lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => BufferPool::default(),
+        }
+    }
+
+    /// Stores a run's released buffers for the next run (keeps the larger pool when
+    /// another run returned first).
+    pub(crate) fn give(&self, pool: BufferPool) {
+        if let Ok(mut p) = self.0.lock() {
+            if pool.len() >= p.len() {
+                *p = pool;
+            }
+        }
+    }
+
+    /// Bytes held between runs.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.lock().map(|p| p.bytes()).unwrap_or(0)
+    }
+}
+
+impl Clone for BufferCache {
+    /// A clone starts with an empty cache.
+    fn clone(&self) -> Self {
+        BufferCache::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_returns_buffers_by_dtype_and_length() {
+        let mut p = BufferPool::default();
+        p.put(Data::F64(vec![1.0; 4]));
+        p.put(Data::F32(vec![2.0; 4]));
+        p.put(Data::F64(vec![3.0; 5]));
+        assert!(p.take(DType::C64, 4).is_none());
+        assert!(p.take(DType::F64, 4).unwrap().bits_eq(&Data::F64(vec![1.0; 4])));
+        assert!(p.take(DType::F64, 4).is_none());
+        assert!(p.take(DType::F32, 4).unwrap().bits_eq(&Data::F32(vec![2.0; 4])));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p.bytes(), 40);
+    }
+
+    #[test]
+    fn cache_hands_the_pool_to_one_run_at_a_time() {
+        let c = BufferCache::default();
+        let mut p = c.take();
+        p.put(Data::I64(vec![7; 3]));
+        c.give(p);
+        assert_eq!(c.bytes(), 24);
+        let mut first = c.take();
+        let second = c.take();
+        assert_eq!(second.len(), 0);
+        assert!(first.take(DType::I64, 3).unwrap().bits_eq(&Data::I64(vec![7; 3])));
+    }
+
+    #[test]
+    fn uninit_buffers_have_the_requested_type() {
+        for dt in DType::ALL {
+            // SAFETY: every element is written right below, before any read.
+            let mut d = unsafe { uninit(dt, 5) };
+            assert_eq!((d.dtype(), d.len()), (dt, 5));
+            let z = Data::zeros(dt, 5);
+            match (&mut d, &z) {
+                (Data::F32(a), Data::F32(b)) => a.copy_from_slice(b),
+                (Data::F64(a), Data::F64(b)) => a.copy_from_slice(b),
+                (Data::C32(a), Data::C32(b)) => a.copy_from_slice(b),
+                (Data::C64(a), Data::C64(b)) => a.copy_from_slice(b),
+                (Data::I64(a), Data::I64(b)) => a.copy_from_slice(b),
+                (Data::Bool(a), Data::Bool(b)) => a.copy_from_slice(b),
+                _ => unreachable!("same dtype"),
+            }
+            assert!(d.bits_eq(&z));
+        }
+    }
+}
