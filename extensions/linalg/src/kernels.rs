@@ -122,14 +122,40 @@ macro_rules! with_scalar {
 /// Registers the kernel of every linalg primitive on `reg`. Pass it to
 /// `GraphExecutor::register_extension`; executors without it report the missing op.
 pub fn register_runtime(reg: &mut ExtensionRegistry) -> Result<()> {
-    reg.register(CHOLESKY, cholesky_kernel)?;
-    reg.register(TRIANGULAR_SOLVE, triangular_solve_kernel)?;
-    reg.register(SOLVE, solve_kernel)?;
-    reg.register(LU, lu_kernel)?;
-    reg.register(QR, qr_kernel)?;
-    reg.register(SVD, svd_kernel)?;
-    reg.register(EIGH, eigh_kernel)?;
+    reg.register(CHOLESKY, guarded(cholesky_kernel))?;
+    reg.register(TRIANGULAR_SOLVE, guarded(triangular_solve_kernel))?;
+    reg.register(SOLVE, guarded(solve_kernel))?;
+    reg.register(LU, guarded(lu_kernel))?;
+    reg.register(QR, guarded(qr_kernel))?;
+    reg.register(SVD, guarded(svd_kernel))?;
+    reg.register(EIGH, guarded(eigh_kernel))?;
     Ok(())
+}
+
+type Kernel = fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>>;
+
+/// Wraps a kernel: when every result is empty (a 0×n matrix, an empty batch) there is
+/// nothing to compute, so faer is not called; and a panic inside faer on an input it does
+/// not expect becomes an error naming the op instead of crossing the public API.
+fn guarded(
+    kernel: Kernel,
+) -> impl Fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>> + Send + Sync {
+    move |op, args| {
+        if op.results.iter().all(|t| t.numel() == 0) {
+            return Ok(op.results.iter().map(Tensor::zeros).collect());
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel(op, args))).unwrap_or_else(
+            |_| {
+                Err(RuntimeError::kernel(
+                    &op.name,
+                    format!(
+                        "the factorization failed on operands {:?}",
+                        args.iter().map(|a| a.ty().to_string()).collect::<Vec<_>>()
+                    ),
+                ))
+            },
+        )
+    }
 }
 
 /// Matrix dimensions and batch count of an operand `[m, n, batch..]`.
