@@ -121,7 +121,7 @@ fn main() -> Res<()> {
             let program = last.expect("compiled at least once");
             let cost = tenferro_passes::estimate(program.function());
             println!(
-                "{{\"program\": \"{name}\", \"level\": \"{label}\", \"instructions\": {}, \"est_flops\": {:.4e}, \"est_bytes\": {:.4e}, \"compile_ms\": {best:.3}}}",
+                "{{\"program\": \"{name}\", \"level\": \"{label}\", \"instructions\": {}, \"est_flops\": {:.0}, \"est_bytes\": {:.0}, \"compile_ms\": {best:.3}}}",
                 program.function().insts().len(),
                 cost.flops,
                 cost.bytes,

@@ -78,7 +78,11 @@ pub fn op_cost(op: &Op, args: &[&TensorType], results: &[&TensorType]) -> CostEs
     let out_elems: f64 = results.iter().map(|t| t.numel() as f64).sum();
     let flops = match op {
         Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select => out_elems,
-        Op::Reduce { .. } => args.first().map_or(0.0, |t| t.numel() as f64),
+        // n - 1 combinations per output of n inputs (as XLA's cost analysis counts).
+        Op::Reduce { .. } => match (args.first(), results.first()) {
+            (Some(x), Some(r)) => (x.numel() as f64 - r.numel() as f64).max(0.0),
+            _ => 0.0,
+        },
         Op::DotGeneral(d) => match (args.first(), results.first()) {
             (Some(l), Some(r)) => {
                 let k: f64 = d.lhs_contract.iter().map(|&a| l.shape[a] as f64).product();
