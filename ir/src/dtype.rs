@@ -5,11 +5,17 @@ use std::fmt;
 /// Element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// 32-bit IEEE float.
     F32,
+    /// 64-bit IEEE float.
     F64,
+    /// Complex of two f32.
     C32,
+    /// Complex of two f64.
     C64,
+    /// 64-bit signed integer.
     I64,
+    /// Boolean (masks, comparison results).
     Bool,
 }
 
@@ -94,11 +100,14 @@ impl fmt::Display for DType {
 /// Static type of an IR value: dtype and concrete shape (column-major: axis 0 is contiguous).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TensorType {
+    /// Element type.
     pub dtype: DType,
+    /// Extent of each axis; axis 0 is contiguous (column-major).
     pub shape: Vec<usize>,
 }
 
 impl TensorType {
+    /// A type from a dtype and a shape.
     pub fn new(dtype: DType, shape: impl Into<Vec<usize>>) -> Self {
         TensorType {
             dtype,
@@ -114,6 +123,7 @@ impl TensorType {
         }
     }
 
+    /// Number of axes.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }

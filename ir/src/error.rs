@@ -8,38 +8,64 @@ use thiserror::Error;
 pub enum IrError {
     /// An op was applied to operands it does not accept (shape, dtype, attribute).
     #[error("{op}: {message}")]
-    InvalidOp { op: String, message: String },
+    InvalidOp {
+        /// The op.
+        op: String,
+        /// What is wrong, naming the operands and what was expected.
+        message: String,
+    },
     /// Wrong number of operands.
     #[error("{op}: expected {expected} operand(s), got {got}")]
     Arity {
+        /// The op.
         op: String,
+        /// How many operands it takes.
         expected: String,
+        /// How many it was given.
         got: usize,
     },
     /// A buffer's length does not match its shape.
     #[error("data length {got} does not match shape {shape:?} ({expected} elements)")]
     DataLength {
+        /// The shape given.
         shape: Vec<usize>,
+        /// Elements the shape holds.
         expected: usize,
+        /// Elements the buffer holds.
         got: usize,
     },
     /// A value of one dtype was used where another was required.
     #[error("{what}: expected dtype {expected}, got {got}")]
     DTypeMismatch {
+        /// Who asked.
         what: String,
+        /// The dtype required.
         expected: DType,
+        /// The dtype found.
         got: DType,
     },
     /// Verifier: an operand is not defined before its use.
     #[error("instruction {inst} ({op}): operand %{value} is not defined before its use")]
-    UndefinedValue { inst: usize, op: String, value: u32 },
+    UndefinedValue {
+        /// Index of the instruction.
+        inst: usize,
+        /// Its op.
+        op: String,
+        /// The undefined operand.
+        value: u32,
+    },
     /// Verifier: a value's recorded type differs from the type its op produces.
     #[error("instruction {inst} ({op}): result %{value} is recorded as {recorded} but the op produces {inferred}")]
     TypeMismatch {
+        /// Index of the instruction.
         inst: usize,
+        /// Its op.
         op: String,
+        /// The result value.
         value: u32,
+        /// The type recorded for it.
         recorded: String,
+        /// The type its op produces.
         inferred: String,
     },
     /// Verifier: a value is defined twice, or a result / parameter list is malformed.
@@ -47,7 +73,12 @@ pub enum IrError {
     Malformed(String),
     /// Text form could not be parsed.
     #[error("parse error at line {line}: {message}")]
-    Parse { line: usize, message: String },
+    Parse {
+        /// 1-based line.
+        line: usize,
+        /// What was expected.
+        message: String,
+    },
 }
 
 impl IrError {

@@ -37,21 +37,31 @@ pub enum ValueDef {
     /// The `n`-th parameter of the function.
     Param(usize),
     /// Result `result` of instruction `inst`.
-    Inst { inst: usize, result: usize },
+    Inst {
+        /// Index of the instruction.
+        inst: usize,
+        /// Which of its results.
+        result: usize,
+    },
 }
 
 /// A value's static type and its definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValueData {
+    /// Static type.
     pub ty: TensorType,
+    /// Definition.
     pub def: ValueDef,
 }
 
 /// One instruction: an op, its operands and its results.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inst {
+    /// The operation.
     pub op: Op,
+    /// Operands, defined earlier.
     pub args: Vec<Value>,
+    /// Results, one per result type of the op.
     pub results: Vec<Value>,
 }
 
@@ -65,6 +75,7 @@ impl Inst {
 /// A function in SSA form: parameters, instructions in topological order, outputs.
 #[derive(Clone, Debug, Default)]
 pub struct Function {
+    /// Name printed after `func @`.
     pub name: String,
     values: Vec<ValueData>,
     params: Vec<Value>,
@@ -171,14 +182,17 @@ impl Function {
         self.outputs = outputs;
     }
 
+    /// Parameters, in order.
     pub fn params(&self) -> &[Value] {
         &self.params
     }
 
+    /// Instructions, in a topological order.
     pub fn insts(&self) -> &[Inst] {
         &self.insts
     }
 
+    /// Outputs, in order.
     pub fn outputs(&self) -> &[Value] {
         &self.outputs
     }
@@ -198,6 +212,7 @@ impl Function {
         self.values.get(v.index()).map(|d| &d.ty)
     }
 
+    /// How `v` is defined.
     pub fn def(&self, v: Value) -> ValueDef {
         self.values[v.index()].def
     }

@@ -16,8 +16,11 @@ pub enum UnaryOp {
     Exp,
     /// Natural log. Float and complex.
     Log,
+    /// Sine.
     Sin,
+    /// Cosine.
     Cos,
+    /// Hyperbolic tangent.
     Tanh,
     /// Principal square root. Float and complex.
     Sqrt,
@@ -40,6 +43,7 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Every unary op.
     pub const ALL: [UnaryOp; 15] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
@@ -58,6 +62,7 @@ impl UnaryOp {
         UnaryOp::Imag,
     ];
 
+    /// Name in the text form.
     pub fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
@@ -96,8 +101,11 @@ impl UnaryOp {
 /// (tracing inserts broadcasts and converts; the IR never broadcasts implicitly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BinaryOp {
+    /// `x + y`.
     Add,
+    /// `x - y`.
     Sub,
+    /// `x * y`.
     Mul,
     /// Division; integer division truncates toward zero (division by zero gives 0).
     Div,
@@ -110,6 +118,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every binary op.
     pub const ALL: [BinaryOp; 7] = [
         BinaryOp::Add,
         BinaryOp::Sub,
@@ -120,6 +129,7 @@ impl BinaryOp {
         BinaryOp::Min,
     ];
 
+    /// Name in the text form.
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -136,15 +146,22 @@ impl BinaryOp {
 /// Comparison direction of [`Op::Compare`]; the result is bool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CmpOp {
+    /// Equal.
     Eq,
+    /// Not equal.
     Ne,
+    /// Less than.
     Lt,
+    /// Less or equal.
     Le,
+    /// Greater than.
     Gt,
+    /// Greater or equal.
     Ge,
 }
 
 impl CmpOp {
+    /// Every comparison.
     pub const ALL: [CmpOp; 6] = [
         CmpOp::Eq,
         CmpOp::Ne,
@@ -154,6 +171,7 @@ impl CmpOp {
         CmpOp::Ge,
     ];
 
+    /// Name in the text form (`dir = lt`).
     pub fn name(self) -> &'static str {
         match self {
             CmpOp::Eq => "eq",
@@ -169,7 +187,9 @@ impl CmpOp {
 /// Reduction kind of [`Op::Reduce`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReduceOp {
+    /// Sum (0 for an empty reduction).
     Sum,
+    /// Product (1 for an empty reduction).
     Prod,
     /// Real dtypes only; NaN-propagating; `-inf` for an empty reduction.
     Max,
@@ -178,8 +198,10 @@ pub enum ReduceOp {
 }
 
 impl ReduceOp {
+    /// Every reduction.
     pub const ALL: [ReduceOp; 4] = [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min];
 
+    /// Name in the text form.
     pub fn name(self) -> &'static str {
         match self {
             ReduceOp::Sum => "reduce_sum",
@@ -194,9 +216,13 @@ impl ReduceOp {
 /// axes (in `lhs_batch` order), then lhs's free axes, then rhs's free axes, each in order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct DotDims {
+    /// Contracted axes of lhs.
     pub lhs_contract: Vec<usize>,
+    /// Contracted axes of rhs, paired with `lhs_contract`.
     pub rhs_contract: Vec<usize>,
+    /// Batch axes of lhs.
     pub lhs_batch: Vec<usize>,
+    /// Batch axes of rhs, paired with `lhs_batch`.
     pub rhs_batch: Vec<usize>,
 }
 
@@ -215,11 +241,15 @@ impl DotDims {
 /// An attribute value of an extension op.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Attr {
+    /// A flag.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A list of integers.
     Ints(Vec<i64>),
     /// A float stored by its bits so attributes stay `Eq + Hash`.
     FloatBits(u64),
+    /// A string.
     Str(String),
 }
 
@@ -230,12 +260,14 @@ pub enum Attr {
 pub struct ExtensionOp {
     /// Qualified name, `family.op` (e.g. `linalg.cholesky`).
     pub name: String,
+    /// Attributes, by name.
     pub attrs: BTreeMap<String, Attr>,
     /// Result types, fixed when the op is traced.
     pub results: Vec<TensorType>,
 }
 
 impl ExtensionOp {
+    /// An op with no attributes.
     pub fn new(name: impl Into<String>, results: Vec<TensorType>) -> ExtensionOp {
         ExtensionOp {
             name: name.into(),
@@ -244,11 +276,13 @@ impl ExtensionOp {
         }
     }
 
+    /// Adds an attribute.
     pub fn with_attr(mut self, key: impl Into<String>, value: Attr) -> ExtensionOp {
         self.attrs.insert(key.into(), value);
         self
     }
 
+    /// A bool attribute.
     pub fn attr_bool(&self, key: &str) -> Option<bool> {
         match self.attrs.get(key) {
             Some(Attr::Bool(b)) => Some(*b),
@@ -256,6 +290,7 @@ impl ExtensionOp {
         }
     }
 
+    /// An integer attribute.
     pub fn attr_int(&self, key: &str) -> Option<i64> {
         match self.attrs.get(key) {
             Some(Attr::Int(i)) => Some(*i),
@@ -290,50 +325,84 @@ impl ExtensionOp {
 /// Gather and scatter_add clamp indices into `[0, x.shape[axis] - 1]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// Elementwise unary op.
     Unary(UnaryOp),
+    /// Elementwise binary op.
     Binary(BinaryOp),
+    /// Elementwise comparison (bool result).
     Compare(CmpOp),
+    /// `pred ? on_true : on_false`, elementwise.
     Select,
+    /// Reduction over `axes`.
     Reduce {
+        /// Which reduction.
         kind: ReduceOp,
+        /// Reduced axes, sorted and distinct.
         axes: Vec<usize>,
     },
+    /// General contraction.
     DotGeneral(DotDims),
+    /// Axis permutation.
     Transpose {
+        /// Result axis `i` is operand axis `perm[i]`.
         perm: Vec<usize>,
     },
+    /// Column-major reshape.
     Reshape {
+        /// The new shape.
         shape: Vec<usize>,
     },
+    /// Broadcast into a larger shape.
     BroadcastInDim {
+        /// The result shape.
         shape: Vec<usize>,
+        /// Result axis of each operand axis, increasing.
         dims: Vec<usize>,
     },
+    /// Contiguous block.
     Slice {
+        /// First index per axis.
         starts: Vec<usize>,
+        /// One past the last index per axis.
         limits: Vec<usize>,
     },
+    /// Padding with a scalar value operand.
     Pad {
+        /// Elements before each axis.
         low: Vec<usize>,
+        /// Elements after each axis.
         high: Vec<usize>,
     },
+    /// Join along an axis.
     Concatenate {
+        /// The joined axis.
         axis: usize,
     },
+    /// `take` along an axis with i64 indices.
     Gather {
+        /// The indexed axis.
         axis: usize,
     },
+    /// Add updates at indices along an axis (the transpose of gather).
     ScatterAdd {
+        /// The indexed axis.
         axis: usize,
     },
+    /// Elementwise dtype conversion.
     Convert {
+        /// Target dtype.
         to: DType,
     },
+    /// Index along one axis.
     Iota {
+        /// The result type.
         ty: TensorType,
+        /// The axis whose index is the value.
         dim: usize,
     },
+    /// A known tensor.
     Constant(Tensor),
+    /// An op of an extension crate.
     Extension(ExtensionOp),
 }
 

@@ -10,15 +10,22 @@ use std::sync::Arc;
 /// A dense buffer of one dtype.
 #[derive(Clone, Debug)]
 pub enum Data {
+    /// f32 elements.
     F32(Vec<f32>),
+    /// f64 elements.
     F64(Vec<f64>),
+    /// c32 elements.
     C32(Vec<Complex32>),
+    /// c64 elements.
     C64(Vec<Complex64>),
+    /// i64 elements.
     I64(Vec<i64>),
+    /// bool elements.
     Bool(Vec<bool>),
 }
 
 impl Data {
+    /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
             Data::F32(_) => DType::F32,
@@ -30,6 +37,7 @@ impl Data {
         }
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             Data::F32(v) => v.len(),
@@ -41,6 +49,7 @@ impl Data {
         }
     }
 
+    /// `true` when there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -132,6 +141,7 @@ impl Data {
 
 /// Element types a [`Tensor`] can hold: f32, f64, Complex32, Complex64, i64, bool.
 pub trait Element: Copy + Send + Sync + 'static {
+    /// The dtype of this element type.
     const DTYPE: DType;
     /// Borrow the buffer if it holds this element type.
     fn slice(data: &Data) -> Option<&[Self]>;
@@ -227,22 +237,27 @@ impl Tensor {
         }
     }
 
+    /// Extent of each axis.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Element type.
     pub fn dtype(&self) -> DType {
         self.data.dtype()
     }
 
+    /// Static type (dtype + shape).
     pub fn ty(&self) -> TensorType {
         TensorType::new(self.dtype(), self.shape.clone())
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         self.data.len()
     }
 
+    /// The buffer.
     pub fn data(&self) -> &Data {
         &self.data
     }

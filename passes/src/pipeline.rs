@@ -9,10 +9,20 @@ use thiserror::Error;
 pub enum PassError {
     /// The verifier rejected the function (after the named pass, or on input).
     #[error("verification failed after `{after}`: {error}")]
-    Verify { after: String, error: IrError },
+    Verify {
+        /// The pass after which it failed (`input` before any).
+        after: String,
+        /// The broken invariant.
+        error: IrError,
+    },
     /// A pass could not process the function.
     #[error("pass `{pass}`: {message}")]
-    Failed { pass: String, message: String },
+    Failed {
+        /// The pass.
+        pass: String,
+        /// Why.
+        message: String,
+    },
     /// An unknown pass name in an explicit list.
     #[error("unknown pass `{0}` (known: verify, dce, cse, fold, egraph)")]
     UnknownPass(String),
@@ -73,7 +83,9 @@ impl PassSpec {
 /// What a pass reports: named counters (e.g. `removed: 3`) and whether it changed anything.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PassStats {
+    /// Whether the pass changed the function.
     pub changed: bool,
+    /// Named counters (`removed`, `merged`, ...).
     pub counters: Vec<(&'static str, u64)>,
 }
 
@@ -89,23 +101,31 @@ impl fmt::Display for PassStats {
 
 /// Handed to the pipeline's observer after every pass.
 pub struct PassEvent<'a> {
+    /// Name of the pass that ran.
     pub pass: &'a str,
+    /// What it reported.
     pub stats: &'a PassStats,
+    /// The function after the pass.
     pub function: &'a Function,
 }
 
 /// A record of one pass run: its name, statistics and instruction counts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PassRecord {
+    /// Pass name.
     pub pass: String,
+    /// What it reported.
     pub stats: PassStats,
+    /// Instructions before it ran.
     pub insts_before: usize,
+    /// Instructions after it ran.
     pub insts_after: usize,
 }
 
 /// An ordered list of passes plus settings.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Pipeline {
+    /// Passes, in order.
     pub passes: Vec<PassSpec>,
     /// Run the verifier after every pass.
     pub verify_each: bool,
@@ -129,7 +149,10 @@ impl Pipeline {
     /// A pipeline from pass names (`["dce", "cse"]`).
     pub fn from_names(names: &[&str]) -> Result<Pipeline, PassError> {
         Ok(Pipeline {
-            passes: names.iter().map(|n| PassSpec::from_name(n)).collect::<Result<_, _>>()?,
+            passes: names
+                .iter()
+                .map(|n| PassSpec::from_name(n))
+                .collect::<Result<_, _>>()?,
             verify_each: false,
         })
     }

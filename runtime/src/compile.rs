@@ -14,33 +14,41 @@ pub type PassObserver = Arc<dyn Fn(&PassEvent<'_>) + Send + Sync>;
 /// to verify after each pass, and an observer.
 #[derive(Clone, Default)]
 pub struct CompileOptions {
+    /// Optimization level (default O1).
     pub opt_level: OptLevel,
     /// When set, replaces the passes of `opt_level`.
     pub passes: Option<Vec<PassSpec>>,
+    /// Verify after every pass.
     pub verify_each: bool,
+    /// Called after every pass.
     pub observer: Option<PassObserver>,
 }
 
 impl CompileOptions {
+    /// Default options (O1).
     pub fn new() -> Self {
         CompileOptions::default()
     }
 
+    /// Sets the optimization level.
     pub fn opt_level(mut self, level: OptLevel) -> Self {
         self.opt_level = level;
         self
     }
 
+    /// Replaces the level's passes with an explicit list.
     pub fn passes(mut self, passes: Vec<PassSpec>) -> Self {
         self.passes = Some(passes);
         self
     }
 
+    /// Verify after every pass.
     pub fn verify_each(mut self, on: bool) -> Self {
         self.verify_each = on;
         self
     }
 
+    /// Sets the observer called after every pass.
     pub fn observer(mut self, f: impl Fn(&PassEvent<'_>) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(f));
         self
@@ -129,10 +137,12 @@ impl GraphCompiler {
         GraphCompiler::default()
     }
 
+    /// A compiler with the given options.
     pub fn with_options(options: CompileOptions) -> Self {
         GraphCompiler { options }
     }
 
+    /// Its options.
     pub fn options(&self) -> &CompileOptions {
         &self.options
     }

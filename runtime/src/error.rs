@@ -11,27 +11,51 @@ pub enum RuntimeError {
     Ir(#[from] IrError),
     /// An error raised by a pass of the compile pipeline.
     #[error("pass `{pass}` failed: {message}")]
-    Pass { pass: String, message: String },
+    Pass {
+        /// The pass.
+        pass: String,
+        /// Its error.
+        message: String,
+    },
     /// A placeholder that the program reads was not given a value.
     #[error("placeholder {ty} (input #{index}) was not given a value; pass it to run_with_inputs")]
-    UnboundInput { index: usize, ty: String },
+    UnboundInput {
+        /// Parameter index.
+        index: usize,
+        /// Its type.
+        ty: String,
+    },
     /// A value given for a placeholder has the wrong type, or is not a placeholder of the program.
     #[error("input binding: {0}")]
     BadInput(String),
     /// The program has an extension op that no registered extension provides.
     #[error("no kernel for extension op `{op}` is registered on this executor (register its extension with `register_extension`)")]
-    MissingKernel { op: String },
+    MissingKernel {
+        /// The extension op.
+        op: String,
+    },
     /// An extension kernel was registered twice.
     #[error("extension op `{op}` is already registered on this executor")]
-    DuplicateKernel { op: String },
+    DuplicateKernel {
+        /// The extension op.
+        op: String,
+    },
     /// A kernel failed at run time (e.g. a singular matrix); names the op and the reason.
     #[error("{op}: {message}")]
-    Kernel { op: String, message: String },
+    Kernel {
+        /// The op.
+        op: String,
+        /// Why it failed.
+        message: String,
+    },
     /// A tensor of the wrong dtype was passed to a typed accessor.
     #[error("{what}: expected dtype {expected}, got {got}")]
     DType {
+        /// Who asked.
         what: String,
+        /// The dtype required.
         expected: DType,
+        /// The dtype found.
         got: DType,
     },
     /// A request that is malformed in some other way (names what and why).

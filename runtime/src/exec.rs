@@ -20,6 +20,7 @@ pub struct ExtensionRegistry {
 }
 
 impl ExtensionRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         ExtensionRegistry::default()
     }
@@ -103,6 +104,7 @@ pub struct GraphExecutor<B: Backend> {
 }
 
 impl<B: Backend> GraphExecutor<B> {
+    /// An executor on `backend` with no extension kernels.
     pub fn new(backend: B) -> Self {
         GraphExecutor {
             backend,
@@ -111,6 +113,7 @@ impl<B: Backend> GraphExecutor<B> {
         }
     }
 
+    /// The backend.
     pub fn backend(&self) -> &B {
         &self.backend
     }

@@ -67,8 +67,11 @@ pub enum Definition<'a> {
     Input,
     /// Result `index` of `op` applied to `args`.
     Apply {
+        /// The op.
         op: &'a Op,
+        /// Its operands.
         args: &'a [TracedTensor],
+        /// Which of its results.
         index: usize,
     },
 }
@@ -316,6 +319,7 @@ pub enum LowerMode {
 
 /// A function lowered from a trace, and the traced value bound to each of its parameters.
 pub struct Lowered {
+    /// The lowered function.
     pub function: Function,
     /// `params[i]` is the traced value of the function's parameter `i`.
     pub params: Vec<TracedTensor>,
