@@ -11,17 +11,30 @@ pub enum AdError {
     Runtime(#[from] RuntimeError),
     /// `grad` of a value that is not a scalar.
     #[error("grad: the loss must be a scalar (rank 0 or one element), got {ty}; use vjp for non-scalar outputs")]
-    NonScalarLoss { ty: String },
+    NonScalarLoss {
+        /// The loss's type.
+        ty: String,
+    },
     /// An op has no rule for the requested mode in this context.
     #[error("no {mode} rule for op `{op}` in this AdContext (add the extension's rules with AdContext::builder().with_extension_rules(..))")]
-    MissingRule { op: String, mode: &'static str },
+    MissingRule {
+        /// The op.
+        op: String,
+        /// `jvp` or `transpose`.
+        mode: &'static str,
+    },
     /// Two rule sets register the same op.
     #[error("AD rules for op `{op}` are registered twice")]
-    DuplicateRule { op: String },
+    DuplicateRule {
+        /// The op.
+        op: String,
+    },
     /// A tangent / cotangent / input does not have the type the transform needs.
     #[error("{transform}: {message}")]
     BadArgument {
+        /// The transform (`grad`, `vjp`, `jvp`).
         transform: &'static str,
+        /// What is wrong, with both types.
         message: String,
     },
     /// Differentiation with respect to, or through, a value that is not differentiable.

@@ -80,6 +80,7 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// An empty rule set.
     pub fn new() -> Rules {
         Rules::default()
     }

@@ -71,8 +71,11 @@ pub enum OpKey {
     Binary(BinaryOp),
     /// `TracedTensor::binary_scalar`: the op with a real scalar (by its bits).
     BinaryScalar {
+        /// The binary op.
         op: BinaryOp,
+        /// Bits of the f64 scalar.
         scalar_bits: u64,
+        /// Whether the scalar is the left operand.
         scalar_on_left: bool,
     },
     /// `TracedTensor::compare`: the comparison with broadcasting and promotion.

@@ -17,7 +17,9 @@ pub enum Splat {
     Real(f64),
     /// c32 or c64: real and imaginary parts.
     Complex(f64, f64),
+    /// Every element equals this integer.
     Int(i64),
+    /// Every element equals this bool.
     Bool(bool),
 }
 
@@ -149,7 +151,9 @@ impl Splat {
 /// What the analysis knows of an e-class.
 #[derive(Clone, Debug)]
 pub struct ClassData {
+    /// Static type of the class.
     pub ty: TensorType,
+    /// The value of every element, when all are equal and known.
     pub splat: Option<Splat>,
 }
 

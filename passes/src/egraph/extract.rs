@@ -19,19 +19,24 @@ use tenferro_ir::{Function, Op, TensorType, Value};
 /// instructions before it (its leaves are all available from that position on).
 #[derive(Clone, Debug)]
 pub struct Origin {
+    /// The e-class.
     pub class: Id,
+    /// Its original node.
     pub node: TNode,
+    /// Position of the instruction in the input.
     pub pos: usize,
 }
 
 /// The e-graph translation of a function.
 pub struct Translation {
+    /// The saturated e-graph.
     pub egraph: TGraph,
     /// The class of each value of the source function (by arena index).
     pub value_class: Vec<Option<Id>>,
     /// Position from which each leaf is available (0 for parameters, `k + 1` for results
     /// of the `k`-th opaque instruction).
     pub leaf_pos: HashMap<u32, usize>,
+    /// Where each original value came from.
     pub origins: Vec<Origin>,
 }
 

@@ -13,38 +13,67 @@ pub enum TOp {
     Leaf(u32),
     /// Interned constant tensor.
     Const(u32),
+    /// Elementwise unary op.
     Unary(UnaryOp),
+    /// Elementwise binary op.
     Binary(BinaryOp),
+    /// Comparison.
     Compare(CmpOp),
+    /// Select.
     Select,
+    /// Reduction over axes.
     Reduce(ReduceOp, Vec<usize>),
+    /// dot_general with its dimension numbers.
     Dot {
+        /// Contracted axes of lhs.
         lhs_contract: Vec<usize>,
+        /// Contracted axes of rhs.
         rhs_contract: Vec<usize>,
+        /// Batch axes of lhs.
         lhs_batch: Vec<usize>,
+        /// Batch axes of rhs.
         rhs_batch: Vec<usize>,
     },
+    /// Axis permutation.
     Transpose(Vec<usize>),
+    /// Column-major reshape.
     Reshape(Vec<usize>),
+    /// broadcast_in_dim.
     Broadcast {
+        /// Result shape.
         shape: Vec<usize>,
+        /// Result axis of each operand axis.
         dims: Vec<usize>,
     },
+    /// Contiguous block.
     Slice {
+        /// First index per axis.
         starts: Vec<usize>,
+        /// One past the last index per axis.
         limits: Vec<usize>,
     },
+    /// Padding.
     Pad {
+        /// Elements before each axis.
         low: Vec<usize>,
+        /// Elements after each axis.
         high: Vec<usize>,
     },
+    /// Concatenate along an axis.
     Concat(usize),
+    /// Gather along an axis.
     Gather(usize),
+    /// Scatter-add along an axis.
     ScatterAdd(usize),
+    /// Convert to a dtype.
     Convert(DType),
+    /// Index along an axis.
     Iota {
+        /// Element type.
         dtype: DType,
+        /// Result shape.
         shape: Vec<usize>,
+        /// The indexed axis.
         dim: usize,
     },
 }
@@ -147,15 +176,19 @@ impl TOp {
 /// An e-node: an operator applied to e-classes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TNode {
+    /// The operator.
     pub op: TOp,
+    /// Operand classes.
     pub children: Vec<Id>,
 }
 
 impl TNode {
+    /// A node with operands.
     pub fn new(op: TOp, children: Vec<Id>) -> TNode {
         TNode { op, children }
     }
 
+    /// A node without operands.
     pub fn leaf(op: TOp) -> TNode {
         TNode {
             op,

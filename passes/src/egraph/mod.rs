@@ -32,12 +32,15 @@ use tenferro_ir::{Function, Op};
 /// What one run of the e-graph pass did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EGraphReport {
+    /// How saturation ended.
     pub saturation: SaturationReport,
     /// E-nodes and e-classes at the end of saturation.
     pub nodes: usize,
+    /// E-classes after saturation.
     pub classes: usize,
     /// Scores ([`crate::cost::score`]) of the input and of the extracted function.
     pub score_before: f64,
+    /// Cost-model score of the result.
     pub score_after: f64,
     /// `true` when the extracted function was not kept (not cheaper, or inconsistent).
     pub kept_input: bool,

@@ -16,8 +16,11 @@ use tenferro_ir::{BinaryOp, DType, ReduceOp, TensorType, UnaryOp};
 /// one repeated value (materialised as a scalar constant broadcast to the type).
 #[derive(Clone, Debug)]
 pub enum Rhs {
+    /// An existing class of the match.
     Class(Id),
+    /// A new node over right-hand sides.
     Node(TOp, Vec<Rhs>),
+    /// A splat constant of a type.
     Splat(TensorType, Splat),
 }
 
@@ -32,6 +35,7 @@ pub struct Rule {
     pub name: &'static str,
     /// The identity it applies (`neg(neg(x)) == x`).
     pub identity: &'static str,
+    /// The rewrite: matched class to its replacement, if the rule applies.
     pub apply: RuleFn,
 }
 

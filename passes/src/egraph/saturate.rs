@@ -43,15 +43,20 @@ impl Default for EGraphOptions {
 pub enum StopReason {
     /// No rule produced anything new: the e-graph is saturated.
     Saturated,
+    /// The node budget ran out.
     NodeLimit,
+    /// The iteration budget ran out.
     IterLimit,
+    /// The time budget ran out.
     TimeLimit,
 }
 
 /// What saturation did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SaturationReport {
+    /// Why saturation ended.
     pub stop: StopReason,
+    /// Iterations run.
     pub iterations: usize,
     /// Rewrites that merged two classes, per rule name (rules that never fired omitted).
     pub applied: Vec<(&'static str, usize)>,
