@@ -5,19 +5,23 @@
 //!
 //! Run: `cargo run --release --example bench_suite -- --workload W2_grad_1e7,W3_f64 --threads 1`
 //! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
-//! workload, default 1; `--show` prints each program and its prepared CPU form to stderr;
-//! `--list` prints the ids).
+//! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O1;
+//! `--show` prints each program and its prepared CPU form to stderr; `--list` prints the
+//! ids).
 
 use std::error::Error;
 use std::time::Instant;
 use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_linalg::TracedTensorLinalgExt;
-use tenferro_runtime::{DType, Data, GraphCompiler, GraphExecutor, Program, Tensor, TracedTensor};
+use tenferro_runtime::{
+    CompileOptions, DType, Data, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor,
+    TracedTensor,
+};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const IDS: [&str; 19] = [
+const IDS: [&str; 20] = [
     "W1",
     "W2_fwd_1e6",
     "W2_grad_1e6",
@@ -38,6 +42,8 @@ const IDS: [&str; 19] = [
     // Not in the peer table: memory-bound kernels against STREAM.
     "S_triad_1e7",
     "S_sum_1e7",
+    // Backend overhead of one eager op: the prepared `a + b` on f64[4], run directly.
+    "S_add_f64x4",
 ];
 
 /// xorshift64* numbers: uniform in [lo, hi) or roughly normal.
@@ -74,7 +80,7 @@ struct Built {
     inputs: Vec<(TracedTensor, Tensor)>,
 }
 
-fn build(id: &str, ad: &AdContext) -> Res<Built> {
+fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let dt = if id.ends_with("f32") {
         DType::F32
@@ -84,8 +90,10 @@ fn build(id: &str, ad: &AdContext) -> Res<Built> {
     let input = |shape: &[usize], v: Vec<f64>| -> Res<(TracedTensor, Tensor)> {
         Ok((TracedTensor::input(dt, shape), tensor(shape, v, dt)?))
     };
-    let compile =
-        |outs: &[&TracedTensor]| -> Res<Program> { Ok(GraphCompiler::new().compile_many(outs)?) };
+    let compile = |outs: &[&TracedTensor]| -> Res<Program> {
+        let options = CompileOptions::default().opt_level(opt);
+        Ok(GraphCompiler::with_options(options).compile_many(outs)?)
+    };
     Ok(match id {
         "W1" => {
             let (x, xv) = input(&[1_000_000], rng.uniform(1_000_000, -1.0, 1.0))?;
@@ -256,6 +264,44 @@ fn min_bytes(id: &str) -> Option<f64> {
     }
 }
 
+/// Times `CpuBackend::execute` of the prepared `a + b` on f64[4] (what every eager op pays
+/// in the backend): median over 20 batches of 20 000 runs, in microseconds.
+fn tiny_add(threads: usize) -> Res<()> {
+    use tenferro_runtime::{Backend, ExtensionRegistry};
+    let mut f = tenferro_ir::Function::new("add");
+    let ty = tenferro_ir::TensorType::new(DType::F64, vec![4]);
+    let (p, q) = (f.add_param(ty.clone()), f.add_param(ty));
+    let r = f.push1(tenferro_ir::Op::Binary(tenferro_ir::BinaryOp::Add), &[p, q])?;
+    f.set_outputs(vec![r]);
+    let backend = CpuBackend::with_threads(threads);
+    let prepared = backend.prepare(&f)?;
+    let registry = ExtensionRegistry::new();
+    let inputs = [
+        tensor(&[4], vec![1.0, 2.0, 3.0, 4.0], DType::F64)?,
+        tensor(&[4], vec![0.5, 1.5, 2.5, 3.5], DType::F64)?,
+    ];
+    let batch = 20_000;
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        for _ in 0..batch {
+            std::hint::black_box(backend.execute(
+                &prepared,
+                std::hint::black_box(&inputs),
+                &registry,
+            )?);
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e6 / batch as f64);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "{{\"system\": \"tenferro\", \"workload\": \"S_add_f64x4\", \"threads\": {threads}, \"median_us\": {:.4}, \"min_us\": {:.4}}}",
+        times[times.len() / 2],
+        times[0]
+    );
+    Ok(())
+}
+
 fn select(spec: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -275,6 +321,7 @@ fn main() -> Res<()> {
     let mut threads = 1usize;
     let mut min_time = 1.0f64;
     let mut show = false;
+    let mut opt = OptLevel::O1;
     let mut i = 0;
     while i < args.len() {
         let val = args.get(i + 1).cloned().unwrap_or_default();
@@ -282,6 +329,14 @@ fn main() -> Res<()> {
             "--workload" => workloads = val,
             "--threads" => threads = val.parse()?,
             "--min-time" => min_time = val.parse()?,
+            "--opt" => {
+                opt = match val.as_str() {
+                    "O0" => OptLevel::O0,
+                    "O1" => OptLevel::O1,
+                    "O2" => OptLevel::O2,
+                    other => return Err(format!("unknown --opt `{other}` (O0, O1, O2)").into()),
+                }
+            }
             "--show" => {
                 show = true;
                 i += 1;
@@ -301,8 +356,12 @@ fn main() -> Res<()> {
         .with_extension_rules(tenferro_linalg::ad_rules()?)
         .build()?;
     for id in select(&workloads) {
+        if id == "S_add_f64x4" {
+            tiny_add(threads)?;
+            continue;
+        }
         let t0 = Instant::now();
-        let built = match build(id, &ad) {
+        let built = match build(id, &ad, opt) {
             Ok(b) => b,
             Err(e) => {
                 println!(

@@ -4,7 +4,7 @@
 //! Zeroing a result only to overwrite it costs a memset (or, for a large buffer that
 //! glibc maps afresh, the kernel's zero pages); [`uninit`] skips it. Intermediate buffers
 //! go back to a [`BufferPool`] when released and are taken again by later steps of the
-//! same run or of the next run ([`BufferCache`] holds the pool between runs), so a
+//! same run or of the next run ([`RunCache`] holds the pool between runs), so a
 //! steady-state run allocates only the buffers it returns.
 
 use num_complex::{Complex32, Complex64};
@@ -89,41 +89,41 @@ impl BufferPool {
     }
 }
 
-/// The pool a prepared program keeps between runs. A run takes the whole pool (so
-/// concurrent runs of one program never share a buffer: a second run finds it empty and
-/// allocates) and gives back what it released.
+/// What a prepared program keeps between runs (the released buffers and the executor's
+/// slot table). A run takes it whole (so concurrent runs of one program never share a
+/// buffer: a second run finds the cache empty and allocates) and gives it back at the end.
 #[derive(Debug, Default)]
-pub(crate) struct BufferCache(Mutex<BufferPool>);
+pub(crate) struct RunCache<T>(Mutex<T>);
 
-impl BufferCache {
-    /// Takes the cached buffers (an empty pool if another run holds them).
-    pub(crate) fn take(&self) -> BufferPool {
+impl<T: Default> RunCache<T> {
+    /// Takes the cached state (the default, empty state if another run holds it).
+    pub(crate) fn take(&self) -> T {
         match self.0.try_lock() {
             Ok(mut p) => std::mem::take(&mut *p),
-            Err(_) => BufferPool::default(),
+            Err(_) => T::default(),
         }
     }
 
-    /// Stores a run's released buffers for the next run (keeps the larger pool when
-    /// another run returned first).
-    pub(crate) fn give(&self, pool: BufferPool) {
-        if let Ok(mut p) = self.0.lock() {
-            if pool.len() >= p.len() {
-                *p = pool;
+    /// Stores a run's state for the next run (keeps the one already there when `keep`
+    /// says it is better: another run returned first).
+    pub(crate) fn give(&self, state: T, keep: impl FnOnce(&T, &T) -> bool) {
+        if let Ok(mut p) = self.0.try_lock() {
+            if !keep(&p, &state) {
+                *p = state;
             }
         }
     }
 
-    /// Bytes held between runs.
-    pub(crate) fn bytes(&self) -> usize {
-        self.0.lock().map(|p| p.bytes()).unwrap_or(0)
+    /// Reads the cached state.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.0.lock().ok().map(|p| f(&p))
     }
 }
 
-impl Clone for BufferCache {
+impl<T: Default> Clone for RunCache<T> {
     /// A clone starts with an empty cache.
     fn clone(&self) -> Self {
-        BufferCache::default()
+        RunCache(Mutex::new(T::default()))
     }
 }
 
@@ -138,24 +138,33 @@ mod tests {
         p.put(Data::F32(vec![2.0; 4]));
         p.put(Data::F64(vec![3.0; 5]));
         assert!(p.take(DType::C64, 4).is_none());
-        assert!(p.take(DType::F64, 4).unwrap().bits_eq(&Data::F64(vec![1.0; 4])));
+        assert!(p
+            .take(DType::F64, 4)
+            .unwrap()
+            .bits_eq(&Data::F64(vec![1.0; 4])));
         assert!(p.take(DType::F64, 4).is_none());
-        assert!(p.take(DType::F32, 4).unwrap().bits_eq(&Data::F32(vec![2.0; 4])));
+        assert!(p
+            .take(DType::F32, 4)
+            .unwrap()
+            .bits_eq(&Data::F32(vec![2.0; 4])));
         assert_eq!(p.len(), 1);
         assert_eq!(p.bytes(), 40);
     }
 
     #[test]
     fn cache_hands_the_pool_to_one_run_at_a_time() {
-        let c = BufferCache::default();
+        let c: RunCache<BufferPool> = RunCache::default();
         let mut p = c.take();
         p.put(Data::I64(vec![7; 3]));
-        c.give(p);
-        assert_eq!(c.bytes(), 24);
+        c.give(p, |_, _| false);
+        assert_eq!(c.with(|p| p.bytes()), Some(24));
         let mut first = c.take();
         let second = c.take();
         assert_eq!(second.len(), 0);
-        assert!(first.take(DType::I64, 3).unwrap().bits_eq(&Data::I64(vec![7; 3])));
+        assert!(first
+            .take(DType::I64, 3)
+            .unwrap()
+            .bits_eq(&Data::I64(vec![7; 3])));
     }
 
     #[test]

@@ -47,6 +47,22 @@ impl Slot {
     }
 }
 
+/// What a program keeps between runs: released buffers and the (empty) slot table.
+#[derive(Default)]
+pub(crate) struct RunState {
+    pub(crate) pool: BufferPool,
+    slots: Vec<Slot>,
+}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState")
+            .field("pool", &self.pool)
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
 /// GEMMs with fewer multiply-adds than this run on the calling thread, without faer's
 /// parallelism (a thread-pool round trip costs more than the product).
 const PAR_GEMM_FLOPS: usize = 1 << 18;
@@ -81,7 +97,12 @@ pub(crate) fn execute(
             inputs.len()
         )));
     }
-    let mut slots: Vec<Slot> = (0..program.num_slots).map(|_| Slot::Empty).collect();
+    let RunState {
+        mut pool,
+        mut slots,
+    } = program.cache.take();
+    slots.clear();
+    slots.resize_with(program.num_slots, || Slot::Empty);
     for (i, ((slot, ty), t)) in program.params.iter().zip(inputs).enumerate() {
         if t.dtype() != ty.dtype || t.shape() != ty.shape.as_slice() {
             return Err(RuntimeError::BadInput(format!(
@@ -95,7 +116,6 @@ pub(crate) fn execute(
     for &s in &program.unused_params {
         slots[s] = Slot::Empty;
     }
-    let mut pool = program.cache.take();
     let shape = |v: usize| program.shapes[v].as_slice();
     for step in &program.steps {
         match &step.kind {
@@ -172,12 +192,15 @@ pub(crate) fn execute(
     }
     // Buffers still owned (results nobody reads are freed by their step; this is only
     // what an error path would leave) go back with the pool.
-    for s in slots {
-        if let Slot::Owned(d) = s {
+    for s in slots.iter_mut() {
+        if let Slot::Owned(d) = std::mem::replace(s, Slot::Empty) {
             pool.put(d);
         }
     }
-    program.cache.give(pool);
+    slots.clear();
+    program.cache.give(RunState { pool, slots }, |kept, new| {
+        kept.pool.len() > new.pool.len()
+    });
     Ok(out)
 }
 
@@ -225,21 +248,33 @@ fn run_fused(
     }
     let empty = Data::Bool(Vec::new());
     {
-        let inputs = step
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, &a)| {
-                if donated.contains(&i) {
-                    Ok(&empty)
-                } else {
-                    slots[a]
-                        .data()
-                        .ok_or_else(|| internal(name, format!("operand %{a} is not live")))
-                }
-            })
-            .collect::<Result<Vec<&Data>>>()?;
-        fused::run(name, sched, &inputs, &mut outputs, backend.pool())?;
+        let input = |i: usize, a: usize| -> Result<&Data> {
+            if donated.contains(&i) {
+                Ok(&empty)
+            } else {
+                slots[a]
+                    .data()
+                    .ok_or_else(|| internal(name, format!("operand %{a} is not live")))
+            }
+        };
+        // Few operands: no allocation for the operand list.
+        let mut few: [&Data; 4] = [&empty; 4];
+        let many: Vec<&Data>;
+        let inputs: &[&Data] = if step.args.len() <= few.len() {
+            for (i, &a) in step.args.iter().enumerate() {
+                few[i] = input(i, a)?;
+            }
+            &few[..step.args.len()]
+        } else {
+            many = step
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| input(i, a))
+                .collect::<Result<Vec<&Data>>>()?;
+            &many
+        };
+        fused::run(name, sched, inputs, &mut outputs, backend.pool())?;
     }
     for (&r, d) in step.results.iter().zip(outputs) {
         slots[r] = Slot::Owned(d);

@@ -3,7 +3,8 @@
 //! and precomputed shapes / strides / offsets, the values each step is the last user of
 //! (released right after it), and the memory plan (see [`crate::memory`]).
 
-use crate::buffer::BufferCache;
+use crate::buffer::RunCache;
+use crate::exec::RunState;
 use crate::fusion::{self, FusionGroup, FusionNote, Unit, ValueClass};
 use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
@@ -37,8 +38,8 @@ pub struct CpuProgram {
     pub(crate) fused: bool,
     /// Shape of every slot's value.
     pub(crate) shapes: Vec<Vec<usize>>,
-    /// Released buffers kept between runs.
-    pub(crate) cache: BufferCache,
+    /// Released buffers and the slot table, kept between runs.
+    pub(crate) cache: RunCache<RunState>,
 }
 
 /// One instruction of the source function, for the DOT picture.
@@ -101,7 +102,7 @@ impl CpuProgram {
     /// Bytes of the released intermediate buffers this program keeps for its next run
     /// (at most the buffers of one run's intermediates; zero before the first run).
     pub fn cached_bytes(&self) -> usize {
-        self.cache.bytes()
+        self.cache.with(|c| c.pool.bytes()).unwrap_or(0)
     }
 }
 
@@ -600,7 +601,7 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     .unwrap_or_default()
             })
             .collect(),
-        cache: BufferCache::default(),
+        cache: RunCache::default(),
     })
 }
 

@@ -177,7 +177,7 @@ fn run_block(
                             let mut chunk = blk.outs[red.out]
                                 .take()
                                 .ok_or("row reduction output missing")?;
-                            let base = blk.out_base[red.out];
+                            let base = blk.out_base.get(red.out).copied().unwrap_or(0);
                             let x = resolve(&op.srcs[0], &slots, inputs, &blk.outs, t, rel, len)?
                                 .ok_or("reduction operand missing")?;
                             walk_runs(shape, out_strides, 0, t, len, |pos, off, run, os| {
@@ -236,6 +236,39 @@ fn run_block(
         .collect()
 }
 
+/// One block over the whole iteration space (no split, no thread hop): the common case
+/// of small groups.
+fn run_single(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    outputs: &mut [Data],
+) -> std::result::Result<(), String> {
+    let mut outs: Vec<Option<SliceMut<'_>>> = Vec::with_capacity(outputs.len());
+    for (spec, data) in s.outputs.iter().zip(outputs.iter_mut()) {
+        let whole = matches!(spec.kind, OutputKind::Reduction(r)
+            if matches!(s.reductions[r].mode, ReduceMode::Whole));
+        // Rows: the single block's chunk is the whole output (`(0, n / q * per)`).
+        outs.push((!whole).then(|| whole_mut(data)));
+    }
+    let blk = Block {
+        b0: 0,
+        b1: s.numel,
+        outs,
+        out_base: Vec::new(),
+    };
+    let mut slots = new_slots(s);
+    let partial = run_block(s, inputs, blk, &mut slots)?;
+    for (r, red) in s.reductions.iter().enumerate() {
+        if let ReduceMode::Whole = red.mode {
+            let x = partial[r].as_ref().ok_or("missing block partial")?;
+            let mut acc = identity(red.kind, red.dtype, 1);
+            fold_scalar(red.kind, whole_mut(&mut acc), slice_of(x, 0..1))?;
+            outputs[red.out] = acc;
+        }
+    }
+    Ok(())
+}
+
 /// Runs schedule `s` of step `name`: `inputs[i]` is the buffer of `s.inputs[i]` (ignored
 /// for inputs donated in place), `outputs[o]` a buffer of `s.outputs[o]`'s length.
 pub(crate) fn run(
@@ -258,6 +291,9 @@ pub(crate) fn run(
     }
     let n = s.numel;
     let nb = if n == 0 { 0 } else { s.num_blocks() };
+    if nb == 1 {
+        return run_single(s, inputs, outputs).map_err(err);
+    }
     let bounds: Vec<(usize, usize)> = (0..nb)
         .map(|b| (b * s.block, ((b + 1) * s.block).min(n)))
         .collect();
