@@ -19,6 +19,7 @@ use tenferro_ir::{DType, Data};
 /// the caller must write every element before any element is read.
 unsafe fn uninit_vec<T: Copy>(n: usize) -> Vec<T> {
     let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+    advise_huge_pages(v.as_mut_ptr().cast(), n * std::mem::size_of::<T>());
     // SAFETY: `MaybeUninit<T>` needs no initialisation and the capacity is `n`.
     unsafe { v.set_len(n) };
     let mut v = ManuallyDrop::new(v);
@@ -28,6 +29,42 @@ unsafe fn uninit_vec<T: Copy>(n: usize) -> Vec<T> {
     // elements become valid `T`s before they are read, as the caller promises.
     unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
 }
+
+/// Buffers at least this large ask for transparent huge pages.
+const HUGE_MIN_BYTES: usize = 8 << 20;
+
+/// Asks Linux to back the 2 MiB-aligned part of a fresh, untouched allocation with
+/// transparent huge pages. glibc serves allocations above its mmap threshold (at most
+/// 32 MiB) with a fresh mapping on every call, and faulting it in 4 KiB pages costs about
+/// as much as the kernel that fills it; one fault per 2 MiB does not. Only a hint: the
+/// result is ignored and nothing changes where THP is off or unavailable.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    extern "C" {
+        fn madvise(
+            addr: *mut std::ffi::c_void,
+            len: usize,
+            advice: std::ffi::c_int,
+        ) -> std::ffi::c_int;
+    }
+    const MADV_HUGEPAGE: std::ffi::c_int = 14;
+    const HUGE: usize = 2 << 20;
+    if bytes < HUGE_MIN_BYTES {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + bytes) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: the range lies inside an allocation this process owns; MADV_HUGEPAGE
+        // changes only how the kernel backs it, never its contents or validity.
+        unsafe {
+            madvise(start as *mut std::ffi::c_void, end - start, MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// A buffer of `n` elements of `dtype` whose contents are unspecified (bool buffers are
 /// zeroed: not every byte is a valid `bool`).
