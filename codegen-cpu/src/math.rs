@@ -39,3 +39,14 @@ pub(crate) fn unary_f64_inplace(u: UnaryOp, buf: &mut [f64]) {
 pub(crate) fn unary_f32_inplace(u: UnaryOp, buf: &mut [f32]) {
     vmath::unary_f32_inplace(u, buf)
 }
+
+/// `s[i] = sin(x[i])`, `c[i] = cos(x[i])` (equal lengths): the same bits as `Sin` and `Cos`
+/// through [`unary_f64`], from one argument reduction.
+pub(crate) fn sincos_f64(x: &[f64], s: &mut [f64], c: &mut [f64]) {
+    vmath::sincos_f64(x, s, c)
+}
+
+/// f32 [`sincos_f64`].
+pub(crate) fn sincos_f32(x: &[f32], s: &mut [f32], c: &mut [f32]) {
+    vmath::sincos_f32(x, s, c)
+}

@@ -62,6 +62,14 @@ pub(crate) enum TileOpKind {
     Copy,
     /// Fold the operand into reduction `reductions[i]`.
     Reduce(usize),
+    /// A `sin` and a `cos` of the same real operand in one group, from one argument
+    /// reduction: the op's `dst` gets the first of them in program order (`sin_first`
+    /// says which), `other` the second (IR value `other_value`).
+    SinCos {
+        other: Dst,
+        other_value: usize,
+        sin_first: bool,
+    },
 }
 
 /// One op of the per-tile op list.
@@ -272,6 +280,22 @@ impl fmt::Display for KernelSchedule {
                         TileOpKind::Select => "select".into(),
                         TileOpKind::Convert(d) => format!("convert {d}"),
                         TileOpKind::Copy => "copy".into(),
+                        TileOpKind::SinCos {
+                            other,
+                            other_value,
+                            sin_first,
+                        } => {
+                            let c = match other {
+                                Dst::Slot(x) => format!("t{x}"),
+                                Dst::Output(o) => format!("out{o}"),
+                            };
+                            let (a, b) = if *sin_first {
+                                ("sin", "cos")
+                            } else {
+                                ("cos", "sin")
+                            };
+                            format!("{a} and {b} -> {c} (%{other_value}) of")
+                        }
                         TileOpKind::Reduce(_) => unreachable!("handled above"),
                     };
                     writeln!(
@@ -443,12 +467,65 @@ pub(crate) fn build(
         s.outputs.len() - 1
     };
     let mut freed: Vec<usize> = Vec::new();
+    // A `sin` and a `cos` of the same real operand: one `SinCos` op at the first of them.
+    let trig = |k: usize| -> Option<(bool, usize)> {
+        let inst = &f.insts()[k];
+        let real = matches!(ty(inst.results[0].index()).dtype, DType::F32 | DType::F64);
+        match inst.op {
+            Op::Unary(UnaryOp::Sin) if real => Some((true, inst.args[0].index())),
+            Op::Unary(UnaryOp::Cos) if real => Some((false, inst.args[0].index())),
+            _ => None,
+        }
+    };
+    let sincos_ok = crate::math::is_transcendental(UnaryOp::Sin)
+        && crate::math::is_transcendental(UnaryOp::Cos);
+    let mut partner: Vec<Option<usize>> = vec![None; members.len()];
+    let mut paired_later: Vec<bool> = vec![false; members.len()];
+    if sincos_ok {
+        for j in 0..members.len() {
+            let Some((is_sin, x)) = trig(members[j]) else {
+                continue;
+            };
+            if paired_later[j] || partner[j].is_some() {
+                continue;
+            }
+            let hit = (j + 1..members.len())
+                .find(|&j2| !paired_later[j2] && trig(members[j2]) == Some((!is_sin, x)));
+            if let Some(j2) = hit {
+                partner[j] = Some(j2);
+                paired_later[j2] = true;
+            }
+        }
+    }
     for (j, &k) in members.iter().enumerate() {
         let inst = &f.insts()[k];
         let r = inst.results[0].index();
         let rty = ty(r);
         let srcs: Vec<Src> = inst.args.iter().map(|a| loc[&a.index()]).collect();
         let kind = match &inst.op {
+            // Computed with its partner, earlier.
+            _ if paired_later[j] => None,
+            Op::Unary(_) if partner[j].is_some() => {
+                let j2 = partner[j].unwrap_or(j);
+                let r2 = f.insts()[members[j2]].results[0].index();
+                let other = if stored(r2) {
+                    Dst::Output(new_output(&mut s, r2, OutputKind::Tiles))
+                } else {
+                    Dst::Slot(alloc(&mut s, &mut free_slots, ty(r2).dtype))
+                };
+                loc.insert(
+                    r2,
+                    match other {
+                        Dst::Slot(x) => Src::Slot(x),
+                        Dst::Output(o) => Src::Output(o),
+                    },
+                );
+                Some(TileOpKind::SinCos {
+                    other,
+                    other_value: r2,
+                    sin_first: matches!(trig(k), Some((true, _))),
+                })
+            }
             Op::Unary(u) => Some(TileOpKind::Unary(*u)),
             Op::Binary(b) => Some(TileOpKind::Binary(*b)),
             Op::Compare(c) => Some(TileOpKind::Compare(*c)),

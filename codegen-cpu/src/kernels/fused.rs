@@ -3,7 +3,7 @@
 //! the block partials of whole reductions in block order.
 
 use super::tile::{
-    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
+    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, sincos, slice_mut_of,
     slice_of, strided_run, whole_mut, Slice, SliceMut, LANES,
 };
 use crate::plan::internal;
@@ -120,6 +120,48 @@ fn resolve<'a>(
     })
 }
 
+/// A destination taken out of the block while an op writes it.
+enum Taken<'a> {
+    Slot(usize, Data),
+    Out(usize, SliceMut<'a>),
+}
+
+impl Taken<'_> {
+    /// The tile's part of the destination.
+    fn slice(&mut self, rel: usize, len: usize) -> SliceMut<'_> {
+        match self {
+            Taken::Slot(_, d) => slice_mut_of(d, 0..len),
+            Taken::Out(_, c) => c.sub_mut(rel..rel + len),
+        }
+    }
+}
+
+fn take_dst<'a>(
+    d: Dst,
+    slots: &mut [Data],
+    outs: &mut [Option<SliceMut<'a>>],
+) -> std::result::Result<Taken<'a>, String> {
+    Ok(match d {
+        Dst::Slot(x) => {
+            let buf = slots.get_mut(x).ok_or("tile slot out of range")?;
+            Taken::Slot(x, std::mem::replace(buf, Data::Bool(Vec::new())))
+        }
+        Dst::Output(o) => Taken::Out(
+            o,
+            outs.get_mut(o)
+                .and_then(Option::take)
+                .ok_or("output chunk missing")?,
+        ),
+    })
+}
+
+fn put_dst<'a>(t: Taken<'a>, slots: &mut [Data], outs: &mut [Option<SliceMut<'a>>]) {
+    match t {
+        Taken::Slot(x, d) => slots[x] = d,
+        Taken::Out(o, c) => outs[o] = Some(c),
+    }
+}
+
 /// Tile slots of one worker (allocated once per worker, reused over its blocks).
 fn new_slots(s: &KernelSchedule) -> Vec<Data> {
     s.slot_types
@@ -192,6 +234,29 @@ fn run_block(
                             blk.outs[red.out] = Some(chunk);
                         }
                     }
+                }
+                (
+                    TileOpKind::SinCos {
+                        other, sin_first, ..
+                    },
+                    Some(first),
+                ) => {
+                    // Both destinations taken out, the operand read, both put back.
+                    let mut a = take_dst(first, slots, &mut blk.outs)?;
+                    let mut b = take_dst(*other, slots, &mut blk.outs)?;
+                    let res = (|| {
+                        let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
+                            .ok_or("sincos operand missing")?;
+                        let (s_dst, c_dst) = if *sin_first {
+                            (&mut a, &mut b)
+                        } else {
+                            (&mut b, &mut a)
+                        };
+                        sincos(x, s_dst.slice(rel, len), c_dst.slice(rel, len))
+                    })();
+                    put_dst(b, slots, &mut blk.outs);
+                    put_dst(a, slots, &mut blk.outs);
+                    res?;
                 }
                 (kind, _)
                     if !matches!(kind, TileOpKind::Binary(_))

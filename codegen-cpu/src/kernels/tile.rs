@@ -769,7 +769,28 @@ fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>
             Ok(())
         }
         TileOpKind::Reduce(_) => Err("a reduction is not an elementwise op".into()),
+        TileOpKind::SinCos { .. } => Err("sincos has two destinations".into()),
     }
+}
+
+/// `s = sin(x)`, `c = cos(x)` over one tile (real operands), from one argument reduction.
+pub(crate) fn sincos(x: Slice<'_>, s: SliceMut<'_>, c: SliceMut<'_>) -> KResult {
+    match (x, s, c) {
+        (Slice::F64(x), SliceMut::F64(s), SliceMut::F64(c))
+            if x.len() != s.len() || x.len() != c.len() =>
+        {
+            return Err("sincos operand and destinations of different lengths".into())
+        }
+        (Slice::F32(x), SliceMut::F32(s), SliceMut::F32(c))
+            if x.len() != s.len() || x.len() != c.len() =>
+        {
+            return Err("sincos operand and destinations of different lengths".into())
+        }
+        (Slice::F64(x), SliceMut::F64(s), SliceMut::F64(c)) => math::sincos_f64(x, s, c),
+        (Slice::F32(x), SliceMut::F32(s), SliceMut::F32(c)) => math::sincos_f32(x, s, c),
+        _ => return Err(mismatch("sincos")),
+    }
+    Ok(())
 }
 
 /// Lanes of a whole reduction.

@@ -1,0 +1,350 @@
+//! The executor's fast paths: buffers reused across runs and uninitialised results give
+//! the same bits as a fresh program; GEMMs that write their transpose, paired sin / cos,
+//! broadcast scalars read in place, and the vectorised complex abs / sign agree with the
+//! reference evaluator.
+
+mod common;
+
+use common::*;
+use num_complex::{Complex32, Complex64};
+use tenferro_cpu::CpuBackend;
+use tenferro_ir::{
+    BinaryOp, DType, Data, DotDims, Function, Op, ReduceOp, Tensor, TensorType, UnaryOp, Value,
+};
+use tenferro_runtime::{Backend, ExtensionRegistry};
+
+fn param(f: &mut Function, dt: DType, shape: &[usize]) -> Value {
+    f.add_param(TensorType::new(dt, shape.to_vec()))
+}
+
+fn splat(f: &mut Function, dt: DType, v: f64, shape: &[usize]) -> Value {
+    let c = f
+        .push1(Op::Constant(Tensor::full(&TensorType::scalar(dt), v)), &[])
+        .unwrap();
+    f.push1(
+        Op::BroadcastInDim {
+            shape: shape.to_vec(),
+            dims: vec![],
+        },
+        &[c],
+    )
+    .unwrap()
+}
+
+fn rand_tensor(dt: DType, shape: &[usize], seed: u64) -> Tensor {
+    SeedRng::new(seed).tensor(&TensorType::new(dt, shape.to_vec()), false)
+}
+
+fn matmul(f: &mut Function, a: Value, b: Value) -> Value {
+    f.push1(
+        Op::DotGeneral(DotDims {
+            lhs_contract: vec![1],
+            rhs_contract: vec![0],
+            lhs_batch: vec![],
+            rhs_batch: vec![],
+        }),
+        &[a, b],
+    )
+    .unwrap()
+}
+
+fn transpose(f: &mut Function, a: Value) -> Value {
+    f.push1(Op::Transpose { perm: vec![1, 0] }, &[a]).unwrap()
+}
+
+/// A program with intermediates of several kinds: fused groups (in place and pooled),
+/// a GEMM and its transpose, a row reduction, a whole reduction.
+fn mixed(dt: DType, m: usize, n: usize) -> Function {
+    let mut f = Function::new("mixed");
+    let a = param(&mut f, dt, &[m, n]);
+    let b = param(&mut f, dt, &[n, m]);
+    let e = f.push1(Op::Unary(UnaryOp::Tanh), &[a]).unwrap();
+    let two = splat(&mut f, dt, 2.0, &[m, n]);
+    let g = f.push1(Op::Binary(BinaryOp::Mul), &[e, two]).unwrap();
+    let p = matmul(&mut f, g, b);
+    let pt = transpose(&mut f, p);
+    let q = f.push1(Op::Binary(BinaryOp::Sub), &[pt, pt]).unwrap();
+    let h = f.push1(Op::Binary(BinaryOp::Add), &[q, pt]).unwrap();
+    let rows = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: vec![0],
+            },
+            &[h],
+        )
+        .unwrap();
+    let total = f
+        .push1(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: vec![0, 1],
+            },
+            &[g],
+        )
+        .unwrap();
+    f.set_outputs(vec![h, rows, total]);
+    f
+}
+
+/// Fills the allocator's free lists with NaN-patterned memory of about `bytes`, so that
+/// an uninitialised result that a kernel failed to write would very likely show NaNs.
+fn poison_heap(bytes: usize) {
+    let mut held = Vec::new();
+    for size in [bytes, bytes / 2, bytes / 4, 4096, 256, 64] {
+        for _ in 0..4 {
+            held.push(vec![f64::NAN; size.max(1) / 8 + 1]);
+        }
+    }
+    drop(held);
+}
+
+#[test]
+fn buffers_reused_across_runs_give_the_bits_of_a_fresh_program() {
+    for (dt, threads, fusion) in [
+        (DType::F64, 1, true),
+        (DType::F64, 2, true),
+        (DType::F32, 1, true),
+        (DType::C64, 2, true),
+        (DType::F64, 1, false),
+    ] {
+        let f = mixed(dt, 24, 40);
+        let backend = CpuBackend::with_threads(threads).with_fusion(fusion);
+        let prepared = backend.prepare(&f).unwrap();
+        let reg = ExtensionRegistry::new();
+        assert_eq!(prepared.cached_bytes(), 0);
+        for run in 0..4u64 {
+            let inputs = [
+                rand_tensor(dt, &[24, 40], 10 + run),
+                rand_tensor(dt, &[40, 24], 20 + run),
+            ];
+            poison_heap(24 * 40 * 16);
+            let got = backend.execute(&prepared, &inputs, &reg).unwrap();
+            // A program prepared afresh: nothing cached, nothing stale.
+            let fresh = backend.prepare(&f).unwrap();
+            let want = backend.execute(&fresh, &inputs, &reg).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.bits_eq(w),
+                    "{dt} threads {threads} fusion {fusion} run {run}"
+                );
+            }
+            let reference = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            for (g, w) in got.iter().zip(&reference) {
+                let ok = match g.dtype() {
+                    DType::F32 => close_rel(g, w, 1e-3),
+                    _ => close_rel(g, w, 1e-9),
+                };
+                assert!(ok, "{dt} vs reference, run {run}");
+            }
+        }
+        // Intermediates were kept for the next run.
+        assert!(prepared.cached_bytes() > 0, "{dt} fusion {fusion}");
+    }
+}
+
+fn close_rel(g: &Tensor, w: &Tensor, tol: f64) -> bool {
+    let scale = (0..w.numel())
+        .map(|i| w.data().get_c64(i).norm())
+        .fold(1.0f64, f64::max);
+    (0..g.numel()).all(|i| (g.data().get_c64(i) - w.data().get_c64(i)).norm() <= tol * scale)
+}
+
+#[test]
+fn stale_pool_contents_never_leak_into_results() {
+    // Run 1 fills every intermediate with NaN / inf; run 2 must not see any of it.
+    let f = mixed(DType::F64, 16, 16);
+    let backend = CpuBackend::with_threads(1);
+    let prepared = backend.prepare(&f).unwrap();
+    let reg = ExtensionRegistry::new();
+    let bad = [
+        Tensor::full(&TensorType::new(DType::F64, vec![16, 16]), f64::NAN),
+        Tensor::full(&TensorType::new(DType::F64, vec![16, 16]), f64::INFINITY),
+    ];
+    backend.execute(&prepared, &bad, &reg).unwrap();
+    let inputs = [
+        rand_tensor(DType::F64, &[16, 16], 3),
+        rand_tensor(DType::F64, &[16, 16], 4),
+    ];
+    let got = backend.execute(&prepared, &inputs, &reg).unwrap();
+    for t in &got {
+        let v = t.to_vec::<f64>().unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
+    }
+}
+
+#[test]
+fn gemm_writes_the_transpose_of_its_product() {
+    for dt in [DType::F64, DType::F32, DType::C64, DType::I64] {
+        let (m, k, n) = (7, 5, 3);
+        let mut f = Function::new("gemm_t");
+        let a = param(&mut f, dt, &[m, k]);
+        let b = param(&mut f, dt, &[k, n]);
+        let p = matmul(&mut f, a, b);
+        let pt = transpose(&mut f, p);
+        f.set_outputs(vec![pt]);
+        let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        let kernels: Vec<&str> = prepared.steps().iter().map(|s| s.kernel_name()).collect();
+        if dt == DType::I64 {
+            assert_eq!(kernels, ["dot_i64"], "{dt}");
+        } else {
+            assert_eq!(kernels, ["gemm_transposed_out"], "{dt}");
+        }
+        let inputs = [rand_tensor(dt, &[m, k], 1), rand_tensor(dt, &[k, n], 2)];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        for fusion in [true, false] {
+            let got = run_cpu_with(&f, &inputs, 2, fusion);
+            assert_eq!(got[0].shape(), &[n, m]);
+            if dt == DType::I64 {
+                assert!(got[0].bits_eq(&want[0]));
+            } else {
+                let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
+                assert!(close_rel(&got[0], &want[0], tol), "{dt}");
+            }
+        }
+    }
+    // A product read by something else keeps its own step.
+    let mut f = Function::new("gemm_shared");
+    let a = param(&mut f, DType::F64, &[4, 4]);
+    let p = matmul(&mut f, a, a);
+    let pt = transpose(&mut f, p);
+    let s = f.push1(Op::Binary(BinaryOp::Add), &[p, pt]).unwrap();
+    f.set_outputs(vec![s]);
+    let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert!(prepared.steps().iter().any(|s| s.kernel_name() == "gemm"));
+    let inputs = [rand_tensor(DType::F64, &[4, 4], 5)];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    assert!(close_rel(&run_cpu(&f, &inputs, 1)[0], &want[0], 1e-12));
+}
+
+#[test]
+fn paired_sin_and_cos_match_separate_ones() {
+    for dt in [DType::F64, DType::F32] {
+        for cos_first in [false, true] {
+            let n = 3000;
+            let mut f = Function::new("trig");
+            let x = param(&mut f, dt, &[n]);
+            let (u1, u2) = if cos_first {
+                (UnaryOp::Cos, UnaryOp::Sin)
+            } else {
+                (UnaryOp::Sin, UnaryOp::Cos)
+            };
+            let a = f.push1(Op::Unary(u1), &[x]).unwrap();
+            let y = f.push1(Op::Binary(BinaryOp::Mul), &[a, x]).unwrap();
+            let b = f.push1(Op::Unary(u2), &[x]).unwrap();
+            let z = f.push1(Op::Binary(BinaryOp::Sub), &[y, b]).unwrap();
+            // `a` stored (an output), `b` only inside the group.
+            f.set_outputs(vec![z, a]);
+            let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+            let text = prepared.to_string();
+            let pair = if cos_first {
+                "cos and sin"
+            } else {
+                "sin and cos"
+            };
+            assert!(text.contains(pair), "{text}");
+            let mut inputs = [rand_tensor(dt, &[n], 9)];
+            // Large and special arguments too.
+            if dt == DType::F64 {
+                let mut v = inputs[0].to_vec::<f64>().unwrap();
+                v[..6].copy_from_slice(&[0.0, -0.0, 1e5, -3e8, 1e300, f64::NAN]);
+                inputs[0] = Tensor::new(vec![n], Data::F64(v)).unwrap();
+            }
+            let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            for threads in [1, 2] {
+                let got = run_cpu(&f, &inputs, threads);
+                for (g, w) in got.iter().zip(&want) {
+                    assert_close_nan(g, w, &format!("{dt} cos_first {cos_first}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn broadcast_scalars_are_read_in_place_and_exact() {
+    for dt in [DType::F64, DType::F32, DType::C64, DType::I64] {
+        let n = 2500;
+        let mut f = Function::new("scalars");
+        let x = param(&mut f, dt, &[n]);
+        let three = splat(&mut f, dt, 3.0, &[n]);
+        let a = f.push1(Op::Binary(BinaryOp::Mul), &[x, three]).unwrap();
+        let b = f.push1(Op::Binary(BinaryOp::Sub), &[three, a]).unwrap();
+        let c = f.push1(Op::Binary(BinaryOp::Add), &[b, x]).unwrap();
+        f.set_outputs(vec![c]);
+        let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        let text = prepared.to_string();
+        assert!(text.contains("]*"), "{text}");
+        assert!(!text.contains("load"), "{text}");
+        let inputs = [rand_tensor(dt, &[n], 4)];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        for threads in [1, 2] {
+            assert!(run_cpu(&f, &inputs, threads)[0].bits_eq(&want[0]), "{dt}");
+        }
+    }
+}
+
+#[test]
+fn complex_abs_and_sign_are_close_to_hypot_including_edge_values() {
+    let edge = [
+        (0.0, 0.0),
+        (-0.0, 0.0),
+        (1e-200, 0.0),
+        (3e-170, -4e-170),
+        (1e200, 1e200),
+        (-1.7e308, 1.7e308),
+        (f64::INFINITY, 1.0),
+        (1.0, f64::NEG_INFINITY),
+        (f64::NAN, 0.0),
+        (0.0, f64::NAN),
+        (5e-324, 0.0),
+        (3.0, 4.0),
+    ];
+    let n = 1000;
+    let mut rng = SeedRng::new(17);
+    let mut vals: Vec<(f64, f64)> = (0..n)
+        .map(|_| (rng.float(false), rng.float(false)))
+        .collect();
+    // Edge values spread over several tiles.
+    for (i, e) in edge.iter().enumerate() {
+        vals[i * 70 + 3] = *e;
+    }
+    for dt in [DType::C64, DType::C32] {
+        let data = match dt {
+            DType::C64 => Data::C64(vals.iter().map(|&(r, i)| Complex64::new(r, i)).collect()),
+            _ => Data::C32(
+                vals.iter()
+                    .map(|&(r, i)| Complex32::new(r as f32, i as f32))
+                    .collect(),
+            ),
+        };
+        let z = Tensor::new(vec![n], data).unwrap();
+        let mut f = Function::new("abs_sign");
+        let p = param(&mut f, dt, &[n]);
+        let a = f.push1(Op::Unary(UnaryOp::Abs), &[p]).unwrap();
+        let s = f.push1(Op::Unary(UnaryOp::Sign), &[p]).unwrap();
+        let s2 = f.push1(Op::Unary(UnaryOp::Sign), &[s]).unwrap();
+        f.set_outputs(vec![a, s, s2]);
+        let want = tenferro_ir::eval::eval(&f, std::slice::from_ref(&z)).unwrap();
+        let got = run_cpu(&f, std::slice::from_ref(&z), 1);
+        let tol = if dt == DType::C64 { 4e-16 } else { 2e-7 };
+        for (g, w) in got.iter().zip(&want) {
+            for i in 0..n {
+                let (gv, wv) = (g.data().get_c64(i), w.data().get_c64(i));
+                let same_class = |a: f64, b: f64| {
+                    (a.is_nan() && b.is_nan())
+                        || (a.is_infinite() && a == b)
+                        || (a.is_finite()
+                            && b.is_finite()
+                            && (a - b).abs() <= tol * b.abs().max(1e-300))
+                        || a == b
+                };
+                assert!(
+                    same_class(gv.re, wv.re) && same_class(gv.im, wv.im),
+                    "{dt} element {i} ({:?}): {gv} vs {wv}",
+                    vals[i]
+                );
+            }
+        }
+    }
+}
