@@ -309,6 +309,29 @@ fn main_domains(op: UnaryOp, rng: &mut Rng) -> Vec<(&'static str, Vec<f64>)> {
                     })
                     .collect(),
             ),
+            // The top of the short-reduction tier (|x| <= 2^20) and just beyond it.
+            (
+                "short tier top [2^19, 2^20]",
+                sweep(524288.0, 1048576.0, N / 2, rng),
+            ),
+            (
+                "short tier boundary",
+                sweep(1048000.0, 1049000.0, N / 4, rng),
+            ),
+            (
+                "near k pi/2, k up to 2^20 / (pi/2)",
+                (0..N / 4)
+                    .flat_map(|_| {
+                        let k = (rng.unit() * 667_544.0).floor();
+                        let c = k * std::f64::consts::FRAC_PI_2;
+                        [
+                            c,
+                            f64::from_bits(c.to_bits() + 1),
+                            f64::from_bits(c.to_bits().saturating_sub(1)),
+                        ]
+                    })
+                    .collect(),
+            ),
         ],
         UnaryOp::Tanh => vec![
             ("[-1, 1]", sweep(-1.0, 1.0, N, rng)),
@@ -364,7 +387,9 @@ fn edges64() -> Vec<f64> {
         -1.0 + f64::EPSILON / 2.0,
         1e-17,
         -1e-17,
-        // sin/cos: around the fast-path limit and huge arguments
+        // sin/cos: around the short-tier and fast-path limits and huge arguments
+        1048576.0,
+        1048576.0000000001,
         1073741824.0,
         1073741825.0,
         -1073741825.0,

@@ -26,79 +26,123 @@ fn map_inplace<T: Copy>(buf: &mut [T], f: impl Fn(T) -> T) {
     }
 }
 
-/// Whether any lane of `s` is out of range (a branch-free OR-reduction).
+/// The tier flags of a block, from one pass of branch-free OR-reductions: whether some
+/// lane is beyond the short tier, and whether some lane is out of the fast kernel's range.
 #[inline(always)]
-fn any_out_of_range<T: Copy>(s: &[T], out_of_range: &impl Fn(T) -> bool) -> bool {
-    s.iter().fold(false, |acc, &x| acc | out_of_range(x))
+fn block_tiers<T: Copy>(
+    s: &[T],
+    beyond_short: &impl Fn(T) -> bool,
+    out_of_range: &impl Fn(T) -> bool,
+) -> (bool, bool) {
+    s.iter().fold((false, false), |(a, b), &x| {
+        (a | beyond_short(x), b | out_of_range(x))
+    })
 }
 
-/// `dst[i] = fast(src[i])`, or `slow(src[i])` where `out_of_range(src[i])`.
+/// A kernel in three tiers, chosen once per block of [`BLOCK`] elements: `short` when no
+/// lane is `beyond_short`, else `fast`, with `slow` redoing the lanes that are
+/// `out_of_range` of `fast`. (The tier can change the last bit of an in-range result, so
+/// an element's result may depend on the other elements of its block; every tier is
+/// within the accuracy contract, and the same slice always gives the same bits.)
+struct Tiers<S, B, F, O, L> {
+    short: S,
+    beyond_short: B,
+    fast: F,
+    out_of_range: O,
+    slow: L,
+}
+
+/// `dst[i] = f(src[i])` with the tier of each block.
 #[inline(always)]
-fn map_guarded<T: Copy>(
-    src: &[T],
-    dst: &mut [T],
-    fast: impl Fn(T) -> T,
-    out_of_range: impl Fn(T) -> bool,
-    slow: impl Fn(T) -> T,
-) {
+fn map_tiered<T: Copy, S, B, F, O, L>(src: &[T], dst: &mut [T], k: Tiers<S, B, F, O, L>)
+where
+    S: Fn(T) -> T,
+    B: Fn(T) -> bool,
+    F: Fn(T) -> T,
+    O: Fn(T) -> bool,
+    L: Fn(T) -> T,
+{
     for (s, d) in src.chunks(BLOCK).zip(dst.chunks_mut(BLOCK)) {
-        map(s, d, &fast);
-        if any_out_of_range(s, &out_of_range) {
-            for (d, &x) in d.iter_mut().zip(s) {
-                if out_of_range(x) {
-                    *d = slow(x);
+        let (beyond, oor) = block_tiers(s, &k.beyond_short, &k.out_of_range);
+        if !beyond {
+            map(s, d, &k.short);
+        } else {
+            map(s, d, &k.fast);
+            if oor {
+                for (d, &x) in d.iter_mut().zip(s) {
+                    if (k.out_of_range)(x) {
+                        *d = (k.slow)(x);
+                    }
                 }
             }
         }
     }
 }
 
-/// In-place [`map_guarded`]: the block is copied first so the fix-up sees the inputs.
+/// In-place [`map_tiered`]: blocks needing the fix-up are copied first so it sees the
+/// inputs.
 #[inline(always)]
-fn map_guarded_inplace<T: Copy + Default>(
-    buf: &mut [T],
-    fast: impl Fn(T) -> T,
-    out_of_range: impl Fn(T) -> bool,
-    slow: impl Fn(T) -> T,
-) {
+fn map_tiered_inplace<T: Copy + Default, S, B, F, O, L>(buf: &mut [T], k: Tiers<S, B, F, O, L>)
+where
+    S: Fn(T) -> T,
+    B: Fn(T) -> bool,
+    F: Fn(T) -> T,
+    O: Fn(T) -> bool,
+    L: Fn(T) -> T,
+{
     let mut copy = [T::default(); BLOCK];
     for d in buf.chunks_mut(BLOCK) {
-        let s = &mut copy[..d.len()];
-        s.copy_from_slice(d);
-        map(s, d, &fast);
-        if any_out_of_range(s, &out_of_range) {
+        let (beyond, oor) = block_tiers(d, &k.beyond_short, &k.out_of_range);
+        if !beyond {
+            map_inplace(d, &k.short);
+        } else if !oor {
+            map_inplace(d, &k.fast);
+        } else {
+            let s = &mut copy[..d.len()];
+            s.copy_from_slice(d);
+            map(s, d, &k.fast);
             for (d, &x) in d.iter_mut().zip(s.iter()) {
-                if out_of_range(x) {
-                    *d = slow(x);
+                if (k.out_of_range)(x) {
+                    *d = (k.slow)(x);
                 }
             }
         }
     }
 }
 
-/// `(sin_dst[i], cos_dst[i]) = fast(src[i])`, or `slow(src[i])` where
-/// `out_of_range(src[i])`; blocked like [`map_guarded`].
+/// `(sin_dst[i], cos_dst[i]) = f(src[i])` with the tier of each block (see [`Tiers`]).
 #[inline(always)]
-fn map2_guarded<T: Copy>(
+fn map2_tiered<T: Copy, S, B, F, O, L>(
     src: &[T],
     sin_dst: &mut [T],
     cos_dst: &mut [T],
-    fast: impl Fn(T) -> (T, T),
-    out_of_range: impl Fn(T) -> bool,
-    slow: impl Fn(T) -> (T, T),
-) {
+    k: Tiers<S, B, F, O, L>,
+) where
+    S: Fn(T) -> (T, T),
+    B: Fn(T) -> bool,
+    F: Fn(T) -> (T, T),
+    O: Fn(T) -> bool,
+    L: Fn(T) -> (T, T),
+{
     let blocks = src
         .chunks(BLOCK)
         .zip(sin_dst.chunks_mut(BLOCK))
         .zip(cos_dst.chunks_mut(BLOCK));
     for ((s, a), b) in blocks {
-        for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
-            (*a, *b) = fast(x);
-        }
-        if any_out_of_range(s, &out_of_range) {
+        let (beyond, oor) = block_tiers(s, &k.beyond_short, &k.out_of_range);
+        if !beyond {
             for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
-                if out_of_range(x) {
-                    (*a, *b) = slow(x);
+                (*a, *b) = (k.short)(x);
+            }
+            continue;
+        }
+        for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+            (*a, *b) = (k.fast)(x);
+        }
+        if oor {
+            for ((&x, a), b) in s.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+                if (k.out_of_range)(x) {
+                    (*a, *b) = (k.slow)(x);
                 }
             }
         }
@@ -109,13 +153,17 @@ macro_rules! sincos_driver {
     ($t:ident, $k:ident, $run:ident) => {
         #[inline(always)]
         fn $run(src: &[$t], sin_dst: &mut [$t], cos_dst: &mut [$t]) {
-            map2_guarded(
+            map2_tiered(
                 src,
                 sin_dst,
                 cos_dst,
-                $k::sincos_fast,
-                |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
-                |x: $t| x.sin_cos(),
+                Tiers {
+                    short: $k::sincos_short,
+                    beyond_short: |x: $t| x.abs() > $k::SINCOS_SHORT_LIMIT,
+                    fast: $k::sincos_fast,
+                    out_of_range: |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
+                    slow: |x: $t| x.sin_cos(),
+                },
             )
         }
     };
@@ -139,25 +187,35 @@ macro_rules! sign_of {
     };
 }
 
-/// Expands to a `match` of `$op` that calls `$plain!(lane_fn)` for the unguarded ops and
-/// `$guarded!(fast, out_of_range, slow)` for exp (slow: the full-range kernel) and sin/cos
-/// (slow: std).
+/// Expands to a `match` of `$op` that calls `$plain!(lane_fn)` for the single-tier ops and
+/// `$tiered!(Tiers { .. })` for exp (short: |x| <= 708, beyond it the full-range kernel),
+/// sin/cos (short reduction, double-double reduction, std beyond the fast range) and tanh.
 macro_rules! per_op {
-    ($op:expr, $t:ident, $k:ident, $plain:ident, $guarded:ident) => {
+    ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident) => {
         match $op {
             UnaryOp::Neg => $plain!(|x: $t| -x),
-            UnaryOp::Exp => $guarded!($k::exp_fast, |x: $t| x.abs() > $k::EXP_FAST_LIMIT, $k::exp),
+            UnaryOp::Exp => $tiered!(Tiers {
+                short: $k::exp_fast,
+                beyond_short: |x: $t| x.abs() > $k::EXP_FAST_LIMIT,
+                fast: $k::exp,
+                out_of_range: |_: $t| false,
+                slow: $k::exp,
+            }),
             UnaryOp::Log => $plain!($k::log),
-            UnaryOp::Sin => $guarded!(
-                $k::sin_fast,
-                |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
-                |x: $t| x.sin()
-            ),
-            UnaryOp::Cos => $guarded!(
-                $k::cos_fast,
-                |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
-                |x: $t| x.cos()
-            ),
+            UnaryOp::Sin => $tiered!(Tiers {
+                short: $k::sin_short,
+                beyond_short: |x: $t| x.abs() > $k::SINCOS_SHORT_LIMIT,
+                fast: $k::sin_fast,
+                out_of_range: |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
+                slow: |x: $t| x.sin(),
+            }),
+            UnaryOp::Cos => $tiered!(Tiers {
+                short: $k::cos_short,
+                beyond_short: |x: $t| x.abs() > $k::SINCOS_SHORT_LIMIT,
+                fast: $k::cos_fast,
+                out_of_range: |x: $t| x.abs() > $k::SINCOS_FAST_LIMIT,
+                slow: |x: $t| x.cos(),
+            }),
             UnaryOp::Tanh => $plain!($k::tanh),
             UnaryOp::Sqrt => $plain!(|x: $t| x.sqrt()),
             UnaryOp::Rsqrt => $plain!(|x: $t| 1.0 / x.sqrt()),
@@ -180,12 +238,12 @@ macro_rules! drivers {
                     map(src, dst, $f)
                 };
             }
-            macro_rules! guarded {
-                ($fast:expr, $oor:expr, $slow:expr) => {
-                    map_guarded(src, dst, $fast, $oor, $slow)
+            macro_rules! tiered {
+                ($tiers:expr) => {
+                    map_tiered(src, dst, $tiers)
                 };
             }
-            per_op!(op, $t, $k, plain, guarded)
+            per_op!(op, $t, $k, plain, tiered)
         }
 
         #[inline(always)]
@@ -195,12 +253,12 @@ macro_rules! drivers {
                     map_inplace(buf, $f)
                 };
             }
-            macro_rules! guarded {
-                ($fast:expr, $oor:expr, $slow:expr) => {
-                    map_guarded_inplace(buf, $fast, $oor, $slow)
+            macro_rules! tiered {
+                ($tiers:expr) => {
+                    map_tiered_inplace(buf, $tiers)
                 };
             }
-            per_op!(op, $t, $k, plain, guarded)
+            per_op!(op, $t, $k, plain, tiered)
         }
     };
 }

@@ -12,6 +12,27 @@ use super::f64::{
 /// Largest |x| the f32 sin/cos fast path reduces; larger arguments go to std.
 pub const SINCOS_FAST_LIMIT: f32 = 1073741824.0; // 2^30
 
+/// The short sin/cos tier of f32 is the fast kernel (its reduction is already short).
+pub const SINCOS_SHORT_LIMIT: f32 = SINCOS_FAST_LIMIT;
+
+/// sin, short tier: [`sin_fast`].
+#[inline(always)]
+pub fn sin_short(x: f32) -> f32 {
+    sin_fast(x)
+}
+
+/// cos, short tier: [`cos_fast`].
+#[inline(always)]
+pub fn cos_short(x: f32) -> f32 {
+    cos_fast(x)
+}
+
+/// sincos, short tier: [`sincos_fast`].
+#[inline(always)]
+pub fn sincos_short(x: f32) -> (f32, f32) {
+    sincos_fast(x)
+}
+
 /// `e^x - 1` in f64 for |x| <= 30-ish arguments coming from f32 (no tiny-x fix-up).
 #[inline(always)]
 fn expm1_wide(x: f64) -> f64 {

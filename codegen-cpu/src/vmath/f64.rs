@@ -286,6 +286,60 @@ pub fn cos_fast(x: f64) -> f64 {
     by_quadrant(red.q.wrapping_add(1), s, c)
 }
 
+/// Largest |x| for the short sin/cos tier ([`sincos_short`]): blocks whose lanes all lie
+/// within it skip the double-double reduction.
+pub const SINCOS_SHORT_LIMIT: f64 = 1048576.0; // 2^20
+
+/// Three-constant Cody–Waite reduction by π/2 with plain FMAs: `x = n π/2 + r`. The first
+/// step is exact; the second and third round once each, so `r` is within about 1 ulp of
+/// the true remainder (enough for |x| <= [`SINCOS_SHORT_LIMIT`], checked by the sweeps).
+#[inline(always)]
+fn reduce_pio2_short(x: f64) -> (f64, u64) {
+    let t = x.mul_add(FRAC_2_PI, SHIFT);
+    let n = t - SHIFT;
+    let r = (-n).mul_add(PIO2_1, x);
+    let r = (-n).mul_add(PIO2_2, r);
+    let r = (-n).mul_add(PIO2_3, r);
+    (r, t.to_bits())
+}
+
+/// `(sin r, cos r)` of a reduced argument known to a single float, |r| <= π/4 (+ a little).
+#[inline(always)]
+fn sincos_poly_short(r: f64) -> (f64, f64) {
+    let z = r * r;
+    let s = (r * z).mul_add(poly(z, &SIN_S_F64), r);
+    let h = 0.5 * z;
+    let w = 1.0 - h;
+    let werr = (1.0 - w) - h; // exact
+    let c = w + (z * z).mul_add(poly(z, &COS_C_F64), werr);
+    (s, c)
+}
+
+/// `(sin x, cos x)` for |x| <= [`SINCOS_SHORT_LIMIT`] (and NaN): the short tier.
+#[inline(always)]
+pub fn sincos_short(x: f64) -> (f64, f64) {
+    let (r, q) = reduce_pio2_short(x);
+    let (s, c) = sincos_poly_short(r);
+    let sin = by_quadrant(q, s, c);
+    // Only ±0 needs keeping: every other tiny x already gives sin x = x.
+    let sin = if x == 0.0 { x } else { sin };
+    (sin, by_quadrant(q.wrapping_add(1), s, c))
+}
+
+/// sin for |x| <= [`SINCOS_SHORT_LIMIT`] (and NaN); the same bits as [`sincos_short`].
+#[inline(always)]
+pub fn sin_short(x: f64) -> f64 {
+    sincos_short(x).0
+}
+
+/// cos for |x| <= [`SINCOS_SHORT_LIMIT`] (and NaN); the same bits as [`sincos_short`].
+#[inline(always)]
+pub fn cos_short(x: f64) -> f64 {
+    let (r, q) = reduce_pio2_short(x);
+    let (s, c) = sincos_poly_short(r);
+    by_quadrant(q.wrapping_add(1), s, c)
+}
+
 /// `e^x - 1` for `x <= 0` (or NaN) as an unevaluated sum `hi + lo`, accurate to about
 /// 2^-56 relative: the rounding errors of the polynomial's last FMA and of the scaling are
 /// recovered exactly (Sterbenz: the subtracted values are within a factor 2).
