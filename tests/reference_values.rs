@@ -68,3 +68,24 @@ fn hessian_vector_product_of_a_quadratic_is_exact() {
     let hv = ad.jvp(&ad.grad(&f, &x).unwrap(), &x, &v).unwrap();
     assert_eq!(run(&hv).to_vec::<f64>().unwrap(), vec![4.0, 7.0]);
 }
+
+#[test]
+fn single_precision_gradients() {
+    use num_complex::Complex32;
+    let x = TracedTensor::from_vec_col_major(vec![3], vec![0.5_f32, -1.0, 2.0]);
+    let g = run(&AdContext::new().grad(&x.sin().sum(), &x).unwrap());
+    assert_eq!(g.dtype(), tenferro_runtime::DType::F32);
+    for (got, x) in g
+        .as_slice::<f32>()
+        .unwrap()
+        .iter()
+        .zip([0.5_f32, -1.0, 2.0])
+    {
+        assert!((got - x.cos()).abs() < 1e-6, "{got} vs {}", x.cos());
+    }
+    let z0 = Complex32::new(1.0, -0.5);
+    let z = TracedTensor::from_vec_col_major(vec![1], vec![z0]);
+    let loss = (&z * &z.conj()).real().sum(); // |z|², grad 2z
+    let g = run(&AdContext::new().grad(&loss, &z).unwrap());
+    assert_eq!(g.as_slice::<Complex32>().unwrap(), &[z0 * 2.0]);
+}
