@@ -280,9 +280,8 @@ impl FastSign for Complex64 {
         for (o, z) in d.iter_mut().zip(a) {
             let s = z.re * z.re + z.im * z.im;
             bad |= !norm_ok(s);
-            // One division per element (the reciprocal), within an ulp of two.
-            let r = 1.0 / s.sqrt();
-            *o = Complex64::new(z.re * r, z.im * r);
+            let n = s.sqrt();
+            *o = Complex64::new(z.re / n, z.im / n);
         }
         if bad {
             for (o, z) in d.iter_mut().zip(a) {
