@@ -516,6 +516,51 @@ fn edge_values_match_std() {
     }
 }
 
+/// Edge values that fit every op's short tier, in blocks of their own (the general edge
+/// list holds huge values, which send its block to the wider tiers).
+#[test]
+fn small_edge_values_in_short_tiers() {
+    let mut xs = vec![
+        0.0,
+        -0.0,
+        f64::NAN,
+        -f64::NAN,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+        f64::from_bits(0x000f_ffff_ffff_ffff),
+        -f64::from_bits(0x000f_ffff_ffff_ffff),
+        f64::EPSILON,
+        1e-17,
+        -1e-17,
+        7.450580596923828e-9,
+        -7.450580596923828e-9,
+        1.0,
+        -1.0,
+        19.0,
+        -19.0,
+        std::f64::consts::FRAC_PI_4,
+    ];
+    let mut rng = Rng(9);
+    xs.extend(log_sweep(5e-324, 2.2e-308, 200, true, &mut rng));
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    for op in UnaryOp::ALL {
+        check64(op, "small edges", &xs);
+        check32(op, "small edges", &xs32);
+        for isa in isas() {
+            let mut out = vec![0.0; xs.len()];
+            vmath::unary_f64_on(isa, op, &xs, &mut out);
+            for (&x, &y) in xs.iter().zip(&out) {
+                let want = std64(op)(x);
+                if want == 0.0 {
+                    assert_eq!(y.to_bits(), want.to_bits(), "{op:?}({x:e}) = {y:e}");
+                }
+            }
+        }
+    }
+}
+
 /// Large sin/cos arguments scattered among small ones: the per-chunk fallback must fix
 /// exactly the out-of-range lanes, at every position in a chunk and in the tail.
 #[test]

@@ -147,6 +147,15 @@ pub fn cos_fast(x: f32) -> f32 {
     by_quadrant(q.wrapping_add(1), s, c) as f32
 }
 
+/// The short tanh tier of f32 is the single kernel.
+pub const TANH_SHORT_LIMIT: f32 = f32::INFINITY;
+
+/// tanh, short tier: [`tanh`].
+#[inline(always)]
+pub fn tanh_short(x: f32) -> f32 {
+    tanh(x)
+}
+
 /// `tanh x = -e / (2 + e)` with `e = expm1(-2|x|)`, in f64, sign restored.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {

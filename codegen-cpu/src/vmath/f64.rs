@@ -6,7 +6,7 @@
 //! Shared building blocks are also used by the f32 kernels ([`super::f32`]), which compute
 //! in f64 with shorter polynomials.
 
-use super::coeffs::{COS_C_F64, EXP_Q_F64, LOG_T_F64, SIN_S_F64};
+use super::coeffs::{COS_C_F64, EXP_P_F64, EXP_Q_F64, LOG_T_F64, SIN_S_F64};
 
 /// `1.5 * 2^52`: adding it rounds a float of magnitude < 2^51 to an integer, which then
 /// sits in the low mantissa bits (two's complement for negatives).
@@ -75,19 +75,21 @@ pub(super) fn clamp_keep_nan(x: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
-/// `e^x`. Reduction `x = n ln2 + r`, |r| <= ln2/2, `e^r = 1 + r + r^2 Q(r)`; the scale
-/// `2^n` is applied as two powers so that overflow gives inf and tiny results round once
-/// into the subnormals.
+/// `e^x`. Reduction `x = n ln2 + r`, |r| <= ln2/2 (+ a rounding margin), `e^r = 1 + r +
+/// r^2 P(r)`; the scale `2^n` is applied as two powers so that overflow gives inf and tiny
+/// results round once into the subnormals.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
     let xc = clamp_keep_nan(x, -750.0, 710.0);
-    let n = round_int(xc * LOG2E);
+    let n = xc.mul_add(LOG2E, SHIFT) - SHIFT;
     let r = (-n).mul_add(LN2_HI, xc);
     let r = (-n).mul_add(LN2_LO, r);
-    let p = (r * r).mul_add(poly(r, &EXP_Q_F64), r);
+    let p = (r * r).mul_add(poly(r, &EXP_P_F64), r);
     let n1 = round_int(n * 0.5);
     let n2 = n - n1;
-    (1.0 + p) * pow2i(n1) * pow2i(n2)
+    let s1 = pow2i(n1);
+    // s1 (1 + p) with one rounding: the same bits as (1 + p) * s1, one operation less.
+    p.mul_add(s1, s1) * pow2i(n2)
 }
 
 /// Largest |x| for [`exp_fast`].
@@ -97,11 +99,12 @@ pub const EXP_FAST_LIMIT: f64 = 708.0;
 /// scaling suffices: the same bits as [`exp`] there, fewer operations.
 #[inline(always)]
 pub fn exp_fast(x: f64) -> f64 {
-    let n = round_int(x * LOG2E);
+    let n = x.mul_add(LOG2E, SHIFT) - SHIFT;
     let r = (-n).mul_add(LN2_HI, x);
     let r = (-n).mul_add(LN2_LO, r);
-    let p = (r * r).mul_add(poly(r, &EXP_Q_F64), r);
-    (1.0 + p) * pow2i(n)
+    let p = (r * r).mul_add(poly(r, &EXP_P_F64), r);
+    let s = pow2i(n);
+    p.mul_add(s, s)
 }
 
 /// `e^x - 1`. Same reduction as [`exp`]; `expm1(x) = 2^n expm1(r) + (2^n - 1)`, with the
@@ -345,9 +348,14 @@ pub fn cos_short(x: f64) -> f64 {
 /// recovered exactly (Sterbenz: the subtracted values are within a factor 2).
 #[inline(always)]
 fn expm1_neg_dd(x: f64) -> (f64, f64) {
-    let xc = if x < -60.0 { -60.0 } else { x };
-    let n = round_int(xc * LOG2E);
-    let r = (-n).mul_add(LN2_HI, xc);
+    expm1_neg_dd_core(if x < -60.0 { -60.0 } else { x })
+}
+
+/// [`expm1_neg_dd`] for `-60 <= x <= 0` (or NaN), without the clamp.
+#[inline(always)]
+fn expm1_neg_dd_core(x: f64) -> (f64, f64) {
+    let n = x.mul_add(LOG2E, SHIFT) - SHIFT;
+    let r = (-n).mul_add(LN2_HI, x);
     let r = (-n).mul_add(LN2_LO, r);
     let rsq = r * r;
     let q = poly(r, &EXP_Q_F64);
@@ -360,22 +368,40 @@ fn expm1_neg_dd(x: f64) -> (f64, f64) {
     (hi, scale.mul_add(em_lo, lo))
 }
 
+/// `tanh |x| = -e / (2 + e)` from `e + el = expm1(-2|x|)`, the quotient corrected once with
+/// an FMA residual, with the sign of `x`.
+#[inline(always)]
+fn tanh_from_expm1(x: f64, e: f64, el: f64) -> f64 {
+    let d = 2.0 + e;
+    let dl = ((2.0 - d) + e) + el; // 2 + e + el = d + dl
+    let inv = 1.0 / d;
+    let q = -e * inv;
+    let resid = (-q).mul_add(d, -e) - el - q * dl;
+    resid.mul_add(inv, q).copysign(x)
+}
+
 /// `tanh x = -e / (2 + e)` with `e = expm1(-2|x|)` carried as a double-double, the
 /// quotient corrected once with an FMA residual, sign restored.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
     let a = x.abs();
     let (e, el) = expm1_neg_dd(-2.0 * a);
-    let d = 2.0 + e;
-    let dl = ((2.0 - d) + e) + el; // 2 + e + el = d + dl
-    let inv = 1.0 / d;
-    let q = -e * inv;
-    let resid = (-q).mul_add(d, -e) - el - q * dl;
-    let t = resid.mul_add(inv, q).copysign(x);
+    let t = tanh_from_expm1(x, e, el);
     // tanh x = x to within half an ulp below 2^-27 (keeps -0 and subnormals exact).
     if a < 7.450580596923828e-9 {
         x
     } else {
         t
     }
+}
+
+/// Largest |x| for [`tanh_short`].
+pub const TANH_SHORT_LIMIT: f64 = 19.0;
+
+/// tanh for |x| <= [`TANH_SHORT_LIMIT`] (and NaN): [`tanh`] without the clamp of the
+/// exponential's argument and without the tiny-argument select (tiny x already give x).
+#[inline(always)]
+pub fn tanh_short(x: f64) -> f64 {
+    let (e, el) = expm1_neg_dd_core(-2.0 * x.abs());
+    tanh_from_expm1(x, e, el)
 }
