@@ -130,6 +130,8 @@ fn exact(op: UnaryOp) -> bool {
     )
 }
 
+/// The available polynomial-kernel builds (they must agree bit for bit; [`Isa::Std`] is
+/// checked on its own).
 fn isas() -> Vec<Isa> {
     [Isa::Avx2Fma, Isa::Portable]
         .into_iter()
@@ -651,6 +653,64 @@ fn sincos_matches_sin_and_cos() {
                 xs32[i]
             );
         }
+    }
+}
+
+/// `Isa::Std` gives std's bits for every op, in the slice, in-place and sincos forms.
+#[test]
+fn std_isa_gives_std_bits() {
+    let mut rng = Rng(10);
+    let mut xs = sweep(-20.0, 20.0, 500, &mut rng);
+    xs.extend(edges64());
+    xs.extend(random_bits64(500, &mut rng));
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    let n = xs.len();
+    for op in UnaryOp::ALL {
+        let mut out = vec![0.0; n];
+        vmath::unary_f64_on(Isa::Std, op, &xs, &mut out);
+        let mut buf = xs.clone();
+        vmath::unary_f64_inplace_on(Isa::Std, op, &mut buf);
+        for i in 0..n {
+            let want = std64(op)(xs[i]);
+            assert_eq!(ulps64(out[i], want), 0, "{op:?}({:e})", xs[i]);
+            assert_eq!(ulps64(buf[i], want), 0, "{op:?}({:e}) in place", xs[i]);
+        }
+        let mut out = vec![0.0f32; n];
+        vmath::unary_f32_on(Isa::Std, op, &xs32, &mut out);
+        let mut buf = xs32.clone();
+        vmath::unary_f32_inplace_on(Isa::Std, op, &mut buf);
+        for i in 0..n {
+            let want = std32(op)(xs32[i]);
+            assert_eq!(ulps32(out[i], want), 0, "{op:?}({:e})", xs32[i]);
+            assert_eq!(ulps32(buf[i], want), 0, "{op:?}({:e}) in place", xs32[i]);
+        }
+    }
+    let (mut s, mut c) = (vec![0.0; n], vec![0.0; n]);
+    vmath::sincos_f64_on(Isa::Std, &xs, &mut s, &mut c);
+    for i in 0..n {
+        assert_eq!(ulps64(s[i], xs[i].sin()), 0, "sin({:e})", xs[i]);
+        assert_eq!(ulps64(c[i], xs[i].cos()), 0, "cos({:e})", xs[i]);
+    }
+    let (mut s, mut c) = (vec![0.0f32; n], vec![0.0f32; n]);
+    vmath::sincos_f32_on(Isa::Std, &xs32, &mut s, &mut c);
+    for i in 0..n {
+        assert_eq!(ulps32(s[i], xs32[i].sin()), 0, "sin({:e})", xs32[i]);
+        assert_eq!(ulps32(c[i], xs32[i].cos()), 0, "cos({:e})", xs32[i]);
+    }
+}
+
+/// `detect` takes AVX2+FMA when the CPU has it, else the portable build only where its
+/// `mul_add` is an FMA instruction, else std (never a software fma in the hot loops).
+#[test]
+fn detect_never_picks_a_software_fma_build() {
+    let isa = Isa::detect();
+    assert!(isa.is_available());
+    if Isa::Avx2Fma.is_available() {
+        assert_eq!(isa, Isa::Avx2Fma);
+    } else if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
+        assert_eq!(isa, Isa::Portable);
+    } else {
+        assert_eq!(isa, Isa::Std);
     }
 }
 

@@ -272,6 +272,23 @@ macro_rules! drivers {
 drivers!(f64, k64, run_f64, run_f64_inplace);
 drivers!(f32, k32, run_f32, run_f32_inplace);
 
+/// std's function for the transcendental `op` on `$t` ([`Isa::Std`]), `None` for the ops
+/// whose kernels are exact plain loops.
+macro_rules! std_fn {
+    ($t:ident, $op:expr) => {
+        match $op {
+            UnaryOp::Exp => Some($t::exp as fn($t) -> $t),
+            UnaryOp::Log => Some($t::ln as fn($t) -> $t),
+            UnaryOp::Sin => Some($t::sin as fn($t) -> $t),
+            UnaryOp::Cos => Some($t::cos as fn($t) -> $t),
+            UnaryOp::Tanh => Some($t::tanh as fn($t) -> $t),
+            UnaryOp::Expm1 => Some($t::exp_m1 as fn($t) -> $t),
+            UnaryOp::Log1p => Some($t::ln_1p as fn($t) -> $t),
+            _ => None,
+        }
+    };
+}
+
 /// The AVX2+FMA instantiations. Callers must have checked the CPU features.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -311,6 +328,10 @@ pub(super) fn f64_on(isa: Isa, op: UnaryOp, src: &[f64], dst: &mut [f64]) {
         // SAFETY: `Isa::Avx2Fma` is only used after `Isa::is_available` confirmed the
         // CPU has AVX2 and FMA.
         Isa::Avx2Fma => unsafe { avx2::f64_(op, src, dst) },
+        Isa::Std => match std_fn!(f64, op) {
+            Some(f) => map(src, dst, f),
+            None => run_f64(op, src, dst),
+        },
         _ => run_f64(op, src, dst),
     }
 }
@@ -321,6 +342,10 @@ pub(super) fn f64_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f64_inplace(op, buf) },
+        Isa::Std => match std_fn!(f64, op) {
+            Some(f) => map_inplace(buf, f),
+            None => run_f64_inplace(op, buf),
+        },
         _ => run_f64_inplace(op, buf),
     }
 }
@@ -331,6 +356,10 @@ pub(super) fn f32_on(isa: Isa, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f32_(op, src, dst) },
+        Isa::Std => match std_fn!(f32, op) {
+            Some(f) => map(src, dst, f),
+            None => run_f32(op, src, dst),
+        },
         _ => run_f32(op, src, dst),
     }
 }
@@ -341,6 +370,10 @@ pub(super) fn f32_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f32_inplace(op, buf) },
+        Isa::Std => match std_fn!(f32, op) {
+            Some(f) => map_inplace(buf, f),
+            None => run_f32_inplace(op, buf),
+        },
         _ => run_f32_inplace(op, buf),
     }
 }
@@ -351,6 +384,11 @@ pub(super) fn sincos_f64_on(isa: Isa, src: &[f64], sin_dst: &mut [f64], cos_dst:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::sincos_f64(src, sin_dst, cos_dst) },
+        Isa::Std => {
+            for ((&x, s), c) in src.iter().zip(sin_dst.iter_mut()).zip(cos_dst.iter_mut()) {
+                (*s, *c) = x.sin_cos();
+            }
+        }
         _ => run_sincos_f64(src, sin_dst, cos_dst),
     }
 }
@@ -361,6 +399,11 @@ pub(super) fn sincos_f32_on(isa: Isa, src: &[f32], sin_dst: &mut [f32], cos_dst:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::sincos_f32(src, sin_dst, cos_dst) },
+        Isa::Std => {
+            for ((&x, s), c) in src.iter().zip(sin_dst.iter_mut()).zip(cos_dst.iter_mut()) {
+                (*s, *c) = x.sin_cos();
+            }
+        }
         _ => run_sincos_f32(src, sin_dst, cos_dst),
     }
 }

@@ -40,22 +40,30 @@ pub enum Isa {
     Avx2Fma,
     /// The baseline build for the compilation target.
     Portable,
+    /// Rust's std functions element by element for the transcendentals (the other ops as
+    /// in [`Isa::Portable`]): what [`Isa::detect`] picks where the baseline build has no
+    /// hardware FMA, since there every `mul_add` of the portable build is a libm call
+    /// (a software fma without FMA hardware), several times slower than std.
+    Std,
 }
 
 impl Isa {
-    /// The fastest build this CPU runs.
+    /// The fastest build this CPU runs: AVX2+FMA if available, else the portable build
+    /// where it compiles `mul_add` to an FMA instruction, else std.
     pub fn detect() -> Isa {
         if Isa::Avx2Fma.is_available() {
             Isa::Avx2Fma
-        } else {
+        } else if PORTABLE_HAS_FMA {
             Isa::Portable
+        } else {
+            Isa::Std
         }
     }
 
     /// Whether this CPU can run the build.
     pub fn is_available(self) -> bool {
         match self {
-            Isa::Portable => true,
+            Isa::Portable | Isa::Std => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -72,6 +80,10 @@ impl Isa {
         }
     }
 }
+
+/// Whether the portable build's `mul_add` is an inline FMA instruction (rather than a call
+/// to libm's `fma`).
+const PORTABLE_HAS_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
 /// Whether `op` has a vectorised kernel here. Every real unary op does: the
 /// transcendentals through the polynomial kernels, the rest as plain vector loops.
