@@ -67,6 +67,9 @@ impl std::fmt::Debug for RunState {
 /// parallelism (a thread-pool round trip costs more than the product).
 const PAR_GEMM_FLOPS: usize = 1 << 18;
 
+/// Extension ops whose operands hold fewer elements than this run on the calling thread.
+const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
+
 /// The buffer for result `ty` of a step: a fresh uninitialised allocation for a program
 /// output (the caller keeps it), else a pooled buffer of the same dtype and length.
 ///
@@ -141,7 +144,14 @@ pub(crate) fn execute(
                     .map(|&a| slots[a].share(shape(a)))
                     .collect::<Result<Vec<Tensor>>>()?;
                 let refs: Vec<&Tensor> = args.iter().collect();
-                let results = backend.install(|| extensions.run(e, &refs))?;
+                // Small operands: on the calling thread (no pool round trip); large ones
+                // inside the pool, so that a kernel using rayon uses the backend's threads.
+                let numel: usize = refs.iter().map(|t| t.numel()).sum();
+                let results = if numel < INLINE_EXTENSION_ELEMENTS {
+                    extensions.run(e, &refs)?
+                } else {
+                    backend.install(|| extensions.run(e, &refs))?
+                };
                 for (&r, t) in step.results.iter().zip(results) {
                     slots[r] = Slot::Shared(t);
                 }

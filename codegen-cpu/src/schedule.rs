@@ -24,8 +24,14 @@ use tenferro_ir::{
     col_major_strides, BinaryOp, CmpOp, DType, Function, Op, ReduceOp, TensorType, UnaryOp, Value,
 };
 
-/// Target elements per parallel block (rounded to the reductions' quantum).
+/// Largest number of elements per parallel block (rounded to the reductions' quantum).
 pub(crate) const TARGET_BLOCK: usize = 1 << 15;
+/// Smallest block: groups of at most twice this run as one block on the calling thread
+/// (a pool round trip costs about as much as the work).
+pub(crate) const MIN_BLOCK: usize = 1 << 13;
+/// Mid-sized groups are cut into about this many blocks, so that two or more workers get
+/// balanced shares (work stealing evens out the rest).
+const MIN_BLOCKS: usize = 8;
 /// Bytes of tile slots a tile aims to fit in (L1 is 32 KiB on the target machines).
 const TILE_BYTES: usize = 24 * 1024;
 
@@ -680,10 +686,14 @@ pub(crate) fn build(
         }
     }
     let n = group.numel.max(1);
-    s.block = if sequential || n <= TARGET_BLOCK || quantum >= n {
+    let target = n
+        .div_ceil(MIN_BLOCKS)
+        .clamp(MIN_BLOCK, TARGET_BLOCK)
+        .next_multiple_of(s.tile.max(1));
+    s.block = if sequential || n <= 2 * MIN_BLOCK || quantum >= n {
         n
     } else {
-        TARGET_BLOCK.next_multiple_of(quantum).min(n)
+        target.next_multiple_of(quantum).min(n)
     };
     s
 }

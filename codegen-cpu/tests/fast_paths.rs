@@ -297,6 +297,8 @@ fn complex_abs_and_sign_are_close_to_hypot_including_edge_values() {
         (1.0, f64::NEG_INFINITY),
         (f64::NAN, 0.0),
         (0.0, f64::NAN),
+        (f64::INFINITY, f64::NAN),
+        (f64::NAN, f64::NEG_INFINITY),
         (5e-324, 0.0),
         (3.0, 4.0),
     ];

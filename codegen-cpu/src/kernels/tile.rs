@@ -372,7 +372,13 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
             UnaryOp::Abs => map1(a, d, |z| {
                 let (re, im) = (z.re as f64, z.im as f64);
                 // Exact squares, one rounding in the sum: never overflows or underflows.
-                (re * re + im * im).sqrt() as f32
+                let r = (re * re + im * im).sqrt() as f32;
+                // hypot(±inf, NaN) is +inf.
+                if z.re.is_infinite() || z.im.is_infinite() {
+                    f32::INFINITY
+                } else {
+                    r
+                }
             }),
             UnaryOp::Imag => map1(a, d, |z| z.im),
             _ => map1(a, d, |z| z.re),
