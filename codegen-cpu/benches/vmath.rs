@@ -133,20 +133,31 @@ fn unary_tile(c: &mut Criterion) {
     let (mut y, mut z) = (vec![0.0; T], vec![0.0; T]);
     let mut g = c.benchmark_group("tile_1024_f64");
     g.throughput(Throughput::Elements(T as u64));
-    for op in [
-        UnaryOp::Exp,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Tanh,
-        UnaryOp::Log,
-    ] {
-        g.bench_function(format!("{op:?}"), |b| {
-            b.iter_custom(|it| cpu_time(it, || vmath::unary_f64(op, black_box(&x), &mut y)))
+    let isas = [Isa::Avx512, Isa::Avx2Fma]
+        .into_iter()
+        .filter(|i| i.is_available());
+    for isa in isas {
+        for op in [
+            UnaryOp::Exp,
+            UnaryOp::Sin,
+            UnaryOp::Cos,
+            UnaryOp::Tanh,
+            UnaryOp::Log,
+        ] {
+            g.bench_function(format!("{op:?}/{isa:?}"), |b| {
+                b.iter_custom(|it| {
+                    cpu_time(it, || vmath::unary_f64_on(isa, op, black_box(&x), &mut y))
+                })
+            });
+        }
+        g.bench_function(format!("sincos/{isa:?}"), |b| {
+            b.iter_custom(|it| {
+                cpu_time(it, || {
+                    vmath::sincos_f64_on(isa, black_box(&x), &mut y, &mut z)
+                })
+            })
         });
     }
-    g.bench_function("sincos", |b| {
-        b.iter_custom(|it| cpu_time(it, || vmath::sincos_f64(black_box(&x), &mut y, &mut z)))
-    });
     g.finish();
 }
 

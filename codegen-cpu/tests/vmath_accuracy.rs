@@ -133,7 +133,7 @@ fn exact(op: UnaryOp) -> bool {
 /// The available polynomial-kernel builds (they must agree bit for bit; [`Isa::Std`] is
 /// checked on its own).
 fn isas() -> Vec<Isa> {
-    [Isa::Avx2Fma, Isa::Portable]
+    [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
         .into_iter()
         .filter(|i| i.is_available())
         .collect()
@@ -699,13 +699,16 @@ fn std_isa_gives_std_bits() {
     }
 }
 
-/// `detect` takes AVX2+FMA when the CPU has it, else the portable build only where its
-/// `mul_add` is an FMA instruction, else std (never a software fma in the hot loops).
+/// `detect` takes AVX-512, else AVX2+FMA when the CPU has it, else the portable build only
+/// where its `mul_add` is an FMA instruction, else std (never a software fma in the hot
+/// loops).
 #[test]
 fn detect_never_picks_a_software_fma_build() {
     let isa = Isa::detect();
     assert!(isa.is_available());
-    if Isa::Avx2Fma.is_available() {
+    if Isa::Avx512.is_available() {
+        assert_eq!(isa, Isa::Avx512);
+    } else if Isa::Avx2Fma.is_available() {
         assert_eq!(isa, Isa::Avx2Fma);
     } else if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
         assert_eq!(isa, Isa::Portable);

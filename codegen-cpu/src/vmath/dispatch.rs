@@ -289,36 +289,44 @@ macro_rules! std_fn {
     };
 }
 
-/// The AVX2+FMA instantiations. Callers must have checked the CPU features.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
+/// One instantiation of the slice drivers inside `#[target_feature]` functions. Callers
+/// must have checked the CPU features.
+macro_rules! isa_module {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::*;
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn f64_(op: UnaryOp, src: &[f64], dst: &mut [f64]) {
-        run_f64(op, src, dst)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn f64_inplace(op: UnaryOp, buf: &mut [f64]) {
-        run_f64_inplace(op, buf)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn f32_(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
-        run_f32(op, src, dst)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn sincos_f64(src: &[f64], s: &mut [f64], c: &mut [f64]) {
-        run_sincos_f64(src, s, c)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn sincos_f32(src: &[f32], s: &mut [f32], c: &mut [f32]) {
-        run_sincos_f32(src, s, c)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn f32_inplace(op: UnaryOp, buf: &mut [f32]) {
-        run_f32_inplace(op, buf)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f64_(op: UnaryOp, src: &[f64], dst: &mut [f64]) {
+                run_f64(op, src, dst)
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f64_inplace(op: UnaryOp, buf: &mut [f64]) {
+                run_f64_inplace(op, buf)
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f32_(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+                run_f32(op, src, dst)
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn f32_inplace(op: UnaryOp, buf: &mut [f32]) {
+                run_f32_inplace(op, buf)
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn sincos_f64(src: &[f64], s: &mut [f64], c: &mut [f64]) {
+                run_sincos_f64(src, s, c)
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn sincos_f32(src: &[f32], s: &mut [f32], c: &mut [f32]) {
+                run_sincos_f32(src, s, c)
+            }
+        }
+    };
 }
+
+isa_module!(avx2, "avx2,fma");
+isa_module!(avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
 
 /// Runs `op` over `src` into `dst` (same length) with the kernels compiled for `isa`,
 /// which the caller has checked is available.
@@ -328,6 +336,9 @@ pub(super) fn f64_on(isa: Isa, op: UnaryOp, src: &[f64], dst: &mut [f64]) {
         // SAFETY: `Isa::Avx2Fma` is only used after `Isa::is_available` confirmed the
         // CPU has AVX2 and FMA.
         Isa::Avx2Fma => unsafe { avx2::f64_(op, src, dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::f64_(op, src, dst) },
         Isa::Std => match std_fn!(f64, op) {
             Some(f) => map(src, dst, f),
             None => run_f64(op, src, dst),
@@ -342,6 +353,9 @@ pub(super) fn f64_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f64_inplace(op, buf) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::f64_inplace(op, buf) },
         Isa::Std => match std_fn!(f64, op) {
             Some(f) => map_inplace(buf, f),
             None => run_f64_inplace(op, buf),
@@ -356,6 +370,9 @@ pub(super) fn f32_on(isa: Isa, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f32_(op, src, dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::f32_(op, src, dst) },
         Isa::Std => match std_fn!(f32, op) {
             Some(f) => map(src, dst, f),
             None => run_f32(op, src, dst),
@@ -370,6 +387,9 @@ pub(super) fn f32_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::f32_inplace(op, buf) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::f32_inplace(op, buf) },
         Isa::Std => match std_fn!(f32, op) {
             Some(f) => map_inplace(buf, f),
             None => run_f32_inplace(op, buf),
@@ -384,6 +404,9 @@ pub(super) fn sincos_f64_on(isa: Isa, src: &[f64], sin_dst: &mut [f64], cos_dst:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::sincos_f64(src, sin_dst, cos_dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::sincos_f64(src, sin_dst, cos_dst) },
         Isa::Std => {
             for ((&x, s), c) in src.iter().zip(sin_dst.iter_mut()).zip(cos_dst.iter_mut()) {
                 (*s, *c) = x.sin_cos();
@@ -399,6 +422,9 @@ pub(super) fn sincos_f32_on(isa: Isa, src: &[f32], sin_dst: &mut [f32], cos_dst:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `f64_on`.
         Isa::Avx2Fma => unsafe { avx2::sincos_f32(src, sin_dst, cos_dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Isa::Avx2Fma`, with AVX-512 F/DQ/VL.
+        Isa::Avx512 => unsafe { avx512::sincos_f32(src, sin_dst, cos_dst) },
         Isa::Std => {
             for ((&x, s), c) in src.iter().zip(sin_dst.iter_mut()).zip(cos_dst.iter_mut()) {
                 (*s, *c) = x.sin_cos();

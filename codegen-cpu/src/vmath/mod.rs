@@ -36,6 +36,8 @@ use tenferro_ir::UnaryOp;
 /// An instruction-set build of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
+    /// x86-64 with AVX-512 (F, DQ, VL) and FMA: the AVX2 kernels on 512-bit vectors.
+    Avx512,
     /// x86-64 with AVX2 and FMA.
     Avx2Fma,
     /// The baseline build for the compilation target.
@@ -51,7 +53,9 @@ impl Isa {
     /// The fastest build this CPU runs: AVX2+FMA if available, else the portable build
     /// where it compiles `mul_add` to an FMA instruction, else std.
     pub fn detect() -> Isa {
-        if Isa::Avx2Fma.is_available() {
+        if Isa::Avx512.is_available() {
+            Isa::Avx512
+        } else if Isa::Avx2Fma.is_available() {
             Isa::Avx2Fma
         } else if PORTABLE_HAS_FMA {
             Isa::Portable
@@ -66,8 +70,15 @@ impl Isa {
             Isa::Portable | Isa::Std => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512dq")
+                    && is_x86_feature_detected!("avx512vl")
+                    && Isa::Avx2Fma.is_available()
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2Fma => false,
+            Isa::Avx2Fma | Isa::Avx512 => false,
         }
     }
 
