@@ -1,6 +1,6 @@
 //! Slice drivers and their per-ISA instantiation: the same `#[inline(always)]` loops are
-//! compiled once inside `#[target_feature(enable = "avx2,fma")]` functions and once for the
-//! baseline target, and [`super::Isa`] picks one at run time.
+//! compiled inside `#[target_feature]` functions for AVX-512 and for AVX2+FMA and once for
+//! the baseline target, [`super::Isa`] picks one at run time (or std's functions).
 
 use super::{f32 as k32, f64 as k64, Isa};
 use tenferro_ir::UnaryOp;

@@ -2,29 +2,41 @@
 //!
 //! Every kernel is a loop over a lane function with no data-dependent branch (an `if` is
 //! only a select between two computed values), so LLVM vectorises it. The loops are
-//! compiled twice: inside `#[target_feature(enable = "avx2,fma")]` functions, chosen at run
-//! time when the CPU has AVX2 and FMA, and for the baseline target as the portable
-//! fallback. Fused multiply-adds are explicit `mul_add`s, so both builds give identical
-//! bits (on x86-64 without FMA the portable build calls libm's `fma`: correct but slow).
+//! compiled several times: inside `#[target_feature]` functions for AVX-512 (8 f64 lanes)
+//! and for AVX2+FMA (4 lanes), chosen at run time by [`Isa::detect`], and for the baseline
+//! target as the portable fallback. Fused multiply-adds are explicit `mul_add`s, so every
+//! build gives identical bits. Where the baseline build's `mul_add` would be a libm call
+//! (x86-64 without FMA: a software fma), `detect` picks [`Isa::Std`] instead.
+//!
+//! Tiers: exp, sin, cos and tanh check each block of 64 elements once and run a shorter
+//! kernel when every lane lies in its range (the other blocks take the general kernel,
+//! and sin/cos lanes beyond 2^30 take std). A tier may change the last bit of a result, so
+//! an element's result can depend on the other elements of its 64-element block; every
+//! tier meets the accuracy contract, and the same slice always gives the same bits.
 //!
 //! Schemes (coefficients fitted by `fit_coeffs.py`, see `coeffs.rs`):
-//! - `exp`, `expm1`: Cody–Waite reduction `x = n ln2 + r` (FMA, two constants), a
-//!   degree-12 polynomial `r + r² Q(r)`, scaling by `2^n` built in the exponent bits.
-//!   Blocks with some |x| > 708 use a variant that scales in two steps (overflow to inf,
-//!   results rounded once into the subnormals).
+//! - `exp`: Cody–Waite reduction `x = n ln2 + r` (FMA, two constants), `e^r = 1 + r +
+//!   r² P(r)` with P of degree 9, scaling by `2^n` built in the exponent bits and applied
+//!   in the last FMA. Blocks with some |x| > 708 use a variant that scales in two steps
+//!   (overflow to inf, results rounded once into the subnormals).
+//! - `expm1`: the same reduction with a degree-10 polynomial and the rounding errors of
+//!   the last steps recovered exactly.
 //! - `log`, `log1p`: `x = 2^k m`, m in [√½, √2), `s = f/(2+f)`, `log(1+f) = f - f²/2 +
 //!   s (f²/2 + R(s²))`; `log1p` adds the rounding error of `1 + x` as a correction.
-//! - `sin`, `cos`: Cody–Waite reduction by π/2 with three constants and a double-double
-//!   remainder, both quadrant polynomials, a select by quadrant. Arguments with
-//!   |x| > 2^30 (and ±inf) take std's function: each block of 64 elements is checked once and
-//!   only blocks holding such a lane pay for it. [`sincos_f64`] gives both from one
-//!   reduction (an expression using sin and cos of the same operand pays once).
-//! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)`, one FMA correction of the quotient.
+//! - `sin`, `cos`: reduction by π/2, both quadrant polynomials, a select by quadrant.
+//!   Short tier (all |x| <= 2^20): three Cody–Waite constants in plain FMAs (remainder
+//!   within about 1 ulp). General tier (|x| <= 2^30): three constants with the remainder
+//!   kept as a double-double. Beyond (and ±inf): std, only for the lanes that need it.
+//!   [`sincos_f64`] gives both from one reduction.
+//! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)` as a double-double, one FMA
+//!   correction of the quotient; the short tier (all |x| <= 19) skips the clamp and the
+//!   tiny-argument select.
 //! - `sqrt`, `rsqrt`: hardware square root (correctly rounded, identical to std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
 //!
-//! Accuracy (tested in `tests/vmath_accuracy.rs`): within 2 ulp of Rust's std functions
-//! over the whole domain, including ±0, ±inf, NaN, subnormals, overflow and underflow.
+//! Accuracy (tested in `tests/vmath_accuracy.rs`, including every tier and its
+//! boundaries): within 2 ulp of Rust's std functions over the whole domain, including ±0,
+//! ±inf, NaN, subnormals, overflow and underflow.
 
 mod coeffs;
 mod dispatch;
