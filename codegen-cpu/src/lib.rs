@@ -12,13 +12,21 @@
 //! 2. each group gets a [`KernelSchedule`] ([`schedule`]): a loop over L1-sized tiles,
 //!    blocks of tiles split over the backend's threads, and a fixed reduction order;
 //! 3. the [`memory`] plan decides in-place updates and buffer reuse and reports
-//!    [`CpuProgram::peak_bytes`].
+//!    [`CpuProgram::peak_bytes`]; released intermediates are kept for the next run.
 //!
 //! [`Backend::execute`] walks the steps. Single-step kernels match dtype and op once per
-//! step; fused kernels once per op per tile. `dot_general` views or packs its operands as
-//! batches of column-major matrices and calls faer's GEMM. Elementwise results match the
-//! reference evaluator [`tenferro_ir::eval`] up to the accuracy of the vectorised
-//! transcendentals; reductions fold in the documented order of [`schedule`].
+//! step; fused kernels once per op per tile (tile ops are compiled for AVX2 as well, chosen
+//! at run time). Results are written into uninitialised or pooled buffers that the kernels
+//! fill completely. `dot_general` views or packs its operands as batches of column-major
+//! matrices and calls faer's GEMM; a 2-D product read only by its transpose writes the
+//! transpose directly. Elementwise results match the reference evaluator
+//! [`tenferro_ir::eval`] up to the accuracy of the vectorised transcendentals and of
+//! complex `abs` / `sign` (`sqrt(re² + im²)`, `hypot` where that would over- or
+//! underflow); reductions fold in the documented order of [`schedule`].
+//!
+//! Threads: groups of more than 16K elements split into blocks over the backend's pool
+//! (work stealing), GEMMs above 2^18 multiply-adds use faer's rayon parallelism in the
+//! pool; smaller work runs on the calling thread without a pool round trip.
 //!
 //! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
 //! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.

@@ -5,8 +5,8 @@
 //! - A fused group's output reuses, in order of preference, the buffer of an input that
 //!   dies at this step (*in place*; the schedule says which input / output pairs are safe),
 //!   a released buffer of the same dtype and length (the *pool*), or a fresh allocation.
-//! - A released buffer goes to the pool only when a later step takes it; otherwise it is
-//!   dropped at once.
+//! - The plan counts a released buffer as pooled only when a later step takes it (the
+//!   steps marked "kept for reuse"); otherwise the plan counts it as dropped.
 //! - Buffers shared with the caller or the program (parameters, constants), returned by
 //!   extension kernels, or aliased by a reshape that does not consume its operand are never
 //!   reused.
@@ -14,6 +14,13 @@
 //! `peak_bytes` is the largest total, over the run, of the bytes of the buffers the program
 //! allocates (live values plus pooled buffers), parameters and constants excluded, kernel
 //! scratch (tile slots, GEMM packing) excluded.
+//!
+//! The executor goes further than the plan: every buffer a run releases (not only the
+//! ones a later step takes) stays in the run's pool, and the pool is kept by the prepared
+//! program for its next run (see `crate::buffer`; [`crate::CpuProgram::cached_bytes`]
+//! reports it), so a steady-state run allocates only the buffers it returns. While a run
+//! executes, the intermediates it has already released add to `peak_bytes`; between runs
+//! the program holds them (at most one buffer per intermediate of the program).
 
 use std::collections::HashMap;
 use tenferro_ir::{DType, TensorType};

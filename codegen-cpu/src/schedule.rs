@@ -1,4 +1,4 @@
-//! Kernel schedules: how one [`FusionGroup`](crate::FusionGroup) runs. The iteration space
+//! Kernel schedules: how one [`FusionGroup`] runs. The iteration space
 //! (the group's element count, in column-major order) is cut into *blocks*, the unit of
 //! parallel work, and each block into *tiles* small enough for L1. Per tile, strided loads
 //! fill their tile slots, then the op list runs over slices of `len ≤ tile` elements (one

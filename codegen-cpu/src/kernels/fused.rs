@@ -208,7 +208,7 @@ fn run_block(
                     let red = &s.reductions[*r];
                     match &red.mode {
                         ReduceMode::Whole => {
-                            let x = resolve(&op.srcs[0], &slots, inputs, &blk.outs, t, rel, len)?
+                            let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
                                 .ok_or("reduction operand missing")?;
                             let acc = lanes[*r].as_mut().ok_or("reduction lanes missing")?;
                             reduce_lanes(red.kind, whole_mut(acc), x)?;
@@ -220,7 +220,7 @@ fn run_block(
                                 .take()
                                 .ok_or("row reduction output missing")?;
                             let base = blk.out_base.get(red.out).copied().unwrap_or(0);
-                            let x = resolve(&op.srcs[0], &slots, inputs, &blk.outs, t, rel, len)?
+                            let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
                                 .ok_or("reduction operand missing")?;
                             walk_runs(shape, out_strides, 0, t, len, |pos, off, run, os| {
                                 reduce_run(
@@ -269,7 +269,7 @@ fn run_block(
                     {
                         let d = slice_mut_of(&mut buf, 0..len);
                         for (i, src) in op.srcs.iter().enumerate().take(3) {
-                            srcs[i] = resolve(src, &slots, inputs, &blk.outs, t, rel, len)?;
+                            srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
                         }
                         eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
                     }
@@ -280,7 +280,7 @@ fn run_block(
                     {
                         let d = chunk.sub_mut(rel..rel + len);
                         for (i, src) in op.srcs.iter().enumerate().take(3) {
-                            srcs[i] = resolve(src, &slots, inputs, &blk.outs, t, rel, len)?;
+                            srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
                         }
                         eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
                     }
