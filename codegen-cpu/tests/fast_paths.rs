@@ -349,3 +349,64 @@ fn complex_abs_and_sign_are_close_to_hypot_including_edge_values() {
         }
     }
 }
+
+#[test]
+fn concurrent_runs_of_one_program_agree() {
+    // Runs on several threads share the prepared program (and its buffer cache).
+    let f = mixed(DType::F64, 20, 30);
+    let backend = CpuBackend::with_threads(2);
+    let prepared = backend.prepare(&f).unwrap();
+    let inputs: Vec<[Tensor; 2]> = (0..4u64)
+        .map(|s| {
+            [
+                rand_tensor(DType::F64, &[20, 30], 100 + s),
+                rand_tensor(DType::F64, &[30, 20], 200 + s),
+            ]
+        })
+        .collect();
+    let want: Vec<Vec<Tensor>> = inputs
+        .iter()
+        .map(|i| {
+            let fresh = backend.prepare(&f).unwrap();
+            backend
+                .execute(&fresh, i, &ExtensionRegistry::new())
+                .unwrap()
+        })
+        .collect();
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (backend, prepared, inputs, want) = (&backend, &prepared, &inputs, &want);
+            sc.spawn(move || {
+                let reg = ExtensionRegistry::new();
+                for k in 0..20 {
+                    let i = (t + k) % inputs.len();
+                    let got = backend.execute(prepared, &inputs[i], &reg).unwrap();
+                    for (g, w) in got.iter().zip(&want[i]) {
+                        assert!(g.bits_eq(w), "thread {t} run {k}");
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn large_results_on_huge_pages_are_complete() {
+    // 9.6 MB results: fresh allocations that ask for transparent huge pages.
+    let n = 1_200_000;
+    let mut f = Function::new("large");
+    let x = param(&mut f, DType::F64, &[n]);
+    let two = splat(&mut f, DType::F64, 2.0, &[n]);
+    let y = f.push1(Op::Binary(BinaryOp::Mul), &[x, two]).unwrap();
+    let z = f.push1(Op::Binary(BinaryOp::Sub), &[y, x]).unwrap();
+    f.set_outputs(vec![y, z]);
+    let inputs = [rand_tensor(DType::F64, &[n], 8)];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    for threads in [1, 2] {
+        poison_heap(n * 8);
+        let got = run_cpu(&f, &inputs, threads);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.bits_eq(w), "threads {threads}");
+        }
+    }
+}
