@@ -72,14 +72,43 @@ pub(crate) enum TileOpKind {
     Copy,
     /// Fold the operand into reduction `reductions[i]`.
     Reduce(usize),
-    /// A `sin` and a `cos` of the same real operand in one group, from one argument
-    /// reduction: the op's `dst` gets the first of them in program order (`sin_first`
-    /// says which), `other` the second (IR value `other_value`).
-    SinCos {
+    /// Two unary ops of one operand computed in one pass (see [`Twin`]): the op's `dst`
+    /// gets the first of them in program order (`a_first` says whether that is the
+    /// twin's first op), `other` the second (IR value `other_value`).
+    Twin {
+        twin: Twin,
         other: Dst,
         other_value: usize,
-        sin_first: bool,
+        a_first: bool,
     },
+}
+
+/// Pairs of unary ops of one operand that share their work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Twin {
+    /// `sin` and `cos` of a real operand, from one argument reduction. (A complex `abs`
+    /// and `sign` pair sharing one norm was measured no faster on W7, so it is not
+    /// paired.)
+    SinCos,
+}
+
+impl Twin {
+    /// The twin and whether `op` is its first op (`sin`, `abs`), for a unary op whose
+    /// operand has dtype `x`.
+    fn of(op: &Op, x: DType) -> Option<(Twin, bool)> {
+        let real = matches!(x, DType::F32 | DType::F64);
+        match op {
+            Op::Unary(UnaryOp::Sin) if real => Some((Twin::SinCos, true)),
+            Op::Unary(UnaryOp::Cos) if real => Some((Twin::SinCos, false)),
+            _ => None,
+        }
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Twin::SinCos => ("sin", "cos"),
+        }
+    }
 }
 
 /// One op of the per-tile op list.
@@ -290,20 +319,18 @@ impl fmt::Display for KernelSchedule {
                         TileOpKind::Select => "select".into(),
                         TileOpKind::Convert(d) => format!("convert {d}"),
                         TileOpKind::Copy => "copy".into(),
-                        TileOpKind::SinCos {
+                        TileOpKind::Twin {
+                            twin,
                             other,
                             other_value,
-                            sin_first,
+                            a_first,
                         } => {
                             let c = match other {
                                 Dst::Slot(x) => format!("t{x}"),
                                 Dst::Output(o) => format!("out{o}"),
                             };
-                            let (a, b) = if *sin_first {
-                                ("sin", "cos")
-                            } else {
-                                ("cos", "sin")
-                            };
+                            let (a, b) = twin.names();
+                            let (a, b) = if *a_first { (a, b) } else { (b, a) };
                             format!("{a} and {b} -> {c} (%{other_value}) of")
                         }
                         TileOpKind::Reduce(_) => unreachable!("handled above"),
@@ -477,34 +504,34 @@ pub(crate) fn build(
         s.outputs.len() - 1
     };
     let mut freed: Vec<usize> = Vec::new();
-    // A `sin` and a `cos` of the same real operand: one `SinCos` op at the first of them.
-    let trig = |k: usize| -> Option<(bool, usize)> {
+    // Twins (a `sin` and a `cos` of the same operand): one op at the first of them.
+    let twin_of = |k: usize| -> Option<(Twin, bool, usize)> {
         let inst = &f.insts()[k];
-        let real = matches!(ty(inst.results[0].index()).dtype, DType::F32 | DType::F64);
-        match inst.op {
-            Op::Unary(UnaryOp::Sin) if real => Some((true, inst.args[0].index())),
-            Op::Unary(UnaryOp::Cos) if real => Some((false, inst.args[0].index())),
-            _ => None,
-        }
+        let x = *inst.args.first()?;
+        let (t, first) = Twin::of(&inst.op, ty(x.index()).dtype)?;
+        let ok = match t {
+            Twin::SinCos => {
+                crate::math::is_transcendental(UnaryOp::Sin)
+                    && crate::math::is_transcendental(UnaryOp::Cos)
+            }
+        };
+        ok.then_some((t, first, x.index()))
     };
-    let sincos_ok = crate::math::is_transcendental(UnaryOp::Sin)
-        && crate::math::is_transcendental(UnaryOp::Cos);
-    let mut partner: Vec<Option<usize>> = vec![None; members.len()];
+    // partner[j] = (the twin op's member position, the twin, whether j is its first op).
+    let mut partner: Vec<Option<(usize, Twin, bool)>> = vec![None; members.len()];
     let mut paired_later: Vec<bool> = vec![false; members.len()];
-    if sincos_ok {
-        for j in 0..members.len() {
-            let Some((is_sin, x)) = trig(members[j]) else {
-                continue;
-            };
-            if paired_later[j] || partner[j].is_some() {
-                continue;
-            }
-            let hit = (j + 1..members.len())
-                .find(|&j2| !paired_later[j2] && trig(members[j2]) == Some((!is_sin, x)));
-            if let Some(j2) = hit {
-                partner[j] = Some(j2);
-                paired_later[j2] = true;
-            }
+    for j in 0..members.len() {
+        let Some((t, first, x)) = twin_of(members[j]) else {
+            continue;
+        };
+        if paired_later[j] || partner[j].is_some() {
+            continue;
+        }
+        let hit = (j + 1..members.len())
+            .find(|&j2| !paired_later[j2] && twin_of(members[j2]) == Some((t, !first, x)));
+        if let Some(j2) = hit {
+            partner[j] = Some((j2, t, first));
+            paired_later[j2] = true;
         }
     }
     for (j, &k) in members.iter().enumerate() {
@@ -516,7 +543,7 @@ pub(crate) fn build(
             // Computed with its partner, earlier.
             _ if paired_later[j] => None,
             Op::Unary(_) if partner[j].is_some() => {
-                let j2 = partner[j].unwrap_or(j);
+                let (j2, twin, a_first) = partner[j].unwrap_or((j, Twin::SinCos, true));
                 let r2 = f.insts()[members[j2]].results[0].index();
                 let other = if stored(r2) {
                     Dst::Output(new_output(&mut s, r2, OutputKind::Tiles))
@@ -530,10 +557,11 @@ pub(crate) fn build(
                         Dst::Output(o) => Src::Output(o),
                     },
                 );
-                Some(TileOpKind::SinCos {
+                Some(TileOpKind::Twin {
+                    twin,
                     other,
                     other_value: r2,
-                    sin_first: matches!(trig(k), Some((true, _))),
+                    a_first,
                 })
             }
             Op::Unary(u) => Some(TileOpKind::Unary(*u)),

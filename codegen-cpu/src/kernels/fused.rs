@@ -3,8 +3,8 @@
 //! the block partials of whole reductions in block order.
 
 use super::tile::{
-    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, sincos, slice_mut_of,
-    slice_of, strided_run, whole_mut, Slice, SliceMut, LANES,
+    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
+    slice_of, strided_run, twin_eval, whole_mut, Slice, SliceMut, LANES,
 };
 use crate::plan::internal;
 use crate::schedule::{Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind};
@@ -236,8 +236,11 @@ fn run_block(
                     }
                 }
                 (
-                    TileOpKind::SinCos {
-                        other, sin_first, ..
+                    TileOpKind::Twin {
+                        twin,
+                        other,
+                        a_first,
+                        ..
                     },
                     Some(first),
                 ) => {
@@ -246,13 +249,13 @@ fn run_block(
                     let mut b = take_dst(*other, slots, &mut blk.outs)?;
                     let res = (|| {
                         let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
-                            .ok_or("sincos operand missing")?;
-                        let (s_dst, c_dst) = if *sin_first {
+                            .ok_or("operand of a twin op missing")?;
+                        let (a_dst, b_dst) = if *a_first {
                             (&mut a, &mut b)
                         } else {
                             (&mut b, &mut a)
                         };
-                        sincos(x, s_dst.slice(rel, len), c_dst.slice(rel, len))
+                        twin_eval(*twin, x, a_dst.slice(rel, len), b_dst.slice(rel, len))
                     })();
                     put_dst(b, slots, &mut blk.outs);
                     put_dst(a, slots, &mut blk.outs);

@@ -7,7 +7,7 @@
 
 use super::elementwise::{max_f32, max_f64, min_f32, min_f64};
 use crate::math;
-use crate::schedule::TileOpKind;
+use crate::schedule::{TileOpKind, Twin};
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
 use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ReduceOp, UnaryOp};
@@ -775,12 +775,20 @@ fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>
             Ok(())
         }
         TileOpKind::Reduce(_) => Err("a reduction is not an elementwise op".into()),
-        TileOpKind::SinCos { .. } => Err("sincos has two destinations".into()),
+        TileOpKind::Twin { .. } => Err("a twin op has two destinations".into()),
+    }
+}
+
+/// Runs twin op `twin` over one tile: `a` gets its first op (`sin`), `b` its second
+/// (`cos`); the same bits as the two ops run separately.
+pub(crate) fn twin_eval(twin: Twin, x: Slice<'_>, a: SliceMut<'_>, b: SliceMut<'_>) -> KResult {
+    match twin {
+        Twin::SinCos => sincos(x, a, b),
     }
 }
 
 /// `s = sin(x)`, `c = cos(x)` over one tile (real operands), from one argument reduction.
-pub(crate) fn sincos(x: Slice<'_>, s: SliceMut<'_>, c: SliceMut<'_>) -> KResult {
+fn sincos(x: Slice<'_>, s: SliceMut<'_>, c: SliceMut<'_>) -> KResult {
     match (x, s, c) {
         (Slice::F64(x), SliceMut::F64(s), SliceMut::F64(c))
             if x.len() != s.len() || x.len() != c.len() =>
