@@ -3,7 +3,7 @@
 
     python3 benches/compare.py --workload W2_grad_1e7,W3_f64 --threads 1,2
     python3 benches/compare.py --workload all --threads 1 --no-jax   # recorded peers only
-    python3 benches/compare.py --workload W1,W7 --opt O2             # tenferro at O2
+    python3 benches/compare.py --workload W1,W7 --opt O1             # tenferro at O1 (default O2)
 
 tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
 process per thread count). JAX: `python3 ../shared/peers/workloads.py --system jax
@@ -25,12 +25,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(os.path.dirname(ROOT), "shared", "peers")
 
 
-def run_tenferro(workloads, threads, min_time, opt="O1"):
+def run_tenferro(workloads, threads, min_time, opt="O2"):
     cmd = ["cargo", "run", "--release", "--quiet", "--example", "bench_suite", "--",
            "--workload", workloads, "--threads", str(threads), "--min-time", str(min_time),
            "--opt", opt]
     env = dict(os.environ)
-    env.setdefault("CARGO_TARGET_DIR", "/work/target")
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
@@ -92,7 +91,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--min-time", type=float, default=1.0)
     ap.add_argument("--no-jax", action="store_true", help="skip the live JAX run")
-    ap.add_argument("--opt", default="O1", help="tenferro's optimization level (O0, O1, O2)")
+    ap.add_argument("--opt", default="O2", help="tenferro's optimization level (O0, O1, O2)")
     args = ap.parse_args()
 
     print(f"date {datetime.datetime.now().isoformat(timespec='seconds')}, host {platform.node()}, "

@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo run --release --example bench_suite -- --workload W2_grad_1e7,W3_f64 --threads 1`
 //! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
-//! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O1;
+//! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O2 (the compiler's default);
 //! `--show` prints each program and its prepared CPU form to stderr; `--list` prints the
 //! ids).
 
@@ -338,7 +338,7 @@ fn main() -> Res<()> {
     let mut threads = 1usize;
     let mut min_time = 1.0f64;
     let mut show = false;
-    let mut opt = OptLevel::O1;
+    let mut opt = OptLevel::default();
     let mut i = 0;
     while i < args.len() {
         let val = args.get(i + 1).cloned().unwrap_or_default();

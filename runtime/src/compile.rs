@@ -14,7 +14,7 @@ pub type PassObserver = Arc<dyn Fn(&PassEvent<'_>) + Send + Sync>;
 /// to verify after each pass, and an observer.
 #[derive(Clone, Default)]
 pub struct CompileOptions {
-    /// Optimization level (default O1).
+    /// Optimization level (default O2).
     pub opt_level: OptLevel,
     /// When set, replaces the passes of `opt_level`.
     pub passes: Option<Vec<PassSpec>>,
@@ -25,7 +25,7 @@ pub struct CompileOptions {
 }
 
 impl CompileOptions {
-    /// Default options (O1).
+    /// Default options (O2).
     pub fn new() -> Self {
         CompileOptions::default()
     }
@@ -132,7 +132,7 @@ pub struct GraphCompiler {
 }
 
 impl GraphCompiler {
-    /// A compiler with default options (O1).
+    /// A compiler with default options (O2).
     pub fn new() -> Self {
         GraphCompiler::default()
     }
