@@ -190,17 +190,15 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
         w if w.starts_with("W6") => {
             let n = 512;
             let m = rng.normal(n * n, 1.0);
-            // A = M Mᵀ / n + I (symmetric positive definite).
-            let mut spd = vec![0.0; n * n];
-            for j in 0..n {
-                for i in 0..n {
-                    let mut s = 0.0;
-                    for k in 0..n {
-                        s += m[i + k * n] * m[j + k * n];
-                    }
-                    spd[i + j * n] = s / n as f64 + if i == j { 1.0 } else { 0.0 };
-                }
-            }
+            // A = M Mᵀ / n + I (symmetric positive definite), computed with tenferro's GEMM.
+            let mt = TracedTensor::from_vec_col_major(vec![n, n], m);
+            let eye = TracedTensor::iota(DType::I64, &[n, n], 0)?
+                .equal(&TracedTensor::iota(DType::I64, &[n, n], 1)?)
+                .convert(DType::F64)?;
+            let spd_t = &(&mt.matmul(&mt.t()?)? / n as f64) + &eye;
+            let spd = GraphExecutor::new(CpuBackend::new())
+                .run(&GraphCompiler::new().compile(&spd_t)?)?
+                .to_vec::<f64>()?;
             let (a, av) = input(&[n, n], spd)?;
             let l = a.cholesky()?;
             let out = if w == "W6_chol" {

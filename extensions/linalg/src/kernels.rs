@@ -1,7 +1,7 @@
 //! Run-time kernels of the linalg primitives: each takes host [`Tensor`]s (matrices on the
 //! first two axes, batch axes after them, column-major), loops over the batch, and calls
-//! faer's factorizations with explicit sequential parallelism (`Par::Seq`, no global
-//! state). Value errors (indefinite, singular, no convergence) are
+//! faer's factorizations with explicit parallelism (`Par::Seq` for small matrices, the
+//! calling rayon pool's threads for large ones; never faer's global setting). Value errors (indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
 use crate::ops::{attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
@@ -188,6 +188,18 @@ fn batch_note(nb: usize, b: usize) -> String {
     }
 }
 
+/// Parallelism for a factorization of order `n`: the calling rayon pool's threads (the
+/// CPU backend runs extension kernels inside its own pool, so this follows
+/// `CpuBackend::with_threads`) for matrices large enough to gain, sequential otherwise.
+fn par_for(n: usize) -> Par {
+    let threads = rayon::current_num_threads();
+    if n >= 192 && threads > 1 {
+        Par::rayon(threads)
+    } else {
+        Par::Seq
+    }
+}
+
 fn scratch(req: faer::dyn_stack::StackReq) -> MemBuffer {
     MemBuffer::new(req)
 }
@@ -214,7 +226,7 @@ fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>
     let mut mem = scratch(
         faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
             n,
-            Par::Seq,
+            par_for(n),
             Default::default(),
         ),
     );
@@ -230,7 +242,7 @@ fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>
         let res = faer::linalg::cholesky::llt::factor::cholesky_in_place(
             l,
             Default::default(),
-            Par::Seq,
+            par_for(n),
             MemStack::new(&mut mem),
             Default::default(),
         );
@@ -292,16 +304,24 @@ fn solve_tri_in_place<T: Scalar>(
     rhs: MatMut<'_, T>,
 ) {
     match (lower, unit) {
-        (true, false) => tri::solve_lower_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq),
-        (true, true) => {
-            tri::solve_unit_lower_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
+        (true, false) => {
+            tri::solve_lower_triangular_in_place_with_conj(tri_m, conj, rhs, par_for(tri_m.nrows()))
         }
+        (true, true) => tri::solve_unit_lower_triangular_in_place_with_conj(
+            tri_m,
+            conj,
+            rhs,
+            par_for(tri_m.nrows()),
+        ),
         (false, false) => {
-            tri::solve_upper_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
+            tri::solve_upper_triangular_in_place_with_conj(tri_m, conj, rhs, par_for(tri_m.nrows()))
         }
-        (false, true) => {
-            tri::solve_unit_upper_triangular_in_place_with_conj(tri_m, conj, rhs, Par::Seq)
-        }
+        (false, true) => tri::solve_unit_upper_triangular_in_place_with_conj(
+            tri_m,
+            conj,
+            rhs,
+            par_for(tri_m.nrows()),
+        ),
     }
 }
 
@@ -370,7 +390,7 @@ fn lu_block<T: Scalar>(lu: MatMut<'_, T>, n: usize) -> (Vec<usize>, usize) {
         faer::linalg::lu::partial_pivoting::factor::lu_in_place_scratch::<usize, T>(
             n,
             n,
-            Par::Seq,
+            par_for(n),
             Default::default(),
         ),
     );
@@ -378,7 +398,7 @@ fn lu_block<T: Scalar>(lu: MatMut<'_, T>, n: usize) -> (Vec<usize>, usize) {
         lu,
         &mut fwd,
         &mut bwd,
-        Par::Seq,
+        par_for(n),
         MemStack::new(&mut mem),
         Default::default(),
     );
@@ -531,7 +551,7 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         let mut coeff = vec![zero; bs * k];
         let mut work = vec![zero; m * n];
         let mut mem = scratch(faer::dyn_stack::StackReq::any_of(&[
-            factor::qr_in_place_scratch::<T>(m, n, bs, Par::Seq, Default::default()),
+            factor::qr_in_place_scratch::<T>(m, n, bs, par_for(m.max(n)), Default::default()),
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(
                 m, bs, k,
             ),
@@ -541,7 +561,7 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             factor::qr_in_place(
                 MatMut::from_column_major_slice_mut(&mut work, m, n),
                 MatMut::from_column_major_slice_mut(&mut coeff, bs, k),
-                Par::Seq,
+                par_for(m.max(n)),
                 MemStack::new(&mut mem),
                 Default::default(),
             );
@@ -555,7 +575,7 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 MatRef::from_column_major_slice(&coeff, bs, k),
                 Conj::No,
                 MatMut::from_column_major_slice_mut(qb, m, k),
-                Par::Seq,
+                par_for(m.max(n)),
                 MemStack::new(&mut mem),
             );
             let rb = &mut r[b * k * n..(b + 1) * k * n];
@@ -609,7 +629,7 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         n,
         vecs,
         vecs,
-        Par::Seq,
+        par_for(m.max(n)),
         Default::default(),
     ));
     let mut sd = faer::diag::Diag::<T>::zeros(k);
@@ -623,7 +643,7 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 sd.as_mut(),
                 Some(MatMut::from_column_major_slice_mut(&mut ub, m, k)),
                 Some(MatMut::from_column_major_slice_mut(&mut vb, n, k)),
-                Par::Seq,
+                par_for(m.max(n)),
                 MemStack::new(&mut mem),
                 Default::default(),
             )
@@ -633,7 +653,7 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 sd.as_mut(),
                 None,
                 None,
-                Par::Seq,
+                par_for(m.max(n)),
                 MemStack::new(&mut mem),
                 Default::default(),
             )
@@ -696,7 +716,7 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let mut mem = scratch(self_adjoint_evd_scratch::<T>(
         n,
         cv,
-        Par::Seq,
+        par_for(n),
         Default::default(),
     ));
     let mut sd = faer::diag::Diag::<T>::zeros(n);
@@ -712,7 +732,7 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                     n,
                     n,
                 )),
-                Par::Seq,
+                par_for(n),
                 MemStack::new(&mut mem),
                 Default::default(),
             )
@@ -721,7 +741,7 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 am,
                 sd.as_mut(),
                 None,
-                Par::Seq,
+                par_for(n),
                 MemStack::new(&mut mem),
                 Default::default(),
             )
