@@ -82,7 +82,8 @@ fn jacobian_vector_product_with_jvp() {
 
     let a = TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let b = TracedTensor::from_vec_col_major(vec![3, 2], vec![0.5_f64, -1.0, 2.0, 1.5, -0.25, 3.0]);
-    let tangent = TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, -0.5, 0.25, 0.0, 2.0, -1.0]);
+    let tangent =
+        TracedTensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, -0.5, 0.25, 0.0, 2.0, -1.0]);
 
     let mut compiler = GraphCompiler::new();
     let y = a.matmul(&b).unwrap();
@@ -94,5 +95,8 @@ fn jacobian_vector_product_with_jvp() {
     let result = executor.run(&program).unwrap();
     assert_eq!(result.shape(), &[2, 2]);
     // For y = A * B, the directional derivative with respect to A is dA * B.
-    assert_eq!(result.as_slice::<f64>().unwrap(), &[4.25, -2.25, 7.4375, -3.75],);
+    assert_eq!(
+        result.as_slice::<f64>().unwrap(),
+        &[4.25, -2.25, 7.4375, -3.75],
+    );
 }

@@ -50,7 +50,11 @@ pub fn run(f: &mut Function) -> Result<PassStats, PassError> {
             .map(|&a| get(&map, a))
             .collect::<Result<Vec<_>, _>>()?;
         let tys: Vec<TensorType> = inst.results.iter().map(|&r| f.ty(r).clone()).collect();
-        let key = (inst.op.clone(), canonical_operands(&inst.op, args.clone()), tys);
+        let key = (
+            inst.op.clone(),
+            canonical_operands(&inst.op, args.clone()),
+            tys,
+        );
         let res = match seen.get(&key) {
             Some(prev) => {
                 merged += 1;

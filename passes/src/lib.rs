@@ -9,11 +9,11 @@
 //! - O1: verify, dce, cse, constant folding, dce;
 //! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse and a final dce.
 
+pub mod cost;
 pub mod cse;
 pub mod dce;
-pub mod fold;
-pub mod cost;
 pub mod egraph;
+pub mod fold;
 mod pipeline;
 
 pub use cost::{estimate, CostEstimate};

@@ -32,7 +32,9 @@ fn input(ty: &TensorType, salt: usize) -> Tensor {
                 .map(|i| (i as i64 * 7 + salt as i64) % 11 - 5)
                 .collect(),
         ),
-        tenferro_ir::DType::Bool => Data::Bool((0..n).map(|i| (i + salt).is_multiple_of(3)).collect()),
+        tenferro_ir::DType::Bool => {
+            Data::Bool((0..n).map(|i| (i + salt).is_multiple_of(3)).collect())
+        }
     };
     Tensor::new(ty.shape.clone(), data).unwrap()
 }
