@@ -342,7 +342,7 @@ fn structural_ops() {
         let r = c.reshape(&[4, 7]).unwrap().transpose(&[1, 0]).unwrap(); // [7, 4]
         let d = r
             .dot_general(
-                &x,
+                x,
                 tenferro_ir::DotDims {
                     lhs_contract: vec![1],
                     rhs_contract: vec![1],
