@@ -167,11 +167,8 @@ impl ExtensionRule for TriangularSolveRule {
                 })
             }
         };
-        let rhs = match (&tangents[1], term) {
-            (None, None) => return Ok(vec![None]),
-            (Some(db), None) => db.clone(),
-            (None, Some(t)) => ok(-&t)?,
-            (Some(db), Some(t)) => sub(db, &t)?,
+        let Some(rhs) = rhs_tangent(&tangents[1], term)? else {
+            return Ok(vec![None]);
         };
         Ok(vec![Some(triangular_solve_op(a, &rhs, how)?)])
     }
@@ -182,10 +179,7 @@ impl ExtensionRule for TriangularSolveRule {
         args: &[TransposeArg],
         cotangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
-        let a = match args.first() {
-            Some(TransposeArg::Primal(a)) => a,
-            _ => return Err(not_linear(op, "the triangular matrix")),
-        };
+        let a = primal_matrix(op, args, "the triangular matrix")?;
         let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
             return Ok(vec![None, None]);
         };
@@ -223,11 +217,8 @@ impl ExtensionRule for SolveRule {
                 Some(mm(&opda, x)?)
             }
         };
-        let rhs = match (&tangents[1], term) {
-            (None, None) => return Ok(vec![None]),
-            (Some(db), None) => db.clone(),
-            (None, Some(t)) => ok(-&t)?,
-            (Some(db), Some(t)) => sub(db, &t)?,
+        let Some(rhs) = rhs_tangent(&tangents[1], term)? else {
+            return Ok(vec![None]);
         };
         Ok(vec![Some(solve_op(a, &rhs, adj)?)])
     }
@@ -238,10 +229,7 @@ impl ExtensionRule for SolveRule {
         args: &[TransposeArg],
         cotangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
-        let a = match args.first() {
-            Some(TransposeArg::Primal(a)) => a,
-            _ => return Err(not_linear(op, "the matrix")),
-        };
+        let a = primal_matrix(op, args, "the matrix")?;
         let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
             return Ok(vec![None, None]);
         };
@@ -460,5 +448,32 @@ impl ExtensionRule for EighRule {
         let f = cast(&sub(&ok(1.0 / &add(&gap, &eye_r)?)?, &eye_r)?, dtype)?;
         let dv = mm(v, &mul(&f, &vdv)?)?;
         Ok(vec![Some(dw), Some(dv)])
+    }
+}
+
+/// Tangent of the right-hand side of `op(A) X = B`: `dB - term` (where `term` is the
+/// `dA` contribution), or None when both are symbolic zeros.
+fn rhs_tangent(
+    db: &Option<TracedTensor>,
+    term: Option<TracedTensor>,
+) -> Result<Option<TracedTensor>> {
+    Ok(match (db, term) {
+        (None, None) => None,
+        (Some(db), None) => Some(db.clone()),
+        (None, Some(t)) => Some(ok(-&t)?),
+        (Some(db), Some(t)) => Some(sub(db, &t)?),
+    })
+}
+
+/// The matrix operand of a solve, which must be primal (the op is linear only in its
+/// right-hand side).
+fn primal_matrix<'a>(
+    op: &ExtensionOp,
+    args: &'a [TransposeArg],
+    what: &str,
+) -> Result<&'a TracedTensor> {
+    match args.first() {
+        Some(TransposeArg::Primal(a)) => Ok(a),
+        _ => Err(not_linear(op, what)),
     }
 }
