@@ -58,6 +58,23 @@ fn lower_dependent(transform: &str, y: &TracedTensor, xs: &[&TracedTensor]) -> R
     Ok(lower(&[y], xs, LowerMode::Dependent)?)
 }
 
+/// The distinct values of `xs` (first occurrence order) and, for each entry of `xs`, its
+/// index among them: a value listed twice is one input of the function.
+fn distinct<'a>(xs: &[&'a TracedTensor]) -> (Vec<&'a TracedTensor>, Vec<usize>) {
+    let mut uniq: Vec<&TracedTensor> = Vec::with_capacity(xs.len());
+    let index = xs
+        .iter()
+        .map(|x| match uniq.iter().position(|u| u.same_as(x)) {
+            Some(i) => i,
+            None => {
+                uniq.push(x);
+                uniq.len() - 1
+            }
+        })
+        .collect();
+    (uniq, index)
+}
+
 /// The value, or zeros of `like`'s type for a symbolic zero.
 fn or_zeros(t: Option<TracedTensor>, like: &TracedTensor) -> Result<TracedTensor> {
     match t {
@@ -140,18 +157,22 @@ impl AdContext {
                 ),
             });
         }
-        let lowered = lower_dependent("vjp", y, xs)?;
+        // An input listed twice gets the whole cotangent at each position (as PyTorch).
+        let (uniq, index) = distinct(xs);
+        let lowered = lower_dependent("vjp", y, &uniq)?;
         let (_, cts) = vjp_function(
             &lowered.function,
             &self.rules,
             &lowered.params,
-            xs.len(),
+            uniq.len(),
             &[Some(cotangent.clone())],
         )?;
-        cts.into_iter()
-            .zip(xs)
+        let cts: Vec<TracedTensor> = cts
+            .into_iter()
+            .zip(&uniq)
             .map(|(c, x)| or_zeros(c, x))
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(index.iter().map(|&i| cts[i].clone()).collect())
     }
 
     /// Jacobian-vector product: the directional derivative of `y` along `tangent` (which
@@ -189,8 +210,17 @@ impl AdContext {
                 });
             }
         }
-        let lowered = lower_dependent("jvp", y, xs)?;
-        let mut ts: Vec<Option<TracedTensor>> = tangents.iter().map(|&t| Some(t.clone())).collect();
+        // An input listed twice moves along the sum of its tangents.
+        let (uniq, index) = distinct(xs);
+        let mut summed: Vec<Option<TracedTensor>> = vec![None; uniq.len()];
+        for (&i, &t) in index.iter().zip(tangents) {
+            summed[i] = Some(match summed[i].take() {
+                Some(acc) => &acc + t,
+                None => t.clone(),
+            });
+        }
+        let lowered = lower_dependent("jvp", y, &uniq)?;
+        let mut ts = summed;
         ts.resize(lowered.params.len(), None);
         let out = jvp_function(&lowered.function, &self.rules, &lowered.params, &ts)?;
         let dy = out.tangents.into_iter().next().flatten();
