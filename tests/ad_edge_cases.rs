@@ -59,3 +59,11 @@ fn repeated_and_unused_inputs_in_grad_many() {
     let d = ad.jvp_many(&loss, &[&x, &x], &[&t, &t]).unwrap();
     assert_eq!(run(&d), vec![2.0 * (2.0 * 1.0 + 0.0 - 2.0 * 3.0)]);
 }
+
+#[test]
+fn grad_of_an_integer_loss_is_an_error() {
+    let x = vec3([1.0, 2.0, 3.0]);
+    let loss = x.sum().convert(tenferro_runtime::DType::I64).unwrap();
+    let e = AdContext::new().grad(&loss, &x).unwrap_err().to_string();
+    assert!(e.contains("grad") && e.contains("i64[]"), "{e}");
+}

@@ -117,6 +117,11 @@ impl AdContext {
         if ty.numel() != 1 {
             return Err(AdError::NonScalarLoss { ty: ty.to_string() });
         }
+        if !ty.dtype.is_float() {
+            return Err(AdError::NotDifferentiable(format!(
+                "grad: the loss has type {ty}; it must be a float or complex scalar (as JAX)"
+            )));
+        }
         self.vjp_many(loss, xs, &TracedTensor::full(&ty, 1.0))
     }
 
