@@ -432,7 +432,7 @@ fn mul_c64(a: Option<&[Complex64]>, b: Option<&[Complex64]>, d: &mut [Complex64]
     #[cfg(target_arch = "x86_64")]
     {
         let n = d.len();
-        let full = |x: Option<&[Complex64]>| x.map_or(true, |x| x.len() == n);
+        let full = |x: Option<&[Complex64]>| x.is_none_or(|x| x.len() == n);
         if full(a) && full(b) && std::arch::is_x86_feature_detected!("avx") {
             let dp = d.as_mut_ptr() as *mut f64;
             let ap = a.map_or(dp as *const f64, |x| x.as_ptr() as *const f64);
