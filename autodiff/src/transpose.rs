@@ -457,7 +457,9 @@ fn dot_transpose_lhs(
     transpose(&prod, &inverse_perm(&order))
 }
 
-/// Cotangent of the rhs of `y = dot_general(lhs, rhs)` for a linear rhs.
+/// Cotangent of the rhs of `y = dot_general(lhs, rhs)` for a linear rhs: the lhs rule
+/// applied to `y' = dot_general(rhs, lhs)` with the roles swapped, whose result axes are
+/// `y`'s with the lhs-free and rhs-free groups exchanged.
 fn dot_transpose_rhs(
     ct: &TracedTensor,
     lhs: &TracedTensor,
@@ -466,31 +468,17 @@ fn dot_transpose_rhs(
     rt: &TensorType,
 ) -> TracedTensor {
     let nb = dims.lhs_batch.len();
-    let lfree: Vec<usize> = (0..lt.rank())
-        .filter(|a| !dims.lhs_batch.contains(a) && !dims.lhs_contract.contains(a))
-        .collect();
-    let rfree: Vec<usize> = (0..rt.rank())
-        .filter(|a| !dims.rhs_batch.contains(a) && !dims.rhs_contract.contains(a))
-        .collect();
-    let nlf = lfree.len();
-    let d = DotDims {
-        lhs_contract: (nb..nb + nlf).collect(),
-        rhs_contract: lfree,
-        lhs_batch: (0..nb).collect(),
+    let nlf = lt.rank() - nb - dims.lhs_contract.len();
+    let nrf = rt.rank() - nb - dims.rhs_contract.len();
+    // y axes: batch, lhs free, rhs free  →  y' axes: batch, rhs free, lhs free.
+    let mut perm: Vec<usize> = (0..nb).collect();
+    perm.extend(nb + nlf..nb + nlf + nrf);
+    perm.extend(nb..nb + nlf);
+    let swapped = DotDims {
+        lhs_contract: dims.rhs_contract.clone(),
+        rhs_contract: dims.lhs_contract.clone(),
+        lhs_batch: dims.rhs_batch.clone(),
         rhs_batch: dims.lhs_batch.clone(),
     };
-    let prod = dot_general(ct, &conj(lhs, lt.dtype), &d);
-    // Result axes: batch, rhs free, then lhs's contracted axes in increasing order,
-    // which pair with rhs's contracted axes.
-    let mut order: Vec<usize> = dims.rhs_batch.clone();
-    order.extend(&rfree);
-    let mut pairs: Vec<(usize, usize)> = dims
-        .lhs_contract
-        .iter()
-        .zip(&dims.rhs_contract)
-        .map(|(&l, &r)| (l, r))
-        .collect();
-    pairs.sort_unstable();
-    order.extend(pairs.iter().map(|&(_, r)| r));
-    transpose(&prod, &inverse_perm(&order))
+    dot_transpose_lhs(&transpose(ct, &perm), lhs, &swapped, rt, lt)
 }
