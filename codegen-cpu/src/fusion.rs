@@ -27,7 +27,11 @@
 //! read only after it.
 
 use std::fmt;
-use tenferro_ir::{col_major_strides, Function, Op};
+use tenferro_ir::{col_major_strides, DType, Function, Op, ReduceOp};
+
+/// Why a whole floating-point product is not fused.
+const WHOLE_PRODUCT: &str =
+    "boundary: a product into one element runs sequentially (fused lanes could overflow)";
 
 /// The most ops (elementwise ops and reductions) one fusion group may hold.
 pub const MAX_GROUP_OPS: usize = 64;
@@ -298,6 +302,11 @@ impl<'f> Partitioner<'f> {
             let r = inst.results[0].index();
             match &op {
                 op if op.is_elementwise() => self.elementwise(k, r),
+                Op::Reduce { kind, .. } if self.is_whole_float_product(*kind, r) => {
+                    self.seal_operands(k, None);
+                    self.note(k, WHOLE_PRODUCT.to_string());
+                    self.singles.push(k);
+                }
                 Op::Reduce { .. } => self.reduce(k, r),
                 Op::Reshape { .. } | Op::BroadcastInDim { .. } | Op::Slice { .. } => {
                     self.view(k, r, &op)
@@ -310,6 +319,20 @@ impl<'f> Partitioner<'f> {
                 }
             }
         }
+    }
+
+    /// A floating-point product into one element: fused, it would combine 8 interleaved
+    /// lanes, and one lane's partial product can overflow while another underflows
+    /// (`inf · 0 = NaN`) where the sequential product is finite. It runs as its own step,
+    /// in the reference evaluator's order.
+    fn is_whole_float_product(&self, kind: ReduceOp, r: usize) -> bool {
+        kind == ReduceOp::Prod
+            && self.numel(r) == 1
+            && !matches!(self.value_dtype(r), DType::I64 | DType::Bool)
+    }
+
+    fn value_dtype(&self, v: usize) -> DType {
+        self.f.ty(tenferro_ir::Value::from_index(v)).dtype
     }
 
     fn view(&mut self, k: usize, r: usize, op: &Op) {

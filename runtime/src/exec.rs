@@ -188,10 +188,25 @@ impl<B: Backend> GraphExecutor<B> {
 
 /// Orders the given placeholder values by the program's parameters, checking types.
 fn bind_inputs(program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<Vec<Tensor>> {
-    for (t, _) in inputs {
-        if !program.inputs.iter().any(|p| p.same_as(t)) {
+    // A placeholder the program does not read (say `x` for a gradient that is constant in
+    // `x`) may be bound: its value is ignored. A value that is not a placeholder at all, or
+    // a placeholder bound twice, is a mistake.
+    for (k, (t, v)) in inputs.iter().enumerate() {
+        if !t.is_input() {
             return Err(RuntimeError::BadInput(format!(
-                "{t:?} is not a placeholder this program reads"
+                "{t:?} is not a placeholder (made by TracedTensor::input), so it cannot be bound"
+            )));
+        }
+        let declared = t.ty()?;
+        if v.ty() != declared {
+            return Err(RuntimeError::BadInput(format!(
+                "placeholder {t:?} has type {declared} but was given a value of type {}",
+                v.ty()
+            )));
+        }
+        if inputs[..k].iter().any(|(u, _)| u.same_as(t)) {
+            return Err(RuntimeError::BadInput(format!(
+                "placeholder {t:?} was given more than once"
             )));
         }
     }

@@ -126,6 +126,10 @@ pub(crate) struct DotPlan {
     /// The step returns the transpose of the product (`[n, m]`): the GEMM writes its
     /// `m × n` result row-major, which is the transpose in column-major order.
     transposed_out: bool,
+    /// The result's rank is `lhs_free + rhs_free` (plus batch axes): how many of its axes
+    /// make up `m` and how many make up `n`.
+    lhs_free: usize,
+    rhs_free: usize,
 }
 
 impl DotPlan {
@@ -155,13 +159,22 @@ impl DotPlan {
             rhs: OperandPlan::new(&r.shape, &d.rhs_contract, &rfree, &d.rhs_batch),
             unbatch,
             transposed_out: false,
+            lhs_free: lfree.len(),
+            rhs_free: rfree.len(),
         }
     }
 
     /// Whether the product's transpose can be written directly: one unbatched product
-    /// whose result is a matrix (`[m, n]`), which the transpose turns into `[n, m]`.
+    /// whose result is the matrix `[m, n]` with `m` from exactly one lhs axis and `n` from
+    /// exactly one rhs axis, which the transpose turns into `[n, m]`. A rank-2 result whose
+    /// two axes both come from one operand (`n = 1` or `m = 1`) is not such a matrix: its
+    /// row-major `m × n` store is the untransposed result.
     pub(crate) fn can_transpose_out(&self, out: &TensorType) -> bool {
-        self.batch == 1 && out.rank() == 2 && !self.transposed_out
+        self.batch == 1
+            && out.rank() == 2
+            && self.lhs_free == 1
+            && self.rhs_free == 1
+            && !self.transposed_out
     }
 
     /// Makes the step write the transpose of the product.
