@@ -106,7 +106,7 @@ pub fn transpose_function(
         }
     }
     // Backward: accumulate cotangents of linear values.
-    let mut ct: Vec<Option<TracedTensor>> = vec![None; n];
+    let mut ct: Vec<Vec<Term>> = vec![Vec::new(); n];
     for (i, (&o, c)) in f.outputs().iter().zip(cotangents).enumerate() {
         if let Some(c) = c {
             let (got, want) = (c.ty()?, f.ty(o));
@@ -119,14 +119,17 @@ pub fn transpose_function(
                 });
             }
             if linear[o.index()] {
-                ct[o.index()] = add_opt(ct[o.index()].take(), Some(c.clone()));
+                ct[o.index()].push(Term::Dense(c.clone()));
             }
         }
     }
     for &k in linear_insts.iter().rev() {
         let inst = &f.insts()[k];
-        let cts: Vec<Option<TracedTensor>> =
-            inst.results.iter().map(|r| ct[r.index()].take()).collect();
+        let cts: Vec<Option<TracedTensor>> = inst
+            .results
+            .iter()
+            .map(|&r| sum_terms(std::mem::take(&mut ct[r.index()]), f.ty(r)))
+            .collect();
         if cts.iter().all(Option::is_none) {
             continue;
         }
@@ -148,6 +151,15 @@ pub fn transpose_function(
                 }
             })
             .collect::<Result<_>>()?;
+        if let (Op::Slice { starts, .. }, Some(c)) = (&inst.op, &cts[0]) {
+            // The cotangent of a slice is kept as a piece of its operand's cotangent;
+            // `sum_terms` places all pieces of a value at once.
+            ct[inst.args[0].index()].push(Term::Piece {
+                starts: starts.clone(),
+                value: c.clone(),
+            });
+            continue;
+        }
         let out_tys: Vec<TensorType> = inst.results.iter().map(|&r| f.ty(r).clone()).collect();
         let arg_cts = transpose_rule(rules, &inst.op, &args, &out_tys, &cts)?;
         if arg_cts.len() != inst.args.len() {
@@ -180,13 +192,169 @@ pub fn transpose_function(
                     Ok(_) => {}
                 }
             }
-            ct[a.index()] = add_opt(ct[a.index()].take(), c);
+            if let Some(c) = c {
+                ct[a.index()].push(Term::Dense(c));
+            }
         }
     }
     Ok(params[..n_linear]
         .iter()
-        .map(|p| ct[p.index()].take())
+        .map(|&p| sum_terms(std::mem::take(&mut ct[p.index()]), f.ty(p)))
         .collect())
+}
+
+/// One contribution to a value's cotangent, in the order the backward walk produced it.
+#[derive(Clone)]
+enum Term {
+    /// A cotangent of the value's type.
+    Dense(TracedTensor),
+    /// `value` at `starts` in zeros of the value's type: the transpose of a slice, kept
+    /// unplaced so that many slices of one value are placed together (see [`place`]).
+    Piece {
+        starts: Vec<usize>,
+        value: TracedTensor,
+    },
+}
+
+/// The sum of a value's cotangent terms (`None` when there are none), of type `ty`.
+///
+/// Terms are added in order; each maximal run of consecutive pieces is placed by one
+/// [`place`], so `n` slices of a value cost `O(n)` elements instead of `n` full-size pads
+/// and adds. An element covered by at most one piece of a run gets the same value as
+/// adding the run's pads one by one (up to the sign of a zero: `-0` is not turned into
+/// `+0` by an added padding zero).
+fn sum_terms(terms: Vec<Term>, ty: &TensorType) -> Option<TracedTensor> {
+    let mut total: Option<TracedTensor> = None;
+    let mut run: Vec<Piece> = Vec::new();
+    for t in terms {
+        match t {
+            Term::Dense(d) => {
+                if !run.is_empty() {
+                    let placed = place(std::mem::take(&mut run), &ty.shape, ty.dtype);
+                    total = add_opt(total, Some(placed));
+                }
+                total = add_opt(total, Some(d));
+            }
+            Term::Piece { starts, value } => match value.shape() {
+                Ok(shape) => run.push(Piece {
+                    starts,
+                    shape,
+                    value,
+                }),
+                // An invalid value carries its error into whatever uses it.
+                Err(_) => total = add_opt(total, Some(value)),
+            },
+        }
+    }
+    if !run.is_empty() {
+        total = add_opt(total, Some(place(run, &ty.shape, ty.dtype)));
+    }
+    total
+}
+
+/// A block of a cotangent: `value`, of shape `shape`, at `starts`.
+struct Piece {
+    starts: Vec<usize>,
+    shape: Vec<usize>,
+    value: TracedTensor,
+}
+
+/// The sum of `pieces` (in order), each placed at its starts in zeros of `shape`.
+///
+/// Guillotine cuts: along the first axis on which the pieces fall into several disjoint
+/// groups of overlapping extents (or leave a gap), the result is the concatenation of
+/// each group placed in its own band and zeros for the gaps. A group that no axis splits
+/// is a single piece covering its region (the piece itself), or overlapping pieces, which
+/// are padded to the region and added in order. Pieces that do not overlap therefore
+/// cost the elements of the region plus those of the pieces, whatever their number.
+fn place(mut pieces: Vec<Piece>, shape: &[usize], dtype: DType) -> TracedTensor {
+    if pieces.len() == 1 && pieces[0].shape == shape {
+        if let Some(p) = pieces.pop() {
+            return p.value;
+        }
+    }
+    for axis in 0..shape.len() {
+        // Pieces sorted by start on `axis` (stable: ties keep their order), then grouped
+        // into bands of overlapping extents.
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&i| pieces[i].starts[axis]);
+        let mut bands: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+        for i in order {
+            let (lo, hi) = (
+                pieces[i].starts[axis],
+                pieces[i].starts[axis] + pieces[i].shape[axis],
+            );
+            match bands.last_mut() {
+                Some((_, end, members)) if lo < *end => {
+                    *end = (*end).max(hi);
+                    members.push(i);
+                }
+                _ => bands.push((lo, hi, vec![i])),
+            }
+        }
+        if bands.len() == 1 && bands[0].0 == 0 && bands[0].1 == shape[axis] {
+            continue;
+        }
+        let mut slots: Vec<Option<Piece>> = pieces.into_iter().map(Some).collect();
+        let mut parts: Vec<TracedTensor> = Vec::with_capacity(2 * bands.len() + 1);
+        let mut cursor = 0;
+        let zeros_band = |from: usize, to: usize| {
+            let mut s = shape.to_vec();
+            s[axis] = to - from;
+            zeros(&TensorType::new(dtype, s))
+        };
+        for (lo, hi, mut members) in bands {
+            if lo > cursor {
+                parts.push(zeros_band(cursor, lo));
+            }
+            // Back to arrival order, so overlapping pieces are added in that order.
+            members.sort_unstable();
+            let band: Vec<Piece> = members
+                .into_iter()
+                .filter_map(|i| slots[i].take())
+                .map(|mut p| {
+                    p.starts[axis] -= lo;
+                    p
+                })
+                .collect();
+            let mut band_shape = shape.to_vec();
+            band_shape[axis] = hi - lo;
+            parts.push(place(band, &band_shape, dtype));
+            cursor = hi;
+        }
+        if cursor < shape[axis] {
+            parts.push(zeros_band(cursor, shape[axis]));
+        }
+        if parts.len() == 1 {
+            if let Some(p) = parts.pop() {
+                return p;
+            }
+        }
+        let refs: Vec<&TracedTensor> = parts.iter().collect();
+        return TracedTensor::apply1(Op::Concatenate { axis }, &refs);
+    }
+    // No axis separates the pieces: they overlap (or interlock), so pad each to the
+    // region and add them in order.
+    let zero = scalar(dtype, 0.0);
+    let mut total: Option<TracedTensor> = None;
+    for p in pieces {
+        let high: Vec<usize> = (0..shape.len())
+            .map(|a| shape[a] - p.starts[a] - p.shape[a])
+            .collect();
+        let padded = if p.shape == shape {
+            p.value
+        } else {
+            TracedTensor::apply1(
+                Op::Pad {
+                    low: p.starts,
+                    high,
+                },
+                &[&p.value, &zero],
+            )
+        };
+        total = add_opt(total, Some(padded));
+    }
+    total.unwrap_or_else(|| zeros(&TensorType::new(dtype, shape.to_vec())))
 }
 
 fn nonlinear(op: &Op) -> AdError {
@@ -332,6 +500,8 @@ fn transpose_rule(
                 &xt.shape,
             )))
         }
+        // The backward walk keeps slices' cotangents as pieces (see `Term`); this is the
+        // rule for a single slice.
         Op::Slice { starts, limits } => {
             let xt = arg_ty(&args[0])?;
             let high: Vec<usize> = (0..xt.rank()).map(|a| xt.shape[a] - limits[a]).collect();
