@@ -24,6 +24,18 @@ pub(crate) trait Scalar: Element + ComplexField + Copy {
     fn mul_s(self, o: Self) -> Self;
     /// `self / |self|` (1 at 0).
     fn phase(self) -> Self;
+    /// `self - o`.
+    fn sub_s(self, o: Self) -> Self;
+    /// `self / o`, without overflow in the intermediate `|o|²` of complex division.
+    fn div_s(self, o: Self) -> Self;
+    /// `|re| + |im|`, the pivot size of LAPACK's and faer's partial pivoting.
+    fn abs1(self) -> f64;
+    /// `true` if neither part is NaN or infinite.
+    fn is_finite_s(self) -> bool;
+    /// The range `[small, big]` of max-abs entries that the iterative factorizations
+    /// (SVD, Hermitian eigensolver) handle without overflow or underflow in their
+    /// intermediate sums of squares: LAPACK's `sqrt(safe_min) / eps` and its reciprocal.
+    fn safe_range() -> (f64, f64);
 }
 
 macro_rules! real_scalar {
@@ -51,6 +63,22 @@ macro_rules! real_scalar {
                 } else {
                     1.0
                 }
+            }
+            fn sub_s(self, o: Self) -> Self {
+                self - o
+            }
+            fn div_s(self, o: Self) -> Self {
+                self / o
+            }
+            fn abs1(self) -> f64 {
+                (self as f64).abs()
+            }
+            fn is_finite_s(self) -> bool {
+                self.is_finite()
+            }
+            fn safe_range() -> (f64, f64) {
+                let small = (<$t>::MIN_POSITIVE as f64).sqrt() / <$t>::EPSILON as f64;
+                (small, 1.0 / small)
             }
         }
     };
@@ -84,6 +112,24 @@ macro_rules! complex_scalar {
                 } else {
                     self / n
                 }
+            }
+            fn sub_s(self, o: Self) -> Self {
+                self - o
+            }
+            fn div_s(self, o: Self) -> Self {
+                // Scale the divisor to order one first so |o|² cannot overflow.
+                let k = o.re.abs() + o.im.abs();
+                let (a, b) = (self / k, o / k);
+                a * b.conj() / b.norm_sqr()
+            }
+            fn abs1(self) -> f64 {
+                (self.re.abs() + self.im.abs()) as f64
+            }
+            fn is_finite_s(self) -> bool {
+                self.re.is_finite() && self.im.is_finite()
+            }
+            fn safe_range() -> (f64, f64) {
+                <$r as Scalar>::safe_range()
             }
         }
     };
@@ -188,6 +234,90 @@ fn batch_note(nb: usize, b: usize) -> String {
     }
 }
 
+/// Which entries `(i, j)` of a matrix operand a kernel reads.
+#[derive(Clone, Copy)]
+enum Reads {
+    /// Every entry.
+    All,
+    /// The lower triangle with the diagonal.
+    Lower,
+    /// The upper triangle with the diagonal.
+    Upper,
+    /// The strict lower triangle (a unit lower triangular matrix).
+    StrictLower,
+    /// The strict upper triangle (a unit upper triangular matrix).
+    StrictUpper,
+}
+
+impl Reads {
+    fn reads(self, i: usize, j: usize) -> bool {
+        match self {
+            Reads::All => true,
+            Reads::Lower => i >= j,
+            Reads::Upper => i <= j,
+            Reads::StrictLower => i > j,
+            Reads::StrictUpper => i < j,
+        }
+    }
+}
+
+/// Checks that the entries a kernel reads of the (batch of) `m x n` matrices `t` are
+/// finite. NaN or infinity is an error naming the op, the operand (`what` and its type),
+/// the first such entry and its batch element: no factorization gives a meaningful result
+/// for it, and faer would otherwise report it as indefinite, singular or not converging,
+/// or return NaN without an error.
+fn check_finite<T: Scalar>(op: &str, what: &str, t: &Tensor, reads: Reads) -> Result<()> {
+    let (m, n, nb) = mat_dims(op, what, t)?;
+    let x = t.as_slice::<T>()?;
+    for b in 0..nb {
+        let blk = &x[b * m * n..(b + 1) * m * n];
+        for j in 0..n {
+            for i in 0..m {
+                if !blk[i + j * m].is_finite_s() && reads.reads(i, j) {
+                    let at = if nb > 1 {
+                        format!("entry ({i}, {j}) of batch element {b}")
+                    } else {
+                        format!("entry ({i}, {j})")
+                    };
+                    return Err(RuntimeError::kernel(
+                        op,
+                        format!("{what} {} contains NaN or infinity ({at})", t.ty()),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The power of two `e` by which a matrix with largest entry modulus `amax` is divided
+/// before an iterative factorization, so that its entries are of order one; `None` when
+/// `amax` is already in the safe range of `T` (or zero). Scaling by a power of two is
+/// exact, so the factorization of the scaled matrix is that of the original up to the
+/// exact factor `2^e` on singular values / eigenvalues.
+fn scaling_exponent<T: Scalar>(amax: f64) -> Option<i32> {
+    let (small, big) = T::safe_range();
+    if amax == 0.0 || (small..=big).contains(&amax) {
+        None
+    } else {
+        Some(amax.log2().floor() as i32)
+    }
+}
+
+/// Multiplies every entry of `xs` by `2^e`, in steps small enough that each factor is
+/// representable in `T` (f32's exponent range is ±126).
+fn scale_pow2<T: Scalar>(xs: &mut [T], e: i32) {
+    let mut rest = e;
+    while rest != 0 {
+        let step = rest.clamp(-100, 100);
+        let f = T::from_f64(2f64.powi(step));
+        for x in xs.iter_mut() {
+            *x = x.mul_s(f);
+        }
+        rest -= step;
+    }
+}
+
 /// Parallelism for a factorization of order `n`: the calling rayon pool's threads (the
 /// CPU backend runs extension kernels inside its own pool, so this follows
 /// `CpuBackend::with_threads`) for matrices large enough to gain, sequential otherwise.
@@ -221,6 +351,7 @@ fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>
             format!("operand {} is not square", a.ty()),
         ));
     }
+    check_finite::<T>(CHOLESKY, "input", a, Reads::Lower)?;
     let x = a.as_slice::<T>()?;
     let mut out = vec![T::from_f64(0.0); x.len()];
     let mut mem = scratch(
@@ -266,7 +397,7 @@ fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>
             return Err(RuntimeError::kernel(
                 CHOLESKY,
                 format!(
-                    "matrix is not positive definite (non-finite factor){}",
+                    "the factor is not finite: the matrix is not positive definite to working precision or its entries overflow{}",
                     batch_note(nb, b)
                 ),
             ));
@@ -351,6 +482,14 @@ fn triangular_solve_impl<T: Scalar>(
             format!("operands {} and {} do not match", a.ty(), rhs.ty()),
         ));
     }
+    let reads = match (lower, unit) {
+        (true, false) => Reads::Lower,
+        (true, true) => Reads::StrictLower,
+        (false, false) => Reads::Upper,
+        (false, true) => Reads::StrictUpper,
+    };
+    check_finite::<T>(name, "triangular matrix", a, reads)?;
+    check_finite::<T>(name, "right-hand side", rhs, Reads::All)?;
     let av = a.as_slice::<T>()?;
     let mut x = rhs.as_slice::<T>()?.to_vec();
     let rsz = r0 * r1;
@@ -381,9 +520,14 @@ fn triangular_solve_impl<T: Scalar>(
     Ok(vec![tensor(rhs.shape(), x)?])
 }
 
-/// LU with partial pivoting of one `n x n` block, in place: returns the row permutation
-/// `perm` (row `i` of `P^T A` is row `perm[i]` of `A`) and the number of transpositions.
-fn lu_block<T: Scalar>(lu: MatMut<'_, T>, n: usize) -> (Vec<usize>, usize) {
+/// LU with partial pivoting of one `n x n` block `src` (finite entries) into `lu`:
+/// returns the row permutation `perm` (row `i` of `P^T A` is row `perm[i]` of `A`) and
+/// the number of transpositions. faer factors it; faer divides by every pivot, so an
+/// exactly zero pivot (a singular matrix) before the last column fills the factors with
+/// NaN. Then the block is factored again by [`lu_zero_pivot_safe`], which skips the
+/// elimination of such a column as LAPACK's `getrf` does.
+fn lu_block<T: Scalar>(src: &[T], lu: &mut [T], n: usize) -> (Vec<usize>, usize) {
+    lu.copy_from_slice(src);
     let mut fwd = vec![0usize; n];
     let mut bwd = vec![0usize; n];
     let mut mem = scratch(
@@ -395,14 +539,67 @@ fn lu_block<T: Scalar>(lu: MatMut<'_, T>, n: usize) -> (Vec<usize>, usize) {
         ),
     );
     let (info, _) = faer::linalg::lu::partial_pivoting::factor::lu_in_place(
-        lu,
+        MatMut::from_column_major_slice_mut(lu, n, n),
         &mut fwd,
         &mut bwd,
         par_for(n),
         MemStack::new(&mut mem),
         Default::default(),
     );
-    (fwd, info.transposition_count)
+    if lu.iter().all(|v| v.is_finite_s()) {
+        return (fwd, info.transposition_count);
+    }
+    lu.copy_from_slice(src);
+    lu_zero_pivot_safe(lu, n)
+}
+
+/// Right-looking LU with partial pivoting (pivot: the first entry of largest `|re|+|im|`,
+/// as faer and LAPACK choose it) of a column-major `n x n` matrix, in place. A column
+/// whose candidates are all zero has a zero pivot: its multipliers stay zero and it
+/// eliminates nothing, so `L` and `U` are finite and `A = P L U` still holds, with the
+/// zero on `U`'s diagonal. Returns the permutation and transposition count as
+/// [`lu_block`].
+fn lu_zero_pivot_safe<T: Scalar>(a: &mut [T], n: usize) -> (Vec<usize>, usize) {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut swaps = 0;
+    for k in 0..n {
+        let mut r = k;
+        let mut best = 0.0;
+        for i in k..n {
+            let v = a[i + k * n].abs1();
+            if v > best {
+                best = v;
+                r = i;
+            }
+        }
+        if best == 0.0 {
+            continue;
+        }
+        if r != k {
+            perm.swap(k, r);
+            swaps += 1;
+            for j in 0..n {
+                a.swap(k + j * n, r + j * n);
+            }
+        }
+        let piv = a[k + k * n];
+        for i in k + 1..n {
+            a[i + k * n] = a[i + k * n].div_s(piv);
+        }
+        for j in k + 1..n {
+            let ukj = a[k + j * n];
+            if ukj.abs1() == 0.0 {
+                continue;
+            }
+            let (left, right) = a.split_at_mut(j * n);
+            let lk = &left[k * n..(k + 1) * n];
+            let col = &mut right[..n];
+            for i in k + 1..n {
+                col[i] = col[i].sub_s(lk[i].mul_s(ukj));
+            }
+        }
+    }
+    (perm, swaps)
 }
 
 fn solve_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
@@ -421,14 +618,15 @@ fn solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<V
             format!("operands {} and {} do not match", a.ty(), rhs.ty()),
         ));
     }
+    check_finite::<T>(name, "matrix", a, Reads::All)?;
+    check_finite::<T>(name, "right-hand side", rhs, Reads::All)?;
     let av = a.as_slice::<T>()?;
     let bv = rhs.as_slice::<T>()?;
     let mut x = vec![T::from_f64(0.0); bv.len()];
     let mut lu = vec![T::from_f64(0.0); n * n];
     let mut tmp = vec![T::from_f64(0.0); n * k];
     for b in 0..nb {
-        lu.copy_from_slice(&av[b * n * n..(b + 1) * n * n]);
-        let (perm, _) = lu_block::<T>(MatMut::from_column_major_slice_mut(&mut lu, n, n), n);
+        let (perm, _) = lu_block::<T>(&av[b * n * n..(b + 1) * n * n], &mut lu, n);
         let lum = MatRef::from_column_major_slice(&lu, n, n);
         check_triangular_diag(name, lum, nb, b, |i| {
             format!("matrix is singular: its LU factorization has a zero pivot in column {i}")
@@ -488,6 +686,7 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             format!("operand {} is not square", a.ty()),
         ));
     }
+    check_finite::<T>(LU, "input", a, Reads::All)?;
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
     let one = T::from_f64(1.0);
@@ -500,8 +699,7 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let mut lu = vec![zero; n * n];
     for b in 0..nb {
         let o = b * n * n;
-        lu.copy_from_slice(&av[o..o + n * n]);
-        let (perm, swaps) = lu_block::<T>(MatMut::from_column_major_slice_mut(&mut lu, n, n), n);
+        let (perm, swaps) = lu_block::<T>(&av[o..o + n * n], &mut lu, n);
         for j in 0..n {
             for i in 0..n {
                 let v = lu[i + j * n];
@@ -541,6 +739,7 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     use faer::linalg::householder;
     use faer::linalg::qr::no_pivoting::factor;
     let (m, n, nb) = mat_dims(QR, "operand", a)?;
+    check_finite::<T>(QR, "input", a, Reads::All)?;
     let k = m.min(n);
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
@@ -613,6 +812,7 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
     let compute_uv = attr_flag(op, "compute_uv");
     let (m, n, nb) = mat_dims(SVD, "operand", a)?;
+    check_finite::<T>(SVD, "input", a, Reads::All)?;
     let k = m.min(n);
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
@@ -635,8 +835,23 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let mut sd = faer::diag::Diag::<T>::zeros(k);
     let mut ub = vec![zero; m * k];
     let mut vb = vec![zero; n * k];
+    let mut scaled = Vec::new();
     for b in 0..nb {
-        let am = MatRef::from_column_major_slice(&av[b * m * n..(b + 1) * m * n], m, n);
+        let blk = &av[b * m * n..(b + 1) * m * n];
+        // A matrix with entries far from order one is factored divided by a power of two
+        // (faer's iteration overflows or underflows on it); its singular values are
+        // multiplied back, its singular vectors are unchanged.
+        let amax = blk.iter().fold(0.0, |acc: f64, v| acc.max(v.modulus()));
+        let exp = scaling_exponent::<T>(amax);
+        let am = match exp {
+            None => MatRef::from_column_major_slice(blk, m, n),
+            Some(e) => {
+                scaled.clear();
+                scaled.extend_from_slice(blk);
+                scale_pow2(&mut scaled, -e);
+                MatRef::from_column_major_slice(&scaled, m, n)
+            }
+        };
         let res = if compute_uv {
             svd(
                 am,
@@ -664,10 +879,11 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 format!("the SVD iteration did not converge{}", batch_note(nb, b)),
             ));
         }
-        let col = sd.column_vector();
-        for i in 0..k {
-            s.push(col[i].to_real());
+        let mut sv: Vec<T> = sd.column_vector().iter().copied().collect();
+        if let Some(e) = exp {
+            scale_pow2(&mut sv, e);
         }
+        s.extend(sv.iter().map(|v| v.to_real()));
         if compute_uv {
             u[b * m * k..(b + 1) * m * k].copy_from_slice(&ub);
             let vhb = &mut vh[b * k * n..(b + 1) * k * n];
@@ -704,6 +920,7 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             format!("operand {} is not square", a.ty()),
         ));
     }
+    check_finite::<T>(EIGH, "input", a, Reads::Lower)?;
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
     let mut v = vec![zero; if vectors { av.len() } else { 0 }];
@@ -720,9 +937,28 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         Default::default(),
     ));
     let mut sd = faer::diag::Diag::<T>::zeros(n);
+    let mut scaled = Vec::new();
     for b in 0..nb {
-        let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
-        // faer reads only the lower triangle.
+        let blk = &av[b * n * n..(b + 1) * n * n];
+        // faer reads only the lower triangle. A matrix with entries far from order one is
+        // factored divided by a power of two, as in the SVD; its eigenvalues are
+        // multiplied back, its eigenvectors are unchanged.
+        let mut amax = 0.0f64;
+        for j in 0..n {
+            for i in j..n {
+                amax = amax.max(blk[i + j * n].modulus());
+            }
+        }
+        let exp = scaling_exponent::<T>(amax);
+        let am = match exp {
+            None => MatRef::from_column_major_slice(blk, n, n),
+            Some(e) => {
+                scaled.clear();
+                scaled.extend_from_slice(blk);
+                scale_pow2(&mut scaled, -e);
+                MatRef::from_column_major_slice(&scaled, n, n)
+            }
+        };
         let res = if vectors {
             self_adjoint_evd(
                 am,
@@ -755,10 +991,11 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 ),
             ));
         }
-        let col = sd.column_vector();
-        for i in 0..n {
-            w.push(col[i].to_real());
+        let mut ev: Vec<T> = sd.column_vector().iter().copied().collect();
+        if let Some(e) = exp {
+            scale_pow2(&mut ev, e);
         }
+        w.extend(ev.iter().map(|v| v.to_real()));
     }
     let ws: Vec<usize> = [n].iter().chain(&a.shape()[2..]).copied().collect();
     let w_t = tensor(&ws, w)?;
