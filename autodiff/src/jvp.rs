@@ -9,7 +9,9 @@
 use crate::build::*;
 use crate::error::{AdError, Result};
 use crate::rules::Rules;
-use tenferro_ir::{BinaryOp, CmpOp, DType, Function, Op, ReduceOp, TensorType, UnaryOp};
+use tenferro_ir::{
+    BinaryOp, CmpOp, DType, Function, Op, ReduceOp, RuleBuilder, TensorType, UnaryJvp, UnaryOp,
+};
 use tenferro_runtime::TracedTensor;
 
 /// Primal outputs of a function and their tangents (`None` = symbolic zero).
@@ -259,8 +261,56 @@ fn jvp_rule(
     }
 }
 
-/// Tangent of `y = u(x)` for a nonzero operand tangent `d`.
+/// Builds the table's JVP expressions (`tenferro_ir::optable`) on traced values.
+struct TracedRules;
+
+impl RuleBuilder for TracedRules {
+    type V = TracedTensor;
+    fn unary(&self, u: UnaryOp, x: &TracedTensor) -> TracedTensor {
+        unary(u, x)
+    }
+    fn add(&self, x: &TracedTensor, y: &TracedTensor) -> TracedTensor {
+        add(x, y)
+    }
+    fn sub(&self, x: &TracedTensor, y: &TracedTensor) -> TracedTensor {
+        sub(x, y)
+    }
+    fn mul(&self, x: &TracedTensor, y: &TracedTensor) -> TracedTensor {
+        mul(x, y)
+    }
+    fn div(&self, x: &TracedTensor, y: &TracedTensor) -> TracedTensor {
+        div(x, y)
+    }
+    fn scalar(&self, like: &TracedTensor, v: f64) -> TracedTensor {
+        match like.ty() {
+            Ok(ty) => splat(&ty, v),
+            // An errored value stays errored: the rule's result reports it.
+            Err(_) => like.clone(),
+        }
+    }
+}
+
+/// Tangent of `y = u(x)` for a nonzero operand tangent `d`: the op table's rule, or for
+/// the dtype-dependent ops, the rules below.
 fn unary_jvp(
+    u: UnaryOp,
+    x: &TracedTensor,
+    y: &TracedTensor,
+    d: &TracedTensor,
+) -> Result<Option<TracedTensor>> {
+    match u.jvp_kind() {
+        UnaryJvp::Tangent | UnaryJvp::Linear => {
+            let t = u.tangent(&TracedRules, x, y, d).ok_or_else(|| {
+                AdError::Internal(format!("the op table has no tangent for `{}`", u.name()))
+            })?;
+            Ok(Some(t))
+        }
+        UnaryJvp::Special => special_unary_jvp(u, x, y, d),
+    }
+}
+
+/// The JVP rules of the unary ops whose rule depends on the dtype.
+fn special_unary_jvp(
     u: UnaryOp,
     x: &TracedTensor,
     y: &TracedTensor,
@@ -268,21 +318,7 @@ fn unary_jvp(
 ) -> Result<Option<TracedTensor>> {
     let ty = ty_of(x)?;
     let dt = ty.dtype;
-    let c = |v: f64| splat(&ty, v);
     Ok(Some(match u {
-        UnaryOp::Neg => neg(d),
-        UnaryOp::Exp => mul(d, y),
-        UnaryOp::Log => div(d, x),
-        UnaryOp::Sin => mul(d, &unary(UnaryOp::Cos, x)),
-        UnaryOp::Cos => mul(d, &neg(&unary(UnaryOp::Sin, x))),
-        // tanh' = 1 - tanh².
-        UnaryOp::Tanh => mul(d, &sub(&c(1.0), &mul(y, y))),
-        // sqrt' = 0.5 / sqrt(x): +inf at 0 (as JAX).
-        UnaryOp::Sqrt => mul(d, &div(&c(0.5), y)),
-        // rsqrt' = -0.5 · rsqrt(x) / x.
-        UnaryOp::Rsqrt => mul(d, &mul(&c(-0.5), &div(y, x))),
-        UnaryOp::Expm1 => mul(d, &add(y, &c(1.0))),
-        UnaryOp::Log1p => div(d, &add(x, &c(1.0))),
         UnaryOp::Abs => {
             let s = unary(UnaryOp::Sign, x);
             if dt.is_complex() {
@@ -321,6 +357,12 @@ fn unary_jvp(
             } else {
                 return Ok(None);
             }
+        }
+        other => {
+            return Err(AdError::Internal(format!(
+                "`{}` has a table JVP rule, not a special one",
+                other.name()
+            )))
         }
     }))
 }

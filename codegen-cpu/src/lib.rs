@@ -45,6 +45,7 @@ pub mod vmath;
 
 pub use fusion::{FusionGroup, FusionNote, MAX_GROUP_OPS};
 pub use memory::Alloc;
+pub use math::fused_ulps;
 pub use plan::{CpuProgram, Step};
 pub use schedule::KernelSchedule;
 

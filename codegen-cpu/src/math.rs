@@ -1,23 +1,13 @@
-//! The one place fused kernels call real transcendental functions (exp, log, sin, cos,
-//! tanh, rsqrt, expm1, log1p) over a tile: the branch-free vectorised kernels of
-//! [`crate::vmath`] (within 2 ulp of the standard library).
+//! The one place fused kernels call real transcendental functions over a tile: the
+//! branch-free vectorised kernels of [`crate::vmath`] (within 2 ulp of the standard library).
 
 use crate::vmath;
 use tenferro_ir::UnaryOp;
 
-/// `true` for the real unary ops routed through this module.
+/// `true` for the real unary ops routed through this module: those with a polynomial
+/// kernel in vmath. Every other op runs on the op table's scalar semantics.
 pub(crate) fn is_transcendental(u: UnaryOp) -> bool {
-    matches!(
-        u,
-        UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Tanh
-            | UnaryOp::Rsqrt
-            | UnaryOp::Expm1
-            | UnaryOp::Log1p
-    ) && vmath::is_vectorised(u)
+    vmath::has_polynomial_kernel(u)
 }
 
 /// `dst[i] = u(src[i])` (equal lengths).
@@ -49,4 +39,18 @@ pub(crate) fn sincos_f64(x: &[f64], s: &mut [f64], c: &mut [f64]) {
 /// f32 [`sincos_f64`].
 pub(crate) fn sincos_f32(x: &[f32], s: &mut [f32], c: &mut [f32]) {
     vmath::sincos_f32(x, s, c)
+}
+
+/// How far (in ulps of the result) a fused kernel of `u` on `dtype` may be from the op
+/// table's scalar semantics, which the reference evaluator and the unfused kernels use:
+/// 2 for the vmath polynomial kernels and the complex `abs` / `sign` (a vectorised
+/// `sqrt(re² + im²)` instead of `hypot`), 0 (same bits) for every other op.
+pub fn fused_ulps(u: UnaryOp, dtype: tenferro_ir::DType) -> u32 {
+    let poly = dtype.is_real_float() && is_transcendental(u);
+    let complex_norm = dtype.is_complex() && matches!(u, UnaryOp::Abs | UnaryOp::Sign);
+    if poly || complex_norm {
+        2
+    } else {
+        0
+    }
 }

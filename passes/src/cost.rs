@@ -10,7 +10,7 @@
 //! and results stay in registers or L1.
 
 use std::ops::{Add, AddAssign};
-use tenferro_ir::{Function, Op, ReduceOp, TensorType, UnaryOp};
+use tenferro_ir::{ElemCost, Function, Op, ReduceOp, TensorType};
 
 /// Estimated work of an op or a function.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -55,21 +55,13 @@ pub fn fuses(op: &Op) -> bool {
         )
 }
 
+/// Ops whose per-element cost is above a few instructions (the op table's cost class).
 fn is_transcendental(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Unary(
-            UnaryOp::Exp
-                | UnaryOp::Log
-                | UnaryOp::Sin
-                | UnaryOp::Cos
-                | UnaryOp::Tanh
-                | UnaryOp::Sqrt
-                | UnaryOp::Rsqrt
-                | UnaryOp::Expm1
-                | UnaryOp::Log1p
-        ) | Op::Binary(tenferro_ir::BinaryOp::Pow)
-    )
+    match op {
+        Op::Unary(u) => u.cost() != ElemCost::Cheap,
+        Op::Binary(b) => *b == tenferro_ir::BinaryOp::Pow,
+        _ => false,
+    }
 }
 
 /// Flops and bytes of `op` applied to operands of types `args` with results `results`.

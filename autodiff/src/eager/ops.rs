@@ -361,38 +361,7 @@ macro_rules! unary_methods {
     };
 }
 
-unary_methods! {
-    /// `-x`.
-    neg => Neg;
-    /// `e^x`.
-    exp => Exp;
-    /// Natural logarithm.
-    log => Log;
-    /// Sine.
-    sin => Sin;
-    /// Cosine.
-    cos => Cos;
-    /// Hyperbolic tangent.
-    tanh => Tanh;
-    /// Principal square root.
-    sqrt => Sqrt;
-    /// `1/sqrt(x)`.
-    rsqrt => Rsqrt;
-    /// `|x|` (real for complex input).
-    abs => Abs;
-    /// Sign (`z/|z|` for complex).
-    sign => Sign;
-    /// `e^x - 1`.
-    expm1 => Expm1;
-    /// `ln(1+x)`.
-    log1p => Log1p;
-    /// Complex conjugate (identity on reals).
-    conj => Conj;
-    /// Real part.
-    real => Real;
-    /// Imaginary part (zeros for reals).
-    imag => Imag;
-}
+tenferro_ir::for_each_unary_op!(unary_methods);
 
 macro_rules! binary_operators {
     ($($trait:ident $method:ident $op:ident;)*) => {$(

@@ -10,7 +10,7 @@ use crate::math;
 use crate::schedule::{TileOpKind, Twin};
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
-use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ReduceOp, UnaryOp};
+use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ReduceOp, UnaryOp};
 
 /// A read-only slice of one dtype.
 #[derive(Clone, Copy, Debug)]
@@ -206,39 +206,71 @@ fn map2_same<T: Copy>(a: Option<&[T]>, b: Option<&[T]>, dst: &mut [T], f: impl F
     }
 }
 
+/// A tile loop for the op table's semantics: `dst[i] = f(src[i])` (`None`: in place).
+struct TableMap<'a, T> {
+    src: Option<&'a [T]>,
+    dst: &'a mut [T],
+}
+
+impl<T: Copy> ElemMap<T, T> for TableMap<'_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn map<F: Fn(T) -> T + Copy>(self, f: F) {
+        map1_same(self.src, self.dst, f)
+    }
+}
+
+/// A tile loop for the op table's complex → real semantics.
+struct TableMapToReal<'a, T, R> {
+    src: &'a [T],
+    dst: &'a mut [R],
+}
+
+impl<T: Copy, R> ElemMap<T, R> for TableMapToReal<'_, T, R> {
+    type Out = ();
+    #[inline(always)]
+    fn map<F: Fn(T) -> R + Copy>(self, f: F) {
+        map1(self.src, self.dst, f)
+    }
+}
+
+/// The error for an op the table gives no semantics for this dtype (the verifier rejects
+/// such programs, so this is reached only through a malformed schedule).
+fn no_semantics(u: UnaryOp, dtype: &str) -> String {
+    format!("`{}` has no semantics for {dtype} operands", u.name())
+}
+
 macro_rules! real_unary {
-    ($name:ident, $t:ty, $vec:path, $vec_inplace:path) => {
+    ($name:ident, $t:ty, $map:ident, $vec:path, $vec_inplace:path) => {
+        /// The vectorised kernel where vmath has one, else the op table's semantics.
         #[inline(always)]
-        fn $name(u: UnaryOp, src: Option<&[$t]>, d: &mut [$t]) {
+        fn $name(u: UnaryOp, src: Option<&[$t]>, d: &mut [$t]) -> KResult {
             if math::is_transcendental(u) {
                 match src {
                     Some(a) => $vec(u, a, d),
                     None => $vec_inplace(u, d),
                 }
-                return;
+                return Ok(());
             }
-            match u {
-                UnaryOp::Neg => map1_same(src, d, |x: $t| -x),
-                UnaryOp::Sqrt => map1_same(src, d, <$t>::sqrt),
-                UnaryOp::Abs => map1_same(src, d, <$t>::abs),
-                UnaryOp::Sign => map1_same(src, d, |x: $t| {
-                    if x > 0.0 {
-                        1.0
-                    } else if x < 0.0 {
-                        -1.0
-                    } else {
-                        x
-                    }
-                }),
-                UnaryOp::Imag => map1_same(src, d, |_: $t| 0.0),
-                // conj / real are the identity on reals; transcendentals handled above.
-                _ => map1_same(src, d, |x: $t| x),
-            }
+            u.$map(TableMap { src, dst: d })
+                .ok_or_else(|| no_semantics(u, stringify!($t)))
         }
     };
 }
-real_unary!(unary_f64, f64, math::unary_f64, math::unary_f64_inplace);
-real_unary!(unary_f32, f32, math::unary_f32, math::unary_f32_inplace);
+real_unary!(
+    unary_f64,
+    f64,
+    map_f64,
+    math::unary_f64,
+    math::unary_f64_inplace
+);
+real_unary!(
+    unary_f32,
+    f32,
+    map_f32,
+    math::unary_f32,
+    math::unary_f32_inplace
+);
 
 /// Squared norms in `[NORM_LO, f64::MAX]` give `sqrt(re² + im²)` within about one ulp of
 /// `hypot`; outside (overflow, underflow, zero, non-finite) `hypot` is used.
@@ -322,20 +354,12 @@ fn fast_sign<T: FastSign>(a: &[T], d: &mut [T]) {
 }
 
 macro_rules! complex_unary {
-    ($name:ident, $t:ty) => {
+    ($name:ident, $t:ty, $map:ident) => {
+        /// The complex sign through [`fast_sign`], every other op through the op table.
         #[inline(always)]
-        fn $name(u: UnaryOp, src: Option<&[Complex<$t>]>, d: &mut [Complex<$t>]) {
-            let one = Complex::<$t>::new(1.0, 0.0);
-            match u {
-                UnaryOp::Neg => map1_same(src, d, |z: Complex<$t>| -z),
-                UnaryOp::Exp => map1_same(src, d, |z: Complex<$t>| z.exp()),
-                UnaryOp::Log => map1_same(src, d, |z: Complex<$t>| z.ln()),
-                UnaryOp::Sin => map1_same(src, d, |z: Complex<$t>| z.sin()),
-                UnaryOp::Cos => map1_same(src, d, |z: Complex<$t>| z.cos()),
-                UnaryOp::Tanh => map1_same(src, d, |z: Complex<$t>| z.tanh()),
-                UnaryOp::Sqrt => map1_same(src, d, |z: Complex<$t>| z.sqrt()),
-                UnaryOp::Rsqrt => map1_same(src, d, |z: Complex<$t>| one / z.sqrt()),
-                UnaryOp::Sign => match src {
+        fn $name(u: UnaryOp, src: Option<&[Complex<$t>]>, d: &mut [Complex<$t>]) -> KResult {
+            if u == UnaryOp::Sign {
+                match src {
                     Some(a) => fast_sign(a, d),
                     None => {
                         // In place: through a copy of each chunk.
@@ -346,18 +370,16 @@ macro_rules! complex_unary {
                             fast_sign(b, c);
                         }
                     }
-                },
-                UnaryOp::Expm1 => map1_same(src, d, |z: Complex<$t>| z.exp() - one),
-                UnaryOp::Log1p => map1_same(src, d, |z: Complex<$t>| (one + z).ln()),
-                UnaryOp::Conj => map1_same(src, d, |z: Complex<$t>| z.conj()),
-                // abs / real / imag have real results (see `unary`).
-                UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag => {}
+                }
+                return Ok(());
             }
+            u.$map(TableMap { src, dst: d })
+                .ok_or_else(|| no_semantics(u, concat!("complex ", stringify!($t))))
         }
     };
 }
-complex_unary!(unary_c64, f64);
-complex_unary!(unary_c32, f32);
+complex_unary!(unary_c64, f64, map_c64);
+complex_unary!(unary_c32, f32, map_c32);
 
 #[inline(always)]
 fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
@@ -366,13 +388,13 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
         (SliceMut::F64(d), Some(Slice::F64(a))) => unary_f64(u, Some(a), d),
         (SliceMut::F32(d), None) => unary_f32(u, None, d),
         (SliceMut::F32(d), Some(Slice::F32(a))) => unary_f32(u, Some(a), d),
-        (SliceMut::F64(d), Some(Slice::C64(a))) => match u {
-            UnaryOp::Abs => norm_c64(a, d),
-            UnaryOp::Imag => map1(a, d, |z| z.im),
-            _ => map1(a, d, |z| z.re),
-        },
-        (SliceMut::F32(d), Some(Slice::C32(a))) => match u {
-            UnaryOp::Abs => map1(a, d, |z| {
+        // |z| has a vectorised norm; the other complex → real ops come from the table.
+        (SliceMut::F64(d), Some(Slice::C64(a))) if u == UnaryOp::Abs => {
+            norm_c64(a, d);
+            Ok(())
+        }
+        (SliceMut::F32(d), Some(Slice::C32(a))) if u == UnaryOp::Abs => {
+            map1(a, d, |z| {
                 let (re, im) = (z.re as f64, z.im as f64);
                 // Exact squares, one rounding in the sum: never overflows or underflows.
                 let r = (re * re + im * im).sqrt() as f32;
@@ -382,10 +404,15 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
                 } else {
                     r
                 }
-            }),
-            UnaryOp::Imag => map1(a, d, |z| z.im),
-            _ => map1(a, d, |z| z.re),
-        },
+            });
+            Ok(())
+        }
+        (SliceMut::F64(d), Some(Slice::C64(a))) => u
+            .map_c64_to_real(TableMapToReal { src: a, dst: d })
+            .ok_or_else(|| no_semantics(u, "complex f64 (with a real result)")),
+        (SliceMut::F32(d), Some(Slice::C32(a))) => u
+            .map_c32_to_real(TableMapToReal { src: a, dst: d })
+            .ok_or_else(|| no_semantics(u, "complex f32 (with a real result)")),
         (SliceMut::C64(d), None) => unary_c64(u, None, d),
         (SliceMut::C64(d), Some(Slice::C64(a))) => unary_c64(u, Some(a), d),
         (SliceMut::C32(d), None) => unary_c32(u, None, d),
@@ -396,18 +423,11 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
                 Some(Slice::I64(a)) => Some(a),
                 _ => return Err(mismatch(u.name())),
             };
-            match u {
-                UnaryOp::Neg => map1_same(a, d, i64::wrapping_neg),
-                UnaryOp::Abs => map1_same(a, d, i64::wrapping_abs),
-                UnaryOp::Sign => map1_same(a, d, i64::signum),
-                UnaryOp::Conj | UnaryOp::Real => map1_same(a, d, |x| x),
-                UnaryOp::Imag => map1_same(a, d, |_| 0),
-                _ => return Err(format!("i64 operand of {}", u.name())),
-            }
+            u.map_i64(TableMap { src: a, dst: d })
+                .ok_or_else(|| no_semantics(u, "i64"))
         }
-        _ => return Err(mismatch(u.name())),
+        _ => Err(mismatch(u.name())),
     }
-    Ok(())
 }
 
 macro_rules! real_binary {

@@ -130,6 +130,22 @@ pub fn is_vectorised(op: UnaryOp) -> bool {
     }
 }
 
+/// Whether `op` has a polynomial (or reciprocal-square-root) kernel here, faster than a
+/// loop over the standard library's function. Fused kernels route exactly these ops here.
+pub fn has_polynomial_kernel(op: UnaryOp) -> bool {
+    matches!(
+        op,
+        UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Tanh
+            | UnaryOp::Rsqrt
+            | UnaryOp::Expm1
+            | UnaryOp::Log1p
+    )
+}
+
 fn check_lengths(op: UnaryOp, src: usize, dst: usize) {
     assert_eq!(
         src, dst,

@@ -1,0 +1,462 @@
+//! The op table of the elementwise unary ops: each op is defined once here, with its text
+//! name, method name, per-element semantics for every dtype it accepts, cost, exactness and
+//! JVP rule. Everything else derives from this table: the typing rule (the dtypes with a
+//! semantics are the dtypes it accepts), the reference evaluator, the CPU kernels' scalar
+//! paths, the text form, the e-graph language, the tracing and eager methods, and the
+//! autodiff rule. A new op is one entry in [`unary_ops!`]'s invocation below.
+//!
+//! Semantics are generic closures handed to an [`ElemMap`], so each kernel keeps its own
+//! loop and the closure is inlined into it (the loops vectorise as if written by hand).
+
+use crate::dtype::DType;
+use num_complex::Complex;
+
+/// A loop over elements: given the per-element function of an op, produce the result.
+/// The reference evaluator maps whole vectors, kernels map tiles in place.
+pub trait ElemMap<T, R> {
+    /// The loop's result.
+    type Out;
+    /// Runs the loop with `f` as the per-element function.
+    fn map<F: Fn(T) -> R + Copy>(self, f: F) -> Self::Out;
+}
+
+/// Builds derivative expressions for the JVP rules of the table. The autodiff crate
+/// implements it on traced values, so a rule written here composes to any order.
+pub trait RuleBuilder {
+    /// A traced value.
+    type V: Clone;
+    /// `u(x)`.
+    fn unary(&self, u: UnaryOp, x: &Self::V) -> Self::V;
+    /// `x + y`.
+    fn add(&self, x: &Self::V, y: &Self::V) -> Self::V;
+    /// `x - y`.
+    fn sub(&self, x: &Self::V, y: &Self::V) -> Self::V;
+    /// `x * y`.
+    fn mul(&self, x: &Self::V, y: &Self::V) -> Self::V;
+    /// `x / y`.
+    fn div(&self, x: &Self::V, y: &Self::V) -> Self::V;
+    /// The constant `v` with the type of `like`.
+    fn scalar(&self, like: &Self::V, v: f64) -> Self::V;
+}
+
+/// The kind of JVP rule a unary op has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryJvp {
+    /// A tangent expression in the table (see [`UnaryOp::tangent`]).
+    Tangent,
+    /// The op is linear: its tangent is the op applied to the tangent.
+    Linear,
+    /// The rule depends on the dtype (abs, sign, conj, real, imag): written in the
+    /// autodiff crate, whose match over these ops is exhaustive.
+    Special,
+}
+
+/// Per-element cost class, for the cost model and the fusion heuristics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemCost {
+    /// A few instructions (neg, abs, conj).
+    Cheap,
+    /// A division or square root.
+    Moderate,
+    /// A transcendental function (exp, log, sin, erf): tens of instructions.
+    Transcendental,
+}
+
+impl ElemCost {
+    /// Estimated flops per element.
+    pub fn flops(self) -> f64 {
+        match self {
+            ElemCost::Cheap => 1.0,
+            ElemCost::Moderate => 4.0,
+            ElemCost::Transcendental => 20.0,
+        }
+    }
+}
+
+macro_rules! sem_real {
+    ($m:ident, $t:ty, none) => {
+        None
+    };
+    ($m:ident, $t:ty, (|$x:ident| $e:expr)) => {
+        Some($m.map(|$x: $t| -> $t { $e }))
+    };
+}
+
+macro_rules! sem_complex {
+    ($m:ident, $t:ty, none) => {
+        None
+    };
+    ($m:ident, $t:ty, (|$x:ident| $e:expr)) => {
+        Some($m.map(|$x: Complex<$t>| -> Complex<$t> { $e }))
+    };
+}
+
+macro_rules! sem_to_real {
+    ($m:ident, $t:ty, none) => {
+        None
+    };
+    ($m:ident, $t:ty, (|$x:ident| $e:expr)) => {
+        Some($m.map(|$x: Complex<$t>| -> $t { $e }))
+    };
+}
+
+macro_rules! sem_int {
+    ($m:ident, none) => {
+        None
+    };
+    ($m:ident, (|$x:ident| $e:expr)) => {
+        Some($m.map(|$x: i64| -> i64 { $e }))
+    };
+}
+
+macro_rules! has {
+    (none) => {
+        false
+    };
+    ((|$x:ident| $e:expr)) => {
+        true
+    };
+}
+
+macro_rules! jvp_kind {
+    (linear) => {
+        UnaryJvp::Linear
+    };
+    (special) => {
+        UnaryJvp::Special
+    };
+    ((|$b:ident, $x:ident, $y:ident, $d:ident| $e:expr)) => {
+        UnaryJvp::Tangent
+    };
+}
+
+macro_rules! jvp_tangent {
+    ($op:expr, $bb:ident, $xx:ident, $yy:ident, $dd:ident, linear) => {
+        Some($bb.unary($op, $dd))
+    };
+    ($op:expr, $bb:ident, $xx:ident, $yy:ident, $dd:ident, special) => {
+        None
+    };
+    ($op:expr, $bb:ident, $xx:ident, $yy:ident, $dd:ident, (|$b:ident, $x:ident, $y:ident, $d:ident| $e:expr)) => {{
+        #[allow(unused)]
+        let ($b, $x, $y, $d) = ($bb, $xx, $yy, $dd);
+        Some($e)
+    }};
+}
+
+/// Defines [`UnaryOp`] and its table from one entry per op.
+macro_rules! unary_ops {
+    ($(
+        $(#[$doc:meta])*
+        $var:ident {
+            name: $name:ident,
+            cost: $cost:ident,
+            exact: $exact:literal,
+            real: $real:tt,
+            complex: $cplx:tt,
+            complex_to_real: $c2r:tt,
+            int: $int:tt,
+            jvp: $jvp:tt,
+        }
+    )*) => {
+        /// Elementwise unary operations (the op table in [`crate::optable`]). Operand and
+        /// result have the same shape.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum UnaryOp {
+            $( $(#[$doc])* $var, )*
+        }
+
+        impl UnaryOp {
+            /// Every unary op, in table order.
+            pub const ALL: [UnaryOp; <[&str]>::len(&[$(stringify!($var)),*])] = [$(UnaryOp::$var),*];
+
+            /// `true` for ops that need a float or complex operand (no integer semantics).
+            pub fn needs_float(self) -> bool {
+                !self.accepts(DType::I64)
+            }
+
+            /// Name in the text form; also the method name on traced and eager tensors.
+            pub fn name(self) -> &'static str {
+                match self { $(UnaryOp::$var => stringify!($name),)* }
+            }
+
+            /// Per-element cost class.
+            pub fn cost(self) -> ElemCost {
+                match self { $(UnaryOp::$var => ElemCost::$cost,)* }
+            }
+
+            /// `true` when the result is exact (no rounding): such ops keep property
+            /// tests bit-exact under any algebraic rewrite.
+            pub fn is_exact(self) -> bool {
+                match self { $(UnaryOp::$var => $exact,)* }
+            }
+
+            /// The kind of JVP rule.
+            pub fn jvp_kind(self) -> UnaryJvp {
+                match self { $(UnaryOp::$var => jvp_kind!($jvp),)* }
+            }
+
+            /// The output tangent of `y = op(x)` for the operand tangent `d`, built with
+            /// `b`; `None` for [`UnaryJvp::Special`] rules.
+            pub fn tangent<B: RuleBuilder>(
+                self,
+                b: &B,
+                x: &B::V,
+                y: &B::V,
+                d: &B::V,
+            ) -> Option<B::V> {
+                match self {
+                    $(UnaryOp::$var => jvp_tangent!(UnaryOp::$var, b, x, y, d, $jvp),)*
+                }
+            }
+
+            /// Whether the op accepts operands of `dtype` (it has a semantics for it).
+            pub fn accepts(self, dtype: DType) -> bool {
+                let (real, cplx, c2r, int) = match self {
+                    $(UnaryOp::$var => (
+                        has!($real),
+                        has!($cplx),
+                        has!($c2r),
+                        has!($int),
+                    ),)*
+                };
+                match dtype {
+                    DType::F32 | DType::F64 => real,
+                    DType::C32 | DType::C64 => cplx || c2r,
+                    DType::I64 => int,
+                    DType::Bool => false,
+                }
+            }
+
+            /// The result dtype for an operand of `dtype` (complex → real for abs, real and
+            /// imag), or `None` when the op does not accept `dtype`.
+            pub fn result_dtype(self, dtype: DType) -> Option<DType> {
+                if !self.accepts(dtype) {
+                    return None;
+                }
+                let c2r = match self {
+                    $(UnaryOp::$var => has!($c2r),)*
+                };
+                Some(if dtype.is_complex() && c2r { dtype.real() } else { dtype })
+            }
+
+            /// Runs `m` with the op's f64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_f64<M: ElemMap<f64, f64>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_real!(m, f64, $real),)* }
+            }
+
+            /// Runs `m` with the op's f32 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_f32<M: ElemMap<f32, f32>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_real!(m, f32, $real),)* }
+            }
+
+            /// Runs `m` with the op's c64 → c64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c64<M: ElemMap<Complex<f64>, Complex<f64>>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_complex!(m, f64, $cplx),)* }
+            }
+
+            /// Runs `m` with the op's c32 → c32 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c32<M: ElemMap<Complex<f32>, Complex<f32>>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_complex!(m, f32, $cplx),)* }
+            }
+
+            /// Runs `m` with the op's c64 → f64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c64_to_real<M: ElemMap<Complex<f64>, f64>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_to_real!(m, f64, $c2r),)* }
+            }
+
+            /// Runs `m` with the op's c32 → f32 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c32_to_real<M: ElemMap<Complex<f32>, f32>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_to_real!(m, f32, $c2r),)* }
+            }
+
+            /// Runs `m` with the op's i64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_i64<M: ElemMap<i64, i64>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_int!(m, $int),)* }
+            }
+        }
+
+        /// Calls `$callback!` with `$(#[doc])* method => Variant;` for every unary op, so
+        /// the tracing and eager method surfaces derive from the table.
+        #[macro_export]
+        macro_rules! for_each_unary_op {
+            ($callback:ident) => {
+                $callback! { $( $(#[$doc])* $name => $var; )* }
+            };
+        }
+    };
+}
+
+/// The real sign: -1, 0 (keeping the sign of zero) or 1; NaN stays NaN.
+macro_rules! real_sign {
+    ($x:ident) => {
+        if $x > 0.0 {
+            1.0
+        } else if $x < 0.0 {
+            -1.0
+        } else {
+            $x
+        }
+    };
+}
+
+unary_ops! {
+    /// `-x`. Numeric dtypes.
+    Neg {
+        name: neg, cost: Cheap, exact: true,
+        real: (|x| -x),
+        complex: (|z| -z),
+        complex_to_real: none,
+        int: (|a| a.wrapping_neg()),
+        jvp: linear,
+    }
+    /// `e^x`. Float and complex.
+    Exp {
+        name: exp, cost: Transcendental, exact: false,
+        real: (|x| x.exp()),
+        complex: (|z| z.exp()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, y)),
+    }
+    /// Natural log. Float and complex.
+    Log {
+        name: log, cost: Transcendental, exact: false,
+        real: (|x| x.ln()),
+        complex: (|z| z.ln()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.div(d, x)),
+    }
+    /// Sine.
+    Sin {
+        name: sin, cost: Transcendental, exact: false,
+        real: (|x| x.sin()),
+        complex: (|z| z.sin()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Cos, x))),
+    }
+    /// Cosine.
+    Cos {
+        name: cos, cost: Transcendental, exact: false,
+        real: (|x| x.cos()),
+        complex: (|z| z.cos()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Sin, x)))),
+    }
+    /// Hyperbolic tangent.
+    Tanh {
+        name: tanh, cost: Transcendental, exact: false,
+        real: (|x| x.tanh()),
+        complex: (|z| z.tanh()),
+        complex_to_real: none,
+        int: none,
+        // tanh' = 1 - tanh².
+        jvp: (|b, x, y, d| b.mul(d, &b.sub(&b.scalar(x, 1.0), &b.mul(y, y)))),
+    }
+    /// Principal square root. Float and complex.
+    Sqrt {
+        name: sqrt, cost: Moderate, exact: false,
+        real: (|x| x.sqrt()),
+        complex: (|z| z.sqrt()),
+        complex_to_real: none,
+        int: none,
+        // sqrt' = 0.5 / sqrt(x): +inf at 0 (as JAX).
+        jvp: (|b, x, y, d| b.mul(d, &b.div(&b.scalar(x, 0.5), y))),
+    }
+    /// `1/sqrt(x)`. Float and complex.
+    Rsqrt {
+        name: rsqrt, cost: Moderate, exact: false,
+        real: (|x| 1.0 / x.sqrt()),
+        complex: (|z| Complex::new(1.0, 0.0) / z.sqrt()),
+        complex_to_real: none,
+        int: none,
+        // rsqrt' = -0.5 · rsqrt(x) / x.
+        jvp: (|b, x, y, d| b.mul(d, &b.mul(&b.scalar(x, -0.5), &b.div(y, x)))),
+    }
+    /// `|x|`; the result of a complex operand is real (c64 → f64). Numeric dtypes.
+    Abs {
+        name: abs, cost: Cheap, exact: true,
+        real: (|x| x.abs()),
+        complex: none,
+        complex_to_real: (|z| z.norm()),
+        int: (|a| a.wrapping_abs()),
+        jvp: special,
+    }
+    /// `-1, 0, 1` for reals (NaN stays NaN), `z/|z|` (0 at 0) for complex. Numeric dtypes.
+    Sign {
+        name: sign, cost: Cheap, exact: true,
+        real: (|x| real_sign!(x)),
+        complex: (|z| {
+            let n = z.norm();
+            if n == 0.0 {
+                Complex::new(0.0, 0.0)
+            } else {
+                Complex::new(z.re / n, z.im / n)
+            }
+        }),
+        complex_to_real: none,
+        int: (|a| a.signum()),
+        jvp: special,
+    }
+    /// `e^x - 1`, accurate near 0.
+    Expm1 {
+        name: expm1, cost: Transcendental, exact: false,
+        real: (|x| x.exp_m1()),
+        complex: (|z| z.exp() - Complex::new(1.0, 0.0)),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, &b.add(y, &b.scalar(x, 1.0)))),
+    }
+    /// `ln(1 + x)`, accurate near 0.
+    Log1p {
+        name: log1p, cost: Transcendental, exact: false,
+        real: (|x| x.ln_1p()),
+        complex: (|z| (Complex::new(1.0, 0.0) + z).ln()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.div(d, &b.add(x, &b.scalar(x, 1.0)))),
+    }
+    /// Complex conjugate; identity on reals. Numeric dtypes.
+    Conj {
+        name: conj, cost: Cheap, exact: true,
+        real: (|x| x),
+        complex: (|z| z.conj()),
+        complex_to_real: none,
+        int: (|a| a),
+        jvp: special,
+    }
+    /// Real part; complex → real, identity on reals.
+    Real {
+        name: real, cost: Cheap, exact: true,
+        real: (|x| x),
+        complex: none,
+        complex_to_real: (|z| z.re),
+        int: (|a| a),
+        jvp: special,
+    }
+    /// Imaginary part; complex → real, zeros on reals.
+    Imag {
+        name: imag, cost: Cheap, exact: true,
+        real: (|x| {
+            let _ = x;
+            0.0
+        }),
+        complex: none,
+        complex_to_real: (|z| z.im),
+        int: (|a| {
+            let _ = a;
+            0
+        }),
+        jvp: special,
+    }
+}

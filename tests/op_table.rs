@@ -1,0 +1,324 @@
+//! Generic tests over every op of the op table (`tenferro_ir::optable`): a new op is tested
+//! here the moment it is defined. For every unary op and every dtype it accepts:
+//! - the CPU backend, fused and unfused, at 1 and 2 threads, against the reference
+//!   evaluator (bit-exact, or within 4 ulp for the kernels documented as ≤ 2 ulp);
+//! - its JVP against central finite differences (f64 and c64 where accepted);
+//! - the adjoint identity ⟨vjp(c), t⟩ = ⟨c, jvp(t)⟩;
+//! - the text round trip, O2 (e-graph) equal to O0, and eager equal to traced.
+
+use num_complex::Complex64;
+use tenferro_ad::{AdContext, EagerContext};
+use tenferro_cpu::CpuBackend;
+use tenferro_ir::eval::{eval, eval_op};
+use tenferro_ir::{parse, print, DType, Function, Op, Tensor, TensorType, UnaryOp};
+use tenferro_passes::OptLevel;
+use tenferro_runtime::{CompileOptions, GraphCompiler, GraphExecutor, TracedTensor};
+
+const DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::C32, DType::C64, DType::I64];
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545F4914F6CDD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next()
+    }
+}
+
+/// `n` values of `dtype` in `[lo, hi]` (real and imaginary parts), plus the special
+/// values every kernel must agree on when `specials` is set.
+fn values(rng: &mut Rng, dtype: DType, n: usize, lo: f64, hi: f64, specials: bool) -> Tensor {
+    let mut re: Vec<f64> = (0..n).map(|_| rng.uniform(lo, hi)).collect();
+    if specials && n > 8 {
+        re[..6].copy_from_slice(&[0.0, -0.0, 1.0, -1.0, f64::INFINITY, f64::NAN]);
+    }
+    let im: Vec<f64> = (0..n).map(|_| rng.uniform(lo, hi)).collect();
+    let shape = vec![n];
+    match dtype {
+        DType::F64 => Tensor::from_vec_col_major(shape, re).unwrap(),
+        DType::F32 => {
+            Tensor::from_vec_col_major(shape, re.iter().map(|&v| v as f32).collect()).unwrap()
+        }
+        DType::C64 => Tensor::from_vec_col_major(
+            shape,
+            re.iter()
+                .zip(&im)
+                .map(|(&a, &b)| Complex64::new(a, b))
+                .collect(),
+        )
+        .unwrap(),
+        DType::C32 => Tensor::from_vec_col_major(
+            shape,
+            re.iter()
+                .zip(&im)
+                .map(|(&a, &b)| num_complex::Complex32::new(a as f32, b as f32))
+                .collect(),
+        )
+        .unwrap(),
+        DType::I64 => Tensor::from_vec_col_major(
+            shape,
+            re.iter()
+                .map(|&v| if v.is_finite() { (v * 100.0) as i64 } else { 7 })
+                .collect(),
+        )
+        .unwrap(),
+        DType::Bool => unreachable!("no unary op accepts bool"),
+    }
+}
+
+/// Every element as (re, im) in f64.
+fn parts(t: &Tensor) -> Vec<(f64, f64)> {
+    match t.dtype() {
+        DType::F64 => t
+            .to_vec::<f64>()
+            .unwrap()
+            .iter()
+            .map(|&v| (v, 0.0))
+            .collect(),
+        DType::F32 => t
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| (v as f64, 0.0))
+            .collect(),
+        DType::C64 => t
+            .to_vec::<Complex64>()
+            .unwrap()
+            .iter()
+            .map(|z| (z.re, z.im))
+            .collect(),
+        DType::C32 => t
+            .to_vec::<num_complex::Complex32>()
+            .unwrap()
+            .iter()
+            .map(|z| (z.re as f64, z.im as f64))
+            .collect(),
+        DType::I64 => t
+            .to_vec::<i64>()
+            .unwrap()
+            .iter()
+            .map(|&v| (v as f64, 0.0))
+            .collect(),
+        DType::Bool => unreachable!(),
+    }
+}
+
+fn ulp_close(a: f64, b: f64, eps: f64, ulps: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a == b {
+        return true;
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return false;
+    }
+    (a - b).abs() <= ulps * eps * a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
+}
+
+/// Same bits (NaN payloads aside), or within `ulps` when `approx`.
+fn agree(got: &Tensor, want: &Tensor, approx: bool) -> bool {
+    if got.ty() != want.ty() {
+        return false;
+    }
+    let eps = match got.dtype() {
+        DType::F32 | DType::C32 => f32::EPSILON as f64,
+        _ => f64::EPSILON,
+    };
+    let ulps = if approx { 4.0 } else { 0.0 };
+    parts(got)
+        .iter()
+        .zip(parts(want))
+        .all(|(&(a, b), (c, d))| ulp_close(a, c, eps, ulps) && ulp_close(b, d, eps, ulps))
+}
+
+/// The kernels documented as within 2 ulp of the table's semantics (checked at 4).
+fn approximate(u: UnaryOp, dtype: DType) -> bool {
+    tenferro_cpu::fused_ulps(u, dtype) > 0
+}
+
+fn accepted(u: UnaryOp) -> Vec<DType> {
+    DTYPES.into_iter().filter(|&d| u.accepts(d)).collect()
+}
+
+#[test]
+fn every_unary_op_has_a_dtype_and_a_result_type() {
+    for &u in UnaryOp::ALL.iter() {
+        assert!(!accepted(u).is_empty(), "{} accepts no dtype", u.name());
+        for d in DTYPES {
+            let ty = TensorType::new(d, vec![3]);
+            let inferred = tenferro_ir::infer_types(&Op::Unary(u), &[&ty]);
+            match u.result_dtype(d) {
+                Some(r) => assert_eq!(inferred.unwrap(), vec![ty.with_dtype(r)], "{}", u.name()),
+                None => assert!(
+                    inferred.is_err(),
+                    "{} on {d:?} should be rejected",
+                    u.name()
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_unary_op_runs_on_the_cpu_as_the_reference_evaluator_does() {
+    let mut rng = Rng(0x5eed);
+    for &u in UnaryOp::ALL.iter() {
+        for d in accepted(u) {
+            let xv = values(&mut rng, d, 1000, -3.0, 3.0, true);
+            let x = TracedTensor::input(d, &[1000]);
+            // alone, and inside a fused chain (the op's result feeds another op)
+            let alone = x.unary(u);
+            let chain = alone.unary(UnaryOp::Neg);
+            for y in [&alone, &chain] {
+                let p0 = GraphCompiler::with_options(CompileOptions::new().opt_level(OptLevel::O0))
+                    .compile(y)
+                    .unwrap();
+                let want = eval(p0.function(), std::slice::from_ref(&xv))
+                    .unwrap()
+                    .remove(0);
+                for threads in [1, 2] {
+                    for fusion in [true, false] {
+                        let backend = CpuBackend::with_threads(threads).with_fusion(fusion);
+                        let got = GraphExecutor::new(backend)
+                            .run_with_inputs(&p0, &[(&x, xv.clone())])
+                            .unwrap();
+                        assert!(
+                            agree(&got, &want, approximate(u, d)),
+                            "{} on {d:?}: {threads} threads, fusion {fusion}",
+                            u.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A point where every op is smooth: real parts in [0.3, 0.9], imaginary in [0.1, 0.5].
+fn smooth_point(rng: &mut Rng, d: DType, n: usize) -> Tensor {
+    match d {
+        DType::C64 => {
+            let v: Vec<Complex64> = (0..n)
+                .map(|_| Complex64::new(rng.uniform(0.3, 0.9), rng.uniform(0.1, 0.5)))
+                .collect();
+            Tensor::from_vec_col_major(vec![n], v).unwrap()
+        }
+        _ => values(rng, d, n, 0.3, 0.9, false),
+    }
+}
+
+fn axpy(x: &Tensor, s: f64, t: &Tensor) -> Tensor {
+    match x.dtype() {
+        DType::F64 => {
+            let (a, b) = (x.to_vec::<f64>().unwrap(), t.to_vec::<f64>().unwrap());
+            let v = a.iter().zip(&b).map(|(p, q)| p + s * q).collect();
+            Tensor::from_vec_col_major(x.shape().to_vec(), v).unwrap()
+        }
+        _ => {
+            let (a, b) = (
+                x.to_vec::<Complex64>().unwrap(),
+                t.to_vec::<Complex64>().unwrap(),
+            );
+            let v = a.iter().zip(&b).map(|(p, q)| p + q * s).collect();
+            Tensor::from_vec_col_major(x.shape().to_vec(), v).unwrap()
+        }
+    }
+}
+
+/// The real inner product Σ Re(conj(a)·b).
+fn inner(a: &Tensor, b: &Tensor) -> f64 {
+    parts(a)
+        .iter()
+        .zip(parts(b))
+        .map(|(&(p, q), (r, s))| p * r + q * s)
+        .sum()
+}
+
+fn run(y: &TracedTensor, inputs: &[(&TracedTensor, Tensor)]) -> Tensor {
+    let p = GraphCompiler::new().compile(y).unwrap();
+    GraphExecutor::new(CpuBackend::new())
+        .run_with_inputs(&p, inputs)
+        .unwrap()
+}
+
+#[test]
+fn every_unary_jvp_matches_finite_differences_and_its_vjp_is_the_adjoint() {
+    let mut rng = Rng(42);
+    let ad = AdContext::new();
+    for &u in UnaryOp::ALL.iter() {
+        for d in [DType::F64, DType::C64] {
+            if !u.accepts(d) {
+                continue;
+            }
+            let n = 6;
+            let xv = smooth_point(&mut rng, d, n);
+            let tv = smooth_point(&mut rng, d, n);
+            let x = TracedTensor::input(d, &[n]);
+            let t = TracedTensor::input(d, &[n]);
+            let y = x.unary(u);
+            let jvp = ad.jvp(&y, &x, &t).unwrap();
+            let got = run(&jvp, &[(&x, xv.clone()), (&t, tv.clone())]);
+            let h = 1e-6;
+            let f = |p: &Tensor| eval_op(&Op::Unary(u), &[p]).unwrap().remove(0);
+            let (fp, fm) = (f(&axpy(&xv, h, &tv)), f(&axpy(&xv, -h, &tv)));
+            let fd: Vec<(f64, f64)> = parts(&fp)
+                .iter()
+                .zip(parts(&fm))
+                .map(|(&(a, b), (c, e))| ((a - c) / (2.0 * h), (b - e) / (2.0 * h)))
+                .collect();
+            for (g, w) in parts(&got).iter().zip(&fd) {
+                let err = (g.0 - w.0).abs().max((g.1 - w.1).abs());
+                let scale = 1.0 + w.0.abs().max(w.1.abs());
+                assert!(
+                    err <= 1e-6 * scale,
+                    "jvp of {} on {d:?}: {g:?} vs finite differences {w:?}",
+                    u.name()
+                );
+            }
+            // ⟨vjp(c), t⟩ = ⟨c, jvp(t)⟩
+            let ry = f(&xv);
+            let cv = smooth_point(&mut rng, ry.dtype(), n);
+            let c = TracedTensor::input(ry.dtype(), &[n]);
+            let vjp = ad.vjp(&y, &x, &c).unwrap();
+            let back = run(&vjp, &[(&x, xv.clone()), (&c, cv.clone())]);
+            let (l, r) = (inner(&back, &tv), inner(&cv, &got));
+            assert!(
+                (l - r).abs() <= 1e-12 * (1.0 + l.abs()),
+                "adjoint identity of {} on {d:?}: {l} vs {r}",
+                u.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_unary_op_round_trips_through_text_and_the_egraph_and_matches_eager() {
+    let mut rng = Rng(7);
+    let ctx = EagerContext::new(CpuBackend::new());
+    for &u in UnaryOp::ALL.iter() {
+        for d in accepted(u) {
+            let x = TracedTensor::input(d, &[16]);
+            let y = x.unary(u);
+            let p0 = GraphCompiler::with_options(CompileOptions::new().opt_level(OptLevel::O0))
+                .compile(&y)
+                .unwrap();
+            let text = print(p0.function());
+            let back: Function = parse(&text).unwrap();
+            assert_eq!(print(&back), text, "{}", u.name());
+            assert!(text.contains(u.name()), "{text}");
+            let xv = values(&mut rng, d, 16, -2.0, 2.0, true);
+            let want = eval(&back, std::slice::from_ref(&xv)).unwrap().remove(0);
+            let o2 = run(&y, &[(&x, xv.clone())]);
+            assert!(agree(&o2, &want, approximate(u, d)), "O2 {}", u.name());
+            let eager = ctx.from_tensor(xv.clone()).unary(u).unwrap().value();
+            assert!(agree(&eager, &o2, false), "eager {} on {d:?}", u.name());
+        }
+    }
+}
