@@ -7,53 +7,7 @@ use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use crate::optable::UnaryOp;
-
-/// Elementwise binary operations. Both operands and the result have one type
-/// (tracing inserts broadcasts and converts; the IR never broadcasts implicitly).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BinaryOp {
-    /// `x + y`.
-    Add,
-    /// `x - y`.
-    Sub,
-    /// `x * y`.
-    Mul,
-    /// Division; integer division truncates toward zero (division by zero gives 0).
-    Div,
-    /// `x^y`. Float and complex (`exp(y·ln x)` for complex).
-    Pow,
-    /// Elementwise maximum, NaN-propagating. Real dtypes only.
-    Max,
-    /// Elementwise minimum, NaN-propagating. Real dtypes only.
-    Min,
-}
-
-impl BinaryOp {
-    /// Every binary op.
-    pub const ALL: [BinaryOp; 7] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Max,
-        BinaryOp::Min,
-    ];
-
-    /// Name in the text form.
-    pub fn name(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Pow => "pow",
-            BinaryOp::Max => "maximum",
-            BinaryOp::Min => "minimum",
-        }
-    }
-}
+pub use crate::optable::{BinaryOp, UnaryOp};
 
 /// Comparison direction of [`Op::Compare`]; the result is bool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

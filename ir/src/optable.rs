@@ -113,6 +113,9 @@ macro_rules! has {
     (none) => {
         false
     };
+    ($other:tt) => {
+        true
+    };
     ((|$x:ident| $e:expr)) => {
         true
     };
@@ -458,5 +461,228 @@ unary_ops! {
             0
         }),
         jvp: special,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Binary ops.
+
+/// A loop over pairs of elements, given the per-element function of a binary op.
+pub trait ElemMap2<T> {
+    /// The loop's result.
+    type Out;
+    /// Runs the loop with `f` as the per-element function.
+    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) -> Self::Out;
+}
+
+macro_rules! sem2 {
+    ($m:ident, $t:ty, none) => {
+        None
+    };
+    ($m:ident, $t:ty, (|$x:ident, $y:ident| $e:expr)) => {
+        Some($m.map(|$x: $t, $y: $t| -> $t { $e }))
+    };
+}
+
+/// Defines [`BinaryOp`] and its table from one entry per op.
+macro_rules! binary_ops {
+    ($(
+        $(#[$doc:meta])*
+        $var:ident {
+            name: $name:ident,
+            cost: $cost:ident,
+            real: $real:tt,
+            complex: $cplx:tt,
+            int: $int:tt,
+        }
+    )*) => {
+        /// Elementwise binary operations (the op table in [`crate::optable`]). Both
+        /// operands and the result have one type (tracing inserts broadcasts and converts;
+        /// the IR never broadcasts implicitly).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum BinaryOp {
+            $( $(#[$doc])* $var, )*
+        }
+
+        impl BinaryOp {
+            /// Every binary op, in table order.
+            pub const ALL: [BinaryOp; <[&str]>::len(&[$(stringify!($var)),*])] = [$(BinaryOp::$var),*];
+
+            /// Name in the text form.
+            pub fn name(self) -> &'static str {
+                match self { $(BinaryOp::$var => stringify!($name),)* }
+            }
+
+            /// Per-element cost class.
+            pub fn cost(self) -> ElemCost {
+                match self { $(BinaryOp::$var => ElemCost::$cost,)* }
+            }
+
+            /// Whether the op accepts operands of `dtype` (it has a semantics for it).
+            pub fn accepts(self, dtype: DType) -> bool {
+                let (real, cplx, int) = match self {
+                    $(BinaryOp::$var => (has!($real), has!($cplx), has!($int)),)*
+                };
+                match dtype {
+                    DType::F32 | DType::F64 => real,
+                    DType::C32 | DType::C64 => cplx,
+                    DType::I64 => int,
+                    DType::Bool => false,
+                }
+            }
+
+            /// Runs `m` with the op's f64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_f64<M: ElemMap2<f64>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, f64, $real),)* }
+            }
+
+            /// Runs `m` with the op's f32 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_f32<M: ElemMap2<f32>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, f32, $real),)* }
+            }
+
+            /// Runs `m` with the op's c64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c64<M: ElemMap2<Complex<f64>>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, Complex<f64>, $cplx),)* }
+            }
+
+            /// Runs `m` with the op's c32 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_c32<M: ElemMap2<Complex<f32>>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, Complex<f32>, $cplx),)* }
+            }
+
+            /// Runs `m` with the op's i64 semantics; `None` if the op has none.
+            #[inline(always)]
+            pub fn map_i64<M: ElemMap2<i64>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, i64, $int),)* }
+            }
+        }
+    };
+}
+
+macro_rules! ieee_minmax {
+    ($max:ident, $min:ident, $t:ty) => {
+        /// IEEE 754-2019 maximum: NaN-propagating (the first NaN wins), `-0 < +0`.
+        #[inline(always)]
+        pub fn $max(x: $t, y: $t) -> $t {
+            if x.is_nan() {
+                x
+            } else if y.is_nan() {
+                y
+            } else if x > y {
+                x
+            } else if y > x {
+                y
+            } else if x.is_sign_negative() {
+                y
+            } else {
+                x
+            }
+        }
+        /// IEEE 754-2019 minimum: NaN-propagating (the first NaN wins), `-0 < +0`.
+        #[inline(always)]
+        pub fn $min(x: $t, y: $t) -> $t {
+            if x.is_nan() {
+                x
+            } else if y.is_nan() {
+                y
+            } else if x < y {
+                x
+            } else if y < x {
+                y
+            } else if x.is_sign_negative() {
+                x
+            } else {
+                y
+            }
+        }
+    };
+}
+ieee_minmax!(max_f32, min_f32, f32);
+ieee_minmax!(max_f64, min_f64, f64);
+
+/// The IEEE maximum and minimum of one float type.
+pub trait IeeeMinMax: Copy {
+    /// [`max_f64`] / [`max_f32`].
+    fn ieee_max(self, y: Self) -> Self;
+    /// [`min_f64`] / [`min_f32`].
+    fn ieee_min(self, y: Self) -> Self;
+}
+
+impl IeeeMinMax for f64 {
+    #[inline(always)]
+    fn ieee_max(self, y: f64) -> f64 {
+        max_f64(self, y)
+    }
+    #[inline(always)]
+    fn ieee_min(self, y: f64) -> f64 {
+        min_f64(self, y)
+    }
+}
+
+impl IeeeMinMax for f32 {
+    #[inline(always)]
+    fn ieee_max(self, y: f32) -> f32 {
+        max_f32(self, y)
+    }
+    #[inline(always)]
+    fn ieee_min(self, y: f32) -> f32 {
+        min_f32(self, y)
+    }
+}
+
+binary_ops! {
+    /// `x + y`.
+    Add {
+        name: add, cost: Cheap,
+        real: (|x, y| x + y),
+        complex: (|x, y| x + y),
+        int: (|x, y| x.wrapping_add(y)),
+    }
+    /// `x - y`.
+    Sub {
+        name: sub, cost: Cheap,
+        real: (|x, y| x - y),
+        complex: (|x, y| x - y),
+        int: (|x, y| x.wrapping_sub(y)),
+    }
+    /// `x * y`.
+    Mul {
+        name: mul, cost: Cheap,
+        real: (|x, y| x * y),
+        complex: (|x, y| x * y),
+        int: (|x, y| x.wrapping_mul(y)),
+    }
+    /// Division; integer division truncates toward zero (division by zero gives 0).
+    Div {
+        name: div, cost: Moderate,
+        real: (|x, y| x / y),
+        complex: (|x, y| x / y),
+        int: (|x, y| if y == 0 { 0 } else { x.wrapping_div(y) }),
+    }
+    /// `x^y`. Float and complex (`exp(y·ln x)` for complex).
+    Pow {
+        name: pow, cost: Transcendental,
+        real: (|x, y| x.powf(y)),
+        complex: (|x, y| x.powc(y)),
+        int: none,
+    }
+    /// Elementwise maximum, NaN-propagating. Real dtypes only.
+    Max {
+        name: maximum, cost: Cheap,
+        real: (|x, y| x.ieee_max(y)),
+        complex: none,
+        int: (|x, y| x.max(y)),
+    }
+    /// Elementwise minimum, NaN-propagating. Real dtypes only.
+    Min {
+        name: minimum, cost: Cheap,
+        real: (|x, y| x.ieee_min(y)),
+        complex: none,
+        int: (|x, y| x.min(y)),
     }
 }

@@ -10,7 +10,7 @@ use crate::math;
 use crate::schedule::{TileOpKind, Twin};
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
-use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ReduceOp, UnaryOp};
+use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ElemMap2, ReduceOp, UnaryOp};
 
 /// A read-only slice of one dtype.
 #[derive(Clone, Copy, Debug)]
@@ -430,18 +430,19 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     }
 }
 
-macro_rules! real_binary {
-    ($a:expr, $b:expr, $d:expr, $op:expr, $t:ty, $max:ident, $min:ident) => {
-        match $op {
-            BinaryOp::Add => map2_same($a, $b, $d, |p: $t, q: $t| p + q),
-            BinaryOp::Sub => map2_same($a, $b, $d, |p: $t, q: $t| p - q),
-            BinaryOp::Mul => map2_same($a, $b, $d, |p: $t, q: $t| p * q),
-            BinaryOp::Div => map2_same($a, $b, $d, |p: $t, q: $t| p / q),
-            BinaryOp::Pow => map2_same($a, $b, $d, <$t>::powf),
-            BinaryOp::Max => map2_same($a, $b, $d, $max),
-            BinaryOp::Min => map2_same($a, $b, $d, $min),
-        }
-    };
+/// A tile loop for the op table's binary semantics (`None` operands: the destination).
+struct TableMap2<'a, T> {
+    a: Option<&'a [T]>,
+    b: Option<&'a [T]>,
+    dst: &'a mut [T],
+}
+
+impl<T: Copy> ElemMap2<T> for TableMap2<'_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) {
+        map2_same(self.a, self.b, self.dst, f)
+    }
 }
 
 /// `d = a · b` over c64 tiles (`None` is the destination itself). Operands of the tile's
@@ -497,19 +498,6 @@ unsafe fn mul_c64_avx(a: *const f64, b: *const f64, d: *mut f64, n: usize) {
     }
 }
 
-macro_rules! complex_binary {
-    ($a:expr, $b:expr, $d:expr, $op:expr, $c:ty, $mul:expr) => {
-        match $op {
-            BinaryOp::Add => map2_same($a, $b, $d, |p: $c, q: $c| p + q),
-            BinaryOp::Sub => map2_same($a, $b, $d, |p: $c, q: $c| p - q),
-            BinaryOp::Mul => $mul($a, $b, $d),
-            BinaryOp::Div => map2_same($a, $b, $d, |p: $c, q: $c| p / q),
-            BinaryOp::Pow => map2_same($a, $b, $d, |p: $c, q: $c| p.powc(q)),
-            BinaryOp::Max | BinaryOp::Min => return Err("complex operands of an ordered op".into()),
-        }
-    };
-}
-
 /// Typed operand of a same-dtype op, `None` meaning "the destination".
 macro_rules! operand {
     ($s:expr, $V:ident, $what:expr) => {
@@ -521,65 +509,43 @@ macro_rules! operand {
     };
 }
 
+/// The binary op through the op table's semantics (c64 `mul` through [`mul_c64`]).
 #[inline(always)]
 fn binary(op: BinaryOp, a: Option<Slice<'_>>, b: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     let w = op.name();
-    match dst {
-        SliceMut::F64(d) => real_binary!(
-            operand!(a, F64, w),
-            operand!(b, F64, w),
-            d,
-            op,
-            f64,
-            max_f64,
-            min_f64
-        ),
-        SliceMut::F32(d) => real_binary!(
-            operand!(a, F32, w),
-            operand!(b, F32, w),
-            d,
-            op,
-            f32,
-            max_f32,
-            min_f32
-        ),
-        SliceMut::C64(d) => {
-            complex_binary!(
-                operand!(a, C64, w),
-                operand!(b, C64, w),
-                d,
-                op,
-                Complex64,
-                mul_c64
-            )
+    let done = match dst {
+        SliceMut::F64(d) => op.map_f64(TableMap2 {
+            a: operand!(a, F64, w),
+            b: operand!(b, F64, w),
+            dst: d,
+        }),
+        SliceMut::F32(d) => op.map_f32(TableMap2 {
+            a: operand!(a, F32, w),
+            b: operand!(b, F32, w),
+            dst: d,
+        }),
+        SliceMut::C64(d) if op == BinaryOp::Mul => {
+            mul_c64(operand!(a, C64, w), operand!(b, C64, w), d);
+            Some(())
         }
-        SliceMut::C32(d) => {
-            complex_binary!(
-                operand!(a, C32, w),
-                operand!(b, C32, w),
-                d,
-                op,
-                Complex32,
-                |x, y, d| map2_same(x, y, d, |p: Complex32, q: Complex32| p * q)
-            )
-        }
-        SliceMut::I64(d) => {
-            let (x, y) = (operand!(a, I64, w), operand!(b, I64, w));
-            match op {
-                BinaryOp::Add => map2_same(x, y, d, i64::wrapping_add),
-                BinaryOp::Sub => map2_same(x, y, d, i64::wrapping_sub),
-                BinaryOp::Mul => map2_same(x, y, d, i64::wrapping_mul),
-                BinaryOp::Div => {
-                    map2_same(x, y, d, |p, q| if q == 0 { 0 } else { p.wrapping_div(q) })
-                }
-                BinaryOp::Max => map2_same(x, y, d, i64::max),
-                BinaryOp::Min => map2_same(x, y, d, i64::min),
-                BinaryOp::Pow => return Err("i64 operands of pow".into()),
-            }
-        }
-        SliceMut::Bool(_) => return Err(mismatch(w)),
-    }
-    Ok(())
+        SliceMut::C64(d) => op.map_c64(TableMap2 {
+            a: operand!(a, C64, w),
+            b: operand!(b, C64, w),
+            dst: d,
+        }),
+        SliceMut::C32(d) => op.map_c32(TableMap2 {
+            a: operand!(a, C32, w),
+            b: operand!(b, C32, w),
+            dst: d,
+        }),
+        SliceMut::I64(d) => op.map_i64(TableMap2 {
+            a: operand!(a, I64, w),
+            b: operand!(b, I64, w),
+            dst: d,
+        }),
+        SliceMut::Bool(_) => None,
+    };
+    done.ok_or_else(|| format!("`{w}` has no semantics for these operands"))
 }
 
 #[inline(always)]
