@@ -13,6 +13,8 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod fuzz;
+
 pub use tenferro_ad as ad;
 pub use tenferro_cpu as cpu;
 pub use tenferro_ir as ir;

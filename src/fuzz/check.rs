@@ -1,0 +1,486 @@
+//! The oracles: one program checked against the reference evaluator on the CPU backend
+//! ([`check_forward`]), and one smooth program's gradient checked against finite
+//! differences and its JVP ([`check_grad`]).
+//!
+//! Forward comparison rules, from what the backend promises (and the backend tests in
+//! `codegen-cpu/tests/ops.rs` / `fusion.rs` accept):
+//! - a value no inexact kernel touched ([`super::gen::inexact_values`]) must be
+//!   bit-identical to the reference, NaN payloads included;
+//! - other values must be within the tests' tolerance, `|cpu - ref| <= tol·(1 + |ref|)`
+//!   per real component with `tol = 1e-4` for f32 / c32 and `1e-11` for f64 / c64; NaN
+//!   matches NaN, equal infinities match, and a complex element non-finite on both sides
+//!   matches (complex arithmetic on infinities depends on the order of operations);
+//! - 2 threads must reproduce 1 thread's bits exactly (README: results repeat bit for bit).
+
+use super::gen::inexact_values;
+use super::rng::Rng;
+use super::{catch, Outcome};
+use num_complex::{Complex32, Complex64};
+use tenferro_ad::AdContext;
+use tenferro_cpu::CpuBackend;
+use tenferro_ir::{eval, DType, Data, Function, Tensor, TensorType};
+use tenferro_passes::{OptLevel, Pipeline};
+use tenferro_runtime::{
+    Backend, CompileOptions, ExtensionRegistry, GraphCompiler, GraphExecutor, TracedTensor,
+};
+
+/// The CPU backends a check runs on, built once (each multi-threaded backend owns a pool).
+pub struct Backends {
+    /// `(threads, fusion, backend)` for 1 and 2 threads, fusion off and on.
+    cpus: Vec<(usize, bool, CpuBackend)>,
+    registry: ExtensionRegistry,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Backends::new()
+    }
+}
+
+impl Backends {
+    /// Backends with 1 and 2 threads, fusion off and on.
+    pub fn new() -> Backends {
+        let mut cpus = Vec::new();
+        for threads in [1, 2] {
+            for fusion in [false, true] {
+                cpus.push((
+                    threads,
+                    fusion,
+                    CpuBackend::with_threads(threads).with_fusion(fusion),
+                ));
+            }
+        }
+        Backends {
+            cpus,
+            registry: ExtensionRegistry::new(),
+        }
+    }
+
+    /// The backend with these settings (the 1-thread fused one if absent).
+    pub fn get(&self, threads: usize, fusion: bool) -> CpuBackend {
+        self.cpus
+            .iter()
+            .find(|(t, f, _)| *t == threads && *f == fusion)
+            .map(|(_, _, b)| b.clone())
+            .unwrap_or_else(|| CpuBackend::with_threads(1))
+    }
+
+    /// Prepares and runs `f`; a panic is reported as `Err("panic: ...")` by the caller.
+    fn run(
+        &self,
+        threads: usize,
+        fusion: bool,
+        f: &Function,
+        inputs: &[Tensor],
+    ) -> Result<Result<Vec<Tensor>, String>, String> {
+        let b = self.get(threads, fusion);
+        catch(|| {
+            let p = b.prepare(f).map_err(|e| e.to_string())?;
+            b.execute(&p, inputs, &self.registry)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Random inputs for `f`'s parameters from `seed`: floats mostly in [-3, 3], sometimes
+/// small integers (so comparisons tie) and, for one seed in four, special values
+/// (±0, ±inf, NaN) now and then; i64 in [-4, 4] with rare extremes; bools either way.
+pub fn random_inputs(f: &Function, seed: u64) -> Vec<Tensor> {
+    let mut r = Rng::new(seed);
+    let special = r.one_in(4);
+    f.param_types()
+        .iter()
+        .map(|ty| random_tensor(&mut r, ty, special))
+        .collect()
+}
+
+fn random_float(r: &mut Rng, special: bool) -> f64 {
+    match r.below(10) {
+        0 if special => [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN][r.below(5)],
+        1 | 2 => r.below(5) as f64 - 2.0,
+        _ => r.uniform(-3.0, 3.0),
+    }
+}
+
+/// A random tensor of type `ty` (see [`random_inputs`]); zeros if `ty` is too large.
+pub fn random_tensor(r: &mut Rng, ty: &TensorType, special: bool) -> Tensor {
+    let n = ty.numel();
+    let data = match ty.dtype {
+        DType::F32 => Data::F32((0..n).map(|_| random_float(r, special) as f32).collect()),
+        DType::F64 => Data::F64((0..n).map(|_| random_float(r, special)).collect()),
+        DType::C32 => Data::C32(
+            (0..n)
+                .map(|_| {
+                    Complex32::new(
+                        random_float(r, special) as f32,
+                        random_float(r, special) as f32,
+                    )
+                })
+                .collect(),
+        ),
+        DType::C64 => Data::C64(
+            (0..n)
+                .map(|_| Complex64::new(random_float(r, special), random_float(r, special)))
+                .collect(),
+        ),
+        DType::I64 => Data::I64(
+            (0..n)
+                .map(|_| {
+                    if r.one_in(12) {
+                        [i64::MIN, i64::MAX, 0][r.below(3)]
+                    } else {
+                        r.below(9) as i64 - 4
+                    }
+                })
+                .collect(),
+        ),
+        DType::Bool => Data::Bool((0..n).map(|_| r.coin()).collect()),
+    };
+    Tensor::new(ty.shape.clone(), data).unwrap_or_else(|_| Tensor::zeros(ty))
+}
+
+/// Compares `got` with `want`: bit-exact when `exact`, else within the tolerance of the
+/// module documentation. Returns a description of the first difference.
+pub fn compare(got: &Tensor, want: &Tensor, exact: bool) -> Option<String> {
+    if got.ty() != want.ty() {
+        return Some(format!("type {} vs reference {}", got.ty(), want.ty()));
+    }
+    if exact || matches!(got.dtype(), DType::I64 | DType::Bool) {
+        if got.bits_eq(want) {
+            return None;
+        }
+        let i = (0..got.numel())
+            .find(|&i| {
+                let (g, w) = (got.data().get_c64(i), want.data().get_c64(i));
+                g.re.to_bits() != w.re.to_bits() || g.im.to_bits() != w.im.to_bits()
+            })
+            .unwrap_or(0);
+        return Some(format!(
+            "bits differ at element {i}: cpu {} vs ref {} ({})",
+            elem(got, i),
+            elem(want, i),
+            got.ty()
+        ));
+    }
+    let tol = match got.dtype() {
+        DType::F32 | DType::C32 => 1e-4,
+        _ => 1e-11,
+    };
+    let close = |g: f64, w: f64| {
+        (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * (1.0 + w.abs())
+    };
+    for i in 0..got.numel() {
+        let (g, w) = (got.data().get_c64(i), want.data().get_c64(i));
+        let complex_special = got.dtype().is_complex()
+            && !(g.re.is_finite() && g.im.is_finite())
+            && !(w.re.is_finite() && w.im.is_finite());
+        if !(complex_special || (close(g.re, w.re) && close(g.im, w.im))) {
+            return Some(format!(
+                "element {i}: cpu {} vs ref {} beyond tolerance {tol} ({})",
+                elem(got, i),
+                elem(want, i),
+                got.ty()
+            ));
+        }
+    }
+    None
+}
+
+fn elem(t: &Tensor, i: usize) -> String {
+    let c = t.data().get_c64(i);
+    if t.dtype().is_complex() {
+        format!("({:e}, {:e})", c.re, c.im)
+    } else {
+        format!("{:e}", c.re)
+    }
+}
+
+/// Optimisation levels every forward program is compiled at.
+pub const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
+
+/// Runs `f` through the pipeline of `level` with the verifier after every pass.
+pub fn optimize(f: &Function, level: OptLevel) -> Outcome<Function> {
+    let mut g = f.clone();
+    let mut p = Pipeline::for_level(level);
+    p.verify_each = true;
+    match catch(|| p.run(&mut g, &mut |_| {})) {
+        Err(panic) => Outcome::Fail {
+            class: "panic:passes".into(),
+            message: format!("{level:?}: {panic}"),
+        },
+        Ok(Err(e)) => Outcome::Fail {
+            class: "pass-error".into(),
+            message: format!("{level:?}: {e}"),
+        },
+        Ok(Ok(_)) => Outcome::Pass(g),
+    }
+}
+
+/// The differential check of one verified program: the reference evaluator on
+/// [`random_inputs`] against the CPU backend at O0, O1 and O2, fusion off and on, with 1
+/// thread (and 2 threads, bit-identical to 1, when `threads_check`). Programs the
+/// reference evaluator rejects are skipped.
+pub fn check_forward(
+    f: &Function,
+    input_seed: u64,
+    backends: &Backends,
+    threads_check: bool,
+) -> Outcome<()> {
+    let inputs = random_inputs(f, input_seed);
+    let want = match catch(|| eval::eval(f, &inputs)) {
+        Err(panic) => {
+            return Outcome::Fail {
+                class: "panic:eval".into(),
+                message: panic,
+            }
+        }
+        Ok(Err(e)) => return Outcome::Skip(format!("reference evaluator: {e}")),
+        Ok(Ok(w)) => w,
+    };
+    for level in LEVELS {
+        let g = match optimize(f, level) {
+            Outcome::Pass(g) => g,
+            Outcome::Skip(s) => return Outcome::Skip(s),
+            Outcome::Fail { class, message } => return Outcome::Fail { class, message },
+        };
+        if g.output_types() != f.output_types() {
+            return Outcome::Fail {
+                class: "pass-type-change".into(),
+                message: format!("{level:?} changed the output types"),
+            };
+        }
+        for fusion in [false, true] {
+            let taint = inexact_values(&g, fusion);
+            let mut first: Option<Vec<Tensor>> = None;
+            let thread_counts: &[usize] = if threads_check { &[1, 2] } else { &[1] };
+            for &threads in thread_counts {
+                let cfg = format!("{level:?} fusion={fusion} threads={threads}");
+                let got = match backends.run(threads, fusion, &g, &inputs) {
+                    Err(panic) => {
+                        return Outcome::Fail {
+                            class: "panic:backend".into(),
+                            message: format!("{cfg}: {panic}"),
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        return Outcome::Fail {
+                            class: "backend-error".into(),
+                            message: format!("{cfg}: {e}"),
+                        }
+                    }
+                    Ok(Ok(got)) => got,
+                };
+                if got.len() != want.len() {
+                    return Outcome::Fail {
+                        class: "backend-error".into(),
+                        message: format!("{cfg}: {} outputs, want {}", got.len(), want.len()),
+                    };
+                }
+                if let Some(one) = &first {
+                    for (k, (a, b)) in got.iter().zip(one).enumerate() {
+                        if !a.bits_eq(b) {
+                            let why = compare(a, b, true).unwrap_or_default();
+                            return Outcome::Fail {
+                                class: "threads-mismatch".into(),
+                                message: format!("{cfg}: output {k} differs from 1 thread: {why}"),
+                            };
+                        }
+                    }
+                    continue;
+                }
+                for (k, (gt, w)) in got.iter().zip(&want).enumerate() {
+                    let exact = !g
+                        .outputs()
+                        .get(k)
+                        .and_then(|o| taint.get(o.index()))
+                        .copied()
+                        .unwrap_or(true);
+                    if let Some(why) = compare(gt, w, exact) {
+                        return Outcome::Fail {
+                            class: "forward-mismatch".into(),
+                            message: format!(
+                                "{cfg}: output {k} ({}): {why}",
+                                if exact { "bit-exact" } else { "tolerance" }
+                            ),
+                        };
+                    }
+                }
+                first = Some(got);
+            }
+        }
+    }
+    Outcome::Pass(())
+}
+
+/// The loss of a smooth program at `xs` by the reference evaluator (None if not finite).
+fn loss_at(f: &Function, xs: &[Tensor]) -> Option<f64> {
+    let out = catch(|| eval::eval(f, xs)).ok()?.ok()?;
+    let v = out.first()?.as_slice::<f64>().ok()?.first().copied()?;
+    v.is_finite().then_some(v)
+}
+
+/// `x + s·v` elementwise (f64 tensors of one shape).
+fn axpy(x: &Tensor, s: f64, v: &Tensor) -> Option<Tensor> {
+    let a = x.as_slice::<f64>().ok()?;
+    let b = v.as_slice::<f64>().ok()?;
+    let d: Vec<f64> = a.iter().zip(b).map(|(p, q)| p + s * q).collect();
+    Tensor::new(x.shape().to_vec(), Data::F64(d)).ok()
+}
+
+/// Central difference of `f`'s loss at `xs` along `vs` with step `h`.
+fn central(f: &Function, xs: &[Tensor], vs: &[Tensor], h: f64) -> Option<f64> {
+    let plus: Vec<Tensor> = xs
+        .iter()
+        .zip(vs)
+        .map(|(x, v)| axpy(x, h, v))
+        .collect::<Option<_>>()?;
+    let minus: Vec<Tensor> = xs
+        .iter()
+        .zip(vs)
+        .map(|(x, v)| axpy(x, -h, v))
+        .collect::<Option<_>>()?;
+    Some((loss_at(f, &plus)? - loss_at(f, &minus)?) / (2.0 * h))
+}
+
+/// Finite-difference step of [`check_grad`].
+pub const FD_STEP: f64 = 1e-5;
+/// Relative tolerance of `⟨grad, v⟩` against the central difference.
+pub const FD_TOL: f64 = 1e-6;
+/// Relative tolerance of `jvp(v)` against `⟨grad, v⟩` (both exact derivatives).
+pub const JVP_TOL: f64 = 1e-9;
+
+/// The gradient check of one smooth program `f` (f64 parameters, one f64 scalar output):
+/// at inputs uniform in [-2, 2] and a direction `v` uniform in [-1, 1] (both from
+/// `seed`), `grad` (tenferro-ad, compiled at O0/O1/O2 and run with fusion off or on, as
+/// `seed` picks) must satisfy `|⟨grad, v⟩ - fd| <= FD_TOL·(1 + S)` where `fd` is the
+/// central difference with step [`FD_STEP`] and `S = Σ|grad_i·v_i| + |fd|`, and
+/// `|jvp(v) - ⟨grad, v⟩| <= JVP_TOL·(1 + S)`. Points where the difference quotient with
+/// half the step disagrees (a kink or a jump within the step) are skipped.
+pub fn check_grad(f: &Function, seed: u64, backends: &Backends) -> Outcome<()> {
+    let mut r = Rng::new(seed);
+    let tys = f.param_types();
+    if tys.iter().any(|t| t.dtype != DType::F64)
+        || f.output_types() != vec![TensorType::scalar(DType::F64)]
+    {
+        return Outcome::Skip("not a smooth f64 program with a scalar loss".into());
+    }
+    let uniform = |r: &mut Rng, ty: &TensorType, lo: f64, hi: f64| {
+        let d = (0..ty.numel()).map(|_| r.uniform(lo, hi)).collect();
+        Tensor::new(ty.shape.clone(), Data::F64(d)).unwrap_or_else(|_| Tensor::zeros(ty))
+    };
+    let xs: Vec<Tensor> = tys.iter().map(|t| uniform(&mut r, t, -2.0, 2.0)).collect();
+    let vs: Vec<Tensor> = tys.iter().map(|t| uniform(&mut r, t, -1.0, 1.0)).collect();
+    let level = super::check::LEVELS[(seed % 3) as usize];
+    let fusion = (seed >> 2) & 1 == 1;
+    let cfg = format!("{level:?} fusion={fusion}");
+
+    let Some(_) = loss_at(f, &xs) else {
+        return Outcome::Skip("loss not finite".into());
+    };
+    let (Some(fd1), Some(fd2)) = (
+        central(f, &xs, &vs, FD_STEP),
+        central(f, &xs, &vs, FD_STEP / 2.0),
+    ) else {
+        return Outcome::Skip("loss not finite near the point".into());
+    };
+
+    // Trace the program on placeholders, differentiate, compile, run.
+    let ad = catch(|| -> Result<Vec<Tensor>, String> {
+        let inputs: Vec<TracedTensor> = tys
+            .iter()
+            .map(|t| TracedTensor::input(t.dtype, &t.shape))
+            .collect();
+        let refs: Vec<&TracedTensor> = inputs.iter().collect();
+        let loss = TracedTensor::call(f, &refs)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or("no output")?;
+        let ctx = AdContext::new();
+        let grads = ctx.grad_many(&loss, &refs).map_err(|e| e.to_string())?;
+        let dirs: Vec<TracedTensor> = vs.iter().cloned().map(TracedTensor::from_tensor).collect();
+        let drefs: Vec<&TracedTensor> = dirs.iter().collect();
+        let jvp = ctx
+            .jvp_many(&loss, &refs, &drefs)
+            .map_err(|e| e.to_string())?;
+        let mut outs: Vec<&TracedTensor> = grads.iter().collect();
+        outs.push(&jvp);
+        let program = GraphCompiler::with_options(CompileOptions::new().opt_level(level))
+            .compile_many(&outs)
+            .map_err(|e| e.to_string())?;
+        let bind: Vec<(&TracedTensor, Tensor)> = inputs
+            .iter()
+            .zip(&xs)
+            .filter(|(p, _)| program.inputs().iter().any(|q| q.same_as(p)))
+            .map(|(p, x)| (p, x.clone()))
+            .collect();
+        let mut exec = GraphExecutor::new(backends.get(1, fusion));
+        exec.run_many_with_inputs(&program, &bind)
+            .map_err(|e| e.to_string())
+    });
+    let outs = match ad {
+        Err(panic) => {
+            return Outcome::Fail {
+                class: "panic:autodiff".into(),
+                message: format!("{cfg}: {panic}"),
+            }
+        }
+        Ok(Err(e)) => {
+            return Outcome::Fail {
+                class: "grad-error".into(),
+                message: format!("{cfg}: {e}"),
+            }
+        }
+        Ok(Ok(o)) => o,
+    };
+    let (Some(jvp_t), grads) = (outs.last(), &outs[..outs.len().saturating_sub(1)]) else {
+        return Outcome::Fail {
+            class: "grad-error".into(),
+            message: format!("{cfg}: no outputs"),
+        };
+    };
+    let mut dot = 0.0;
+    let mut scale = 0.0;
+    for (g, v) in grads.iter().zip(&vs) {
+        let (Ok(gs), Ok(vv)) = (g.as_slice::<f64>(), v.as_slice::<f64>()) else {
+            return Outcome::Fail {
+                class: "grad-error".into(),
+                message: format!("{cfg}: gradient of type {} for an f64 input", g.ty()),
+            };
+        };
+        if g.shape() != v.shape() {
+            return Outcome::Fail {
+                class: "grad-error".into(),
+                message: format!("{cfg}: gradient shape {:?} vs {:?}", g.shape(), v.shape()),
+            };
+        }
+        for (a, b) in gs.iter().zip(vv) {
+            dot += a * b;
+            scale += (a * b).abs();
+        }
+    }
+    let jvp = jvp_t
+        .as_slice::<f64>()
+        .ok()
+        .and_then(|s| s.first().copied())
+        .unwrap_or(f64::NAN);
+    let s = 1.0 + scale + fd1.abs();
+    if (fd1 - fd2).abs() > FD_TOL * s {
+        return Outcome::Skip("not smooth within the step".into());
+    }
+    if !((dot - fd1).abs() <= FD_TOL * s) {
+        return Outcome::Fail {
+            class: "grad-mismatch".into(),
+            message: format!(
+                "{cfg}: <grad, v> = {dot:e} but the central difference is {fd1:e} (half step {fd2:e})"
+            ),
+        };
+    }
+    if !((jvp - dot).abs() <= JVP_TOL * s) {
+        return Outcome::Fail {
+            class: "jvp-mismatch".into(),
+            message: format!("{cfg}: jvp(v) = {jvp:e} but <grad, v> = {dot:e}"),
+        };
+    }
+    Outcome::Pass(())
+}
