@@ -163,24 +163,45 @@ pub fn op_is_inexact(op: &Op, arg_dtypes: &[DType], fused: bool) -> bool {
     }
 }
 
+/// How far a value may be from the reference evaluator's bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exactness {
+    /// Bit-identical.
+    Exact,
+    /// Rounded differently in double precision (f64 / c64) somewhere upstream.
+    Double,
+    /// Rounded differently in single precision (f32 / c32) somewhere upstream.
+    Single,
+}
+
 /// For every value of `f` (by arena index), whether it may differ from the reference
-/// evaluator's bits: computed by an inexact op ([`op_is_inexact`]) or from such a value.
-pub fn inexact_values(f: &Function, fused: bool) -> Vec<bool> {
-    let mut t = vec![false; f.num_values()];
+/// evaluator's bits: computed by an inexact op ([`op_is_inexact`]) or from such a value,
+/// at the worst precision involved.
+pub fn inexact_values(f: &Function, fused: bool) -> Vec<Exactness> {
+    let mut t = vec![Exactness::Exact; f.num_values()];
     for inst in f.insts() {
         let dts: Vec<DType> = inst
             .args
             .iter()
             .filter_map(|a| f.try_ty(*a).map(|ty| ty.dtype))
             .collect();
-        let tainted = op_is_inexact(&inst.op, &dts, fused)
-            || inst
-                .args
-                .iter()
-                .any(|a| t.get(a.index()).copied().unwrap_or(false));
+        let mut level = inst
+            .args
+            .iter()
+            .filter_map(|a| t.get(a.index()).copied())
+            .max()
+            .unwrap_or(Exactness::Exact);
+        if op_is_inexact(&inst.op, &dts, fused) {
+            let single = dts.iter().any(|d| matches!(d, DType::F32 | DType::C32));
+            level = level.max(if single {
+                Exactness::Single
+            } else {
+                Exactness::Double
+            });
+        }
         for r in &inst.results {
             if let Some(slot) = t.get_mut(r.index()) {
-                *slot = tainted;
+                *slot = level;
             }
         }
     }
@@ -370,10 +391,7 @@ impl Gen<'_> {
     /// Whether the value may feed a discontinuous op (forward mode: not computed inexactly).
     fn exact(&self, v: Value) -> bool {
         // Recomputing the taint per call is quadratic in program size, which stays small.
-        !inexact_values(&self.f, true)
-            .get(v.index())
-            .copied()
-            .unwrap_or(true)
+        inexact_values(&self.f, true).get(v.index()).copied() == Some(Exactness::Exact)
     }
 
     /// Appends `op` when it type-checks and its results are small; returns its result.

@@ -36,14 +36,17 @@ pub enum Stage {
 }
 
 /// Numbers a mutation may substitute: edge cases of sizes, axes and indices.
-const NUMBERS: [&str; 14] = [
+const NUMBERS: [&str; 18] = [
     "0",
     "1",
     "2",
     "3",
-    "-1",
-    "7",
+    "4",
+    "5",
+    "8",
+    "16",
     "64",
+    "-1",
     "1000000",
     "4294967296",
     "9223372036854775807",
@@ -51,6 +54,7 @@ const NUMBERS: [&str; 14] = [
     "1e308",
     "nan",
     "-0.0",
+    "2147483648",
 ];
 
 /// Splits text into tokens: runs of identifier characters, and single other characters
