@@ -10,24 +10,27 @@
 use num_complex::{Complex32, Complex64};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Mutex;
-use tenferro_ir::{DType, Data};
+use tenferro_ir::{DType, Data, IrError};
+use tenferro_runtime::{Result, RuntimeError};
 
-/// `n` elements of a plain-old-data type, not initialised.
+/// `n` elements of a plain-old-data type, not initialised; `None` when the allocation
+/// fails.
 ///
 /// # Safety
 /// `T` must be a type for which every bit pattern is valid (f32, f64, i64, complex), and
 /// the caller must write every element before any element is read.
-unsafe fn uninit_vec<T: Copy>(n: usize) -> Vec<T> {
-    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+unsafe fn try_uninit_vec<T: Copy>(n: usize) -> Option<Vec<T>> {
+    let mut v: Vec<MaybeUninit<T>> = Vec::new();
+    v.try_reserve_exact(n).ok()?;
     advise_huge_pages(v.as_mut_ptr().cast(), n * std::mem::size_of::<T>());
-    // SAFETY: `MaybeUninit<T>` needs no initialisation and the capacity is `n`.
+    // SAFETY: `MaybeUninit<T>` needs no initialisation and the capacity is at least `n`.
     unsafe { v.set_len(n) };
     let mut v = ManuallyDrop::new(v);
     let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
     // SAFETY: `MaybeUninit<T>` has the size and alignment of `T`, the allocation came from
     // a `Vec` of that layout, and `ManuallyDrop` keeps the old vector from freeing it. The
     // elements become valid `T`s before they are read, as the caller promises.
-    unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
+    Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) })
 }
 
 /// Buffers at least this large ask for transparent huge pages.
@@ -67,23 +70,46 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
 /// A buffer of `n` elements of `dtype` whose contents are unspecified (bool buffers are
-/// zeroed: not every byte is a valid `bool`).
+/// zeroed: not every byte is a valid `bool`); [`IrError::AllocationFailed`] naming `op`
+/// and the bytes when the machine cannot provide them.
 ///
 /// # Safety
 /// The caller must write every element before reading any of them. The kernels that call
 /// this say at the call site why they write every element.
-pub(crate) unsafe fn uninit(dtype: DType, n: usize) -> Data {
+pub(crate) unsafe fn try_uninit(op: &str, dtype: DType, n: usize) -> Result<Data> {
+    let failed = || {
+        RuntimeError::Ir(IrError::allocation_failed(
+            op,
+            n.saturating_mul(dtype.size_bytes()),
+        ))
+    };
     // SAFETY: f32, f64, i64 and the complex types (two floats) accept every bit pattern;
     // full writing before reading is the caller's contract.
     unsafe {
-        match dtype {
-            DType::F32 => Data::F32(uninit_vec::<f32>(n)),
-            DType::F64 => Data::F64(uninit_vec::<f64>(n)),
-            DType::C32 => Data::C32(uninit_vec::<Complex32>(n)),
-            DType::C64 => Data::C64(uninit_vec::<Complex64>(n)),
-            DType::I64 => Data::I64(uninit_vec::<i64>(n)),
-            DType::Bool => Data::Bool(vec![false; n]),
-        }
+        Ok(match dtype {
+            DType::F32 => Data::F32(try_uninit_vec::<f32>(n).ok_or_else(failed)?),
+            DType::F64 => Data::F64(try_uninit_vec::<f64>(n).ok_or_else(failed)?),
+            DType::C32 => Data::C32(try_uninit_vec::<Complex32>(n).ok_or_else(failed)?),
+            DType::C64 => Data::C64(try_uninit_vec::<Complex64>(n).ok_or_else(failed)?),
+            DType::I64 => Data::I64(try_uninit_vec::<i64>(n).ok_or_else(failed)?),
+            DType::Bool => Data::try_zeros(op, DType::Bool, n)?,
+        })
+    }
+}
+
+/// [`try_uninit`] for scratch buffers whose size the caller has bounded by its operands:
+/// aborts the process, like `vec!`, when the allocation fails.
+///
+/// # Safety
+/// As [`try_uninit`].
+pub(crate) unsafe fn uninit(dtype: DType, n: usize) -> Data {
+    // SAFETY: forwarded to the caller.
+    match unsafe { try_uninit("scratch", dtype, n) } {
+        Ok(d) => d,
+        Err(_) => std::alloc::handle_alloc_error(
+            std::alloc::Layout::array::<u8>(n.saturating_mul(dtype.size_bytes()))
+                .unwrap_or(std::alloc::Layout::new::<u8>()),
+        ),
     }
 }
 

@@ -7,7 +7,8 @@ use crate::kernels::{dot, elementwise, fused, index, reduce, with_slice};
 use crate::memory::Alloc;
 use crate::plan::{internal, CpuProgram, Step, StepKind};
 use crate::CpuBackend;
-use tenferro_ir::{DType, Data, Element, Tensor};
+use tenferro_ir::tensor::try_vec_with_capacity;
+use tenferro_ir::{Data, Element, Tensor, TensorType};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
 
 /// A value during a run: a buffer the program owns (reusable; its shape is the slot's
@@ -70,20 +71,27 @@ const PAR_GEMM_FLOPS: usize = 1 << 18;
 /// Extension ops whose operands hold fewer elements than this run on the calling thread.
 const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
-/// The buffer for result `ty` of a step: a fresh uninitialised allocation for a program
-/// output (the caller keeps it), else a pooled buffer of the same dtype and length.
+/// The buffer for result `ty` of step `op`: a fresh uninitialised allocation for a program
+/// output (the caller keeps it), else a pooled buffer of the same dtype and length; an
+/// allocation failure is an error naming the op and the bytes.
 ///
 /// # Safety
 /// The caller must write every element before reading any (a pooled buffer holds stale
 /// but initialised values).
-unsafe fn result_buffer(pool: &mut BufferPool, dtype: DType, n: usize, output: bool) -> Data {
+unsafe fn result_buffer(
+    op: &str,
+    pool: &mut BufferPool,
+    ty: &TensorType,
+    output: bool,
+) -> Result<Data> {
+    let n = ty.try_numel(op)?;
     if !output {
-        if let Some(d) = pool.take(dtype, n) {
-            return d;
+        if let Some(d) = pool.take(ty.dtype, n) {
+            return Ok(d);
         }
     }
     // SAFETY: forwarded to the caller.
-    unsafe { buffer::uninit(dtype, n) }
+    unsafe { buffer::try_uninit(op, ty.dtype, n) }
 }
 
 pub(crate) fn execute(
@@ -252,7 +260,7 @@ fn run_fused(
             // identity before folding, and blocks' chunks cover the output; a whole
             // reduction's buffer is replaced by the combined partial; an empty iteration
             // space sets every reduction output to the identity (see `fused::run`).
-            _ => unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[ri]) },
+            _ => unsafe { result_buffer(name, pool, ty, step.is_output[ri])? },
         };
         outputs.push(buf);
     }
@@ -316,7 +324,7 @@ fn run_step(
         StepKind::Dot(plan) => {
             let (l, r) = (data(0)?, data(1)?);
             // SAFETY: `dot::dot` writes every element of `out` (see its documentation).
-            let mut out = unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[0]) };
+            let mut out = unsafe { result_buffer(name, pool, ty, step.is_output[0])? };
             match backend.pool() {
                 Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
                     let par = backend.par();
@@ -331,7 +339,7 @@ fn run_step(
             // SAFETY: the copy of a transpose, broadcast, slice or composed view iterates
             // over the result's shape and writes its column-major positions: every
             // element once.
-            let mut out = unsafe { result_buffer(pool, ty.dtype, ty.numel(), step.is_output[0]) };
+            let mut out = unsafe { result_buffer(name, pool, ty, step.is_output[0])? };
             with_slice!(&mut out, o: T => {
                 let s: &[T] = T::slice(src)
                     .ok_or_else(|| internal(name, "operand of another dtype"))?;
@@ -344,13 +352,15 @@ fn run_step(
             with_slice!(data(0)?, v: T => {
                 let fill: &[T] = T::slice(fill)
                     .ok_or_else(|| internal(name, "padding value of another dtype"))?;
-                let mut out: Vec<T> = vec![fill[0]; ty.numel()];
+                let n = ty.try_numel(name)?;
+                let mut out: Vec<T> = try_vec_with_capacity(name, n)?;
+                out.resize(n, fill[0]);
                 copy.run(v, &mut out);
                 T::into_data(out)
             })
         }
         StepKind::Concatenate(copies) => {
-            let mut out = Data::zeros(ty.dtype, ty.numel());
+            let mut out = Data::try_zeros(name, ty.dtype, ty.try_numel(name)?)?;
             for (i, copy) in copies.iter().enumerate() {
                 let src = data(i)?;
                 with_slice!(&mut out, o: T => {

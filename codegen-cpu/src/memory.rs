@@ -13,7 +13,8 @@
 //!
 //! `peak_bytes` is the largest total, over the run, of the bytes of the buffers the program
 //! allocates (live values plus pooled buffers), parameters and constants excluded, kernel
-//! scratch (tile slots, GEMM packing) excluded.
+//! scratch (tile slots, GEMM packing) excluded; a total beyond `usize::MAX` is reported as
+//! `usize::MAX`.
 //!
 //! The executor goes further than the plan: every buffer a run releases (not only the
 //! ones a later step takes) stays in the run's pool, and the pool is kept by the prepared
@@ -66,7 +67,7 @@ pub(crate) struct StepMemory {
 
 #[derive(Clone, Debug)]
 struct Buffer {
-    bytes: usize,
+    bytes: u128,
     key: (DType, usize),
     /// Owned by the program and unaliased: may be reused.
     reusable: bool,
@@ -88,14 +89,17 @@ struct Sim {
     buffers: Vec<Buffer>,
     slot_buf: Vec<Option<usize>>,
     pool: HashMap<(DType, usize), Vec<usize>>,
-    live_bytes: usize,
-    pool_bytes: usize,
-    peak: usize,
+    // Byte totals are u128: each buffer's size fits in usize, but a program may declare
+    // more live bytes than the address space holds (it then fails to allocate at run
+    // time), and the plan must not overflow computing that.
+    live_bytes: u128,
+    pool_bytes: u128,
+    peak: u128,
 }
 
 impl Sim {
     fn new_buffer(&mut self, ty: &TensorType, reusable: bool, counted: bool) -> usize {
-        let bytes = if counted { ty.size_bytes() } else { 0 };
+        let bytes = if counted { ty.size_bytes() as u128 } else { 0 };
         self.buffers.push(Buffer {
             bytes,
             key: (ty.dtype, ty.numel()),
@@ -246,7 +250,7 @@ fn simulate(
         }
         out.push(mem);
     }
-    (out, sim.peak, taken)
+    (out, usize::try_from(sim.peak).unwrap_or(usize::MAX), taken)
 }
 
 /// Plans the memory of `steps`; returns each step's decisions and the peak bytes.

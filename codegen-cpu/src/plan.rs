@@ -361,7 +361,18 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
             }
             defined[r.index()] = true;
         }
-        let kind = plan_op(&inst.op, &arg_tys, &inferred[0])?;
+        // An op without results (an extension op may declare none) computes nothing the
+        // program can read; the backend plans only ops that produce a value.
+        let Some(out) = inferred.first() else {
+            return Err(IrError::invalid(
+                inst.op.name(),
+                format!(
+                    "instruction {k} declares no results; the CPU backend runs only ops that produce a value"
+                ),
+            )
+            .into());
+        };
+        let kind = plan_op(&inst.op, &arg_tys, out)?;
         singles.push((kind, inferred));
     }
     for o in f.outputs() {
@@ -646,7 +657,7 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
         }
         Op::Slice { starts, .. } => {
             let xs = col_major_strides(&args[0].shape);
-            let offset: usize = starts.iter().zip(&xs).map(|(s, t)| s * t).sum();
+            let offset = saturating_dot(starts, &xs);
             StepKind::Copy(StridedCopy::new(
                 &out.shape,
                 offset,
@@ -658,12 +669,12 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
         Op::Pad { low, .. } => {
             let x = &args[0].shape;
             let os = col_major_strides(&out.shape);
-            let offset: usize = low.iter().zip(&os).map(|(l, s)| l * s).sum();
+            let offset = saturating_dot(low, &os);
             StepKind::Pad(StridedCopy::new(x, 0, &col_major_strides(x), offset, &os))
         }
         Op::Concatenate { axis } => {
             let os = col_major_strides(&out.shape);
-            let mut at = 0;
+            let mut at: usize = 0;
             let copies = args
                 .iter()
                 .map(|x| {
@@ -671,10 +682,10 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
                         &x.shape,
                         0,
                         &col_major_strides(&x.shape),
-                        at * os[*axis],
+                        at.saturating_mul(os[*axis]),
                         &os,
                     );
-                    at += x.shape[*axis];
+                    at = at.saturating_add(x.shape[*axis]);
                     c
                 })
                 .collect();
@@ -685,13 +696,28 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
             StepKind::ScatterAdd(GatherPlan::new(&args[0].shape, args[1], *axis))
         }
         Op::Iota { ty, dim } => StepKind::Iota {
-            pre: ty.shape[..*dim].iter().product(),
+            pre: saturating_product(&ty.shape[..*dim]),
             n: ty.shape[*dim],
-            post: ty.shape[*dim + 1..].iter().product(),
+            post: saturating_product(&ty.shape[*dim + 1..]),
         },
         Op::Constant(t) => StepKind::Constant(t.clone()),
         Op::Extension(e) => StepKind::Extension(e.clone()),
     })
+}
+
+/// `Σ a[i]·b[i]`, saturating at `usize::MAX`: an element offset. It saturates only for an
+/// empty result (whose strides may saturate, see [`col_major_strides`]), where no offset
+/// addresses an element.
+fn saturating_dot(a: &[usize], b: &[usize]) -> usize {
+    a.iter().zip(b).fold(0usize, |acc, (x, y)| {
+        acc.saturating_add(x.saturating_mul(*y))
+    })
+}
+
+/// Product of `dims`, saturating at `usize::MAX` (only for an empty shape, whose partial
+/// products address no element).
+fn saturating_product(dims: &[usize]) -> usize {
+    dims.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
 }
 
 /// An internal inconsistency between a plan and the buffers it meets (a bug, reported

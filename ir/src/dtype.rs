@@ -1,5 +1,6 @@
 //! Element types and static tensor types (dtype + concrete column-major shape).
 
+use crate::error::IrError;
 use std::fmt;
 
 /// Element type of a tensor.
@@ -128,9 +129,33 @@ impl TensorType {
         self.shape.len()
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). A count that overflows `usize` saturates at
+    /// `usize::MAX` (no buffer of that size can be allocated); [`TensorType::checked_numel`]
+    /// reports it instead. Types that passed the verifier never saturate.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or `None` when the product of the axes overflows `usize`.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
+
+    /// Number of elements, or [`IrError::ShapeOverflow`] naming `op` when a dense buffer
+    /// of this type would not fit in the address space (see [`crate::checked_numel`]).
+    pub fn try_numel(&self, op: &str) -> Result<usize, IrError> {
+        crate::infer::checked_numel(&self.shape)
+            .filter(|&n| {
+                n.checked_mul(self.dtype.size_bytes())
+                    .is_some_and(|b| b <= isize::MAX as usize)
+            })
+            .ok_or_else(|| IrError::shape_overflow(op, self))
+    }
+
+    /// Size in bytes of a dense buffer of this type, or [`IrError::ShapeOverflow`] naming
+    /// `op` when it does not fit in the address space.
+    pub fn try_size_bytes(&self, op: &str) -> Result<usize, IrError> {
+        Ok(self.try_numel(op)? * self.dtype.size_bytes())
     }
 
     /// Same shape, another dtype.
@@ -141,9 +166,10 @@ impl TensorType {
         }
     }
 
-    /// Size in bytes of a dense buffer of this type.
+    /// Size in bytes of a dense buffer of this type; saturates at `usize::MAX` like
+    /// [`TensorType::numel`] ([`TensorType::try_size_bytes`] reports the overflow).
     pub fn size_bytes(&self) -> usize {
-        self.numel() * self.dtype.size_bytes()
+        self.numel().saturating_mul(self.dtype.size_bytes())
     }
 }
 
@@ -161,13 +187,15 @@ impl fmt::Display for TensorType {
     }
 }
 
-/// Column-major strides (in elements) of a shape.
+/// Column-major strides (in elements) of a shape. A stride that overflows `usize`
+/// saturates; that happens only for an empty shape (in a non-empty one every stride is at
+/// most the element count), where no stride addresses an element.
 pub fn col_major_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = Vec::with_capacity(shape.len());
-    let mut s = 1;
+    let mut s: usize = 1;
     for &d in shape {
         strides.push(s);
-        s *= d;
+        s = s.saturating_mul(d);
     }
     strides
 }

@@ -71,6 +71,25 @@ pub enum IrError {
     /// Verifier: a value is defined twice, or a result / parameter list is malformed.
     #[error("malformed function: {0}")]
     Malformed(String),
+    /// A buffer could not be allocated: the machine cannot provide `bytes` bytes.
+    #[error("{op}: cannot allocate {bytes} bytes")]
+    AllocationFailed {
+        /// The op (or constructor) that needed the buffer.
+        op: String,
+        /// Bytes requested.
+        bytes: usize,
+    },
+    /// A shape whose element count, or byte size, does not fit in the address space
+    /// (more than `isize::MAX` bytes, or an arithmetic overflow computing it).
+    #[error("{op}: shape {shape:?} of {dtype} has more elements than fit in memory")]
+    ShapeOverflow {
+        /// The op (or constructor) that met the shape.
+        op: String,
+        /// The shape; axes that could not be computed are reported as `usize::MAX`.
+        shape: Vec<usize>,
+        /// The element type.
+        dtype: DType,
+    },
     /// Text form could not be parsed.
     #[error("parse error at line {line}: {message}")]
     Parse {
@@ -82,6 +101,23 @@ pub enum IrError {
 }
 
 impl IrError {
+    /// Shorthand for [`IrError::AllocationFailed`].
+    pub fn allocation_failed(op: impl Into<String>, bytes: usize) -> IrError {
+        IrError::AllocationFailed {
+            op: op.into(),
+            bytes,
+        }
+    }
+
+    /// Shorthand for [`IrError::ShapeOverflow`].
+    pub fn shape_overflow(op: impl Into<String>, ty: &crate::dtype::TensorType) -> IrError {
+        IrError::ShapeOverflow {
+            op: op.into(),
+            shape: ty.shape.clone(),
+            dtype: ty.dtype,
+        }
+    }
+
     /// Shorthand for [`IrError::InvalidOp`].
     pub fn invalid(op: impl Into<String>, message: impl Into<String>) -> IrError {
         IrError::InvalidOp {

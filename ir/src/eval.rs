@@ -21,7 +21,7 @@ use crate::error::IrError;
 use crate::function::Function;
 use crate::infer::infer_types;
 use crate::op::{BinaryOp, CmpOp, DotDims, Op, ReduceOp, UnaryOp};
-use crate::tensor::{Data, Tensor};
+use crate::tensor::{try_vec_with_capacity, Data, Tensor};
 use num_complex::{Complex, Complex32, Complex64};
 
 /// Runs `$body` with `$T` bound to the element type of dtype `$dt`.
@@ -91,38 +91,38 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
         Op::Transpose { perm } => {
             let x = args[0];
             let xs = col_major_strides(x.shape());
-            let src = map_indices(&shape, |r| {
+            let src = map_indices(op.name(), &shape, |r| {
                 perm.iter()
                     .enumerate()
                     .map(|(i, &p)| r[i] * xs[p])
                     .sum::<usize>()
-            });
-            take(x, shape, &src)?
+            })?;
+            take(op.name(), x, shape, &src)?
         }
         Op::Reshape { .. } => args[0].reshaped(shape)?,
         Op::BroadcastInDim { dims, .. } => {
             let x = args[0];
             let xs = col_major_strides(x.shape());
-            let src = map_indices(&shape, |r| {
+            let src = map_indices(op.name(), &shape, |r| {
                 dims.iter()
                     .enumerate()
                     .map(|(i, &d)| if x.shape()[i] == 1 { 0 } else { r[d] * xs[i] })
                     .sum::<usize>()
-            });
-            take(x, shape, &src)?
+            })?;
+            take(op.name(), x, shape, &src)?
         }
         Op::Slice { starts, .. } => {
             let x = args[0];
             let xs = col_major_strides(x.shape());
-            let src = map_indices(&shape, |r| {
+            let src = map_indices(op.name(), &shape, |r| {
                 (0..r.len()).map(|a| (starts[a] + r[a]) * xs[a]).sum()
-            });
-            take(x, shape, &src)?
+            })?;
+            take(op.name(), x, shape, &src)?
         }
         Op::Pad { low, .. } => {
             let x = args[0];
             let xs = col_major_strides(x.shape());
-            let src = map_indices(&shape, |r| {
+            let src = map_indices(op.name(), &shape, |r| {
                 let mut off = 0;
                 for a in 0..r.len() {
                     if r[a] < low[a] || r[a] - low[a] >= x.shape()[a] {
@@ -131,11 +131,11 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                     off += (r[a] - low[a]) * xs[a];
                 }
                 Some(off)
-            });
+            })?;
             with_elem!(x.dtype(), T => {
                 let v = x.as_slice::<T>()?;
                 let fill = args[1].as_slice::<T>()?[0];
-                let out: Vec<T> = src.iter().map(|s| s.map_or(fill, |i| v[i])).collect();
+                let out: Vec<T> = try_collect(op.name(), src.len(), src.iter().map(|s| s.map_or(fill, |i| v[i])))?;
                 Tensor::from_vec_col_major(shape, out)?
             })
         }
@@ -144,7 +144,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
             // For each output element: (operand, offset in that operand).
             let strides: Vec<Vec<usize>> =
                 args.iter().map(|t| col_major_strides(t.shape())).collect();
-            let src = map_indices(&shape, |r| {
+            let src = map_indices(op.name(), &shape, |r| {
                 let mut pos = r[axis];
                 let mut k = 0;
                 while pos >= args[k].shape()[axis] {
@@ -155,20 +155,20 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                     .map(|a| if a == axis { pos } else { r[a] } * strides[k][a])
                     .sum();
                 (k, off)
-            });
+            })?;
             with_elem!(args[0].dtype(), T => {
                 let parts = args.iter().map(|t| t.as_slice::<T>()).collect::<Result<Vec<_>, _>>()?;
-                let out: Vec<T> = src.iter().map(|&(k, i)| parts[k][i]).collect();
+                let out: Vec<T> = try_collect(op.name(), src.len(), src.iter().map(|&(k, i)| parts[k][i]))?;
                 Tensor::from_vec_col_major(shape, out)?
             })
         }
         Op::Gather { axis } => {
-            let src = gather_offsets(args[0].shape(), args[1], *axis)?;
-            take(args[0], shape, &src)?
+            let src = gather_offsets(op.name(), args[0].shape(), args[1], *axis)?;
+            take(op.name(), args[0], shape, &src)?
         }
         Op::ScatterAdd { axis } => {
             let (base, upd) = (args[0], args[2]);
-            let dst = gather_offsets(base.shape(), args[1], *axis)?;
+            let dst = gather_offsets(op.name(), base.shape(), args[1], *axis)?;
             macro_rules! scatter {
                 ($T:ty, $add:expr) => {{
                     let mut out = base.as_slice::<$T>()?.to_vec();
@@ -194,17 +194,33 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
         }
         Op::Convert { to } => Tensor::new(shape, convert(args[0].data(), *to))?,
         Op::Iota { dim, .. } => {
-            let pos: Vec<usize> = map_indices(&shape, |r| r[*dim]);
+            let pos: Vec<usize> = map_indices(op.name(), &shape, |r| r[*dim])?;
             let data = match out_ty.dtype {
-                DType::F32 => Data::F32(pos.iter().map(|&k| k as f32).collect()),
-                DType::F64 => Data::F64(pos.iter().map(|&k| k as f64).collect()),
-                DType::C32 => {
-                    Data::C32(pos.iter().map(|&k| Complex32::new(k as f32, 0.0)).collect())
-                }
-                DType::C64 => {
-                    Data::C64(pos.iter().map(|&k| Complex64::new(k as f64, 0.0)).collect())
-                }
-                DType::I64 => Data::I64(pos.iter().map(|&k| k as i64).collect()),
+                DType::F32 => Data::F32(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| k as f32),
+                )?),
+                DType::F64 => Data::F64(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| k as f64),
+                )?),
+                DType::C32 => Data::C32(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| Complex32::new(k as f32, 0.0)),
+                )?),
+                DType::C64 => Data::C64(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| Complex64::new(k as f64, 0.0)),
+                )?),
+                DType::I64 => Data::I64(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| k as i64),
+                )?),
                 DType::Bool => {
                     return Err(IrError::invalid(op.name(), "bool iota is not supported"))
                 }
@@ -298,11 +314,21 @@ pub fn eval(f: &Function, inputs: &[Tensor]) -> Result<Vec<Tensor>, IrError> {
 // ---------------------------------------------------------------------------------------
 // Index arithmetic.
 
-/// For every element of `shape` in column-major order, `g(multi_index)`.
-fn map_indices<R>(shape: &[usize], mut g: impl FnMut(&[usize]) -> R) -> Vec<R> {
-    let n: usize = shape.iter().product();
+/// For every element of `shape` in column-major order, `g(multi_index)`;
+/// [`IrError::AllocationFailed`] naming `op` when the list cannot be allocated.
+fn map_indices<R>(
+    op: &str,
+    shape: &[usize],
+    mut g: impl FnMut(&[usize]) -> R,
+) -> Result<Vec<R>, IrError> {
+    let n = crate::infer::checked_numel(shape).ok_or_else(|| {
+        IrError::invalid(
+            op,
+            format!("shape {shape:?} has more elements than fit in memory"),
+        )
+    })?;
     let mut idx = vec![0usize; shape.len()];
-    let mut out = Vec::with_capacity(n);
+    let mut out = try_vec_with_capacity(op, n)?;
     for _ in 0..n {
         out.push(g(&idx));
         for (a, &size) in shape.iter().enumerate() {
@@ -313,27 +339,42 @@ fn map_indices<R>(shape: &[usize], mut g: impl FnMut(&[usize]) -> R) -> Vec<R> {
             idx[a] = 0;
         }
     }
-    out
+    Ok(out)
+}
+
+/// The items of `it` (which yields `n`), collected into a vector allocated fallibly:
+/// [`IrError::AllocationFailed`] naming `op` when it cannot be.
+fn try_collect<T>(op: &str, n: usize, it: impl IntoIterator<Item = T>) -> Result<Vec<T>, IrError> {
+    let mut v = try_vec_with_capacity(op, n)?;
+    v.extend(it);
+    Ok(v)
 }
 
 /// `x`'s elements at offsets `src`, as a tensor of `shape`.
-fn take(x: &Tensor, shape: Vec<usize>, src: &[usize]) -> Result<Tensor, IrError> {
+fn take(op: &str, x: &Tensor, shape: Vec<usize>, src: &[usize]) -> Result<Tensor, IrError> {
     with_elem!(x.dtype(), T => {
         let v = x.as_slice::<T>()?;
-        Tensor::from_vec_col_major(shape, src.iter().map(|&i| v[i]).collect::<Vec<T>>())
+        Tensor::from_vec_col_major(shape, try_collect(op, src.len(), src.iter().map(|&i| v[i]))?)
     })
 }
 
 /// For each element of `gather(x, idx, axis)` (column-major), its offset in `x`, with
 /// indices clamped into `[0, x_shape[axis] - 1]`.
-fn gather_offsets(x_shape: &[usize], idx: &Tensor, axis: usize) -> Result<Vec<usize>, IrError> {
+fn gather_offsets(
+    op: &str,
+    x_shape: &[usize],
+    idx: &Tensor,
+    axis: usize,
+) -> Result<Vec<usize>, IrError> {
     let indices = idx.as_slice::<i64>()?;
     let m = idx.shape().len();
     let xs = col_major_strides(x_shape);
     let is = col_major_strides(idx.shape());
-    let hi = x_shape[axis] as i64 - 1;
+    // The largest index, as an i64 (an axis longer than i64::MAX clamps at i64::MAX; an
+    // empty axis, which the typing rule rejects, at 0).
+    let hi = i64::try_from(x_shape[axis].saturating_sub(1)).unwrap_or(i64::MAX);
     let out_shape = crate::infer::gather_shape(x_shape, idx.shape(), axis);
-    Ok(map_indices(&out_shape, |r| {
+    map_indices(op, &out_shape, |r| {
         let k: usize = (0..m).map(|j| r[axis + j] * is[j]).sum();
         let p = indices[k].clamp(0, hi) as usize;
         let mut off = p * xs[axis];
@@ -344,7 +385,7 @@ fn gather_offsets(x_shape: &[usize], idx: &Tensor, axis: usize) -> Result<Vec<us
             off += r[a - 1 + m] * xs[a];
         }
         off
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -598,12 +639,13 @@ fn eval_compare(op: &Op, c: CmpOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrE
 // Reductions and contractions.
 
 fn reduce_vec<T: Copy>(
+    op: &str,
     xs: &[T],
     shape: &[usize],
     axes: &[usize],
     init: T,
     g: impl Fn(T, T) -> T,
-) -> Vec<T> {
+) -> Result<Vec<T>, IrError> {
     let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
     let out_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
     let out_strides = col_major_strides(&out_shape);
@@ -611,17 +653,19 @@ fn reduce_vec<T: Copy>(
     for (k, &a) in kept.iter().enumerate() {
         stride_of_axis[a] = out_strides[k];
     }
-    let dst = map_indices(shape, |r| {
+    let dst = map_indices(op, shape, |r| {
         r.iter()
             .zip(&stride_of_axis)
             .map(|(i, s)| i * s)
             .sum::<usize>()
-    });
-    let mut acc = vec![init; out_shape.iter().product()];
+    })?;
+    let n = crate::infer::checked_numel(&out_shape).unwrap_or(usize::MAX);
+    let mut acc = try_vec_with_capacity(op, n)?;
+    acc.resize(n, init);
     for (i, &o) in dst.iter().enumerate() {
         acc[o] = g(acc[o], xs[i]);
     }
-    acc
+    Ok(acc)
 }
 
 fn eval_reduce(
@@ -635,26 +679,32 @@ fn eval_reduce(
     macro_rules! real {
         ($v:expr, $t:ty, $max:ident, $min:ident) => {
             match kind {
-                ReduceOp::Sum => reduce_vec($v, s, axes, 0.0, |a: $t, b: $t| a + b),
-                ReduceOp::Prod => reduce_vec($v, s, axes, 1.0, |a: $t, b: $t| a * b),
-                ReduceOp::Max => reduce_vec($v, s, axes, <$t>::NEG_INFINITY, $max),
-                ReduceOp::Min => reduce_vec($v, s, axes, <$t>::INFINITY, $min),
+                ReduceOp::Sum => reduce_vec(op.name(), $v, s, axes, 0.0, |a: $t, b: $t| a + b),
+                ReduceOp::Prod => reduce_vec(op.name(), $v, s, axes, 1.0, |a: $t, b: $t| a * b),
+                ReduceOp::Max => reduce_vec(op.name(), $v, s, axes, <$t>::NEG_INFINITY, $max),
+                ReduceOp::Min => reduce_vec(op.name(), $v, s, axes, <$t>::INFINITY, $min),
             }
         };
     }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
-                ReduceOp::Sum => {
-                    reduce_vec($v, s, axes, Complex::new(0.0, 0.0), |a: Complex<$t>, b| {
-                        a + b
-                    })
-                }
-                ReduceOp::Prod => {
-                    reduce_vec($v, s, axes, Complex::new(1.0, 0.0), |a: Complex<$t>, b| {
-                        a * b
-                    })
-                }
+                ReduceOp::Sum => reduce_vec(
+                    op.name(),
+                    $v,
+                    s,
+                    axes,
+                    Complex::new(0.0, 0.0),
+                    |a: Complex<$t>, b| a + b,
+                ),
+                ReduceOp::Prod => reduce_vec(
+                    op.name(),
+                    $v,
+                    s,
+                    axes,
+                    Complex::new(1.0, 0.0),
+                    |a: Complex<$t>, b| a * b,
+                ),
                 ReduceOp::Max | ReduceOp::Min => {
                     return Err(IrError::invalid(
                         op.name(),
@@ -665,16 +715,16 @@ fn eval_reduce(
         };
     }
     let data = match x.data() {
-        Data::F32(v) => Data::F32(real!(v, f32, max_f32, min_f32)),
-        Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)),
-        Data::C32(v) => Data::C32(complex!(v, f32)),
-        Data::C64(v) => Data::C64(complex!(v, f64)),
+        Data::F32(v) => Data::F32(real!(v, f32, max_f32, min_f32)?),
+        Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
+        Data::C32(v) => Data::C32(complex!(v, f32)?),
+        Data::C64(v) => Data::C64(complex!(v, f64)?),
         Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => reduce_vec(v, s, axes, 0, i64::wrapping_add),
-            ReduceOp::Prod => reduce_vec(v, s, axes, 1, i64::wrapping_mul),
-            ReduceOp::Max => reduce_vec(v, s, axes, i64::MIN, i64::max),
-            ReduceOp::Min => reduce_vec(v, s, axes, i64::MAX, i64::min),
-        }),
+            ReduceOp::Sum => reduce_vec(op.name(), v, s, axes, 0, i64::wrapping_add),
+            ReduceOp::Prod => reduce_vec(op.name(), v, s, axes, 1, i64::wrapping_mul),
+            ReduceOp::Max => reduce_vec(op.name(), v, s, axes, i64::MIN, i64::max),
+            ReduceOp::Min => reduce_vec(op.name(), v, s, axes, i64::MAX, i64::min),
+        }?),
         Data::Bool(_) => {
             return Err(IrError::invalid(
                 op.name(),
@@ -687,6 +737,7 @@ fn eval_reduce(
 
 #[allow(clippy::too_many_arguments)]
 fn dot_vec<T: Copy>(
+    op: &str,
     l: &[T],
     ls: &[usize],
     r: &[T],
@@ -695,7 +746,7 @@ fn dot_vec<T: Copy>(
     out_shape: &[usize],
     zero: T,
     mac: impl Fn(T, T, T) -> T,
-) -> Vec<T> {
+) -> Result<Vec<T>, IrError> {
     let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
         (0..rank)
             .filter(|a| !batch.contains(a) && !contract.contains(a))
@@ -706,7 +757,7 @@ fn dot_vec<T: Copy>(
     let (lst, rst) = (col_major_strides(ls), col_major_strides(rs));
     let contract_shape: Vec<usize> = d.lhs_contract.iter().map(|&a| ls[a]).collect();
     // Offsets of every contracting index in lhs and rhs (column-major order).
-    let coffs = map_indices(&contract_shape, |c| {
+    let coffs = map_indices(op, &contract_shape, |c| {
         let lo: usize = d
             .lhs_contract
             .iter()
@@ -720,9 +771,9 @@ fn dot_vec<T: Copy>(
             .map(|(&a, &i)| i * rst[a])
             .sum();
         (lo, ro)
-    });
+    })?;
     let nb = d.lhs_batch.len();
-    map_indices(out_shape, |o| {
+    map_indices(op, out_shape, |o| {
         let mut lo = 0;
         let mut ro = 0;
         for k in 0..nb {
@@ -750,13 +801,30 @@ fn eval_dot(
 ) -> Result<Tensor, IrError> {
     let (ls, rs) = (l.shape(), r.shape());
     let data = match (l.data(), r.data()) {
-        (Data::F32(u), Data::F32(v)) => {
-            Data::F32(dot_vec(u, ls, v, rs, d, &shape, 0.0, |a, x, y| a + x * y))
-        }
-        (Data::F64(u), Data::F64(v)) => {
-            Data::F64(dot_vec(u, ls, v, rs, d, &shape, 0.0, |a, x, y| a + x * y))
-        }
+        (Data::F32(u), Data::F32(v)) => Data::F32(dot_vec(
+            op.name(),
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            0.0,
+            |a, x, y| a + x * y,
+        )?),
+        (Data::F64(u), Data::F64(v)) => Data::F64(dot_vec(
+            op.name(),
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            0.0,
+            |a, x, y| a + x * y,
+        )?),
         (Data::C32(u), Data::C32(v)) => Data::C32(dot_vec(
+            op.name(),
             u,
             ls,
             v,
@@ -765,8 +833,9 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-        )),
+        )?),
         (Data::C64(u), Data::C64(v)) => Data::C64(dot_vec(
+            op.name(),
             u,
             ls,
             v,
@@ -775,8 +844,9 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-        )),
+        )?),
         (Data::I64(u), Data::I64(v)) => Data::I64(dot_vec(
+            op.name(),
             u,
             ls,
             v,
@@ -785,7 +855,7 @@ fn eval_dot(
             &shape,
             0,
             |a: i64, x: i64, y: i64| a.wrapping_add(x.wrapping_mul(y)),
-        )),
+        )?),
         _ => {
             return Err(IrError::invalid(
                 op.name(),

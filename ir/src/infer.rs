@@ -311,12 +311,25 @@ fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                     format!("padding value {v} must be a scalar of operand {x}'s dtype"),
                 );
             }
-            one(TensorType::new(
-                x.dtype,
-                (0..x.rank())
-                    .map(|a| low[a].saturating_add(x.shape[a]).saturating_add(high[a]))
-                    .collect::<Vec<_>>(),
-            ))
+            let mut shape = Vec::with_capacity(x.rank());
+            for a in 0..x.rank() {
+                let size = low[a]
+                    .checked_add(x.shape[a])
+                    .and_then(|n| n.checked_add(high[a]));
+                match size {
+                    Some(n) => shape.push(n),
+                    None => {
+                        return err(
+                            op,
+                            format!(
+                                "axis {a}: low {} + size {} + high {} of operand {x} overflows",
+                                low[a], x.shape[a], high[a]
+                            ),
+                        )
+                    }
+                }
+            }
+            one(TensorType::new(x.dtype, shape))
         }
         Op::Concatenate { axis } => {
             if args.is_empty() {
@@ -344,7 +357,21 @@ fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
                         format!("operand {x} does not match {first} outside axis {axis}"),
                     );
                 }
-                shape[*axis] += x.shape[*axis];
+                shape[*axis] = match shape[*axis].checked_add(x.shape[*axis]) {
+                    Some(n) => n,
+                    None => {
+                        return err(
+                            op,
+                            format!(
+                                "the sizes of axis {axis} of operands {} overflow",
+                                args.iter()
+                                    .map(|t| t.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    }
+                };
             }
             one(TensorType::new(first.dtype, shape))
         }

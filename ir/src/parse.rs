@@ -640,7 +640,12 @@ impl Parser {
                 self.expect_punct(',', "between dimension sizes")?;
             }
         }
-        Ok(TensorType::new(dtype, shape))
+        let ty = TensorType::new(dtype, shape);
+        if crate::infer::checked_numel(&ty.shape).is_none() {
+            self.pos -= 1;
+            return self.err(format!("type {ty} has more elements than fit in memory"));
+        }
+        Ok(ty)
     }
 
     fn type_list(&mut self, close: Option<char>) -> Result<Vec<TensorType>, IrError> {

@@ -7,6 +7,22 @@ use num_complex::{Complex32, Complex64};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// An empty vector with room for `n` elements of `T`, or [`IrError::AllocationFailed`]
+/// naming `op` and the bytes (saturated at `usize::MAX`) when the allocation fails.
+pub fn try_vec_with_capacity<T>(op: &str, n: usize) -> Result<Vec<T>, IrError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| IrError::allocation_failed(op, n.saturating_mul(std::mem::size_of::<T>())))?;
+    Ok(v)
+}
+
+/// `n` copies of `x`, or [`IrError::AllocationFailed`] naming `op` and the bytes.
+fn try_filled<T: Clone>(op: &str, x: T, n: usize) -> Result<Vec<T>, IrError> {
+    let mut v = try_vec_with_capacity(op, n)?;
+    v.resize(n, x);
+    Ok(v)
+}
+
 /// A dense buffer of one dtype.
 #[derive(Clone, Debug)]
 pub enum Data {
@@ -54,19 +70,16 @@ impl Data {
         self.len() == 0
     }
 
-    /// `n` zeros (false for bool) of `dtype`.
+    /// `n` zeros (false for bool) of `dtype`. Aborts the process, like `vec!`, when the
+    /// allocation fails: only for sizes known to be small; [`Data::try_zeros`] reports
+    /// the failure instead.
     pub fn zeros(dtype: DType, n: usize) -> Data {
-        match dtype {
-            DType::F32 => Data::F32(vec![0.0; n]),
-            DType::F64 => Data::F64(vec![0.0; n]),
-            DType::C32 => Data::C32(vec![Complex32::new(0.0, 0.0); n]),
-            DType::C64 => Data::C64(vec![Complex64::new(0.0, 0.0); n]),
-            DType::I64 => Data::I64(vec![0; n]),
-            DType::Bool => Data::Bool(vec![false; n]),
-        }
+        Data::splat(dtype, 0.0, n)
     }
 
-    /// `n` copies of the real number `v` converted to `dtype` (bool: `v != 0`).
+    /// `n` copies of the real number `v` converted to `dtype` (bool: `v != 0`). Aborts
+    /// the process, like `vec!`, when the allocation fails: only for sizes known to be
+    /// small; [`Data::try_splat`] reports the failure instead.
     pub fn splat(dtype: DType, v: f64, n: usize) -> Data {
         match dtype {
             DType::F32 => Data::F32(vec![v as f32; n]),
@@ -76,6 +89,26 @@ impl Data {
             DType::I64 => Data::I64(vec![v as i64; n]),
             DType::Bool => Data::Bool(vec![v != 0.0; n]),
         }
+    }
+
+    /// `n` zeros (false for bool) of `dtype`, or [`IrError::AllocationFailed`] naming
+    /// `op` and the bytes when the machine cannot provide them.
+    pub fn try_zeros(op: &str, dtype: DType, n: usize) -> Result<Data, IrError> {
+        Data::try_splat(op, dtype, 0.0, n)
+    }
+
+    /// `n` copies of the real number `v` converted to `dtype` (bool: `v != 0`), or
+    /// [`IrError::AllocationFailed`] naming `op` and the bytes when the machine cannot
+    /// provide them.
+    pub fn try_splat(op: &str, dtype: DType, v: f64, n: usize) -> Result<Data, IrError> {
+        Ok(match dtype {
+            DType::F32 => Data::F32(try_filled(op, v as f32, n)?),
+            DType::F64 => Data::F64(try_filled(op, v, n)?),
+            DType::C32 => Data::C32(try_filled(op, Complex32::new(v as f32, 0.0), n)?),
+            DType::C64 => Data::C64(try_filled(op, Complex64::new(v, 0.0), n)?),
+            DType::I64 => Data::I64(try_filled(op, v as i64, n)?),
+            DType::Bool => Data::Bool(try_filled(op, v != 0.0, n)?),
+        })
     }
 
     /// Element `i` as a complex number (bool → 0/1, i64 → float).
@@ -221,20 +254,47 @@ impl Tensor {
         }
     }
 
-    /// Zeros of a type.
+    /// Zeros of a type. Panics when the type's element count overflows and aborts the
+    /// process, like `vec!`, when the allocation fails: only for types known to be small
+    /// (scalars, verified shapes of existing data); [`Tensor::try_zeros`] reports both.
     pub fn zeros(ty: &TensorType) -> Tensor {
+        Tensor::full(ty, 0.0)
+    }
+
+    /// Every element equal to the real number `v` (converted to the dtype). Panics when
+    /// the type's element count overflows and aborts the process, like `vec!`, when the
+    /// allocation fails: only for types known to be small; [`Tensor::try_full`] reports
+    /// both.
+    pub fn full(ty: &TensorType, v: f64) -> Tensor {
+        let n = ty
+            .checked_numel()
+            .unwrap_or_else(|| panic!("Tensor::full: the element count of {ty} overflows"));
         Tensor {
             shape: ty.shape.clone(),
-            data: Arc::new(Data::zeros(ty.dtype, ty.numel())),
+            data: Arc::new(Data::splat(ty.dtype, v, n)),
         }
     }
 
-    /// Every element equal to the real number `v` (converted to the dtype).
-    pub fn full(ty: &TensorType, v: f64) -> Tensor {
-        Tensor {
+    /// Zeros of a type; [`IrError::ShapeOverflow`] when its element count or byte size
+    /// overflows, [`IrError::AllocationFailed`] (naming the bytes) when the machine
+    /// cannot provide the buffer.
+    pub fn try_zeros(ty: &TensorType) -> Result<Tensor, IrError> {
+        Tensor::try_full_for("zeros", ty, 0.0)
+    }
+
+    /// Every element equal to the real number `v` (converted to the dtype); the errors
+    /// of [`Tensor::try_zeros`].
+    pub fn try_full(ty: &TensorType, v: f64) -> Result<Tensor, IrError> {
+        Tensor::try_full_for("full", ty, v)
+    }
+
+    /// [`Tensor::try_full`] with errors naming `op` (the op that needs the tensor).
+    pub fn try_full_for(op: &str, ty: &TensorType, v: f64) -> Result<Tensor, IrError> {
+        let n = ty.try_numel(op)?;
+        Ok(Tensor {
             shape: ty.shape.clone(),
-            data: Arc::new(Data::splat(ty.dtype, v, ty.numel())),
-        }
+            data: Arc::new(Data::try_splat(op, ty.dtype, v, n)?),
+        })
     }
 
     /// Extent of each axis.

@@ -1,7 +1,8 @@
 //! The verifier: checks every invariant of a [`Function`] and reports the first one that
 //! is broken. Invariants, in the order they are checked:
 //!
-//! 1. Parameter `i` is a value of the arena whose definition is `Param(i)`.
+//! 1. Parameter `i` is a value of the arena whose definition is `Param(i)`, and a dense
+//!    buffer of its type fits in memory (see [`crate::infer::checked_numel`]).
 //! 2. For each instruction, in order: every operand is defined earlier (by a parameter or
 //!    an earlier instruction) — else [`IrError::UndefinedValue`]; every result is a value
 //!    of the arena whose definition is this instruction and result index —
@@ -31,6 +32,12 @@ pub fn verify(f: &Function) -> Result<(), IrError> {
             return Err(IrError::Malformed(format!(
                 "parameter {i} is {p}, whose definition is recorded as {:?}",
                 f.def(p)
+            )));
+        }
+        let ty = f.ty(p);
+        if crate::infer::checked_numel(&ty.shape).is_none() {
+            return Err(IrError::Malformed(format!(
+                "parameter {i} ({p}) has type {ty}, whose element count or byte size does not fit in memory"
             )));
         }
         defined[p.index()] = true;

@@ -347,3 +347,54 @@ fn constants_and_iotas_are_checked_against_their_recorded_types() {
     .unwrap();
     assert!(matches!(verify(&f), Err(IrError::InvalidOp { .. })));
 }
+
+#[test]
+fn a_parameter_whose_element_count_overflows_is_rejected() {
+    let mut f = Function::new("f");
+    let p = f.add_param(t(DType::I64, &[4, 1 << 62, 3, 3]));
+    f.set_outputs(vec![p]);
+    malformed(&f, "i64[4,4611686018427387904,3,3]");
+    let e = parse("func @f(%0: i64[4,4611686018427387904,3,3]) -> () {\n  return\n}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("i64[4,4611686018427387904,3,3]"), "{e}");
+}
+
+#[test]
+fn shape_rules_reject_overflow_instead_of_wrapping() {
+    use tenferro_ir::infer_types;
+    let x = t(DType::F32, &[(1 << 59) - 1]);
+    let args = vec![&x; 33];
+    let e = infer_types(&Op::Concatenate { axis: 0 }, &args).unwrap_err();
+    assert!(
+        e.to_string().contains("concatenate") && e.to_string().contains("overflow"),
+        "{e}"
+    );
+    let x = t(DType::F64, &[0, 1 << 62]);
+    let s = t(DType::F64, &[]);
+    let pad = Op::Pad {
+        low: vec![0, i64::MAX as usize],
+        high: vec![0, i64::MAX as usize],
+    };
+    let e = infer_types(&pad, &[&x, &s]).unwrap_err();
+    assert!(
+        e.to_string().contains("pad") && e.to_string().contains("overflow"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tensor_constructors_report_overflow_and_failed_allocation() {
+    let e = Tensor::try_zeros(&t(DType::F64, &[1 << 32, 1 << 32])).unwrap_err();
+    assert!(matches!(e, IrError::ShapeOverflow { .. }), "{e:?}");
+    let e = Tensor::try_full(&t(DType::F64, &[1 << 40]), 2.0).unwrap_err();
+    assert_eq!(
+        e,
+        IrError::AllocationFailed {
+            op: "full".into(),
+            bytes: 1 << 43
+        }
+    );
+    assert_eq!(t(DType::F64, &[1 << 32, 1 << 32]).numel(), usize::MAX);
+    assert_eq!(t(DType::F64, &[1 << 32, 1 << 32]).checked_numel(), None);
+}

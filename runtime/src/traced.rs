@@ -125,19 +125,23 @@ impl TracedTensor {
     }
 
     /// A constant of type `ty` with every element equal to `v` (converted to the dtype).
+    /// A shape whose element count overflows, or a buffer the machine cannot allocate, is
+    /// recorded as an error (naming `full`, and the bytes) and reported by whatever
+    /// consumes the value.
     pub fn full(ty: &TensorType, v: f64) -> TracedTensor {
-        match tenferro_ir::checked_numel(&ty.shape) {
-            Some(_) => TracedTensor::from_tensor(Tensor::full(ty, v)),
-            None => TracedTensor::from_error(RuntimeError::invalid_op(
-                "full",
-                format!("shape {:?} has more elements than fit in memory", ty.shape),
-            )),
-        }
+        TracedTensor::full_for("full", ty, v)
     }
 
-    /// Zeros of type `ty`.
+    /// Zeros of type `ty`; errors as [`TracedTensor::full`], naming `zeros`.
     pub fn zeros(ty: &TensorType) -> TracedTensor {
-        TracedTensor::full(ty, 0.0)
+        TracedTensor::full_for("zeros", ty, 0.0)
+    }
+
+    fn full_for(op: &str, ty: &TensorType, v: f64) -> TracedTensor {
+        match Tensor::try_full_for(op, ty, v) {
+            Ok(t) => TracedTensor::from_tensor(t),
+            Err(e) => TracedTensor::from_error(RuntimeError::Ir(e)),
+        }
     }
 
     /// A placeholder of the given dtype and shape; its value is given at run time

@@ -338,21 +338,21 @@ impl EagerContext {
         self.from_tensor(Tensor::scalar(v))
     }
 
-    /// A tensor of type `ty` with every element `v` (converted to the dtype).
+    /// A tensor of type `ty` with every element `v` (converted to the dtype); an error
+    /// naming `full` when the element count overflows or the machine cannot provide the
+    /// bytes.
     pub fn full(&self, ty: &TensorType, v: f64) -> Result<EagerTensor> {
-        if tenferro_ir::checked_numel(&ty.shape).is_none() {
-            return Err(RuntimeError::invalid_op(
-                "full",
-                format!("shape {:?} has more elements than fit in memory", ty.shape),
-            )
-            .into());
-        }
-        Ok(self.from_tensor(Tensor::full(ty, v)))
+        self.full_for("full", ty, v)
     }
 
-    /// Zeros of type `ty`.
+    /// Zeros of type `ty`; errors as [`EagerContext::full`], naming `zeros`.
     pub fn zeros(&self, ty: &TensorType) -> Result<EagerTensor> {
-        self.full(ty, 0.0)
+        self.full_for("zeros", ty, 0.0)
+    }
+
+    fn full_for(&self, op: &str, ty: &TensorType, v: f64) -> Result<EagerTensor> {
+        let t = Tensor::try_full_for(op, ty, v).map_err(RuntimeError::Ir)?;
+        Ok(self.from_tensor(t))
     }
 
     /// Indices along axis `dim` of a tensor of type `dtype[shape]`.

@@ -162,11 +162,12 @@ fn put_dst<'a>(t: Taken<'a>, slots: &mut [Data], outs: &mut [Option<SliceMut<'a>
     }
 }
 
-/// Tile slots of one worker (allocated once per worker, reused over its blocks).
-fn new_slots(s: &KernelSchedule) -> Vec<Data> {
+/// Tile slots of one worker (allocated once per worker, reused over its blocks); an
+/// allocation failure is an error naming the bytes.
+fn new_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
     s.slot_types
         .iter()
-        .map(|d| Data::zeros(*d, s.tile))
+        .map(|d| Data::try_zeros("tile slots", *d, s.tile).map_err(|e| e.to_string()))
         .collect()
 }
 
@@ -324,7 +325,7 @@ fn run_single(
         outs,
         out_base: Vec::new(),
     };
-    let mut slots = new_slots(s);
+    let mut slots = new_slots(s)?;
     let partial = run_block(s, inputs, blk, &mut slots)?;
     for (r, red) in s.reductions.iter().enumerate() {
         if let ReduceMode::Whole = red.mode {
@@ -428,11 +429,17 @@ pub(crate) fn run(
         Some(pool) if blocks.len() > 1 => pool.install(|| {
             blocks
                 .into_par_iter()
-                .map_init(|| new_slots(s), |slots, b| run_block(s, inputs, b, slots))
+                .map_init(
+                    || new_slots(s),
+                    |slots, b| match slots {
+                        Ok(slots) => run_block(s, inputs, b, slots),
+                        Err(e) => Err(e.clone()),
+                    },
+                )
                 .collect::<std::result::Result<Vec<_>, String>>()
         }),
         _ => {
-            let mut slots = new_slots(s);
+            let mut slots = new_slots(s).map_err(err)?;
             blocks
                 .into_iter()
                 .map(|b| run_block(s, inputs, b, &mut slots))

@@ -1,0 +1,217 @@
+//! Resource limits and verifier-accepted IR: a tensor the machine cannot hold is an error
+//! that names the op and the bytes, an element count that overflows is an error, and
+//! every function the verifier accepts is run or rejected by every backend and pass
+//! level without a panic.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use tenferro_ad::eager::EagerContext;
+use tenferro_cpu::CpuBackend;
+use tenferro_runtime::ir::{parse, verify};
+use tenferro_runtime::{
+    Backend, DType, ExtensionRegistry, GraphCompiler, GraphExecutor, OptLevel, Pipeline, Tensor,
+    TensorType, TracedTensor,
+};
+
+/// 2^40 elements: 8 TiB of f64, which no test machine can allocate.
+const HUGE: usize = 1 << 40;
+
+/// Compiles and runs `t` on the CPU backend; the error message, or a failure if it ran
+/// or panicked.
+fn run_err(what: &str, t: &TracedTensor) -> String {
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<Tensor, String> {
+        let p = GraphCompiler::new().compile(t).map_err(|e| e.to_string())?;
+        GraphExecutor::new(CpuBackend::with_threads(1))
+            .run(&p)
+            .map_err(|e| e.to_string())
+    }));
+    match r {
+        Ok(Ok(v)) => panic!("{what}: ran and produced {:?}", v.shape()),
+        Ok(Err(e)) => e,
+        Err(_) => panic!("{what}: panicked"),
+    }
+}
+
+fn assert_names_size(what: &str, msg: &str) {
+    assert!(
+        msg.contains("bytes") || msg.contains("elements"),
+        "{what}: message does not name the size: {msg}"
+    );
+}
+
+#[test]
+fn huge_zeros_is_an_allocation_error() {
+    let t = TracedTensor::zeros(&TensorType::new(DType::F64, vec![HUGE]));
+    let msg = run_err("zeros", &t);
+    assert!(msg.contains("8796093022208 bytes"), "{msg}");
+}
+
+#[test]
+fn huge_broadcast_plus_one_is_an_allocation_error() {
+    let s = TracedTensor::scalar(1.0f64);
+    let b = s.broadcast_in_dim(&[HUGE], &[]).unwrap();
+    let msg = run_err("broadcast + 1", &(&b + 1.0));
+    assert_names_size("broadcast + 1", &msg);
+}
+
+#[test]
+fn huge_iota_times_two_is_an_allocation_error() {
+    let i = TracedTensor::iota(DType::F64, &[HUGE], 0).unwrap();
+    let msg = run_err("iota * 2", &(&i * 2.0));
+    assert_names_size("iota * 2", &msg);
+}
+
+#[test]
+fn huge_eager_zeros_is_an_allocation_error() {
+    let r = catch_unwind(|| {
+        let ctx = EagerContext::new(CpuBackend::with_threads(1));
+        ctx.zeros(&TensorType::new(DType::F64, vec![HUGE]))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    match r {
+        Ok(Ok(())) => panic!("EagerContext::zeros of 8 TiB succeeded"),
+        Ok(Err(msg)) => assert!(msg.contains("8796093022208 bytes"), "{msg}"),
+        Err(_) => panic!("EagerContext::zeros panicked"),
+    }
+}
+
+#[test]
+fn tensor_try_zeros_rejects_overflow_and_huge() {
+    let e = Tensor::try_zeros(&TensorType::new(DType::F64, vec![1 << 32, 1 << 32])).unwrap_err();
+    assert!(e.to_string().contains("[4294967296, 4294967296]"), "{e}");
+    let e = Tensor::try_zeros(&TensorType::new(DType::F64, vec![HUGE])).unwrap_err();
+    assert!(e.to_string().contains("8796093022208 bytes"), "{e}");
+    let e = Tensor::try_full(&TensorType::new(DType::F32, vec![HUGE]), 1.0).unwrap_err();
+    assert!(e.to_string().contains("4398046511104 bytes"), "{e}");
+}
+
+/// Functions the verifier must accept or reject; each accepted one must also run or be
+/// rejected with an error through the passes and the CPU backend.
+const PROGRAMS: &[&str] = &[
+    // An extension op with no results, and no kernel for it.
+    "func @f(%0: f64[3]) -> () {\n  a.b %0\n  return\n}\n",
+    // A gather from a zero-element tensor whose gathered axis has usize::MAX entries.
+    "func @f(%0: f64[0,18446744073709551615], %1: i64[2]) -> (f64[0,2]) {\n  %2 = gather {axis = 1} %0, %1 : f64[0,2]\n  return %2\n}\n",
+    // A parameter whose element count overflows usize.
+    "func @f(%0: i64[4,4611686018427387904,3,3]) -> (i64[4,4611686018427387904,3,3]) {\n  return %0\n}\n",
+    // A concatenation whose summed axis overflows (wrapping would give 2^59-33).
+    concat_overflow(),
+    // A pad of an empty tensor whose padded axis overflows (saturating would give usize::MAX).
+    "func @f(%0: f64[0,4611686018427387904], %1: f64[]) -> (f64[0,4611686018427387904]) {\n  %2 = pad {low = [0, 9223372036854775807], high = [0, 9223372036854775807]} %0, %1 : f64[0,4611686018427387904]\n  return %2\n}\n",
+];
+
+const fn concat_overflow() -> &'static str {
+    "func @f(%0: f32[576460752303423487]) -> (f32[576460752303423455]) {\n  %1 = concatenate {axis = 0} %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0, %0 : f32[576460752303423455]\n  return %1\n}\n"
+}
+
+/// Runs `text` through parse, verify, every pass level and the CPU backend (fused and
+/// unfused); returns whether the verifier accepted it. A panic anywhere is a failure.
+fn exercise(text: &str) -> bool {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let Ok(f) = parse(text) else { return false };
+        if verify(&f).is_err() {
+            return false;
+        }
+        for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
+            let mut g = f.clone();
+            if Pipeline::for_level(level).run(&mut g, &mut |_| {}).is_err() {
+                continue;
+            }
+            for fusion in [true, false] {
+                let be = CpuBackend::with_threads(1).with_fusion(fusion);
+                let Ok(p) = be.prepare(&g) else { continue };
+                let inputs: Result<Vec<Tensor>, _> = g
+                    .params()
+                    .iter()
+                    .map(|&v| Tensor::try_zeros(g.ty(v)))
+                    .collect();
+                if let Ok(inputs) = inputs {
+                    let _ = be.execute(&p, &inputs, &ExtensionRegistry::new());
+                }
+            }
+        }
+        true
+    }));
+    match r {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("panic on\n{text}\n{msg}")
+        }
+    }
+}
+
+#[test]
+fn verifier_accepted_programs_never_panic() {
+    for text in PROGRAMS {
+        exercise(text);
+    }
+}
+
+#[test]
+fn extension_op_without_kernel_is_missing_kernel() {
+    let f = parse(PROGRAMS[0]).unwrap();
+    verify(&f).unwrap();
+    for fusion in [true, false] {
+        let be = CpuBackend::with_threads(1).with_fusion(fusion);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let p = be.prepare(&f)?;
+            let x = Tensor::from_vec_col_major(vec![3], vec![0.0f64; 3]).unwrap();
+            be.execute(&p, &[x], &ExtensionRegistry::new())
+        }))
+        .unwrap_or_else(|_| panic!("a.b with no results panicked (fusion {fusion})"));
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("a.b"), "{msg}");
+    }
+}
+
+#[test]
+fn gather_from_empty_tensor_with_huge_axis_runs() {
+    let f = parse(PROGRAMS[1]).unwrap();
+    verify(&f).unwrap();
+    let x = Tensor::from_vec_col_major(vec![0, usize::MAX], Vec::<f64>::new()).unwrap();
+    let i = Tensor::from_vec_col_major(vec![2], vec![0i64, 5]).unwrap();
+    let want = tenferro_runtime::ir::eval::eval(&f, &[x.clone(), i.clone()]).unwrap();
+    for fusion in [true, false] {
+        let be = CpuBackend::with_threads(1).with_fusion(fusion);
+        let got = catch_unwind(AssertUnwindSafe(|| {
+            let p = be.prepare(&f)?;
+            be.execute(&p, &[x.clone(), i.clone()], &ExtensionRegistry::new())
+        }))
+        .unwrap_or_else(|_| panic!("gather panicked (fusion {fusion})"))
+        .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn verifier_rejects_overflowing_parameter() {
+    let e = parse(PROGRAMS[2]).unwrap_err().to_string();
+    assert!(e.contains("i64[4,4611686018427387904,3,3]"), "{e}");
+    let mut f = tenferro_runtime::ir::Function::new("f");
+    let p = f.add_param(TensorType::new(
+        DType::I64,
+        vec![4, 4611686018427387904, 3, 3],
+    ));
+    f.set_outputs(vec![p]);
+    let e = verify(&f).unwrap_err().to_string();
+    assert!(e.contains("i64[4,4611686018427387904,3,3]"), "{e}");
+}
+
+#[test]
+fn verifier_rejects_overflowing_concatenate() {
+    let f = parse(PROGRAMS[3]).unwrap();
+    let e = verify(&f).unwrap_err().to_string();
+    assert!(e.contains("concatenate") && e.contains("overflow"), "{e}");
+}
+
+#[test]
+fn verifier_rejects_overflowing_pad() {
+    let f = parse(PROGRAMS[4]).unwrap();
+    let e = verify(&f).unwrap_err().to_string();
+    assert!(e.contains("pad") && e.contains("overflow"), "{e}");
+}
