@@ -1,7 +1,8 @@
 //! Run-time kernels of the linalg primitives: each takes host [`Tensor`]s (matrices on the
 //! first two axes, batch axes after them, column-major), loops over the batch, and calls
 //! faer's factorizations with explicit parallelism (`Par::Seq` for small matrices, the
-//! calling rayon pool's threads for large ones; never faer's global setting). Value errors (indefinite, singular, no convergence) are
+//! calling rayon pool's threads for large ones; never faer's global setting). Value errors
+//! (NaN or infinite input, indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
 use crate::ops::{attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};

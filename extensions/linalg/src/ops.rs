@@ -13,6 +13,11 @@
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors` |
 //!
 //! `op(A)` is `A` or, with `adjoint`, its conjugate transpose.
+//!
+//! Every kernel checks the entries it reads (all of them, or the triangle named above) and
+//! fails with a run-time error naming the op, the operand, the entry and the batch element
+//! when one is NaN or infinite: no factorization of such a matrix is meaningful, and NaN is
+//! never passed on silently.
 
 use tenferro_ir::{Attr, DType, ExtensionOp, Op, TensorType};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};

@@ -24,8 +24,10 @@
 //!   nonnegative diagonal (the kernel's gauge), which the rule keeps.
 //! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
 //!   `P` and the permutation sign are piecewise constant (zero tangent). `det` and
-//!   `slogdet` are built on `lu`, so their derivatives need nonzero pivots (a singular
-//!   matrix gives non-finite derivatives).
+//!   `slogdet` are built on `lu`, so their derivatives need nonzero pivots: at a matrix
+//!   whose LU has a zero pivot (a singular matrix) the derivative program fails at run
+//!   time with `linalg.triangular_solve`'s "triangular matrix is singular" error instead
+//!   of returning NaN, although `d det = tr(adj(A) dA)` is finite there.
 
 use crate::ops::{
     eigh_op, solve_op, svd_op, triangular_solve_op, TriangularSolve, CHOLESKY, EIGH, LU, QR, SOLVE,

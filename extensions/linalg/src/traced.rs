@@ -1,7 +1,8 @@
 //! [`TracedTensorLinalgExt`]: the linalg methods of `TracedTensor`. Matrices are the first
 //! two axes and batch axes follow (column-major, as the rest of tenferro). Shape and dtype
 //! errors are returned at trace time and name the op and the shapes; value errors
-//! (indefinite, singular) come from the kernels at run time.
+//! (indefinite, singular, and NaN or infinity in an entry an op reads) come from the
+//! kernels at run time.
 
 use crate::ops::{
     cholesky_op, eigh_op, lu_op, qr_op, solve_op, square_type, svd_op, triangular_solve_op,
@@ -24,15 +25,20 @@ pub trait TracedTensorLinalgExt {
     fn solve(&self, b: &TracedTensor) -> Result<TracedTensor>;
     /// `A⁻¹` (run-time error if singular).
     fn inv(&self) -> Result<TracedTensor>;
-    /// Determinant (shape: the batch axes), via LU.
+    /// Determinant (shape: the batch axes), via LU: the product of `U`'s diagonal times
+    /// the permutation's sign, so exactly 0 for a matrix whose LU has a zero pivot. Its
+    /// derivative at such a matrix is a run-time error (see [`crate::ad_rules`]).
     fn det(&self) -> Result<TracedTensor>;
     /// `(sign, log|det|)`: the sign (a unit complex number for complex dtypes) and the
-    /// log of the absolute determinant (real dtype).
+    /// log of the absolute determinant (real dtype); `(0, -inf)` for a matrix whose LU
+    /// has a zero pivot.
     fn slogdet(&self) -> Result<(TracedTensor, TracedTensor)>;
     /// Reduced QR: `Q` `[m, k]` with orthonormal columns and `R` `[k, n]` upper
     /// triangular with a real, nonnegative diagonal; `k = min(m, n)`.
     fn qr(&self) -> Result<(TracedTensor, TracedTensor)>;
-    /// Reduced SVD `(U, S, Vh)` with `A = U diag(S) Vh`; `S` real, descending.
+    /// Reduced SVD `(U, S, Vh)` with `A = U diag(S) Vh`; `S` real, descending. Matrices
+    /// with entries far from order one (1e300, 1e-300) are factored scaled by a power of
+    /// two, so the SVD of `c·A` is `c` times that of `A`.
     fn svd(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
     /// Singular values (real, descending).
     fn svdvals(&self) -> Result<TracedTensor>;
@@ -42,7 +48,9 @@ pub trait TracedTensorLinalgExt {
     /// Eigenvalues of a Hermitian matrix given by its lower triangle (real, ascending).
     fn eigvalsh(&self) -> Result<TracedTensor>;
     /// LU with partial pivoting of a square matrix: `(P, L, U)` with `A = P L U`, `P` a
-    /// permutation matrix, `L` unit lower and `U` upper triangular.
+    /// permutation matrix, `L` unit lower and `U` upper triangular. Defined for singular
+    /// matrices too (as LAPACK's `getrf`): a column with no nonzero pivot candidate is not
+    /// eliminated (its multipliers are 0) and leaves a zero on `U`'s diagonal.
     fn lu(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
 }
 

@@ -597,3 +597,45 @@ fn degenerate_spectrum_behaviour() {
         out[1]
     );
 }
+
+#[test]
+fn det_derivative_at_a_singular_matrix_is_an_error_not_nan() {
+    // d det = tr(adj(A) dA) is finite everywhere, but det is differentiated through its LU
+    // (dU needs U⁻¹), so at a matrix with a zero pivot the derivative program fails with
+    // the singular triangular solve instead of returning NaN.
+    let x = TracedTensor::input(DType::F64, &[2, 2]);
+    let ad = ad();
+    let g = ad.grad(&x.det().unwrap(), &x).unwrap();
+    let t = TracedTensor::input(DType::F64, &[2, 2]);
+    let j = ad.jvp(&x.det().unwrap(), &x, &t).unwrap();
+    for (what, y, inputs) in [("grad", &g, vec![&x]), ("jvp", &j, vec![&x, &t])] {
+        let program = compile(&[y]);
+        let a = real_t(&[0.0, 0.0, 0.0, 1.0]);
+        let bind: Vec<_> = inputs.iter().map(|p| (*p, a.clone())).collect();
+        let e = executor()
+            .run_many_with_inputs(&program, &bind)
+            .expect_err(what)
+            .to_string();
+        assert!(
+            e.contains("linalg.triangular_solve") && e.contains("singular"),
+            "{what}: {e}"
+        );
+    }
+    // Away from singular matrices it is the cofactor matrix: [[d, -c], [-b, a]].
+    let mut f = Func::new(x, &[&g]);
+    let out = f.eval(
+        DType::F64,
+        &[2, 2],
+        &[c(1.0, 0.0), c(2.0, 0.0), c(3.0, 0.0), c(5.0, 0.0)],
+    );
+    assert_close(
+        &out[0],
+        &[c(5.0, 0.0), c(-3.0, 0.0), c(-2.0, 0.0), c(1.0, 0.0)],
+        1e-12,
+        "d det",
+    );
+}
+
+fn real_t(v: &[f64]) -> tenferro_runtime::Tensor {
+    tenferro_runtime::Tensor::from_vec_col_major(vec![2, 2], v.to_vec()).unwrap()
+}
