@@ -106,3 +106,36 @@ fn wrong_dtype_and_rank_errors_name_the_op() {
     let e = v.inv().unwrap_err().to_string();
     assert!(e.contains("f64[3]"), "{e}");
 }
+
+#[test]
+fn singular_matrices_have_zero_det_and_nan_inputs_are_named() {
+    // [[0, 0], [0, 1]]: the zero pivot is in the first column.
+    let a = TracedTensor::from_vec_col_major(vec![2, 2], vec![0.0_f64, 0.0, 0.0, 1.0]);
+    let (sign, logabs) = a.slogdet().unwrap();
+    let (_, l, u) = a.lu().unwrap();
+    let p = GraphCompiler::new()
+        .compile_many(&[&a.det().unwrap(), &sign, &logabs, &l, &u])
+        .unwrap();
+    let mut ex = GraphExecutor::new(CpuBackend::with_threads(1));
+    ex.register_extension(tenferro_linalg::register_runtime)
+        .unwrap();
+    let out = ex.run_many(&p).unwrap();
+    assert_eq!(out[0].as_slice::<f64>().unwrap(), &[0.0]);
+    assert_eq!(out[1].as_slice::<f64>().unwrap(), &[0.0]);
+    assert_eq!(out[2].as_slice::<f64>().unwrap(), &[f64::NEG_INFINITY]);
+    assert_eq!(out[3].as_slice::<f64>().unwrap(), &[1.0, 0.0, 0.0, 1.0]);
+    assert_eq!(out[4].as_slice::<f64>().unwrap(), &[0.0, 0.0, 0.0, 1.0]);
+    // A NaN entry is reported as such, not as an indefinite or singular matrix.
+    let nan = TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0_f64, f64::NAN, 0.0, 1.0]);
+    for y in [
+        nan.cholesky().unwrap(),
+        nan.inv().unwrap(),
+        nan.eigvalsh().unwrap(),
+    ] {
+        let e = run_all(&[y]).unwrap_err();
+        assert!(
+            e.contains("linalg.") && e.contains("NaN or infinity"),
+            "{e}"
+        );
+    }
+}
