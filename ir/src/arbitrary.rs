@@ -329,14 +329,11 @@ impl Builder<'_> {
                 let ops: Vec<UnaryOp> = UnaryOp::ALL
                     .into_iter()
                     .filter(|u| {
-                        if safe {
-                            matches!(
-                                u,
-                                UnaryOp::Neg | UnaryOp::Conj | UnaryOp::Real | UnaryOp::Imag
-                            ) || (matches!(u, UnaryOp::Abs | UnaryOp::Sign) && !d.is_complex())
-                        } else {
-                            !u.needs_float() || d.is_float()
-                        }
+                        // value-safe programs use only ops that round nothing (complex
+                        // abs and sign round through the norm)
+                        let exact = u.is_exact()
+                            && !(d.is_complex() && matches!(u, UnaryOp::Abs | UnaryOp::Sign));
+                        u.accepts(d) && (!safe || exact)
                     })
                     .collect();
                 let u = r.pick(&ops);

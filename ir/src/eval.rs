@@ -21,6 +21,7 @@ use crate::error::IrError;
 use crate::function::Function;
 use crate::infer::infer_types;
 use crate::op::{BinaryOp, CmpOp, DotDims, Op, ReduceOp, UnaryOp};
+use crate::optable::{max_f32, max_f64, min_f32, min_f64, ElemMap, ElemMap2};
 use crate::tensor::{try_vec_with_capacity, Data, Tensor};
 use num_complex::{Complex, Complex32, Complex64};
 
@@ -391,217 +392,72 @@ fn gather_offsets(
 // ---------------------------------------------------------------------------------------
 // Elementwise ops.
 
-macro_rules! real_unary {
-    ($name:ident, $t:ty) => {
-        fn $name(u: UnaryOp, x: $t) -> $t {
-            match u {
-                UnaryOp::Neg => -x,
-                UnaryOp::Exp => x.exp(),
-                UnaryOp::Log => x.ln(),
-                UnaryOp::Sin => x.sin(),
-                UnaryOp::Cos => x.cos(),
-                UnaryOp::Tanh => x.tanh(),
-                UnaryOp::Sqrt => x.sqrt(),
-                UnaryOp::Rsqrt => 1.0 / x.sqrt(),
-                UnaryOp::Abs => x.abs(),
-                UnaryOp::Sign => {
-                    if x > 0.0 {
-                        1.0
-                    } else if x < 0.0 {
-                        -1.0
-                    } else {
-                        x
-                    }
-                }
-                UnaryOp::Expm1 => x.exp_m1(),
-                UnaryOp::Log1p => x.ln_1p(),
-                UnaryOp::Conj | UnaryOp::Real => x,
-                UnaryOp::Imag => 0.0,
-            }
-        }
-    };
-}
-real_unary!(unary_f32, f32);
-real_unary!(unary_f64, f64);
+/// Maps a whole vector with the op table's per-element function.
+struct Collect<'a, T>(&'a [T]);
 
-/// Complex unary ops; abs / real / imag return their real result as `(r, 0)`.
-macro_rules! complex_unary {
-    ($name:ident, $t:ty) => {
-        fn $name(u: UnaryOp, z: Complex<$t>) -> Complex<$t> {
-            let one = Complex::new(1.0, 0.0);
-            match u {
-                UnaryOp::Neg => -z,
-                UnaryOp::Exp => z.exp(),
-                UnaryOp::Log => z.ln(),
-                UnaryOp::Sin => z.sin(),
-                UnaryOp::Cos => z.cos(),
-                UnaryOp::Tanh => z.tanh(),
-                UnaryOp::Sqrt => z.sqrt(),
-                UnaryOp::Rsqrt => one / z.sqrt(),
-                UnaryOp::Abs => Complex::new(z.norm(), 0.0),
-                UnaryOp::Sign => {
-                    let n = z.norm();
-                    if n == 0.0 {
-                        Complex::new(0.0, 0.0)
-                    } else {
-                        Complex::new(z.re / n, z.im / n)
-                    }
-                }
-                UnaryOp::Expm1 => z.exp() - one,
-                UnaryOp::Log1p => (one + z).ln(),
-                UnaryOp::Conj => z.conj(),
-                UnaryOp::Real => Complex::new(z.re, 0.0),
-                UnaryOp::Imag => Complex::new(z.im, 0.0),
-            }
-        }
-    };
+impl<T: Copy, R> ElemMap<T, R> for Collect<'_, T> {
+    type Out = Vec<R>;
+    fn map<F: Fn(T) -> R + Copy>(self, f: F) -> Vec<R> {
+        self.0.iter().map(|&a| f(a)).collect()
+    }
 }
-complex_unary!(unary_c32, f32);
-complex_unary!(unary_c64, f64);
 
+/// Zips two vectors with the op table's per-element function.
+struct Collect2<'a, T>(&'a [T], &'a [T]);
+
+impl<T: Copy> ElemMap2<T> for Collect2<'_, T> {
+    type Out = Vec<T>;
+    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) -> Vec<T> {
+        self.0.iter().zip(self.1).map(|(&a, &b)| f(a, b)).collect()
+    }
+}
+
+/// `u` applied to every element, with the op table's semantics.
 fn eval_unary(op: &Op, u: UnaryOp, x: &Tensor) -> Result<Tensor, IrError> {
-    let real_result = matches!(u, UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag);
     let data = match x.data() {
-        Data::F32(v) => Data::F32(v.iter().map(|&a| unary_f32(u, a)).collect()),
-        Data::F64(v) => Data::F64(v.iter().map(|&a| unary_f64(u, a)).collect()),
-        Data::C32(v) if real_result => Data::F32(v.iter().map(|&a| unary_c32(u, a).re).collect()),
-        Data::C64(v) if real_result => Data::F64(v.iter().map(|&a| unary_c64(u, a).re).collect()),
-        Data::C32(v) => Data::C32(v.iter().map(|&a| unary_c32(u, a)).collect()),
-        Data::C64(v) => Data::C64(v.iter().map(|&a| unary_c64(u, a)).collect()),
-        Data::I64(v) => {
-            let g: fn(i64) -> i64 = match u {
-                UnaryOp::Neg => |a| a.wrapping_neg(),
-                UnaryOp::Abs => |a| a.wrapping_abs(),
-                UnaryOp::Sign => |a| a.signum(),
-                UnaryOp::Conj | UnaryOp::Real => |a| a,
-                UnaryOp::Imag => |_| 0,
-                _ => {
-                    return Err(IrError::invalid(
-                        op.name(),
-                        "i64 operands are not supported",
-                    ))
-                }
-            };
-            Data::I64(v.iter().map(|&a| g(a)).collect())
-        }
-        Data::Bool(_) => {
-            return Err(IrError::invalid(
-                op.name(),
-                "bool operands are not supported",
-            ))
-        }
+        Data::F32(v) => u.map_f32(Collect(v)).map(Data::F32),
+        Data::F64(v) => u.map_f64(Collect(v)).map(Data::F64),
+        Data::C32(v) => u
+            .map_c32(Collect(v))
+            .map(Data::C32)
+            .or_else(|| u.map_c32_to_real(Collect(v)).map(Data::F32)),
+        Data::C64(v) => u
+            .map_c64(Collect(v))
+            .map(Data::C64)
+            .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
+        Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
+        Data::Bool(_) => None,
     };
-    Tensor::new(x.shape().to_vec(), data)
+    match data {
+        Some(d) => Tensor::new(x.shape().to_vec(), d),
+        None => Err(IrError::invalid(
+            op.name(),
+            format!("{} operands are not supported", x.dtype().name()),
+        )),
+    }
 }
-
-macro_rules! real_minmax {
-    ($max:ident, $min:ident, $t:ty) => {
-        /// IEEE 754-2019 maximum: NaN-propagating, `-0 < +0`.
-        fn $max(x: $t, y: $t) -> $t {
-            if x.is_nan() {
-                x
-            } else if y.is_nan() {
-                y
-            } else if x > y {
-                x
-            } else if y > x {
-                y
-            } else if x.is_sign_negative() {
-                y
-            } else {
-                x
-            }
-        }
-        /// IEEE 754-2019 minimum: NaN-propagating, `-0 < +0`.
-        fn $min(x: $t, y: $t) -> $t {
-            if x.is_nan() {
-                x
-            } else if y.is_nan() {
-                y
-            } else if x < y {
-                x
-            } else if y < x {
-                y
-            } else if x.is_sign_negative() {
-                x
-            } else {
-                y
-            }
-        }
-    };
-}
-real_minmax!(max_f32, min_f32, f32);
-real_minmax!(max_f64, min_f64, f64);
-
-macro_rules! real_binary {
-    ($name:ident, $t:ty, $max:ident, $min:ident) => {
-        fn $name(b: BinaryOp, x: $t, y: $t) -> $t {
-            match b {
-                BinaryOp::Add => x + y,
-                BinaryOp::Sub => x - y,
-                BinaryOp::Mul => x * y,
-                BinaryOp::Div => x / y,
-                BinaryOp::Pow => x.powf(y),
-                BinaryOp::Max => $max(x, y),
-                BinaryOp::Min => $min(x, y),
-            }
-        }
-    };
-}
-real_binary!(binary_f32, f32, max_f32, min_f32);
-real_binary!(binary_f64, f64, max_f64, min_f64);
 
 fn zip_map<T: Copy, R>(a: &[T], b: &[T], g: impl Fn(T, T) -> R) -> Vec<R> {
     a.iter().zip(b).map(|(&x, &y)| g(x, y)).collect()
 }
 
+/// `b` applied to every pair of elements, with the op table's semantics.
 fn eval_binary(op: &Op, b: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrError> {
-    let unsupported = |what: &str| {
-        Err(IrError::invalid(
-            op.name(),
-            format!("{what} operands are not supported"),
-        ))
-    };
     let data = match (x.data(), y.data()) {
-        (Data::F32(u), Data::F32(v)) => Data::F32(zip_map(u, v, |p, q| binary_f32(b, p, q))),
-        (Data::F64(u), Data::F64(v)) => Data::F64(zip_map(u, v, |p, q| binary_f64(b, p, q))),
-        (Data::C32(u), Data::C32(v)) => {
-            let g: fn(Complex32, Complex32) -> Complex32 = match b {
-                BinaryOp::Add => |p, q| p + q,
-                BinaryOp::Sub => |p, q| p - q,
-                BinaryOp::Mul => |p, q| p * q,
-                BinaryOp::Div => |p, q| p / q,
-                BinaryOp::Pow => |p, q| p.powc(q),
-                BinaryOp::Max | BinaryOp::Min => return unsupported("complex"),
-            };
-            Data::C32(zip_map(u, v, g))
-        }
-        (Data::C64(u), Data::C64(v)) => {
-            let g: fn(Complex64, Complex64) -> Complex64 = match b {
-                BinaryOp::Add => |p, q| p + q,
-                BinaryOp::Sub => |p, q| p - q,
-                BinaryOp::Mul => |p, q| p * q,
-                BinaryOp::Div => |p, q| p / q,
-                BinaryOp::Pow => |p, q| p.powc(q),
-                BinaryOp::Max | BinaryOp::Min => return unsupported("complex"),
-            };
-            Data::C64(zip_map(u, v, g))
-        }
-        (Data::I64(u), Data::I64(v)) => {
-            let g: fn(i64, i64) -> i64 = match b {
-                BinaryOp::Add => |p, q| p.wrapping_add(q),
-                BinaryOp::Sub => |p, q| p.wrapping_sub(q),
-                BinaryOp::Mul => |p, q| p.wrapping_mul(q),
-                BinaryOp::Div => |p, q| if q == 0 { 0 } else { p.wrapping_div(q) },
-                BinaryOp::Max => |p, q| p.max(q),
-                BinaryOp::Min => |p, q| p.min(q),
-                BinaryOp::Pow => return unsupported("i64"),
-            };
-            Data::I64(zip_map(u, v, g))
-        }
-        _ => return unsupported(x.dtype().name()),
+        (Data::F32(u), Data::F32(v)) => b.map_f32(Collect2(u, v)).map(Data::F32),
+        (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
+        (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
+        (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
+        (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
+        _ => None,
     };
-    Tensor::new(x.shape().to_vec(), data)
+    match data {
+        Some(d) => Tensor::new(x.shape().to_vec(), d),
+        None => Err(IrError::invalid(
+            op.name(),
+            format!("{} operands are not supported", x.dtype().name()),
+        )),
+    }
 }
 
 fn ordered<T: PartialOrd>(c: CmpOp, x: T, y: T) -> bool {

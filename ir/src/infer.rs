@@ -3,7 +3,7 @@
 
 use crate::dtype::{DType, TensorType};
 use crate::error::IrError;
-use crate::op::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp};
+use crate::op::{CmpOp, Op, ReduceOp};
 
 fn arity(op: &Op, args: &[&TensorType], n: usize) -> Result<(), IrError> {
     if args.len() != n {
@@ -74,21 +74,39 @@ pub fn infer_types(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
     Ok(results)
 }
 
+/// What an elementwise op's dtype policy (from the op table) asks of its operands.
+fn accepted_dtypes(accepts: impl Fn(DType) -> bool) -> String {
+    let names: Vec<&str> = DType::ALL
+        .into_iter()
+        .filter(|&d| accepts(d))
+        .map(|d| d.name())
+        .collect();
+    let kind = match (
+        accepts(DType::F64),
+        accepts(DType::C64),
+        accepts(DType::I64),
+    ) {
+        (true, true, false) => "float or complex",
+        (true, false, false) => "real float",
+        (true, true, true) => "numeric, not bool",
+        (true, false, true) => "real (complex numbers are not ordered)",
+        _ => "of the listed dtypes",
+    };
+    format!("must be {kind} ({})", names.join(", "))
+}
+
 fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrError> {
     let one = |t: TensorType| Ok(vec![t]);
     match op {
         Op::Unary(u) => {
             arity(op, args, 1)?;
             let x = args[0];
-            if x.dtype == DType::Bool {
-                return err(op, format!("operand {x} must be numeric, not bool"));
-            }
-            if u.needs_float() && !x.dtype.is_float() {
-                return err(op, format!("operand {x} must be float or complex"));
-            }
-            match u {
-                UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag => one(x.with_dtype(x.dtype.real())),
-                _ => one(x.clone()),
+            match u.result_dtype(x.dtype) {
+                Some(d) => one(x.with_dtype(d)),
+                None => err(
+                    op,
+                    format!("operand {x}: {}", accepted_dtypes(|d| u.accepts(d))),
+                ),
             }
         }
         Op::Binary(b) => {
@@ -97,19 +115,13 @@ fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             if x != y {
                 return err(op, format!("operands {x} and {y} must have one type"));
             }
-            if x.dtype == DType::Bool {
-                return err(op, format!("operands {x} must be numeric, not bool"));
-            }
-            match b {
-                BinaryOp::Max | BinaryOp::Min if x.dtype.is_complex() => err(
+            if !b.accepts(x.dtype) {
+                return err(
                     op,
-                    format!("operands {x} must be real (complex numbers are not ordered)"),
-                ),
-                BinaryOp::Pow if !x.dtype.is_float() => {
-                    err(op, format!("operands {x} must be float or complex"))
-                }
-                _ => one(x.clone()),
+                    format!("operands {x}: {}", accepted_dtypes(|d| b.accepts(d))),
+                );
             }
+            one(x.clone())
         }
         Op::Compare(c) => {
             arity(op, args, 2)?;

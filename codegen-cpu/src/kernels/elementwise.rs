@@ -3,8 +3,8 @@
 //! results are bit-identical to it.
 
 use crate::plan::internal;
-use num_complex::{Complex, Complex32, Complex64};
-use tenferro_ir::{BinaryOp, CmpOp, DType, Data, UnaryOp};
+use num_complex::{Complex32, Complex64};
+use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ElemMap2, UnaryOp};
 use tenferro_runtime::Result;
 
 fn map1<T: Copy, R>(x: &[T], f: impl Fn(T) -> R) -> Vec<R> {
@@ -15,207 +15,58 @@ fn map2<T: Copy, R>(x: &[T], y: &[T], f: impl Fn(T, T) -> R) -> Vec<R> {
     x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
 }
 
-macro_rules! real_unary {
-    ($name:ident, $t:ty) => {
-        fn $name(u: UnaryOp, v: &[$t]) -> Vec<$t> {
-            match u {
-                UnaryOp::Neg => map1(v, |x: $t| -x),
-                UnaryOp::Exp => map1(v, <$t>::exp),
-                UnaryOp::Log => map1(v, <$t>::ln),
-                UnaryOp::Sin => map1(v, <$t>::sin),
-                UnaryOp::Cos => map1(v, <$t>::cos),
-                UnaryOp::Tanh => map1(v, <$t>::tanh),
-                UnaryOp::Sqrt => map1(v, <$t>::sqrt),
-                UnaryOp::Rsqrt => map1(v, |x: $t| 1.0 / x.sqrt()),
-                UnaryOp::Abs => map1(v, <$t>::abs),
-                UnaryOp::Sign => map1(v, |x: $t| {
-                    if x > 0.0 {
-                        1.0
-                    } else if x < 0.0 {
-                        -1.0
-                    } else {
-                        x
-                    }
-                }),
-                UnaryOp::Expm1 => map1(v, <$t>::exp_m1),
-                UnaryOp::Log1p => map1(v, <$t>::ln_1p),
-                UnaryOp::Conj | UnaryOp::Real => v.to_vec(),
-                UnaryOp::Imag => vec![0.0; v.len()],
-            }
-        }
-    };
+/// Maps a whole buffer with the op table's per-element function.
+struct Collect<'a, T>(&'a [T]);
+
+impl<T: Copy, R> ElemMap<T, R> for Collect<'_, T> {
+    type Out = Vec<R>;
+    fn map<F: Fn(T) -> R + Copy>(self, f: F) -> Vec<R> {
+        map1(self.0, f)
+    }
 }
-real_unary!(unary_f32, f32);
-real_unary!(unary_f64, f64);
 
-/// Complex unary ops whose result is complex.
-macro_rules! complex_unary {
-    ($name:ident, $real:ident, $t:ty) => {
-        fn $name(u: UnaryOp, v: &[Complex<$t>]) -> Vec<Complex<$t>> {
-            let one = Complex::<$t>::new(1.0, 0.0);
-            match u {
-                UnaryOp::Neg => map1(v, |z: Complex<$t>| -z),
-                UnaryOp::Exp => map1(v, |z: Complex<$t>| z.exp()),
-                UnaryOp::Log => map1(v, |z: Complex<$t>| z.ln()),
-                UnaryOp::Sin => map1(v, |z: Complex<$t>| z.sin()),
-                UnaryOp::Cos => map1(v, |z: Complex<$t>| z.cos()),
-                UnaryOp::Tanh => map1(v, |z: Complex<$t>| z.tanh()),
-                UnaryOp::Sqrt => map1(v, |z: Complex<$t>| z.sqrt()),
-                UnaryOp::Rsqrt => map1(v, |z: Complex<$t>| one / z.sqrt()),
-                UnaryOp::Sign => map1(v, |z: Complex<$t>| {
-                    let n = z.norm();
-                    if n == 0.0 {
-                        Complex::new(0.0, 0.0)
-                    } else {
-                        Complex::new(z.re / n, z.im / n)
-                    }
-                }),
-                UnaryOp::Expm1 => map1(v, |z: Complex<$t>| z.exp() - one),
-                UnaryOp::Log1p => map1(v, |z: Complex<$t>| (one + z).ln()),
-                UnaryOp::Conj => map1(v, |z: Complex<$t>| z.conj()),
-                // Real-valued results are produced by `$real`.
-                UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag => {
-                    map1(&$real(u, v), |r: $t| Complex::new(r, 0.0))
-                }
-            }
-        }
+/// Zips two buffers with the op table's per-element function.
+struct Collect2<'a, T>(&'a [T], &'a [T]);
 
-        /// abs / real / imag of complex numbers (real results).
-        fn $real(u: UnaryOp, v: &[Complex<$t>]) -> Vec<$t> {
-            match u {
-                UnaryOp::Abs => map1(v, |z: Complex<$t>| z.norm()),
-                UnaryOp::Imag => map1(v, |z: Complex<$t>| z.im),
-                _ => map1(v, |z: Complex<$t>| z.re),
-            }
-        }
-    };
+impl<T: Copy> ElemMap2<T> for Collect2<'_, T> {
+    type Out = Vec<T>;
+    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) -> Vec<T> {
+        map2(self.0, self.1, f)
+    }
 }
-complex_unary!(unary_c32, real_c32, f32);
-complex_unary!(unary_c64, real_c64, f64);
 
-/// `u` applied to every element of `x`.
+/// `u` applied to every element of `x`, with the op table's semantics (the reference
+/// evaluator's, so results are bit-identical to it).
 pub(crate) fn unary(name: &str, u: UnaryOp, x: &Data) -> Result<Data> {
-    let real_result = matches!(u, UnaryOp::Abs | UnaryOp::Real | UnaryOp::Imag);
-    Ok(match x {
-        Data::F32(v) => Data::F32(unary_f32(u, v)),
-        Data::F64(v) => Data::F64(unary_f64(u, v)),
-        Data::C32(v) if real_result => Data::F32(real_c32(u, v)),
-        Data::C64(v) if real_result => Data::F64(real_c64(u, v)),
-        Data::C32(v) => Data::C32(unary_c32(u, v)),
-        Data::C64(v) => Data::C64(unary_c64(u, v)),
-        Data::I64(v) => Data::I64(match u {
-            UnaryOp::Neg => map1(v, i64::wrapping_neg),
-            UnaryOp::Abs => map1(v, i64::wrapping_abs),
-            UnaryOp::Sign => map1(v, i64::signum),
-            UnaryOp::Conj | UnaryOp::Real => v.clone(),
-            UnaryOp::Imag => vec![0; v.len()],
-            _ => return Err(internal(name, "i64 operand of a float-only op")),
-        }),
-        Data::Bool(_) => return Err(internal(name, "bool operand")),
-    })
-}
-
-macro_rules! real_minmax {
-    ($max:ident, $min:ident, $t:ty) => {
-        /// IEEE 754-2019 maximum: NaN-propagating (first NaN wins), `-0 < +0`.
-        #[inline]
-        pub(crate) fn $max(x: $t, y: $t) -> $t {
-            if x.is_nan() {
-                x
-            } else if y.is_nan() {
-                y
-            } else if x > y {
-                x
-            } else if y > x {
-                y
-            } else if x.is_sign_negative() {
-                y
-            } else {
-                x
-            }
-        }
-        /// IEEE 754-2019 minimum: NaN-propagating (first NaN wins), `-0 < +0`.
-        #[inline]
-        pub(crate) fn $min(x: $t, y: $t) -> $t {
-            if x.is_nan() {
-                x
-            } else if y.is_nan() {
-                y
-            } else if x < y {
-                x
-            } else if y < x {
-                y
-            } else if x.is_sign_negative() {
-                x
-            } else {
-                y
-            }
-        }
+    let data = match x {
+        Data::F32(v) => u.map_f32(Collect(v)).map(Data::F32),
+        Data::F64(v) => u.map_f64(Collect(v)).map(Data::F64),
+        Data::C32(v) => u
+            .map_c32(Collect(v))
+            .map(Data::C32)
+            .or_else(|| u.map_c32_to_real(Collect(v)).map(Data::F32)),
+        Data::C64(v) => u
+            .map_c64(Collect(v))
+            .map(Data::C64)
+            .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
+        Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
+        Data::Bool(_) => None,
     };
+    data.ok_or_else(|| internal(name, "an operand dtype the op has no semantics for"))
 }
-real_minmax!(max_f32, min_f32, f32);
-real_minmax!(max_f64, min_f64, f64);
 
-macro_rules! real_binary {
-    ($name:ident, $t:ty, $max:ident, $min:ident) => {
-        fn $name(b: BinaryOp, x: &[$t], y: &[$t]) -> Vec<$t> {
-            match b {
-                BinaryOp::Add => map2(x, y, |p: $t, q: $t| p + q),
-                BinaryOp::Sub => map2(x, y, |p: $t, q: $t| p - q),
-                BinaryOp::Mul => map2(x, y, |p: $t, q: $t| p * q),
-                BinaryOp::Div => map2(x, y, |p: $t, q: $t| p / q),
-                BinaryOp::Pow => map2(x, y, <$t>::powf),
-                BinaryOp::Max => map2(x, y, $max),
-                BinaryOp::Min => map2(x, y, $min),
-            }
-        }
-    };
-}
-real_binary!(binary_f32, f32, max_f32, min_f32);
-real_binary!(binary_f64, f64, max_f64, min_f64);
-
-macro_rules! complex_binary {
-    ($name:ident, $c:ty) => {
-        fn $name(name: &str, b: BinaryOp, x: &[$c], y: &[$c]) -> Result<Vec<$c>> {
-            Ok(match b {
-                BinaryOp::Add => map2(x, y, |p: $c, q: $c| p + q),
-                BinaryOp::Sub => map2(x, y, |p: $c, q: $c| p - q),
-                BinaryOp::Mul => map2(x, y, |p: $c, q: $c| p * q),
-                BinaryOp::Div => map2(x, y, |p: $c, q: $c| p / q),
-                BinaryOp::Pow => map2(x, y, |p: $c, q: $c| p.powc(q)),
-                BinaryOp::Max | BinaryOp::Min => {
-                    return Err(internal(name, "complex operands of an ordered op"))
-                }
-            })
-        }
-    };
-}
-complex_binary!(binary_c32, Complex32);
-complex_binary!(binary_c64, Complex64);
-
-/// `b` applied to the elements of `x` and `y` pairwise (same dtype and length).
+/// `b` applied to the elements of `x` and `y` pairwise (same dtype and length), with the
+/// op table's semantics.
 pub(crate) fn binary(name: &str, b: BinaryOp, x: &Data, y: &Data) -> Result<Data> {
-    Ok(match (x, y) {
-        (Data::F32(u), Data::F32(v)) => Data::F32(binary_f32(b, u, v)),
-        (Data::F64(u), Data::F64(v)) => Data::F64(binary_f64(b, u, v)),
-        (Data::C32(u), Data::C32(v)) => Data::C32(binary_c32(name, b, u, v)?),
-        (Data::C64(u), Data::C64(v)) => Data::C64(binary_c64(name, b, u, v)?),
-        (Data::I64(u), Data::I64(v)) => Data::I64(match b {
-            BinaryOp::Add => map2(u, v, i64::wrapping_add),
-            BinaryOp::Sub => map2(u, v, i64::wrapping_sub),
-            BinaryOp::Mul => map2(u, v, i64::wrapping_mul),
-            BinaryOp::Div => map2(u, v, |p, q| if q == 0 { 0 } else { p.wrapping_div(q) }),
-            BinaryOp::Max => map2(u, v, i64::max),
-            BinaryOp::Min => map2(u, v, i64::min),
-            BinaryOp::Pow => return Err(internal(name, "i64 operands of pow")),
-        }),
-        _ => {
-            return Err(internal(
-                name,
-                "operands of unsupported or different dtypes",
-            ))
-        }
-    })
+    let data = match (x, y) {
+        (Data::F32(u), Data::F32(v)) => b.map_f32(Collect2(u, v)).map(Data::F32),
+        (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
+        (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
+        (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
+        (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
+        _ => None,
+    };
+    data.ok_or_else(|| internal(name, "operands of unsupported or different dtypes"))
 }
 
 fn ordered<T: PartialOrd + Copy>(c: CmpOp, x: &[T], y: &[T]) -> Vec<bool> {

@@ -5,11 +5,11 @@
 //! project's convert rules. An operand given as `None` is the destination itself
 //! (an in-place update).
 
-use super::elementwise::{max_f32, max_f64, min_f32, min_f64};
 use crate::math;
 use crate::schedule::{TileOpKind, Twin};
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
+use tenferro_ir::optable::{max_f32, max_f64, min_f32, min_f64};
 use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ElemMap2, ReduceOp, UnaryOp};
 
 /// A read-only slice of one dtype.

@@ -3,7 +3,7 @@
 //! the baseline target, [`super::Isa`] picks one at run time (or std's functions).
 
 use super::{f32 as k32, f64 as k64, Isa};
-use tenferro_ir::UnaryOp;
+use tenferro_ir::{ElemMap, UnaryOp};
 
 /// Elements per block of the guarded (sin/cos) loops: the fast kernel runs over the block
 /// as a plain vectorised loop, one vectorised OR-reduction checks the block's range, and
@@ -23,6 +23,62 @@ fn map<T: Copy>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T) {
 fn map_inplace<T: Copy>(buf: &mut [T], f: impl Fn(T) -> T) {
     for v in buf.iter_mut() {
         *v = f(*v);
+    }
+}
+
+/// A plain loop over the op table's semantics, for the ops without a kernel here.
+struct TableLoop<'a, T> {
+    src: Option<&'a [T]>,
+    dst: &'a mut [T],
+}
+
+impl<T: Copy> ElemMap<T, T> for TableLoop<'_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn map<F: Fn(T) -> T + Copy>(self, f: F) {
+        match self.src {
+            Some(src) => map(src, self.dst, f),
+            None => map_inplace(self.dst, f),
+        }
+    }
+}
+
+/// The op table's real semantics of one float type.
+trait TableSemantics: Copy + Sized {
+    const NAN: Self;
+    fn run(op: UnaryOp, l: TableLoop<'_, Self>) -> Option<()>;
+}
+
+impl TableSemantics for f64 {
+    const NAN: f64 = f64::NAN;
+    #[inline(always)]
+    fn run(op: UnaryOp, l: TableLoop<'_, f64>) -> Option<()> {
+        op.map_f64(l)
+    }
+}
+
+impl TableSemantics for f32 {
+    const NAN: f32 = f32::NAN;
+    #[inline(always)]
+    fn run(op: UnaryOp, l: TableLoop<'_, f32>) -> Option<()> {
+        op.map_f32(l)
+    }
+}
+
+/// `dst = op(src)` (or in place) through the op table; an op with no real semantics
+/// (never routed here by the library) writes NaN.
+#[inline(always)]
+fn table<T: TableSemantics>(op: UnaryOp, src: Option<&[T]>, dst: &mut [T]) {
+    if T::run(
+        op,
+        TableLoop {
+            src,
+            dst: &mut *dst,
+        },
+    )
+    .is_none()
+    {
+        dst.fill(T::NAN);
     }
 }
 
@@ -191,7 +247,7 @@ macro_rules! sign_of {
 /// `$tiered!(Tiers { .. })` for exp (short: |x| <= 708, beyond it the full-range kernel),
 /// sin/cos (short reduction, double-double reduction, std beyond the fast range) and tanh.
 macro_rules! per_op {
-    ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident) => {
+    ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident, $table:ident) => {
         match $op {
             UnaryOp::Neg => $plain!(|x: $t| -x),
             UnaryOp::Exp => $tiered!(Tiers {
@@ -231,6 +287,8 @@ macro_rules! per_op {
             UnaryOp::Log1p => $plain!($k::log1p),
             UnaryOp::Conj | UnaryOp::Real => $plain!(|x: $t| x),
             UnaryOp::Imag => $plain!(|_: $t| 0.0),
+            // Ops without a kernel here run on the op table's scalar semantics.
+            other => $table!(other),
         }
     };
 }
@@ -249,7 +307,12 @@ macro_rules! drivers {
                     map_tiered(src, dst, $tiers)
                 };
             }
-            per_op!(op, $t, $k, plain, tiered)
+            macro_rules! by_table {
+                ($o:expr) => {
+                    table($o, Some(src), dst)
+                };
+            }
+            per_op!(op, $t, $k, plain, tiered, by_table)
         }
 
         #[inline(always)]
@@ -264,7 +327,12 @@ macro_rules! drivers {
                     map_tiered_inplace(buf, $tiers)
                 };
             }
-            per_op!(op, $t, $k, plain, tiered)
+            macro_rules! by_table {
+                ($o:expr) => {
+                    table($o, None, buf)
+                };
+            }
+            per_op!(op, $t, $k, plain, tiered, by_table)
         }
     };
 }

@@ -108,26 +108,21 @@ impl Isa {
 /// to libm's `fma`).
 const PORTABLE_HAS_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
-/// Whether `op` has a vectorised kernel here. Every real unary op does: the
-/// transcendentals through the polynomial kernels, the rest as plain vector loops.
+/// Whether `op` has a vectorised kernel here: the transcendentals through the polynomial
+/// kernels, the exact ops (neg, abs, sign, conj, real, imag, sqrt, rsqrt) as plain vector
+/// loops. Every other op runs as a loop over the op table's scalar semantics.
 pub fn is_vectorised(op: UnaryOp) -> bool {
-    match op {
-        UnaryOp::Exp
-        | UnaryOp::Log
-        | UnaryOp::Sin
-        | UnaryOp::Cos
-        | UnaryOp::Tanh
-        | UnaryOp::Expm1
-        | UnaryOp::Log1p
-        | UnaryOp::Sqrt
-        | UnaryOp::Rsqrt
-        | UnaryOp::Neg
-        | UnaryOp::Abs
-        | UnaryOp::Sign
-        | UnaryOp::Conj
-        | UnaryOp::Real
-        | UnaryOp::Imag => true,
-    }
+    has_polynomial_kernel(op)
+        || matches!(
+            op,
+            UnaryOp::Sqrt
+                | UnaryOp::Neg
+                | UnaryOp::Abs
+                | UnaryOp::Sign
+                | UnaryOp::Conj
+                | UnaryOp::Real
+                | UnaryOp::Imag
+        )
 }
 
 /// Whether `op` has a polynomial (or reciprocal-square-root) kernel here, faster than a
