@@ -24,6 +24,7 @@ fn main() {
         mutations: 10000,
         threads_check: false,
         max_shrink: 50,
+        max_shrink_per_class: 6,
         regressions: Some(PathBuf::from("target/fuzz-regressions")),
         ..FuzzConfig::default()
     };

@@ -10,8 +10,9 @@
 //! Two modes:
 //! - [`GenMode::Forward`]: every dtype, every op; the typing rules ([`infer_types`]) decide
 //!   which operand types an op accepts, and a `convert` is inserted when needed. Values
-//!   computed by inexact kernels ([`inexact_values`]) never feed discontinuous ops
-//!   (compare, sign, converts to integers), so tolerances do not turn into flipped bits.
+//!   computed by inexact kernels ([`inexact_values`]) never feed ops that turn a last-bit
+//!   difference into a large one (compare, sign, converts to integers, sin / cos, the
+//!   complex branch cuts of sqrt / rsqrt / log / log1p / pow), so tolerances stay valid.
 //! - [`GenMode::Smooth`]: f64 only, for gradient checks. Each value carries a sound interval
 //!   bound; `log`, `sqrt`, `rsqrt`, `log1p`, `div` and `pow` get operands proven positive
 //!   (`x*x + 0.5` when needed), `exp` / `expm1` operands bounded by 4, and no value may
@@ -705,10 +706,19 @@ impl Gen<'_> {
                 let xt = self.ty(x);
                 let mut starts = Vec::new();
                 let mut limits = Vec::new();
+                // Empty slices only in forward mode (a smooth program's reductions over
+                // nothing would be infinite).
+                let empty_ok = usize::from(!self.smooth());
                 for &n in &xt.shape {
-                    let s = self.r.below(n + 1);
+                    if n == 0 {
+                        starts.push(0);
+                        limits.push(0);
+                        continue;
+                    }
+                    let s = self.r.below(n + empty_ok);
                     starts.push(s);
-                    limits.push(s + self.r.below(n - s + 1));
+                    limits
+                        .push(s + (1 - empty_ok) + self.r.below(n - s + empty_ok - (1 - empty_ok)));
                 }
                 let iv = self.iv_of(x);
                 self.push(Op::Slice { starts, limits }, &[x], iv)
@@ -813,7 +823,18 @@ impl Gen<'_> {
 
     fn unary(&mut self, u: UnaryOp, x: Value) -> Option<Value> {
         if !self.smooth() {
-            if u == UnaryOp::Sign && !self.exact(x) {
+            // Ops that turn a last-bit difference into a large one need an exact operand:
+            // sign (a jump at 0), sin / cos (a huge argument's last bit is its phase), and
+            // the complex branch cuts of sqrt, rsqrt, log, log1p (the sign of a zero
+            // imaginary part picks the side).
+            let amplifies = match u {
+                UnaryOp::Sign | UnaryOp::Sin | UnaryOp::Cos => true,
+                UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Log | UnaryOp::Log1p => {
+                    self.f.ty(x).dtype.is_complex()
+                }
+                _ => false,
+            };
+            if amplifies && !self.exact(x) {
                 return None;
             }
             let (x, op) = self.fit(x, 1, |_| Op::Unary(u))?;
@@ -853,6 +874,11 @@ impl Gen<'_> {
         if !self.smooth() {
             let (x, op) = self.fit(x, 2, |_| Op::Binary(b))?;
             let y = self.partner(x)?;
+            // Complex pow has the branch cut of log (see `unary`).
+            let cut = b == BinaryOp::Pow && self.f.ty(x).dtype.is_complex();
+            if cut && !(self.exact(x) && self.exact(y)) {
+                return None;
+            }
             return self.push(op, &[x, y], (0.0, 0.0));
         }
         let y = self.partner(x)?;

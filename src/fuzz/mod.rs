@@ -105,6 +105,8 @@ pub struct FuzzConfig {
     pub max_steps: usize,
     /// Shrink at most this many failures (later ones are only counted).
     pub max_shrink: usize,
+    /// Shrink at most this many failures of one kind and class.
+    pub max_shrink_per_class: usize,
     /// Checks one shrink may spend.
     pub shrink_budget: usize,
     /// Write shrunk failures here as regression files.
@@ -124,6 +126,7 @@ impl Default for FuzzConfig {
             threads_check: true,
             max_steps: 10,
             max_shrink: 20,
+            max_shrink_per_class: 4,
             shrink_budget: 400,
             regressions: None,
             time_limit: None,
@@ -177,6 +180,8 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Failures that were shrunk.
     pub shrunk: usize,
+    /// Shrunk failures per `kind/class`.
+    shrunk_by_class: Vec<(String, usize)>,
     /// Whether the time limit cut the run short.
     pub timed_out: bool,
 }
@@ -187,6 +192,27 @@ impl Report {
             Some((_, n)) => *n += 1,
             None => self.classes.push((class.to_string(), 1)),
         }
+    }
+
+    /// Whether a failure of this kind and class may still be shrunk; counts it if so.
+    fn take_shrink(&mut self, cfg: &FuzzConfig, kind: &str, class: &str) -> bool {
+        let key = format!("{kind}/{class}");
+        let n = match self.shrunk_by_class.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => n,
+            None => {
+                self.shrunk_by_class.push((key, 0));
+                match self.shrunk_by_class.last_mut() {
+                    Some((_, n)) => n,
+                    None => return false,
+                }
+            }
+        };
+        if self.shrunk >= cfg.max_shrink || *n >= cfg.max_shrink_per_class {
+            return false;
+        }
+        *n += 1;
+        self.shrunk += 1;
+        true
     }
 
     fn count_stage(&mut self, s: Stage) {
@@ -380,7 +406,7 @@ pub fn run_with_progress(cfg: &FuzzConfig, progress: &mut dyn FnMut(&Report)) ->
                     size: (mutant.len(), mutant.len()),
                     file: None,
                 };
-                if rep.shrunk < cfg.max_shrink {
+                if rep.take_shrink(cfg, "mutation", &class) {
                     let mut fails = |t: &str| {
                         check_mutant(t, seed, &backends).fail_class() == Some(class.as_str())
                     };
@@ -390,7 +416,6 @@ pub fn run_with_progress(cfg: &FuzzConfig, progress: &mut dyn FnMut(&Report)) ->
                     }
                     failure.size.1 = small.len();
                     failure.text = small;
-                    rep.shrunk += 1;
                     write_file(cfg, &mut failure);
                 }
                 rep.failures.push(failure);
@@ -428,14 +453,13 @@ fn record_function_failure(
         size: (f.insts().len(), f.insts().len()),
         file: None,
     };
-    if rep.shrunk < cfg.max_shrink {
+    if rep.take_shrink(cfg, kind, &failure.class) {
         let small = shrink::shrink_function(f, &mut fails, cfg.shrink_budget);
         if let Outcome::Fail { message, .. } = recheck(&small) {
             failure.message = message;
         }
         failure.size.1 = small.insts().len();
         failure.text = print(&small);
-        rep.shrunk += 1;
         write_file(cfg, &mut failure);
     }
     rep.failures.push(failure);
