@@ -5,6 +5,7 @@
 //! programs on a [`Backend`] with the extension kernels registered on it. Host values are
 //! [`Tensor`]s (re-exported from `tenferro-ir`, where constants use them too).
 
+pub mod axes;
 pub mod compile;
 pub mod error;
 pub mod exec;
