@@ -4,13 +4,30 @@
 //! lowers it to IR and runs the pass pipeline into a [`Program`]; [`GraphExecutor`] runs
 //! programs on a [`Backend`] with the extension kernels registered on it. Host values are
 //! [`Tensor`]s (re-exported from `tenferro-ir`, where constants use them too).
+//!
+//! ## Type promotion (as JAX)
+//!
+//! Binary operators, comparisons and `select` promote their operands to one dtype before
+//! the op; the IR itself never mixes dtypes.
+//!
+//! | operands | result |
+//! |---|---|
+//! | two tensors | the wider along `bool < i64 < f32 < f64`; real with complex gives the complex dtype of the wider precision (`f32 · c32 → c32`, `f64 · c32 → c64`) |
+//! | tensor and a Rust `f64` (`&x * 0.5`) | the scalar is weak: a float or complex tensor keeps its dtype (`f32 * 2.0` is f32); an `i64` or `bool` tensor becomes the default float, f64 (`i64 * 0.5` is f64) |
+//! | tensor and a Rust `i64` (`&x * 2`) | the scalar is weak: the tensor keeps its dtype (`f32 * 2` is f32, `i64 * 2` is i64); a `bool` tensor becomes i64 |
+//! | `mean` of an integer tensor | f64 (as NumPy and JAX) |
+//!
+//! There is no 32-bit integer dtype: integer data is i64.
 
+pub mod activations;
 pub mod axes;
 pub mod compile;
 pub mod error;
 pub mod exec;
 pub mod ops;
+pub mod reductions;
 pub mod traced;
+pub mod structural; pub mod constructors;
 
 pub use compile::{CompileOptions, GraphCompiler, PassObserver, Program};
 pub use error::{Result, RuntimeError};
