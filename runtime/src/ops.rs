@@ -120,21 +120,44 @@ impl TracedTensor {
         )
     }
 
-    /// Elementwise binary op with a real scalar (converted to this tensor's dtype).
+    /// Elementwise binary op with a Rust float, weakly typed as in JAX: it takes a float or
+    /// complex tensor's dtype (`f32 * 2.0` stays f32), and promotes an integer or bool
+    /// tensor to the default float f64 (`i64 * 0.5` is f64, as NumPy, JAX and PyTorch).
     pub fn binary_scalar(&self, op: BinaryOp, v: f64, scalar_on_left: bool) -> TracedTensor {
         ok_or_recorded((|| {
-            let dtype = self.dtype()?;
-            if dtype == DType::Bool {
-                return Err(RuntimeError::invalid_op(
-                    op.name(),
-                    "a bool tensor cannot be combined with a number".to_string(),
-                ));
-            }
-            let s = self.splat_like(v)?;
+            let x = match self.dtype()? {
+                DType::I64 | DType::Bool => self.convert(DType::F64)?,
+                _ => self.clone(),
+            };
+            let s = x.splat_like(v)?;
             Ok(if scalar_on_left {
-                TracedTensor::apply1(Op::Binary(op), &[&s, self])
+                TracedTensor::apply1(Op::Binary(op), &[&s, &x])
             } else {
-                TracedTensor::apply1(Op::Binary(op), &[self, &s])
+                TracedTensor::apply1(Op::Binary(op), &[&x, &s])
+            })
+        })())
+    }
+
+    /// Elementwise binary op with a Rust integer, weakly typed as in JAX: it takes the
+    /// tensor's dtype (`f32 * 2` stays f32, `i64 * 2` stays i64); a bool tensor becomes i64.
+    pub fn binary_int_scalar(&self, op: BinaryOp, v: i64, scalar_on_left: bool) -> TracedTensor {
+        ok_or_recorded((|| {
+            let x = match self.dtype()? {
+                DType::Bool => self.convert(DType::I64)?,
+                _ => self.clone(),
+            };
+            let ty = x.ty()?;
+            let s = match ty.dtype {
+                DType::I64 => {
+                    TracedTensor::from_tensor(Tensor::from_vec_col_major(vec![], vec![v])?)
+                }
+                d => TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(d), v as f64)),
+            }
+            .broadcast_to(&ty.shape)?;
+            Ok(if scalar_on_left {
+                TracedTensor::apply1(Op::Binary(op), &[&s, &x])
+            } else {
+                TracedTensor::apply1(Op::Binary(op), &[&x, &s])
             })
         })())
     }
@@ -511,6 +534,22 @@ macro_rules! binary_operators {
         impl $trait<TracedTensor> for f64 {
             type Output = TracedTensor;
             fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_scalar(BinaryOp::$op, self, true) }
+        }
+        impl $trait<i64> for &TracedTensor {
+            type Output = TracedTensor;
+            fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
+        }
+        impl $trait<i64> for TracedTensor {
+            type Output = TracedTensor;
+            fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
+        }
+        impl $trait<&TracedTensor> for i64 {
+            type Output = TracedTensor;
+            fn $method(self, rhs: &TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
+        }
+        impl $trait<TracedTensor> for i64 {
+            type Output = TracedTensor;
+            fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
         }
     )*};
 }

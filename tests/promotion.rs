@@ -1,0 +1,70 @@
+//! Type promotion as JAX does it: Rust numbers are weakly typed, tensors promote along
+//! bool < i64 < f32 < f64 and real < complex.
+
+use tenferro_ad::EagerContext;
+use tenferro_cpu::CpuBackend;
+use tenferro_ir::{DType, Tensor};
+use tenferro_runtime::{GraphCompiler, GraphExecutor, TracedTensor};
+
+fn run(t: &TracedTensor) -> Tensor {
+    let p = GraphCompiler::new().compile(t).unwrap();
+    GraphExecutor::new(CpuBackend::new()).run(&p).unwrap()
+}
+
+#[test]
+fn a_rust_float_keeps_a_float_tensor_dtype() {
+    let x = TracedTensor::from_vec_col_major(vec![2], vec![1.0f32, 2.0]);
+    let y = run(&(&x * 2.0));
+    assert_eq!(y.dtype(), DType::F32);
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+    let z = TracedTensor::from_vec_col_major(vec![1], vec![num_complex::Complex32::new(1.0, 1.0)]);
+    assert_eq!(run(&(0.5 * &z)).dtype(), DType::C32);
+}
+
+#[test]
+fn a_rust_float_makes_an_integer_tensor_float() {
+    let i = TracedTensor::from_vec_col_major(vec![4], vec![0i64, 1, 2, 3]);
+    let y = run(&(&i * 0.5));
+    assert_eq!(y.dtype(), DType::F64);
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![0.0, 0.5, 1.0, 1.5]);
+    let m = run(&i.reduce_mean(&[0]));
+    assert_eq!(m.to_vec::<f64>().unwrap(), vec![1.5]);
+    let b = TracedTensor::from_vec_col_major(vec![2], vec![true, false]);
+    assert_eq!(run(&(&b + 1.5)).to_vec::<f64>().unwrap(), vec![2.5, 1.5]);
+}
+
+#[test]
+fn a_rust_integer_keeps_the_tensor_dtype() {
+    let i = TracedTensor::from_vec_col_major(vec![3], vec![1i64, 2, 3]);
+    let y = run(&(&i * 2));
+    assert_eq!(y.to_vec::<i64>().unwrap(), vec![2, 4, 6]);
+    let x = TracedTensor::from_vec_col_major(vec![2], vec![1.5f32, 2.0]);
+    let y = run(&(3 - &x));
+    assert_eq!(y.dtype(), DType::F32);
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.5, 1.0]);
+    let b = TracedTensor::from_vec_col_major(vec![2], vec![true, false]);
+    assert_eq!(run(&(&b + 1)).to_vec::<i64>().unwrap(), vec![2, 1]);
+}
+
+#[test]
+fn tensors_promote_along_the_lattice() {
+    let i = TracedTensor::from_vec_col_major(vec![2], vec![1i64, 2]);
+    let f = TracedTensor::from_vec_col_major(vec![2], vec![0.5f32, 0.25]);
+    let d = TracedTensor::from_vec_col_major(vec![2], vec![0.5f64, 0.25]);
+    let z =
+        TracedTensor::from_vec_col_major(vec![2], vec![num_complex::Complex32::new(0.0, 1.0); 2]);
+    assert_eq!(run(&(&i + &f)).dtype(), DType::F32);
+    assert_eq!(run(&(&f + &d)).dtype(), DType::F64);
+    assert_eq!(run(&(&d * &z)).dtype(), DType::C64);
+    assert_eq!(run(&(&f * &z)).dtype(), DType::C32);
+}
+
+#[test]
+fn eager_scalars_promote_as_traced_ones() {
+    let ctx = EagerContext::new(CpuBackend::new());
+    let i = ctx
+        .from_vec_col_major(vec![4], vec![0i64, 1, 2, 3])
+        .unwrap();
+    let y = (&i * 0.5).unwrap();
+    assert_eq!(y.value().to_vec::<f64>().unwrap(), vec![0.0, 0.5, 1.0, 1.5]);
+}
