@@ -19,12 +19,14 @@
 //!
 //! There is no 32-bit integer dtype: integer data is i64.
 
+pub mod activations;
 pub mod axes;
 pub mod compile;
 pub mod constructors;
 pub mod error;
 pub mod exec;
 pub mod ops;
+pub mod reductions;
 pub mod structural;
 pub mod traced;
 
