@@ -48,8 +48,11 @@
 mod context;
 mod graph;
 mod ops;
+mod sorting;
+mod structural;
 mod tensor;
 mod transforms;
+mod vocab;
 
 pub use context::{EagerContext, EagerStats, NoGradGuard, OpKey};
 pub use tensor::EagerTensor;
