@@ -48,11 +48,9 @@
 mod context;
 mod graph;
 mod ops;
-mod sorting;
 mod structural;
 mod tensor;
 mod transforms;
-mod vocab;
 
 pub use context::{EagerContext, EagerStats, NoGradGuard, OpKey};
 pub use tensor::EagerTensor;
