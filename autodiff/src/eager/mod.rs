@@ -51,6 +51,7 @@ mod ops;
 mod structural;
 mod tensor;
 mod transforms;
+mod vocab;
 
 pub use context::{EagerContext, EagerStats, NoGradGuard, OpKey};
 pub use tensor::EagerTensor;
