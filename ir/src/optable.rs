@@ -51,6 +51,33 @@ pub enum UnaryJvp {
     Special,
 }
 
+/// Where a unary op is smooth and finite on real operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Every real number.
+    All,
+    /// `x > 0`.
+    Positive,
+    /// `x != 0` (a kink or jump at 0).
+    NonZero,
+    /// `-1 < x < 1`.
+    OpenUnit,
+    /// `x > 1`.
+    AboveOne,
+}
+
+/// Whether a last-bit difference in the operand can change an op's result a lot (so
+/// differential tests compare such results only on exact operands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sensitivity {
+    /// Never: the op is well conditioned.
+    Never,
+    /// On complex operands (a branch cut: the sign of a zero imaginary part picks a side).
+    Complex,
+    /// Always (a jump, or a periodic function of a large argument).
+    Always,
+}
+
 /// Per-element cost class, for the cost model and the fusion heuristics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElemCost {
@@ -155,6 +182,8 @@ macro_rules! unary_ops {
             name: $name:ident,
             cost: $cost:ident,
             exact: $exact:literal,
+            domain: $domain:ident,
+            sensitive: $sensitive:ident,
             real: $real:tt,
             complex: $cplx:tt,
             complex_to_real: $c2r:tt,
@@ -192,6 +221,16 @@ macro_rules! unary_ops {
             /// tests bit-exact under any algebraic rewrite.
             pub fn is_exact(self) -> bool {
                 match self { $(UnaryOp::$var => $exact,)* }
+            }
+
+            /// Where the op is smooth and finite on reals (for generators of test inputs).
+            pub fn domain(self) -> Domain {
+                match self { $(UnaryOp::$var => Domain::$domain,)* }
+            }
+
+            /// Whether a last-bit change of the operand can change the result a lot.
+            pub fn sensitivity(self) -> Sensitivity {
+                match self { $(UnaryOp::$var => Sensitivity::$sensitive,)* }
             }
 
             /// The kind of JVP rule.
@@ -314,6 +353,7 @@ unary_ops! {
     /// `-x`. Numeric dtypes.
     Neg {
         name: neg, cost: Cheap, exact: true,
+        domain: All, sensitive: Never,
         real: (|x| -x),
         complex: (|z| -z),
         complex_to_real: none,
@@ -323,6 +363,7 @@ unary_ops! {
     /// `e^x`. Float and complex.
     Exp {
         name: exp, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
         real: (|x| x.exp()),
         complex: (|z| z.exp()),
         complex_to_real: none,
@@ -332,6 +373,7 @@ unary_ops! {
     /// Natural log. Float and complex.
     Log {
         name: log, cost: Transcendental, exact: false,
+        domain: Positive, sensitive: Complex,
         real: (|x| x.ln()),
         complex: (|z| z.ln()),
         complex_to_real: none,
@@ -341,6 +383,7 @@ unary_ops! {
     /// Sine.
     Sin {
         name: sin, cost: Transcendental, exact: false,
+        domain: All, sensitive: Always,
         real: (|x| x.sin()),
         complex: (|z| z.sin()),
         complex_to_real: none,
@@ -350,6 +393,7 @@ unary_ops! {
     /// Cosine.
     Cos {
         name: cos, cost: Transcendental, exact: false,
+        domain: All, sensitive: Always,
         real: (|x| x.cos()),
         complex: (|z| z.cos()),
         complex_to_real: none,
@@ -359,6 +403,7 @@ unary_ops! {
     /// Hyperbolic tangent.
     Tanh {
         name: tanh, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
         real: (|x| x.tanh()),
         complex: (|z| z.tanh()),
         complex_to_real: none,
@@ -369,6 +414,7 @@ unary_ops! {
     /// Principal square root. Float and complex.
     Sqrt {
         name: sqrt, cost: Moderate, exact: false,
+        domain: Positive, sensitive: Complex,
         real: (|x| x.sqrt()),
         complex: (|z| z.sqrt()),
         complex_to_real: none,
@@ -379,6 +425,7 @@ unary_ops! {
     /// `1/sqrt(x)`. Float and complex.
     Rsqrt {
         name: rsqrt, cost: Moderate, exact: false,
+        domain: Positive, sensitive: Complex,
         real: (|x| 1.0 / x.sqrt()),
         complex: (|z| Complex::new(1.0, 0.0) / z.sqrt()),
         complex_to_real: none,
@@ -389,6 +436,7 @@ unary_ops! {
     /// `|x|`; the result of a complex operand is real (c64 → f64). Numeric dtypes.
     Abs {
         name: abs, cost: Cheap, exact: true,
+        domain: NonZero, sensitive: Never,
         real: (|x| x.abs()),
         complex: none,
         complex_to_real: (|z| z.norm()),
@@ -398,6 +446,7 @@ unary_ops! {
     /// `-1, 0, 1` for reals (NaN stays NaN), `z/|z|` (0 at 0) for complex. Numeric dtypes.
     Sign {
         name: sign, cost: Cheap, exact: true,
+        domain: NonZero, sensitive: Always,
         real: (|x| real_sign!(x)),
         complex: (|z| {
             let n = z.norm();
@@ -414,6 +463,7 @@ unary_ops! {
     /// `e^x - 1`, accurate near 0.
     Expm1 {
         name: expm1, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
         real: (|x| x.exp_m1()),
         complex: (|z| z.exp() - Complex::new(1.0, 0.0)),
         complex_to_real: none,
@@ -423,6 +473,7 @@ unary_ops! {
     /// `ln(1 + x)`, accurate near 0.
     Log1p {
         name: log1p, cost: Transcendental, exact: false,
+        domain: Positive, sensitive: Complex,
         real: (|x| x.ln_1p()),
         complex: (|z| (Complex::new(1.0, 0.0) + z).ln()),
         complex_to_real: none,
@@ -432,6 +483,7 @@ unary_ops! {
     /// Complex conjugate; identity on reals. Numeric dtypes.
     Conj {
         name: conj, cost: Cheap, exact: true,
+        domain: All, sensitive: Never,
         real: (|x| x),
         complex: (|z| z.conj()),
         complex_to_real: none,
@@ -441,6 +493,7 @@ unary_ops! {
     /// Real part; complex → real, identity on reals.
     Real {
         name: real, cost: Cheap, exact: true,
+        domain: All, sensitive: Never,
         real: (|x| x),
         complex: none,
         complex_to_real: (|z| z.re),
@@ -450,6 +503,7 @@ unary_ops! {
     /// Imaginary part; complex → real, zeros on reals.
     Imag {
         name: imag, cost: Cheap, exact: true,
+        domain: All, sensitive: Never,
         real: (|x| {
             let _ = x;
             0.0

@@ -21,8 +21,8 @@
 
 use super::rng::Rng;
 use tenferro_ir::{
-    gather_shape, infer_types, BinaryOp, CmpOp, DType, Data, DotDims, Function, Op, ReduceOp,
-    Tensor, TensorType, UnaryOp, Value,
+    gather_shape, infer_types, BinaryOp, CmpOp, DType, Data, Domain, DotDims, ElemMap, Function,
+    Op, ReduceOp, Sensitivity, Tensor, TensorType, UnaryOp, Value,
 };
 
 use num_complex::{Complex32, Complex64};
@@ -151,9 +151,10 @@ pub fn op_is_inexact(op: &Op, arg_dtypes: &[DType], fused: bool) -> bool {
     match op {
         Op::DotGeneral(_) => float,
         _ if !fused => false,
-        Op::Unary(u) => {
-            (u.needs_float() && float) || (complex && matches!(u, UnaryOp::Abs | UnaryOp::Sign))
-        }
+        // The kernels the CPU backend documents as within some ulps of the table.
+        Op::Unary(u) => arg_dtypes
+            .first()
+            .is_some_and(|&d| tenferro_cpu::fused_ulps(*u, d) > 0),
         Op::Binary(BinaryOp::Pow) => float,
         Op::Binary(BinaryOp::Div | BinaryOp::Mul) => complex,
         Op::Reduce {
@@ -823,16 +824,13 @@ impl Gen<'_> {
 
     fn unary(&mut self, u: UnaryOp, x: Value) -> Option<Value> {
         if !self.smooth() {
-            // Ops that turn a last-bit difference into a large one need an exact operand:
-            // sign (a jump at 0), sin / cos (a huge argument's last bit is its phase), and
-            // the complex branch cuts of sqrt, rsqrt, log, log1p (the sign of a zero
-            // imaginary part picks the side).
-            let amplifies = match u {
-                UnaryOp::Sign | UnaryOp::Sin | UnaryOp::Cos => true,
-                UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Log | UnaryOp::Log1p => {
-                    self.f.ty(x).dtype.is_complex()
-                }
-                _ => false,
+            // Ops that turn a last-bit difference into a large one (the op table's
+            // sensitivity: a jump, a periodic function of a huge argument, a complex
+            // branch cut) need an exact operand.
+            let amplifies = match u.sensitivity() {
+                Sensitivity::Never => false,
+                Sensitivity::Complex => self.f.ty(x).dtype.is_complex(),
+                Sensitivity::Always => true,
             };
             if amplifies && !self.exact(x) {
                 return None;
@@ -840,33 +838,26 @@ impl Gen<'_> {
             let (x, op) = self.fit(x, 1, |_| Op::Unary(u))?;
             return self.push(op, &[x], (0.0, 0.0));
         }
-        let (lo, hi) = self.iv_of(x);
-        let m = mag((lo, hi));
-        let (arg, iv) = match u {
-            UnaryOp::Neg => (x, (-hi, -lo)),
-            UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh | UnaryOp::Sign => (x, (-1.0, 1.0)),
-            UnaryOp::Exp | UnaryOp::Expm1 => {
-                if hi > 4.0 {
-                    return None;
-                }
-                (x, (lo.exp() - 1.0, hi.exp()))
-            }
-            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Log1p => {
+        // Smooth mode (f64): move the operand into the op's smooth domain, then bound the
+        // result by sampling the table's semantics over the operand's interval.
+        let arg = match u.domain() {
+            Domain::All => x,
+            Domain::Positive | Domain::NonZero => self.positive(x)?,
+            Domain::AboveOne => {
                 let p = self.positive(x)?;
-                let (plo, phi) = self.iv_of(p);
-                let iv = match u {
-                    UnaryOp::Log => (plo.ln(), phi.ln()),
-                    UnaryOp::Log1p => (0.0, phi.ln_1p()),
-                    UnaryOp::Sqrt => (0.0, phi.sqrt()),
-                    _ => (0.0, 1.0 / plo.sqrt()),
-                };
-                (p, iv)
+                let (lo, hi) = self.iv_of(p);
+                let ty = self.ty(p);
+                let one = self.splat(1.0, &ty)?;
+                self.push(Op::Binary(BinaryOp::Add), &[p, one], (lo + 1.0, hi + 1.0))?
             }
-            UnaryOp::Abs => (x, (0.0, m)),
-            // Identity (conj, real) or zeros (imag) on f64.
-            UnaryOp::Conj | UnaryOp::Real => (x, (lo, hi)),
-            UnaryOp::Imag => (x, (0.0, 0.0)),
+            Domain::OpenUnit => {
+                let t = self.push(Op::Unary(UnaryOp::Tanh), &[x], (-1.0, 1.0))?;
+                let ty = self.ty(t);
+                let s = self.splat(0.9, &ty)?;
+                self.push(Op::Binary(BinaryOp::Mul), &[t, s], (-0.9, 0.9))?
+            }
         };
+        let iv = sampled_range(u, self.iv_of(arg))?;
         self.push(Op::Unary(u), &[arg], iv)
     }
 
@@ -964,6 +955,34 @@ impl Gen<'_> {
         let m = k as f64 * mag(self.iv_of(l)) * mag(self.iv_of(rv));
         self.push(Op::DotGeneral(d), &[l, rv], (-m, m))
     }
+}
+
+/// One element through the op table's f64 semantics.
+struct One(f64);
+
+impl ElemMap<f64, f64> for One {
+    type Out = f64;
+    fn map<F: Fn(f64) -> f64 + Copy>(self, f: F) -> f64 {
+        f(self.0)
+    }
+}
+
+/// The range of `u` over `[lo, hi]` from 257 samples of its f64 semantics, widened by a
+/// tenth of its width (the functions are smooth there, so extrema between samples are
+/// within that margin); `None` if a sample is not finite or exceeds [`SMOOTH_MAX`].
+fn sampled_range(u: UnaryOp, (lo, hi): Iv) -> Option<Iv> {
+    let (mut a, mut b) = (f64::INFINITY, f64::NEG_INFINITY);
+    for i in 0..=256 {
+        let x = lo + (hi - lo) * (i as f64 / 256.0);
+        let y = u.map_f64(One(x))?;
+        if !y.is_finite() || y.abs() > SMOOTH_MAX {
+            return None;
+        }
+        a = a.min(y);
+        b = b.max(y);
+    }
+    let pad = 0.1 * (b - a) + 1e-12;
+    Some((a - pad, b + pad))
 }
 
 /// Kinds used by smooth programs: all but those without a useful derivative in f64
