@@ -11,6 +11,25 @@
 use crate::dtype::DType;
 use num_complex::Complex;
 
+/// libm's special functions on f32 and f64 (std has none).
+trait Special: Sized {
+    fn erf_libm(self) -> Self;
+}
+
+impl Special for f64 {
+    #[inline(always)]
+    fn erf_libm(self) -> f64 {
+        libm::erf(self)
+    }
+}
+
+impl Special for f32 {
+    #[inline(always)]
+    fn erf_libm(self) -> f32 {
+        libm::erff(self)
+    }
+}
+
 /// A loop over elements: given the per-element function of an op, produce the result.
 /// The reference evaluator maps whole vectors, kernels map tiles in place.
 pub trait ElemMap<T, R> {
@@ -479,6 +498,20 @@ unary_ops! {
         complex_to_real: none,
         int: none,
         jvp: (|b, x, y, d| b.div(d, &b.add(x, &b.scalar(x, 1.0)))),
+    }
+    /// The error function `2/√π ∫₀ˣ e^{-t²} dt` (libm's, within 1 ulp). Real floats.
+    Erf {
+        name: erf, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.erf_libm()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        // erf' = 2/√π · e^{-x²}.
+        jvp: (|b, x, y, d| b.mul(d, &b.mul(
+            &b.scalar(x, std::f64::consts::FRAC_2_SQRT_PI),
+            &b.unary(UnaryOp::Exp, &b.unary(UnaryOp::Neg, &b.mul(x, x))),
+        ))),
     }
     /// Complex conjugate; identity on reals. Numeric dtypes.
     Conj {
