@@ -1,0 +1,479 @@
+//! The everyday reductions (`tenferro_runtime::reductions`): values against hand
+//! computation, gradients against central finite differences, eager against traced, and
+//! the edge cases (-inf in logsumexp, ties and NaN in argmax, integer means, keepdims,
+//! negative axes, bad axes).
+
+use num_complex::Complex64;
+use tenferro_ad::{AdContext, EagerContext};
+use tenferro_cpu::CpuBackend;
+use tenferro_runtime::{DType, GraphCompiler, GraphExecutor, Tensor, TracedTensor};
+
+fn run(t: &TracedTensor) -> Tensor {
+    let p = GraphCompiler::new().compile(t).expect("compile");
+    GraphExecutor::new(CpuBackend::new()).run(&p).expect("run")
+}
+
+fn f64s(t: &TracedTensor) -> Vec<f64> {
+    run(t).to_vec::<f64>().expect("f64 result")
+}
+
+fn i64s(t: &TracedTensor) -> Vec<i64> {
+    run(t).to_vec::<i64>().expect("i64 result")
+}
+
+fn bools(t: &TracedTensor) -> Vec<bool> {
+    run(t).to_vec::<bool>().expect("bool result")
+}
+
+fn c(shape: &[usize], v: &[f64]) -> TracedTensor {
+    TracedTensor::from_vec_col_major(shape.to_vec(), v.to_vec())
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= tol * (1.0 + y.abs());
+        assert!(ok, "{a:?} vs {b:?}");
+    }
+}
+
+/// Gradient of the scalar `f(x)` at `x` (f64 of `shape`).
+fn grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -> Vec<f64> {
+    let ad = AdContext::builder().build().unwrap();
+    let xt = c(shape, x);
+    let g = ad.grad(&f(&xt), &xt).expect("grad");
+    f64s(&g)
+}
+
+/// Central finite differences of the scalar `f` at `x`.
+fn fd(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -> Vec<f64> {
+    let h = 1e-6;
+    (0..x.len())
+        .map(|i| {
+            let mut p = x.to_vec();
+            let mut m = x.to_vec();
+            p[i] += h;
+            m[i] -= h;
+            (f64s(&f(&c(shape, &p)))[0] - f64s(&f(&c(shape, &m)))[0]) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn check_grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) {
+    close(&grad(f, shape, x), &fd(f, shape, x), 1e-6);
+}
+
+/// A fixed smooth weighting, so that `Σ w·f(x)` depends on every output.
+fn weigh(y: &TracedTensor) -> TracedTensor {
+    let n: usize = y.shape().unwrap().iter().product();
+    let w: Vec<f64> = (0..n).map(|i| 0.3 + 0.7 * i as f64).collect();
+    (y * &c(&y.shape().unwrap(), &w)).sum()
+}
+
+// [2, 3] column-major: rows (0.5, -1, 2) and (1.5, 3, -0.25).
+const X: [f64; 6] = [0.5, 1.5, -1.0, 3.0, 2.0, -0.25];
+
+#[test]
+fn sums_over_signed_axes_with_keepdims() {
+    let x = c(&[2, 3], &X);
+    assert_eq!(f64s(&x.sum_axes(&[0], false)), vec![2.0, 2.0, 1.75]);
+    assert_eq!(f64s(&x.sum_axes(&[-1], false)), vec![1.5, 4.25]);
+    assert_eq!(x.sum_axes(&[-1], true).shape().unwrap(), vec![2, 1]);
+    assert_eq!(x.sum_axes(&[0], true).shape().unwrap(), vec![1, 3]);
+    assert_eq!(x.sum_axes(&[0, -1], true).shape().unwrap(), vec![1, 1]);
+    assert_eq!(x.sum_axes(&[], false).shape().unwrap(), vec![2, 3]);
+    assert_eq!(f64s(&x.sum_axes(&[1, 0], false)), vec![5.75]);
+    assert_eq!(f64s(&x.prod_axes(&[1], false)), vec![-1.0, -1.125]);
+    assert_eq!(f64s(&x.max_axes(&[-1], false)), vec![2.0, 3.0]);
+    assert_eq!(f64s(&x.min_axes(&[0], true)), vec![0.5, -1.0, -0.25]);
+    assert_eq!(f64s(&x.max()), vec![3.0]);
+    assert_eq!(f64s(&x.min()), vec![-1.0]);
+    assert_eq!(f64s(&x.prod()), vec![1.125]);
+    let b = TracedTensor::from_vec_col_major(vec![3], vec![true, false, true]);
+    assert_eq!(i64s(&b.sum_axes(&[0], false)), vec![2]);
+    assert_eq!(bools(&b.max_axes(&[0], false)), vec![true]);
+    assert_eq!(bools(&b.min_axes(&[0], false)), vec![false]);
+}
+
+#[test]
+fn mean_var_std() {
+    let x = c(&[2, 3], &X);
+    close(&f64s(&x.mean()), &[5.75 / 6.0], 1e-15);
+    close(&f64s(&x.mean_axes(&[0], false)), &[1.0, 1.0, 0.875], 1e-15);
+    assert_eq!(x.mean_axes(&[-2], true).shape().unwrap(), vec![1, 3]);
+    // Row 0: 0.5, -1, 2 (mean 0.5); deviations 0, -1.5, 1.5: Σ = 4.5.
+    close(
+        &f64s(&x.var_axes(&[1], 0, false)),
+        &[1.5, var(&[1.5, 3.0, -0.25], 0)],
+        1e-14,
+    );
+    close(
+        &f64s(&x.var_axes(&[1], 1, true)),
+        &[2.25, var(&[1.5, 3.0, -0.25], 1)],
+        1e-14,
+    );
+    close(
+        &f64s(&x.std_axes(&[-1], 0, false)),
+        &[1.5f64.sqrt(), var(&[1.5, 3.0, -0.25], 0).sqrt()],
+        1e-14,
+    );
+    close(&f64s(&x.var(0)), &[var(&X, 0)], 1e-14);
+    close(&f64s(&x.std(1)), &[var(&X, 1).sqrt()], 1e-14);
+    // Integer means are f64 (as NumPy / JAX).
+    let i = TracedTensor::from_vec_col_major(vec![4], vec![0_i64, 1, 2, 3]);
+    assert_eq!(i.mean().dtype().unwrap(), DType::F64);
+    assert_eq!(f64s(&i.mean()), vec![1.5]);
+    assert_eq!(f64s(&i.var(0)), vec![1.25]);
+    // Empty: mean of nothing is NaN, sum 0.
+    let e = c(&[0], &[]);
+    assert!(f64s(&e.mean())[0].is_nan());
+    assert_eq!(f64s(&e.sum_axes(&[0], false)), vec![0.0]);
+    // f32 stays f32.
+    let h = TracedTensor::from_vec_col_major(vec![2], vec![1.0_f32, 2.0]);
+    assert_eq!(h.mean().dtype().unwrap(), DType::F32);
+}
+
+fn var(v: &[f64], ddof: usize) -> f64 {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - ddof) as f64
+}
+
+#[test]
+fn complex_mean_and_var() {
+    let z = TracedTensor::from_vec_col_major(
+        vec![2],
+        vec![Complex64::new(1.0, 2.0), Complex64::new(3.0, -2.0)],
+    );
+    assert_eq!(
+        run(&z.mean()).to_vec::<Complex64>().unwrap(),
+        vec![Complex64::new(2.0, 0.0)]
+    );
+    // |z - 2|² = 1 + 4 = 5 each.
+    assert_eq!(z.var(0).dtype().unwrap(), DType::F64);
+    assert_eq!(f64s(&z.var(0)), vec![5.0]);
+    // Gradient of |mean(z)|² w.r.t. z: ∂/∂Re + i ∂/∂Im = 2·mean/n = (2, 0) each... at
+    // mean = 2 + 0i: (2·2/2, 0) = (2, 0).
+    let ad = AdContext::builder().build().unwrap();
+    let m = z.mean();
+    let loss = (&m.real() * &m.real()) + (&m.imag() * &m.imag());
+    let g = run(&ad.grad(&loss.sum(), &z).unwrap())
+        .to_vec::<Complex64>()
+        .unwrap();
+    for gi in g {
+        assert!((gi - Complex64::new(2.0, 0.0)).norm() < 1e-14, "{gi}");
+    }
+    // sum_axes of c64 with finite differences on the real and imaginary parts.
+    let base = [0.3, -0.7, 1.1, 0.4];
+    let f = |v: &[f64]| {
+        let zz = TracedTensor::from_vec_col_major(
+            vec![2],
+            vec![Complex64::new(v[0], v[1]), Complex64::new(v[2], v[3])],
+        );
+        zz
+    };
+    let loss_of = |zz: &TracedTensor| {
+        let s = zz.sum_axes(&[-1], false);
+        let v = zz.var(1);
+        &(&(&s.real() * &s.imag()) + &v) + &s.real().exp()
+    };
+    let zz = f(&base);
+    let g = run(&ad.grad(&loss_of(&zz).sum(), &zz).unwrap())
+        .to_vec::<Complex64>()
+        .unwrap();
+    let h = 1e-6;
+    for k in 0..4 {
+        let (mut p, mut q) = (base, base);
+        p[k] += h;
+        q[k] -= h;
+        let d = (f64s(&loss_of(&f(&p)).sum())[0] - f64s(&loss_of(&f(&q)).sum())[0]) / (2.0 * h);
+        let got = if k % 2 == 0 { g[k / 2].re } else { g[k / 2].im };
+        assert!((got - d).abs() < 1e-6, "component {k}: {got} vs {d}");
+    }
+}
+
+#[test]
+fn reduction_gradients_match_finite_differences() {
+    let s = [2, 3];
+    check_grad(&|x| weigh(&x.sum_axes(&[-1], true)), &s, &X);
+    check_grad(&|x| weigh(&x.mean_axes(&[0], false)), &s, &X);
+    check_grad(&|x| weigh(&x.var_axes(&[1], 1, false)), &s, &X);
+    check_grad(&|x| weigh(&x.std_axes(&[-1], 0, true)), &s, &X);
+    check_grad(&|x| weigh(&x.prod_axes(&[0], false)), &s, &X);
+    check_grad(&|x| weigh(&x.max_axes(&[1], false)), &s, &X);
+    check_grad(&|x| weigh(&x.min_axes(&[-2], false)), &s, &X);
+    check_grad(&|x| x.mean(), &s, &X);
+    check_grad(&|x| x.var(0), &s, &X);
+    check_grad(&|x| x.std(1), &s, &X);
+    check_grad(&|x| weigh(&x.logsumexp(&[-1], false)), &s, &X);
+    check_grad(&|x| x.logsumexp(&[0, 1], false), &s, &X);
+    check_grad(&|x| weigh(&x.softmax(0)), &s, &X);
+    check_grad(&|x| weigh(&x.softmax(-1)), &s, &X);
+    check_grad(&|x| weigh(&x.log_softmax(1)), &s, &X);
+}
+
+fn softmax_ref(v: &[f64]) -> Vec<f64> {
+    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|x| x / s).collect()
+}
+
+#[test]
+fn logsumexp_is_stable_and_its_gradient_is_the_softmax() {
+    let v = [1000.0, 1000.0, 999.0];
+    let want = 1000.0 + (2.0 + (-1.0f64).exp()).ln();
+    close(&f64s(&c(&[3], &v).logsumexp(&[0], false)), &[want], 1e-15);
+    let small = [-1000.0, -1001.0];
+    close(
+        &f64s(&c(&[2], &small).logsumexp(&[-1], false)),
+        &[-1000.0 + (1.0 + (-1.0f64).exp()).ln()],
+        1e-15,
+    );
+    // Non-integer maximum, where the detached shift is trunc(max).
+    let v2 = [2.7, -0.3, 2.1];
+    let g = grad(&|x| x.logsumexp(&[0], false), &[3], &v2);
+    close(&g, &softmax_ref(&v2), 1e-15);
+    close(&g, &fd(&|x| x.logsumexp(&[0], false), &[3], &v2), 1e-7);
+    // Large values beyond i64 (the shift is the max itself there).
+    let big = [1e20, 1e20];
+    close(
+        &f64s(&c(&[2], &big).logsumexp(&[0], false)),
+        &[1e20 + 2f64.ln()],
+        1e-15,
+    );
+    close(
+        &grad(&|x| x.logsumexp(&[0], false), &[2], &big),
+        &[0.5, 0.5],
+        1e-15,
+    );
+
+    // -inf entries: value finite, gradient the softmax with an exact 0, no NaN.
+    let ni = [f64::NEG_INFINITY, 0.0, 1.0];
+    let y = f64s(&c(&[3], &ni).logsumexp(&[0], false))[0];
+    close(&[y], &[(1.0 + 1f64.exp()).ln()], 1e-15);
+    let g = grad(&|x| x.logsumexp(&[0], false), &[3], &ni);
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    close(&g, &softmax_ref(&ni), 1e-15);
+    assert_eq!(g[0], 0.0);
+    // softmax and log_softmax at -inf.
+    close(&f64s(&c(&[3], &ni).softmax(0)), &softmax_ref(&ni), 1e-15);
+    let ls = f64s(&c(&[3], &ni).log_softmax(-1));
+    assert_eq!(ls[0], f64::NEG_INFINITY);
+    close(
+        &ls[1..],
+        &[-(1.0 + 1f64.exp()).ln(), 1.0 - (1.0 + 1f64.exp()).ln()],
+        1e-15,
+    );
+    let g = grad(
+        &|x| x.log_softmax(0).slice(&[1], &[3]).unwrap().sum(),
+        &[3],
+        &ni,
+    );
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+
+    // A row of only -inf gives -inf; +inf gives +inf; NaN propagates.
+    let rows = c(&[2, 2], &[f64::NEG_INFINITY, 1.0, f64::NEG_INFINITY, 2.0]);
+    let r = f64s(&rows.logsumexp(&[1], false));
+    assert_eq!(r[0], f64::NEG_INFINITY);
+    close(&r[1..], &[2.0 + (1.0 + (-1.0f64).exp()).ln()], 1e-15);
+    assert_eq!(
+        f64s(&c(&[2], &[f64::INFINITY, 0.0]).logsumexp(&[0], false)),
+        vec![f64::INFINITY]
+    );
+    assert!(f64s(&c(&[2], &[f64::NAN, 0.0]).logsumexp(&[0], false))[0].is_nan());
+    // Empty reduction: -inf. keepdims shape.
+    assert_eq!(
+        f64s(&c(&[0], &[]).logsumexp(&[0], false)),
+        vec![f64::NEG_INFINITY]
+    );
+    assert_eq!(
+        c(&[2, 3], &X).logsumexp(&[-1], true).shape().unwrap(),
+        vec![2, 1]
+    );
+    // softmax along the rows of X sums to 1.
+    let sm = f64s(&c(&[2, 3], &X).softmax(-1).sum_axes(&[1], false));
+    close(&sm, &[1.0, 1.0], 1e-15);
+}
+
+#[test]
+fn logsumexp_second_derivative() {
+    // d²/dx² logsumexp = diag(p) - p pᵀ; check the Hessian-vector product against
+    // finite differences of the gradient.
+    let ad = AdContext::builder().build().unwrap();
+    let v = [0.2, -1.3, 0.9];
+    let p = softmax_ref(&v);
+    let x = c(&[3], &v);
+    let g = ad.grad(&x.logsumexp(&[0], false), &x).unwrap();
+    let t = c(&[3], &[1.0, 0.0, 0.0]);
+    let hv = ad.jvp(&g, &x, &t).unwrap();
+    let want: Vec<f64> = (0..3)
+        .map(|i| {
+            if i == 0 {
+                p[0] - p[0] * p[0]
+            } else {
+                -p[i] * p[0]
+            }
+        })
+        .collect();
+    close(&f64s(&hv), &want, 1e-14);
+}
+
+#[test]
+fn argmax_ties_nan_and_keepdims() {
+    let x = c(&[2, 3], &[1.0, 5.0, 3.0, 5.0, 3.0, 0.0]);
+    // Rows (1, 3, 3) and (5, 5, 0).
+    assert_eq!(i64s(&x.argmax(-1, false)), vec![1, 0]);
+    assert_eq!(i64s(&x.argmin(1, false)), vec![0, 2]);
+    assert_eq!(i64s(&x.argmax(0, false)), vec![1, 1, 0]);
+    assert_eq!(x.argmax(0, true).shape().unwrap(), vec![1, 3]);
+    assert_eq!(x.argmax(0, false).dtype().unwrap(), DType::I64);
+    // Column-major flat index: max 5 first at (1, 0) = flat 1.
+    assert_eq!(i64s(&x.argmax_all()), vec![1]);
+    assert_eq!(i64s(&x.argmin_all()), vec![5]);
+    // NaN is the extremum for both: the first NaN.
+    let n = c(&[5], &[1.0, f64::NAN, 7.0, f64::NAN, -3.0]);
+    assert_eq!(i64s(&n.argmax(0, false)), vec![1]);
+    assert_eq!(i64s(&n.argmin(0, false)), vec![1]);
+    assert!(f64s(&n.max())[0].is_nan());
+    // Infinities and signed zeros.
+    let inf = c(&[3], &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY]);
+    assert_eq!(i64s(&inf.argmax(0, false)), vec![1]);
+    assert_eq!(i64s(&inf.argmin(0, false)), vec![0]);
+    let z = c(&[2], &[-0.0, 0.0]);
+    assert_eq!(i64s(&z.argmax(0, false)), vec![0]);
+    // Integers and bools.
+    let i = TracedTensor::from_vec_col_major(vec![4], vec![3_i64, 9, 9, -1]);
+    assert_eq!(i64s(&i.argmax(0, false)), vec![1]);
+    let b = TracedTensor::from_vec_col_major(vec![3], vec![false, true, true]);
+    assert_eq!(i64s(&b.argmax(0, false)), vec![1]);
+    // max's gradient at a tie is split (as JAX).
+    let g = grad(&|x| x.max(), &[3], &[2.0, 1.0, 2.0]);
+    assert_eq!(g, vec![0.5, 0.0, 0.5]);
+}
+
+#[test]
+fn all_and_any() {
+    let b = TracedTensor::from_vec_col_major(vec![2, 2], vec![true, true, false, true]);
+    assert_eq!(bools(&b.all(&[0], false)), vec![true, false]);
+    assert_eq!(bools(&b.any(&[-1], false)), vec![true, true]);
+    assert_eq!(bools(&b.all(&[0, 1], false)), vec![false]);
+    assert_eq!(b.any(&[1], true).shape().unwrap(), vec![2, 1]);
+    let x = c(&[3], &[0.0, f64::NAN, -0.0]);
+    assert_eq!(bools(&x.any(&[0], false)), vec![true]);
+    assert_eq!(bools(&x.all(&[0], false)), vec![false]);
+    let z = c(&[2], &[0.0, -0.0]);
+    assert_eq!(bools(&z.any(&[0], false)), vec![false]);
+    let i = TracedTensor::from_vec_col_major(vec![2], vec![2_i64, -1]);
+    assert_eq!(bools(&i.all(&[0], false)), vec![true]);
+    let e = c(&[0], &[]);
+    assert_eq!(bools(&e.all(&[0], false)), vec![true]);
+    assert_eq!(bools(&e.any(&[0], false)), vec![false]);
+}
+
+#[test]
+fn bad_axes_name_the_op_and_operand() {
+    let x = c(&[2, 3], &X);
+    let cases: Vec<(&str, TracedTensor)> = vec![
+        ("sum_axes", x.sum_axes(&[2], false)),
+        ("mean_axes", x.mean_axes(&[-3], false)),
+        ("var_axes", x.var_axes(&[0, -2], 0, false)),
+        ("max_axes", x.max_axes(&[5], true)),
+        ("logsumexp", x.logsumexp(&[2], false)),
+        ("softmax", x.softmax(-3)),
+        ("log_softmax", x.log_softmax(2)),
+        ("argmax", x.argmax(2, false)),
+        ("all", x.all(&[7], false)),
+    ];
+    for (op, t) in cases {
+        let msg = t.error().expect("error recorded").to_string();
+        assert!(
+            msg.contains(op) && msg.contains("f64[2, 3]")
+                || msg.contains(op) && msg.contains("f64[2,3]"),
+            "{op}: {msg}"
+        );
+        assert!(msg.contains("-2..2"), "{op}: {msg}");
+    }
+    let z = TracedTensor::from_vec_col_major(vec![1], vec![Complex64::new(1.0, 0.0)]);
+    let msg = z.logsumexp(&[0], false).error().unwrap().to_string();
+    assert!(
+        msg.contains("logsumexp") && msg.contains("complex"),
+        "{msg}"
+    );
+    let msg = c(&[0], &[]).argmax(0, false).error().unwrap().to_string();
+    assert!(msg.contains("argmax") && msg.contains("empty"), "{msg}");
+}
+
+#[test]
+fn eager_equals_traced() {
+    let ctx = EagerContext::new(CpuBackend::new());
+    let e = ctx.from_vec_col_major(vec![2, 3], X.to_vec()).unwrap();
+    let x = c(&[2, 3], &X);
+    let pairs: Vec<(Tensor, TracedTensor)> = vec![
+        (
+            e.sum_axes(&[-1], true).unwrap().value(),
+            x.sum_axes(&[-1], true),
+        ),
+        (e.mean().unwrap().value(), x.mean()),
+        (
+            e.mean_axes(&[0], false).unwrap().value(),
+            x.mean_axes(&[0], false),
+        ),
+        (
+            e.var_axes(&[1], 1, false).unwrap().value(),
+            x.var_axes(&[1], 1, false),
+        ),
+        (e.var(0).unwrap().value(), x.var(0)),
+        (
+            e.std_axes(&[0], 0, true).unwrap().value(),
+            x.std_axes(&[0], 0, true),
+        ),
+        (e.std(1).unwrap().value(), x.std(1)),
+        (
+            e.max_axes(&[0], false).unwrap().value(),
+            x.max_axes(&[0], false),
+        ),
+        (
+            e.min_axes(&[1], false).unwrap().value(),
+            x.min_axes(&[1], false),
+        ),
+        (
+            e.prod_axes(&[1], true).unwrap().value(),
+            x.prod_axes(&[1], true),
+        ),
+        (e.max().unwrap().value(), x.max()),
+        (e.min().unwrap().value(), x.min()),
+        (e.prod().unwrap().value(), x.prod()),
+        (
+            e.logsumexp(&[-1], false).unwrap().value(),
+            x.logsumexp(&[-1], false),
+        ),
+        (e.softmax(0).unwrap().value(), x.softmax(0)),
+        (e.log_softmax(-1).unwrap().value(), x.log_softmax(-1)),
+        (e.argmax(1, false).unwrap().value(), x.argmax(1, false)),
+        (e.argmin(0, true).unwrap().value(), x.argmin(0, true)),
+        (e.argmax_all().unwrap().value(), x.argmax_all()),
+        (e.argmin_all().unwrap().value(), x.argmin_all()),
+        (e.all(&[0], false).unwrap().value(), x.all(&[0], false)),
+        (e.any(&[1], true).unwrap().value(), x.any(&[1], true)),
+    ];
+    for (i, (got, t)) in pairs.into_iter().enumerate() {
+        let want = run(&t);
+        // Eager runs at O1, compile at O2: float results agree to rounding.
+        match (got.to_vec::<f64>(), want.to_vec::<f64>()) {
+            (Ok(a), Ok(b)) => close(&a, &b, 1e-15),
+            _ => assert_eq!(got, want, "case {i}"),
+        }
+        assert_eq!(got.shape(), want.shape(), "case {i}");
+    }
+    // Eager backward through logsumexp is the softmax.
+    let l = ctx
+        .from_vec_col_major(vec![3], vec![f64::NEG_INFINITY, 0.0, 1.0])
+        .unwrap()
+        .requires_grad(true);
+    l.logsumexp(&[0], false).unwrap().backward().unwrap();
+    let g = l.grad().unwrap().to_vec::<f64>().unwrap();
+    close(&g, &softmax_ref(&[f64::NEG_INFINITY, 0.0, 1.0]), 1e-15);
+    // Errors are reported at once.
+    let err = e.sum_axes(&[3], false).unwrap_err().to_string();
+    assert!(err.contains("sum_axes"), "{err}");
+}
