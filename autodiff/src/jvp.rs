@@ -251,6 +251,21 @@ fn jvp_rule(
                 &[&or_zeros(&dx[0], &tb), &x[1], &or_zeros(&dx[2], &tu)],
             )))
         }
+        // An integer permutation: no tangent.
+        Op::Argsort { .. } => one(None),
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => {
+            let d = match &dx[0] {
+                Some(d) => d,
+                None => return one(None),
+            };
+            one(Some(cumulative_jvp(
+                *kind, *axis, *reverse, &x[0], &y[0], d,
+            )?))
+        }
         Op::Extension(e) => {
             let rule = rules.get(&e.name).ok_or_else(|| AdError::MissingRule {
                 op: e.name.clone(),
@@ -468,6 +483,143 @@ fn reduce_jvp(
                 &select(&at_only_zero, &nonzero_prod, &full(0.0)),
             );
             reduce_sum(&mul(d, &others), axes)
+        }
+    })
+}
+
+/// Tangent of an inclusive scan `y = cumulative(kind, x, axis, reverse)` for operand
+/// tangent `d`. Every branch is linear in `d` (scans, gathers, pads, selects and products
+/// with primal factors), so it linearizes and transposes.
+///
+/// - sum: `cumsum(d)`;
+/// - prod: `dy_i = Σ_{j≤i} (Π_{k≤i, k≠j} x_k) dx_j` in O(n), exact at zeros: with `z_i`
+///   the number of zeros among `x_0..=x_i` and `P_i` the product of its non-zero ones,
+///   `dy_i = P_i · cumsum(dx / x)_i` if `z_i = 0`, `P_i · dx_f` (f the first zero) if
+///   `z_i = 1`, and 0 otherwise;
+/// - max / min: the mean of the tangents at the positions `j ≤ i` where `x_j` equals the
+///   running extremum `y_i` (as `reduce_max`'s rule; for two tied elements this is JAX's
+///   even split, for more JAX's associative-scan rule weighs ties by its tree, which is
+///   not reproduced). After a NaN the running extremum is NaN and the tangent is the mean
+///   of the tangents at the NaNs seen so far.
+fn cumulative_jvp(
+    kind: ReduceOp,
+    axis: usize,
+    reverse: bool,
+    x: &TracedTensor,
+    y: &TracedTensor,
+    d: &TracedTensor,
+) -> Result<TracedTensor> {
+    let tx = ty_of(x)?;
+    let scan = |k: ReduceOp, t: &TracedTensor| {
+        TracedTensor::apply1(
+            Op::Cumulative {
+                kind: k,
+                axis,
+                reverse,
+            },
+            &[t],
+        )
+    };
+    Ok(match kind {
+        ReduceOp::Sum => scan(ReduceOp::Sum, d),
+        ReduceOp::Prod => {
+            let full = |v: f64| splat(&tx, v);
+            let is_zero = compare(CmpOp::Eq, x, &full(0.0));
+            let safe_x = select(&is_zero, &full(1.0), x);
+            let p = scan(ReduceOp::Prod, &safe_x);
+            let zi = TensorType::new(DType::I64, tx.shape.clone());
+            let z = scan(ReduceOp::Sum, &convert(&is_zero, DType::Bool, DType::I64));
+            let no_zero = compare(CmpOp::Eq, &z, &splat(&zi, 0.0));
+            let one_zero = compare(CmpOp::Eq, &z, &splat(&zi, 1.0));
+            // is_zero && z == 1: the first zero in scan order.
+            let first_zero = select(&is_zero, &one_zero, &is_zero);
+            let t0 = mul(&p, &scan(ReduceOp::Sum, &div(d, &safe_x)));
+            let t1 = mul(
+                &p,
+                &scan(ReduceOp::Sum, &select(&first_zero, d, &zeros(&tx))),
+            );
+            select(&no_zero, &t0, &select(&one_zero, &t1, &zeros(&tx)))
+        }
+        ReduceOp::Max | ReduceOp::Min => {
+            let n = tx.shape[axis];
+            if n <= 1 {
+                return Ok(d.clone());
+            }
+            // Work in scan order.
+            let flip = |t: &TracedTensor| {
+                if reverse {
+                    tenferro_runtime::sorting::reverse_axis(t, axis)
+                } else {
+                    t.clone()
+                }
+            };
+            let (xf, yf, df) = (flip(x), flip(y), flip(d));
+            let fwd = |k: ReduceOp, t: &TracedTensor| {
+                TracedTensor::apply1(
+                    Op::Cumulative {
+                        kind: k,
+                        axis,
+                        reverse: false,
+                    },
+                    &[t],
+                )
+            };
+            let bt = tx.with_dtype(DType::Bool);
+            let yes = splat(&bt, 1.0);
+            // a == b, or both NaN.
+            let same = |a: &TracedTensor, b: &TracedTensor| {
+                let both_nan = select(
+                    &compare(CmpOp::Ne, a, a),
+                    &compare(CmpOp::Ne, b, b),
+                    &compare(CmpOp::Ne, a, a),
+                );
+                select(&compare(CmpOp::Eq, a, b), &yes, &both_nan)
+            };
+            let rank = tx.rank();
+            let slice = |t: &TracedTensor, lo: usize, hi: usize| {
+                let mut starts = vec![0; rank];
+                let mut limits = tx.shape.clone();
+                starts[axis] = lo;
+                limits[axis] = hi;
+                TracedTensor::apply1(Op::Slice { starts, limits }, &[t])
+            };
+            // y shifted by one along the axis (position 0 compares with itself).
+            let y_prev = TracedTensor::apply1(
+                Op::Concatenate { axis },
+                &[&slice(&yf, 0, 1), &slice(&yf, 0, n - 1)],
+            );
+            // Start of the plateau of equal running extrema that position i is in.
+            let ii = tx.with_dtype(DType::I64);
+            let iota = TracedTensor::apply1(
+                Op::Iota {
+                    ty: ii.clone(),
+                    dim: axis,
+                },
+                &[],
+            );
+            let start = fwd(
+                ReduceOp::Max,
+                &select(&same(&yf, &y_prev), &zeros(&ii), &iota),
+            );
+            // Positions where x is the running extremum; their tangents and count,
+            // accumulated, minus the accumulation before the plateau.
+            let at = convert(&same(&xf, &yf), DType::Bool, tx.dtype);
+            let s = fwd(ReduceOp::Sum, &mul(&df, &at));
+            let c = fwd(ReduceOp::Sum, &at);
+            let mut low = vec![0; rank];
+            low[axis] = 1;
+            let before = |t: &TracedTensor| {
+                let padded = TracedTensor::apply1(
+                    Op::Pad {
+                        low: low.clone(),
+                        high: vec![0; rank],
+                    },
+                    &[t, &scalar(tx.dtype, 0.0)],
+                );
+                tenferro_runtime::sorting::take_along(&padded, &start, axis)
+            };
+            let t = div(&sub(&s, &before(&s)), &sub(&c, &before(&c)));
+            flip(&t)
         }
     })
 }

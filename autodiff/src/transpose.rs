@@ -568,8 +568,23 @@ fn transpose_rule(
             }
             only(Some(convert_transpose(ct, from, *to)))
         }
+        // The adjoint of an inclusive prefix sum is the suffix sum.
+        Op::Cumulative {
+            kind: ReduceOp::Sum,
+            axis,
+            reverse,
+        } => only(Some(TracedTensor::apply1(
+            Op::Cumulative {
+                kind: ReduceOp::Sum,
+                axis: *axis,
+                reverse: !*reverse,
+            },
+            &[ct],
+        ))),
         Op::Compare(_)
         | Op::Reduce { .. }
+        | Op::Argsort { .. }
+        | Op::Cumulative { .. }
         | Op::Iota { .. }
         | Op::Constant(_)
         | Op::Extension(_) => return Err(nonlinear(op)),

@@ -3,7 +3,7 @@
 //! of released buffers), and returns the outputs.
 
 use crate::buffer::{self, BufferPool};
-use crate::kernels::{dot, elementwise, fused, index, reduce, with_slice};
+use crate::kernels::{dot, elementwise, fused, index, reduce, scan, with_slice};
 use crate::memory::Alloc;
 use crate::plan::{internal, CpuProgram, Step, StepKind};
 use crate::CpuBackend;
@@ -374,6 +374,12 @@ fn run_step(
         StepKind::Gather(plan) => index::gather(name, plan, data(0)?, data(1)?)?,
         StepKind::ScatterAdd(plan) => index::scatter_add(name, plan, data(0)?, data(1)?, data(2)?)?,
         StepKind::Iota { pre, n, post } => index::iota(name, ty.dtype, *pre, *n, *post)?,
+        StepKind::Scan(kind, plan) => {
+            scan::cumulative(name, *kind, plan, data(0)?, backend.pool())?
+        }
+        StepKind::Argsort(desc, plan) => {
+            scan::argsort(name, plan, *desc, data(0)?, backend.pool())?
+        }
         StepKind::Fused(_)
         | StepKind::Reshape(_)
         | StepKind::Constant(_)

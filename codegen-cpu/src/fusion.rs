@@ -133,6 +133,8 @@ fn boundary_reason(op: &Op) -> &'static str {
         Op::Gather { .. } => "boundary: gather reads data-dependent positions",
         Op::ScatterAdd { .. } => "boundary: scatter_add writes data-dependent positions",
         Op::Iota { .. } => "boundary: iota is its own step",
+        Op::Argsort { .. } => "boundary: argsort sorts whole lines",
+        Op::Cumulative { .. } => "boundary: a scan runs sequentially along its axis",
         Op::Constant(_) => "boundary: constant (no work at run time)",
         Op::Extension(_) => "boundary: extension op runs its registered kernel",
         _ => "boundary",

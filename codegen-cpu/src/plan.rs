@@ -9,6 +9,7 @@ use crate::fusion::{self, FusionGroup, FusionNote, Unit, ValueClass};
 use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
 use crate::kernels::reduce::ReducePlan;
+use crate::kernels::scan::ScanPlan;
 use crate::memory::{self, Alloc, MemKind, StepDesc, StepMemory};
 use crate::schedule::{self, KernelSchedule};
 use crate::strided::StridedCopy;
@@ -262,6 +263,10 @@ pub(crate) enum StepKind {
     },
     Constant(Tensor),
     Extension(ExtensionOp),
+    /// Inclusive scan along an axis.
+    Scan(ReduceOp, ScanPlan),
+    /// Stable sort permutation along an axis; `true` for descending.
+    Argsort(bool, ScanPlan),
 }
 
 impl StepKind {
@@ -284,6 +289,8 @@ impl StepKind {
             StepKind::Iota { .. } => "iota",
             StepKind::Constant(_) => "constant",
             StepKind::Extension(_) => "extension",
+            StepKind::Scan(..) => "scan",
+            StepKind::Argsort(..) => "argsort",
         }
     }
 }
@@ -702,6 +709,14 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
         },
         Op::Constant(t) => StepKind::Constant(t.clone()),
         Op::Extension(e) => StepKind::Extension(e.clone()),
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => StepKind::Scan(*kind, ScanPlan::new(&args[0].shape, *axis, *reverse)),
+        Op::Argsort { axis, descending } => {
+            StepKind::Argsort(*descending, ScanPlan::new(&args[0].shape, *axis, false))
+        }
     })
 }
 

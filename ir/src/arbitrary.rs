@@ -6,11 +6,11 @@
 //! appends one op (plus the converts, constants or predicates it needs for its operands)
 //! by asking the typing rules, so every generated function passes [`crate::verify()`].
 //! Shrinking removes steps and shrinks seeds toward 0. Gather / scatter indices are
-//! in-range i64 constants. Tensors stay small (at most [`MAX_NUMEL`] elements).
+//! in-range i64 constants; argsort sorts a parameter (converted), never a computed value. Tensors stay small (at most [`MAX_NUMEL`] elements).
 //!
 //! With [`ArbConfig::value_safe`], only ops whose results are bit-for-bit independent of
 //! evaluation order and of the math library are generated: no transcendentals, div, pow,
-//! sum/prod reductions, dot_general or scatter_add, no complex abs/sign/mul and no i64
+//! sum/prod reductions or scans, dot_general or scatter_add, no complex abs/sign/mul and no i64
 //! mul (which can overflow). Optimized and unoptimized programs must then agree exactly.
 
 use crate::dtype::{DType, TensorType};
@@ -164,6 +164,8 @@ enum Step {
     Convert,
     Iota,
     Constant,
+    Argsort,
+    Cumulative,
 }
 
 struct Builder<'a> {
@@ -198,6 +200,8 @@ fn build(cfg: &ArbConfig, params: &[(DType, Vec<usize>)], steps: &[u64], outs: &
         Step::Convert,
         Step::Iota,
         Step::Constant,
+        Step::Argsort,
+        Step::Cumulative,
     ];
     if !cfg.value_safe {
         kinds.extend([Step::Dot, Step::ScatterAdd]);
@@ -393,6 +397,41 @@ impl Builder<'_> {
                 };
                 let axes = (0..self.f.ty(x).rank()).filter(|_| r.coin()).collect();
                 self.push(Op::Reduce { kind, axes }, &[x])
+            }
+            Step::Argsort => {
+                // Sorted values come from a parameter: an inexact upstream op could
+                // reorder near-ties and change the permutation completely.
+                let x = r.pick(self.f.params());
+                let x = self.coerce(r, x, |d| !d.is_complex())?;
+                let x = self.at_least_1d(x)?;
+                let axis = r.below(self.f.ty(x).rank());
+                let descending = r.coin();
+                self.push(Op::Argsort { axis, descending }, &[x])
+            }
+            Step::Cumulative => {
+                // Sums and products round in scan order: not value-safe.
+                let kinds: &[ReduceOp] = if safe {
+                    &[ReduceOp::Max, ReduceOp::Min]
+                } else {
+                    &ReduceOp::ALL
+                };
+                let kind = r.pick(kinds);
+                let x = if matches!(kind, ReduceOp::Max | ReduceOp::Min) {
+                    self.coerce(r, x, |d| d != DType::Bool && !d.is_complex())?
+                } else {
+                    self.coerce(r, x, |d| d != DType::Bool)?
+                };
+                let x = self.at_least_1d(x)?;
+                let axis = r.below(self.f.ty(x).rank());
+                let reverse = r.coin();
+                self.push(
+                    Op::Cumulative {
+                        kind,
+                        axis,
+                        reverse,
+                    },
+                    &[x],
+                )
             }
             Step::Dot => {
                 let l = self.coerce(r, x, |d| d != DType::Bool)?;

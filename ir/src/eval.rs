@@ -15,6 +15,11 @@
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
 //!   order (first contracting axis fastest);
 //! - `scatter_add` adds updates one at a time in column-major order of the updates.
+//! - `argsort` is a stable sort under [`sort_cmp`]'s total order (`-0 == +0`, NaN last and
+//!   equal to every NaN); `descending` reverses the order, still stable;
+//! - cumulative ops start from the first element of the line (no identity: a cumsum of
+//!   `[-0.0]` is `[-0.0]`) and combine `acc ⊕ x` one element at a time, max/min with the
+//!   NaN-propagating `maximum` / `minimum`, integers wrapping.
 
 use crate::dtype::{col_major_strides, DType, TensorType};
 use crate::error::IrError;
@@ -229,6 +234,12 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
             Tensor::new(shape, data)?
         }
         Op::Constant(t) => t.clone(),
+        Op::Argsort { axis, descending } => eval_argsort(op, args[0], *axis, *descending)?,
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => eval_cumulative(op, *kind, args[0], *axis, *reverse)?,
         Op::Extension(_) => unreachable!("handled above"),
     };
     debug_assert_eq!(
@@ -791,6 +802,177 @@ fn convert(d: &Data, to: DType) -> Data {
             },
         }),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sorting and scans.
+
+/// The element order of `argsort`: numbers by value with `-0.0 == 0.0`, every NaN after
+/// every number and equal to every other NaN (the order of `jnp.sort`).
+pub trait SortKey: Copy {
+    /// `self` compared with `other` in the sort order.
+    fn sort_cmp(self, other: Self) -> std::cmp::Ordering;
+}
+
+macro_rules! float_sort_key {
+    ($t:ty) => {
+        impl SortKey for $t {
+            #[inline]
+            fn sort_cmp(self, other: $t) -> std::cmp::Ordering {
+                match (self.is_nan(), other.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) => self.partial_cmp(&other).unwrap(),
+                }
+            }
+        }
+    };
+}
+float_sort_key!(f32);
+float_sort_key!(f64);
+
+impl SortKey for i64 {
+    #[inline]
+    fn sort_cmp(self, other: i64) -> std::cmp::Ordering {
+        self.cmp(&other)
+    }
+}
+
+impl SortKey for bool {
+    #[inline]
+    fn sort_cmp(self, other: bool) -> std::cmp::Ordering {
+        self.cmp(&other)
+    }
+}
+
+/// `a` compared with `b` in `argsort`'s order (see [`SortKey`]).
+pub fn sort_cmp<T: SortKey>(a: T, b: T) -> std::cmp::Ordering {
+    a.sort_cmp(b)
+}
+
+/// The offsets of the first element of every line along `axis` of `shape`, column-major.
+fn line_starts(op: &str, shape: &[usize], axis: usize) -> Result<Vec<usize>, IrError> {
+    if shape[axis] == 0 {
+        return Ok(Vec::new());
+    }
+    let strides = col_major_strides(shape);
+    let mut lines = shape.to_vec();
+    lines[axis] = 1;
+    map_indices(op, &lines, |r| {
+        r.iter().zip(&strides).map(|(i, s)| i * s).sum()
+    })
+}
+
+fn argsort_vec<T: SortKey>(
+    op: &str,
+    v: &[T],
+    shape: &[usize],
+    axis: usize,
+    descending: bool,
+) -> Result<Vec<i64>, IrError> {
+    let stride = col_major_strides(shape)[axis];
+    let n = shape[axis];
+    let mut out = try_vec_with_capacity(op, v.len())?;
+    out.resize(v.len(), 0i64);
+    let mut perm: Vec<usize> = Vec::with_capacity(n);
+    for start in line_starts(op, shape, axis)? {
+        perm.clear();
+        perm.extend(0..n);
+        // `sort_by` is stable; a descending sort compares with the operands swapped.
+        if descending {
+            perm.sort_by(|&i, &j| v[start + j * stride].sort_cmp(v[start + i * stride]));
+        } else {
+            perm.sort_by(|&i, &j| v[start + i * stride].sort_cmp(v[start + j * stride]));
+        }
+        for (k, &p) in perm.iter().enumerate() {
+            out[start + k * stride] = p as i64;
+        }
+    }
+    Ok(out)
+}
+
+fn eval_argsort(op: &Op, x: &Tensor, axis: usize, descending: bool) -> Result<Tensor, IrError> {
+    let s = x.shape();
+    let name = op.name();
+    let v = match x.data() {
+        Data::F32(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::F64(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::I64(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::Bool(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::C32(_) | Data::C64(_) => {
+            return Err(IrError::invalid(name, "complex operands are not ordered"))
+        }
+    };
+    Tensor::from_vec_col_major(s.to_vec(), v)
+}
+
+fn scan_vec<T: Copy>(
+    op: &str,
+    v: &[T],
+    shape: &[usize],
+    axis: usize,
+    reverse: bool,
+    g: impl Fn(T, T) -> T,
+) -> Result<Vec<T>, IrError> {
+    let stride = col_major_strides(shape)[axis];
+    let n = shape[axis];
+    let mut out = try_collect(op, v.len(), v.iter().copied())?;
+    for start in line_starts(op, shape, axis)? {
+        let at = |k: usize| start + (if reverse { n - 1 - k } else { k }) * stride;
+        let mut acc = v[at(0)];
+        for k in 1..n {
+            acc = g(acc, v[at(k)]);
+            out[at(k)] = acc;
+        }
+    }
+    Ok(out)
+}
+
+fn eval_cumulative(
+    op: &Op,
+    kind: ReduceOp,
+    x: &Tensor,
+    axis: usize,
+    reverse: bool,
+) -> Result<Tensor, IrError> {
+    let s = x.shape();
+    let name = op.name();
+    macro_rules! real {
+        ($v:expr, $t:ty, $max:ident, $min:ident) => {
+            match kind {
+                ReduceOp::Sum => scan_vec(name, $v, s, axis, reverse, |a: $t, b: $t| a + b),
+                ReduceOp::Prod => scan_vec(name, $v, s, axis, reverse, |a: $t, b: $t| a * b),
+                ReduceOp::Max => scan_vec(name, $v, s, axis, reverse, $max),
+                ReduceOp::Min => scan_vec(name, $v, s, axis, reverse, $min),
+            }
+        };
+    }
+    macro_rules! complex {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => scan_vec(name, $v, s, axis, reverse, |a: $t, b: $t| a + b),
+                ReduceOp::Prod => scan_vec(name, $v, s, axis, reverse, |a: $t, b: $t| a * b),
+                ReduceOp::Max | ReduceOp::Min => {
+                    return Err(IrError::invalid(name, "complex operands are not ordered"))
+                }
+            }
+        };
+    }
+    let data = match x.data() {
+        Data::F32(v) => Data::F32(real!(v, f32, max_f32, min_f32)?),
+        Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
+        Data::C32(v) => Data::C32(complex!(v, Complex32)?),
+        Data::C64(v) => Data::C64(complex!(v, Complex64)?),
+        Data::I64(v) => Data::I64(match kind {
+            ReduceOp::Sum => scan_vec(name, v, s, axis, reverse, i64::wrapping_add),
+            ReduceOp::Prod => scan_vec(name, v, s, axis, reverse, i64::wrapping_mul),
+            ReduceOp::Max => scan_vec(name, v, s, axis, reverse, i64::max),
+            ReduceOp::Min => scan_vec(name, v, s, axis, reverse, i64::min),
+        }?),
+        Data::Bool(_) => return Err(IrError::invalid(name, "bool operands are not supported")),
+    };
+    Tensor::new(s.to_vec(), data)
 }
 
 #[cfg(test)]

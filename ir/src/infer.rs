@@ -457,6 +457,37 @@ fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             arity(op, args, 0)?;
             one(t.ty())
         }
+        Op::Argsort { axis, .. } => {
+            arity(op, args, 1)?;
+            let x = args[0];
+            if *axis >= x.rank() {
+                return err(op, format!("axis {axis} is out of range for operand {x}"));
+            }
+            if x.dtype.is_complex() {
+                return err(
+                    op,
+                    format!("operand {x} must be real (complex numbers are not ordered)"),
+                );
+            }
+            one(x.with_dtype(DType::I64))
+        }
+        Op::Cumulative { kind, axis, .. } => {
+            arity(op, args, 1)?;
+            let x = args[0];
+            if *axis >= x.rank() {
+                return err(op, format!("axis {axis} is out of range for operand {x}"));
+            }
+            if x.dtype == DType::Bool {
+                return err(op, format!("operand {x} must be numeric, not bool"));
+            }
+            if matches!(kind, ReduceOp::Max | ReduceOp::Min) && x.dtype.is_complex() {
+                return err(
+                    op,
+                    format!("operand {x} must be real (complex numbers are not ordered)"),
+                );
+            }
+            one(x.clone())
+        }
         Op::Extension(e) => Ok(e.results.clone()),
     }
 }

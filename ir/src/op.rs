@@ -76,6 +76,16 @@ impl ReduceOp {
             ReduceOp::Min => "reduce_min",
         }
     }
+
+    /// Name of the inclusive scan [`Op::Cumulative`] of this kind in the text form.
+    pub fn cumulative_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "cumsum",
+            ReduceOp::Prod => "cumprod",
+            ReduceOp::Max => "cummax",
+            ReduceOp::Min => "cummin",
+        }
+    }
 }
 
 /// Dimension numbers of [`Op::DotGeneral`] (StableHLO's). The result's axes are the batch
@@ -186,9 +196,21 @@ impl ExtensionOp {
 /// | `Convert` | x | same shape, dtype `to` |
 /// | `Iota` | — | `ty`, value = index along `dim` |
 /// | `Constant` | — | the tensor's type |
+/// | `Argsort` | x (real or i64) | i64, x's shape: the stable sort permutation along `axis` |
+/// | `Cumulative` | x (numeric; real for max/min) | x's type: inclusive scan along `axis` |
 /// | `Extension` | any | `op.results` |
 ///
 /// Gather and scatter_add clamp indices into `[0, x.shape[axis] - 1]`.
+///
+/// `Argsort` orders by the total order of `jnp.sort`: `-0.0 == 0.0`, NaN after every
+/// number (`+inf` included), equal keys (NaNs among themselves included) in their original
+/// order. `descending = true` reverses the comparison but keeps the sort stable, as
+/// `jnp.argsort(x, descending=True)` does: NaN comes first, then `+inf`, ..., and equal
+/// keys stay in their original order. Complex operands are rejected (not ordered).
+///
+/// `Cumulative` element `i` is the left-to-right reduction of elements `0..=i` along
+/// `axis` (`n-1..=i`, right to left, when `reverse`), accumulated sequentially;
+/// max/min propagate NaN as `reduce_max` does.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Elementwise unary op.
@@ -268,6 +290,22 @@ pub enum Op {
     },
     /// A known tensor.
     Constant(Tensor),
+    /// Stable sort permutation (i64 indices into `axis`) of the operand along `axis`.
+    Argsort {
+        /// The sorted axis.
+        axis: usize,
+        /// Largest first (still stable; NaN first).
+        descending: bool,
+    },
+    /// Inclusive scan (cumsum / cumprod / cummax / cummin) along `axis`.
+    Cumulative {
+        /// Which reduction is accumulated.
+        kind: ReduceOp,
+        /// The scanned axis.
+        axis: usize,
+        /// Scan from the last element to the first.
+        reverse: bool,
+    },
     /// An op of an extension crate.
     Extension(ExtensionOp),
 }
@@ -293,6 +331,8 @@ impl Op {
             Op::Convert { .. } => "convert",
             Op::Iota { .. } => "iota",
             Op::Constant(_) => "constant",
+            Op::Argsort { .. } => "argsort",
+            Op::Cumulative { kind, .. } => kind.cumulative_name(),
             Op::Extension(e) => &e.name,
         }
     }

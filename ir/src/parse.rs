@@ -309,6 +309,18 @@ impl Attrs {
         }
     }
 
+    /// A bool attribute, `false` when absent.
+    fn bool_or_false(&mut self, key: &str) -> Result<bool, IrError> {
+        match self.items.remove(key) {
+            None => Ok(false),
+            Some(AttrVal::Bool(b)) => Ok(b),
+            Some(v) => self.err(format!(
+                "attribute `{key}`: expected true or false, got {}",
+                v.kind()
+            )),
+        }
+    }
+
     fn ident(&mut self, key: &str) -> Result<String, IrError> {
         match self.take(key)? {
             AttrVal::Ident(s) => Ok(s),
@@ -350,6 +362,8 @@ enum CoreKind {
     Unary(UnaryOp),
     Binary(BinaryOp),
     Reduce(ReduceOp),
+    Cumulative(ReduceOp),
+    Argsort,
     Compare,
     Select,
     DotGeneral,
@@ -376,6 +390,12 @@ fn core_kind(name: &str) -> Option<CoreKind> {
     if let Some(r) = ReduceOp::ALL.into_iter().find(|r| r.name() == name) {
         return Some(CoreKind::Reduce(r));
     }
+    if let Some(r) = ReduceOp::ALL
+        .into_iter()
+        .find(|r| r.cumulative_name() == name)
+    {
+        return Some(CoreKind::Cumulative(r));
+    }
     Some(match name {
         "compare" => CoreKind::Compare,
         "select" => CoreKind::Select,
@@ -391,6 +411,7 @@ fn core_kind(name: &str) -> Option<CoreKind> {
         "convert" => CoreKind::Convert,
         "iota" => CoreKind::Iota,
         "constant" => CoreKind::Constant,
+        "argsort" => CoreKind::Argsort,
         _ => return None,
     })
 }
@@ -1067,6 +1088,15 @@ fn core_op(
         CoreKind::Reduce(r) => Op::Reduce {
             kind: r,
             axes: attrs.usizes("axes")?,
+        },
+        CoreKind::Cumulative(r) => Op::Cumulative {
+            kind: r,
+            axis: attrs.usize("axis")?,
+            reverse: attrs.bool_or_false("reverse")?,
+        },
+        CoreKind::Argsort => Op::Argsort {
+            axis: attrs.usize("axis")?,
+            descending: attrs.bool_or_false("descending")?,
         },
         CoreKind::DotGeneral => Op::DotGeneral(DotDims {
             lhs_contract: attrs.usizes("lhs_contract")?,

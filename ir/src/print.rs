@@ -247,6 +247,12 @@ fn write_op(out: &mut impl Write, op: &Op, recorded: &[Option<&TensorType>]) -> 
             write!(out, " {} ", t.ty())?;
             write_elements(out, t)
         }
+        Op::Argsort { axis, descending } => {
+            write!(out, " {{axis = {axis}, descending = {descending}}}")
+        }
+        Op::Cumulative { axis, reverse, .. } => {
+            write!(out, " {{axis = {axis}, reverse = {reverse}}}")
+        }
         Op::Extension(_) => Ok(()),
     }
 }

@@ -4,7 +4,8 @@
 //! Flops follow XLA's cost analysis (what the issue compares against): one flop per result
 //! element for elementwise ops (transcendentals too; their extra price is in the score
 //! only), `2·batch·m·n·k` for `dot_general`, one per operand element for reductions, none
-//! for data movement. Bytes are operand sizes plus result sizes; `reshape` is free (memory
+//! for data movement; a cumulative op one per element, argsort `n·log2(n)` comparisons
+//! per line of n. Bytes are operand sizes plus result sizes; `reshape` is free (memory
 //! order never changes). Ops that fuse with their neighbours (elementwise, broadcast,
 //! iota) are scored with a fraction of their bytes: inside a fusion group their operands
 //! and results stay in registers or L1.
@@ -84,6 +85,16 @@ pub fn op_cost(op: &Op, args: &[&TensorType], results: &[&TensorType]) -> CostEs
             _ => 0.0,
         },
         Op::ScatterAdd { .. } => args.get(2).map_or(0.0, |t| t.numel() as f64),
+        // One combination per element (n - 1 per line of n).
+        Op::Cumulative { .. } => out_elems,
+        // A comparison sort: n·log2(n) comparisons per line of n.
+        Op::Argsort { axis, .. } => match args.first() {
+            Some(x) if *axis < x.rank() => {
+                let n = x.shape[*axis] as f64;
+                x.numel() as f64 * n.max(2.0).log2()
+            }
+            _ => 0.0,
+        },
         _ => 0.0,
     };
     let bytes = match op {

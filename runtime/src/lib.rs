@@ -27,6 +27,7 @@ pub mod error;
 pub mod exec;
 pub mod ops;
 pub mod reductions;
+pub mod sorting;
 pub mod structural;
 pub mod traced;
 

@@ -43,6 +43,10 @@ pub enum OpKind {
     Select,
     /// A reduction.
     Reduce(ReduceOp),
+    /// An inclusive scan (cumsum / cumprod / cummax / cummin).
+    Cumulative(ReduceOp),
+    /// `argsort`.
+    Argsort,
     /// `dot_general`.
     Dot,
     /// `transpose`.
@@ -74,6 +78,8 @@ pub fn op_kinds() -> Vec<OpKind> {
     let mut k: Vec<OpKind> = UnaryOp::ALL.into_iter().map(OpKind::Unary).collect();
     k.extend(BinaryOp::ALL.into_iter().map(OpKind::Binary));
     k.extend(ReduceOp::ALL.into_iter().map(OpKind::Reduce));
+    k.extend(ReduceOp::ALL.into_iter().map(OpKind::Cumulative));
+    k.push(OpKind::Argsort);
     k.extend([
         OpKind::Compare,
         OpKind::Select,
@@ -99,6 +105,8 @@ pub fn kind_name(k: OpKind) -> &'static str {
         OpKind::Unary(u) => u.name(),
         OpKind::Binary(b) => b.name(),
         OpKind::Reduce(r) => r.name(),
+        OpKind::Cumulative(r) => r.cumulative_name(),
+        OpKind::Argsort => "argsort",
         OpKind::Compare => "compare",
         OpKind::Select => "select",
         OpKind::Dot => "dot_general",
@@ -124,6 +132,8 @@ pub fn kind_of(op: &Op) -> Option<OpKind> {
         Op::Compare(_) => OpKind::Compare,
         Op::Select => OpKind::Select,
         Op::Reduce { kind, .. } => OpKind::Reduce(*kind),
+        Op::Cumulative { kind, .. } => OpKind::Cumulative(*kind),
+        Op::Argsort { .. } => OpKind::Argsort,
         Op::DotGeneral(_) => OpKind::Dot,
         Op::Transpose { .. } => OpKind::Transpose,
         Op::Reshape { .. } => OpKind::Reshape,
@@ -647,6 +657,43 @@ impl Gen<'_> {
                 };
                 self.push(op, &[x], iv)
             }
+            OpKind::Cumulative(kind) => {
+                let x = self.at_least_1d(x)?;
+                let axis = self.r.below(self.f.ty(x).rank());
+                let reverse = self.r.coin();
+                let (x, op) = self.fit(x, 1, move |_| Op::Cumulative {
+                    kind,
+                    axis,
+                    reverse,
+                })?;
+                let n = self.ty(x).shape[axis] as f64;
+                let (lo, hi) = self.iv_of(x);
+                let m = mag((lo, hi));
+                let iv = match kind {
+                    ReduceOp::Sum => (lo.min(0.0) * n, hi.max(0.0) * n),
+                    ReduceOp::Prod => {
+                        if self.smooth() && n > 8.0 {
+                            return None;
+                        }
+                        (-(m.max(1.0).powf(n)), m.max(1.0).powf(n))
+                    }
+                    ReduceOp::Max | ReduceOp::Min => (lo, hi),
+                };
+                self.push(op, &[x], iv)
+            }
+            OpKind::Argsort => {
+                let x = self.at_least_1d(x)?;
+                let xt = self.ty(x);
+                let axis = self.r.below(xt.rank());
+                let descending = self.r.coin();
+                let (x, op) = self.fit(x, 1, move |_| Op::Argsort { axis, descending })?;
+                // A last-bit difference upstream may reorder the permutation.
+                if !self.exact(x) {
+                    return None;
+                }
+                let n = xt.shape[axis] as f64;
+                self.push(op, &[x], (0.0, (n - 1.0).max(0.0)))
+            }
             OpKind::Dot => self.dot(x),
             OpKind::Transpose => {
                 let mut perm: Vec<usize> = (0..self.f.ty(x).rank()).collect();
@@ -988,5 +1035,5 @@ fn sampled_range(u: UnaryOp, (lo, hi): Iv) -> Option<Iv> {
 /// Kinds used by smooth programs: all but those without a useful derivative in f64
 /// (compare, convert, whose results are bool / other dtypes; select is kept).
 fn smooth_kind(k: OpKind) -> bool {
-    !matches!(k, OpKind::Compare | OpKind::Convert)
+    !matches!(k, OpKind::Compare | OpKind::Convert | OpKind::Argsort)
 }

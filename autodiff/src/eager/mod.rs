@@ -48,6 +48,7 @@
 mod context;
 mod graph;
 mod ops;
+mod sorting;
 mod structural;
 mod tensor;
 mod transforms;

@@ -6,6 +6,7 @@ pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub(crate) mod index;
 pub(crate) mod reduce;
+pub(crate) mod scan;
 pub(crate) mod tile;
 
 /// Runs `$body` with `$v` bound to the slice inside `$data` and `$T` to its element type.

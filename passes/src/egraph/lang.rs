@@ -76,6 +76,22 @@ pub enum TOp {
         /// The indexed axis.
         dim: usize,
     },
+    /// Stable sort permutation along an axis (carried opaquely: no rewrite rule uses it).
+    Argsort {
+        /// The sorted axis.
+        axis: usize,
+        /// Largest first.
+        descending: bool,
+    },
+    /// Inclusive scan along an axis (carried opaquely).
+    Cumulative {
+        /// Which reduction is accumulated.
+        kind: ReduceOp,
+        /// The scanned axis.
+        axis: usize,
+        /// Last element first.
+        reverse: bool,
+    },
 }
 
 impl TOp {
@@ -116,6 +132,19 @@ impl TOp {
                 dtype: ty.dtype,
                 shape: ty.shape.clone(),
                 dim: *dim,
+            },
+            Op::Argsort { axis, descending } => TOp::Argsort {
+                axis: *axis,
+                descending: *descending,
+            },
+            Op::Cumulative {
+                kind,
+                axis,
+                reverse,
+            } => TOp::Cumulative {
+                kind: *kind,
+                axis: *axis,
+                reverse: *reverse,
             },
             Op::Constant(_) | Op::Extension(_) => return None,
         })
@@ -168,6 +197,19 @@ impl TOp {
             TOp::Iota { dtype, shape, dim } => Op::Iota {
                 ty: TensorType::new(*dtype, shape.clone()),
                 dim: *dim,
+            },
+            TOp::Argsort { axis, descending } => Op::Argsort {
+                axis: *axis,
+                descending: *descending,
+            },
+            TOp::Cumulative {
+                kind,
+                axis,
+                reverse,
+            } => Op::Cumulative {
+                kind: *kind,
+                axis: *axis,
+                reverse: *reverse,
             },
         })
     }

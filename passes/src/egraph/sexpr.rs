@@ -108,6 +108,20 @@ fn head_op(head: &str) -> Result<Op, IrError> {
         s.parse()
             .map_err(|_| perr(format!("`{head}`: `{s}` is not an axis")))
     };
+    let flag = |s: &str| -> Result<bool, IrError> {
+        s.parse()
+            .map_err(|_| perr(format!("`{head}`: `{s}` is not true or false")))
+    };
+    if let Some(kind) = ReduceOp::ALL
+        .into_iter()
+        .find(|r| r.cumulative_name() == name)
+    {
+        return Ok(Op::Cumulative {
+            kind,
+            axis: one(a(0)?)?,
+            reverse: flag(a(1)?)?,
+        });
+    }
     Ok(match name {
         "select" => Op::Select,
         "transpose" => Op::Transpose { perm: list(a(0)?)? },
@@ -128,6 +142,10 @@ fn head_op(head: &str) -> Result<Op, IrError> {
         },
         "concatenate" => Op::Concatenate { axis: one(a(0)?)? },
         "gather" => Op::Gather { axis: one(a(0)?)? },
+        "argsort" => Op::Argsort {
+            axis: one(a(0)?)?,
+            descending: flag(a(1)?)?,
+        },
         "scatter_add" => Op::ScatterAdd { axis: one(a(0)?)? },
         "convert" => Op::Convert {
             to: DType::from_name(a(0)?).ok_or_else(|| perr(format!("`{head}`: unknown dtype")))?,
@@ -276,6 +294,12 @@ fn head(op: &Op) -> String {
         Op::Pad { low, high } => format!("pad:{}:{}", join(low), join(high)),
         Op::Concatenate { axis } => format!("concatenate:{axis}"),
         Op::Gather { axis } => format!("gather:{axis}"),
+        Op::Argsort { axis, descending } => format!("argsort:{axis}:{descending}"),
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => format!("{}:{axis}:{reverse}", kind.cumulative_name()),
         Op::ScatterAdd { axis } => format!("scatter_add:{axis}"),
         Op::Convert { to } => format!("convert:{to}"),
         Op::DotGeneral(d) => format!(
