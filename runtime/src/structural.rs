@@ -16,6 +16,8 @@
 //! All ops return `Result`; an invalid argument is an error naming the op, the operand
 //! and what was expected.
 
+#![allow(clippy::needless_range_loop)] // per-axis loops index several parallel lists
+
 use crate::axes::{normalize_axes, normalize_axis};
 use crate::error::{Result, RuntimeError};
 use crate::ops::promote;
@@ -371,7 +373,7 @@ impl TracedTensor {
         let d = promote(tx.dtype, tu.dtype);
         let x = self.cast_to(d)?;
         let u = update.cast_to(d)?;
-        if tu.shape.iter().any(|&m| m == 0) {
+        if tu.shape.contains(&0) {
             return Ok(x);
         }
         let mut g = u;
