@@ -18,28 +18,7 @@ use tenferro::fuzz::{
 /// fixed (the test then insists on it).
 ///
 /// Each entry: (regression file stem or failure-class tag, why it is open).
-const KNOWN_OPEN: &[(&str, &str)] = &[
-    (
-        // reduce_prod reading a view (reshape / broadcast_in_dim / slice) fails to run
-        // with fusion on: "reduce_prod: internal error of the CPU backend: operand %1 is
-        // not live". Fusion off and the reference evaluator are fine.
-        "forward-backend-error-5ae43f28",
-        "fused reduce_prod of a view: operand is not live",
-    ),
-    (
-        // At O2 (e-graph), `add(neg x, x)` on x = NaN / inf yields a NaN whose sign bit
-        // differs from the reference evaluator's; O0 / O1 match bit for bit.
-        "forward-nan-bits-mismatch-86b317cb",
-        "O2 rewrite of add(neg x, x) changes NaN sign bits",
-    ),
-    (
-        // A verified function with an empty but hugely declared operand
-        // (f64[9223372036854775807,0]) makes the reference evaluator's dot_general
-        // panic with "capacity overflow" (the O2 pipeline and the backend return).
-        "mutation-panic-eval-e4cc338f",
-        "eval of dot_general over an empty operand with a huge extent: capacity overflow",
-    ),
-];
+const KNOWN_OPEN: &[(&str, &str)] = &[];
 
 fn is_known_open(name: &str) -> Option<&'static str> {
     KNOWN_OPEN

@@ -189,10 +189,14 @@ impl<'f> Partitioner<'f> {
             return true;
         }
         self.consumers[u].iter().any(|&c| {
-            let op = &self.f.insts()[c].op;
-            match op {
+            let inst = &self.f.insts()[c];
+            match &inst.op {
                 Op::BroadcastInDim { .. } | Op::Slice { .. } => false,
                 Op::Reshape { .. } => !contiguous,
+                // A whole float product runs as its own step, which reads stored operands.
+                Op::Reduce { kind, .. } => {
+                    self.is_whole_float_product(*kind, inst.results[0].index())
+                }
                 op => !is_loader(op),
             }
         })

@@ -619,6 +619,10 @@ fn dot_vec<T: Copy>(
             .filter(|a| !batch.contains(a) && !contract.contains(a))
             .collect()
     };
+    // An empty result reads nothing (its contracting extent may still be huge).
+    if out_shape.contains(&0) {
+        return Ok(Vec::new());
+    }
     let lfree = free(ls.len(), &d.lhs_batch, &d.lhs_contract);
     let rfree = free(rs.len(), &d.rhs_batch, &d.rhs_contract);
     let (lst, rst) = (col_major_strides(ls), col_major_strides(rs));
