@@ -17,6 +17,7 @@ pub mod fuzz;
 
 pub use tenferro_ad as ad;
 pub use tenferro_cpu as cpu;
+pub use tenferro_einsum as einsum;
 pub use tenferro_ir as ir;
 pub use tenferro_linalg as linalg;
 pub use tenferro_passes as passes;

@@ -1,0 +1,193 @@
+//! # tenferro-einsum
+//!
+//! `einsum` for tenferro, traced and eager, with contraction-order planning.
+//!
+//! ```
+//! use tenferro_cpu::CpuBackend;
+//! use tenferro_einsum::einsum;
+//! use tenferro_runtime::{GraphCompiler, GraphExecutor, TracedTensor};
+//!
+//! // Logical 2×2 matrices (column-major storage: [a00, a10, a01, a11]).
+//! let a = TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0_f64, 3.0, 2.0, 4.0]);
+//! let b = TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0_f64, 0.0, 0.0, 1.0]);
+//! let c = einsum("ij,jk->ik", &[&a, &b]).unwrap();       // a @ b
+//! let t = einsum("ii", &[&a]).unwrap();                  // trace (implicit output: none)
+//! let p = GraphCompiler::new().compile(&c).unwrap();
+//! let out = GraphExecutor::new(CpuBackend::new()).run(&p).unwrap();
+//! assert_eq!(out.as_slice::<f64>().unwrap(), &[1.0, 3.0, 2.0, 4.0]);
+//! # let _ = t;
+//! ```
+//!
+//! ## Notation (NumPy / JAX)
+//!
+//! `einsum(subscripts, operands)`, subscripts first. Index letters are any alphabetic
+//! characters (non-ASCII letters included); `,` separates operands, `->` introduces the
+//! output. Without `->` the output is implicit, as NumPy: the `...` axes, then the letters
+//! appearing exactly once, sorted. Supported: `...` (broadcast: an ellipsis axis of
+//! extent 1 broadcasts against a longer one), an index repeated inside one operand
+//! (`ii->i` diagonal, `ii` trace), indices found in one operand only (summed), an output
+//! index repeated (`i->ii`: diagonal embedding), any number of operands. More indices
+//! than letters: [`einsum_labels`] with integer labels.
+//!
+//! **Subscripts refer to logical axes.** Axis `k` of a tensor is its `k`-th subscript,
+//! whatever the storage order. tenferro stores tensors column-major (axis 0 fastest), NumPy
+//! row-major, but an einsum is a statement about indices: the same subscripts on the same
+//! logical tensor (same shape, same `x[i, j, ..]`) give the same result as NumPy. (Only
+//! if you reinterpret a NumPy buffer as a column-major tensor do you get the reversed
+//! shape, and then the subscripts must be reversed too: `ij,jk->ik` becomes `kj,ji->ki`.)
+//!
+//! Errors ([`tenferro_runtime::RuntimeError`], op `einsum`) name the operand and the
+//! index: wrong rank, mismatched extents, an output index in no operand, bad characters.
+//!
+//! ## Planning
+//!
+//! [`plan_einsum`] returns an [`EinsumPlan`] (printable: the steps, flops, largest
+//! intermediate, opt_einsum path, transposes). The order comes from the `omeco` crate
+//! (a port of OMEinsumContractionOrders.jl, as upstream tenferro-rs uses): greedy,
+//! exhaustive (optimal), TreeSA simulated annealing; see [`Optimize`]. Plans are cached
+//! by (subscripts resolved against the shapes, options) in a bounded LRU
+//! ([`EinsumCache`]); [`einsum`] and [`einsum_with`] use the process-wide
+//! [`global_cache`] (a `OnceLock` holding a `Mutex`-guarded map).
+//!
+//! ## Lowering
+//!
+//! Every operand is first reduced on its own (`diagonal` for repeated indices,
+//! `reduce_sum` of indices no other operand or the output has); each pairwise step is one
+//! `dot_general` (shared indices still needed later become batch axes, the others are
+//! contracted); a final `transpose` puts the axes in output order, and a repeated output
+//! index is a `broadcast_in_dim` times an identity mask. Only ordinary IR ops are emitted,
+//! so `grad`, `vjp`, `jvp`, `jvp(grad)`, the e-graph and fusion work through einsum without
+//! rules of their own. For each step the planner picks which operand is the left one and
+//! the order of the contracted axes so that the CPU GEMM reads both operands in place when
+//! it can; the copies it cannot avoid are counted in [`EinsumPlan::transposes`].
+//!
+//! ## Eager
+//!
+//! [`einsum_eager`] (and [`EagerEinsumExt`] for the helpers) run the same traced einsum on
+//! [`tenferro_ad::EagerTensor`]s through `EagerContext::apply_traced` (one cached program
+//! per subscripts and operand types; differentiable with `backward`).
+
+mod eager;
+mod helpers;
+mod lower;
+mod parse;
+mod plan;
+
+pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsumExt};
+pub use helpers::{inner, kron, outer, tensordot};
+pub use plan::{
+    global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step, AUTO_OPTIMAL_MAX,
+    GLOBAL_CACHE_CAPACITY,
+};
+
+use tenferro_runtime::{Result, RuntimeError, TracedTensor};
+
+pub(crate) fn err(msg: impl Into<String>) -> RuntimeError {
+    RuntimeError::invalid_op("einsum", msg)
+}
+
+fn shapes(operands: &[&TracedTensor]) -> Result<Vec<Vec<usize>>> {
+    operands.iter().map(|x| x.shape()).collect()
+}
+
+/// `einsum(subscripts, operands)` as NumPy / JAX, planned with [`Optimize::Auto`] and the
+/// global plan cache.
+pub fn einsum(subscripts: &str, operands: &[&TracedTensor]) -> Result<TracedTensor> {
+    einsum_with(subscripts, operands, &EinsumOptions::default())
+}
+
+/// [`einsum`] with explicit options.
+pub fn einsum_with(
+    subscripts: &str,
+    operands: &[&TracedTensor],
+    opts: &EinsumOptions,
+) -> Result<TracedTensor> {
+    global_cache().einsum(subscripts, operands, opts)
+}
+
+/// einsum with integer labels: `inputs[k]` labels the axes of `operands[k]`, `output` the
+/// result's axes (labels may repeat as in the string form). For more indices than letters.
+pub fn einsum_labels(
+    inputs: &[&[usize]],
+    output: &[usize],
+    operands: &[&TracedTensor],
+) -> Result<TracedTensor> {
+    einsum_labels_with(inputs, output, operands, &EinsumOptions::default())
+}
+
+/// [`einsum_labels`] with explicit options.
+pub fn einsum_labels_with(
+    inputs: &[&[usize]],
+    output: &[usize],
+    operands: &[&TracedTensor],
+    opts: &EinsumOptions,
+) -> Result<TracedTensor> {
+    let r = parse::resolve_labels(inputs, output, &shapes(operands)?)?;
+    let p = global_cache().get_or_plan(&r, opts)?;
+    lower::lower(&p, operands)
+}
+
+/// Plans `subscripts` on operands of these shapes (not cached).
+pub fn plan_einsum(
+    subscripts: &str,
+    shapes: &[Vec<usize>],
+    opts: &EinsumOptions,
+) -> Result<EinsumPlan> {
+    plan::plan(&parse::resolve_str(subscripts, shapes)?, opts)
+}
+
+/// Plans an integer-label einsum on operands of these shapes (not cached).
+pub fn plan_einsum_labels(
+    inputs: &[&[usize]],
+    output: &[usize],
+    shapes: &[Vec<usize>],
+    opts: &EinsumOptions,
+) -> Result<EinsumPlan> {
+    plan::plan(&parse::resolve_labels(inputs, output, shapes)?, opts)
+}
+
+/// Traces `plan` (from [`plan_einsum`]) on operands of the shapes it was planned for.
+pub fn einsum_with_plan(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
+    let got = shapes(operands)?;
+    if got.len() != plan.prep.len() {
+        return Err(err(format!(
+            "the plan is for {} operands, {} were given",
+            plan.prep.len(),
+            got.len()
+        )));
+    }
+    let r = &plan.resolved;
+    for (i, s) in got.iter().enumerate() {
+        let rank = r.inputs[i].len() + r.squeeze[i].len();
+        if s.len() != rank {
+            return Err(err(format!(
+                "operand {i} has shape {s:?}, the plan is for rank {rank}"
+            )));
+        }
+    }
+    lower::lower(plan, operands)
+}
+
+impl EinsumCache {
+    /// [`einsum_with`] through this cache.
+    pub fn einsum(
+        &self,
+        subscripts: &str,
+        operands: &[&TracedTensor],
+        opts: &EinsumOptions,
+    ) -> Result<TracedTensor> {
+        let r = parse::resolve_str(subscripts, &shapes(operands)?)?;
+        let p = self.get_or_plan(&r, opts)?;
+        lower::lower(&p, operands)
+    }
+
+    /// The plan of `subscripts` on these shapes, from the cache or planned now.
+    pub fn plan(
+        &self,
+        subscripts: &str,
+        shapes: &[Vec<usize>],
+        opts: &EinsumOptions,
+    ) -> Result<std::sync::Arc<EinsumPlan>> {
+        self.get_or_plan(&parse::resolve_str(subscripts, shapes)?, opts)
+    }
+}

@@ -1,0 +1,85 @@
+//! Lowering a plan to traced IR ops.
+
+use crate::err;
+use crate::plan::EinsumPlan;
+use tenferro_runtime::{Result, TracedTensor};
+
+fn sum(x: TracedTensor, axes: &[usize]) -> Result<TracedTensor> {
+    if axes.is_empty() {
+        return Ok(x);
+    }
+    let y = x.reduce_sum(axes);
+    match y.error() {
+        Some(e) => Err(e),
+        None => Ok(y),
+    }
+}
+
+/// Applies `plan` to `operands` (whose shapes it was planned for).
+pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
+    let r = &plan.resolved;
+    let mut vals: Vec<Option<TracedTensor>> = Vec::with_capacity(operands.len() + plan.steps.len());
+    for (i, (x, p)) in operands.iter().zip(&plan.prep).enumerate() {
+        let mut x = (*x).clone();
+        if !p.squeeze.is_empty() {
+            let s = x.shape()?;
+            let keep: Vec<usize> = (0..s.len())
+                .filter(|a| !p.squeeze.contains(a))
+                .map(|a| s[a])
+                .collect();
+            x = x.reshape(&keep)?;
+        }
+        for &(a, b) in &p.diagonals {
+            x = x.diagonal(0, a as isize, b as isize)?;
+        }
+        x = sum(x, &p.sum_axes)?;
+        let _ = i;
+        vals.push(Some(x));
+    }
+    for s in &plan.steps {
+        let a = vals[s.lhs]
+            .take()
+            .ok_or_else(|| err(format!("plan reuses operand #{}", s.lhs)))?;
+        let b = vals[s.rhs]
+            .take()
+            .ok_or_else(|| err(format!("plan reuses operand #{}", s.rhs)))?;
+        let a = sum(a, &s.lhs_sum)?;
+        let b = sum(b, &s.rhs_sum)?;
+        vals.push(Some(a.dot_general(&b, s.dims.clone())?));
+    }
+    let mut y = vals
+        .into_iter()
+        .flatten()
+        .next_back()
+        .ok_or_else(|| err("einsum: nothing to contract"))?;
+    if let Some(perm) = &plan.final_perm {
+        y = y.transpose(perm)?;
+    }
+    // Repeated output indices: broadcast, then mask with identities (diagonal embedding).
+    let mut out_u: Vec<usize> = Vec::new();
+    for &l in &r.output {
+        if !out_u.contains(&l) {
+            out_u.push(l);
+        }
+    }
+    if out_u.len() != r.output.len() {
+        let shape: Vec<usize> = r.output.iter().map(|&l| r.sizes[l]).collect();
+        let first = |l: usize| r.output.iter().position(|&m| m == l).unwrap();
+        let dims: Vec<usize> = out_u.iter().map(|&l| first(l)).collect();
+        y = y.broadcast_in_dim(&shape, &dims)?;
+        let dtype = y.dtype()?;
+        for (p, &l) in r.output.iter().enumerate() {
+            let q = first(l);
+            if q != p {
+                let n = r.sizes[l];
+                let eye =
+                    TracedTensor::eye(dtype, n, None, 0)?.broadcast_in_dim(&shape, &[q, p])?;
+                y = &y * &eye;
+                if let Some(e) = y.error() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(y)
+}

@@ -1,0 +1,699 @@
+//! Contraction-order planning (on [`omeco`]) and the layout of every pairwise step.
+
+use crate::err;
+use crate::parse::Resolved;
+use omeco::{EinCode, ExhaustiveSearch, GreedyMethod, NestedEinsum, TreeSA};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tenferro_ir::DotDims;
+use tenferro_runtime::Result;
+
+/// How to choose the contraction order (spelled as `optimize=` of JAX / opt_einsum).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Optimize {
+    /// [`Optimize::Optimal`] for up to [`AUTO_OPTIMAL_MAX`] operands (after the
+    /// single-operand reductions), [`Optimize::Greedy`] above; for more than
+    /// [`AUTO_OPTIMAL_MAX`] operands whose greedy plan costs more than 10^9 multiply-adds,
+    /// also a short [`Optimize::TreeSa`] run, keeping the cheaper plan.
+    #[default]
+    Auto,
+    /// omeco's greedy method (contract the pair that shrinks the network most); fast.
+    Greedy,
+    /// Exact minimum of the total multiply-adds (omeco's exhaustive search over
+    /// contraction trees); exponential, for small networks (≤ 128 operands accepted, ~12
+    /// practical).
+    Optimal,
+    /// Same as [`Optimize::Optimal`]: omeco's exhaustive search is a dynamic program over
+    /// subsets (the name is kept for opt_einsum users).
+    Dp,
+    /// omeco's TreeSA: simulated annealing on contraction trees started from greedy
+    /// trees (the stronger search for large networks). `ntrials` independent runs (in
+    /// parallel on rayon), `niters` moves per temperature; 100 temperature levels. The
+    /// search is randomized, so two plans of one network may differ.
+    TreeSa {
+        /// Independent annealing runs.
+        ntrials: usize,
+        /// Moves per temperature level.
+        niters: usize,
+    },
+    /// An explicit opt_einsum "linear" path: each pair lists positions in the current
+    /// operand list; both are removed and their product appended. Operands left over
+    /// at the end are contracted left to right.
+    Path(Vec<(usize, usize)>),
+}
+
+/// Operand count up to which [`Optimize::Auto`] searches exhaustively.
+pub const AUTO_OPTIMAL_MAX: usize = 8;
+
+impl Optimize {
+    /// A TreeSA setting that is quick (one trial, 20 moves per level).
+    pub fn tree_sa_fast() -> Optimize {
+        Optimize::TreeSa {
+            ntrials: 1,
+            niters: 20,
+        }
+    }
+}
+
+/// Options of [`crate::einsum_with`] and [`crate::plan_einsum`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct EinsumOptions {
+    /// The planner.
+    pub optimize: Optimize,
+    /// Largest intermediate allowed, in elements (as opt_einsum's `memory_limit`). When the
+    /// chosen plan exceeds it, TreeSA is asked for a plan under the limit; if there is none,
+    /// planning fails with an error giving the smallest size found (no slicing).
+    pub memory_limit: Option<usize>,
+}
+
+/// The per-operand work before any contraction: drop broadcast size-1 `...` axes, take
+/// diagonals of repeated indices, sum indices found in this operand only.
+#[derive(Clone, Debug)]
+pub(crate) struct Prep {
+    /// Axes of extent 1 dropped (a reshape).
+    pub squeeze: Vec<usize>,
+    /// `diagonal(0, a, b)` applied in turn (each appends the diagonal as the last axis).
+    pub diagonals: Vec<(usize, usize)>,
+    /// Axes summed after the diagonals.
+    pub sum_axes: Vec<usize>,
+    /// Labels of the prepared operand (distinct).
+    pub labels: Vec<usize>,
+}
+
+/// One pairwise contraction.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// SSA ids of the operands (inputs are `0..n`, step `k` makes `n + k`); `lhs` is the
+    /// dot_general's left operand.
+    pub lhs: usize,
+    /// The right operand.
+    pub rhs: usize,
+    /// Axes of lhs / rhs summed before the product (indices in neither the other operand
+    /// nor anything later).
+    pub(crate) lhs_sum: Vec<usize>,
+    pub(crate) rhs_sum: Vec<usize>,
+    pub(crate) dims: DotDims,
+    /// Labels of the result, in its axis order (batch, lhs free, rhs free).
+    pub labels: Vec<usize>,
+    /// Multiply-adds (product of the extents of all indices of the pair).
+    pub flops: f64,
+    /// Elements of the result.
+    pub size: f64,
+    /// Operands (0, 1 or 2) the CPU GEMM must pack (copy) because their axis groups are
+    /// not single strided runs.
+    pub packs: usize,
+}
+
+/// A planned einsum: the order, the layout of every step and its cost. Printable.
+#[derive(Clone, Debug)]
+pub struct EinsumPlan {
+    pub(crate) resolved: Resolved,
+    pub(crate) prep: Vec<Prep>,
+    /// The pairwise steps in execution order.
+    pub steps: Vec<Step>,
+    /// The same order as an opt_einsum linear path.
+    pub path: Vec<(usize, usize)>,
+    /// Total multiply-adds of the steps (the omeco / OMEinsum convention).
+    pub flops: f64,
+    /// opt_einsum's count: a step that sums an index costs twice its multiply-adds.
+    pub flops_opt_einsum: f64,
+    /// The largest intermediate (step result), in elements.
+    pub largest_intermediate: f64,
+    /// Copies that reorder data: GEMM operand packs plus explicit `transpose`s (the final
+    /// one into the output order, when needed).
+    pub transposes: usize,
+    /// Whether a final transpose into the output order is needed.
+    pub(crate) final_perm: Option<Vec<usize>>,
+    /// The planner that produced the order.
+    pub optimizer: String,
+    /// Time spent planning.
+    pub planning_time: Duration,
+}
+
+impl EinsumPlan {
+    /// `log10` of [`EinsumPlan::flops`] (0 for no steps).
+    pub fn log10_flops(&self) -> f64 {
+        self.flops.max(1.0).log10()
+    }
+    /// `log2` of [`EinsumPlan::largest_intermediate`].
+    pub fn log2_size(&self) -> f64 {
+        self.largest_intermediate.max(1.0).log2()
+    }
+    fn label_str(&self, ls: &[usize]) -> String {
+        let names = &self.resolved.names;
+        let short = ls.iter().all(|&l| names[l].chars().count() == 3);
+        if short {
+            ls.iter()
+                .map(|&l| names[l].chars().nth(1).unwrap())
+                .collect()
+        } else {
+            let v: Vec<&str> = ls.iter().map(|&l| names[l].as_str()).collect();
+            format!("[{}]", v.join(", "))
+        }
+    }
+}
+
+impl fmt::Display for EinsumPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.prep.len();
+        writeln!(
+            f,
+            "einsum plan ({}): {} operands, {} steps, flops 10^{:.4} (opt_einsum 10^{:.4}), largest intermediate {} (2^{:.2}), transposes {}, planned in {:.3?}",
+            self.optimizer,
+            n,
+            self.steps.len(),
+            self.log10_flops(),
+            self.flops_opt_einsum.max(1.0).log10(),
+            self.largest_intermediate,
+            self.log2_size(),
+            self.transposes,
+            self.planning_time
+        )?;
+        for (k, p) in self.prep.iter().enumerate() {
+            if !p.diagonals.is_empty() || !p.sum_axes.is_empty() || !p.squeeze.is_empty() {
+                writeln!(
+                    f,
+                    "  prep #{k}: squeeze {:?}, diagonals {:?}, sum axes {:?} -> {}",
+                    p.squeeze,
+                    p.diagonals,
+                    p.sum_axes,
+                    self.label_str(&p.labels)
+                )?;
+            }
+        }
+        let mut labels: Vec<Vec<usize>> = self.prep.iter().map(|p| p.labels.clone()).collect();
+        for (k, s) in self.steps.iter().enumerate() {
+            writeln!(
+                f,
+                "  step {k}: #{} {} x #{} {} -> #{} {}  flops {:.3e} size {:.3e} packs {}",
+                s.lhs,
+                self.label_str(&labels[s.lhs]),
+                s.rhs,
+                self.label_str(&labels[s.rhs]),
+                n + k,
+                self.label_str(&s.labels),
+                s.flops,
+                s.size,
+                s.packs
+            )?;
+            labels.push(s.labels.clone());
+        }
+        write!(f, "  path {:?}", self.path)
+    }
+}
+
+/// Plans a resolved contraction.
+pub(crate) fn plan(r: &Resolved, opts: &EinsumOptions) -> Result<EinsumPlan> {
+    let t0 = Instant::now();
+    let n = r.inputs.len();
+    if n == 0 {
+        return Err(err("einsum needs at least one operand"));
+    }
+    let mut out_u: Vec<usize> = Vec::new();
+    for &l in &r.output {
+        if !out_u.contains(&l) {
+            out_u.push(l);
+        }
+    }
+    // Occurrence count of each label over operands (a repeat inside one counts once).
+    let mut ops_with: Vec<usize> = vec![0; r.sizes.len()];
+    for labels in &r.inputs {
+        let set: HashSet<usize> = labels.iter().copied().collect();
+        for l in set {
+            ops_with[l] += 1;
+        }
+    }
+    let prep: Vec<Prep> = r
+        .inputs
+        .iter()
+        .zip(&r.squeeze)
+        .map(|(labels, sq)| {
+            let mut ls = labels.clone();
+            let mut diagonals = Vec::new();
+            'outer: loop {
+                for a in 0..ls.len() {
+                    for b in a + 1..ls.len() {
+                        if ls[a] == ls[b] {
+                            diagonals.push((a, b));
+                            let l = ls[a];
+                            ls.remove(b);
+                            ls.remove(a);
+                            ls.push(l);
+                            continue 'outer;
+                        }
+                    }
+                }
+                break;
+            }
+            let sum_axes: Vec<usize> = (0..ls.len())
+                .filter(|&a| ops_with[ls[a]] == 1 && !out_u.contains(&ls[a]))
+                .collect();
+            let labels: Vec<usize> = (0..ls.len())
+                .filter(|a| !sum_axes.contains(a))
+                .map(|a| ls[a])
+                .collect();
+            Prep {
+                squeeze: sq.clone(),
+                diagonals,
+                sum_axes,
+                labels,
+            }
+        })
+        .collect();
+    let ixs: Vec<Vec<usize>> = prep.iter().map(|p| p.labels.clone()).collect();
+    let sizes = &r.sizes;
+    let (mut ssa, mut optimizer) = order(&ixs, &out_u, sizes, &opts.optimize)?;
+    let mut p = layout(r, prep.clone(), &ssa, &out_u);
+    if let Some(limit) = opts.memory_limit {
+        if p.largest_intermediate > limit as f64 {
+            let target = (limit.max(1) as f64).log2();
+            let sa = TreeSA::fast().with_ntrials(2).with_sc_target(target);
+            if let Some(t) = run_omeco(&ixs, &out_u, sizes, |c, s| omeco::optimize_code(c, s, &sa))
+            {
+                let q = layout(r, prep.clone(), &t, &out_u);
+                if q.largest_intermediate < p.largest_intermediate {
+                    ssa = t;
+                    optimizer = format!("{optimizer}, then treesa(sc_target=2^{target:.2})");
+                    p = q;
+                }
+            }
+            if p.largest_intermediate > limit as f64 {
+                return Err(err(format!(
+                    "memory_limit {limit} elements exceeded: the smallest largest intermediate found is {} elements (2^{:.2}); slicing is not implemented",
+                    p.largest_intermediate,
+                    p.log2_size()
+                )));
+            }
+        }
+    }
+    let _ = ssa;
+    p.optimizer = optimizer;
+    p.planning_time = t0.elapsed();
+    Ok(p)
+}
+
+type Ssa = Vec<(usize, usize)>;
+
+fn run_omeco(
+    ixs: &[Vec<usize>],
+    out: &[usize],
+    sizes: &[usize],
+    f: impl FnOnce(&EinCode<usize>, &HashMap<usize, usize>) -> Option<NestedEinsum<usize>>,
+) -> Option<Ssa> {
+    let code = EinCode::new(ixs.to_vec(), out.to_vec());
+    let dict: HashMap<usize, usize> = sizes.iter().copied().enumerate().collect();
+    let tree = f(&code, &dict)?;
+    let n = ixs.len();
+    let mut steps = Vec::new();
+    fn walk(t: &NestedEinsum<usize>, n: usize, steps: &mut Ssa) -> Option<usize> {
+        match t {
+            NestedEinsum::Leaf { tensor_index } => Some(*tensor_index),
+            NestedEinsum::Node { args, .. } => {
+                let mut acc: Option<usize> = None;
+                for a in args {
+                    let id = walk(a, n, steps)?;
+                    acc = Some(match acc {
+                        None => id,
+                        Some(prev) => {
+                            steps.push((prev, id));
+                            n + steps.len() - 1
+                        }
+                    });
+                }
+                acc
+            }
+        }
+    }
+    walk(&tree, n, &mut steps)?;
+    // Every operand must appear exactly once.
+    let mut seen = vec![false; n + steps.len()];
+    for &(a, b) in &steps {
+        if a >= seen.len() || b >= seen.len() || seen[a] || seen[b] {
+            return None;
+        }
+        seen[a] = true;
+        seen[b] = true;
+    }
+    if n > 1 && seen[..n].iter().any(|s| !s) {
+        return None;
+    }
+    Some(steps)
+}
+
+/// Left-to-right chain.
+fn chain(n: usize) -> Ssa {
+    (1..n)
+        .map(|k| (if k == 1 { 0 } else { n + k - 2 }, k))
+        .collect()
+}
+
+/// Multiply-adds of an SSA order (for choosing between planners).
+fn cost(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], ssa: &Ssa) -> f64 {
+    let (flops, _) = walk_costs(ixs, out, sizes, ssa);
+    flops
+}
+
+fn walk_costs(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], ssa: &Ssa) -> (f64, f64) {
+    let mut sets: Vec<Option<Vec<usize>>> = ixs.iter().cloned().map(Some).collect();
+    let (mut flops, mut big) = (0.0, 0.0f64);
+    for &(a, b) in ssa {
+        let la = sets[a].take().unwrap_or_default();
+        let lb = sets[b].take().unwrap_or_default();
+        let mut all = la.clone();
+        all.extend(lb.iter().filter(|l| !la.contains(l)));
+        let keep: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|l| out.contains(l) || sets.iter().flatten().any(|s| s.contains(l)))
+            .collect();
+        flops += all.iter().map(|&l| sizes[l] as f64).product::<f64>();
+        big = big.max(keep.iter().map(|&l| sizes[l] as f64).product());
+        sets.push(Some(keep));
+    }
+    (flops, big)
+}
+
+fn linear_to_ssa(n: usize, path: &[(usize, usize)]) -> Result<Ssa> {
+    let mut cur: Vec<usize> = (0..n).collect();
+    let mut ssa = Vec::new();
+    for (k, &(i, j)) in path.iter().enumerate() {
+        if i == j || i >= cur.len() || j >= cur.len() {
+            return Err(err(format!(
+                "path step {k} ({i}, {j}) is invalid: {} operands are left at that point",
+                cur.len()
+            )));
+        }
+        let (a, b) = (cur[i], cur[j]);
+        let (hi, lo) = (i.max(j), i.min(j));
+        cur.remove(hi);
+        cur.remove(lo);
+        ssa.push((a, b));
+        cur.push(n + ssa.len() - 1);
+    }
+    while cur.len() > 1 {
+        let a = cur.remove(0);
+        let b = cur.remove(0);
+        ssa.push((a, b));
+        cur.insert(0, n + ssa.len() - 1);
+    }
+    Ok(ssa)
+}
+
+pub(crate) fn ssa_to_linear(n: usize, ssa: &Ssa) -> Vec<(usize, usize)> {
+    let mut cur: Vec<usize> = (0..n).collect();
+    let mut out = Vec::new();
+    for (k, &(a, b)) in ssa.iter().enumerate() {
+        let i = cur.iter().position(|&x| x == a).unwrap_or(0);
+        let j = cur.iter().position(|&x| x == b).unwrap_or(0);
+        out.push((i.min(j), i.max(j)));
+        let (hi, lo) = (i.max(j), i.min(j));
+        cur.remove(hi);
+        cur.remove(lo);
+        cur.push(n + k);
+    }
+    out
+}
+
+fn order(
+    ixs: &[Vec<usize>],
+    out: &[usize],
+    sizes: &[usize],
+    o: &Optimize,
+) -> Result<(Ssa, String)> {
+    let n = ixs.len();
+    if n <= 2 {
+        return Ok((chain(n), "trivial".into()));
+    }
+    let greedy = || {
+        run_omeco(ixs, out, sizes, |c, s| {
+            omeco::optimize_code(c, s, &GreedyMethod::default())
+        })
+        .unwrap_or_else(|| chain(n))
+    };
+    let optimal = || {
+        run_omeco(ixs, out, sizes, |c, s| {
+            omeco::optimize_code(c, s, &ExhaustiveSearch::default())
+        })
+    };
+    let tree_sa = |ntrials: usize, niters: usize| {
+        let sa = TreeSA::fast()
+            .with_ntrials(ntrials.max(1))
+            .with_niters(niters.max(1));
+        run_omeco(ixs, out, sizes, |c, s| omeco::optimize_code(c, s, &sa))
+    };
+    Ok(match o {
+        Optimize::Greedy => (greedy(), "greedy".into()),
+        Optimize::Optimal | Optimize::Dp => match optimal() {
+            Some(s) => (s, "optimal".into()),
+            None => (greedy(), "greedy (exhaustive search declined)".into()),
+        },
+        Optimize::TreeSa { ntrials, niters } => {
+            let g = greedy();
+            match tree_sa(*ntrials, *niters) {
+                Some(s) if cost(ixs, out, sizes, &s) <= cost(ixs, out, sizes, &g) => {
+                    (s, "treesa".into())
+                }
+                _ => (g, "greedy (treesa found nothing cheaper)".into()),
+            }
+        }
+        Optimize::Path(p) => (linear_to_ssa(n, p)?, "path".into()),
+        Optimize::Auto => {
+            if n <= AUTO_OPTIMAL_MAX {
+                match optimal() {
+                    Some(s) => (s, "auto: optimal".into()),
+                    None => (greedy(), "auto: greedy".into()),
+                }
+            } else {
+                let g = greedy();
+                let cg = cost(ixs, out, sizes, &g);
+                if cg > 1e9 {
+                    match tree_sa(1, 20) {
+                        Some(s) if cost(ixs, out, sizes, &s) < cg => (s, "auto: treesa".into()),
+                        _ => (g, "auto: greedy".into()),
+                    }
+                } else {
+                    (g, "auto: greedy".into())
+                }
+            }
+        }
+    })
+}
+
+/// Whether the CPU GEMM reads an operand in place: its `rows` axes and its `cols` axes
+/// (each in the given order) are single strided runs, one of stride 1 (mirrors
+/// `tenferro-cpu`'s dot kernel).
+fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
+    let mut strides = vec![1usize; shape.len()];
+    for a in 1..shape.len() {
+        strides[a] = strides[a - 1] * shape[a - 1];
+    }
+    let run = |axes: &[usize]| -> Option<usize> {
+        let big: Vec<usize> = axes.iter().copied().filter(|&a| shape[a] != 1).collect();
+        if big.is_empty() {
+            return Some(0);
+        }
+        for w in big.windows(2) {
+            if strides[w[1]] != strides[w[0]] * shape[w[0]] {
+                return None;
+            }
+        }
+        Some(strides[big[0]])
+    };
+    let size = |axes: &[usize]| axes.iter().map(|&a| shape[a]).product::<usize>();
+    match (run(rows), run(cols)) {
+        (Some(rs), Some(cs)) => {
+            let rs = if size(rows) <= 1 { 1 } else { rs };
+            let cs = if size(cols) <= 1 { 1 } else { cs };
+            rs == 1 || cs == 1
+        }
+        _ => false,
+    }
+}
+
+/// Chooses every step's operand roles and axis orders, and costs the plan.
+fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPlan {
+    let n = prep.len();
+    let sizes = &r.sizes;
+    let mut labels: Vec<Option<Vec<usize>>> = prep.iter().map(|p| Some(p.labels.clone())).collect();
+    let mut steps = Vec::new();
+    let (mut flops, mut flops_oe, mut big) = (0.0, 0.0, 0.0f64);
+    let mut packs_total = 0;
+    for &(a, b) in ssa {
+        let la = labels[a].take().unwrap_or_default();
+        let lb = labels[b].take().unwrap_or_default();
+        let later = |l: &usize| out_u.contains(l) || labels.iter().flatten().any(|s| s.contains(l));
+        let mut all = la.clone();
+        all.extend(lb.iter().filter(|l| !la.contains(l)));
+        let step_flops: f64 = all.iter().map(|&l| sizes[l] as f64).product();
+        // Sum what only one side has and nothing later needs.
+        let sum_of = |x: &[usize], y: &[usize]| -> Vec<usize> {
+            (0..x.len())
+                .filter(|&i| !y.contains(&x[i]) && !later(&x[i]))
+                .collect()
+        };
+        let (sa, sb) = (sum_of(&la, &lb), sum_of(&lb, &la));
+        let ka: Vec<usize> = (0..la.len())
+            .filter(|i| !sa.contains(i))
+            .map(|i| la[i])
+            .collect();
+        let kb: Vec<usize> = (0..lb.len())
+            .filter(|i| !sb.contains(i))
+            .map(|i| lb[i])
+            .collect();
+        let contract: Vec<usize> = ka
+            .iter()
+            .copied()
+            .filter(|l| kb.contains(l) && !later(l))
+            .collect();
+        let inner = !contract.is_empty() || !sa.is_empty() || !sb.is_empty();
+        // Candidates: which side is lhs, contract order from lhs or rhs.
+        let mut best: Option<(usize, Step)> = None;
+        for swap in [false, true] {
+            let (x, y, xs, ys, xid, yid) = if swap {
+                (&kb, &ka, &sb, &sa, b, a)
+            } else {
+                (&ka, &kb, &sa, &sb, a, b)
+            };
+            let c_from_x: Vec<usize> = x.iter().copied().filter(|l| contract.contains(l)).collect();
+            let c_from_y: Vec<usize> = y.iter().copied().filter(|l| contract.contains(l)).collect();
+            for c in [c_from_x, c_from_y] {
+                let batch: Vec<usize> = x
+                    .iter()
+                    .copied()
+                    .filter(|l| y.contains(l) && !contract.contains(l))
+                    .collect();
+                let pos = |v: &[usize], l: usize| v.iter().position(|&m| m == l).unwrap();
+                let shape = |v: &[usize]| v.iter().map(|&l| sizes[l]).collect::<Vec<_>>();
+                let xfree: Vec<usize> = (0..x.len()).filter(|&i| !y.contains(&x[i])).collect();
+                let yfree: Vec<usize> = (0..y.len()).filter(|&i| !x.contains(&y[i])).collect();
+                let xc: Vec<usize> = c.iter().map(|&l| pos(x, l)).collect();
+                let yc: Vec<usize> = c.iter().map(|&l| pos(y, l)).collect();
+                let packs = usize::from(!in_place(&shape(x), &xfree, &xc))
+                    + usize::from(!in_place(&shape(y), &yc, &yfree));
+                let mut res = batch.clone();
+                res.extend(xfree.iter().map(|&i| x[i]));
+                res.extend(yfree.iter().map(|&i| y[i]));
+                let step = Step {
+                    lhs: xid,
+                    rhs: yid,
+                    lhs_sum: xs.clone(),
+                    rhs_sum: ys.clone(),
+                    dims: DotDims {
+                        lhs_contract: xc,
+                        rhs_contract: yc,
+                        lhs_batch: batch.iter().map(|&l| pos(x, l)).collect(),
+                        rhs_batch: batch.iter().map(|&l| pos(y, l)).collect(),
+                    },
+                    size: res.iter().map(|&l| sizes[l] as f64).product(),
+                    labels: res,
+                    flops: step_flops,
+                    packs,
+                };
+                if best.as_ref().is_none_or(|(p, _)| packs < *p) {
+                    best = Some((packs, step));
+                }
+            }
+        }
+        let (packs, step) = best.expect("two candidates");
+        packs_total += packs;
+        flops += step_flops;
+        flops_oe += if inner { 2.0 * step_flops } else { step_flops };
+        big = big.max(step.size);
+        labels.push(Some(step.labels.clone()));
+        steps.push(step);
+    }
+    let last = labels.into_iter().flatten().next_back().unwrap_or_default();
+    // The remaining value has exactly the labels of out_u (as a set).
+    let perm: Vec<usize> = out_u
+        .iter()
+        .map(|l| last.iter().position(|m| m == l).unwrap_or(0))
+        .collect();
+    let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
+    let final_perm = (!identity).then_some(perm);
+    let transposes = packs_total + usize::from(final_perm.is_some());
+    EinsumPlan {
+        resolved: r.clone(),
+        path: ssa_to_linear(n, ssa),
+        prep,
+        steps,
+        flops,
+        flops_opt_einsum: flops_oe,
+        largest_intermediate: big,
+        transposes,
+        final_perm,
+        optimizer: String::new(),
+        planning_time: Duration::ZERO,
+    }
+}
+
+type Key = (Resolved, EinsumOptions);
+
+/// A bounded cache of plans keyed by (subscripts resolved against the shapes, options);
+/// evicts the least recently used plan. Thread-safe (a `Mutex` inside).
+pub struct EinsumCache {
+    capacity: usize,
+    inner: Mutex<(HashMap<Key, Arc<EinsumPlan>>, VecDeque<Key>)>,
+}
+
+impl EinsumCache {
+    /// A cache holding at most `capacity` plans.
+    pub fn new(capacity: usize) -> EinsumCache {
+        EinsumCache {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// Number of plans held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|g| g.0.len()).unwrap_or(0)
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn get_or_plan(
+        &self,
+        r: &Resolved,
+        opts: &EinsumOptions,
+    ) -> Result<Arc<EinsumPlan>> {
+        let key = (r.clone(), opts.clone());
+        if let Ok(mut g) = self.inner.lock() {
+            if let Some(p) = g.0.get(&key).cloned() {
+                if let Some(i) = g.1.iter().position(|k| k == &key) {
+                    let k = g.1.remove(i).expect("present");
+                    g.1.push_back(k);
+                }
+                return Ok(p);
+            }
+        }
+        let p = Arc::new(plan(r, opts)?);
+        if let Ok(mut g) = self.inner.lock() {
+            while g.0.len() >= self.capacity {
+                match g.1.pop_front() {
+                    Some(k) => {
+                        g.0.remove(&k);
+                    }
+                    None => break,
+                }
+            }
+            g.0.insert(key.clone(), p.clone());
+            g.1.push_back(key);
+        }
+        Ok(p)
+    }
+}
+
+/// The process-wide plan cache used by [`crate::einsum`] / [`crate::einsum_with`]: a
+/// `OnceLock<EinsumCache>` (a `Mutex`-guarded LRU of [`GLOBAL_CACHE_CAPACITY`] plans).
+pub fn global_cache() -> &'static EinsumCache {
+    static CACHE: OnceLock<EinsumCache> = OnceLock::new();
+    CACHE.get_or_init(|| EinsumCache::new(GLOBAL_CACHE_CAPACITY))
+}
+
+/// Capacity of [`global_cache`].
+pub const GLOBAL_CACHE_CAPACITY: usize = 128;

@@ -1,0 +1,439 @@
+//! einsum values: hand cases, the peer fixtures (rtol 1e-10), helpers, eager = traced,
+//! planner options and plan reports.
+
+mod common;
+use common::*;
+use tenferro_einsum::*;
+use tenferro_runtime::TracedTensor;
+
+fn seq(shape: &[usize]) -> (TracedTensor, Vec<f64>) {
+    let n: usize = shape.iter().product();
+    let d = noise(n, n as u64 + shape.len() as u64);
+    (col(shape, d.clone()), d)
+}
+
+fn ax(ids: &[usize]) -> Vec<Ax> {
+    ids.iter().map(|&id| Ax { id, bcast: false }).collect()
+}
+
+#[test]
+fn matmul_trace_diagonal_embed() {
+    let (a, da) = seq(&[2, 3]);
+    let (b, db) = seq(&[3, 4]);
+    let c = einsum("ij,jk->ik", &[&a, &b]).unwrap();
+    assert_eq!(c.shape().unwrap(), vec![2, 4]);
+    let want = naive(
+        &[2, 3, 4],
+        &[ax(&[0, 1]), ax(&[1, 2])],
+        &[da.clone(), db.clone()],
+        &[0, 2],
+    );
+    assert_close(&vals(&c), &want, 1e-12, "matmul");
+    // implicit output: ik
+    assert_close(
+        &vals(&einsum("ij,jk", &[&a, &b]).unwrap()),
+        &want,
+        1e-12,
+        "implicit",
+    );
+    // transposed output
+    let want_t = naive(&[2, 3, 4], &[ax(&[0, 1]), ax(&[1, 2])], &[da, db], &[2, 0]);
+    assert_close(
+        &vals(&einsum("ij,jk->ki", &[&a, &b]).unwrap()),
+        &want_t,
+        1e-12,
+        "ki",
+    );
+
+    let (s, ds) = seq(&[3, 3]);
+    let tr: f64 = (0..3).map(|i| ds[i + 3 * i]).sum();
+    assert_close(&vals(&einsum("ii", &[&s]).unwrap()), &[tr], 1e-12, "trace");
+    let dg: Vec<f64> = (0..3).map(|i| ds[i + 3 * i]).collect();
+    assert_close(&vals(&einsum("ii->i", &[&s]).unwrap()), &dg, 1e-12, "diag");
+    // i->ii
+    let (v, dv) = seq(&[3]);
+    let mut e = vec![0.0; 9];
+    for i in 0..3 {
+        e[i + 3 * i] = dv[i];
+    }
+    let y = einsum("i->ii", &[&v]).unwrap();
+    assert_eq!(y.shape().unwrap(), vec![3, 3]);
+    assert_close(&vals(&y), &e, 1e-12, "i->ii");
+    // sum of everything, one-operand summed index
+    let total: f64 = ds.iter().sum();
+    assert_close(
+        &vals(&einsum("ij->", &[&s]).unwrap()),
+        &[total],
+        1e-12,
+        "sum",
+    );
+    // iij with a repeated index and a kept one; and a triple repeat
+    let (t, dt) = seq(&[2, 2, 3]);
+    let want = naive(&[2, 3], &[ax(&[0, 0, 1])], &[dt], &[1, 0]);
+    assert_close(
+        &vals(&einsum("iij->ji", &[&t]).unwrap()),
+        &want,
+        1e-12,
+        "iij->ji",
+    );
+    let (c3, d3) = seq(&[2, 2, 2]);
+    assert_close(
+        &vals(&einsum("iii->i", &[&c3]).unwrap()),
+        &[d3[0], d3[7]],
+        1e-12,
+        "iii->i",
+    );
+}
+
+#[test]
+fn ellipsis_broadcast_and_unicode() {
+    let (a, da) = seq(&[5, 2, 3]);
+    let (b, db) = seq(&[3, 4]);
+    // ...ij,jk->...ik with ... = axis 0 of a
+    let y = einsum("...ij,jk->...ik", &[&a, &b]).unwrap();
+    assert_eq!(y.shape().unwrap(), vec![5, 2, 4]);
+    let want = naive(
+        &[5, 2, 3, 4],
+        &[ax(&[0, 1, 2]), ax(&[2, 3])],
+        &[da.clone(), db],
+        &[0, 1, 3],
+    );
+    assert_close(&vals(&y), &want, 1e-12, "ellipsis");
+    // implicit output with ellipsis: ... then the single letters
+    let y2 = einsum("...ij,...jk", &[&a, &col(&[1, 3, 4], noise(12, 9))]).unwrap();
+    assert_eq!(y2.shape().unwrap(), vec![5, 2, 4]);
+    let want2 = naive(
+        &[5, 2, 3, 4],
+        &[
+            ax(&[0, 1, 2]),
+            vec![
+                Ax { id: 0, bcast: true },
+                Ax {
+                    id: 2,
+                    bcast: false,
+                },
+                Ax {
+                    id: 3,
+                    bcast: false,
+                },
+            ],
+        ],
+        &[da.clone(), noise(12, 9)],
+        &[0, 1, 3],
+    );
+    assert_close(&vals(&y2), &want2, 1e-12, "broadcast ellipsis");
+    // non-ASCII letters
+    let (m, dm) = seq(&[2, 3]);
+    let y3 = einsum("αβ,βγ->γα", &[&m, &col(&[3, 2], noise(6, 4))]).unwrap();
+    let want3 = naive(
+        &[2, 3, 2],
+        &[ax(&[0, 1]), ax(&[1, 2])],
+        &[dm, noise(6, 4)],
+        &[2, 0],
+    );
+    assert_close(&vals(&y3), &want3, 1e-12, "unicode");
+    // integer labels
+    let y4 = einsum_labels(&[&[10, 20, 30], &[30, 40]], &[40, 10], &[&a, &b]).unwrap();
+    let want4 = naive(
+        &[5, 2, 3, 4],
+        &[ax(&[0, 1, 2]), ax(&[2, 3])],
+        &[da, noise(12, 12 + 2)],
+        &[3, 0],
+    );
+    assert_close(&vals(&y4), &want4, 1e-12, "labels");
+}
+
+fn fixture(name: &str) -> (String, Vec<Vec<usize>>, Vec<Vec<f64>>, Vec<usize>, Vec<f64>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let subs = meta
+        .split("\"subscripts\": \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let n = subs.split("->").next().unwrap().split(',').count();
+    let mut shapes = Vec::new();
+    let mut data = Vec::new();
+    for k in 0..n {
+        let (s, d) = read_npy(&dir.join(format!("op{k}.npy")));
+        data.push(c_to_col(&s, &d));
+        shapes.push(s);
+    }
+    let (rs, rd) = read_npy(&dir.join("result.npy"));
+    (subs, shapes, data, rs.clone(), c_to_col(&rs, &rd))
+}
+
+#[test]
+fn peer_fixtures() {
+    for name in [
+        "bin_omeinsum_batched_matmul_8x8_batch_4",
+        "bin_omeinsum_matmul_10x10",
+        "nary_matmul_chain_64",
+        "sw_abcd_dbef_acef_d4",
+    ] {
+        let (subs, shapes, data, rshape, want) = fixture(name);
+        let ops: Vec<TracedTensor> = shapes
+            .iter()
+            .zip(&data)
+            .map(|(s, d)| col(s, d.clone()))
+            .collect();
+        let refs: Vec<&TracedTensor> = ops.iter().collect();
+        for optimize in [
+            Optimize::Auto,
+            Optimize::Greedy,
+            Optimize::Optimal,
+            Optimize::tree_sa_fast(),
+        ] {
+            let opts = EinsumOptions {
+                optimize,
+                memory_limit: None,
+            };
+            let y = einsum_with(&subs, &refs, &opts).unwrap();
+            assert_eq!(y.shape().unwrap(), rshape, "{name}");
+            assert_close(&vals(&y), &want, 1e-10, name);
+        }
+        // The column-major reading of the same buffers: reversed shapes and subscripts.
+        let rev = |t: &str| t.chars().rev().collect::<String>();
+        let (l, r) = subs.split_once("->").unwrap();
+        let cm = format!(
+            "{}->{}",
+            l.split(',').map(rev).collect::<Vec<_>>().join(","),
+            rev(r)
+        );
+        let ops_cm: Vec<TracedTensor> = shapes
+            .iter()
+            .zip(&data)
+            .map(|(s, d)| {
+                // the C-order buffer = column-major data of the reversed shape
+                let rs: Vec<usize> = s.iter().rev().copied().collect();
+                let c = col(s, d.clone());
+                let perm: Vec<usize> = (0..s.len()).rev().collect();
+                let t = c.transpose(&perm).unwrap();
+                assert_eq!(t.shape().unwrap(), rs);
+                t
+            })
+            .collect();
+        let refs: Vec<&TracedTensor> = ops_cm.iter().collect();
+        let y = einsum(&cm, &refs).unwrap();
+        let perm: Vec<usize> = (0..rshape.len()).rev().collect();
+        let y = if rshape.len() > 1 {
+            y.transpose(&perm).unwrap()
+        } else {
+            y
+        };
+        assert_close(
+            &vals(&y),
+            &want,
+            1e-10,
+            &format!("{name} column-major form {cm}"),
+        );
+    }
+}
+
+#[test]
+fn helpers_match_numpy_semantics() {
+    let (a, da) = seq(&[2, 3]);
+    let (b, db) = seq(&[3, 2]);
+    // tensordot over a's axis 1 and b's axis 0 = matmul
+    let want = naive(
+        &[2, 3, 2],
+        &[ax(&[0, 1]), ax(&[1, 2])],
+        &[da.clone(), db.clone()],
+        &[0, 2],
+    );
+    assert_close(
+        &vals(&tensordot(&a, &b, &[1], &[0]).unwrap()),
+        &want,
+        1e-12,
+        "tensordot",
+    );
+    // inner: last axes: a[i,j] b[k,j]
+    let (c, dc) = seq(&[4, 3]);
+    let want = naive(
+        &[2, 3, 4],
+        &[ax(&[0, 1]), ax(&[2, 1])],
+        &[da.clone(), dc],
+        &[0, 2],
+    );
+    assert_close(&vals(&inner(&a, &c).unwrap()), &want, 1e-12, "inner");
+    // outer: ravel row-major
+    let (v, dv) = seq(&[3]);
+    let y = outer(&a, &v).unwrap();
+    assert_eq!(y.shape().unwrap(), vec![6, 3]);
+    let got = vals(&y);
+    for i in 0..2 {
+        for j in 0..3 {
+            for k in 0..3 {
+                let flat = i * 3 + j; // row-major ravel
+                assert!((got[flat + 6 * k] - da[i + 2 * j] * dv[k]).abs() < 1e-12);
+            }
+        }
+    }
+    // kron of 2x3 and 3x2 -> 6x6: K[i*3+k, j*2+l] = a[i,j] b[k,l]
+    let y = kron(&a, &b).unwrap();
+    assert_eq!(y.shape().unwrap(), vec![6, 6]);
+    let got = vals(&y);
+    for i in 0..2 {
+        for j in 0..3 {
+            for k in 0..3 {
+                for l in 0..2 {
+                    let (r, c) = (i * 3 + k, j * 2 + l);
+                    assert!((got[r + 6 * c] - da[i + 2 * j] * db[k + 3 * l]).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn eager_equals_traced() {
+    use tenferro_ad::EagerContext;
+    use tenferro_cpu::CpuBackend;
+    let ctx = EagerContext::new(CpuBackend::new());
+    let (a, da) = seq(&[2, 3, 4]);
+    let (b, db) = seq(&[4, 3]);
+    let ea = ctx.from_vec_col_major(vec![2, 3, 4], da).unwrap();
+    let eb = ctx.from_vec_col_major(vec![4, 3], db).unwrap();
+    let got = einsum_eager("ijk,kj->i", &[&ea, &eb])
+        .unwrap()
+        .value()
+        .to_vec::<f64>()
+        .unwrap();
+    let want = vals(&einsum("ijk,kj->i", &[&a, &b]).unwrap());
+    assert_close(&got, &want, 1e-12, "eager einsum");
+    let got = ea
+        .tensordot(&eb, &[1, 2], &[1, 0])
+        .unwrap()
+        .value()
+        .to_vec::<f64>()
+        .unwrap();
+    assert_close(&got, &want, 1e-12, "eager tensordot");
+    let k1 = eb.kron(&eb).unwrap().value().to_vec::<f64>().unwrap();
+    let (tb, _) = seq(&[4, 3]);
+    assert_close(&k1, &vals(&kron(&tb, &tb).unwrap()), 1e-12, "eager kron");
+}
+
+#[test]
+fn plans_paths_cache_memory_limit() {
+    let shapes = vec![vec![8, 64], vec![64, 2], vec![2, 64], vec![64, 8]];
+    let s = "ab,bc,cd,de->ae";
+    let g = plan_einsum(
+        s,
+        &shapes,
+        &EinsumOptions {
+            optimize: Optimize::Greedy,
+            memory_limit: None,
+        },
+    )
+    .unwrap();
+    let o = plan_einsum(
+        s,
+        &shapes,
+        &EinsumOptions {
+            optimize: Optimize::Optimal,
+            memory_limit: None,
+        },
+    )
+    .unwrap();
+    assert!(o.flops <= g.flops + 0.5);
+    assert_eq!(o.steps.len(), 3);
+    let text = o.to_string();
+    assert!(text.contains("step 2") && text.contains("path"), "{text}");
+    // An explicit path reproduces itself.
+    let p = plan_einsum(
+        s,
+        &shapes,
+        &EinsumOptions {
+            optimize: Optimize::Path(o.path.clone()),
+            memory_limit: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(p.path, o.path);
+    assert_eq!(p.flops, o.flops);
+    // ... and gives the same values as every planner.
+    let ops: Vec<TracedTensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| col(s, noise(s.iter().product(), k as u64)))
+        .collect();
+    let refs: Vec<&TracedTensor> = ops.iter().collect();
+    let base = vals(&einsum(s, &refs).unwrap());
+    for optimize in [
+        Optimize::Greedy,
+        Optimize::Dp,
+        Optimize::Path(vec![(2, 3), (0, 1), (0, 1)]),
+        Optimize::tree_sa_fast(),
+    ] {
+        let v = vals(
+            &einsum_with(
+                s,
+                &refs,
+                &EinsumOptions {
+                    optimize,
+                    memory_limit: None,
+                },
+            )
+            .unwrap(),
+        );
+        assert_close(&v, &base, 1e-12, "planners agree");
+    }
+    // Cache: one entry per (subscripts, shapes, options).
+    let cache = EinsumCache::new(2);
+    cache.plan(s, &shapes, &EinsumOptions::default()).unwrap();
+    cache.plan(s, &shapes, &EinsumOptions::default()).unwrap();
+    assert_eq!(cache.len(), 1);
+    cache
+        .plan("ab,bc->ac", &shapes[..2], &EinsumOptions::default())
+        .unwrap();
+    cache
+        .plan("ab,bc->ca", &shapes[..2], &EinsumOptions::default())
+        .unwrap();
+    assert_eq!(cache.len(), 2);
+    // Memory limit: an outer product of two 64-vectors needs 4096 elements.
+    let e = plan_einsum(
+        "i,j->ij",
+        &[vec![64], vec![64]],
+        &EinsumOptions {
+            optimize: Optimize::Auto,
+            memory_limit: Some(100),
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("memory_limit 100"), "{e}");
+    let ok = plan_einsum(
+        s,
+        &shapes,
+        &EinsumOptions {
+            optimize: Optimize::Auto,
+            memory_limit: Some(1000),
+        },
+    )
+    .unwrap();
+    assert!(ok.largest_intermediate <= 1000.0);
+}
+
+#[test]
+fn layout_avoids_transposes_on_chains() {
+    // A matrix chain and a batched chain: every GEMM reads its operands in place.
+    let p = plan_einsum(
+        "ij,jk,kl,lm->im",
+        &[vec![5, 6], vec![6, 7], vec![7, 8], vec![8, 9]],
+        &EinsumOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(p.transposes, 0, "{p}");
+    let p = plan_einsum(
+        "ijb,jkb->ikb",
+        &[vec![5, 6, 3], vec![6, 7, 3]],
+        &EinsumOptions::default(),
+    )
+    .unwrap();
+    println!("{p}");
+}
