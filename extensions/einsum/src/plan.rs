@@ -423,6 +423,9 @@ fn order(
     o: &Optimize,
 ) -> Result<(Ssa, String)> {
     let n = ixs.len();
+    if let Optimize::Path(p) = o {
+        return Ok((linear_to_ssa(n, p)?, "path".into()));
+    }
     if n <= 2 {
         return Ok((chain(n), "trivial".into()));
     }
@@ -458,7 +461,7 @@ fn order(
                 _ => (g, "greedy (treesa found nothing cheaper)".into()),
             }
         }
-        Optimize::Path(p) => (linear_to_ssa(n, p)?, "path".into()),
+        Optimize::Path(_) => unreachable!("handled above"),
         Optimize::Auto => {
             if n <= AUTO_OPTIMAL_MAX {
                 match optimal() {

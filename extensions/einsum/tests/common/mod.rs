@@ -45,6 +45,15 @@ pub struct Ax {
 /// `out[o] = Σ Π_k x_k[..]`. `output` may repeat an index (diagonal embedding: entries off
 /// the diagonal are 0).
 pub fn naive(sizes: &[usize], inputs: &[Vec<Ax>], data: &[Vec<f64>], output: &[usize]) -> Vec<f64> {
+    // Indices no operand reads are not looped over.
+    let mut used = vec![false; sizes.len()];
+    for a in inputs.iter().flatten() {
+        used[a.id] = true;
+    }
+    let sizes: Vec<usize> = (0..sizes.len())
+        .map(|i| if used[i] { sizes[i] } else { 1 })
+        .collect();
+    let sizes = &sizes[..];
     let out_shape: Vec<usize> = output.iter().map(|&i| sizes[i]).collect();
     let n_out: usize = out_shape.iter().product();
     let mut out = vec![0.0; n_out];
