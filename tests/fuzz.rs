@@ -120,7 +120,7 @@ fn smooth_programs_have_a_scalar_loss() {
 }
 
 /// The shrinker keeps a failure while reducing the program: a planted "bug" (any
-/// `sin`) shrinks to a program of one instruction.
+/// `sin`) shrinks to the `sin` and at most the converts that keep an output's type.
 #[test]
 fn shrinker_reduces_to_the_failing_instruction() {
     let cfg = forward_config(10);
@@ -130,5 +130,5 @@ fn shrinker_reduces_to_the_failing_instruction() {
         .unwrap_or_else(|| unreachable!());
     let mut fails = |g: &tenferro::ir::Function| tenferro::ir::print(g).contains(" sin ");
     let small = shrink::shrink_function(&f, &mut fails, 1000);
-    assert!(small.insts().len() <= 2, "{}", tenferro::ir::print(&small));
+    assert!(small.insts().len() <= 3, "{}", tenferro::ir::print(&small));
 }

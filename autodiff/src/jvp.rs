@@ -321,6 +321,7 @@ fn unary_jvp(
             Ok(Some(t))
         }
         UnaryJvp::Special => special_unary_jvp(u, x, y, d),
+        UnaryJvp::Zero => Ok(None),
     }
 }
 
@@ -425,6 +426,23 @@ fn binary_jvp(
                 mul(d, &mul(&unary(UnaryOp::Log, &safe_a), y))
             });
             add_opt(ta, tb)
+        }
+        // d atan2(a, b) = (b·da - a·db) / (a² + b²).
+        BinaryOp::Atan2 => {
+            let r2 = add(&mul(a, a), &mul(b, b));
+            add_opt(
+                da.as_ref().map(|d| div(&mul(d, b), &r2)),
+                db.as_ref().map(|d| neg(&div(&mul(d, a), &r2))),
+            )
+        }
+        // d rem(a, b) = da - db·trunc(a/b) (as JAX).
+        BinaryOp::Rem => {
+            let q = div(a, b);
+            let trunc = mul(
+                &unary(UnaryOp::Sign, &q),
+                &unary(UnaryOp::Floor, &unary(UnaryOp::Abs, &q)),
+            );
+            add_opt(da.clone(), db.as_ref().map(|d| neg(&mul(d, &trunc))))
         }
         BinaryOp::Max | BinaryOp::Min => {
             // The tangent of the operand that is the result; ties split evenly (as JAX).

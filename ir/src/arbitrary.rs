@@ -355,6 +355,7 @@ impl Builder<'_> {
                         BinaryOp::Mul => !safe || d.is_real_float(),
                         BinaryOp::Div => !safe,
                         BinaryOp::Pow => !safe && d.is_float(),
+                        BinaryOp::Atan2 | BinaryOp::Rem => !safe && b.accepts(d),
                     })
                     .collect();
                 let b = r.pick(&ops);

@@ -14,6 +14,7 @@ use num_complex::Complex;
 /// libm's special functions on f32 and f64 (std has none).
 trait Special: Sized {
     fn erf_libm(self) -> Self;
+    fn erfc_libm(self) -> Self;
 }
 
 impl Special for f64 {
@@ -21,12 +22,20 @@ impl Special for f64 {
     fn erf_libm(self) -> f64 {
         libm::erf(self)
     }
+    #[inline(always)]
+    fn erfc_libm(self) -> f64 {
+        libm::erfc(self)
+    }
 }
 
 impl Special for f32 {
     #[inline(always)]
     fn erf_libm(self) -> f32 {
         libm::erff(self)
+    }
+    #[inline(always)]
+    fn erfc_libm(self) -> f32 {
+        libm::erfcf(self)
     }
 }
 
@@ -68,6 +77,8 @@ pub enum UnaryJvp {
     /// The rule depends on the dtype (abs, sign, conj, real, imag): written in the
     /// autodiff crate, whose match over these ops is exhaustive.
     Special,
+    /// The derivative is zero everywhere it exists (floor, ceil, round, stop_gradient).
+    Zero,
 }
 
 /// Where a unary op is smooth and finite on real operands.
@@ -168,6 +179,9 @@ macro_rules! has {
 }
 
 macro_rules! jvp_kind {
+    (zero) => {
+        UnaryJvp::Zero
+    };
     (linear) => {
         UnaryJvp::Linear
     };
@@ -180,6 +194,9 @@ macro_rules! jvp_kind {
 }
 
 macro_rules! jvp_tangent {
+    ($op:expr, $bb:ident, $xx:ident, $yy:ident, $dd:ident, zero) => {
+        None
+    };
     ($op:expr, $bb:ident, $xx:ident, $yy:ident, $dd:ident, linear) => {
         Some($bb.unary($op, $dd))
     };
@@ -258,7 +275,7 @@ macro_rules! unary_ops {
             }
 
             /// The output tangent of `y = op(x)` for the operand tangent `d`, built with
-            /// `b`; `None` for [`UnaryJvp::Special`] rules.
+            /// `b`; `None` for [`UnaryJvp::Special`] and [`UnaryJvp::Zero`] rules.
             pub fn tangent<B: RuleBuilder>(
                 self,
                 b: &B,
@@ -512,6 +529,189 @@ unary_ops! {
             &b.scalar(x, std::f64::consts::FRAC_2_SQRT_PI),
             &b.unary(UnaryOp::Exp, &b.unary(UnaryOp::Neg, &b.mul(x, x))),
         ))),
+    }
+    /// The complementary error function `1 - erf(x)`, accurate where erf is near 1
+    /// (libm's). Real floats.
+    Erfc {
+        name: erfc, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.erfc_libm()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        // erfc' = -2/√π · e^{-x²}.
+        jvp: (|b, x, y, d| b.mul(d, &b.mul(
+            &b.scalar(x, -std::f64::consts::FRAC_2_SQRT_PI),
+            &b.unary(UnaryOp::Exp, &b.unary(UnaryOp::Neg, &b.mul(x, x))),
+        ))),
+    }
+    /// Tangent. Float and complex.
+    Tan {
+        name: tan, cost: Transcendental, exact: false,
+        domain: OpenUnit, sensitive: Always,
+        real: (|x| x.tan()),
+        complex: (|z| z.tan()),
+        complex_to_real: none,
+        int: none,
+        // tan' = 1 + tan².
+        jvp: (|b, x, y, d| b.mul(d, &b.add(&b.scalar(x, 1.0), &b.mul(y, y)))),
+    }
+    /// Arcsine (principal branch). Float and complex.
+    Asin {
+        name: asin, cost: Transcendental, exact: false,
+        domain: OpenUnit, sensitive: Always,
+        real: (|x| x.asin()),
+        complex: (|z| z.asin()),
+        complex_to_real: none,
+        int: none,
+        // asin' = 1 / sqrt(1 - x²).
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x))))),
+    }
+    /// Arccosine (principal branch). Float and complex.
+    Acos {
+        name: acos, cost: Transcendental, exact: false,
+        domain: OpenUnit, sensitive: Always,
+        real: (|x| x.acos()),
+        complex: (|z| z.acos()),
+        complex_to_real: none,
+        int: none,
+        // acos' = -1 / sqrt(1 - x²).
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x)))))),
+    }
+    /// Arctangent (principal branch). Float and complex.
+    Atan {
+        name: atan, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.atan()),
+        complex: (|z| z.atan()),
+        complex_to_real: none,
+        int: none,
+        // atan' = 1 / (1 + x²).
+        jvp: (|b, x, y, d| b.div(d, &b.add(&b.scalar(x, 1.0), &b.mul(x, x)))),
+    }
+    /// Hyperbolic sine. Float and complex.
+    Sinh {
+        name: sinh, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.sinh()),
+        complex: (|z| z.sinh()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Cosh, x))),
+    }
+    /// Hyperbolic cosine. Float and complex.
+    Cosh {
+        name: cosh, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.cosh()),
+        complex: (|z| z.cosh()),
+        complex_to_real: none,
+        int: none,
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Sinh, x))),
+    }
+    /// Inverse hyperbolic sine. Float and complex.
+    Asinh {
+        name: asinh, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| x.asinh()),
+        complex: (|z| z.asinh()),
+        complex_to_real: none,
+        int: none,
+        // asinh' = 1 / sqrt(x² + 1).
+        jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.add(&b.mul(x, x), &b.scalar(x, 1.0))))),
+    }
+    /// Inverse hyperbolic cosine (x ≥ 1 on reals). Float and complex.
+    Acosh {
+        name: acosh, cost: Transcendental, exact: false,
+        domain: AboveOne, sensitive: Always,
+        real: (|x| x.acosh()),
+        complex: (|z| z.acosh()),
+        complex_to_real: none,
+        int: none,
+        // acosh' = 1 / (sqrt(x - 1) · sqrt(x + 1)) (as JAX: right on the complex plane).
+        jvp: (|b, x, y, d| b.div(d, &b.mul(
+            &b.unary(UnaryOp::Sqrt, &b.sub(x, &b.scalar(x, 1.0))),
+            &b.unary(UnaryOp::Sqrt, &b.add(x, &b.scalar(x, 1.0))),
+        ))),
+    }
+    /// Inverse hyperbolic tangent (|x| < 1 on reals). Float and complex.
+    Atanh {
+        name: atanh, cost: Transcendental, exact: false,
+        domain: OpenUnit, sensitive: Always,
+        real: (|x| x.atanh()),
+        complex: (|z| z.atanh()),
+        complex_to_real: none,
+        int: none,
+        // atanh' = 1 / (1 - x²).
+        jvp: (|b, x, y, d| b.div(d, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x)))),
+    }
+    /// The logistic sigmoid `1 / (1 + e^{-x})` (jax.nn.sigmoid / lax.logistic); for
+    /// real x it is computed without overflow on either side. Float and complex.
+    Logistic {
+        name: logistic, cost: Transcendental, exact: false,
+        domain: All, sensitive: Never,
+        real: (|x| if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            let e = x.exp();
+            e / (1.0 + e)
+        }),
+        complex: (|z| Complex::new(1.0, 0.0) / (Complex::new(1.0, 0.0) + (-z).exp())),
+        complex_to_real: none,
+        int: none,
+        // σ' = σ (1 - σ).
+        jvp: (|b, x, y, d| b.mul(d, &b.mul(y, &b.sub(&b.scalar(x, 1.0), y)))),
+    }
+    /// Cube root (real; `cbrt(-8) = -2`). Real floats.
+    Cbrt {
+        name: cbrt, cost: Transcendental, exact: false,
+        domain: Positive, sensitive: Never,
+        real: (|x| x.cbrt()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        // cbrt' = 1 / (3 cbrt(x)²) (as JAX).
+        jvp: (|b, x, y, d| b.div(d, &b.mul(&b.scalar(x, 3.0), &b.mul(y, y)))),
+    }
+    /// Largest integer not above x. Real floats; zero derivative (as JAX).
+    Floor {
+        name: floor, cost: Cheap, exact: true,
+        domain: All, sensitive: Always,
+        real: (|x| x.floor()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        jvp: zero,
+    }
+    /// Smallest integer not below x. Real floats; zero derivative (as JAX).
+    Ceil {
+        name: ceil, cost: Cheap, exact: true,
+        domain: All, sensitive: Always,
+        real: (|x| x.ceil()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        jvp: zero,
+    }
+    /// Nearest integer, ties to even (as jnp.round). Real floats; zero derivative.
+    Round {
+        name: round, cost: Cheap, exact: true,
+        domain: All, sensitive: Always,
+        real: (|x| x.round_ties_even()),
+        complex: none,
+        complex_to_real: none,
+        int: none,
+        jvp: zero,
+    }
+    /// The identity with a zero derivative at every order (jax.lax.stop_gradient).
+    StopGradient {
+        name: stop_gradient, cost: Cheap, exact: true,
+        domain: All, sensitive: Never,
+        real: (|x| x),
+        complex: (|z| z),
+        complex_to_real: none,
+        int: (|a| a),
+        jvp: zero,
     }
     /// Complex conjugate; identity on reals. Numeric dtypes.
     Conj {
@@ -771,5 +971,21 @@ binary_ops! {
         real: (|x, y| x.ieee_min(y)),
         complex: none,
         int: (|x, y| x.min(y)),
+    }
+    /// `atan2(x, y)`: the angle of the point `(y, x)`, as lax.atan2 (x is the
+    /// numerator). Real floats.
+    Atan2 {
+        name: atan2, cost: Transcendental,
+        real: (|x, y| x.atan2(y)),
+        complex: none,
+        int: none,
+    }
+    /// C's `fmod` (as lax.rem): `x - y·trunc(x/y)`, the sign of x. Integers: truncated
+    /// remainder, 0 for a zero divisor (as integer division).
+    Rem {
+        name: rem, cost: Moderate,
+        real: (|x, y| x % y),
+        complex: none,
+        int: (|x, y| if y == 0 { 0 } else { x.wrapping_rem(y) }),
     }
 }

@@ -600,12 +600,12 @@ mod random {
                 let ok = match &inst.op {
                     Op::Unary(u) => {
                         let complex = f.ty(inst.args[0]).dtype.is_complex();
-                        matches!(u, UnaryOp::Neg | UnaryOp::Conj | UnaryOp::Real | UnaryOp::Imag)
-                            || (matches!(u, UnaryOp::Abs | UnaryOp::Sign) && !complex)
+                        // the op table's exact ops (complex abs and sign round the norm)
+                        u.is_exact() && !(complex && matches!(u, UnaryOp::Abs | UnaryOp::Sign))
                     }
                     Op::Binary(b) => match b {
                         BinaryOp::Mul => f.ty(inst.args[0]).dtype.is_real_float(),
-                        BinaryOp::Div | BinaryOp::Pow => false,
+                        BinaryOp::Div | BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Rem => false,
                         _ => true,
                     },
                     Op::Reduce { kind, .. } => matches!(kind, ReduceOp::Max | ReduceOp::Min),

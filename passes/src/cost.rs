@@ -60,7 +60,7 @@ pub fn fuses(op: &Op) -> bool {
 fn is_transcendental(op: &Op) -> bool {
     match op {
         Op::Unary(u) => u.cost() != ElemCost::Cheap,
-        Op::Binary(b) => *b == tenferro_ir::BinaryOp::Pow,
+        Op::Binary(b) => b.cost() == ElemCost::Transcendental,
         _ => false,
     }
 }

@@ -885,6 +885,11 @@ impl Gen<'_> {
             let (x, op) = self.fit(x, 1, |_| Op::Unary(u))?;
             return self.push(op, &[x], (0.0, 0.0));
         }
+        // stop_gradient's derivative is zero by definition, not that of its value: smooth
+        // programs (checked against finite differences) leave it out.
+        if u == UnaryOp::StopGradient {
+            return None;
+        }
         // Smooth mode (f64): move the operand into the op's smooth domain, then bound the
         // result by sampling the table's semantics over the operand's interval.
         let arg = match u.domain() {
@@ -942,6 +947,15 @@ impl Gen<'_> {
                 let di = self.iv_of(d);
                 let iv = corners(a, di, &|p, q| p / q);
                 self.push(Op::Binary(b), &[x, d], iv)
+            }
+            BinaryOp::Atan2 => {
+                let pi = std::f64::consts::PI;
+                self.push(Op::Binary(b), &[x, y], (-pi, pi))
+            }
+            BinaryOp::Rem => {
+                let d = self.positive(y)?;
+                let m = mag(a);
+                self.push(Op::Binary(b), &[x, d], (-m, m))
             }
             BinaryOp::Pow => {
                 // Positive base, exponent squashed into [-2, 2] by 2·tanh.
