@@ -137,21 +137,15 @@ fn all_axes(x: &TracedTensor) -> Result<Vec<isize>> {
     Ok((0..x.shape()?.len() as isize).collect())
 }
 
-/// A shift for the stable `exp(x - shift)`: `trunc(m)` computed through an i64 convert,
-/// so that autodiff sees no dependence on `x` (a convert to an integer has no tangent):
-/// the shift contributes exactly nothing to any derivative, as `stop_gradient` would.
-/// Where `|m| >= 2^62` (beyond the i64 round trip) the shift is `m` itself and its
-/// derivative contributions cancel only up to rounding; where `m` is `±inf` or NaN the
-/// shift is 0 (so no `inf - inf`).
+/// A shift for the stable `exp(x - shift)`: `stop_gradient(m)`, so the shift contributes
+/// nothing to any derivative at any order; where `m` is `±inf` or NaN the shift is 0 (so
+/// no `inf - inf`).
 fn detached_shift(m: &TracedTensor) -> Result<TracedTensor> {
     let ty = m.ty()?;
-    let a = m.abs();
-    let big = splat(ty.dtype, &ty.shape, 4_611_686_018_427_387_904.0)?; // 2^62
     let inf = splat(ty.dtype, &ty.shape, f64::INFINITY)?;
     let zero = splat(ty.dtype, &ty.shape, 0.0)?;
-    let trunc = m.convert(DType::I64)?.convert(ty.dtype)?;
-    let fallback = TracedTensor::select(&a.less(&inf), m, &zero);
-    checked(TracedTensor::select(&a.less(&big), &trunc, &fallback))
+    let finite = m.abs().less(&inf);
+    checked(TracedTensor::select(&finite, &m.stop_gradient(), &zero))
 }
 
 /// The `op` reduction kinds of the `*_axes` methods.
