@@ -20,9 +20,9 @@
 //!
 //! ## Notation (NumPy / JAX)
 //!
-//! `einsum(subscripts, operands)`, subscripts first. Index letters are any alphabetic
-//! characters (non-ASCII letters included); `,` separates operands, `->` introduces the
-//! output. Without `->` the output is implicit, as NumPy: the `...` axes, then the letters
+//! `einsum(subscripts, operands)`, subscripts first. An index is any character but ASCII
+//! punctuation, whitespace and controls (so non-ASCII letters and digits too, as
+//! opt_einsum accepts); `,` separates operands, `->` introduces the output. Without `->` the output is implicit, as NumPy: the `...` axes, then the letters
 //! appearing exactly once, sorted. Supported: `...` (broadcast: an ellipsis axis of
 //! extent 1 broadcasts against a longer one), an index repeated inside one operand
 //! (`ii->i` diagonal, `ii` trace), indices found in one operand only (summed), an output
@@ -69,6 +69,7 @@
 
 mod eager;
 mod helpers;
+pub mod instances;
 mod lower;
 mod parse;
 mod plan;
@@ -77,7 +78,7 @@ pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsu
 pub use helpers::{inner, kron, outer, tensordot};
 pub use plan::{
     global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step, AUTO_OPTIMAL_MAX,
-    GLOBAL_CACHE_CAPACITY,
+    AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY,
 };
 
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};

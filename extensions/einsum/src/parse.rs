@@ -39,11 +39,11 @@ fn parse_term(term: &str, what: &str) -> Result<(Vec<char>, Option<usize>)> {
             }
             ell = Some(chars.len());
         } else if c.is_whitespace() {
-        } else if c.is_alphabetic() {
+        } else if !(c.is_ascii_punctuation() || c.is_control()) {
             chars.push(c);
         } else {
             return Err(err(format!(
-                "{what} `{term}`: `{c}` is not an index letter (letters, including non-ASCII, and `...` only)"
+                "{what} `{term}`: `{c}` is not an index letter (any character but ASCII punctuation, whitespace and controls; `...` for an ellipsis)"
             )));
         }
     }

@@ -13,10 +13,10 @@ use tenferro_runtime::Result;
 /// How to choose the contraction order (spelled as `optimize=` of JAX / opt_einsum).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Optimize {
-    /// [`Optimize::Optimal`] for up to [`AUTO_OPTIMAL_MAX`] operands (after the
-    /// single-operand reductions), [`Optimize::Greedy`] above; for more than
-    /// [`AUTO_OPTIMAL_MAX`] operands whose greedy plan costs more than 10^9 multiply-adds,
-    /// also a short [`Optimize::TreeSa`] run, keeping the cheaper plan.
+    /// [`Optimize::Optimal`] for up to [`AUTO_OPTIMAL_MAX`] operands, [`Optimize::Greedy`]
+    /// above; when that greedy plan costs more than [`AUTO_TREE_SA_FLOPS`] multiply-adds,
+    /// also a short TreeSA run ([`Optimize::tree_sa_fast`]), keeping the cheaper plan (so
+    /// the planning time, tens to hundreds of ms, stays below the contraction's own).
     #[default]
     Auto,
     /// omeco's greedy method (contract the pair that shrinks the network most); fast.
@@ -46,6 +46,9 @@ pub enum Optimize {
 
 /// Operand count up to which [`Optimize::Auto`] searches exhaustively.
 pub const AUTO_OPTIMAL_MAX: usize = 8;
+
+/// Greedy cost (multiply-adds) above which [`Optimize::Auto`] also tries TreeSA.
+pub const AUTO_TREE_SA_FLOPS: f64 = 1e8;
 
 impl Optimize {
     /// A TreeSA setting that is quick (one trial, 20 moves per level).
@@ -471,7 +474,7 @@ fn order(
             } else {
                 let g = greedy();
                 let cg = cost(ixs, out, sizes, &g);
-                if cg > 1e9 {
+                if cg > AUTO_TREE_SA_FLOPS {
                     match tree_sa(1, 20) {
                         Some(s) if cost(ixs, out, sizes, &s) < cg => (s, "auto: treesa".into()),
                         _ => (g, "auto: greedy".into()),

@@ -32,8 +32,8 @@ fn errors_name_operand_and_index() {
         m.contains("1 input terms") && m.contains("2 operands"),
         "{m}"
     );
-    let m = e("i1->i", &[&v]);
-    assert!(m.contains("`1`") && m.contains("operand 0"), "{m}");
+    let m = e("i!->i", &[&v]);
+    assert!(m.contains("`!`") && m.contains("operand 0"), "{m}");
     let m = e("i.j->i", &[&a]);
     assert!(m.contains("..."), "{m}");
     let m = e("...ijk->i", &[&a]);
