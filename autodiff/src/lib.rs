@@ -50,8 +50,9 @@
 //!   `sign' = 0` for reals; `d(x^y)/dx = 0` where `y = 0`, and `d(x^y)/dy` uses `ln 1`
 //!   where `x = 0`. For complex `z`, `d|z| = Re(conj(sign z)·dz)` and
 //!   `d sign(z) = i·sign(z)·Im(conj(sign z)·dz)/|z|`, both `0` at `z = 0`.
-//! - `reduce_prod`'s derivative is computed exactly (the product of the other elements,
-//!   no division), so zeros in the operand are fine; it costs `n²` per reduced group.
+//! - `reduce_prod`'s derivative is exact at zeros and costs O(n): with `z` zeros in a
+//!   reduced group and `P` the product of its non-zero elements, the product of the
+//!   others is `P / x_i` when `z = 0`, `P` at the zero when `z = 1`, and 0 otherwise.
 //!
 //! ## Complex numbers
 //!

@@ -1,36 +1,46 @@
-//! Buffers of a run: uninitialised allocation of kernel results that the kernel writes in
-//! full, and the pool of released buffers that a prepared program keeps across runs.
+//! Buffers of a run: fresh allocation of kernel results that the kernel writes in full,
+//! and the pool of released buffers that a prepared program keeps across runs.
 //!
-//! Zeroing a result only to overwrite it costs a memset (or, for a large buffer that
-//! glibc maps afresh, the kernel's zero pages); [`uninit`] skips it. Intermediate buffers
+//! A fresh buffer is zeroed by the allocator (large ones are fresh zero pages, which cost
+//! nothing until touched), so no value is ever uninitialised. Intermediate buffers
 //! go back to a [`BufferPool`] when released and are taken again by later steps of the
 //! same run or of the next run ([`RunCache`] holds the pool between runs), so a
 //! steady-state run allocates only the buffers it returns.
 
 use num_complex::{Complex32, Complex64};
-use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Mutex;
 use tenferro_ir::{DType, Data, IrError};
 use tenferro_runtime::{Result, RuntimeError};
 
-/// `n` elements of a plain-old-data type, not initialised; `None` when the allocation
-/// fails.
+/// Element types whose all-zero bit pattern is a valid value.
 ///
 /// # Safety
-/// `T` must be a type for which every bit pattern is valid (f32, f64, i64, complex), and
-/// the caller must write every element before any element is read.
-unsafe fn try_uninit_vec<T: Copy>(n: usize) -> Option<Vec<T>> {
-    let mut v: Vec<MaybeUninit<T>> = Vec::new();
-    v.try_reserve_exact(n).ok()?;
-    advise_huge_pages(v.as_mut_ptr().cast(), n * std::mem::size_of::<T>());
-    // SAFETY: `MaybeUninit<T>` needs no initialisation and the capacity is at least `n`.
-    unsafe { v.set_len(n) };
-    let mut v = ManuallyDrop::new(v);
-    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
-    // SAFETY: `MaybeUninit<T>` has the size and alignment of `T`, the allocation came from
-    // a `Vec` of that layout, and `ManuallyDrop` keeps the old vector from freeing it. The
-    // elements become valid `T`s before they are read, as the caller promises.
-    Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) })
+/// Implement only for types for which all-zero bytes are a valid value.
+unsafe trait ZeroValid: Copy {}
+// SAFETY: zero bits are +0.0, 0 and 0 + 0i.
+unsafe impl ZeroValid for f32 {}
+unsafe impl ZeroValid for f64 {}
+unsafe impl ZeroValid for i64 {}
+unsafe impl ZeroValid for Complex32 {}
+unsafe impl ZeroValid for Complex64 {}
+
+/// `n` zeroed elements; `None` when the allocation fails. The allocation is zeroed by the
+/// allocator (`calloc`): a large one comes as fresh pages the OS maps as zeros, so it costs
+/// no memset, and no element is ever uninitialised.
+fn try_zeroed_vec<T: ZeroValid>(n: usize) -> Option<Vec<T>> {
+    let layout = std::alloc::Layout::array::<T>(n).ok()?;
+    if layout.size() == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return None;
+    }
+    advise_huge_pages(ptr.cast(), layout.size());
+    // SAFETY: `ptr` comes from the global allocator with the layout of `n` `T`s (what a
+    // `Vec<T>` of capacity `n` uses), and its `n` elements are zero bits, a valid `T`.
+    Some(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }
 
 /// Buffers at least this large ask for transparent huge pages.
@@ -69,42 +79,30 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
-/// A buffer of `n` elements of `dtype` whose contents are unspecified (bool buffers are
-/// zeroed: not every byte is a valid `bool`); [`IrError::AllocationFailed`] naming `op`
-/// and the bytes when the machine cannot provide them.
-///
-/// # Safety
-/// The caller must write every element before reading any of them. The kernels that call
-/// this say at the call site why they write every element.
-pub(crate) unsafe fn try_uninit(op: &str, dtype: DType, n: usize) -> Result<Data> {
+/// A fresh buffer of `n` elements of `dtype` for a kernel to overwrite (zeroed, see
+/// [`try_zeroed_vec`]); [`IrError::AllocationFailed`] naming `op` and the bytes when the
+/// machine cannot provide them.
+pub(crate) fn try_fresh(op: &str, dtype: DType, n: usize) -> Result<Data> {
     let failed = || {
         RuntimeError::Ir(IrError::allocation_failed(
             op,
             n.saturating_mul(dtype.size_bytes()),
         ))
     };
-    // SAFETY: f32, f64, i64 and the complex types (two floats) accept every bit pattern;
-    // full writing before reading is the caller's contract.
-    unsafe {
-        Ok(match dtype {
-            DType::F32 => Data::F32(try_uninit_vec::<f32>(n).ok_or_else(failed)?),
-            DType::F64 => Data::F64(try_uninit_vec::<f64>(n).ok_or_else(failed)?),
-            DType::C32 => Data::C32(try_uninit_vec::<Complex32>(n).ok_or_else(failed)?),
-            DType::C64 => Data::C64(try_uninit_vec::<Complex64>(n).ok_or_else(failed)?),
-            DType::I64 => Data::I64(try_uninit_vec::<i64>(n).ok_or_else(failed)?),
-            DType::Bool => Data::try_zeros(op, DType::Bool, n)?,
-        })
-    }
+    Ok(match dtype {
+        DType::F32 => Data::F32(try_zeroed_vec::<f32>(n).ok_or_else(failed)?),
+        DType::F64 => Data::F64(try_zeroed_vec::<f64>(n).ok_or_else(failed)?),
+        DType::C32 => Data::C32(try_zeroed_vec::<Complex32>(n).ok_or_else(failed)?),
+        DType::C64 => Data::C64(try_zeroed_vec::<Complex64>(n).ok_or_else(failed)?),
+        DType::I64 => Data::I64(try_zeroed_vec::<i64>(n).ok_or_else(failed)?),
+        DType::Bool => Data::try_zeros(op, DType::Bool, n)?,
+    })
 }
 
-/// [`try_uninit`] for scratch buffers whose size the caller has bounded by its operands:
+/// [`try_fresh`] for scratch buffers whose size the caller has bounded by its operands:
 /// aborts the process, like `vec!`, when the allocation fails.
-///
-/// # Safety
-/// As [`try_uninit`].
-pub(crate) unsafe fn uninit(dtype: DType, n: usize) -> Data {
-    // SAFETY: forwarded to the caller.
-    match unsafe { try_uninit("scratch", dtype, n) } {
+pub(crate) fn fresh_scratch(dtype: DType, n: usize) -> Data {
+    match try_fresh("scratch", dtype, n) {
         Ok(d) => d,
         Err(_) => std::alloc::handle_alloc_error(
             std::alloc::Layout::array::<u8>(n.saturating_mul(dtype.size_bytes()))

@@ -71,14 +71,11 @@ const PAR_GEMM_FLOPS: usize = 1 << 18;
 /// Extension ops whose operands hold fewer elements than this run on the calling thread.
 const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
-/// The buffer for result `ty` of step `op`: a fresh uninitialised allocation for a program
-/// output (the caller keeps it), else a pooled buffer of the same dtype and length; an
-/// allocation failure is an error naming the op and the bytes.
-///
-/// # Safety
-/// The caller must write every element before reading any (a pooled buffer holds stale
-/// but initialised values).
-unsafe fn result_buffer(
+/// The buffer for result `ty` of step `op`: a fresh allocation for a program output (the
+/// caller keeps it), else a pooled buffer of the same dtype and length; an allocation
+/// failure is an error naming the op and the bytes. Its contents are zeros or stale
+/// values: the kernel must write every element.
+fn result_buffer(
     op: &str,
     pool: &mut BufferPool,
     ty: &TensorType,
@@ -90,8 +87,7 @@ unsafe fn result_buffer(
             return Ok(d);
         }
     }
-    // SAFETY: forwarded to the caller.
-    unsafe { buffer::try_uninit(op, ty.dtype, n) }
+    buffer::try_fresh(op, ty.dtype, n)
 }
 
 pub(crate) fn execute(
@@ -254,13 +250,13 @@ fn run_fused(
                     Slot::Empty => return Err(internal(name, format!("operand %{a} is not live"))),
                 }
             }
-            // SAFETY: a schedule writes every element of every output: a `Tiles` output
+            // A schedule writes every element of every output: a `Tiles` output
             // is the destination of exactly one tile op, run over every tile of every
             // block (blocks cover `0..numel`); a row reduction's chunk is filled with the
             // identity before folding, and blocks' chunks cover the output; a whole
             // reduction's buffer is replaced by the combined partial; an empty iteration
             // space sets every reduction output to the identity (see `fused::run`).
-            _ => unsafe { result_buffer(name, pool, ty, step.is_output[ri])? },
+            _ => result_buffer(name, pool, ty, step.is_output[ri])?,
         };
         outputs.push(buf);
     }
@@ -323,8 +319,8 @@ fn run_step(
         StepKind::Reduce(kind, plan) => reduce::reduce(name, *kind, plan, data(0)?)?,
         StepKind::Dot(plan) => {
             let (l, r) = (data(0)?, data(1)?);
-            // SAFETY: `dot::dot` writes every element of `out` (see its documentation).
-            let mut out = unsafe { result_buffer(name, pool, ty, step.is_output[0])? };
+            // `dot::dot` writes every element of `out` (see its documentation).
+            let mut out = result_buffer(name, pool, ty, step.is_output[0])?;
             match backend.pool() {
                 Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
                     let par = backend.par();
@@ -336,10 +332,10 @@ fn run_step(
         }
         StepKind::Copy(copy) => {
             let src = data(0)?;
-            // SAFETY: the copy of a transpose, broadcast, slice or composed view iterates
+            // The copy of a transpose, broadcast, slice or composed view iterates
             // over the result's shape and writes its column-major positions: every
             // element once.
-            let mut out = unsafe { result_buffer(name, pool, ty, step.is_output[0])? };
+            let mut out = result_buffer(name, pool, ty, step.is_output[0])?;
             with_slice!(&mut out, o: T => {
                 let s: &[T] = T::slice(src)
                     .ok_or_else(|| internal(name, "operand of another dtype"))?;

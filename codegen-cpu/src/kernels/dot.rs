@@ -310,11 +310,11 @@ pub(crate) fn dot(
             }
             match &p.unbatch {
                 Some(c) => {
-                    // SAFETY: the GEMM writes all `total` elements of the scratch before
-                    // the copy reads them.
+                    // The GEMM writes all `total` elements of the scratch before the copy
+                    // reads them.
                     let mut tmp = pool
                         .take(p.dtype, total)
-                        .unwrap_or_else(|| unsafe { buffer::uninit(p.dtype, total) });
+                        .unwrap_or_else(|| buffer::fresh_scratch(p.dtype, total));
                     if let Data::$variant(t) = &mut tmp {
                         $kernel(p, $u, $v, t, par);
                         c.run(t, $o);
