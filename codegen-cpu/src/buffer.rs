@@ -229,22 +229,15 @@ mod tests {
     }
 
     #[test]
-    fn uninit_buffers_have_the_requested_type() {
+    fn fresh_buffers_have_the_requested_type_and_are_zero() {
         for dt in DType::ALL {
-            // SAFETY: every element is written right below, before any read.
-            let mut d = unsafe { uninit(dt, 5) };
-            assert_eq!((d.dtype(), d.len()), (dt, 5));
-            let z = Data::zeros(dt, 5);
-            match (&mut d, &z) {
-                (Data::F32(a), Data::F32(b)) => a.copy_from_slice(b),
-                (Data::F64(a), Data::F64(b)) => a.copy_from_slice(b),
-                (Data::C32(a), Data::C32(b)) => a.copy_from_slice(b),
-                (Data::C64(a), Data::C64(b)) => a.copy_from_slice(b),
-                (Data::I64(a), Data::I64(b)) => a.copy_from_slice(b),
-                (Data::Bool(a), Data::Bool(b)) => a.copy_from_slice(b),
-                _ => unreachable!("same dtype"),
+            for n in [0, 5, 1 << 20] {
+                let d = fresh_scratch(dt, n);
+                assert_eq!((d.dtype(), d.len()), (dt, n));
+                assert!(d.bits_eq(&Data::zeros(dt, n)));
             }
-            assert!(d.bits_eq(&z));
         }
+        let huge = try_fresh("zeros", DType::F64, usize::MAX / 4);
+        assert!(huge.unwrap_err().to_string().contains("zeros"));
     }
 }
