@@ -92,23 +92,26 @@ impl Function {
         }
     }
 
-    /// Assembles a function from raw parts, without any check: the arena `values`
-    /// (indexed by [`Value::index`]), the parameters, the instructions and the outputs.
-    /// For deserializers and for testing [`crate::verify()`], which checks what this skips.
+    /// Assembles a function from raw parts: the arena `values` (indexed by
+    /// [`Value::index`]), the parameters, the instructions and the outputs. The result is
+    /// checked with [`crate::verify()`], so a function made this way is as trustworthy as
+    /// one built with [`Function::push`]; a malformed one is [`IrError::Malformed`].
     pub fn from_parts(
         name: impl Into<String>,
         values: Vec<ValueData>,
         params: Vec<Value>,
         insts: Vec<Inst>,
         outputs: Vec<Value>,
-    ) -> Function {
-        Function {
+    ) -> Result<Function, IrError> {
+        let f = Function {
             name: name.into(),
             values,
             params,
             insts,
             outputs,
-        }
+        };
+        crate::verify::verify(&f)?;
+        Ok(f)
     }
 
     /// Appends a parameter of type `ty`.

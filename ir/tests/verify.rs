@@ -20,6 +20,14 @@ fn malformed(f: &Function, needle: &str) {
     }
 }
 
+/// `Function::from_parts` refuses to build a function that fails verification.
+fn malformed_parts(f: &Result<Function, IrError>, needle: &str) {
+    match f {
+        Err(IrError::Malformed(m)) => assert!(m.contains(needle), "`{m}` lacks `{needle}`"),
+        other => panic!("expected Malformed containing `{needle}`, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_well_formed_function_verifies() {
     let f = parse_and_verify(
@@ -223,13 +231,13 @@ fn parameter_whose_definition_is_inconsistent() {
         vec![],
         vec![v(0)],
     );
-    malformed(
+    malformed_parts(
         &f,
         "parameter 0 is %0, whose definition is recorded as Param(1)",
     );
     // A parameter outside the arena.
     let f = Function::from_parts("f", vec![], vec![v(3)], vec![], vec![]);
-    malformed(&f, "outside the arena");
+    malformed_parts(&f, "outside the arena");
     // The same value listed as two parameters.
     let f = Function::from_parts(
         "f",
@@ -238,7 +246,7 @@ fn parameter_whose_definition_is_inconsistent() {
         vec![],
         vec![],
     );
-    malformed(
+    malformed_parts(
         &f,
         "parameter 1 is %0, whose definition is recorded as Param(0)",
     );
@@ -263,7 +271,7 @@ fn instruction_result_whose_definition_is_inconsistent() {
         vec![neg(0, 1)],
         vec![v(1)],
     );
-    malformed(&f, "result 0 is %1, whose definition is recorded as Inst");
+    malformed_parts(&f, "result 0 is %1, whose definition is recorded as Inst");
     // An instruction redefining a parameter.
     let f = Function::from_parts(
         "f",
@@ -272,7 +280,7 @@ fn instruction_result_whose_definition_is_inconsistent() {
         vec![neg(0, 0)],
         vec![v(0)],
     );
-    malformed(&f, "whose definition is recorded as Param(0)");
+    malformed_parts(&f, "whose definition is recorded as Param(0)");
     // Two instructions defining one value.
     let f = Function::from_parts(
         "f",
@@ -284,7 +292,7 @@ fn instruction_result_whose_definition_is_inconsistent() {
         vec![neg(0, 1), neg(0, 1)],
         vec![v(1)],
     );
-    malformed(
+    malformed_parts(
         &f,
         "result 0 is %1, whose definition is recorded as Inst { inst: 0",
     );
@@ -296,7 +304,7 @@ fn instruction_result_whose_definition_is_inconsistent() {
         vec![neg(0, 4)],
         vec![],
     );
-    malformed(&f, "result 0 is %4, outside the arena");
+    malformed_parts(&f, "result 0 is %4, outside the arena");
 }
 
 #[test]
@@ -312,7 +320,7 @@ fn value_defined_by_nothing() {
         vec![],
         vec![v(0)],
     );
-    malformed(
+    malformed_parts(
         &f,
         "%1 is in the arena but no parameter or instruction defines it",
     );

@@ -2,6 +2,7 @@
 //! instruction or an output. Parameters are kept unchanged and in order.
 
 use crate::pipeline::{PassError, PassStats};
+use crate::rebuild::Rebuild;
 use tenferro_ir::{Function, Value};
 
 fn malformed(message: String) -> PassError {
@@ -45,35 +46,12 @@ pub fn run(f: &mut Function) -> Result<PassStats, PassError> {
         });
     }
 
-    let mut g = Function::new(f.name.clone());
-    let mut map: Vec<Option<Value>> = vec![None; n];
-    for &p in f.params() {
-        map[p.index()] = Some(g.add_param(f.ty(p).clone()));
-    }
-    let get = |map: &[Option<Value>], v: Value| {
-        map.get(v.index())
-            .copied()
-            .flatten()
-            .ok_or_else(|| malformed(format!("value {v} is used before it is defined")))
-    };
+    let mut r = Rebuild::new(f, "dce");
     for (inst, _) in f.insts().iter().zip(&keep).filter(|(_, k)| **k) {
-        let args = inst
-            .args
-            .iter()
-            .map(|&a| get(&map, a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tys = inst.results.iter().map(|&r| f.ty(r).clone()).collect();
-        let res = g.push_unchecked(inst.op.clone(), args, tys);
-        for (&old, new) in inst.results.iter().zip(res) {
-            map[old.index()] = Some(new);
-        }
+        let args = r.args(inst)?;
+        r.emit(inst, inst.op.clone(), args);
     }
-    let outputs = f
-        .outputs()
-        .iter()
-        .map(|&o| get(&map, o))
-        .collect::<Result<Vec<_>, _>>()?;
-    g.set_outputs(outputs);
+    let g = r.finish()?;
     *f = g;
     Ok(PassStats {
         changed: true,

@@ -15,6 +15,7 @@ pub mod dce;
 pub mod egraph;
 pub mod fold;
 mod pipeline;
+mod rebuild;
 
 pub use cost::{estimate, CostEstimate};
 pub use egraph::{EGraphOptions, EGraphReport, StopReason};
