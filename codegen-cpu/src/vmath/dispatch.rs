@@ -287,8 +287,15 @@ macro_rules! per_op {
             UnaryOp::Log1p => $plain!($k::log1p),
             UnaryOp::Conj | UnaryOp::Real => $plain!(|x: $t| x),
             UnaryOp::Imag => $plain!(|_: $t| 0.0),
-            // Ops without a kernel here run on the op table's scalar semantics.
-            other => $table!(other),
+            // Ops without a kernel here run on the op table's scalar semantics. An op
+            // that claims a polynomial kernel must have its arm above.
+            other => {
+                debug_assert!(
+                    !super::has_polynomial_kernel(other),
+                    "vmath: {other:?} claims a polynomial kernel but has no arm"
+                );
+                $table!(other)
+            }
         }
     };
 }
