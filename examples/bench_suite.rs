@@ -49,6 +49,28 @@ const IDS: [&str; 22] = [
     "S_add_f64x4",
 ];
 
+/// The einsum instances of tensor4all/tenferro-benchmark shipped in
+/// `extensions/einsum/instances/` (forward einsum, planned with `Optimize::Auto`; not part
+/// of `all`: select them with `--workload einsum` or by id).
+const EINSUM_IDS: [&str; 16] = [
+    "einsum_bin_batched_matmul_b32_m64_n64_k64",
+    "einsum_bin_batched_outer_product_compact_j16_k16_o64_t64",
+    "einsum_bin_elementwise_mul_2048x2048",
+    "einsum_bin_matmul_1024",
+    "einsum_bin_matmul_256",
+    "einsum_bin_omeinsum_batched_matmul_8x8_batch_4",
+    "einsum_bin_omeinsum_matmul_10x10",
+    "einsum_bin_outer_product_4096",
+    "einsum_bin_permuted_r4_abcd_dbef_acef_d32",
+    "einsum_lm_batch_likelihood_brackets_4_4d",
+    "einsum_nary_matmul_chain_64",
+    "einsum_str_matrix_chain_multiplication_100",
+    "einsum_str_mps_varying_inner_product_200",
+    "einsum_str_nw_mera_open_26",
+    "einsum_sw_abcd_dbef_acef_d4",
+    "einsum_tensornetwork_permutation_light_415",
+];
+
 /// xorshift64* numbers: uniform in [lo, hi) or roughly normal.
 struct Rng(u64);
 
@@ -264,6 +286,28 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
                 inputs: vec![(x, xv)],
             }
         }
+        w if w.starts_with("einsum_") => {
+            let inst = tenferro_einsum::instances::load(&w["einsum_".len()..])?;
+            let mut ops = Vec::new();
+            for shape in &inst.shapes {
+                let n: usize = shape.iter().product();
+                // Values near ±1/√(largest extent) keep long chains of products finite.
+                let m = shape.iter().copied().max().unwrap_or(1).max(1) as f64;
+                ops.push(input(
+                    shape,
+                    rng.uniform(n, -1.0, 1.0)
+                        .iter()
+                        .map(|v| v / m.sqrt())
+                        .collect(),
+                )?);
+            }
+            let refs: Vec<&TracedTensor> = ops.iter().map(|(t, _)| t).collect();
+            let y = tenferro_einsum::einsum(&inst.subscripts, &refs)?;
+            Built {
+                program: compile(&[&y])?,
+                inputs: ops,
+            }
+        }
         other => return Err(format!("unknown workload `{other}` (see --list)").into()),
     })
 }
@@ -320,8 +364,9 @@ fn tiny_add(threads: usize) -> Res<()> {
 fn select(spec: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        for id in IDS {
-            let hit = part == "all" && !id.starts_with('S') || id == part || id.starts_with(part);
+        for id in IDS.into_iter().chain(EINSUM_IDS) {
+            let all = part == "all" && !id.starts_with('S') && !id.starts_with("einsum_");
+            let hit = all || id == part || id.starts_with(part);
             if hit && !out.contains(&id) {
                 out.push(id);
             }
@@ -358,7 +403,7 @@ fn main() -> Res<()> {
                 continue;
             }
             "--list" => {
-                for id in IDS {
+                for id in IDS.into_iter().chain(EINSUM_IDS) {
                     println!("{id}");
                 }
                 return Ok(());
