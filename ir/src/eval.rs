@@ -3,13 +3,8 @@
 //! tests and the engine of constant folding, so it aims to be obviously right, not fast.
 //!
 //! Numerical conventions (the backends must match them bit for bit):
-//! - integer `add/sub/mul/neg/abs` wrap; integer division truncates, `x / 0 = 0`;
-//! - `maximum` / `minimum` follow IEEE 754-2019: NaN propagates (the first NaN operand is
-//!   returned) and `-0 < +0`;
-//! - `sign` of a real is `-1`, `+1`, or the operand itself for `±0` and NaN; of a complex
-//!   `z` it is `z/|z|` (0 at 0);
-//! - `rsqrt(x) = 1/sqrt(x)`, complex `expm1(z) = exp(z) - 1`, `log1p(z) = ln(1 + z)`,
-//!   complex `pow` is `num_complex`'s `powc` (`exp(y ln x)`, `x^0 = 1`);
+//! - elementwise unary and binary ops compute the per-element semantics of the op table
+//!   ([`crate::optable`], where each op states them for every dtype it accepts);
 //! - reductions start from the identity (0, 1, -inf / `i64::MIN`, +inf / `i64::MAX`) and
 //!   combine elements one at a time in column-major order of the operand;
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major

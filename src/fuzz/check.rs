@@ -13,7 +13,7 @@
 //!   matches NaN, equal infinities match, and an element non-finite on both sides matches
 //!   (sums and complex arithmetic over infinities depend on the order of operations);
 //!   when the inputs hold infinities or NaNs, an inexact value is compared only where
-//!   both sides are finite (exp / expm1 / tanh turn order-dependent infinities finite);
+//!   both sides are finite (exponentials and tanh turn order-dependent infinities finite);
 //! - 2 threads must reproduce 1 thread's bits exactly (README: results repeat bit for bit).
 
 use super::gen::{inexact_values, Exactness};
@@ -346,7 +346,7 @@ pub fn check_forward(
                         .unwrap_or(Exactness::Single);
                     // With non-finite inputs, an inexact value may be non-finite on one
                     // side only: sums and complex products over infinities depend on the
-                    // order of operations, and exp / expm1 / tanh map either to finite
+                    // order of operations, and exponentials and tanh map either to finite
                     // values. Such outputs are compared only where both sides are finite.
                     let lenient = exactness != Exactness::Exact && specials;
                     let mismatch = compare(gt, w, exactness)

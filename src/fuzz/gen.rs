@@ -11,11 +11,12 @@
 //! - [`GenMode::Forward`]: every dtype, every op; the typing rules ([`infer_types`]) decide
 //!   which operand types an op accepts, and a `convert` is inserted when needed. Values
 //!   computed by inexact kernels ([`inexact_values`]) never feed ops that turn a last-bit
-//!   difference into a large one (compare, sign, converts to integers, sin / cos, the
-//!   complex branch cuts of sqrt / rsqrt / log / log1p / pow), so tolerances stay valid.
-//! - [`GenMode::Smooth`]: f64 only, for gradient checks. Each value carries a sound interval
-//!   bound; `log`, `sqrt`, `rsqrt`, `log1p`, `div` and `pow` get operands proven positive
-//!   (`x*x + 0.5` when needed), `exp` / `expm1` operands bounded by 4, and no value may
+//!   difference into a large one (compare, converts to integers, the unary ops the op table
+//!   marks sensitive, complex `pow`), so tolerances stay valid.
+//! - [`GenMode::Smooth`]: f64 only, for gradient checks. Each value carries an interval
+//!   bound; unary ops get operands in the smooth domain the op table states (positive,
+//!   inside (-1, 1), above 1), their result bounds are sampled from the table's semantics,
+//!   `div` and `pow` get positive operands (`x*x + 0.5` when needed), and no value may
 //!   exceed 1e6 in magnitude. The program's one output is the scalar loss
 //!   `reduce_sum(last * W)` with a random constant `W`.
 
