@@ -4,6 +4,10 @@
     python3 benches/compare.py --workload W2_grad_1e7,W3_f64 --threads 1,2
     python3 benches/compare.py --workload all --threads 1 --no-jax   # recorded peers only
     python3 benches/compare.py --workload W1,W7 --opt O1             # tenferro at O1 (default O2)
+    python3 benches/compare.py --workload einsum_str,einsum_nary --threads 1   # einsum instances
+
+einsum_<instance> workloads (not part of `all`) compare with numpy and JAX run now by
+`../shared/peers/einsum/run_peers.py` (opt_einsum greedy paths for numpy).
 
 tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
 process per thread count). JAX: `python3 ../shared/peers/workloads.py --system jax
@@ -61,6 +65,28 @@ def run_jax(workloads, threads):
     return res
 
 
+def run_einsum_peers(instances, threads):
+    """numpy and JAX on the einsum instances (`../shared/peers/einsum/run_peers.py`, live):
+    {"einsum_<instance>": {"jax": rec, "numpy": rec}}."""
+    if not instances:
+        return {}
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
+        path = fh.name
+    cmd = [sys.executable, os.path.join(PEERS, "einsum", "run_peers.py"), "--systems", "numpy,jax",
+           "--threads", str(threads), "--instances", ",".join(instances), "--out", path]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-3000:])
+    res = {}
+    with open(path) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if "median_ms" in rec:
+                res.setdefault("einsum_" + rec["instance"], {})[rec["system"].split("@")[0]] = rec
+    os.unlink(path)
+    return res
+
+
 def recorded_best(wid, threads):
     try:
         with open(os.path.join(PEERS, "results.json")) as fh:
@@ -101,6 +127,8 @@ def main():
         print(f"threads {t}: load average before tenferro {os.getloadavg()[0]:.2f}")
         ours = run_tenferro(args.workload, t, args.min_time, args.opt)
         jax = {} if args.no_jax else run_jax(args.workload, t)
+        ein = [w[len("einsum_"):] for w in ours if w.startswith("einsum_")]
+        ein_peers = {} if args.no_jax else run_einsum_peers(ein, t)
         for wid, rec in ours.items():
             if "median_us" in rec:
                 rec["median_ms"] = rec["median_us"] / 1000.0
@@ -110,6 +138,12 @@ def main():
             mine = rec["median_ms"]
             j = jax.get(wid, {}).get("median_ms")
             best, who = recorded_best(wid, t)
+            if wid.startswith("einsum_"):
+                # einsum instances: JAX and numpy (opt_einsum greedy path) run now.
+                peers = ein_peers.get(wid, {})
+                j = peers.get("jax", {}).get("median_ms")
+                cells = [(r["median_ms"], name) for name, r in peers.items()]
+                best, who = min(cells) if cells else (None, None)
             rows.append((wid, t, mine, j, best, who, None))
     print()
     print("| workload | threads | tenferro ms | JAX ms (now) | tenferro / JAX | best recorded peer ms | tenferro / best |")
