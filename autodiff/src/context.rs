@@ -83,6 +83,20 @@ fn or_zeros(t: Option<TracedTensor>, like: &TracedTensor) -> Result<TracedTensor
     }
 }
 
+/// The type of a loss `grad` accepts: a float or complex value with one element.
+fn check_scalar_loss(loss: &TracedTensor) -> Result<tenferro_ir::TensorType> {
+    let ty = loss.ty()?;
+    if ty.numel() != 1 {
+        return Err(AdError::NonScalarLoss { ty: ty.to_string() });
+    }
+    if !ty.dtype.is_float() {
+        return Err(AdError::NotDifferentiable(format!(
+            "grad: the loss has type {ty}; it must be a float or complex scalar (as JAX)"
+        )));
+    }
+    Ok(ty)
+}
+
 impl AdContext {
     /// A builder; `AdContext::builder().build()` has the core rules only.
     pub fn builder() -> AdContextBuilder {
@@ -113,15 +127,7 @@ impl AdContext {
         loss: &TracedTensor,
         xs: &[&TracedTensor],
     ) -> Result<Vec<TracedTensor>> {
-        let ty = loss.ty()?;
-        if ty.numel() != 1 {
-            return Err(AdError::NonScalarLoss { ty: ty.to_string() });
-        }
-        if !ty.dtype.is_float() {
-            return Err(AdError::NotDifferentiable(format!(
-                "grad: the loss has type {ty}; it must be a float or complex scalar (as JAX)"
-            )));
-        }
+        let ty = check_scalar_loss(loss)?;
         self.vjp_many(loss, xs, &TracedTensor::full(&ty, 1.0))
     }
 
@@ -153,6 +159,52 @@ impl AdContext {
         xs: &[&TracedTensor],
         cotangent: &TracedTensor,
     ) -> Result<Vec<TracedTensor>> {
+        self.vjp_many_optional(y, xs, cotangent)?
+            .into_iter()
+            .zip(xs)
+            .map(|(c, x)| or_zeros(c, x))
+            .collect()
+    }
+
+    /// [`AdContext::grad`] that returns `None` when `loss` does not depend on `x` (the
+    /// gradient is then identically zero and never materialised).
+    pub fn grad_optional(
+        &self,
+        loss: &TracedTensor,
+        x: &TracedTensor,
+    ) -> Result<Option<TracedTensor>> {
+        Ok(self.grad_many_optional(loss, &[x])?.remove(0))
+    }
+
+    /// [`AdContext::grad_many`] with `None` for each input `loss` does not depend on.
+    pub fn grad_many_optional(
+        &self,
+        loss: &TracedTensor,
+        xs: &[&TracedTensor],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        let ty = check_scalar_loss(loss)?;
+        self.vjp_many_optional(loss, xs, &TracedTensor::full(&ty, 1.0))
+    }
+
+    /// [`AdContext::vjp`] that returns `None` when `y` does not depend on `x`.
+    pub fn vjp_optional(
+        &self,
+        y: &TracedTensor,
+        x: &TracedTensor,
+        cotangent: &TracedTensor,
+    ) -> Result<Option<TracedTensor>> {
+        Ok(self.vjp_many_optional(y, &[x], cotangent)?.remove(0))
+    }
+
+    /// [`AdContext::vjp_many`] with `None` for each input `y` does not depend on.
+    /// "Depends" is structural: an input reaching `y` only through ops with a zero
+    /// derivative (`stop_gradient`, comparisons, integer conversions) gives `None` too.
+    pub fn vjp_many_optional(
+        &self,
+        y: &TracedTensor,
+        xs: &[&TracedTensor],
+        cotangent: &TracedTensor,
+    ) -> Result<Vec<Option<TracedTensor>>> {
         let (yt, ct) = (y.ty()?, cotangent.ty()?);
         if yt != ct {
             return Err(AdError::BadArgument {
@@ -172,11 +224,6 @@ impl AdContext {
             uniq.len(),
             &[Some(cotangent.clone())],
         )?;
-        let cts: Vec<TracedTensor> = cts
-            .into_iter()
-            .zip(&uniq)
-            .map(|(c, x)| or_zeros(c, x))
-            .collect::<Result<_>>()?;
         Ok(index.iter().map(|&i| cts[i].clone()).collect())
     }
 
@@ -198,6 +245,27 @@ impl AdContext {
         xs: &[&TracedTensor],
         tangents: &[&TracedTensor],
     ) -> Result<TracedTensor> {
+        let dy = self.jvp_many_optional(y, xs, tangents)?;
+        or_zeros(dy, y)
+    }
+
+    /// [`AdContext::jvp`] that returns `None` when `y` does not depend on `x`.
+    pub fn jvp_optional(
+        &self,
+        y: &TracedTensor,
+        x: &TracedTensor,
+        tangent: &TracedTensor,
+    ) -> Result<Option<TracedTensor>> {
+        self.jvp_many_optional(y, &[x], &[tangent])
+    }
+
+    /// [`AdContext::jvp_many`] that returns `None` when `y` depends on none of `xs`.
+    pub fn jvp_many_optional(
+        &self,
+        y: &TracedTensor,
+        xs: &[&TracedTensor],
+        tangents: &[&TracedTensor],
+    ) -> Result<Option<TracedTensor>> {
         if xs.len() != tangents.len() {
             return Err(AdError::BadArgument {
                 transform: "jvp",
@@ -228,8 +296,7 @@ impl AdContext {
         let mut ts = summed;
         ts.resize(lowered.params.len(), None);
         let out = jvp_function(&lowered.function, &self.rules, &lowered.params, &ts)?;
-        let dy = out.tangents.into_iter().next().flatten();
-        or_zeros(dy, y)
+        Ok(out.tangents.into_iter().next().flatten())
     }
 }
 

@@ -86,6 +86,7 @@ mod build;
 pub mod context;
 pub mod eager;
 pub mod error;
+pub mod jacobian;
 pub mod jvp;
 pub mod linearize;
 pub mod rules;
