@@ -15,6 +15,15 @@ pub struct ReadmeDoctests;
 
 pub mod fuzz;
 
+/// Guides: idioms of JAX and PyTorch and their tenferro spelling. Their code blocks are
+/// compiled and run as doctests.
+pub mod guides {
+    #[doc = include_str!("../docs/coming-from-jax.md")]
+    pub mod coming_from_jax {}
+    #[doc = include_str!("../docs/coming-from-pytorch.md")]
+    pub mod coming_from_pytorch {}
+}
+
 pub use tenferro_ad as ad;
 pub use tenferro_cpu as cpu;
 pub use tenferro_einsum as einsum;
