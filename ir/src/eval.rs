@@ -418,9 +418,10 @@ impl<T: Copy> ElemMap2<T> for Collect2<'_, T> {
     }
 }
 
-/// `u` applied to every element, with the op table's semantics.
-fn eval_unary(op: &Op, u: UnaryOp, x: &Tensor) -> Result<Tensor, IrError> {
-    let data = match x.data() {
+/// `u` applied to every element of `x` with the op table's semantics; `None` when the op
+/// has no semantics for `x`'s dtype. The CPU backend's unfused kernels call this too.
+pub fn unary_data(u: UnaryOp, x: &Data) -> Option<Data> {
+    match x {
         Data::F32(v) => u.map_f32(Collect(v)).map(Data::F32),
         Data::F64(v) => u.map_f64(Collect(v)).map(Data::F64),
         Data::C32(v) => u
@@ -433,8 +434,25 @@ fn eval_unary(op: &Op, u: UnaryOp, x: &Tensor) -> Result<Tensor, IrError> {
             .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
         Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
         Data::Bool(_) => None,
-    };
-    match data {
+    }
+}
+
+/// `b` applied to the elements of `x` and `y` pairwise (same dtype and length) with the
+/// op table's semantics; `None` when the op has no semantics for these operands.
+pub fn binary_data(b: BinaryOp, x: &Data, y: &Data) -> Option<Data> {
+    match (x, y) {
+        (Data::F32(u), Data::F32(v)) => b.map_f32(Collect2(u, v)).map(Data::F32),
+        (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
+        (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
+        (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
+        (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
+        _ => None,
+    }
+}
+
+/// `u` applied to every element, with the op table's semantics.
+fn eval_unary(op: &Op, u: UnaryOp, x: &Tensor) -> Result<Tensor, IrError> {
+    match unary_data(u, x.data()) {
         Some(d) => Tensor::new(x.shape().to_vec(), d),
         None => Err(IrError::invalid(
             op.name(),
@@ -449,15 +467,7 @@ fn zip_map<T: Copy, R>(a: &[T], b: &[T], g: impl Fn(T, T) -> R) -> Vec<R> {
 
 /// `b` applied to every pair of elements, with the op table's semantics.
 fn eval_binary(op: &Op, b: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrError> {
-    let data = match (x.data(), y.data()) {
-        (Data::F32(u), Data::F32(v)) => b.map_f32(Collect2(u, v)).map(Data::F32),
-        (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
-        (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
-        (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
-        (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
-        _ => None,
-    };
-    match data {
+    match binary_data(b, x.data(), y.data()) {
         Some(d) => Tensor::new(x.shape().to_vec(), d),
         None => Err(IrError::invalid(
             op.name(),

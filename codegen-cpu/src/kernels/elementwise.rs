@@ -4,7 +4,8 @@
 
 use crate::plan::internal;
 use num_complex::{Complex32, Complex64};
-use tenferro_ir::{BinaryOp, CmpOp, DType, Data, ElemMap, ElemMap2, UnaryOp};
+use tenferro_ir::eval::{binary_data, unary_data};
+use tenferro_ir::{BinaryOp, CmpOp, DType, Data, UnaryOp};
 use tenferro_runtime::Result;
 
 fn map1<T: Copy, R>(x: &[T], f: impl Fn(T) -> R) -> Vec<R> {
@@ -15,58 +16,17 @@ fn map2<T: Copy, R>(x: &[T], y: &[T], f: impl Fn(T, T) -> R) -> Vec<R> {
     x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
 }
 
-/// Maps a whole buffer with the op table's per-element function.
-struct Collect<'a, T>(&'a [T]);
-
-impl<T: Copy, R> ElemMap<T, R> for Collect<'_, T> {
-    type Out = Vec<R>;
-    fn map<F: Fn(T) -> R + Copy>(self, f: F) -> Vec<R> {
-        map1(self.0, f)
-    }
-}
-
-/// Zips two buffers with the op table's per-element function.
-struct Collect2<'a, T>(&'a [T], &'a [T]);
-
-impl<T: Copy> ElemMap2<T> for Collect2<'_, T> {
-    type Out = Vec<T>;
-    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) -> Vec<T> {
-        map2(self.0, self.1, f)
-    }
-}
-
-/// `u` applied to every element of `x`, with the op table's semantics (the reference
-/// evaluator's, so results are bit-identical to it).
+/// `u` applied to every element of `x`, with the op table's semantics: the reference
+/// evaluator's own function, so results are bit-identical to it.
 pub(crate) fn unary(name: &str, u: UnaryOp, x: &Data) -> Result<Data> {
-    let data = match x {
-        Data::F32(v) => u.map_f32(Collect(v)).map(Data::F32),
-        Data::F64(v) => u.map_f64(Collect(v)).map(Data::F64),
-        Data::C32(v) => u
-            .map_c32(Collect(v))
-            .map(Data::C32)
-            .or_else(|| u.map_c32_to_real(Collect(v)).map(Data::F32)),
-        Data::C64(v) => u
-            .map_c64(Collect(v))
-            .map(Data::C64)
-            .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
-        Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
-        Data::Bool(_) => None,
-    };
-    data.ok_or_else(|| internal(name, "an operand dtype the op has no semantics for"))
+    unary_data(u, x).ok_or_else(|| internal(name, "an operand dtype the op has no semantics for"))
 }
 
 /// `b` applied to the elements of `x` and `y` pairwise (same dtype and length), with the
-/// op table's semantics.
+/// reference evaluator's function.
 pub(crate) fn binary(name: &str, b: BinaryOp, x: &Data, y: &Data) -> Result<Data> {
-    let data = match (x, y) {
-        (Data::F32(u), Data::F32(v)) => b.map_f32(Collect2(u, v)).map(Data::F32),
-        (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
-        (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
-        (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
-        (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
-        _ => None,
-    };
-    data.ok_or_else(|| internal(name, "operands of unsupported or different dtypes"))
+    binary_data(b, x, y)
+        .ok_or_else(|| internal(name, "operands of unsupported or different dtypes"))
 }
 
 fn ordered<T: PartialOrd + Copy>(c: CmpOp, x: &[T], y: &[T]) -> Vec<bool> {
