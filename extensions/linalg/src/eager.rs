@@ -3,7 +3,9 @@
 //! tensor's `EagerContext` (which needs `register_runtime` for the kernels, and
 //! `ad_rules()` in its `AdContext` to differentiate them).
 
+use crate::norm::{MatrixNorm, NormOrd};
 use crate::ops::TriangularSolve;
+use crate::spectral::Lstsq;
 use crate::traced::TracedTensorLinalgExt;
 use tenferro_ad::{AdError, EagerTensor, OpKey, Result};
 
@@ -34,6 +36,46 @@ pub trait EagerTensorLinalgExt {
     fn eigvalsh(&self) -> Result<EagerTensor>;
     /// `(P, L, U)` with `A = P L U`.
     fn lu(&self) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
+    /// Vector norm over `axes` (all if empty); see [`TracedTensorLinalgExt::vector_norm`].
+    fn vector_norm(&self, ord: f64, axes: &[isize], keepdims: bool) -> Result<EagerTensor>;
+    /// Matrix norm over axes (0, 1); see [`TracedTensorLinalgExt::matrix_norm`].
+    fn matrix_norm(&self, ord: MatrixNorm, keepdims: bool) -> Result<EagerTensor>;
+    /// `numpy.linalg.norm`; see [`TracedTensorLinalgExt::norm`].
+    fn norm(
+        &self,
+        ord: Option<NormOrd>,
+        axes: Option<&[isize]>,
+        keepdims: bool,
+    ) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::svd_truncated`].
+    fn svd_truncated(&self, k: usize) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::svd_rtol`].
+    fn svd_rtol(&self, rtol: f64) -> Result<(EagerTensor, EagerTensor, EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::svd_with_options`].
+    fn svd_with_options(
+        &self,
+        derivative_eps: f64,
+    ) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::pinv`].
+    fn pinv(&self, rtol: Option<f64>) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::lstsq`].
+    fn lstsq(&self, b: &EagerTensor, rcond: Option<f64>) -> Result<Lstsq<EagerTensor>>;
+}
+
+fn opt_key(v: Option<f64>) -> [i64; 2] {
+    match v {
+        None => [0, 0],
+        Some(x) => [1, x.to_bits() as i64],
+    }
+}
+
+fn ord_key(ord: Option<NormOrd>) -> [i64; 2] {
+    match ord {
+        None => [0, 0],
+        Some(NormOrd::P(p)) => [1, p.to_bits() as i64],
+        Some(NormOrd::Fro) => [2, 0],
+        Some(NormOrd::Nuc) => [3, 0],
+    }
 }
 
 /// Exactly `N` results.
@@ -148,5 +190,111 @@ impl EagerTensorLinalgExt for EagerTensor {
             })?;
         let [p, l, u] = take(v)?;
         Ok((p, l, u))
+    }
+
+    fn vector_norm(&self, ord: f64, axes: &[isize], keepdims: bool) -> Result<EagerTensor> {
+        let mut key = vec![ord.to_bits() as i64, i64::from(keepdims)];
+        key.extend(axes.iter().map(|&a| a as i64));
+        let axes = axes.to_vec();
+        self.context()
+            .apply_traced1(OpKey::named("linalg.vector_norm", key), &[self], move |t| {
+                Ok(vec![t[0].vector_norm(ord, &axes, keepdims)?])
+            })
+    }
+
+    fn matrix_norm(&self, ord: MatrixNorm, keepdims: bool) -> Result<EagerTensor> {
+        self.context().apply_traced1(
+            OpKey::named("linalg.matrix_norm", [ord as i64, i64::from(keepdims)]),
+            &[self],
+            |t| Ok(vec![t[0].matrix_norm(ord, keepdims)?]),
+        )
+    }
+
+    fn norm(
+        &self,
+        ord: Option<NormOrd>,
+        axes: Option<&[isize]>,
+        keepdims: bool,
+    ) -> Result<EagerTensor> {
+        let mut key = ord_key(ord).to_vec();
+        key.push(i64::from(keepdims));
+        if let Some(a) = axes {
+            key.push(a.len() as i64);
+            key.extend(a.iter().map(|&v| v as i64));
+        } else {
+            key.push(-1);
+        }
+        let axes = axes.map(|a| a.to_vec());
+        self.context()
+            .apply_traced1(OpKey::named("linalg.norm", key), &[self], move |t| {
+                Ok(vec![t[0].norm(ord, axes.as_deref(), keepdims)?])
+            })
+    }
+
+    fn svd_truncated(&self, k: usize) -> Result<(EagerTensor, EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.svd_truncated", [k as i64]),
+            &[self],
+            |t| {
+                let (u, s, vh) = t[0].svd_truncated(k)?;
+                Ok(vec![u, s, vh])
+            },
+        )?;
+        let [u, s, vh] = take(v)?;
+        Ok((u, s, vh))
+    }
+
+    fn svd_rtol(&self, rtol: f64) -> Result<(EagerTensor, EagerTensor, EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.svd_rtol", [rtol.to_bits() as i64]),
+            &[self],
+            |t| {
+                let (u, s, vh, r) = t[0].svd_rtol(rtol)?;
+                Ok(vec![u, s, vh, r])
+            },
+        )?;
+        let [u, s, vh, r] = take(v)?;
+        Ok((u, s, vh, r))
+    }
+
+    fn svd_with_options(
+        &self,
+        derivative_eps: f64,
+    ) -> Result<(EagerTensor, EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.svd_with_options", [derivative_eps.to_bits() as i64]),
+            &[self],
+            |t| {
+                let (u, s, vh) = t[0].svd_with_options(derivative_eps)?;
+                Ok(vec![u, s, vh])
+            },
+        )?;
+        let [u, s, vh] = take(v)?;
+        Ok((u, s, vh))
+    }
+
+    fn pinv(&self, rtol: Option<f64>) -> Result<EagerTensor> {
+        self.context()
+            .apply_traced1(OpKey::named("linalg.pinv", opt_key(rtol)), &[self], |t| {
+                Ok(vec![t[0].pinv(rtol)?])
+            })
+    }
+
+    fn lstsq(&self, b: &EagerTensor, rcond: Option<f64>) -> Result<Lstsq<EagerTensor>> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.lstsq", opt_key(rcond)),
+            &[self, b],
+            |t| {
+                let r = t[0].lstsq(&t[1], rcond)?;
+                Ok(vec![r.solution, r.residuals, r.rank, r.singular_values])
+            },
+        )?;
+        let [solution, residuals, rank, singular_values] = take(v)?;
+        Ok(Lstsq {
+            solution,
+            residuals,
+            rank,
+            singular_values,
+        })
     }
 }

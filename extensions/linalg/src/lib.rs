@@ -30,16 +30,20 @@
 #[cfg(feature = "autodiff")]
 mod eager;
 mod kernels;
+mod norm;
 pub mod ops;
 #[cfg(feature = "autodiff")]
 mod rules;
+mod spectral;
 mod traced;
 mod util;
 
 #[cfg(feature = "autodiff")]
 pub use eager::EagerTensorLinalgExt;
 pub use kernels::register_runtime;
+pub use norm::{MatrixNorm, NormOrd};
 pub use ops::TriangularSolve;
 #[cfg(feature = "autodiff")]
 pub use rules::ad_rules;
+pub use spectral::Lstsq;
 pub use traced::TracedTensorLinalgExt;

@@ -217,6 +217,28 @@ pub fn qr_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
 
 /// Applies `linalg.svd`: reduced `[U, S, Vh]`, or `[S]` without `compute_uv`.
 pub fn svd_op(a: &TracedTensor, compute_uv: bool) -> Result<Vec<TracedTensor>> {
+    svd_op_with(a, compute_uv, false, 0.0)
+}
+
+/// `linalg.svd` with its derivative options (they change only the AD rule, not the
+/// values): `safe_gaps` makes the singular-vector derivative drop the coupling of two
+/// exactly equal singular values (and the `1/s` of an exactly zero one) instead of
+/// dividing by zero — what the truncated SVDs and `pinv` use, whose discarded part is
+/// often exactly degenerate; `derivative_eps > 0` replaces `1/(s_j² - s_i²)` by
+/// `(s_j² - s_i²)/((s_j² - s_i²)² + eps)` and `1/s` by `s/(s² + eps)` (Lorentzian
+/// broadening), finite for any spectrum.
+pub fn svd_op_with(
+    a: &TracedTensor,
+    compute_uv: bool,
+    safe_gaps: bool,
+    derivative_eps: f64,
+) -> Result<Vec<TracedTensor>> {
+    if !(derivative_eps >= 0.0 && derivative_eps.is_finite()) {
+        return Err(invalid(
+            "svd",
+            format!("derivative_eps must be finite and >= 0, got {derivative_eps}"),
+        ));
+    }
     let ty = matrix_type(if compute_uv { "svd" } else { "svdvals" }, a)?;
     let (m, n) = (ty.shape[0], ty.shape[1]);
     let k = m.min(n);
@@ -231,10 +253,14 @@ pub fn svd_op(a: &TracedTensor, compute_uv: bool) -> Result<Vec<TracedTensor>> {
     } else {
         vec![s]
     };
-    apply(
-        ExtensionOp::new(SVD, results).with_attr("compute_uv", Attr::Bool(compute_uv)),
-        &[a],
-    )
+    let mut op = ExtensionOp::new(SVD, results).with_attr("compute_uv", Attr::Bool(compute_uv));
+    if safe_gaps {
+        op = op.with_attr("safe_gaps", Attr::Bool(true));
+    }
+    if derivative_eps > 0.0 {
+        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
+    }
+    apply(op, &[a])
 }
 
 /// Applies `linalg.eigh`: `[W, V]`, or `[W]` without `eigenvectors`.
@@ -246,6 +272,15 @@ pub fn eigh_op(a: &TracedTensor, eigenvectors: bool) -> Result<Vec<TracedTensor>
         ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors)),
         &[a],
     )
+}
+
+/// A float attribute stored by its bits (absent: 0).
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
+pub(crate) fn attr_f64(op: &ExtensionOp, key: &str) -> f64 {
+    match op.attrs.get(key) {
+        Some(Attr::FloatBits(b)) => f64::from_bits(*b),
+        _ => 0.0,
+    }
 }
 
 /// `true` for a complex dtype.

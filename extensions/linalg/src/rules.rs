@@ -30,8 +30,8 @@
 //!   of returning NaN, although `d det = tr(adj(A) dA)` is finite there.
 
 use crate::ops::{
-    eigh_op, solve_op, svd_op, triangular_solve_op, TriangularSolve, CHOLESKY, EIGH, LU, QR, SOLVE,
-    SVD, TRIANGULAR_SOLVE,
+    attr_f64, attr_flag, eigh_op, solve_op, svd_op_with, triangular_solve_op, TriangularSolve,
+    CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
 };
 use crate::util::{
     adjoint, cast, const_matrix, diag_embed, diag_part, eye_like, hermitian_part, masked, mm, ok,
@@ -347,6 +347,8 @@ impl ExtensionRule for SvdRule {
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 1, inputs, tangents)?;
         let compute_uv = op.attr_bool("compute_uv").unwrap_or(false);
+        let safe = attr_flag(op, "safe_gaps");
+        let eps = attr_f64(op, "derivative_eps");
         let Some(da) = &tangents[0] else {
             return Ok(vec![None; outputs.len()]);
         };
@@ -355,7 +357,7 @@ impl ExtensionRule for SvdRule {
         let (u, s, vh) = if compute_uv {
             (&outputs[0], &outputs[1], &outputs[2])
         } else {
-            full = svd_op(a, true)?;
+            full = svd_op_with(a, true, safe, eps)?;
             (&full[0], &full[1], &full[2])
         };
         let dtype = a.dtype()?;
@@ -379,14 +381,32 @@ impl ExtensionRule for SvdRule {
                 0.0
             }
         })?;
-        let f = cast(&sub(&ok(1.0 / &add(&diffs, &eye_r)?)?, &eye_r)?, dtype)?;
+        let f = if eps > 0.0 {
+            // Lorentzian broadening: d / (d² + eps) (0 on the diagonal, where d = 0).
+            ok(&diffs / &ok(&mul(&diffs, &diffs)? + eps)?)?
+        } else if safe {
+            // 0 where s_i == s_j exactly (the diagonal included), 1/d elsewhere.
+            let z = cast(&diffs.equal(&TracedTensor::zeros(&diffs.ty()?)), sty.dtype)?;
+            ok(&ok(1.0 - &z)? / &add(&diffs, &z)?)?
+        } else {
+            sub(&ok(1.0 / &add(&diffs, &eye_r)?)?, &eye_r)?
+        };
+        let f = cast(&f, dtype)?;
+        // 1/s as the options say (used where it multiplies singular-vector terms).
+        let recip = |s: &TracedTensor| -> Result<TracedTensor> {
+            if eps > 0.0 {
+                Ok(ok(s / &ok(&mul(s, s)? + eps)?)?)
+            } else {
+                safe_reciprocal(s)
+            }
+        };
         let s_jc = cast(&s_j, dtype)?;
         let s_ic = cast(&s_i, dtype)?;
         let dss = mul(&ds_mat, &s_jc)?;
         let sds = mul(&s_ic, &ds_mat)?;
         let mut du_inner = mul(&f, &add(&dss, &adjoint(&dss)?)?)?;
         if dtype.is_complex() {
-            let s_inv = cast(&diag_embed(&safe_reciprocal(s)?)?, dtype)?;
+            let s_inv = cast(&diag_embed(&recip(s)?)?, dtype)?;
             let skew = ok(&sub(&ds_mat, &adjoint(&ds_mat)?)? * 0.5)?;
             du_inner = add(&du_inner, &mul(&skew, &s_inv)?)?;
         }
@@ -395,7 +415,11 @@ impl ExtensionRule for SvdRule {
         let shape = a.shape()?;
         let (m, n) = (shape[0], shape[1]);
         if m > n || n > m {
-            let inv_s = cast(&ok(1.0 / s)?, dtype)?;
+            let inv_s = if safe || eps > 0.0 {
+                cast(&recip(s)?, dtype)?
+            } else {
+                cast(&ok(1.0 / s)?, dtype)?
+            };
             if m > n {
                 let dav = mm(da, &v)?;
                 let perp = sub(&dav, &mm(u, &mm(&ut, &dav)?)?)?;

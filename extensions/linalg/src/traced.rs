@@ -4,10 +4,12 @@
 //! (indefinite, singular, and NaN or infinity in an entry an op reads) come from the
 //! kernels at run time.
 
+use crate::norm::{self, MatrixNorm, NormOrd};
 use crate::ops::{
     cholesky_op, eigh_op, lu_op, qr_op, solve_op, square_type, svd_op, triangular_solve_op,
     TriangularSolve,
 };
+use crate::spectral::{self, Lstsq};
 use crate::util::{cast, diag_part, eye_like, ok};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
@@ -52,6 +54,57 @@ pub trait TracedTensorLinalgExt {
     /// matrices too (as LAPACK's `getrf`): a column with no nonzero pivot candidate is not
     /// eliminated (its multipliers are 0) and leaves a zero on `U`'s diagonal.
     fn lu(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
+    /// Vector norm over `axes` (all axes if empty), as `torch.linalg.vector_norm`:
+    /// `ord` any `p` (`(Σ|x|^p)^(1/p)`), `0` (number of nonzero entries), `inf` / `-inf`
+    /// (max / min magnitude). Real result (the real dtype of a complex operand; integers
+    /// become f64). Derivative at zero: the subgradient 0, never NaN (see [`crate::norm`]
+    /// module docs in the source: `d‖x‖ = 0` at `x = 0`, as PyTorch and unlike JAX).
+    fn vector_norm(&self, ord: f64, axes: &[isize], keepdims: bool) -> Result<TracedTensor>;
+    /// Matrix norm over the matrix axes (0, 1), batched over the rest, as
+    /// `torch.linalg.matrix_norm`; `keepdims` keeps the two axes with length 1. The
+    /// nuclear and ±2 norms use the singular values. Zero matrix: value 0, derivative 0.
+    fn matrix_norm(&self, ord: MatrixNorm, keepdims: bool) -> Result<TracedTensor>;
+    /// `numpy.linalg.norm(x, ord, axis, keepdims)`: with `axes = None` and `ord = None`,
+    /// the 2-norm of all entries; with `axes = None` and an `ord`, `x` must be a vector or
+    /// a matrix. One axis: [`Self::vector_norm`]; two axes: [`Self::matrix_norm`] over
+    /// those axes (`P(±1 | ±2 | ±inf)`, `Fro`, `Nuc`; default `Fro`).
+    fn norm(
+        &self,
+        ord: Option<NormOrd>,
+        axes: Option<&[isize]>,
+        keepdims: bool,
+    ) -> Result<TracedTensor>;
+    /// The `k` largest singular triplets `(U [m,k], S [k], Vh [k,n])` (`1 <= k <=
+    /// min(m, n)`, fixed at trace time). Derivative: the truncated-SVD adjoint including
+    /// the coupling to the discarded subspace; exactly equal singular values (e.g. the
+    /// zeros of a rank-deficient matrix) are never divided by (see the `spectral` module).
+    fn svd_truncated(&self, k: usize) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
+    /// Truncation by tolerance: `(U, S, Vh, rank)` with the full reduced factors, `S`
+    /// zeroed where `s_i <= rtol · s_0` (so `U diag(S) Vh` is the truncated matrix) and the
+    /// i64 `rank` per batch element. Shapes are static, so the rank cannot shorten the
+    /// factors; derivatives as [`Self::svd_truncated`].
+    fn svd_rtol(
+        &self,
+        rtol: f64,
+    ) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)>;
+    /// Reduced SVD whose singular-vector derivative is regularised: `1/(s_j² − s_i²)`
+    /// becomes `(s_j² − s_i²)/((s_j² − s_i²)² + eps)` and `1/s` becomes `s/(s² + eps)`
+    /// (Lorentzian broadening), finite for degenerate spectra; values are unchanged, and
+    /// `eps = 0` is exact except that exactly equal singular values are not coupled.
+    fn svd_with_options(
+        &self,
+        derivative_eps: f64,
+    ) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
+    /// Moore–Penrose pseudo-inverse `V diag(s⁺) Uᴴ`, `s⁺ = 1/s` for `s > rtol · s₀`
+    /// and 0 otherwise; `rtol` defaults to `max(m, n) · ε` (NumPy). Differentiable
+    /// where the rank is locally constant (the derivative includes the null-space terms).
+    fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor>;
+    /// Least squares `min ‖A X − B‖` by SVD, minimum-norm for rank-deficient `A`
+    /// (`numpy.linalg.lstsq`; `rcond` defaults to `max(m, n) · ε`): solution, residuals,
+    /// rank, singular values (see [`crate::Lstsq`]). `b` is `[m, k, batch..]` or
+    /// `[m, batch..]`; mixed dtypes are promoted. Differentiable where the rank is
+    /// locally constant.
+    fn lstsq(&self, b: &TracedTensor, rcond: Option<f64>) -> Result<Lstsq<TracedTensor>>;
 }
 
 impl TracedTensorLinalgExt for TracedTensor {
@@ -140,5 +193,48 @@ impl TracedTensorLinalgExt for TracedTensor {
         let l = f.pop().expect("results");
         let p = f.pop().expect("results");
         Ok((p, l, u))
+    }
+
+    fn vector_norm(&self, ord: f64, axes: &[isize], keepdims: bool) -> Result<TracedTensor> {
+        norm::vector_norm(self, ord, axes, keepdims)
+    }
+
+    fn matrix_norm(&self, ord: MatrixNorm, keepdims: bool) -> Result<TracedTensor> {
+        norm::matrix_norm(self, ord, keepdims)
+    }
+
+    fn norm(
+        &self,
+        ord: Option<NormOrd>,
+        axes: Option<&[isize]>,
+        keepdims: bool,
+    ) -> Result<TracedTensor> {
+        norm::norm(self, ord, axes, keepdims)
+    }
+
+    fn svd_truncated(&self, k: usize) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+        spectral::svd_truncated(self, k)
+    }
+
+    fn svd_rtol(
+        &self,
+        rtol: f64,
+    ) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
+        spectral::svd_rtol(self, rtol)
+    }
+
+    fn svd_with_options(
+        &self,
+        derivative_eps: f64,
+    ) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+        spectral::svd_with_eps(self, derivative_eps)
+    }
+
+    fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor> {
+        spectral::pinv(self, rtol)
+    }
+
+    fn lstsq(&self, b: &TracedTensor, rcond: Option<f64>) -> Result<Lstsq<TracedTensor>> {
+        spectral::lstsq(self, b, rcond)
     }
 }
