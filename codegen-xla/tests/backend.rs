@@ -1,0 +1,60 @@
+//! XlaBackend against the CPU backend on traced programs. Tests that need the PJRT plugin
+//! skip (pass with a note) when TENFERRO_PJRT_PLUGIN is unset.
+
+use tenferro_cpu::CpuBackend;
+use tenferro_runtime::{GraphCompiler, GraphExecutor, Tensor, TracedTensor};
+use tenferro_xla::{XlaBackend, PLUGIN_ENV};
+
+fn xla() -> Option<XlaBackend> {
+    if std::env::var_os(PLUGIN_ENV).is_none() {
+        eprintln!("SKIP: {PLUGIN_ENV} is not set (pip install xla-cpu-pjrt; see README ## XLA)");
+        return None;
+    }
+    Some(XlaBackend::from_env().expect("the plugin named by TENFERRO_PJRT_PLUGIN loads"))
+}
+
+fn close(a: &Tensor, b: &Tensor, tol: f64) {
+    assert_eq!(a.ty(), b.ty());
+    for i in 0..a.numel() {
+        let (x, y) = (a.data().get_c64(i), b.data().get_c64(i));
+        let d = (x - y).norm();
+        assert!(
+            d <= tol * (1.0 + y.norm()) || (x.re.is_nan() && y.re.is_nan()),
+            "element {i}: xla {x} vs cpu {y}"
+        );
+    }
+}
+
+#[test]
+fn readme_gradient_on_xla() {
+    let Some(b) = xla() else { return };
+    let x = TracedTensor::from_vec_col_major(vec![3], vec![1.0_f64, 2.0, 3.0]);
+    let loss = (&x * &x).reduce_sum(&[0]);
+    let ad = tenferro_ad::AdContext::builder().build().unwrap();
+    let grad = ad.grad(&loss, &x).unwrap();
+    let program = GraphCompiler::new().compile(&grad).unwrap();
+    let result = GraphExecutor::new(b).run(&program).unwrap();
+    assert_eq!(result.as_slice::<f64>().unwrap(), &[2.0, 4.0, 6.0]);
+}
+
+#[test]
+fn column_major_reshape_transpose_and_matmul() {
+    let Some(b) = xla() else { return };
+    let a = TracedTensor::input(tenferro_runtime::DType::F64, &[2, 3]);
+    let m = TracedTensor::from_vec_col_major(vec![3, 2], vec![1.0_f64, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let y = a.matmul(&m).unwrap();
+    let r = a.reshape(&[3, 2]).unwrap();
+    let t = a.transpose(&[1, 0]).unwrap();
+    let p = GraphCompiler::new().compile_many(&[&y, &r, &t]).unwrap();
+    let av =
+        Tensor::from_vec_col_major(vec![2, 3], vec![1.0_f64, -2.0, 0.5, 3.0, -1.0, 2.0]).unwrap();
+    let got = GraphExecutor::new(b)
+        .run_many_with_inputs(&p, &[(&a, av.clone())])
+        .unwrap();
+    let want = GraphExecutor::new(CpuBackend::new())
+        .run_many_with_inputs(&p, &[(&a, av)])
+        .unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        close(g, w, 1e-12);
+    }
+}
