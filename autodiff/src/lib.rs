@@ -91,6 +91,7 @@ pub mod jvp;
 pub mod linearize;
 pub mod rules;
 pub mod transpose;
+pub mod vmap;
 
 pub use context::{AdContext, AdContextBuilder, TracedTensorAdExt};
 pub use eager::{EagerContext, EagerStats, EagerTensor, NoGradGuard, OpKey};
@@ -99,3 +100,4 @@ pub use jvp::{jvp_function, JvpOutputs};
 pub use linearize::{linearize, vjp_function, vjp_functions, Linearized, VjpFunctions};
 pub use rules::{ExtensionRule, Rules, TransposeArg};
 pub use transpose::transpose_function;
+pub use vmap::{vmap, Vmapped};

@@ -70,6 +70,23 @@ pub trait ExtensionRule: Send + Sync {
             mode: "transpose",
         })
     }
+
+    /// Batching (`vmap`): the op applied to every example of a batch of `batch_size`.
+    /// `inputs[i]` is an operand and whether it is batched; a batched operand carries the
+    /// batch axis last, and so must every result. The default says the op has no
+    /// batching rule: an error naming the op and the mode.
+    fn batch(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[(TracedTensor, bool)],
+        batch_size: usize,
+    ) -> Result<Vec<TracedTensor>> {
+        let _ = (inputs, batch_size);
+        Err(AdError::MissingRule {
+            op: op.name.clone(),
+            mode: "vmap",
+        })
+    }
 }
 
 /// A set of extension rules, keyed by op name. Built by extension crates (e.g.
