@@ -815,10 +815,15 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     let (m, n, nb) = mat_dims(SVD, "operand", a)?;
     check_finite::<T>(SVD, "input", a, Reads::All)?;
     let k = m.min(n);
+    // `keep`: only the first `kk` singular triplets are returned (a truncated SVD).
+    let kk = op
+        .attr_int("keep")
+        .map(|v| (v.max(0) as usize).min(k))
+        .unwrap_or(k);
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
-    let mut u = vec![zero; if compute_uv { m * k * nb } else { 0 }];
-    let mut vh = vec![zero; if compute_uv { k * n * nb } else { 0 }];
+    let mut u = vec![zero; if compute_uv { m * kk * nb } else { 0 }];
+    let mut vh = vec![zero; if compute_uv { kk * n * nb } else { 0 }];
     let mut s: Vec<T::R> = Vec::with_capacity(k * nb);
     let vecs = if compute_uv {
         ComputeSvdVectors::Thin
@@ -884,25 +889,25 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         if let Some(e) = exp {
             scale_pow2(&mut sv, e);
         }
-        s.extend(sv.iter().map(|v| v.to_real()));
+        s.extend(sv[..kk].iter().map(|v| v.to_real()));
         if compute_uv {
-            u[b * m * k..(b + 1) * m * k].copy_from_slice(&ub);
-            let vhb = &mut vh[b * k * n..(b + 1) * k * n];
-            for i in 0..k {
+            u[b * m * kk..(b + 1) * m * kk].copy_from_slice(&ub[..m * kk]);
+            let vhb = &mut vh[b * kk * n..(b + 1) * kk * n];
+            for i in 0..kk {
                 for j in 0..n {
-                    vhb[i + j * k] = vb[j + i * n].conj_s();
+                    vhb[i + j * kk] = vb[j + i * n].conj_s();
                 }
             }
         }
     }
     let bshape = &a.shape()[2..];
-    let ss: Vec<usize> = [k].iter().chain(bshape).copied().collect();
+    let ss: Vec<usize> = [kk].iter().chain(bshape).copied().collect();
     let s_t = tensor(&ss, s)?;
     if !compute_uv {
         return Ok(vec![s_t]);
     }
-    let us: Vec<usize> = [m, k].iter().chain(bshape).copied().collect();
-    let vs: Vec<usize> = [k, n].iter().chain(bshape).copied().collect();
+    let us: Vec<usize> = [m, kk].iter().chain(bshape).copied().collect();
+    let vs: Vec<usize> = [kk, n].iter().chain(bshape).copied().collect();
     Ok(vec![tensor(&us, u)?, s_t, tensor(&vs, vh)?])
 }
 

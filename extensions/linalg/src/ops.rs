@@ -9,7 +9,7 @@
 //! | `linalg.solve` | A `[n,n,b..]`, B `[n,k,b..]` | X with `op(A) X = B` | `adjoint` |
 //! | `linalg.lu` | A `[n,n,b..]` | P, L, U with `A = P L U`; sign of P `[b..]` | — |
 //! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)`, `diag(R) >= 0` real | — |
-//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only | `compute_uv` |
+//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `safe_gaps`, `derivative_eps` (rule only) |
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors` |
 //!
 //! `op(A)` is `A` or, with `adjoint`, its conjugate transpose.
@@ -218,6 +218,33 @@ pub fn qr_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
 /// Applies `linalg.svd`: reduced `[U, S, Vh]`, or `[S]` without `compute_uv`.
 pub fn svd_op(a: &TracedTensor, compute_uv: bool) -> Result<Vec<TracedTensor>> {
     svd_op_with(a, compute_uv, false, 0.0)
+}
+
+/// `linalg.svd` with `keep = k`: the `k` largest singular triplets `[U [m,k], S [k],
+/// Vh [k,n]]`, differentiated with the truncated-SVD rule (which couples the kept triplets
+/// to the discarded subspace through `A` itself, never through discarded vectors).
+pub fn svd_truncated_op(a: &TracedTensor, k: usize) -> Result<Vec<TracedTensor>> {
+    let ty = matrix_type("svd_truncated", a)?;
+    let (m, n) = (ty.shape[0], ty.shape[1]);
+    let r = m.min(n);
+    if k == 0 || k > r {
+        return Err(invalid(
+            "svd_truncated",
+            format!("rank k = {k} must be in 1..={r} for operand {ty}"),
+        ));
+    }
+    let b = &ty.shape[2..];
+    let results = vec![
+        TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+        TensorType::new(ty.dtype.real(), shape_with(&[k], b)),
+        TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+    ];
+    apply(
+        ExtensionOp::new(SVD, results)
+            .with_attr("compute_uv", Attr::Bool(true))
+            .with_attr("keep", Attr::Int(k as i64)),
+        &[a],
+    )
 }
 
 /// `linalg.svd` with its derivative options (they change only the AD rule, not the

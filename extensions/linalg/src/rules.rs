@@ -20,6 +20,11 @@
 //!   diagonal), as in the literature (Wan & Zhang 2019; JAX). **Repeated singular values**
 //!   make `F` infinite, and zero singular values of rectangular inputs divide by zero
 //!   (U / V derivatives inf / NaN); `svdvals` never forms `F`.
+//!   Options (attributes): `keep = k` (truncated SVD) adds the coupling of the kept
+//!   triplets to the discarded subspace through one solve per triplet (see
+//!   `truncated_complement`; exact where `s_k` exceeds the discarded values, however those
+//!   repeat); `safe_gaps` drops couplings of exactly equal singular values and `1/0`;
+//!   `derivative_eps` broadens `1/d` to `d/(d² + eps)`.
 //! - `qr`: the rule of JAX, for `m >= n` (an `Err` otherwise); `R` has a real
 //!   nonnegative diagonal (the kernel's gauge), which the rule keeps.
 //! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
@@ -412,6 +417,12 @@ impl ExtensionRule for SvdRule {
         }
         let mut du = mm(u, &du_inner)?;
         let mut dv = mm(&v, &mul(&f, &add(&sds, &adjoint(&sds)?)?)?)?;
+        if op.attr_int("keep").is_some() {
+            let (cu, cv) = truncated_complement(a, da, u, s, vh)?;
+            du = add(&du, &cu)?;
+            dv = add(&dv, &cv)?;
+            return Ok(vec![Some(du), Some(ds), Some(adjoint(&dv)?)]);
+        }
         let shape = a.shape()?;
         let (m, n) = (shape[0], shape[1]);
         if m > n || n > m {
@@ -434,6 +445,67 @@ impl ExtensionRule for SvdRule {
         }
         Ok(vec![Some(du), Some(ds), Some(adjoint(&dv)?)])
     }
+}
+
+/// The part of `dU`, `dV` of a truncated SVD `A ≈ U diag(s) Vh` (k kept triplets) that
+/// lies outside the kept subspaces: column `j` of `dU` gets
+/// `Q (s_j² I − A_D A_Dᴴ)⁻¹ Q (dA v_j s_j + A dAᴴ u_j)` with `Q = I − U Uᴴ` and the
+/// discarded part `A_D = A − U diag(s) Vh` (so `Q A Aᴴ Q = A_D A_Dᴴ`), and `dV` likewise
+/// with `Aᴴ`. This equals the full-SVD rule's sum over discarded triplets and the
+/// orthogonal complement, but needs no discarded singular vector, so it is smooth (to any
+/// order) wherever `s_k` is above the discarded singular values, even when those are
+/// repeated or zero. One `[m, m]` (and `[n, n]`) solve per kept triplet.
+fn truncated_complement(
+    a: &TracedTensor,
+    da: &TracedTensor,
+    u: &TracedTensor,
+    s: &TracedTensor,
+    vh: &TracedTensor,
+) -> Result<(TracedTensor, TracedTensor)> {
+    let dtype = a.dtype()?;
+    let v = adjoint(vh)?;
+    let sc = cast(s, dtype)?;
+    let ush = u.shape()?;
+    let us = mul(u, &spread(&sc, &ush, 1)?)?; // U diag(s)
+    let vsh = v.shape()?;
+    let vs = mul(&v, &spread(&sc, &vsh, 1)?)?; // V diag(s)
+    let a_d = sub(a, &mm(&us, vh)?)?;
+    let ru = add(&mm(da, &vs)?, &mm(a, &mm(&adjoint(da)?, u)?)?)?;
+    let rv = add(&mm(&adjoint(da)?, &us)?, &mm(&adjoint(a)?, &mm(da, &v)?)?)?;
+    let cu = complement_solve(&mm(&a_d, &adjoint(&a_d)?)?, u, s, &ru)?;
+    let cv = complement_solve(&mm(&adjoint(&a_d)?, &a_d)?, &v, s, &rv)?;
+    Ok((cu, cv))
+}
+
+/// Column `j`: `Q (s_j² I − G)⁻¹ Q r_j` with `Q = I − W Wᴴ` (`W` `[p, k, b..]`, `G`
+/// `[p, p, b..]`), batched over `j` as an extra batch axis of one `linalg.solve`.
+fn complement_solve(
+    g: &TracedTensor,
+    w: &TracedTensor,
+    s: &TracedTensor,
+    r: &TracedTensor,
+) -> Result<TracedTensor> {
+    let wsh = w.shape()?;
+    let (p, k) = (wsh[0], wsh[1]);
+    let batch = &wsh[2..];
+    let nb = batch.len();
+    let dtype = g.dtype()?;
+    let proj =
+        |x: &TracedTensor| -> Result<TracedTensor> { sub(x, &mm(w, &mm(&adjoint(w)?, x)?)?) };
+    // [p, p, k, b..]: s_j² I − G.
+    let big: Vec<usize> = [p, p, k].iter().chain(batch).copied().collect();
+    let rest: Vec<usize> = (3..3 + nb).collect();
+    let gdims: Vec<usize> = [0, 1].iter().copied().chain(rest.iter().copied()).collect();
+    let sdims: Vec<usize> = std::iter::once(2).chain(rest.iter().copied()).collect();
+    let gb = g.broadcast_in_dim(&big, &gdims)?;
+    let s2 = cast(&mul(s, s)?, dtype)?.broadcast_in_dim(&big, &sdims)?;
+    let eye = const_matrix(dtype, p, p, &[], |i, j| if i == j { 1.0 } else { 0.0 })?
+        .broadcast_in_dim(&big, &[0, 1])?;
+    let m = sub(&mul(&s2, &eye)?, &gb)?;
+    let rhs = proj(r)?; // [p, k, b..]
+    let rshape: Vec<usize> = [p, 1, k].iter().chain(batch).copied().collect();
+    let x = solve_op(&m, &rhs.reshape(&rshape)?, false)?;
+    proj(&x.reshape(&wsh)?)
 }
 
 /// Hermitian eigen-decomposition (see the module doc for the gauge and degeneracy).

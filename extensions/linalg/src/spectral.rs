@@ -9,18 +9,24 @@
 //! approximation and `S[i] != 0` marks the kept triplets (as the kept ones are `> rtol·s₀`,
 //! which is `> 0` unless the matrix is zero).
 //!
-//! **Derivatives.** Both use `linalg.svd` with `safe_gaps`: the derivative of the kept
-//! singular vectors is the full SVD derivative including the coupling to the discarded
-//! singular vectors (the terms `1/(s_j² − s_i²)` with `j` kept and `i` discarded, and the
-//! orthogonal complement for rectangular matrices) — the standard truncated-SVD adjoint,
-//! exact wherever the kept singular values are distinct from each other and from the
-//! discarded ones. Couplings between *exactly* equal singular values (typically the
-//! repeated zeros of a rank-deficient matrix, all discarded) are dropped instead of
-//! dividing by zero, so a rank-deficient input gives finite derivatives and no NaN; at an
-//! exact tie across the cut (`s_k == s_{k+1}`) the truncated subspace is not
-//! differentiable and the tie's coupling is dropped likewise.
+//! **Derivatives.** `svd_truncated` is `linalg.svd` with a `keep` attribute and its own
+//! rule: the kept singular vectors' derivative is the full SVD derivative including the
+//! coupling to the discarded subspace (the standard truncated-SVD adjoint), written with
+//! the discarded part `A_D = A − U_k S_k V_kᴴ` itself — per kept triplet one solve with
+//! `s_j² I − A_D A_Dᴴ` — and never with discarded singular vectors. So it is exact, and
+//! smooth to any order, wherever `s_k` is strictly above the discarded singular values,
+//! however those are repeated (the zeros of a rank-deficient matrix included). Kept
+//! singular values that are repeated make the within-kept coupling infinite, as for
+//! [`crate::TracedTensorLinalgExt::svd`].
+//!
+//! `svd_rtol`, `pinv` and `lstsq` (the rank is data-dependent, so the factors are full)
+//! use `linalg.svd` with `safe_gaps`: exactly equal singular values are not coupled and an
+//! exactly zero one is not divided by. Their first derivatives are exact where the rank
+//! is locally constant (the null-space terms included); second derivatives are exact at
+//! full rank, and finite but not exact at a rank-deficient input (the factored form has no
+//! derivative of the repeated-zero singular vectors there).
 
-use crate::ops::{matrix_type, svd_op_with};
+use crate::ops::{matrix_type, svd_op_with, svd_truncated_op};
 use crate::util::{adjoint, cast, mm, ok, spread};
 use tenferro_runtime::{DType, Result, RuntimeError, TracedTensor};
 
@@ -57,23 +63,11 @@ pub(crate) fn svd_truncated(
     a: &TracedTensor,
     k: usize,
 ) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-    let ty = matrix_type("svd_truncated", a)?;
-    let r = ty.shape[0].min(ty.shape[1]);
-    if k == 0 || k > r {
-        return Err(bad(
-            "svd_truncated",
-            format!("rank k = {k} must be in 1..={r} for operand {ty}"),
-        ));
-    }
-    let (u, s, vh) = svd3(a, 0.0)?;
-    if k == r {
-        return Ok((u, s, vh));
-    }
-    Ok((
-        slice_axis(&u, 1, 0, k)?,
-        slice_axis(&s, 0, 0, k)?,
-        slice_axis(&vh, 0, 0, k)?,
-    ))
+    let mut f = svd_truncated_op(a, k)?;
+    let vh = f.pop().expect("three results");
+    let s = f.pop().expect("three results");
+    let u = f.pop().expect("three results");
+    Ok((u, s, vh))
 }
 
 /// The kept mask (real dtype of `s`, 1 / 0) of singular values `s > rtol · s₀`.
@@ -196,7 +190,10 @@ pub(crate) fn lstsq(
         .sum_axes(&[0], false)
         .convert(DType::I64)?)?;
     let (x, res) = if vector {
-        (x.reshape(&tb0.shape)?, res.reshape(&tb0.shape[1..])?)
+        let xs: Vec<usize> = std::iter::once(ta.shape[1])
+            .chain(tb0.shape[1..].iter().copied())
+            .collect();
+        (x.reshape(&xs)?, res.reshape(&tb0.shape[1..])?)
     } else {
         (x, res)
     };
