@@ -60,6 +60,12 @@ pub trait EagerTensorLinalgExt {
     fn pinv(&self, rtol: Option<f64>) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::lstsq`].
     fn lstsq(&self, b: &EagerTensor, rcond: Option<f64>) -> Result<Lstsq<EagerTensor>>;
+    /// See [`TracedTensorLinalgExt::lu_with_parity`].
+    fn lu_with_parity(&self) -> Result<(EagerTensor, EagerTensor, EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::lu_factor`].
+    fn lu_factor(&self) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::lu_solve`].
+    fn lu_solve(&self, perm: &EagerTensor, b: &EagerTensor) -> Result<EagerTensor>;
 }
 
 fn opt_key(v: Option<f64>) -> [i64; 2] {
@@ -296,5 +302,36 @@ impl EagerTensorLinalgExt for EagerTensor {
             rank,
             singular_values,
         })
+    }
+
+    fn lu_with_parity(&self) -> Result<(EagerTensor, EagerTensor, EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.lu_with_parity", []),
+            &[self],
+            |t| {
+                let (p, l, u, s) = t[0].lu_with_parity()?;
+                Ok(vec![p, l, u, s])
+            },
+        )?;
+        let [p, l, u, s] = take(v)?;
+        Ok((p, l, u, s))
+    }
+
+    fn lu_factor(&self) -> Result<(EagerTensor, EagerTensor)> {
+        let v =
+            self.context()
+                .apply_traced(OpKey::named("linalg.lu_factor", []), &[self], |t| {
+                    let (lu, perm) = t[0].lu_factor()?;
+                    Ok(vec![lu, perm])
+                })?;
+        let [lu, perm] = take(v)?;
+        Ok((lu, perm))
+    }
+
+    fn lu_solve(&self, perm: &EagerTensor, b: &EagerTensor) -> Result<EagerTensor> {
+        self.context()
+            .apply_traced1(OpKey::named("linalg.lu_solve", []), &[self, perm, b], |t| {
+                Ok(vec![t[0].lu_solve(&t[1], &t[2])?])
+            })
     }
 }

@@ -30,6 +30,7 @@
 #[cfg(feature = "autodiff")]
 mod eager;
 mod kernels;
+mod lu;
 mod norm;
 pub mod ops;
 #[cfg(feature = "autodiff")]

@@ -4,6 +4,7 @@
 //! (indefinite, singular, and NaN or infinity in an entry an op reads) come from the
 //! kernels at run time.
 
+use crate::lu;
 use crate::norm::{self, MatrixNorm, NormOrd};
 use crate::ops::{
     cholesky_op, eigh_op, lu_op, qr_op, solve_op, square_type, svd_op, triangular_solve_op,
@@ -105,6 +106,29 @@ pub trait TracedTensorLinalgExt {
     /// `[m, batch..]`; mixed dtypes are promoted. Differentiable where the rank is
     /// locally constant.
     fn lstsq(&self, b: &TracedTensor, rcond: Option<f64>) -> Result<Lstsq<TracedTensor>>;
+    /// [`Self::lu`] plus the permutation's parity `det(P) = ±1` (dtype of `A`, shape the
+    /// batch axes), as upstream's `lu() -> (P, L, U, parity)`.
+    fn lu_with_parity(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)>;
+    /// Packed LU `(LU, perm)`: `LU` holds `L`'s strict lower triangle (unit diagonal
+    /// implied) and `U`; `perm` (i64 `[n, batch..]`) says `A[perm[i], :] = (L U)[i, :]`
+    /// (a permutation vector, not LAPACK's sequence of pivot swaps).
+    fn lu_factor(&self) -> Result<(TracedTensor, TracedTensor)>;
+    /// Solves `A X = B` with `(self, perm)` from [`Self::lu_factor`]; `b` is
+    /// `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted. Differentiable in the
+    /// factor and in `b`.
+    fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor>;
+}
+
+/// Both operands converted to their promoted dtype (the core's rule: f32 with f64 is f64,
+/// real with complex is complex), when both are float / complex; others are left for the
+/// op's own dtype check.
+fn promoted(a: &TracedTensor, b: &TracedTensor) -> Result<(TracedTensor, TracedTensor)> {
+    let (da, db) = (a.dtype()?, b.dtype()?);
+    if da == db || !da.is_float() || !db.is_float() {
+        return Ok((a.clone(), b.clone()));
+    }
+    let d = tenferro_runtime::ops::promote(da, db);
+    Ok((cast(a, d)?, cast(b, d)?))
 }
 
 impl TracedTensorLinalgExt for TracedTensor {
@@ -113,11 +137,14 @@ impl TracedTensorLinalgExt for TracedTensor {
     }
 
     fn triangular_solve(&self, b: &TracedTensor, how: TriangularSolve) -> Result<TracedTensor> {
-        triangular_solve_op(self, b, how)
+        let (a, b) = promoted(self, b)?;
+        triangular_solve_op(&a, &b, how)
     }
 
     fn solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
-        let ta = square_type("solve", self)?;
+        let (a, b) = promoted(self, b)?;
+        let (a, b) = (&a, &b);
+        let ta = square_type("solve", a)?;
         let tb = b.ty()?;
         if tb.rank() + 1 == ta.rank() {
             // A vector right-hand side [n, batch..].
@@ -129,10 +156,10 @@ impl TracedTensorLinalgExt for TracedTensor {
             }
             let mut s = vec![tb.shape[0], 1];
             s.extend_from_slice(&tb.shape[1..]);
-            let x = solve_op(self, &b.reshape(&s)?, false)?;
+            let x = solve_op(a, &b.reshape(&s)?, false)?;
             return x.reshape(&tb.shape);
         }
-        solve_op(self, b, false)
+        solve_op(a, b, false)
     }
 
     fn inv(&self) -> Result<TracedTensor> {
@@ -236,5 +263,17 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn lstsq(&self, b: &TracedTensor, rcond: Option<f64>) -> Result<Lstsq<TracedTensor>> {
         spectral::lstsq(self, b, rcond)
+    }
+
+    fn lu_with_parity(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
+        lu::lu_with_parity(self)
+    }
+
+    fn lu_factor(&self) -> Result<(TracedTensor, TracedTensor)> {
+        lu::lu_factor(self)
+    }
+
+    fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+        lu::lu_solve(self, perm, b)
     }
 }

@@ -1,0 +1,171 @@
+//! The LU family: parity, lu_factor / lu_solve (values, batches, vector right-hand sides,
+//! FD gradients and HVPs in the factor's input and the right-hand side), complex slogdet,
+//! promotion of mixed-dtype solves, errors, eager.
+
+#[path = "common/checks.rs"]
+mod checks;
+mod common;
+use checks::*;
+use common::*;
+use tenferro_linalg::{EagerTensorLinalgExt, TracedTensorLinalgExt, TriangularSolve};
+use tenferro_runtime::{DType, TracedTensor};
+
+#[test]
+fn parity_is_the_permutation_determinant() {
+    let n = 4;
+    for dt in DT {
+        let x = Rng::new(1).vec(n * n * 3, dt.is_complex());
+        let a = traced(dt, &[n, n, 3], &x);
+        let (p, l, u, parity) = a.lu_with_parity().unwrap();
+        let (p0, _, _) = a.lu().unwrap();
+        let recon = p.matmul(&l).unwrap().matmul(&u).unwrap();
+        let out = run(&[&recon, &parity, &p.det().unwrap(), &p0]);
+        assert_close(&values(&out[0]), &x, 1e-12, "P L U");
+        assert_close(&values(&out[1]), &values(&out[2]), 1e-12, "parity = det P");
+        assert_eq!(out[1].shape(), &[3]);
+        assert!(values(&out[1])
+            .iter()
+            .all(|z| (z.norm() - 1.0).abs() < 1e-14));
+    }
+}
+
+#[test]
+fn lu_factor_and_solve_batched_and_vector() {
+    let (n, k, b) = (4, 2, 3);
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(2);
+        let x = rng.vec(n * n * b, cx);
+        let rhs = rng.vec(n * k * b, cx);
+        let a = traced(dt, &[n, n, b], &x);
+        let bt = traced(dt, &[n, k, b], &rhs);
+        let (lu, perm) = a.lu_factor().unwrap();
+        assert_eq!(perm.dtype().unwrap(), DType::I64);
+        assert_eq!(perm.shape().unwrap(), vec![n, b]);
+        let xs = lu.lu_solve(&perm, &bt).unwrap();
+        let want = a.solve(&bt).unwrap();
+        let bv = traced(dt, &[n, b], &rhs[..n * b]);
+        let xv = lu.lu_solve(&perm, &bv).unwrap();
+        let wv = a.solve(&bv).unwrap();
+        assert_eq!(xv.shape().unwrap(), vec![n, b]);
+        let out = run(&[&xs, &want, &xv, &wv]);
+        assert_close(&values(&out[0]), &values(&out[1]), 1e-10, "lu_solve");
+        assert_close(&values(&out[2]), &values(&out[3]), 1e-10, "lu_solve vector");
+    }
+}
+
+#[test]
+fn lu_solve_gradients_match_finite_differences() {
+    let n = 3;
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(3);
+        let x = general(&mut rng, n, cx);
+        let rhs = rng.vec(n * 2, cx);
+        let (dx, drhs) = (rng.vec(n * n, cx), rng.vec(n * 2, cx));
+        let bt = traced(dt, &[n, 2], &rhs);
+        let at = traced(dt, &[n, n], &x);
+        let f = |a: &TracedTensor| {
+            let (lu, perm) = a.lu_factor().unwrap();
+            wsum(&lu.lu_solve(&perm, &bt).unwrap(), 5)
+        };
+        check_grad(dt, &[n, n], &x, &dx, f, "lu_solve in A");
+        check_hvp(dt, &[n, n], &x, &dx, f, "lu_solve in A");
+        let g = |b: &TracedTensor| {
+            let (lu, perm) = at.lu_factor().unwrap();
+            wsum(&lu.lu_solve(&perm, b).unwrap(), 6)
+        };
+        check_grad(dt, &[n, 2], &rhs, &drhs, g, "lu_solve in B");
+    }
+}
+
+#[test]
+fn complex_slogdet_has_a_unit_complex_sign_and_gradient() {
+    let n = 3;
+    let mut rng = Rng::new(4);
+    let x = general(&mut rng, n, true);
+    let a = traced(DType::C64, &[n, n], &x);
+    let (sign, logabs) = a.slogdet().unwrap();
+    assert_eq!(logabs.dtype().unwrap(), DType::F64);
+    let out = run(&[&sign, &logabs, &a.det().unwrap()]);
+    let (s, l, d) = (
+        values(&out[0])[0],
+        values(&out[1])[0].re,
+        values(&out[2])[0],
+    );
+    assert!((s.norm() - 1.0).abs() < 1e-14);
+    assert_close(&[s * l.exp()], &[d], 1e-12, "sign · exp(logabs) = det");
+    let dir = rng.vec(n * n, true);
+    check_grad(
+        DType::C64,
+        &[n, n],
+        &x,
+        &dir,
+        |a| a.slogdet().unwrap().1,
+        "slogdet logabs",
+    );
+    check_grad(
+        DType::C64,
+        &[n, n],
+        &x,
+        &dir,
+        |a| wsum(&a.slogdet().unwrap().0, 7),
+        "slogdet sign",
+    );
+}
+
+#[test]
+fn mixed_dtype_solves_promote() {
+    let n = 2;
+    let a = traced(
+        DType::F32,
+        &[n, n],
+        &[c(2.0, 0.0), c(0.0, 0.0), c(0.0, 0.0), c(4.0, 0.0)],
+    );
+    let b64 = traced(DType::F64, &[n], &[c(1.0, 0.0), c(1.0, 0.0)]);
+    let bc = traced(DType::C64, &[n, 1], &[c(1.0, 1.0), c(0.0, 2.0)]);
+    let x1 = a.solve(&b64).unwrap();
+    let x2 = a.solve(&bc).unwrap();
+    let x3 = a.triangular_solve(&bc, TriangularSolve::default()).unwrap();
+    assert_eq!(x1.dtype().unwrap(), DType::F64);
+    assert_eq!(x2.dtype().unwrap(), DType::C64);
+    assert_eq!(x3.dtype().unwrap(), DType::C64);
+    let out = run(&[&x1, &x2]);
+    assert_eq!(out[0].as_slice::<f64>().unwrap(), &[0.5, 0.25]);
+    assert_close(&values(&out[1]), &[c(0.5, 0.5), c(0.0, 0.5)], 1e-15, "c64");
+}
+
+#[test]
+fn lu_solve_errors() {
+    let a = traced(DType::F64, &[3, 3], &Rng::new(1).vec(9, false));
+    let (lu, perm) = a.lu_factor().unwrap();
+    let b = traced(DType::F64, &[2, 1], &Rng::new(1).vec(2, false));
+    let msg = lu.lu_solve(&perm, &b).unwrap_err().to_string();
+    assert!(
+        msg.contains("lu_solve") && msg.contains("do not match"),
+        "{msg}"
+    );
+    let b = traced(DType::F64, &[3, 1], &Rng::new(1).vec(3, false));
+    let msg = lu.lu_solve(&lu, &b).unwrap_err().to_string();
+    assert!(msg.contains("i64"), "{msg}");
+}
+
+#[test]
+fn eager_lu_factor_solve() {
+    use tenferro_ad::EagerContext;
+    use tenferro_cpu::CpuBackend;
+    let ctx = EagerContext::with_ad_context(CpuBackend::new(), ad());
+    ctx.register_extension(tenferro_linalg::register_runtime)
+        .unwrap();
+    let a = ctx
+        .from_vec_col_major(vec![2, 2], vec![0.0_f64, 1.0, 2.0, 0.0])
+        .unwrap()
+        .requires_grad(true);
+    let (_, _, _, parity) = a.lu_with_parity().unwrap();
+    assert_eq!(parity.value().as_slice::<f64>().unwrap(), &[-1.0]);
+    let (lu, perm) = a.lu_factor().unwrap();
+    assert_eq!(perm.value().as_slice::<i64>().unwrap(), &[1, 0]);
+    let b = ctx.from_vec_col_major(vec![2], vec![2.0_f64, 4.0]).unwrap();
+    let x = lu.lu_solve(&perm, &b).unwrap();
+    assert_eq!(x.value().as_slice::<f64>().unwrap(), &[4.0, 1.0]);
+}
