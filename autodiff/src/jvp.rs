@@ -444,6 +444,12 @@ fn binary_jvp(
             );
             add_opt(da.clone(), db.as_ref().map(|d| neg(&mul(d, &trunc))))
         }
+        // Integer bit operations: integers carry no tangent.
+        BinaryOp::And
+        | BinaryOp::Or
+        | BinaryOp::Xor
+        | BinaryOp::ShiftLeft
+        | BinaryOp::ShiftRightLogical => None,
         BinaryOp::Max | BinaryOp::Min => {
             // The tangent of the operand that is the result; ties split evenly (as JAX).
             let weight = |p: &TracedTensor, q: &TracedTensor| {

@@ -356,6 +356,12 @@ impl Builder<'_> {
                         BinaryOp::Div => !safe,
                         BinaryOp::Pow => !safe && d.is_float(),
                         BinaryOp::Atan2 | BinaryOp::Rem => !safe && b.accepts(d),
+                        // exact integer bit operations
+                        BinaryOp::And
+                        | BinaryOp::Or
+                        | BinaryOp::Xor
+                        | BinaryOp::ShiftLeft
+                        | BinaryOp::ShiftRightLogical => b.accepts(d),
                     })
                     .collect();
                 let b = r.pick(&ops);

@@ -988,4 +988,40 @@ binary_ops! {
         complex: none,
         int: (|x, y| if y == 0 { 0 } else { x.wrapping_rem(y) }),
     }
+    /// Bitwise and. Integers only (no derivative).
+    And {
+        name: and, cost: Cheap,
+        real: none,
+        complex: none,
+        int: (|x, y| x & y),
+    }
+    /// Bitwise or. Integers only (no derivative).
+    Or {
+        name: or, cost: Cheap,
+        real: none,
+        complex: none,
+        int: (|x, y| x | y),
+    }
+    /// Bitwise exclusive or. Integers only (no derivative).
+    Xor {
+        name: xor, cost: Cheap,
+        real: none,
+        complex: none,
+        int: (|x, y| x ^ y),
+    }
+    /// `x << y` on the 64-bit pattern; 0 when `y` is outside `0..64` (as lax). Integers only.
+    ShiftLeft {
+        name: shift_left, cost: Cheap,
+        real: none,
+        complex: none,
+        int: (|x, y| if (0..64).contains(&y) { x.wrapping_shl(y as u32) } else { 0 }),
+    }
+    /// `x >> y` filling with zeros (the 64-bit pattern read as unsigned); 0 when `y` is
+    /// outside `0..64` (as lax). Integers only.
+    ShiftRightLogical {
+        name: shift_right_logical, cost: Cheap,
+        real: none,
+        complex: none,
+        int: (|x, y| if (0..64).contains(&y) { ((x as u64) >> (y as u32)) as i64 } else { 0 }),
+    }
 }

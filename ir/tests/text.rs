@@ -84,7 +84,9 @@ fn every_op() -> Function {
         }
     }
     for b in BinaryOp::ALL {
-        outs.push(f.push1(Op::Binary(b), &[x, x]).unwrap());
+        // integer-only ops (bitwise, shifts) on the i64 operand
+        let v = if b.accepts(DType::F64) { x } else { i };
+        outs.push(f.push1(Op::Binary(b), &[v, v]).unwrap());
     }
     outs.push(f.push1(Op::Binary(BinaryOp::Div), &[i, i]).unwrap());
     let mut pred = None;

@@ -958,6 +958,12 @@ impl Gen<'_> {
                 let m = mag(a);
                 self.push(Op::Binary(b), &[x, d], (-m, m))
             }
+            // Integer bit operations: never on the smooth (float) path.
+            BinaryOp::And
+            | BinaryOp::Or
+            | BinaryOp::Xor
+            | BinaryOp::ShiftLeft
+            | BinaryOp::ShiftRightLogical => None,
             BinaryOp::Pow => {
                 // Positive base, exponent squashed into [-2, 2] by 2·tanh.
                 let base = self.positive(x)?;
