@@ -66,6 +66,8 @@ pub trait EagerTensorLinalgExt {
     fn lu_factor(&self) -> Result<(EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::lu_solve`].
     fn lu_solve(&self, perm: &EagerTensor, b: &EagerTensor) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::cho_solve`].
+    fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor>;
 }
 
 fn opt_key(v: Option<f64>) -> [i64; 2] {
@@ -332,6 +334,13 @@ impl EagerTensorLinalgExt for EagerTensor {
         self.context()
             .apply_traced1(OpKey::named("linalg.lu_solve", []), &[self, perm, b], |t| {
                 Ok(vec![t[0].lu_solve(&t[1], &t[2])?])
+            })
+    }
+
+    fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor> {
+        self.context()
+            .apply_traced1(OpKey::named("linalg.cho_solve", []), &[self, b], |t| {
+                Ok(vec![t[0].cho_solve(&t[1])?])
             })
     }
 }

@@ -99,3 +99,34 @@ pub(crate) fn lu_solve(
         Ok(x)
     }
 }
+
+pub(crate) fn cho_solve(l: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+    let op = "cho_solve";
+    let ta = square_type(op, l)?;
+    let tb0 = b.ty()?;
+    let vector = tb0.rank() + 1 == ta.rank();
+    let b2 = if vector {
+        let mut s = vec![tb0.shape[0], 1];
+        s.extend_from_slice(&tb0.shape[1..]);
+        b.reshape(&s)?
+    } else {
+        b.clone()
+    };
+    let tb = matrix_type(op, &b2)?;
+    let dtype = tenferro_runtime::ops::promote(ta.dtype, tb.dtype);
+    let (l, b2) = (cast(l, dtype)?, cast(&b2, dtype)?);
+    let y = triangular_solve_op(&l, &b2, TriangularSolve::default())?;
+    let x = triangular_solve_op(
+        &l,
+        &y,
+        TriangularSolve {
+            adjoint: true,
+            ..TriangularSolve::default()
+        },
+    )?;
+    if vector {
+        x.reshape(&tb0.shape)
+    } else {
+        Ok(x)
+    }
+}

@@ -117,6 +117,10 @@ pub trait TracedTensorLinalgExt {
     /// `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted. Differentiable in the
     /// factor and in `b`.
     fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor>;
+    /// Solves `A X = B` given this lower Cholesky factor `L` of `A = L Lᴴ` (only its
+    /// lower triangle is read): two triangular solves, differentiable in `L` and `b`;
+    /// `b` is `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted.
+    fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor>;
 }
 
 /// Both operands converted to their promoted dtype (the core's rule: f32 with f64 is f64,
@@ -275,5 +279,9 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
         lu::lu_solve(self, perm, b)
+    }
+
+    fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
+        lu::cho_solve(self, b)
     }
 }

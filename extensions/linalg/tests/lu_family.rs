@@ -169,3 +169,25 @@ fn eager_lu_factor_solve() {
     let x = lu.lu_solve(&perm, &b).unwrap();
     assert_eq!(x.value().as_slice::<f64>().unwrap(), &[4.0, 1.0]);
 }
+
+#[test]
+fn cho_solve_matches_solve_with_gradients() {
+    let (n, b) = (3, 2);
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(9);
+        let a: Vec<C> = (0..b).flat_map(|_| spd(&mut rng, n, cx)).collect();
+        let rhs = rng.vec(n * 2 * b, cx);
+        let at = traced(dt, &[n, n, b], &a);
+        let bt = traced(dt, &[n, 2, b], &rhs);
+        let l = at.cholesky().unwrap();
+        let out = run(&[&l.cho_solve(&bt).unwrap(), &at.solve(&bt).unwrap()]);
+        assert_close(&values(&out[0]), &values(&out[1]), 1e-10, "cho_solve");
+        let d = (0..b)
+            .flat_map(|_| hermitian(&mut rng, n, cx))
+            .collect::<Vec<C>>();
+        let f = |a: &TracedTensor| wsum(&a.cholesky().unwrap().cho_solve(&bt).unwrap(), 3);
+        check_grad(dt, &[n, n, b], &a, &d, f, "cho_solve");
+        check_hvp(dt, &[n, n, b], &a, &d, f, "cho_solve");
+    }
+}
