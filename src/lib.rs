@@ -14,6 +14,7 @@
 pub struct ReadmeDoctests;
 
 pub mod fuzz;
+pub mod optim;
 pub mod random;
 
 /// Guides: idioms of JAX and PyTorch and their tenferro spelling. Their code blocks are
