@@ -518,58 +518,59 @@ fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
     }
 }
 
-/// Chooses every step's operand roles and axis orders, and costs the plan.
-fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPlan {
-    let n = prep.len();
-    let sizes = &r.sizes;
-    let mut labels: Vec<Option<Vec<usize>>> = prep.iter().map(|p| Some(p.labels.clone())).collect();
-    let mut steps = Vec::new();
-    let (mut flops, mut flops_oe, mut big) = (0.0, 0.0, 0.0f64);
-    let mut packs_total = 0;
-    for &(a, b) in ssa {
-        let la = labels[a].take().unwrap_or_default();
-        let lb = labels[b].take().unwrap_or_default();
-        let later = |l: &usize| out_u.contains(l) || labels.iter().flatten().any(|s| s.contains(l));
-        let mut all = la.clone();
-        all.extend(lb.iter().filter(|l| !la.contains(l)));
-        let step_flops: f64 = all.iter().map(|&l| sizes[l] as f64).product();
-        // Sum what only one side has and nothing later needs.
-        let sum_of = |x: &[usize], y: &[usize]| -> Vec<usize> {
-            (0..x.len())
-                .filter(|&i| !y.contains(&x[i]) && !later(&x[i]))
-                .collect()
+/// The candidate layouts of one pairwise step on operands with label orders `la`, `lb`
+/// (ids `a`, `b`), given the labels needed after it: which side is the dot_general's lhs,
+/// the contracted axes in lhs or rhs order, the batch axes in lhs or rhs order.
+fn candidates(
+    (a, la): (usize, &[usize]),
+    (b, lb): (usize, &[usize]),
+    later: &dyn Fn(usize) -> bool,
+    sizes: &[usize],
+) -> Vec<Step> {
+    let mut all = la.to_vec();
+    all.extend(lb.iter().filter(|l| !la.contains(l)));
+    let step_flops: f64 = all.iter().map(|&l| sizes[l] as f64).product();
+    // Sum what only one side has and nothing later needs.
+    let sum_of = |x: &[usize], y: &[usize]| -> Vec<usize> {
+        (0..x.len())
+            .filter(|&i| !y.contains(&x[i]) && !later(x[i]))
+            .collect()
+    };
+    let (sa, sb) = (sum_of(la, lb), sum_of(lb, la));
+    let ka: Vec<usize> = (0..la.len())
+        .filter(|i| !sa.contains(i))
+        .map(|i| la[i])
+        .collect();
+    let kb: Vec<usize> = (0..lb.len())
+        .filter(|i| !sb.contains(i))
+        .map(|i| lb[i])
+        .collect();
+    let contract: Vec<usize> = ka
+        .iter()
+        .copied()
+        .filter(|&l| kb.contains(&l) && !later(l))
+        .collect();
+    let mut out = Vec::new();
+    for swap in [false, true] {
+        let (x, y, xs, ys, xid, yid) = if swap {
+            (&kb, &ka, &sb, &sa, b, a)
+        } else {
+            (&ka, &kb, &sa, &sb, a, b)
         };
-        let (sa, sb) = (sum_of(&la, &lb), sum_of(&lb, &la));
-        let ka: Vec<usize> = (0..la.len())
-            .filter(|i| !sa.contains(i))
-            .map(|i| la[i])
-            .collect();
-        let kb: Vec<usize> = (0..lb.len())
-            .filter(|i| !sb.contains(i))
-            .map(|i| lb[i])
-            .collect();
-        let contract: Vec<usize> = ka
-            .iter()
-            .copied()
-            .filter(|l| kb.contains(l) && !later(l))
-            .collect();
-        let inner = !contract.is_empty() || !sa.is_empty() || !sb.is_empty();
-        // Candidates: which side is lhs, contract order from lhs or rhs.
-        let mut best: Option<(usize, Step)> = None;
-        for swap in [false, true] {
-            let (x, y, xs, ys, xid, yid) = if swap {
-                (&kb, &ka, &sb, &sa, b, a)
-            } else {
-                (&ka, &kb, &sa, &sb, a, b)
-            };
-            let c_from_x: Vec<usize> = x.iter().copied().filter(|l| contract.contains(l)).collect();
-            let c_from_y: Vec<usize> = y.iter().copied().filter(|l| contract.contains(l)).collect();
-            for c in [c_from_x, c_from_y] {
-                let batch: Vec<usize> = x
-                    .iter()
-                    .copied()
-                    .filter(|l| y.contains(l) && !contract.contains(l))
-                    .collect();
+        let pick = |v: &[usize], keep: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            v.iter().copied().filter(|&l| keep(l)).collect()
+        };
+        let is_c = |l: usize| contract.contains(&l);
+        let is_b = |l: usize| !contract.contains(&l) && x.contains(&l) && y.contains(&l);
+        let orders_c = [pick(x, &is_c), pick(y, &is_c)];
+        let orders_b = [pick(x, &is_b), pick(y, &is_b)];
+        for (ci, c) in orders_c.iter().enumerate() {
+            for (bi, batch) in orders_b.iter().enumerate() {
+                if (ci == 1 && orders_c[0] == orders_c[1])
+                    || (bi == 1 && orders_b[0] == orders_b[1])
+                {
+                    continue;
+                }
                 let pos = |v: &[usize], l: usize| v.iter().position(|&m| m == l).unwrap();
                 let shape = |v: &[usize]| v.iter().map(|&l| sizes[l]).collect::<Vec<_>>();
                 let xfree: Vec<usize> = (0..x.len()).filter(|&i| !y.contains(&x[i])).collect();
@@ -581,7 +582,7 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
                 let mut res = batch.clone();
                 res.extend(xfree.iter().map(|&i| x[i]));
                 res.extend(yfree.iter().map(|&i| y[i]));
-                let step = Step {
+                out.push(Step {
                     lhs: xid,
                     rhs: yid,
                     lhs_sum: xs.clone(),
@@ -596,21 +597,93 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
                     labels: res,
                     flops: step_flops,
                     packs,
-                };
-                if best.as_ref().is_none_or(|(p, _)| packs < *p) {
-                    best = Some((packs, step));
-                }
+                });
             }
         }
-        let (packs, step) = best.expect("two candidates");
-        packs_total += packs;
-        flops += step_flops;
-        flops_oe += if inner { 2.0 * step_flops } else { step_flops };
-        big = big.max(step.size);
-        labels.push(Some(step.labels.clone()));
-        steps.push(step);
     }
-    let last = labels.into_iter().flatten().next_back().unwrap_or_default();
+    out
+}
+
+/// Chooses every step's operand roles and axis orders, and costs the plan. Each step takes
+/// the candidate layout with the fewest GEMM packs, counting also the packs of the step
+/// that consumes its result (when that step's other operand is already laid out) or, for
+/// the last step, the final transpose into the output order.
+fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPlan {
+    let n = prep.len();
+    let sizes = &r.sizes;
+    // Label sets (layout-independent) and what is needed after each step.
+    let mut sets: Vec<Vec<usize>> = prep.iter().map(|p| p.labels.clone()).collect();
+    let mut alive: Vec<bool> = vec![true; n + ssa.len()];
+    let mut keep_after: Vec<HashSet<usize>> = Vec::new();
+    let mut consumer: Vec<Option<usize>> = vec![None; n + ssa.len()];
+    for (k, &(a, b)) in ssa.iter().enumerate() {
+        alive[a] = false;
+        alive[b] = false;
+        consumer[a] = Some(k);
+        consumer[b] = Some(k);
+        let mut keep: HashSet<usize> = out_u.iter().copied().collect();
+        for (id, s) in sets.iter().enumerate() {
+            if alive[id] {
+                keep.extend(s.iter().copied());
+            }
+        }
+        let mut res: Vec<usize> = sets[a].clone();
+        res.extend(sets[b].iter().filter(|l| !sets[a].contains(l)));
+        res.retain(|l| keep.contains(l));
+        sets.push(res);
+        keep_after.push(keep);
+    }
+    let mut orders: Vec<Option<Vec<usize>>> = prep.iter().map(|p| Some(p.labels.clone())).collect();
+    orders.resize(n + ssa.len(), None);
+    let mut steps: Vec<Step> = Vec::new();
+    let (mut flops, mut flops_oe, mut big) = (0.0, 0.0, 0.0f64);
+    let mut packs_total = 0;
+    for (k, &(a, b)) in ssa.iter().enumerate() {
+        let la = orders[a].clone().unwrap_or_default();
+        let lb = orders[b].clone().unwrap_or_default();
+        let keep = &keep_after[k];
+        let cands = candidates((a, &la), (b, &lb), &|l| keep.contains(&l), sizes);
+        let me = n + k;
+        let score = |c: &Step| -> usize {
+            let ahead = match consumer[me] {
+                None => usize::from(c.labels.as_slice() != out_u),
+                Some(p) => {
+                    let (pa, pb) = ssa[p];
+                    let other = if pa == me { pb } else { pa };
+                    match &orders[other] {
+                        Some(lo) => {
+                            let kp = &keep_after[p];
+                            candidates((me, &c.labels), (other, lo), &|l| kp.contains(&l), sizes)
+                                .iter()
+                                .map(|s| s.packs)
+                                .min()
+                                .unwrap_or(0)
+                        }
+                        None => 0,
+                    }
+                }
+            };
+            c.packs + ahead
+        };
+        let best = cands
+            .into_iter()
+            .min_by_key(|c| score(c))
+            .expect("at least one candidate");
+        let inner = !best.dims.lhs_contract.is_empty()
+            || !best.lhs_sum.is_empty()
+            || !best.rhs_sum.is_empty();
+        packs_total += best.packs;
+        flops += best.flops;
+        flops_oe += if inner { 2.0 * best.flops } else { best.flops };
+        big = big.max(best.size);
+        orders[me] = Some(best.labels.clone());
+        steps.push(best);
+    }
+    let last = if ssa.is_empty() {
+        orders[0].clone().unwrap_or_default()
+    } else {
+        orders[n + ssa.len() - 1].clone().unwrap_or_default()
+    };
     // The remaining value has exactly the labels of out_u (as a set).
     let perm: Vec<usize> = out_u
         .iter()
