@@ -21,8 +21,9 @@
 //! holomorphy convention (JAX's `holomorphic=True`), which is not implemented.
 
 use crate::context::AdContext;
+use crate::custom::JvpMode;
 use crate::error::{AdError, Result};
-use crate::linearize::{linearize, Linearized};
+use crate::linearize::{linearize_mode, Linearized};
 use tenferro_ir::{Data, Tensor, TensorType};
 use tenferro_runtime::{lower, LowerMode, TracedTensor};
 
@@ -56,10 +57,16 @@ fn jac_shape(y: &TensorType, x: &TensorType) -> Vec<usize> {
 }
 
 impl AdContext {
-    /// Linearization of `y` with respect to `x` alone.
-    fn linearize_one(&self, y: &TracedTensor, x: &TracedTensor) -> Result<Linearized> {
+    /// Linearization of `y` with respect to `x` alone, to be transposed (`Linearize`) or
+    /// evaluated forward (`Forward`).
+    fn linearize_one(
+        &self,
+        y: &TracedTensor,
+        x: &TracedTensor,
+        mode: JvpMode,
+    ) -> Result<Linearized> {
         let lowered = lower(&[y], &[x], LowerMode::Dependent)?;
-        linearize(&lowered.function, self.rules(), &lowered.params, 1)
+        linearize_mode(&lowered.function, self.rules(), &lowered.params, 1, mode)
     }
 
     /// Forward-mode Jacobian of `y` with respect to `x`, of shape `shape(y) ++ shape(x)`
@@ -76,7 +83,7 @@ impl AdContext {
         for (i, x) in xs.iter().enumerate() {
             let xt = check_real("jacfwd", &format!("input #{i}"), x)?;
             let shape = jac_shape(&yt, &xt);
-            let lin = self.linearize_one(y, x)?;
+            let lin = self.linearize_one(y, x, JvpMode::Forward)?;
             let Some(k) = lin.output_map[0] else {
                 out.push(TracedTensor::zeros(&TensorType::new(yt.dtype, shape)));
                 continue;
@@ -107,7 +114,7 @@ impl AdContext {
         for (i, x) in xs.iter().enumerate() {
             let xt = check_real("jacrev", &format!("input #{i}"), x)?;
             let shape = jac_shape(&yt, &xt);
-            let lin = self.linearize_one(y, x)?;
+            let lin = self.linearize_one(y, x, JvpMode::Linearize)?;
             if lin.output_map[0].is_none() {
                 out.push(TracedTensor::zeros(&TensorType::new(yt.dtype, shape)));
                 continue;

@@ -7,6 +7,7 @@
 //! separate the linear part and [`crate::transpose_function`] transpose it.
 
 use crate::build::*;
+use crate::custom::{barrier_jvp, JvpMode};
 use crate::error::{AdError, Result};
 use crate::rules::Rules;
 use tenferro_ir::{
@@ -32,6 +33,18 @@ pub fn jvp_function(
     rules: &Rules,
     primals: &[TracedTensor],
     tangents: &[Option<TracedTensor>],
+) -> Result<JvpOutputs> {
+    jvp_function_mode(f, rules, primals, tangents, JvpMode::Forward)
+}
+
+/// [`jvp_function`] in forward mode or as the first step of [`crate::linearize`] (which
+/// custom_vjp and checkpoint regions treat differently, see [`crate::custom`]).
+pub(crate) fn jvp_function_mode(
+    f: &Function,
+    rules: &Rules,
+    primals: &[TracedTensor],
+    tangents: &[Option<TracedTensor>],
+    mode: JvpMode,
 ) -> Result<JvpOutputs> {
     let params = f.params();
     if primals.len() != params.len() || tangents.len() != params.len() {
@@ -102,7 +115,17 @@ pub fn jvp_function(
             .map(|a| tangent[a.index()].clone())
             .collect();
         if arg_tangents.iter().any(Option::is_some) {
-            let ts = jvp_rule(rules, &inst.op, &args, &outs, &arg_tangents)?;
+            let ts = match &inst.op {
+                Op::Barrier { label } => vec![barrier_jvp(
+                    rules,
+                    mode,
+                    label,
+                    &args,
+                    &outs[0],
+                    &arg_tangents,
+                )?],
+                op => jvp_rule(rules, op, &args, &outs, &arg_tangents)?,
+            };
             if ts.len() != outs.len() {
                 return Err(AdError::Internal(format!(
                     "jvp rule of `{}` returned {} tangents for {} results",
@@ -273,6 +296,7 @@ fn jvp_rule(
             })?;
             rule.jvp(e, x, y, dx)
         }
+        Op::Barrier { .. } => Err(AdError::Internal("barrier handled by jvp_function".into())),
     }
 }
 

@@ -84,6 +84,7 @@
 
 mod build;
 pub mod context;
+pub mod custom;
 pub mod eager;
 pub mod error;
 pub mod jacobian;
@@ -94,6 +95,7 @@ pub mod transpose;
 pub mod vmap;
 
 pub use context::{AdContext, AdContextBuilder, TracedTensorAdExt};
+pub use custom::CustomFn;
 pub use eager::{EagerContext, EagerStats, EagerTensor, NoGradGuard, OpKey};
 pub use error::{AdError, Result};
 pub use jvp::{jvp_function, JvpOutputs};

@@ -1,13 +1,14 @@
 //! Linearization with partial evaluation, and vjp = linearize + transpose.
 //!
-//! [`linearize`] runs [`jvp_function`] with each differentiated input's tangent a fresh
+//! [`linearize`] runs [`crate::jvp_function`] with each differentiated input's tangent a fresh
 //! placeholder, then lowers the tangent outputs with those placeholders as the cut
 //! ([`LowerMode::Dependent`]). That is partial evaluation: the linear function holds only
 //! the instructions that depend on the tangents; every primal value they use (a
 //! residual) becomes a parameter bound to the traced primal computation.
 
+use crate::custom::JvpMode;
 use crate::error::{AdError, Result};
-use crate::jvp::jvp_function;
+use crate::jvp::jvp_function_mode;
 use crate::rules::Rules;
 use crate::transpose::transpose_function;
 use tenferro_ir::Function;
@@ -39,6 +40,19 @@ pub fn linearize(
     primals: &[TracedTensor],
     n_wrt: usize,
 ) -> Result<Linearized> {
+    linearize_mode(f, rules, primals, n_wrt, JvpMode::Linearize)
+}
+
+/// [`linearize`] whose linear function is meant to be transposed (`JvpMode::Linearize`)
+/// or evaluated forward (`JvpMode::Forward`, as `jacfwd` does: custom_vjp functions are
+/// then an error, checkpoints are differentiated inline).
+pub(crate) fn linearize_mode(
+    f: &Function,
+    rules: &Rules,
+    primals: &[TracedTensor],
+    n_wrt: usize,
+    mode: JvpMode,
+) -> Result<Linearized> {
     if n_wrt > f.params().len() {
         return Err(AdError::BadArgument {
             transform: "linearize",
@@ -66,7 +80,7 @@ pub fn linearize(
             tangents.push(None);
         }
     }
-    let out = jvp_function(f, rules, primals, &tangents)?;
+    let out = jvp_function_mode(f, rules, primals, &tangents, mode)?;
     let mut output_map = Vec::with_capacity(out.tangents.len());
     let mut nonzero = Vec::new();
     for t in &out.tangents {

@@ -94,6 +94,8 @@ pub trait ExtensionRule: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Rules {
     rules: HashMap<String, Arc<dyn ExtensionRule>>,
+    /// Call sites of custom_jvp / custom_vjp / checkpoint functions (shared by clones).
+    pub(crate) regions: crate::custom::Regions,
 }
 
 impl Rules {

@@ -393,6 +393,9 @@ fn transpose_rule(
     cts: &[Option<TracedTensor>],
 ) -> Result<Vec<Option<TracedTensor>>> {
     if let Op::Extension(e) = op {
+        if let Some(r) = crate::custom::linear_transpose(rules, e, args, cts)? {
+            return Ok(r);
+        }
         let rule = rules.get(&e.name).ok_or_else(|| AdError::MissingRule {
             op: e.name.clone(),
             mode: "transpose",
@@ -581,6 +584,14 @@ fn transpose_rule(
             },
             &[ct],
         ))),
+        // Identity in operand 0; the other operands are dependencies only.
+        Op::Barrier { .. } => {
+            let mut r = vec![None; args.len()];
+            if lin[0] {
+                r[0] = Some(ct.clone());
+            }
+            r
+        }
         Op::Compare(_)
         | Op::Reduce { .. }
         | Op::Argsort { .. }

@@ -244,6 +244,8 @@ fn batch_inst(rules: &Rules, op: &Op, args: &[BVal], b: usize) -> Result<Vec<BVa
             let upd = batched(&args[2], b)?;
             apply(op.clone(), &[base, args[1].value.clone(), upd])
         }
+        // an optimisation barrier orders its operands: it batches them all
+        Op::Barrier { .. } => apply(op.clone(), &all(args)?),
         Op::Iota { .. } | Op::Constant(_) => unreachable!("no operands: never batched"),
         Op::Extension(e) => {
             let rule = rules.get(&e.name).ok_or_else(|| AdError::MissingRule {

@@ -645,6 +645,9 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
             ))
         }
         Op::Reshape { shape } => StepKind::Reshape(shape.clone()),
+        // The value of operand 0 in the same buffer (an alias, like a reshape); the other
+        // operands are only dependencies, kept alive until this step.
+        Op::Barrier { .. } => StepKind::Reshape(args[0].shape.clone()),
         Op::BroadcastInDim { dims, .. } => {
             let x = &args[0].shape;
             let xs = col_major_strides(x);

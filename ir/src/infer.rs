@@ -489,6 +489,10 @@ fn infer_unchecked(op: &Op, args: &[&TensorType]) -> Result<Vec<TensorType>, IrE
             one(x.clone())
         }
         Op::Extension(e) => Ok(e.results.clone()),
+        Op::Barrier { .. } => match args.first() {
+            Some(x) => one((*x).clone()),
+            None => err(op, "expected at least one operand".to_string()),
+        },
     }
 }
 

@@ -199,8 +199,18 @@ impl ExtensionOp {
 /// | `Argsort` | x (real or i64) | i64, x's shape: the stable sort permutation along `axis` |
 /// | `Cumulative` | x (numeric; real for max/min) | x's type: inclusive scan along `axis` |
 /// | `Extension` | any | `op.results` |
+/// | `Barrier` | x, deps... (n ≥ 1, any types) | x's type, value = x |
 ///
 /// Gather and scatter_add clamp indices into `[0, x.shape[axis] - 1]`.
+///
+/// `Barrier` is an optimisation barrier (JAX's `optimization_barrier`): its value is its
+/// first operand; the other operands are dependencies whose values are ignored (the
+/// barrier runs after them). Passes treat it as opaque: nothing folds, simplifies or
+/// rewrites through it, so a value computed from a barrier is never identified with one
+/// computed from the barrier's operand (this is what keeps rematerialisation from being
+/// undone by CSE). `label` is free text; autodiff gives labels starting with `ad.` a
+/// meaning (region markers of custom_jvp / custom_vjp / checkpoint), any other barrier
+/// differentiates as the identity in its first operand.
 ///
 /// `Argsort` orders by the total order of `jnp.sort`: `-0.0 == 0.0`, NaN after every
 /// number (`+inf` included), equal keys (NaNs among themselves included) in their original
@@ -308,6 +318,11 @@ pub enum Op {
     },
     /// An op of an extension crate.
     Extension(ExtensionOp),
+    /// Optimisation barrier: the value of operand 0, after the other operands.
+    Barrier {
+        /// Free text (autodiff region markers use labels `ad.*`).
+        label: String,
+    },
 }
 
 impl Op {
@@ -334,6 +349,7 @@ impl Op {
             Op::Argsort { .. } => "argsort",
             Op::Cumulative { kind, .. } => kind.cumulative_name(),
             Op::Extension(e) => &e.name,
+            Op::Barrier { .. } => "barrier",
         }
     }
 

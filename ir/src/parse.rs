@@ -331,6 +331,16 @@ impl Attrs {
         }
     }
 
+    fn string(&mut self, key: &str) -> Result<String, IrError> {
+        match self.take(key)? {
+            AttrVal::Str(s) => Ok(s),
+            v => self.err(format!(
+                "attribute `{key}`: expected a string like \"text\", got {}",
+                v.kind()
+            )),
+        }
+    }
+
     fn ty(&mut self, key: &str) -> Result<TensorType, IrError> {
         match self.take(key)? {
             AttrVal::Type(t) => Ok(t),
@@ -364,6 +374,7 @@ enum CoreKind {
     Reduce(ReduceOp),
     Cumulative(ReduceOp),
     Argsort,
+    Barrier,
     Compare,
     Select,
     DotGeneral,
@@ -412,6 +423,7 @@ fn core_kind(name: &str) -> Option<CoreKind> {
         "iota" => CoreKind::Iota,
         "constant" => CoreKind::Constant,
         "argsort" => CoreKind::Argsort,
+        "barrier" => CoreKind::Barrier,
         _ => return None,
     })
 }
@@ -1093,6 +1105,9 @@ fn core_op(
             kind: r,
             axis: attrs.usize("axis")?,
             reverse: attrs.bool_or_false("reverse")?,
+        },
+        CoreKind::Barrier => Op::Barrier {
+            label: attrs.string("label")?,
         },
         CoreKind::Argsort => Op::Argsort {
             axis: attrs.usize("axis")?,

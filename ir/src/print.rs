@@ -254,6 +254,7 @@ fn write_op(out: &mut impl Write, op: &Op, recorded: &[Option<&TensorType>]) -> 
             write!(out, " {{axis = {axis}, reverse = {reverse}}}")
         }
         Op::Extension(_) => Ok(()),
+        Op::Barrier { label } => write!(out, " {{label = {label:?}}}"),
     }
 }
 

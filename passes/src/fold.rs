@@ -32,7 +32,10 @@ pub fn run(f: &mut Function) -> Result<PassStats, PassError> {
             Op::Iota { .. } | Op::BroadcastInDim { .. } => MAX_FOLDED_EXPANSION,
             _ => MAX_FOLDED_ELEMENTS,
         };
-        let foldable = !matches!(inst.op, Op::Constant(_) | Op::Extension(_))
+        let foldable = !matches!(
+            inst.op,
+            Op::Constant(_) | Op::Extension(_) | Op::Barrier { .. }
+        )
             && inst.results.len() == 1
             && f.ty(inst.results[0]).numel() <= limit
             && args.iter().all(|a| consts[a.index()].is_some());

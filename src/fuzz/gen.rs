@@ -147,7 +147,7 @@ pub fn kind_of(op: &Op) -> Option<OpKind> {
         Op::Convert { .. } => OpKind::Convert,
         Op::Iota { .. } => OpKind::Iota,
         Op::Constant(_) => OpKind::Constant,
-        Op::Extension(_) => return None,
+        Op::Extension(_) | Op::Barrier { .. } => return None,
     })
 }
 

@@ -160,7 +160,7 @@ pub fn write_back(f: &Function, t: &Translation) -> Option<Function> {
     let class_of = |v: Value| t.value_class[v.index()].map(|c| eg.find(c));
     let mut pos = 0;
     for inst in f.insts() {
-        if let Op::Extension(_) = &inst.op {
+        if let Op::Extension(_) | Op::Barrier { .. } = &inst.op {
             let args = inst
                 .args
                 .iter()

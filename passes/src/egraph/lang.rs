@@ -146,7 +146,7 @@ impl TOp {
                 axis: *axis,
                 reverse: *reverse,
             },
-            Op::Constant(_) | Op::Extension(_) => return None,
+            Op::Constant(_) | Op::Extension(_) | Op::Barrier { .. } => return None,
         })
     }
 

@@ -106,7 +106,8 @@ pub fn translate(f: &Function) -> Translation {
     let mut pos = 0;
     for inst in f.insts() {
         let op = match &inst.op {
-            Op::Extension(_) => {
+            // Barriers are opaque like extension ops: nothing is rewritten through them.
+            Op::Extension(_) | Op::Barrier { .. } => {
                 pos += 1;
                 for &r in &inst.results {
                     let (class, node) = leaf(&mut eg, r, pos);

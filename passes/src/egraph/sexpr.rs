@@ -323,7 +323,7 @@ pub fn to_sexprs(f: &Function) -> Vec<String> {
             tenferro_ir::ValueDef::Inst { inst, .. } => {
                 let inst = &f.insts()[inst];
                 match &inst.op {
-                    Op::Extension(_) => s.push_str(&v.to_string()),
+                    Op::Extension(_) | Op::Barrier { .. } => s.push_str(&v.to_string()),
                     Op::Constant(t) if t.numel() == 1 => {
                         let c = t.data().get_c64(0);
                         if t.dtype().is_complex() {
