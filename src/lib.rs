@@ -14,6 +14,7 @@
 pub struct ReadmeDoctests;
 
 pub mod fuzz;
+pub mod interop;
 pub mod nn;
 pub mod optim;
 pub mod random;

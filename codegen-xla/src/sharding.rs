@@ -99,9 +99,9 @@ impl Sharding {
         }
     }
 
-    /// `#sdy.sharding<@mesh, [{"x"}, {}]>` for a tensor of rank `spec.len()` (at least).
-    pub(crate) fn attr(&self, spec: &PartitionSpec) -> String {
-        let dims: Vec<String> = spec
+    /// `#sdy.sharding<@mesh, [{"x"}, {}]>` for a tensor of type `ty`.
+    pub(crate) fn attr(&self, spec: &PartitionSpec, ty: &TensorType) -> String {
+        let dims: Vec<String> = Self::padded(spec, ty)
             .0
             .iter()
             .map(|a| match a {

@@ -609,7 +609,7 @@ fn export(f: &Function, sharding: Option<&Sharding>) -> Result<String> {
         let ty = f.ty(p).clone();
         let name = format!("%arg{i}");
         let attr = sharding
-            .map(|s| format!(" {{sdy.sharding = {}}}", s.attr(&s.inputs[i])))
+            .map(|s| format!(" {{sdy.sharding = {}}}", s.attr(&s.inputs[i], &ty)))
             .unwrap_or_default();
         head.push(format!("{name}: {}{attr}", tensor_type(&ty)));
         vals[p.index()] = Some(V { name, ty });
@@ -820,7 +820,7 @@ fn export(f: &Function, sharding: Option<&Sharding>) -> Result<String> {
         .enumerate()
         .map(|(i, o)| {
             let attr = sharding
-                .map(|sh| format!(" {{sdy.sharding = {}}}", sh.attr(&sh.outputs[i])))
+                .map(|sh| format!(" {{sdy.sharding = {}}}", sh.attr(&sh.outputs[i], &o.ty)))
                 .unwrap_or_default();
             format!("{}{attr}", tensor_type(&o.ty))
         })

@@ -213,6 +213,55 @@ impl_element!(Complex64, C64);
 impl_element!(i64, I64);
 impl_element!(bool, Bool);
 
+/// Reorders a buffer between row-major and column-major layouts of `shape`: with
+/// `from_row_major`, `src` is row-major and the result column-major; otherwise the
+/// reverse. Walks the column-major order with an odometer, tracking the row-major offset.
+fn reorder<T: Copy>(shape: &[usize], src: &[T], from_row_major: bool) -> Vec<T> {
+    let r = shape.len();
+    let n = src.len();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    // row-major strides
+    let mut rstride = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        rstride[d] = rstride[d + 1] * shape[d + 1];
+    }
+    let mut idx = vec![0usize; r];
+    let mut roff = 0usize;
+    if from_row_major {
+        for _ in 0..n {
+            out.push(src[roff]);
+            for d in 0..r {
+                idx[d] += 1;
+                roff += rstride[d];
+                if idx[d] < shape[d] {
+                    break;
+                }
+                roff -= rstride[d] * shape[d];
+                idx[d] = 0;
+            }
+        }
+    } else {
+        // scatter: column-major position k goes to row-major offset roff
+        out.resize(n, src[0]);
+        for &v in src {
+            out[roff] = v;
+            for d in 0..r {
+                idx[d] += 1;
+                roff += rstride[d];
+                if idx[d] < shape[d] {
+                    break;
+                }
+                roff -= rstride[d] * shape[d];
+                idx[d] = 0;
+            }
+        }
+    }
+    out
+}
+
 /// A dense host tensor: shape plus a shared column-major buffer. Cloning is cheap
 /// (the buffer is reference counted); mutation copies on write.
 #[derive(Clone, Debug)]
@@ -244,6 +293,40 @@ impl Tensor {
         data: Vec<T>,
     ) -> Result<Tensor, IrError> {
         Tensor::new(shape, T::into_data(data))
+    }
+
+    /// Builds a tensor from row-major (C order, NumPy's default) data of element type `T`:
+    /// `data[i0·(s1·s2…) + i1·(s2…) + …]` becomes element `(i0, i1, …)`. The buffer is
+    /// reordered into tenferro's column-major layout, so row-major data is never read as
+    /// if it were column-major (which would silently transpose it).
+    pub fn from_vec_row_major<T: Element>(
+        shape: Vec<usize>,
+        data: Vec<T>,
+    ) -> Result<Tensor, IrError> {
+        let n = crate::infer::checked_numel(&shape).unwrap_or(usize::MAX);
+        if data.len() != n {
+            return Err(IrError::DataLength {
+                shape,
+                expected: n,
+                got: data.len(),
+            });
+        }
+        let data = if shape.iter().filter(|&&d| d > 1).count() <= 1 {
+            data
+        } else {
+            reorder(&shape, &data, true)
+        };
+        Tensor::new(shape, T::into_data(data))
+    }
+
+    /// The elements in row-major (C) order: the inverse of
+    /// [`Tensor::from_vec_row_major`]; an error when `T` is not the tensor's dtype.
+    pub fn to_vec_row_major<T: Element>(&self) -> Result<Vec<T>, IrError> {
+        let s = self.as_slice::<T>()?;
+        if self.shape.iter().filter(|&&d| d > 1).count() <= 1 {
+            return Ok(s.to_vec());
+        }
+        Ok(reorder(&self.shape, s, false))
     }
 
     /// A rank-0 tensor.
