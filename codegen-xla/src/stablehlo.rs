@@ -365,10 +365,23 @@ impl Emitter {
             (ReduceOp::Sum, _) => "stablehlo.add",
             (ReduceOp::Prod, DType::Bool) => "stablehlo.and",
             (ReduceOp::Prod, _) => "stablehlo.multiply",
-            (ReduceOp::Max, _) => "stablehlo.maximum",
-            (ReduceOp::Min, _) => "stablehlo.minimum",
+            (ReduceOp::Max, _) => return self.nan_max_min("stablehlo.maximum", a, b),
+            (ReduceOp::Min, _) => return self.nan_max_min("stablehlo.minimum", a, b),
         };
         self.bin(name, a, b)
+    }
+
+    /// `maximum` / `minimum` propagating NaN explicitly (XLA CPU's may return the other
+    /// operand): `a` if `a` is NaN, else `b` if `b` is NaN, else the op.
+    fn nan_max_min(&mut self, name: &str, a: &V, b: &V) -> V {
+        let m = self.bin(name, a, b);
+        if !a.ty.dtype.is_real_float() {
+            return m;
+        }
+        let an = self.compare(CmpOp::Ne, a, a);
+        let bn = self.compare(CmpOp::Ne, b, b);
+        let t = self.select(&bn, b, &m);
+        self.select(&an, a, &t)
     }
 
     fn init_value(kind: ReduceOp) -> f64 {
@@ -574,6 +587,9 @@ impl Emitter {
             let safe = self.select(&is0, &one, y);
             let q = self.bin(name, x, &safe);
             return Ok(self.select(&is0, &zero, &q));
+        }
+        if matches!(b.name(), "maximum" | "minimum") {
+            return Ok(self.nan_max_min(name, x, y));
         }
         Ok(self.bin(name, x, y))
     }
