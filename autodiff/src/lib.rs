@@ -37,6 +37,17 @@
 //! assert!((d2[0] - (2.0 * 0.5_f64.cos() - 0.5 * 0.5_f64.sin())).abs() < 1e-12);
 //! ```
 //!
+//! ## Beyond grad
+//!
+//! - `grad_optional` / `vjp_optional` / `jvp_optional` (and `_many`) return `None` where
+//!   the output does not depend on an input; the plain forms return zeros.
+//! - [`AdContext::jacfwd`], [`AdContext::jacrev`], [`AdContext::hessian`] (and `_many`)
+//!   build whole Jacobians as one traced program, shape `shape(y) ++ shape(x)` (see
+//!   [`jacobian`]).
+//! - [`AdContext::custom_jvp`], [`AdContext::custom_vjp`] and [`AdContext::checkpoint`]
+//!   give a traced function user-defined derivatives or rematerialisation (see
+//!   [`custom`]); they rest on the IR's `barrier` op.
+//!
 //! ## Semantics
 //!
 //! - A loss that does not depend on `x` has gradient zeros of `x`'s type (as JAX).
