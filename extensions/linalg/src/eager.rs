@@ -68,6 +68,14 @@ pub trait EagerTensorLinalgExt {
     fn lu_solve(&self, perm: &EagerTensor, b: &EagerTensor) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::cho_solve`].
     fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::eig`].
+    fn eig(&self) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::eigvals`].
+    fn eigvals(&self) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::eig_with_options`].
+    fn eig_with_options(&self, derivative_eps: f64) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::expm`].
+    fn expm(&self) -> Result<EagerTensor>;
 }
 
 fn opt_key(v: Option<f64>) -> [i64; 2] {
@@ -341,6 +349,37 @@ impl EagerTensorLinalgExt for EagerTensor {
         self.context()
             .apply_traced1(OpKey::named("linalg.cho_solve", []), &[self, b], |t| {
                 Ok(vec![t[0].cho_solve(&t[1])?])
+            })
+    }
+
+    fn eig(&self) -> Result<(EagerTensor, EagerTensor)> {
+        self.eig_with_options(0.0)
+    }
+
+    fn eigvals(&self) -> Result<EagerTensor> {
+        self.context()
+            .apply_traced1(OpKey::named("linalg.eigvals", []), &[self], |t| {
+                Ok(vec![t[0].eigvals()?])
+            })
+    }
+
+    fn eig_with_options(&self, derivative_eps: f64) -> Result<(EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named("linalg.eig", [derivative_eps.to_bits() as i64]),
+            &[self],
+            |t| {
+                let (w, v) = t[0].eig_with_options(derivative_eps)?;
+                Ok(vec![w, v])
+            },
+        )?;
+        let [w, v] = take(v)?;
+        Ok((w, v))
+    }
+
+    fn expm(&self) -> Result<EagerTensor> {
+        self.context()
+            .apply_traced1(OpKey::named("linalg.expm", []), &[self], |t| {
+                Ok(vec![t[0].expm()?])
             })
     }
 }

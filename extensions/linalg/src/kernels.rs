@@ -5,7 +5,9 @@
 //! (NaN or infinite input, indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
-use crate::ops::{attr_flag, CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
+use crate::ops::{
+    attr_flag, CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::triangular_solve as tri;
 use faer::traits::ComplexField;
@@ -176,6 +178,8 @@ pub fn register_runtime(reg: &mut ExtensionRegistry) -> Result<()> {
     reg.register(QR, guarded(qr_kernel))?;
     reg.register(SVD, guarded(svd_kernel))?;
     reg.register(EIGH, guarded(eigh_kernel))?;
+    reg.register(EIG, guarded(eig_kernel))?;
+    reg.register(EIG_DISTINCT, guarded(eig_distinct_kernel))?;
     Ok(())
 }
 
@@ -1009,4 +1013,244 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         return Ok(vec![w_t]);
     }
     Ok(vec![w_t, tensor(a.shape(), v)?])
+}
+
+fn eig_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(EIG, args, 1)?;
+    match args[0].dtype() {
+        DType::F64 => eig_f64(op, args[0], false),
+        DType::C64 => eig_f64(op, args[0], true),
+        DType::F32 => eig_f32(op, args[0], false),
+        DType::C32 => eig_f32(op, args[0], true),
+        other => Err(RuntimeError::kernel(
+            EIG,
+            format!("dtype {other} is not supported (need f32, f64, c32 or c64)"),
+        )),
+    }
+}
+
+/// The eigenvector gauge of `linalg.eig`: each column scaled to unit 2-norm and by a
+/// phase that makes its largest-modulus component (the first one, on ties) real and
+/// positive.
+macro_rules! eig_impl {
+    ($name:ident, $r:ty, $c:ty) => {
+        fn $name(op: &ExtensionOp, a: &Tensor, complex_in: bool) -> Result<Vec<Tensor>> {
+            use faer::linalg::evd::{evd_cplx, evd_real, evd_scratch, ComputeEigenvectors};
+            let vectors = attr_flag(op, "eigenvectors");
+            let (n, n2, nb) = mat_dims(EIG, "operand", a)?;
+            if n != n2 {
+                return Err(RuntimeError::kernel(
+                    EIG,
+                    format!("operand {} is not square", a.ty()),
+                ));
+            }
+            let zero = <$c>::new(0.0, 0.0);
+            let mut w: Vec<$c> = Vec::with_capacity(n * nb);
+            let mut v: Vec<$c> = vec![zero; if vectors { n * n * nb } else { 0 }];
+            let cv = if vectors {
+                ComputeEigenvectors::Yes
+            } else {
+                ComputeEigenvectors::No
+            };
+            let no = ComputeEigenvectors::No;
+            let failed = |b: usize| {
+                RuntimeError::kernel(
+                    EIG,
+                    format!(
+                        "the eigenvalue iteration did not converge{}",
+                        batch_note(nb, b)
+                    ),
+                )
+            };
+            if complex_in {
+                check_finite::<$c>(EIG, "input", a, Reads::All)?;
+                let av = a.as_slice::<$c>()?;
+                let mut mem = scratch(evd_scratch::<$c>(n, no, cv, par_for(n), Default::default()));
+                let mut sd = faer::diag::Diag::<$c>::zeros(n);
+                let mut ub = vec![zero; n * n];
+                for b in 0..nb {
+                    let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
+                    let res = evd_cplx::<$r>(
+                        am,
+                        sd.as_mut(),
+                        None,
+                        if vectors {
+                            Some(MatMut::from_column_major_slice_mut(&mut ub, n, n))
+                        } else {
+                            None
+                        },
+                        par_for(n),
+                        MemStack::new(&mut mem),
+                        Default::default(),
+                    );
+                    if res.is_err() {
+                        return Err(failed(b));
+                    }
+                    w.extend(sd.column_vector().iter().copied());
+                    if vectors {
+                        v[b * n * n..(b + 1) * n * n].copy_from_slice(&ub);
+                    }
+                }
+            } else {
+                check_finite::<$r>(EIG, "input", a, Reads::All)?;
+                let av = a.as_slice::<$r>()?;
+                let mut mem = scratch(evd_scratch::<$r>(n, no, cv, par_for(n), Default::default()));
+                let mut sre = faer::diag::Diag::<$r>::zeros(n);
+                let mut sim = faer::diag::Diag::<$r>::zeros(n);
+                let mut ub = vec![0.0 as $r; n * n];
+                for b in 0..nb {
+                    let am = MatRef::from_column_major_slice(&av[b * n * n..(b + 1) * n * n], n, n);
+                    let res = evd_real::<$r>(
+                        am,
+                        sre.as_mut(),
+                        sim.as_mut(),
+                        None,
+                        if vectors {
+                            Some(MatMut::from_column_major_slice_mut(&mut ub, n, n))
+                        } else {
+                            None
+                        },
+                        par_for(n),
+                        MemStack::new(&mut mem),
+                        Default::default(),
+                    );
+                    if res.is_err() {
+                        return Err(failed(b));
+                    }
+                    let re: Vec<$r> = sre.column_vector().iter().copied().collect();
+                    let im: Vec<$r> = sim.column_vector().iter().copied().collect();
+                    let vb = &mut v[if vectors {
+                        b * n * n..(b + 1) * n * n
+                    } else {
+                        0..0
+                    }];
+                    let mut j = 0;
+                    while j < n {
+                        if im[j] == 0.0 || j + 1 == n {
+                            w.push(<$c>::new(re[j], im[j]));
+                            if vectors {
+                                for i in 0..n {
+                                    vb[i + j * n] = <$c>::new(ub[i + j * n], 0.0);
+                                }
+                            }
+                            j += 1;
+                        } else {
+                            // A conjugate pair: columns j, j+1 hold Re v and Im v.
+                            w.push(<$c>::new(re[j], im[j]));
+                            w.push(<$c>::new(re[j], -im[j]));
+                            if vectors {
+                                for i in 0..n {
+                                    let (x, y) = (ub[i + j * n], ub[i + (j + 1) * n]);
+                                    vb[i + j * n] = <$c>::new(x, y);
+                                    vb[i + (j + 1) * n] = <$c>::new(x, -y);
+                                }
+                            }
+                            j += 2;
+                        }
+                    }
+                }
+            }
+            if let Some(b) =
+                (0..nb).find(|&b| w[b * n..(b + 1) * n].iter().any(|z| !z.is_finite_s()))
+            {
+                return Err(RuntimeError::kernel(
+                    EIG,
+                    format!(
+                        "the eigenvalues are not finite (overflow){}",
+                        batch_note(nb, b)
+                    ),
+                ));
+            }
+            if vectors {
+                for b in 0..nb {
+                    for j in 0..n {
+                        let col = &mut v[b * n * n + j * n..b * n * n + (j + 1) * n];
+                        let mut k = 0;
+                        let mut big: $r = -1.0;
+                        let mut ss: $r = 0.0;
+                        for (i, z) in col.iter().enumerate() {
+                            let m = z.norm();
+                            ss += m * m;
+                            if m > big {
+                                big = m;
+                                k = i;
+                            }
+                        }
+                        let nrm = ss.sqrt();
+                        if !(nrm > 0.0 && nrm.is_finite()) {
+                            return Err(RuntimeError::kernel(
+                                EIG,
+                                format!(
+                                    "eigenvector {j} is zero or not finite{}",
+                                    batch_note(nb, b)
+                                ),
+                            ));
+                        }
+                        let ph = col[k].conj() / col[k].norm();
+                        let f = ph / nrm;
+                        for z in col.iter_mut() {
+                            *z *= f;
+                        }
+                        col[k] = <$c>::new(col[k].re, 0.0);
+                    }
+                }
+            }
+            let ws: Vec<usize> = [n].iter().chain(&a.shape()[2..]).copied().collect();
+            let w_t = tensor(&ws, w)?;
+            if !vectors {
+                return Ok(vec![w_t]);
+            }
+            Ok(vec![w_t, tensor(a.shape(), v)?])
+        }
+    };
+}
+eig_impl!(eig_f64, f64, Complex64);
+eig_impl!(eig_f32, f32, Complex32);
+
+/// `linalg.eig_distinct`: passes eigenvalues through, failing when two of one batch
+/// element coincide: `|w_i - w_j| <= 64 ε max(|w|)` (exactly repeated up to rounding),
+/// where the eigenvector derivative `1/(w_j - w_i)` is undefined.
+fn eig_distinct_kernel(_op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(EIG_DISTINCT, args, 1)?;
+    let t = args[0];
+    let s = t.shape();
+    let n = s.first().copied().unwrap_or(1);
+    let nb: usize = s.iter().skip(1).product();
+    let (vals, eps): (Vec<Complex64>, f64) = match t.dtype() {
+        DType::C64 => (t.as_slice::<Complex64>()?.to_vec(), f64::EPSILON),
+        DType::C32 => (
+            t.as_slice::<Complex32>()?
+                .iter()
+                .map(|z| Complex64::new(z.re as f64, z.im as f64))
+                .collect(),
+            f32::EPSILON as f64,
+        ),
+        other => {
+            return Err(RuntimeError::kernel(
+                EIG_DISTINCT,
+                format!("dtype {other} is not supported (need c32 or c64)"),
+            ))
+        }
+    };
+    for b in 0..nb {
+        let blk = &vals[b * n..(b + 1) * n];
+        let scale = blk.iter().fold(0.0f64, |m, z| m.max(z.norm()));
+        let tol = 64.0 * eps * scale;
+        for i in 0..n {
+            for j in i + 1..n {
+                if (blk[i] - blk[j]).norm() <= tol {
+                    return Err(RuntimeError::kernel(
+                        EIG,
+                        format!(
+                            "the eigenvector derivative is undefined: eigenvalues {i} and {j} coincide ({} and {}){}; use eig_with_options(derivative_eps > 0) for a regularised derivative, or differentiate only eigenvalues (eigvals) or gauge- and subspace-invariant functions",
+                            blk[i],
+                            blk[j],
+                            batch_note(nb, b)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(vec![t.clone()])
 }

@@ -29,6 +29,8 @@
 
 #[cfg(feature = "autodiff")]
 mod eager;
+mod eig;
+mod expm;
 mod kernels;
 mod lu;
 mod norm;
@@ -41,6 +43,7 @@ mod util;
 
 #[cfg(feature = "autodiff")]
 pub use eager::EagerTensorLinalgExt;
+pub use expm::EXPM_MAX_SQUARINGS;
 pub use kernels::register_runtime;
 pub use norm::{MatrixNorm, NormOrd};
 pub use ops::TriangularSolve;

@@ -11,6 +11,8 @@
 //! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)`, `diag(R) >= 0` real | — |
 //! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `safe_gaps`, `derivative_eps` (rule only) |
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors` |
+//! | `linalg.eig` | A `[n,n,b..]` (general, real or complex) | W `[n]` (complex), V `[n,n]` (complex, unit columns, gauge below); or W only | `eigenvectors`, `derivative_eps` (rule only) |
+//! | `linalg.eig_distinct` | W `[n,b..]` (complex) | W unchanged; a run-time error if two entries coincide | — |
 //!
 //! `op(A)` is `A` or, with `adjoint`, its conjugate transpose.
 //!
@@ -37,8 +39,24 @@ pub const SVD: &str = "linalg.svd";
 /// `linalg.eigh`.
 pub const EIGH: &str = "linalg.eigh";
 
+/// `linalg.eig`: general (non-Hermitian) eigendecomposition, complex results.
+pub const EIG: &str = "linalg.eig";
+/// `linalg.eig_distinct`: identity on a vector of eigenvalues whose kernel fails when two
+/// of them coincide (used by the `eig` derivative rule before dividing by their gaps).
+pub const EIG_DISTINCT: &str = "linalg.eig_distinct";
+
 /// Names of all linalg primitives.
-pub const PRIMITIVES: [&str; 7] = [CHOLESKY, TRIANGULAR_SOLVE, SOLVE, LU, QR, SVD, EIGH];
+pub const PRIMITIVES: [&str; 9] = [
+    CHOLESKY,
+    TRIANGULAR_SOLVE,
+    SOLVE,
+    LU,
+    QR,
+    SVD,
+    EIGH,
+    EIG,
+    EIG_DISTINCT,
+];
 
 /// A boolean attribute of a linalg op (absent means `false`).
 pub(crate) fn attr_flag(op: &ExtensionOp, key: &str) -> bool {
@@ -299,6 +317,43 @@ pub fn eigh_op(a: &TracedTensor, eigenvectors: bool) -> Result<Vec<TracedTensor>
         ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors)),
         &[a],
     )
+}
+
+/// Applies `linalg.eig`: `[W, V]`, or `[W]` without `eigenvectors`; both complex (c64 for
+/// f64 / c64 input, c32 for f32 / c32). `derivative_eps > 0` regularises the
+/// eigenvector derivative (see [`crate::TracedTensorLinalgExt::eig_with_options`]).
+pub fn eig_op(
+    a: &TracedTensor,
+    eigenvectors: bool,
+    derivative_eps: f64,
+) -> Result<Vec<TracedTensor>> {
+    let name = if eigenvectors { "eig" } else { "eigvals" };
+    if !(derivative_eps >= 0.0 && derivative_eps.is_finite()) {
+        return Err(invalid(
+            name,
+            format!("derivative_eps must be finite and >= 0, got {derivative_eps}"),
+        ));
+    }
+    let ty = square_type(name, a)?;
+    let cd = ty.dtype.complex().expect("float dtype checked");
+    let w = TensorType::new(cd, shape_with(&[ty.shape[0]], &ty.shape[2..]));
+    let results = if eigenvectors {
+        vec![w, TensorType::new(cd, ty.shape.clone())]
+    } else {
+        vec![w]
+    };
+    let mut op = ExtensionOp::new(EIG, results).with_attr("eigenvectors", Attr::Bool(eigenvectors));
+    if derivative_eps > 0.0 {
+        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
+    }
+    apply(op, &[a])
+}
+
+/// Applies `linalg.eig_distinct` to eigenvalues `w` `[n, b..]`.
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
+pub(crate) fn eig_distinct_op(w: &TracedTensor) -> Result<TracedTensor> {
+    let ty = w.ty()?;
+    Ok(apply(ExtensionOp::new(EIG_DISTINCT, vec![ty]), &[w])?.remove(0))
 }
 
 /// A float attribute stored by its bits (absent: 0).

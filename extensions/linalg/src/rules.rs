@@ -25,6 +25,9 @@
 //!   `truncated_complement`; exact where `s_k` exceeds the discarded values, however those
 //!   repeat); `safe_gaps` drops couplings of exactly equal singular values and `1/0`;
 //!   `derivative_eps` broadens `1/d` to `d/(d² + eps)`.
+//! - `eig` (general matrices): see the `eig` module (JAX's rule plus the unit-norm,
+//!   real-largest-component gauge; repeated eigenvalues are a run-time error of the
+//!   eigenvector derivative unless `derivative_eps > 0`).
 //! - `qr`: the rule of JAX, for `m >= n` (an `Err` otherwise); `R` has a real
 //!   nonnegative diagonal (the kernel's gauge), which the rule keeps.
 //! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
@@ -56,6 +59,8 @@ pub fn ad_rules() -> Result<Rules> {
     r.register(QR, QrRule)?;
     r.register(SVD, SvdRule)?;
     r.register(EIGH, EighRule)?;
+    r.register(crate::ops::EIG, crate::eig::rule::EigRule)?;
+    r.register(crate::ops::EIG_DISTINCT, crate::eig::rule::EigDistinctRule)?;
     Ok(r)
 }
 

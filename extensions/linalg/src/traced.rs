@@ -4,7 +4,6 @@
 //! (indefinite, singular, and NaN or infinity in an entry an op reads) come from the
 //! kernels at run time.
 
-use crate::lu;
 use crate::norm::{self, MatrixNorm, NormOrd};
 use crate::ops::{
     cholesky_op, eigh_op, lu_op, qr_op, solve_op, square_type, svd_op, triangular_solve_op,
@@ -12,6 +11,7 @@ use crate::ops::{
 };
 use crate::spectral::{self, Lstsq};
 use crate::util::{cast, diag_part, eye_like, ok};
+use crate::{eig, expm, lu};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
 /// Linear algebra on traced (batches of) matrices, for f32, f64, c32 and c64.
@@ -121,6 +121,23 @@ pub trait TracedTensorLinalgExt {
     /// lower triangle is read): two triangular solves, differentiable in `L` and `b`;
     /// `b` is `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted.
     fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor>;
+    /// Eigendecomposition `(W, V)` of a general square matrix (real or complex): `A V =
+    /// V diag(W)`, both complex (`W` `[n, batch..]`, `V` `[n, n, batch..]`), unordered.
+    /// Gauge: unit-norm eigenvectors whose largest-modulus component is real and
+    /// positive. The eigenvector derivative at repeated eigenvalues is a run-time error
+    /// (see [`Self::eig_with_options`] and the `eig` module docs in the source).
+    fn eig(&self) -> Result<(TracedTensor, TracedTensor)>;
+    /// Eigenvalues of a general square matrix (complex, `[n, batch..]`), as [`Self::eig`].
+    fn eigvals(&self) -> Result<TracedTensor>;
+    /// [`Self::eig`] whose eigenvector derivative is regularised: `1/(w_j − w_i)` becomes
+    /// `conj(d)/(|d|² + eps)` with `d = w_j − w_i`, finite for repeated eigenvalues;
+    /// values are unchanged. `derivative_eps = 0` is [`Self::eig`].
+    fn eig_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)>;
+    /// Matrix exponential of a square matrix (batched), by scaling and squaring with the
+    /// `[13/13]` Padé approximant written as traced ops, so derivatives of any order
+    /// compose. The scaling exponent is computed in the graph; a non-constant input gets
+    /// up to [`crate::EXPM_MAX_SQUARINGS`] squarings (full accuracy for `‖A‖₁ <= 5.6e6`).
+    fn expm(&self) -> Result<TracedTensor>;
 }
 
 /// Both operands converted to their promoted dtype (the core's rule: f32 with f64 is f64,
@@ -283,5 +300,21 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
         lu::cho_solve(self, b)
+    }
+
+    fn eig(&self) -> Result<(TracedTensor, TracedTensor)> {
+        eig::eig(self, 0.0)
+    }
+
+    fn eigvals(&self) -> Result<TracedTensor> {
+        eig::eigvals(self)
+    }
+
+    fn eig_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)> {
+        eig::eig(self, derivative_eps)
+    }
+
+    fn expm(&self) -> Result<TracedTensor> {
+        expm::expm(self)
     }
 }
