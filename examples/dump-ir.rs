@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo run --example dump-ir` (add `-- O0|O1|O2` to pick the optimization level,
 //! and `--dot FILE` to write the prepared programs as Graphviz DOT, fusion groups as
-//! clusters: `dot -Tsvg FILE -O`).
+//! clusters: `dot -Tsvg FILE -O`; `--stablehlo` to print each program exported to a
+//! StableHLO module by tenferro-xla).
 
 use std::error::Error;
 use tenferro_ad::AdContext;
@@ -80,6 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut level = OptLevel::O2;
     let mut dot_file: Option<String> = None;
+    let mut stablehlo = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -90,6 +92,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 i += 1;
                 dot_file = Some(args.get(i).cloned().ok_or("--dot needs a file name")?);
             }
+            "--stablehlo" => stablehlo = true,
             other => return Err(format!("unknown argument `{other}`").into()),
         }
         i += 1;
@@ -118,8 +121,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         &mut dot,
     )?;
 
+    if stablehlo {
+        show_stablehlo("f(x) = sum(tanh(A x)^2)", &y, level)?;
+    }
+
     let g = ad.grad(&y, &x)?;
     compile_and_show("grad f", &g, &[(&x, x_val.clone())], level, &mut dot)?;
+    if stablehlo {
+        show_stablehlo("grad f", &g, level)?;
+    }
 
     let hvp = ad.jvp(&g, &x, &v)?;
     compile_and_show(
@@ -129,9 +139,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         level,
         &mut dot,
     )?;
+    if stablehlo {
+        show_stablehlo("jvp(grad f) (Hessian-vector product)", &hvp, level)?;
+    }
     if let Some(path) = dot_file {
         std::fs::write(&path, dot)?;
         println!("wrote {path}");
     }
+    Ok(())
+}
+
+/// Prints the program of `t` exported to StableHLO (MLIR text) by tenferro-xla.
+fn show_stablehlo(title: &str, t: &TracedTensor, level: OptLevel) -> Result<(), Box<dyn Error>> {
+    let program = GraphCompiler::with_options(CompileOptions::new().opt_level(level)).compile(t)?;
+    println!("=== {title}: StableHLO (tenferro-xla) ===");
+    println!("{}", tenferro_xla::program_to_stablehlo(&program)?);
     Ok(())
 }
