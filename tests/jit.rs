@@ -182,3 +182,26 @@ fn structured_params_training_step() {
         .with("b", Tensor::scalar(0.0_f64));
     assert!(step.call_params(&other, &[x, y]).is_err()); // no parameter `w`
 }
+
+#[test]
+fn named_placeholders_in_debug_and_errors() {
+    use tenferro::runtime::{GraphCompiler, GraphExecutor};
+    let x = TracedTensor::input_named("weights", tenferro::DType::F64, &[2]);
+    assert_eq!(x.name(), Some("weights"));
+    assert!(format!("{x:?}").contains("input `weights`"), "{x:?}");
+    let y = TracedTensor::input(tenferro::DType::F64, &[2]);
+    assert_eq!(y.name(), None);
+    let program = GraphCompiler::new().compile(&(&x + &y)).unwrap();
+    let mut ex = GraphExecutor::new(CpuBackend::new());
+    let err = ex
+        .run_with_inputs(&program, &[(&y, t(&[2], &[1.0, 2.0]))])
+        .unwrap_err();
+    assert!(err.to_string().contains("`weights`"), "{err}");
+    let err = ex
+        .run_with_inputs(&program, &[(&x, t(&[3], &[1.0, 2.0, 3.0]))])
+        .unwrap_err();
+    assert!(err.to_string().contains("weights"), "{err}");
+    // Params placeholders carry the parameter names
+    let p = Params::new().with("w", t(&[1], &[0.0])).placeholders();
+    assert_eq!(p["w"].name(), Some("w"));
+}

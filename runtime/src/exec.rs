@@ -225,7 +225,10 @@ fn bind_inputs(program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<
             match given.as_slice() {
                 [] => Err(RuntimeError::UnboundInput {
                     index: i,
-                    ty: ty.to_string(),
+                    ty: match p.name() {
+                        Some(n) => format!("`{n}` {ty}"),
+                        None => ty.to_string(),
+                    },
                 }),
                 [v] if v.ty() == *ty => Ok((*v).clone()),
                 [v] => Err(RuntimeError::BadInput(format!(

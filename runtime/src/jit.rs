@@ -198,9 +198,9 @@ impl<T> std::ops::Index<&str> for Params<T> {
 }
 
 impl Params<Tensor> {
-    /// One placeholder per entry, of the entry's type.
+    /// One placeholder per entry, of the entry's type and named after it.
     pub fn placeholders(&self) -> Params<TracedTensor> {
-        self.map(|_, t| TracedTensor::input(t.dtype(), t.shape()))
+        self.map(|n, t| TracedTensor::input_named(n, t.dtype(), t.shape()))
     }
 }
 
@@ -321,10 +321,19 @@ impl<B: Backend, F> Jit<B, F> {
         } else {
             self.stats.misses += 1;
             self.stats.traces += 1;
+            // named after the parameters (`Params` entries) or the position (`arg{i}`)
+            let n = sig.names.len();
             let placeholders: Vec<TracedTensor> = sig
                 .types
                 .iter()
-                .map(|t| TracedTensor::input(t.dtype, &t.shape))
+                .enumerate()
+                .map(|(i, t)| {
+                    let name = match sig.names.get(i) {
+                        Some(s) => s.clone(),
+                        None => format!("arg{}", i - n),
+                    };
+                    TracedTensor::input_named(name, t.dtype, &t.shape)
+                })
                 .collect();
             let (outputs, out_names) = trace(&mut self.f, &placeholders)?;
             let program = if outputs.is_empty() {

@@ -25,6 +25,8 @@ pub(crate) enum NodeKind {
 pub(crate) struct Node {
     pub(crate) kind: NodeKind,
     pub(crate) types: std::result::Result<Vec<TensorType>, RuntimeError>,
+    /// The name of a placeholder made by [`TracedTensor::input_named`].
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Drop for Node {
@@ -88,7 +90,11 @@ impl TracedTensor {
                 _ => 1,
             },
         };
-        let node = Arc::new(Node { kind, types });
+        let node = Arc::new(Node {
+            kind,
+            types,
+            name: None,
+        });
         (0..n)
             .map(|index| TracedTensor {
                 node: node.clone(),
@@ -152,6 +158,25 @@ impl TracedTensor {
             Ok(vec![TensorType::new(dtype, shape.to_vec())]),
         )
         .remove(0)
+    }
+
+    /// A named placeholder: as [`TracedTensor::input`], and the name appears in the
+    /// value's `Debug` form and in input-binding errors (an unbound or mistyped input).
+    pub fn input_named(name: impl Into<String>, dtype: DType, shape: &[usize]) -> TracedTensor {
+        let name: String = name.into();
+        TracedTensor {
+            node: Arc::new(Node {
+                kind: NodeKind::Input,
+                types: Ok(vec![TensorType::new(dtype, shape.to_vec())]),
+                name: Some(name.into()),
+            }),
+            index: 0,
+        }
+    }
+
+    /// The name of a placeholder made by [`TracedTensor::input_named`].
+    pub fn name(&self) -> Option<&str> {
+        self.node.name.as_deref()
     }
 
     /// Applies `op` to `args`, returning one traced value per result. If the operands do
@@ -299,7 +324,10 @@ impl fmt::Debug for TracedTensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match &self.node.kind {
             NodeKind::Constant(_) => "constant".to_string(),
-            NodeKind::Input => "input".to_string(),
+            NodeKind::Input => match &self.node.name {
+                Some(n) => format!("input `{n}`"),
+                None => "input".to_string(),
+            },
             NodeKind::Apply { op, .. } => op.name().to_string(),
         };
         match &self.node.types {
