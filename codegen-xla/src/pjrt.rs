@@ -696,8 +696,11 @@ pub fn compile_options(num_partitions: usize) -> Vec<u8> {
         int_field(&mut da, 1, 1);
         int_field(&mut da, 2, n as i64);
         for d in 0..n {
+            // replica_device_ids (1), packed: one id per computation.
+            let mut ids = Vec::new();
+            varint(&mut ids, d as u64);
             let mut cd = Vec::new();
-            int_field(&mut cd, 1, d as i64);
+            msg_field(&mut cd, 1, &ids);
             msg_field(&mut da, 3, &cd);
         }
         msg_field(&mut eb, 9, &da);

@@ -58,3 +58,45 @@ fn column_major_reshape_transpose_and_matmul() {
         close(g, w, 1e-12);
     }
 }
+
+/// `linalg.cholesky` and `linalg.triangular_solve` lowered to StableHLO (matrix axes
+/// first in the IR), with a batch axis.
+#[test]
+fn cholesky_and_triangular_solve() {
+    use tenferro_ir::{Attr, DType, ExtensionOp, Function, Op, TensorType};
+    let Some(b) = xla() else { return };
+    let mut f = Function::new("main");
+    let ty = TensorType::new(DType::F64, [2, 2, 2]);
+    let a = f.add_param(ty.clone());
+    let l = f
+        .push1(
+            Op::Extension(ExtensionOp::new("linalg.cholesky", vec![ty.clone()])),
+            &[a],
+        )
+        .unwrap();
+    let solve = ExtensionOp::new("linalg.triangular_solve", vec![ty.clone()])
+        .with_attr("lower", Attr::Bool(true))
+        .with_attr("left", Attr::Bool(true));
+    let x = f.push1(Op::Extension(solve), &[l, a]).unwrap();
+    f.set_outputs(vec![l, x]);
+    // Batch 0: [[4, 2], [2, 5]] → L = [[2, 0], [1, 2]]; batch 1: 9·I → L = 3·I.
+    let av =
+        Tensor::from_vec_col_major(vec![2, 2, 2], vec![4.0, 2.0, 2.0, 5.0, 9.0, 0.0, 0.0, 9.0])
+            .unwrap();
+    let p = tenferro_runtime::Backend::prepare(&b, &f).unwrap();
+    let out = tenferro_runtime::Backend::execute(
+        &b,
+        &p,
+        &[av],
+        &tenferro_runtime::ExtensionRegistry::new(),
+    )
+    .unwrap();
+    let lv = out[0].to_vec::<f64>().unwrap();
+    assert_eq!(lv, [2.0, 1.0, 0.0, 2.0, 3.0, 0.0, 0.0, 3.0]);
+    // L X = A  ⇒  X = L⁻¹ A = Lᵀ for A = L Lᵀ.
+    let xv = out[1].to_vec::<f64>().unwrap();
+    let want = [2.0, 0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 3.0];
+    for (g, w) in xv.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "{xv:?}");
+    }
+}
