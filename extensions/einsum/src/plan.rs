@@ -708,12 +708,14 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
 }
 
 type Key = (Resolved, EinsumOptions);
+/// The plans and their keys, least recently used first.
+type Lru = (HashMap<Key, Arc<EinsumPlan>>, VecDeque<Key>);
 
 /// A bounded cache of plans keyed by (subscripts resolved against the shapes, options);
 /// evicts the least recently used plan. Thread-safe (a `Mutex` inside).
 pub struct EinsumCache {
     capacity: usize,
-    inner: Mutex<(HashMap<Key, Arc<EinsumPlan>>, VecDeque<Key>)>,
+    inner: Mutex<Lru>,
 }
 
 impl EinsumCache {

@@ -143,7 +143,10 @@ fn ellipsis_broadcast_and_unicode() {
     assert_close(&vals(&y4), &want4, 1e-12, "labels");
 }
 
-fn fixture(name: &str) -> (String, Vec<Vec<usize>>, Vec<Vec<f64>>, Vec<usize>, Vec<f64>) {
+/// (subscripts, shapes, column-major operands, result shape, column-major result)
+type Fixture = (String, Vec<Vec<usize>>, Vec<Vec<f64>>, Vec<usize>, Vec<f64>);
+
+fn fixture(name: &str) -> Fixture {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
