@@ -581,7 +581,7 @@ unary_ops! {
     /// Arctangent (principal branch). Float and complex.
     Atan {
         name: atan, cost: Transcendental, exact: false,
-        domain: All, sensitive: Never,
+        domain: All, sensitive: Complex,
         real: (|x| x.atan()),
         complex: (|z| z.atan()),
         complex_to_real: none,
@@ -612,7 +612,7 @@ unary_ops! {
     /// Inverse hyperbolic sine. Float and complex.
     Asinh {
         name: asinh, cost: Transcendental, exact: false,
-        domain: All, sensitive: Never,
+        domain: All, sensitive: Complex,
         real: (|x| x.asinh()),
         complex: (|z| z.asinh()),
         complex_to_real: none,

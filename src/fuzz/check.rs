@@ -176,8 +176,10 @@ pub fn compare(got: &Tensor, want: &Tensor, exactness: Exactness) -> Option<Stri
         (DType::F32 | DType::C32, _) | (_, Exactness::Single) => 1e-4,
         _ => 1e-11,
     };
-    let close = |g: f64, w: f64| {
-        (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * (1.0 + w.abs())
+    // A complex component is compared relative to the whole number's magnitude: rounding
+    // in one part of a product lands in both parts at the scale of |z|.
+    let close = |g: f64, w: f64, scale: f64| {
+        (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= tol * (1.0 + scale)
     };
     for i in 0..got.numel() {
         let (g, w) = (got.data().get_c64(i), want.data().get_c64(i));
@@ -185,7 +187,12 @@ pub fn compare(got: &Tensor, want: &Tensor, exactness: Exactness) -> Option<Stri
         // order of operations: a non-finite result matches any other non-finite one.
         let both_special =
             !(g.re.is_finite() && g.im.is_finite()) && !(w.re.is_finite() && w.im.is_finite());
-        if !(both_special || (close(g.re, w.re) && close(g.im, w.im))) {
+        let scale = if got.dtype().is_complex() {
+            w.norm()
+        } else {
+            w.re.abs()
+        };
+        if !(both_special || (close(g.re, w.re, scale) && close(g.im, w.im, scale))) {
             return Some(format!(
                 "element {i}: cpu {} vs ref {} beyond tolerance {tol} ({})",
                 elem(got, i),

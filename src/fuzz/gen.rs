@@ -918,8 +918,10 @@ impl Gen<'_> {
         if !self.smooth() {
             let (x, op) = self.fit(x, 2, |_| Op::Binary(b))?;
             let y = self.partner(x)?;
-            // Complex pow has the branch cut of log (see `unary`).
-            let cut = b == BinaryOp::Pow && self.f.ty(x).dtype.is_complex();
+            // Complex pow has the branch cut of log (see `unary`); atan2 jumps by 2π across
+            // its cut, and the sign of a zero operand picks the side.
+            let cut =
+                (b == BinaryOp::Pow && self.f.ty(x).dtype.is_complex()) || b == BinaryOp::Atan2;
             if cut && !(self.exact(x) && self.exact(y)) {
                 return None;
             }
@@ -950,8 +952,10 @@ impl Gen<'_> {
                 self.push(Op::Binary(b), &[x, d], iv)
             }
             BinaryOp::Atan2 => {
-                let pi = std::f64::consts::PI;
-                self.push(Op::Binary(b), &[x, y], (-pi, pi))
+                // a positive second operand keeps away from the origin and the cut
+                let d = self.positive(y)?;
+                let h = std::f64::consts::FRAC_PI_2;
+                self.push(Op::Binary(b), &[x, d], (-h, h))
             }
             BinaryOp::Rem => {
                 let d = self.positive(y)?;
