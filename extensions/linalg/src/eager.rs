@@ -70,6 +70,8 @@ pub trait EagerTensorLinalgExt {
     fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::eig`].
     fn eig(&self) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::eigh_with_options`].
+    fn eigh_with_options(&self, derivative_eps: f64) -> Result<(EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::eigvals`].
     fn eigvals(&self) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::eig_with_options`].
@@ -354,6 +356,22 @@ impl EagerTensorLinalgExt for EagerTensor {
 
     fn eig(&self) -> Result<(EagerTensor, EagerTensor)> {
         self.eig_with_options(0.0)
+    }
+
+    fn eigh_with_options(&self, derivative_eps: f64) -> Result<(EagerTensor, EagerTensor)> {
+        let v = self.context().apply_traced(
+            OpKey::named(
+                "linalg.eigh_with_options",
+                [derivative_eps.to_bits() as i64],
+            ),
+            &[self],
+            |t| {
+                let (w, v) = t[0].eigh_with_options(derivative_eps)?;
+                Ok(vec![w, v])
+            },
+        )?;
+        let [w, v] = take(v)?;
+        Ok((w, v))
     }
 
     fn eigvals(&self) -> Result<EagerTensor> {

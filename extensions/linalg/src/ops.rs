@@ -10,7 +10,7 @@
 //! | `linalg.lu` | A `[n,n,b..]` | P, L, U with `A = P L U`; sign of P `[b..]` | — |
 //! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)`, `diag(R) >= 0` real | — |
 //! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `safe_gaps`, `derivative_eps` (rule only) |
-//! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors` |
+//! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig` | A `[n,n,b..]` (general, real or complex) | W `[n]` (complex), V `[n,n]` (complex, unit columns, gauge below); or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig_distinct` | W `[n,b..]` (complex) | W unchanged; a run-time error if two entries coincide | — |
 //!
@@ -310,13 +310,32 @@ pub fn svd_op_with(
 
 /// Applies `linalg.eigh`: `[W, V]`, or `[W]` without `eigenvectors`.
 pub fn eigh_op(a: &TracedTensor, eigenvectors: bool) -> Result<Vec<TracedTensor>> {
-    let ty = square_type(if eigenvectors { "eigh" } else { "eigvalsh" }, a)?;
+    eigh_op_with(a, eigenvectors, 0.0)
+}
+
+/// `linalg.eigh` with `derivative_eps > 0`: the eigenvector derivative's `1/(w_j - w_i)`
+/// becomes `d/(d² + eps)` (values unchanged).
+pub fn eigh_op_with(
+    a: &TracedTensor,
+    eigenvectors: bool,
+    derivative_eps: f64,
+) -> Result<Vec<TracedTensor>> {
+    let name = if eigenvectors { "eigh" } else { "eigvalsh" };
+    if !(derivative_eps >= 0.0 && derivative_eps.is_finite()) {
+        return Err(invalid(
+            name,
+            format!("derivative_eps must be finite and >= 0, got {derivative_eps}"),
+        ));
+    }
+    let ty = square_type(name, a)?;
     let w = TensorType::new(ty.dtype.real(), shape_with(&[ty.shape[0]], &ty.shape[2..]));
     let results = if eigenvectors { vec![w, ty] } else { vec![w] };
-    apply(
-        ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors)),
-        &[a],
-    )
+    let mut op =
+        ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors));
+    if derivative_eps > 0.0 {
+        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
+    }
+    apply(op, &[a])
 }
 
 /// Applies `linalg.eig`: `[W, V]`, or `[W]` without `eigenvectors`; both complex (c64 for

@@ -28,8 +28,9 @@
 //! - `eig` (general matrices): see the `eig` module (JAX's rule plus the unit-norm,
 //!   real-largest-component gauge; repeated eigenvalues are a run-time error of the
 //!   eigenvector derivative unless `derivative_eps > 0`).
-//! - `qr`: the rule of JAX, for `m >= n` (an `Err` otherwise); `R` has a real
-//!   nonnegative diagonal (the kernel's gauge), which the rule keeps.
+//! - `qr`: the rule of JAX; for wide inputs (`m < n`) through `A = [X | Y]` with `X`
+//!   square: `dR_Y = dQᴴ Y + Qᴴ dY` (needs the leading `m x m` block full rank). `R` has a
+//!   real nonnegative diagonal (the kernel's gauge), which the rule keeps.
 //! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
 //!   `P` and the permutation sign are piecewise constant (zero tangent). `det` and
 //!   `slogdet` are built on `lu`, so their derivatives need nonzero pivots: at a matrix
@@ -38,7 +39,7 @@
 //!   of returning NaN, although `d det = tr(adj(A) dA)` is finite there.
 
 use crate::ops::{
-    attr_f64, attr_flag, eigh_op, solve_op, svd_op_with, triangular_solve_op, TriangularSolve,
+    attr_f64, attr_flag, eigh_op_with, solve_op, svd_op_with, triangular_solve_op, TriangularSolve,
     CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
 };
 use crate::util::{
@@ -290,8 +291,48 @@ impl ExtensionRule for LuRule {
     }
 }
 
-/// Reduced QR, `m >= n` (JAX's rule).
+/// Reduced QR (JAX's rule); wide matrices `m < n` by the split `A = [X | Y]`, `X`
+/// `m x m`: `(Q, R_X)` is the QR of `X` and `R_Y = Qᴴ Y`, so `dR_Y = dQᴴ Y + Qᴴ dY`.
 struct QrRule;
+
+/// `(dQ, dR)` of the reduced QR of a tall or square matrix (`m >= n`).
+fn qr_tall_jvp(
+    q: &TracedTensor,
+    r: &TracedTensor,
+    da: &TracedTensor,
+) -> Result<(TracedTensor, TracedTensor)> {
+    // dx_rinv = dA R⁻¹, qt = Qᴴ dA R⁻¹.
+    let dx_rinv = triangular_solve_op(
+        r,
+        da,
+        TriangularSolve {
+            lower: false,
+            left: false,
+            ..TriangularSolve::default()
+        },
+    )?;
+    let qt = mm(&adjoint(q)?, &dx_rinv)?;
+    let low = tril(&qt, false)?;
+    let mut dom = sub(&low, &adjoint(&low)?)?;
+    if is_complex(&qt)? {
+        // Keep diag(R) real: add i·Im(diag(qt)) to the skew-Hermitian part.
+        let im = ok(&(&qt - &qt.conj()) * 0.5)?;
+        dom = add(&dom, &masked(&im, |i, j| if i == j { 1.0 } else { 0.0 })?)?;
+    }
+    let dq = add(&mm(q, &sub(&dom, &qt)?)?, &dx_rinv)?;
+    let dr = mm(&sub(&qt, &dom)?, r)?;
+    Ok((dq, dr))
+}
+
+/// Columns `lo..hi` of a matrix (batch axes kept).
+fn columns(x: &TracedTensor, lo: usize, hi: usize) -> Result<TracedTensor> {
+    let shape = x.shape()?;
+    let mut start = vec![0; shape.len()];
+    let mut lim = shape.clone();
+    start[1] = lo;
+    lim[1] = hi;
+    Ok(x.slice(&start, &lim)?)
+}
 
 impl ExtensionRule for QrRule {
     fn jvp(
@@ -306,33 +347,17 @@ impl ExtensionRule for QrRule {
             return Ok(vec![None, None]);
         };
         let shape = inputs[0].shape()?;
-        if shape[0] < shape[1] {
-            return Err(AdError::NotDifferentiable(format!(
-                "`linalg.qr` of a wide matrix ({} x {}, fewer rows than columns) has no derivative rule; differentiate the QR of its adjoint instead",
-                shape[0], shape[1]
-            )));
-        }
+        let (m, n) = (shape[0], shape[1]);
         let (q, r) = (&outputs[0], &outputs[1]);
-        // dx_rinv = dA R⁻¹, qt = Qᴴ dA R⁻¹.
-        let dx_rinv = triangular_solve_op(
-            r,
-            da,
-            TriangularSolve {
-                lower: false,
-                left: false,
-                ..TriangularSolve::default()
-            },
-        )?;
-        let qt = mm(&adjoint(q)?, &dx_rinv)?;
-        let low = tril(&qt, false)?;
-        let mut dom = sub(&low, &adjoint(&low)?)?;
-        if is_complex(&qt)? {
-            // Keep diag(R) real: add i·Im(diag(qt)) to the skew-Hermitian part.
-            let im = ok(&(&qt - &qt.conj()) * 0.5)?;
-            dom = add(&dom, &masked(&im, |i, j| if i == j { 1.0 } else { 0.0 })?)?;
+        if m >= n {
+            let (dq, dr) = qr_tall_jvp(q, r, da)?;
+            return Ok(vec![Some(dq), Some(dr)]);
         }
-        let dq = add(&mm(q, &sub(&dom, &qt)?)?, &dx_rinv)?;
-        let dr = mm(&sub(&qt, &dom)?, r)?;
+        let (dq, drx) = qr_tall_jvp(q, &columns(r, 0, m)?, &columns(da, 0, m)?)?;
+        let y = columns(&inputs[0], m, n)?;
+        let dy = columns(da, m, n)?;
+        let dry = add(&mm(&adjoint(&dq)?, &y)?, &mm(&adjoint(q)?, &dy)?)?;
+        let dr = TracedTensor::concatenate(&[&drx, &dry], 1)?;
         Ok(vec![Some(dq), Some(dr)])
     }
 }
@@ -534,7 +559,7 @@ impl ExtensionRule for EighRule {
         let (w, v) = if vectors {
             (&outputs[0], &outputs[1])
         } else {
-            full = eigh_op(a, true)?;
+            full = eigh_op_with(a, true, attr_f64(op, "derivative_eps"))?;
             (&full[0], &full[1])
         };
         let dtype = a.dtype()?;
@@ -547,8 +572,15 @@ impl ExtensionRule for EighRule {
         let n = wty.shape[0];
         let nn: Vec<usize> = [n, n].iter().chain(&wty.shape[1..]).copied().collect();
         let gap = sub(&spread(w, &nn, 1)?, &spread(w, &nn, 0)?)?; // w_j - w_i
-        let eye_r = eye_like(&gap)?;
-        let f = cast(&sub(&ok(1.0 / &add(&gap, &eye_r)?)?, &eye_r)?, dtype)?;
+        let eps = attr_f64(op, "derivative_eps");
+        let f = if eps > 0.0 {
+            // Lorentzian broadening d / (d² + eps) (0 on the diagonal).
+            ok(&gap / &ok(&mul(&gap, &gap)? + eps)?)?
+        } else {
+            let eye_r = eye_like(&gap)?;
+            sub(&ok(1.0 / &add(&gap, &eye_r)?)?, &eye_r)?
+        };
+        let f = cast(&f, dtype)?;
         let dv = mm(v, &mul(&f, &vdv)?)?;
         Ok(vec![Some(dw), Some(dv)])
     }

@@ -127,6 +127,10 @@ pub trait TracedTensorLinalgExt {
     /// positive. The eigenvector derivative at repeated eigenvalues is a run-time error
     /// (see [`Self::eig_with_options`] and the `eig` module docs in the source).
     fn eig(&self) -> Result<(TracedTensor, TracedTensor)>;
+    /// [`Self::eigh`] whose eigenvector derivative is regularised: `1/(w_j − w_i)` becomes
+    /// `d/(d² + eps)`, `d = w_j − w_i` (Lorentzian broadening), finite for degenerate
+    /// spectra; values are unchanged; `derivative_eps = 0` is [`Self::eigh`].
+    fn eigh_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)>;
     /// Eigenvalues of a general square matrix (complex, `[n, batch..]`), as [`Self::eig`].
     fn eigvals(&self) -> Result<TracedTensor>;
     /// [`Self::eig`] whose eigenvector derivative is regularised: `1/(w_j − w_i)` becomes
@@ -304,6 +308,13 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn eig(&self) -> Result<(TracedTensor, TracedTensor)> {
         eig::eig(self, 0.0)
+    }
+
+    fn eigh_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)> {
+        let mut f = crate::ops::eigh_op_with(self, true, derivative_eps)?;
+        let v = f.pop().expect("two results");
+        let w = f.pop().expect("two results");
+        Ok((w, v))
     }
 
     fn eigvals(&self) -> Result<TracedTensor> {

@@ -1,7 +1,8 @@
 //! General eigendecomposition (`eig`, `eigvals`) and the matrix exponential (`expm`):
 //! reconstructions (batched, f64 / c64), gauge, finite-difference gradients of gauge-fixed
 //! and gauge-invariant losses, HVPs, degenerate spectra (a run-time error or the
-//! regularised derivative, never NaN), exact exponentials and scipy reference values.
+//! regularised derivative, never NaN), exact exponentials and scipy reference values;
+//! also the derivative of wide QR (`m < n`) and `eigh_with_options`.
 
 #[path = "common/checks.rs"]
 mod checks;
@@ -434,4 +435,54 @@ fn expm_gradients_and_hvp_match_finite_differences() {
         );
         check_adjoint(dt, &[3, 3], &x, |x| x.expm().unwrap(), "expm adjoint");
     }
+}
+
+#[test]
+fn wide_qr_gradients_and_hvp_match_finite_differences() {
+    for (m, n, nb) in [(2, 3, 1), (3, 5, 2)] {
+        let shape: Vec<usize> = if nb == 1 { vec![m, n] } else { vec![m, n, nb] };
+        for dt in DT {
+            let cx = dt.is_complex();
+            let mut rng = Rng::new(61);
+            let x = rng.vec(m * n * nb, cx);
+            let d = rng.vec(m * n * nb, cx);
+            let loss = |x: &TracedTensor| {
+                let (q, r) = x.qr().unwrap();
+                &wsum(&q, 1) + &wsum(&r, 2)
+            };
+            check_grad(dt, &shape, &x, &d, loss, "wide qr");
+            check_adjoint(dt, &shape, &x, |x| x.qr().unwrap().1, "wide qr R adjoint");
+            check_hvp(dt, &shape, &x, &d, loss, "wide qr HVP");
+        }
+    }
+}
+
+#[test]
+fn eigh_with_options_is_finite_at_degeneracy_and_exact_away_from_it() {
+    let ad = ad();
+    // diag(1, 1, 2): a repeated eigenvalue.
+    let z = c(0.0, 0.0);
+    let a0 = [c(1.0, 0.0), z, z, z, c(1.0, 0.0), z, z, z, c(2.0, 0.0)];
+    let a = traced(DType::F64, &[3, 3], &a0);
+    let (_, v) = a.eigh_with_options(1e-6).unwrap();
+    let g = ad.grad(&wsum(&v.abs().square(), 1), &a).unwrap();
+    let out = run(&[&g]);
+    assert!(values(&out[0]).iter().all(|z| z.re.is_finite()));
+    // Away from degeneracy, a tiny eps reproduces the exact derivative.
+    for dt in DT {
+        let x = hermitian(&mut Rng::new(4), 4, dt.is_complex());
+        let b = traced(dt, &[4, 4], &x);
+        let loss = |v: &TracedTensor| wsum(&v.matmul(&adj(v)).unwrap(), 2);
+        let g1 = ad.grad(&loss(&b.eigh().unwrap().1), &b).unwrap();
+        let g2 = ad
+            .grad(&loss(&b.eigh_with_options(1e-16).unwrap().1), &b)
+            .unwrap();
+        let out = run(&[&g1, &g2]);
+        assert_close(&values(&out[1]), &values(&out[0]), 1e-9, "eigh eps -> 0");
+    }
+    assert!(a
+        .eigh_with_options(f64::NAN)
+        .unwrap_err()
+        .to_string()
+        .contains("derivative_eps"));
 }
