@@ -78,7 +78,7 @@ pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsu
 pub use helpers::{inner, kron, outer, tensordot};
 pub use plan::{
     global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step, AUTO_OPTIMAL_MAX,
-    AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY,
+    AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS,
 };
 
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};

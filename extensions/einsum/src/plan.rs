@@ -20,6 +20,8 @@ pub enum Optimize {
     #[default]
     Auto,
     /// omeco's greedy method (contract the pair that shrinks the network most); fast.
+    /// omeco breaks ties in hash order, so the cheapest of [`GREEDY_RUNS`] runs is kept;
+    /// plans of large networks may still differ between processes (as TreeSA's do).
     Greedy,
     /// Exact minimum of the total multiply-adds (omeco's exhaustive search over
     /// contraction trees); exponential, for small networks (≤ 128 operands accepted, ~12
@@ -46,6 +48,9 @@ pub enum Optimize {
 
 /// Operand count up to which [`Optimize::Auto`] searches exhaustively.
 pub const AUTO_OPTIMAL_MAX: usize = 8;
+
+/// Greedy runs per plan (the cheapest is kept).
+pub const GREEDY_RUNS: usize = 4;
 
 /// Greedy cost (multiply-adds) above which [`Optimize::Auto`] also tries TreeSA.
 pub const AUTO_TREE_SA_FLOPS: f64 = 1e8;
@@ -432,11 +437,17 @@ fn order(
     if n <= 2 {
         return Ok((chain(n), "trivial".into()));
     }
+    // omeco's greedy breaks ties in hash order, so runs differ (sometimes by orders of
+    // magnitude on large networks): keep the cheapest of a few runs.
     let greedy = || {
-        run_omeco(ixs, out, sizes, |c, s| {
-            omeco::optimize_code(c, s, &GreedyMethod::default())
-        })
-        .unwrap_or_else(|| chain(n))
+        (0..GREEDY_RUNS)
+            .filter_map(|_| {
+                run_omeco(ixs, out, sizes, |c, s| {
+                    omeco::optimize_code(c, s, &GreedyMethod::default())
+                })
+            })
+            .min_by(|a, b| cost(ixs, out, sizes, a).total_cmp(&cost(ixs, out, sizes, b)))
+            .unwrap_or_else(|| chain(n))
     };
     let optimal = || {
         run_omeco(ixs, out, sizes, |c, s| {
