@@ -72,6 +72,10 @@ pub trait EagerTensorLinalgExt {
     fn eig(&self) -> Result<(EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::eigh_with_options`].
     fn eigh_with_options(&self, derivative_eps: f64) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::qr_complete`].
+    fn qr_complete(&self) -> Result<(EagerTensor, EagerTensor)>;
+    /// See [`TracedTensorLinalgExt::svd_full`].
+    fn svd_full(&self) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::eigvals`].
     fn eigvals(&self) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::eig_with_options`].
@@ -372,6 +376,28 @@ impl EagerTensorLinalgExt for EagerTensor {
         )?;
         let [w, v] = take(v)?;
         Ok((w, v))
+    }
+
+    fn qr_complete(&self) -> Result<(EagerTensor, EagerTensor)> {
+        let v =
+            self.context()
+                .apply_traced(OpKey::named("linalg.qr_complete", []), &[self], |t| {
+                    let (q, r) = t[0].qr_complete()?;
+                    Ok(vec![q, r])
+                })?;
+        let [q, r] = take(v)?;
+        Ok((q, r))
+    }
+
+    fn svd_full(&self) -> Result<(EagerTensor, EagerTensor, EagerTensor)> {
+        let v = self
+            .context()
+            .apply_traced(OpKey::named("linalg.svd_full", []), &[self], |t| {
+                let (u, s, vh) = t[0].svd_full()?;
+                Ok(vec![u, s, vh])
+            })?;
+        let [u, s, vh] = take(v)?;
+        Ok((u, s, vh))
     }
 
     fn eigvals(&self) -> Result<EagerTensor> {

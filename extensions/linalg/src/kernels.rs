@@ -740,16 +740,18 @@ fn qr_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
     with_scalar!(QR, args[0].dtype(), T => qr_impl::<T>(op, args[0]))
 }
 
-fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
+fn qr_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     use faer::linalg::householder;
     use faer::linalg::qr::no_pivoting::factor;
     let (m, n, nb) = mat_dims(QR, "operand", a)?;
     check_finite::<T>(QR, "input", a, Reads::All)?;
     let k = m.min(n);
+    // Complete mode: Q is m x m and R is m x n (rows k.. of R are zero).
+    let kq = if attr_flag(op, "complete") { m } else { k };
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
-    let mut q = vec![zero; m * k * nb];
-    let mut r = vec![zero; k * n * nb];
+    let mut q = vec![zero; m * kq * nb];
+    let mut r = vec![zero; kq * n * nb];
     if k > 0 {
         let bs = factor::recommended_block_size::<T>(m, n);
         let mut coeff = vec![zero; bs * k];
@@ -757,7 +759,7 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         let mut mem = scratch(faer::dyn_stack::StackReq::any_of(&[
             factor::qr_in_place_scratch::<T>(m, n, bs, par_for(m.max(n)), Default::default()),
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(
-                m, bs, k,
+                m, bs, kq,
             ),
         ]));
         for b in 0..nb {
@@ -769,8 +771,8 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 MemStack::new(&mut mem),
                 Default::default(),
             );
-            let qb = &mut q[b * m * k..(b + 1) * m * k];
-            for i in 0..k {
+            let qb = &mut q[b * m * kq..(b + 1) * m * kq];
+            for i in 0..kq {
                 qb[i + i * m] = T::from_f64(1.0);
             }
             let basis = MatRef::from_column_major_slice(&work, m, n);
@@ -778,33 +780,44 @@ fn qr_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 basis.get(.., ..k),
                 MatRef::from_column_major_slice(&coeff, bs, k),
                 Conj::No,
-                MatMut::from_column_major_slice_mut(qb, m, k),
+                MatMut::from_column_major_slice_mut(qb, m, kq),
                 par_for(m.max(n)),
                 MemStack::new(&mut mem),
             );
-            let rb = &mut r[b * k * n..(b + 1) * k * n];
+            let rb = &mut r[b * kq * n..(b + 1) * kq * n];
             for j in 0..n {
                 for i in 0..=j.min(k - 1) {
-                    rb[i + j * k] = work[i + j * m];
+                    rb[i + j * kq] = work[i + j * m];
                 }
             }
             // Gauge: a real, nonnegative diagonal of R (the unique QR of a full-rank
             // matrix), so that values and derivatives are continuous.
             for i in 0..k {
-                let ph = rb[i + i * k].phase();
+                let ph = rb[i + i * kq].phase();
+                let dii = rb[i + i * kq].modulus();
                 let cph = ph.conj_s();
                 for j in 0..n {
-                    rb[i + j * k] = cph.mul_s(rb[i + j * k]);
+                    rb[i + j * kq] = cph.mul_s(rb[i + j * kq]);
                 }
+                // Exactly real (the product above may leave an imaginary rounding).
+                rb[i + i * kq] = T::from_f64(dii);
                 for row in 0..m {
                     qb[row + i * m] = qb[row + i * m].mul_s(ph);
                 }
             }
         }
     }
+    if k == 0 {
+        // No reflectors: the complete Q of an m x 0 matrix is the identity.
+        for b in 0..nb {
+            for i in 0..kq {
+                q[b * m * kq + i + i * m] = T::from_f64(1.0);
+            }
+        }
+    }
     let bshape = &a.shape()[2..];
-    let qs: Vec<usize> = [m, k].iter().chain(bshape).copied().collect();
-    let rs: Vec<usize> = [k, n].iter().chain(bshape).copied().collect();
+    let qs: Vec<usize> = [m, kq].iter().chain(bshape).copied().collect();
+    let rs: Vec<usize> = [kq, n].iter().chain(bshape).copied().collect();
     Ok(vec![tensor(&qs, q)?, tensor(&rs, r)?])
 }
 
@@ -824,12 +837,18 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         .attr_int("keep")
         .map(|v| (v.max(0) as usize).min(k))
         .unwrap_or(k);
+    // `full_matrices`: U is m x m and Vh is n x n (the extra columns / rows complete the
+    // orthonormal bases); otherwise the first `kk` columns / rows.
+    let full = attr_flag(op, "full_matrices");
+    let (ku, kv) = if full { (m, n) } else { (kk, kk) };
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
-    let mut u = vec![zero; if compute_uv { m * kk * nb } else { 0 }];
-    let mut vh = vec![zero; if compute_uv { kk * n * nb } else { 0 }];
+    let mut u = vec![zero; if compute_uv { m * ku * nb } else { 0 }];
+    let mut vh = vec![zero; if compute_uv { kv * n * nb } else { 0 }];
     let mut s: Vec<T::R> = Vec::with_capacity(k * nb);
-    let vecs = if compute_uv {
+    let vecs = if compute_uv && full {
+        ComputeSvdVectors::Full
+    } else if compute_uv {
         ComputeSvdVectors::Thin
     } else {
         ComputeSvdVectors::No
@@ -843,10 +862,24 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         Default::default(),
     ));
     let mut sd = faer::diag::Diag::<T>::zeros(k);
-    let mut ub = vec![zero; m * k];
-    let mut vb = vec![zero; n * k];
+    let (uc, vc) = if full { (m, n) } else { (k, k) };
+    let mut ub = vec![zero; m * uc];
+    let mut vb = vec![zero; n * vc];
     let mut scaled = Vec::new();
-    for b in 0..nb {
+    if k == 0 {
+        // Nothing to factor; the full bases are identities.
+        for b in 0..nb {
+            if compute_uv && full {
+                for i in 0..m {
+                    u[b * m * m + i + i * m] = T::from_f64(1.0);
+                }
+                for i in 0..n {
+                    vh[b * n * n + i + i * n] = T::from_f64(1.0);
+                }
+            }
+        }
+    }
+    for b in (0..nb).filter(|_| k > 0) {
         let blk = &av[b * m * n..(b + 1) * m * n];
         // A matrix with entries far from order one is factored divided by a power of two
         // (faer's iteration overflows or underflows on it); its singular values are
@@ -866,8 +899,8 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             svd(
                 am,
                 sd.as_mut(),
-                Some(MatMut::from_column_major_slice_mut(&mut ub, m, k)),
-                Some(MatMut::from_column_major_slice_mut(&mut vb, n, k)),
+                Some(MatMut::from_column_major_slice_mut(&mut ub, m, uc)),
+                Some(MatMut::from_column_major_slice_mut(&mut vb, n, vc)),
                 par_for(m.max(n)),
                 MemStack::new(&mut mem),
                 Default::default(),
@@ -895,11 +928,11 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         }
         s.extend(sv[..kk].iter().map(|v| v.to_real()));
         if compute_uv {
-            u[b * m * kk..(b + 1) * m * kk].copy_from_slice(&ub[..m * kk]);
-            let vhb = &mut vh[b * kk * n..(b + 1) * kk * n];
-            for i in 0..kk {
+            u[b * m * ku..(b + 1) * m * ku].copy_from_slice(&ub[..m * ku]);
+            let vhb = &mut vh[b * kv * n..(b + 1) * kv * n];
+            for i in 0..kv {
                 for j in 0..n {
-                    vhb[i + j * kk] = vb[j + i * n].conj_s();
+                    vhb[i + j * kv] = vb[j + i * n].conj_s();
                 }
             }
         }
@@ -910,8 +943,8 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     if !compute_uv {
         return Ok(vec![s_t]);
     }
-    let us: Vec<usize> = [m, kk].iter().chain(bshape).copied().collect();
-    let vs: Vec<usize> = [kk, n].iter().chain(bshape).copied().collect();
+    let us: Vec<usize> = [m, ku].iter().chain(bshape).copied().collect();
+    let vs: Vec<usize> = [kv, n].iter().chain(bshape).copied().collect();
     Ok(vec![tensor(&us, u)?, s_t, tensor(&vs, vh)?])
 }
 

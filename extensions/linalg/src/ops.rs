@@ -8,8 +8,8 @@
 //! | `linalg.triangular_solve` | A `[n,n,b..]`, B | X with `op(A) X = B` (left) or `X op(A) = B` | `lower`, `left`, `adjoint`, `unit_diagonal` |
 //! | `linalg.solve` | A `[n,n,b..]`, B `[n,k,b..]` | X with `op(A) X = B` | `adjoint` |
 //! | `linalg.lu` | A `[n,n,b..]` | P, L, U with `A = P L U`; sign of P `[b..]` | — |
-//! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)`, `diag(R) >= 0` real | — |
-//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `safe_gaps`, `derivative_eps` (rule only) |
+//! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)` (`m` with `complete`), `diag(R) >= 0` real | `complete` |
+//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `full_matrices` (U `[m,m]`, Vh `[n,n]`), `safe_gaps`, `derivative_eps` (rule only) |
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig` | A `[n,n,b..]` (general, real or complex) | W `[n]` (complex), V `[n,n]` (complex, unit columns, gauge below); or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig_distinct` | W `[n,b..]` (complex) | W unchanged; a run-time error if two entries coincide | — |
@@ -217,20 +217,26 @@ pub fn lu_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
 
 /// Applies `linalg.qr`: reduced `[Q, R]`.
 pub fn qr_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
-    let ty = matrix_type("qr", a)?;
+    qr_op_with(a, false)
+}
+
+/// `linalg.qr`, reduced or (`complete`) with `Q` `[m, m]` and `R` `[m, n]`.
+pub fn qr_op_with(a: &TracedTensor, complete: bool) -> Result<Vec<TracedTensor>> {
+    let ty = matrix_type(if complete { "qr_complete" } else { "qr" }, a)?;
     let (m, n) = (ty.shape[0], ty.shape[1]);
-    let k = m.min(n);
+    let k = if complete { m } else { m.min(n) };
     let b = &ty.shape[2..];
-    apply(
-        ExtensionOp::new(
-            QR,
-            vec![
-                TensorType::new(ty.dtype, shape_with(&[m, k], b)),
-                TensorType::new(ty.dtype, shape_with(&[k, n], b)),
-            ],
-        ),
-        &[a],
-    )
+    let mut op = ExtensionOp::new(
+        QR,
+        vec![
+            TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+            TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+        ],
+    );
+    if complete {
+        op = op.with_attr("complete", Attr::Bool(true));
+    }
+    apply(op, &[a])
 }
 
 /// Applies `linalg.svd`: reduced `[U, S, Vh]`, or `[S]` without `compute_uv`.
@@ -306,6 +312,24 @@ pub fn svd_op_with(
         op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
     }
     apply(op, &[a])
+}
+
+/// `linalg.svd` with `full_matrices`: `[U [m,m], S [k], Vh [n,n]]`.
+pub fn svd_full_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
+    let ty = matrix_type("svd_full", a)?;
+    let (m, n) = (ty.shape[0], ty.shape[1]);
+    let b = &ty.shape[2..];
+    let results = vec![
+        TensorType::new(ty.dtype, shape_with(&[m, m], b)),
+        TensorType::new(ty.dtype.real(), shape_with(&[m.min(n)], b)),
+        TensorType::new(ty.dtype, shape_with(&[n, n], b)),
+    ];
+    apply(
+        ExtensionOp::new(SVD, results)
+            .with_attr("compute_uv", Attr::Bool(true))
+            .with_attr("full_matrices", Attr::Bool(true)),
+        &[a],
+    )
 }
 
 /// Applies `linalg.eigh`: `[W, V]`, or `[W]` without `eigenvectors`.

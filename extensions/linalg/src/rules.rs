@@ -28,6 +28,9 @@
 //! - `eig` (general matrices): see the `eig` module (JAX's rule plus the unit-norm,
 //!   real-largest-component gauge; repeated eigenvalues are a run-time error of the
 //!   eigenvector derivative unless `derivative_eps > 0`).
+//! - `qr` and `svd` in complete / `full_matrices` mode: differentiable only where the
+//!   result equals the reduced one (`m <= n` for QR, square for SVD); otherwise the rule
+//!   returns `NotDifferentiable` (the completing vectors are not unique), as JAX.
 //! - `qr`: the rule of JAX; for wide inputs (`m < n`) through `A = [X | Y]` with `X`
 //!   square: `dR_Y = dQᴴ Y + Qᴴ dY` (needs the leading `m x m` block full rank). `R` has a
 //!   real nonnegative diagonal (the kernel's gauge), which the rule keeps.
@@ -349,6 +352,12 @@ impl ExtensionRule for QrRule {
         let shape = inputs[0].shape()?;
         let (m, n) = (shape[0], shape[1]);
         let (q, r) = (&outputs[0], &outputs[1]);
+        if attr_flag(op, "complete") && m > n {
+            return Err(AdError::NotDifferentiable(format!(
+                "`linalg.qr` in complete mode of a tall matrix ({m} x {n}) has no derivative: the last {} columns of Q are any orthonormal basis of the complement (not unique); differentiate the reduced QR instead",
+                m - n
+            )));
+        }
         if m >= n {
             let (dq, dr) = qr_tall_jvp(q, r, da)?;
             return Ok(vec![Some(dq), Some(dr)]);
@@ -382,6 +391,15 @@ impl ExtensionRule for SvdRule {
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 1, inputs, tangents)?;
         let compute_uv = op.attr_bool("compute_uv").unwrap_or(false);
+        if attr_flag(op, "full_matrices") {
+            let sh = inputs[0].shape()?;
+            if sh[0] != sh[1] {
+                return Err(AdError::NotDifferentiable(format!(
+                    "`linalg.svd` with full_matrices of a non-square matrix ({} x {}) has no derivative: the extra singular vectors are any orthonormal basis of the complement (not unique); differentiate the reduced SVD instead",
+                    sh[0], sh[1]
+                )));
+            }
+        }
         let safe = attr_flag(op, "safe_gaps");
         let eps = attr_f64(op, "derivative_eps");
         let Some(da) = &tangents[0] else {

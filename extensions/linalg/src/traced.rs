@@ -127,6 +127,15 @@ pub trait TracedTensorLinalgExt {
     /// positive. The eigenvector derivative at repeated eigenvalues is a run-time error
     /// (see [`Self::eig_with_options`] and the `eig` module docs in the source).
     fn eig(&self) -> Result<(TracedTensor, TracedTensor)>;
+    /// Complete QR (`numpy.linalg.qr(mode="complete")`): `Q` `[m, m]` unitary and `R`
+    /// `[m, n]` upper triangular (rows `min(m, n)..` zero), real nonnegative diagonal.
+    /// Differentiable for `m <= n` (then equal to [`Self::qr`]); for `m > n` the last
+    /// columns of `Q` are not unique and differentiating is an error.
+    fn qr_complete(&self) -> Result<(TracedTensor, TracedTensor)>;
+    /// SVD with full matrices (`numpy.linalg.svd(full_matrices=True)`): `U` `[m, m]`,
+    /// `S` `[min(m, n)]`, `Vh` `[n, n]`, `A = U[:, :k] diag(S) Vh[:k, :]`. Differentiable
+    /// for square `A` (then equal to [`Self::svd`]); otherwise differentiating is an error.
+    fn svd_full(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;
     /// [`Self::eigh`] whose eigenvector derivative is regularised: `1/(w_j − w_i)` becomes
     /// `d/(d² + eps)`, `d = w_j − w_i` (Lorentzian broadening), finite for degenerate
     /// spectra; values are unchanged; `derivative_eps = 0` is [`Self::eigh`].
@@ -308,6 +317,21 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn eig(&self) -> Result<(TracedTensor, TracedTensor)> {
         eig::eig(self, 0.0)
+    }
+
+    fn qr_complete(&self) -> Result<(TracedTensor, TracedTensor)> {
+        let mut f = crate::ops::qr_op_with(self, true)?;
+        let r = f.pop().expect("two results");
+        let q = f.pop().expect("two results");
+        Ok((q, r))
+    }
+
+    fn svd_full(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+        let mut f = crate::ops::svd_full_op(self)?;
+        let vh = f.pop().expect("three results");
+        let s = f.pop().expect("three results");
+        let u = f.pop().expect("three results");
+        Ok((u, s, vh))
     }
 
     fn eigh_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)> {

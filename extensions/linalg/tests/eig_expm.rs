@@ -486,3 +486,112 @@ fn eigh_with_options_is_finite_at_degeneracy_and_exact_away_from_it() {
         .to_string()
         .contains("derivative_eps"));
 }
+
+fn slice2(x: &TracedTensor, rows: usize, cols: usize) -> TracedTensor {
+    let sh = x.shape().unwrap();
+    let mut lim = sh.clone();
+    lim[0] = rows;
+    lim[1] = cols;
+    x.slice(&vec![0; sh.len()], &lim).unwrap()
+}
+
+#[test]
+fn qr_complete_and_svd_full_reconstruct_batched() {
+    let nb = 2;
+    for (m, n) in [(5, 3), (3, 5), (4, 4)] {
+        let k = m.min(n);
+        for dt in DT {
+            let x = Rng::new(71).vec(m * n * nb, dt.is_complex());
+            let a = traced(dt, &[m, n, nb], &x);
+            let (q, r) = a.qr_complete().unwrap();
+            assert_eq!(q.shape().unwrap(), vec![m, m, nb]);
+            assert_eq!(r.shape().unwrap(), vec![m, n, nb]);
+            let (u, s, vh) = a.svd_full().unwrap();
+            assert_eq!(u.shape().unwrap(), vec![m, m, nb]);
+            assert_eq!(s.shape().unwrap(), vec![k, nb]);
+            assert_eq!(vh.shape().unwrap(), vec![n, n, nb]);
+            let sd = s
+                .convert(dt)
+                .unwrap()
+                .broadcast_in_dim(&[m, k, nb], &[1, 2])
+                .unwrap();
+            let usv = (&slice2(&u, m, k) * &sd)
+                .matmul(&slice2(&vh, k, n))
+                .unwrap();
+            let out = run(&[
+                &(&q.matmul(&r).unwrap() - &a),
+                &adj(&q).matmul(&q).unwrap(),
+                &r,
+                &(&usv - &a),
+                &adj(&u).matmul(&u).unwrap(),
+                &vh.matmul(&adj(&vh)).unwrap(),
+                &s,
+                &a.svdvals().unwrap(),
+            ]);
+            let zeros = vec![c(0.0, 0.0); m * n * nb];
+            assert_close(&values(&out[0]), &zeros, 1e-13, "Q R = A");
+            assert_close(&values(&out[3]), &zeros, 1e-13, "U S Vh = A");
+            assert_close(&values(&out[6]), &values(&out[7]), 1e-13, "S");
+            for b in 0..nb {
+                assert_close(&block(&values(&out[1]), m * m, b), &eye(m), 1e-13, "QᴴQ");
+                assert_close(&block(&values(&out[4]), m * m, b), &eye(m), 1e-13, "UᴴU");
+                assert_close(&block(&values(&out[5]), n * n, b), &eye(n), 1e-13, "Vh Vhᴴ");
+                let rb = block(&values(&out[2]), m * n, b);
+                for j in 0..n {
+                    for i in 0..m {
+                        let z = rb[i + j * m];
+                        if i > j {
+                            assert_eq!(z, c(0.0, 0.0), "R lower part");
+                        } else if i == j {
+                            assert!(z.im == 0.0 && z.re >= 0.0, "diag(R) {z}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Empty: the complete bases of a 3 x 0 matrix are identities.
+    let z = traced(DType::F64, &[3, 0], &[]);
+    let (q, r) = z.qr_complete().unwrap();
+    let (u, s, vh) = z.svd_full().unwrap();
+    let out = run(&[&q, &r, &u, &s, &vh]);
+    assert_eq!(values(&out[0]), eye(3));
+    assert_eq!(values(&out[2]), eye(3));
+    assert_eq!(out[4].numel(), 0);
+}
+
+#[test]
+fn complete_modes_differentiate_where_unique_and_fail_clearly_elsewhere() {
+    for dt in DT {
+        let cx = dt.is_complex();
+        let mut rng = Rng::new(81);
+        // Wide complete QR equals the reduced one: differentiable.
+        let x = rng.vec(15, cx);
+        let d = rng.vec(15, cx);
+        let loss = |x: &TracedTensor| {
+            let (q, r) = x.qr_complete().unwrap();
+            &wsum(&q, 1) + &wsum(&r, 2)
+        };
+        check_grad(dt, &[3, 5], &x, &d, loss, "complete qr (wide)");
+        // Square full SVD equals the reduced one.
+        let x = rng.vec(9, cx);
+        let d = rng.vec(9, cx);
+        let loss = |x: &TracedTensor| {
+            let (u, s, vh) = x.svd_full().unwrap();
+            let p = u.matmul(&adj(&u)).unwrap();
+            &(&wsum(&s, 3) + &wsum(&p, 4)) + &wsum(&vh.abs().square(), 5)
+        };
+        check_grad(dt, &[3, 3], &x, &d, loss, "full svd (square)");
+    }
+    let ad = ad();
+    let t = TracedTensor::input(DType::F64, &[4, 2]);
+    let (q, _) = t.qr_complete().unwrap();
+    let e = ad.grad(&q.sum(), &t).unwrap_err().to_string();
+    assert!(e.contains("complete") && e.contains("not unique"), "{e}");
+    let (u, _, _) = t.svd_full().unwrap();
+    let e = ad.grad(&u.sum(), &t).unwrap_err().to_string();
+    assert!(
+        e.contains("full_matrices") && e.contains("not unique"),
+        "{e}"
+    );
+}
