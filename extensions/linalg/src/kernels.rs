@@ -565,13 +565,19 @@ fn lu_block<T: Scalar>(src: &[T], lu: &mut [T], n: usize) -> (Vec<usize>, usize)
 /// zero on `U`'s diagonal. Returns the permutation and transposition count as
 /// [`lu_block`].
 fn lu_zero_pivot_safe<T: Scalar>(a: &mut [T], n: usize) -> (Vec<usize>, usize) {
-    let mut perm: Vec<usize> = (0..n).collect();
+    lu_rect_zero_pivot_safe(a, n, n)
+}
+
+/// [`lu_zero_pivot_safe`] of a column-major `m x n` matrix (`min(m, n)` elimination
+/// steps; the permutation has length `m`).
+fn lu_rect_zero_pivot_safe<T: Scalar>(a: &mut [T], m: usize, n: usize) -> (Vec<usize>, usize) {
+    let mut perm: Vec<usize> = (0..m).collect();
     let mut swaps = 0;
-    for k in 0..n {
+    for k in 0..m.min(n) {
         let mut r = k;
         let mut best = 0.0;
-        for i in k..n {
-            let v = a[i + k * n].abs1();
+        for i in k..m {
+            let v = a[i + k * m].abs1();
             if v > best {
                 best = v;
                 r = i;
@@ -584,22 +590,22 @@ fn lu_zero_pivot_safe<T: Scalar>(a: &mut [T], n: usize) -> (Vec<usize>, usize) {
             perm.swap(k, r);
             swaps += 1;
             for j in 0..n {
-                a.swap(k + j * n, r + j * n);
+                a.swap(k + j * m, r + j * m);
             }
         }
-        let piv = a[k + k * n];
-        for i in k + 1..n {
-            a[i + k * n] = a[i + k * n].div_s(piv);
+        let piv = a[k + k * m];
+        for i in k + 1..m {
+            a[i + k * m] = a[i + k * m].div_s(piv);
         }
         for j in k + 1..n {
-            let ukj = a[k + j * n];
+            let ukj = a[k + j * m];
             if ukj.abs1() == 0.0 {
                 continue;
             }
-            let (left, right) = a.split_at_mut(j * n);
-            let lk = &left[k * n..(k + 1) * n];
-            let col = &mut right[..n];
-            for i in k + 1..n {
+            let (left, right) = a.split_at_mut(j * m);
+            let lk = &left[k * m..(k + 1) * m];
+            let col = &mut right[..m];
+            for i in k + 1..m {
                 col[i] = col[i].sub_s(lk[i].mul_s(ukj));
             }
         }
@@ -684,41 +690,47 @@ fn lu_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 }
 
 fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
-    let (n, n2, nb) = mat_dims(LU, "operand", a)?;
-    if n != n2 {
-        return Err(RuntimeError::kernel(
-            LU,
-            format!("operand {} is not square", a.ty()),
-        ));
-    }
+    let (m, n, nb) = mat_dims(LU, "operand", a)?;
+    let k = m.min(n);
     check_finite::<T>(LU, "input", a, Reads::All)?;
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
     let one = T::from_f64(1.0);
     let (mut p, mut l, mut u) = (
-        vec![zero; av.len()],
-        vec![zero; av.len()],
-        vec![zero; av.len()],
+        vec![zero; m * m * nb],
+        vec![zero; m * k * nb],
+        vec![zero; k * n * nb],
     );
     let mut sign = Vec::with_capacity(nb);
-    let mut lu = vec![zero; n * n];
+    let mut lu = vec![zero; m * n];
     for b in 0..nb {
-        let o = b * n * n;
-        let (perm, swaps) = lu_block::<T>(&av[o..o + n * n], &mut lu, n);
+        let src = &av[b * m * n..(b + 1) * m * n];
+        let (perm, swaps) = if m == n {
+            lu_block::<T>(src, &mut lu, n)
+        } else {
+            // Rectangular: a plain right-looking elimination (sequential, O(m n k)).
+            lu.copy_from_slice(src);
+            lu_rect_zero_pivot_safe(&mut lu, m, n)
+        };
+        let (lb, ub, pb) = (b * m * k, b * k * n, b * m * m);
         for j in 0..n {
-            for i in 0..n {
-                let v = lu[i + j * n];
+            for i in 0..m {
+                let v = lu[i + j * m];
                 if i > j {
-                    l[o + i + j * n] = v;
-                } else {
-                    u[o + i + j * n] = v;
-                    if i == j {
-                        l[o + i + j * n] = one;
+                    if j < k {
+                        l[lb + i + j * m] = v;
                     }
+                } else if i < k {
+                    u[ub + i + j * k] = v;
                 }
             }
+        }
+        for j in 0..k {
+            l[lb + j + j * m] = one;
+        }
+        for (j, &r) in perm.iter().enumerate() {
             // A = P L U: column j of P has its one in row perm[j].
-            p[o + perm[j] + j * n] = one;
+            p[pb + r + j * m] = one;
         }
         sign.push(if swaps % 2 == 0 {
             one
@@ -727,11 +739,13 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         });
     }
     let s = a.shape();
+    let bs = &s[2..];
+    let shp = |r: usize, c: usize| -> Vec<usize> { [r, c].iter().chain(bs).copied().collect() };
     Ok(vec![
-        tensor(s, p)?,
-        tensor(s, l)?,
-        tensor(s, u)?,
-        tensor(&s[2..], sign)?,
+        tensor(&shp(m, m), p)?,
+        tensor(&shp(m, k), l)?,
+        tensor(&shp(k, n), u)?,
+        tensor(bs, sign)?,
     ])
 }
 

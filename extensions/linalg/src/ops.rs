@@ -7,7 +7,7 @@
 //! | `linalg.cholesky` | A `[n,n,b..]` | L (lower, from A's lower triangle) | — |
 //! | `linalg.triangular_solve` | A `[n,n,b..]`, B | X with `op(A) X = B` (left) or `X op(A) = B` | `lower`, `left`, `adjoint`, `unit_diagonal` |
 //! | `linalg.solve` | A `[n,n,b..]`, B `[n,k,b..]` | X with `op(A) X = B` | `adjoint` |
-//! | `linalg.lu` | A `[n,n,b..]` | P, L, U with `A = P L U`; sign of P `[b..]` | — |
+//! | `linalg.lu` | A `[m,n,b..]` | P `[m,m]`, L `[m,k]`, U `[k,n]` with `A = P L U`, `k = min(m,n)`; sign of P `[b..]` | — |
 //! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)` (`m` with `complete`), `diag(R) >= 0` real | `complete` |
 //! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `full_matrices` (U `[m,m]`, Vh `[n,n]`), `safe_gaps`, `derivative_eps` (rule only) |
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors`, `derivative_eps` (rule only) |
@@ -204,13 +204,25 @@ pub fn solve_op(a: &TracedTensor, b: &TracedTensor, adjoint: bool) -> Result<Tra
     Ok(apply(op, &[a, b])?.remove(0))
 }
 
-/// Applies `linalg.lu`: `[P, L, U, sign]` with `A = P L U`, `L` unit lower, `U` upper,
+/// Applies `linalg.lu`: `[P, L, U, sign]` with `A = P L U`, `P` `[m, m]` a permutation,
+/// `L` `[m, k]` unit lower trapezoidal, `U` `[k, n]` upper trapezoidal (`k = min(m, n)`),
 /// `sign = det(P)` (batch-shaped, dtype of `A`).
 pub fn lu_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
-    let ty = square_type("lu", a)?;
-    let sign = TensorType::new(ty.dtype, ty.shape[2..].to_vec());
+    let ty = matrix_type("lu", a)?;
+    let (m, n) = (ty.shape[0], ty.shape[1]);
+    let k = m.min(n);
+    let b = &ty.shape[2..];
+    let sign = TensorType::new(ty.dtype, b.to_vec());
     apply(
-        ExtensionOp::new(LU, vec![ty.clone(), ty.clone(), ty, sign]),
+        ExtensionOp::new(
+            LU,
+            vec![
+                TensorType::new(ty.dtype, shape_with(&[m, m], b)),
+                TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+                TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+                sign,
+            ],
+        ),
         &[a],
     )
 }

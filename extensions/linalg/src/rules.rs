@@ -34,7 +34,7 @@
 //! - `qr`: the rule of JAX; for wide inputs (`m < n`) through `A = [X | Y]` with `X`
 //!   square: `dR_Y = dQᴴ Y + Qᴴ dY` (needs the leading `m x m` block full rank). `R` has a
 //!   real nonnegative diagonal (the kernel's gauge), which the rule keeps.
-//! - `lu`: square inputs; `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
+//! - `lu`: square or rectangular (JAX's padding, see `LuRule`); `dL = L·tril₋₁(X)`, `dU = triu(X)·U` with `X = L⁻¹ Pᵀ dA U⁻¹`;
 //!   `P` and the permutation sign are piecewise constant (zero tangent). `det` and
 //!   `slogdet` are built on `lu`, so their derivatives need nonzero pivots: at a matrix
 //!   whose LU has a zero pivot (a singular matrix) the derivative program fails at run
@@ -254,7 +254,10 @@ impl ExtensionRule for SolveRule {
     }
 }
 
-/// `A = P L U`: with `X = L⁻¹ Pᵀ dA U⁻¹`, `dL = L tril₋₁(X)`, `dU = triu(X) U`.
+/// `A = P L U`: with `X = L⁻¹ Pᵀ dA U⁻¹`, `dL = L tril₋₁(X)`, `dU = triu(X) U`. A
+/// rectangular `A` (`m x n`, `k = min(m, n)`) as JAX: `L` padded to a unit lower `m x m`
+/// (identity columns) and `U` to an upper `n x n` (identity rows), then `dL` is the first
+/// `k` columns and `dU` the first `k` rows.
 struct LuRule;
 
 impl ExtensionRule for LuRule {
@@ -270,9 +273,37 @@ impl ExtensionRule for LuRule {
             return Ok(vec![None, None, None, None]);
         };
         let (p, l, u) = (&outputs[0], &outputs[1], &outputs[2]);
+        let ty = inputs[0].ty()?;
+        let (m, n) = (ty.shape[0], ty.shape[1]);
+        let k = m.min(n);
+        let batch = &ty.shape[2..];
+        let lp = if m > k {
+            let pad = const_matrix(ty.dtype, m, m - k, batch, |i, j| {
+                if i == j + k {
+                    1.0
+                } else {
+                    0.0
+                }
+            })?;
+            TracedTensor::concatenate(&[l, &pad], 1)?
+        } else {
+            l.clone()
+        };
+        let up = if n > k {
+            let pad = const_matrix(ty.dtype, n - k, n, batch, |i, j| {
+                if j == i + k {
+                    1.0
+                } else {
+                    0.0
+                }
+            })?;
+            TracedTensor::concatenate(&[u, &pad], 0)?
+        } else {
+            u.clone()
+        };
         let ptda = mm(&p.t()?, da)?;
         let y = triangular_solve_op(
-            l,
+            &lp,
             &ptda,
             TriangularSolve {
                 unit_diagonal: true,
@@ -280,7 +311,7 @@ impl ExtensionRule for LuRule {
             },
         )?;
         let x = triangular_solve_op(
-            u,
+            &up,
             &y,
             TriangularSolve {
                 lower: false,
@@ -288,10 +319,24 @@ impl ExtensionRule for LuRule {
                 ..TriangularSolve::default()
             },
         )?;
-        let dl = mm(l, &tril(&x, false)?)?;
-        let du = mm(&triu(&x, true)?, u)?;
+        let mut dl = mm(&lp, &tril(&x, false)?)?;
+        let mut du = mm(&triu(&x, true)?, &up)?;
+        if m < n {
+            dl = slice_to(&dl, 1, k)?;
+        }
+        if m > n {
+            du = slice_to(&du, 0, k)?;
+        }
         Ok(vec![None, Some(dl), Some(du), None])
     }
+}
+
+/// The first `len` entries of matrix axis `axis`.
+fn slice_to(x: &TracedTensor, axis: usize, len: usize) -> Result<TracedTensor> {
+    let shape = x.shape()?;
+    let mut lim = shape.clone();
+    lim[axis] = len;
+    Ok(x.slice(&vec![0; shape.len()], &lim)?)
 }
 
 /// Reduced QR (JAX's rule); wide matrices `m < n` by the split `A = [X | Y]`, `X`

@@ -50,8 +50,9 @@ pub trait TracedTensorLinalgExt {
     fn eigh(&self) -> Result<(TracedTensor, TracedTensor)>;
     /// Eigenvalues of a Hermitian matrix given by its lower triangle (real, ascending).
     fn eigvalsh(&self) -> Result<TracedTensor>;
-    /// LU with partial pivoting of a square matrix: `(P, L, U)` with `A = P L U`, `P` a
-    /// permutation matrix, `L` unit lower and `U` upper triangular. Defined for singular
+    /// LU with partial pivoting: `(P, L, U)` with `A = P L U`, `P` `[m, m]` a
+    /// permutation matrix, `L` `[m, k]` unit lower and `U` `[k, n]` upper trapezoidal,
+    /// `k = min(m, n)` (square `A`: triangular; rectangular `A` as `scipy.linalg.lu`). Defined for singular
     /// matrices too (as LAPACK's `getrf`): a column with no nonzero pivot candidate is not
     /// eliminated (its multipliers are 0) and leaves a zero on `U`'s diagonal.
     fn lu(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)>;

@@ -595,3 +595,66 @@ fn complete_modes_differentiate_where_unique_and_fail_clearly_elsewhere() {
         "{e}"
     );
 }
+
+#[test]
+fn rectangular_lu_reconstructs_and_differentiates() {
+    let nb = 2;
+    for (m, n) in [(5, 3), (3, 5)] {
+        let k = m.min(n);
+        for dt in DT {
+            let cx = dt.is_complex();
+            let x = Rng::new(91).vec(m * n * nb, cx);
+            let a = traced(dt, &[m, n, nb], &x);
+            let (p, l, u) = a.lu().unwrap();
+            assert_eq!(p.shape().unwrap(), vec![m, m, nb]);
+            assert_eq!(l.shape().unwrap(), vec![m, k, nb]);
+            assert_eq!(u.shape().unwrap(), vec![k, n, nb]);
+            let r = &p.matmul(&l).unwrap().matmul(&u).unwrap() - &a;
+            let out = run(&[&r, &l, &u, &p.t().unwrap().matmul(&p).unwrap()]);
+            assert_close(
+                &values(&out[0]),
+                &vec![c(0.0, 0.0); m * n * nb],
+                1e-13,
+                "P L U = A",
+            );
+            for b in 0..nb {
+                assert_close(&block(&values(&out[3]), m * m, b), &eye(m), 0.0, "PᵀP");
+                let lb = block(&values(&out[1]), m * k, b);
+                let ub = block(&values(&out[2]), k * n, b);
+                for j in 0..k {
+                    assert_eq!(lb[j + j * m], c(1.0, 0.0), "unit diagonal");
+                    for i in 0..j {
+                        assert_eq!(lb[i + j * m], c(0.0, 0.0), "L upper part");
+                    }
+                    // Partial pivoting on |re| + |im|: multipliers of modulus <= √2.
+                    for i in j + 1..m {
+                        assert!(lb[i + j * m].norm() <= 2f64.sqrt() + 1e-15);
+                    }
+                }
+                for j in 0..n {
+                    for i in (j + 1).min(k)..k {
+                        assert_eq!(ub[i + j * k], c(0.0, 0.0), "U lower part");
+                    }
+                }
+            }
+            let mut rng = Rng::new(92);
+            let x1 = rng.vec(m * n, cx);
+            let d = rng.vec(m * n, cx);
+            let loss = |x: &TracedTensor| {
+                let (_, l, u) = x.lu().unwrap();
+                &wsum(&l, 1) + &wsum(&u, 2)
+            };
+            check_grad(dt, &[m, n], &x1, &d, loss, "rectangular lu");
+            check_adjoint(dt, &[m, n], &x1, |x| x.lu().unwrap().1, "rectangular lu L");
+            check_hvp(dt, &[m, n], &x1, &d, loss, "rectangular lu HVP");
+            check_grad(
+                dt,
+                &[m, n, nb],
+                &x,
+                &Rng::new(93).vec(m * n * nb, cx),
+                loss,
+                "rectangular lu batched",
+            );
+        }
+    }
+}
