@@ -658,3 +658,31 @@ fn rectangular_lu_reconstructs_and_differentiates() {
         }
     }
 }
+
+#[test]
+fn single_precision_eig_and_expm() {
+    let n = 4;
+    for dt in [DType::F32, DType::C32] {
+        let x = Rng::new(5).vec(n * n, dt.is_complex());
+        let a = traced(dt, &[n, n], &x);
+        let (w, v) = a.eig().unwrap();
+        assert_eq!(w.ty().unwrap().dtype, DType::C32);
+        let ac = a.convert(DType::C32).unwrap();
+        let resid = &ac.matmul(&v).unwrap() - &(&v * &diag_mat(&w, &[n, n]));
+        let e = a.expm().unwrap();
+        let dt64 = if dt.is_complex() {
+            DType::C64
+        } else {
+            DType::F64
+        };
+        let e64 = traced(dt64, &[n, n], &x).expm().unwrap();
+        let out = run(&[&resid, &e, &e64]);
+        assert_close(
+            &values(&out[0]),
+            &vec![c(0.0, 0.0); n * n],
+            1e-5,
+            "A V - V W f32",
+        );
+        assert_close(&values(&out[1]), &values(&out[2]), 1e-5, "expm f32 vs f64");
+    }
+}
