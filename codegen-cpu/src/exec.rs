@@ -75,12 +75,7 @@ const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 /// caller keeps it), else a pooled buffer of the same dtype and length; an allocation
 /// failure is an error naming the op and the bytes. Its contents are zeros or stale
 /// values: the kernel must write every element.
-fn result_buffer(
-    op: &str,
-    pool: &mut BufferPool,
-    ty: &TensorType,
-    output: bool,
-) -> Result<Data> {
+fn result_buffer(op: &str, pool: &mut BufferPool, ty: &TensorType, output: bool) -> Result<Data> {
     let n = ty.try_numel(op)?;
     if !output {
         if let Some(d) = pool.take(ty.dtype, n) {

@@ -44,8 +44,8 @@ mod strided;
 pub mod vmath;
 
 pub use fusion::{FusionGroup, FusionNote, MAX_GROUP_OPS};
-pub use memory::Alloc;
 pub use math::fused_ulps;
+pub use memory::Alloc;
 pub use plan::{CpuProgram, Step};
 pub use schedule::KernelSchedule;
 

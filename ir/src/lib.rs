@@ -30,7 +30,9 @@ pub use error::IrError;
 pub use function::{Function, Inst, Value, ValueData, ValueDef};
 pub use infer::{checked_numel, gather_shape, infer_types};
 pub use op::{Attr, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
-pub use optable::{Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, RuleBuilder, Sensitivity, UnaryJvp};
+pub use optable::{
+    Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, RuleBuilder, Sensitivity, UnaryJvp,
+};
 pub use parse::{parse, parse_and_verify};
 pub use print::print;
 pub use tensor::{Data, Element, Tensor};

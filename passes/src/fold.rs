@@ -35,8 +35,7 @@ pub fn run(f: &mut Function) -> Result<PassStats, PassError> {
         let foldable = !matches!(
             inst.op,
             Op::Constant(_) | Op::Extension(_) | Op::Barrier { .. }
-        )
-            && inst.results.len() == 1
+        ) && inst.results.len() == 1
             && f.ty(inst.results[0]).numel() <= limit
             && args.iter().all(|a| consts[a.index()].is_some());
         if foldable {
