@@ -48,11 +48,14 @@ impl Slot {
     }
 }
 
-/// What a program keeps between runs: released buffers and the (empty) slot table.
+/// What a program keeps between runs: released buffers, the (empty) slot table, and a
+/// handle on each result it returned, so that a result its caller has dropped comes back
+/// to the pool at the next run instead of a fresh allocation.
 #[derive(Default)]
 pub(crate) struct RunState {
     pub(crate) pool: BufferPool,
     slots: Vec<Slot>,
+    returned: Vec<Tensor>,
 }
 
 impl std::fmt::Debug for RunState {
@@ -71,16 +74,14 @@ const PAR_GEMM_FLOPS: usize = 1 << 18;
 /// Extension ops whose operands hold fewer elements than this run on the calling thread.
 const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
-/// The buffer for result `ty` of step `op`: a fresh allocation for a program output (the
-/// caller keeps it), else a pooled buffer of the same dtype and length; an allocation
-/// failure is an error naming the op and the bytes. Its contents are zeros or stale
-/// values: the kernel must write every element.
-fn result_buffer(op: &str, pool: &mut BufferPool, ty: &TensorType, output: bool) -> Result<Data> {
+/// The buffer for result `ty` of step `op`: a pooled buffer of the same dtype and length
+/// (a released intermediate, or a result of an earlier run its caller dropped), else a
+/// fresh allocation; an allocation failure is an error naming the op and the bytes. Its
+/// contents are zeros or stale values: the kernel must write every element.
+fn result_buffer(op: &str, pool: &mut BufferPool, ty: &TensorType) -> Result<Data> {
     let n = ty.try_numel(op)?;
-    if !output {
-        if let Some(d) = pool.take(ty.dtype, n) {
-            return Ok(d);
-        }
+    if let Some(d) = pool.take(ty.dtype, n) {
+        return Ok(d);
     }
     buffer::try_fresh(op, ty.dtype, n)
 }
@@ -102,7 +103,14 @@ pub(crate) fn execute(
     let RunState {
         mut pool,
         mut slots,
+        returned,
     } = program.cache.take();
+    // Results of the last run that only we still hold: their callers dropped them.
+    for t in returned {
+        if let Ok(d) = t.try_into_data() {
+            pool.put(d);
+        }
+    }
     slots.clear();
     slots.resize_with(program.num_slots, || Slot::Empty);
     for (i, ((slot, ty), t)) in program.params.iter().zip(inputs).enumerate() {
@@ -207,9 +215,15 @@ pub(crate) fn execute(
         }
     }
     slots.clear();
-    program.cache.give(RunState { pool, slots }, |kept, new| {
-        kept.pool.len() > new.pool.len()
-    });
+    let returned = out.clone();
+    program.cache.give(
+        RunState {
+            pool,
+            slots,
+            returned,
+        },
+        |kept, new| kept.pool.len() > new.pool.len(),
+    );
     Ok(out)
 }
 
@@ -228,12 +242,7 @@ fn run_fused(
     // Donated operands move into their outputs first.
     let mut outputs: Vec<Data> = Vec::with_capacity(step.results.len());
     let mut donated: Vec<usize> = Vec::new();
-    for (ri, (ty, alloc)) in step
-        .result_types
-        .iter()
-        .zip(&step.memory.allocs)
-        .enumerate()
-    {
+    for (ty, alloc) in step.result_types.iter().zip(&step.memory.allocs) {
         let buf = match alloc {
             Alloc::InPlace(ai) => {
                 let a = step.args[*ai];
@@ -251,7 +260,7 @@ fn run_fused(
             // identity before folding, and blocks' chunks cover the output; a whole
             // reduction's buffer is replaced by the combined partial; an empty iteration
             // space sets every reduction output to the identity (see `fused::run`).
-            _ => result_buffer(name, pool, ty, step.is_output[ri])?,
+            _ => result_buffer(name, pool, ty)?,
         };
         outputs.push(buf);
     }
@@ -315,7 +324,7 @@ fn run_step(
         StepKind::Dot(plan) => {
             let (l, r) = (data(0)?, data(1)?);
             // `dot::dot` writes every element of `out` (see its documentation).
-            let mut out = result_buffer(name, pool, ty, step.is_output[0])?;
+            let mut out = result_buffer(name, pool, ty)?;
             match backend.pool() {
                 Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
                     let par = backend.par();
@@ -330,7 +339,7 @@ fn run_step(
             // The copy of a transpose, broadcast, slice or composed view iterates
             // over the result's shape and writes its column-major positions: every
             // element once.
-            let mut out = result_buffer(name, pool, ty, step.is_output[0])?;
+            let mut out = result_buffer(name, pool, ty)?;
             with_slice!(&mut out, o: T => {
                 let s: &[T] = T::slice(src)
                     .ok_or_else(|| internal(name, "operand of another dtype"))?;

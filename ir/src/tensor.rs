@@ -400,6 +400,15 @@ impl Tensor {
         self.data.len()
     }
 
+    /// The buffer, if this is its only handle (no clone of this tensor is alive);
+    /// otherwise the tensor back. Lets a runtime reuse a result buffer its caller dropped.
+    pub fn try_into_data(self) -> Result<Data, Tensor> {
+        Arc::try_unwrap(self.data).map_err(|data| Tensor {
+            shape: self.shape,
+            data,
+        })
+    }
+
     /// The buffer.
     pub fn data(&self) -> &Data {
         &self.data
