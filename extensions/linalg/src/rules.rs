@@ -56,16 +56,78 @@ use tenferro_runtime::TracedTensor;
 /// The JVP and transpose rules of every linalg primitive.
 pub fn ad_rules() -> Result<Rules> {
     let mut r = Rules::new();
-    r.register(CHOLESKY, CholeskyRule)?;
-    r.register(TRIANGULAR_SOLVE, TriangularSolveRule)?;
-    r.register(SOLVE, SolveRule)?;
-    r.register(LU, LuRule)?;
-    r.register(QR, QrRule)?;
-    r.register(SVD, SvdRule)?;
-    r.register(EIGH, EighRule)?;
-    r.register(crate::ops::EIG, crate::eig::rule::EigRule)?;
-    r.register(crate::ops::EIG_DISTINCT, crate::eig::rule::EigDistinctRule)?;
+    r.register(CHOLESKY, TrailingBatch(CholeskyRule))?;
+    r.register(TRIANGULAR_SOLVE, TrailingBatch(TriangularSolveRule))?;
+    r.register(SOLVE, TrailingBatch(SolveRule))?;
+    r.register(LU, TrailingBatch(LuRule))?;
+    r.register(QR, TrailingBatch(QrRule))?;
+    r.register(SVD, TrailingBatch(SvdRule))?;
+    r.register(EIGH, TrailingBatch(EighRule))?;
+    r.register(crate::ops::EIG, TrailingBatch(crate::eig::rule::EigRule))?;
+    r.register(
+        crate::ops::EIG_DISTINCT,
+        TrailingBatch(crate::eig::rule::EigDistinctRule),
+    )?;
     Ok(r)
+}
+
+/// The batching rule (`vmap`) shared by every linalg primitive: operands and results carry
+/// their batch axes after their matrix axes, and `vmap` appends its batch axis last, so
+/// the batched op is the same op with one more batch axis (unbatched operands are
+/// broadcast to it). The differentiation rules are the wrapped rule's.
+struct TrailingBatch<R>(R);
+
+impl<R: ExtensionRule> ExtensionRule for TrailingBatch<R> {
+    fn jvp(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[TracedTensor],
+        outputs: &[TracedTensor],
+        tangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        self.0.jvp(op, inputs, outputs, tangents)
+    }
+
+    fn transpose(
+        &self,
+        op: &ExtensionOp,
+        args: &[TransposeArg],
+        cotangents: &[Option<TracedTensor>],
+    ) -> Result<Vec<Option<TracedTensor>>> {
+        self.0.transpose(op, args, cotangents)
+    }
+
+    fn batch(
+        &self,
+        op: &ExtensionOp,
+        inputs: &[(TracedTensor, bool)],
+        batch_size: usize,
+    ) -> Result<Vec<TracedTensor>> {
+        let args = inputs
+            .iter()
+            .map(|(t, batched)| {
+                if *batched {
+                    return Ok(t.clone());
+                }
+                let mut shape = t.shape()?;
+                let dims: Vec<usize> = (0..shape.len()).collect();
+                shape.push(batch_size);
+                Ok(t.broadcast_in_dim(&shape, &dims)?)
+            })
+            .collect::<Result<Vec<TracedTensor>>>()?;
+        let mut batched = op.clone();
+        for r in &mut batched.results {
+            r.shape.push(batch_size);
+        }
+        let refs: Vec<&TracedTensor> = args.iter().collect();
+        let outs = TracedTensor::apply(tenferro_ir::Op::Extension(batched), &refs);
+        for o in &outs {
+            if let Some(e) = o.error() {
+                return Err(e.into());
+            }
+        }
+        Ok(outs)
+    }
 }
 
 fn expect_args(
