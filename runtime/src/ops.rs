@@ -138,6 +138,38 @@ impl TracedTensor {
         })())
     }
 
+    /// [`TracedTensor::binary_scalar`] with the Rust float given as a traced f64 scalar
+    /// `s` (a run-time operand rather than a constant), with the same weak typing: `s` is
+    /// converted to this tensor's float or complex dtype, and an `i64` or `bool` tensor
+    /// becomes f64. Eager mode uses this, so a changing scalar (a learning rate, Adam's
+    /// bias correction) reuses one compiled op.
+    pub fn binary_weak_scalar(
+        &self,
+        op: BinaryOp,
+        s: &TracedTensor,
+        scalar_on_left: bool,
+    ) -> TracedTensor {
+        ok_or_recorded((|| {
+            let x = match self.dtype()? {
+                DType::I64 | DType::Bool => self.convert(DType::F64)?,
+                _ => self.clone(),
+            };
+            let ty = x.ty()?;
+            if s.ty()? != TensorType::scalar(DType::F64) {
+                return Err(RuntimeError::invalid_op(
+                    op.name(),
+                    format!("the weak scalar must be f64[], not {}", s.ty()?),
+                ));
+            }
+            let s = s.cast(ty.dtype)?.broadcast_to(&ty.shape)?;
+            Ok(if scalar_on_left {
+                TracedTensor::apply1(Op::Binary(op), &[&s, &x])
+            } else {
+                TracedTensor::apply1(Op::Binary(op), &[&x, &s])
+            })
+        })())
+    }
+
     /// Elementwise binary op with a Rust integer, weakly typed as in JAX: it takes the
     /// tensor's dtype (`f32 * 2` stays f32, `i64 * 2` stays i64); a bool tensor becomes i64.
     pub fn binary_int_scalar(&self, op: BinaryOp, v: i64, scalar_on_left: bool) -> TracedTensor {

@@ -98,16 +98,16 @@ impl EagerTensor {
         })
     }
 
-    /// Elementwise binary op with a real scalar (converted to this tensor's dtype).
+    /// Elementwise binary op with a real scalar, weakly typed as in traced mode. The scalar
+    /// is a run-time operand, not part of the cached op: `&w * lr` compiles once whatever
+    /// `lr` is.
     pub fn binary_scalar(&self, op: BinaryOp, v: f64, scalar_on_left: bool) -> Result<EagerTensor> {
+        let s = self.ctx.scalar(v);
+        let which = BinaryOp::ALL.iter().position(|&b| b == op).unwrap_or(0) as i64;
         self.run1(
-            OpKey::BinaryScalar {
-                op,
-                scalar_bits: v.to_bits(),
-                scalar_on_left,
-            },
-            &[self],
-            |t| ok(t[0].binary_scalar(op, v, scalar_on_left)),
+            OpKey::named("binary_weak_scalar", [which, scalar_on_left as i64]),
+            &[self, &s],
+            |t| ok(t[0].binary_weak_scalar(op, &t[1], scalar_on_left)),
         )
     }
 
