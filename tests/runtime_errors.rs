@@ -231,3 +231,22 @@ fn very_deep_traces_lower_differentiate_and_drop_without_recursion() {
     }
     drop((loss, y, g));
 }
+
+#[test]
+fn operator_errors_say_where_the_bad_op_was_written() {
+    let x = TracedTensor::input(DType::F64, &[3]);
+    let y = TracedTensor::input(DType::F64, &[4]);
+    let line = line!() + 1;
+    let bad = &x + &y;
+    let err = GraphCompiler::new()
+        .compile(&bad.sum())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("{}:{line}:", file!())), "{err}");
+    // a bad elementwise op on an unsupported dtype is located too
+    let b = TracedTensor::from_vec_col_major(vec![2], vec![true, false]);
+    let line = line!() + 1;
+    let e = b.exp();
+    let err = GraphCompiler::new().compile(&e).unwrap_err().to_string();
+    assert!(err.contains(&format!("{}:{line}:", file!())), "{err}");
+}

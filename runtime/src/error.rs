@@ -72,6 +72,38 @@ impl RuntimeError {
         }
     }
 
+    /// The error with the source location of the traced op that raised it appended
+    /// (`... (at src/main.rs:42:17)`), when it is an invalid-op error without a location
+    /// yet. Operators and elementwise methods record their caller's location this way, so
+    /// an error reported at compile time says where the bad op was written.
+    pub fn located(self, at: &std::panic::Location<'_>) -> RuntimeError {
+        match self {
+            RuntimeError::Ir(IrError::InvalidOp { op, message }) if !message.contains(" (at ") => {
+                RuntimeError::Ir(IrError::InvalidOp {
+                    op,
+                    message: format!("{message} (at {}:{}:{})", at.file(), at.line(), at.column()),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The error without a location recorded by [`RuntimeError::located`] (for callers
+    /// that trace on the user's behalf and report the error at once, like eager mode,
+    /// where the recorded location would be their own).
+    pub fn unlocated(self) -> RuntimeError {
+        match self {
+            RuntimeError::Ir(IrError::InvalidOp { op, message }) => {
+                let message = match message.rfind(" (at ") {
+                    Some(i) if message.ends_with(')') => message[..i].to_string(),
+                    _ => message,
+                };
+                RuntimeError::Ir(IrError::InvalidOp { op, message })
+            }
+            other => other,
+        }
+    }
+
     /// Shorthand for an [`IrError::InvalidOp`] wrapped as a runtime error.
     pub fn invalid_op(op: impl Into<String>, message: impl Into<String>) -> RuntimeError {
         RuntimeError::Ir(IrError::invalid(op, message))

@@ -57,8 +57,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// The traced value, or one that carries the error, located at the caller's call site.
+#[track_caller]
 fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
-    r.unwrap_or_else(TracedTensor::from_error)
+    let at = std::panic::Location::caller();
+    r.unwrap_or_else(|e| TracedTensor::from_error(e.located(at)))
 }
 
 impl TracedTensor {
@@ -113,6 +116,7 @@ impl TracedTensor {
     }
 
     /// Elementwise binary op with broadcasting and promotion.
+    #[track_caller]
     pub fn binary(&self, op: BinaryOp, other: &TracedTensor) -> TracedTensor {
         ok_or_recorded(
             TracedTensor::unify(op.name(), self, other)
@@ -123,6 +127,7 @@ impl TracedTensor {
     /// Elementwise binary op with a Rust float, weakly typed as in JAX: it takes a float or
     /// complex tensor's dtype (`f32 * 2.0` stays f32), and promotes an integer or bool
     /// tensor to the default float f64 (`i64 * 0.5` is f64, as NumPy, JAX and PyTorch).
+    #[track_caller]
     pub fn binary_scalar(&self, op: BinaryOp, v: f64, scalar_on_left: bool) -> TracedTensor {
         ok_or_recorded((|| {
             let x = match self.dtype()? {
@@ -143,6 +148,7 @@ impl TracedTensor {
     /// converted to this tensor's float or complex dtype, and an `i64` or `bool` tensor
     /// becomes f64. Eager mode uses this, so a changing scalar (a learning rate, Adam's
     /// bias correction) reuses one compiled op.
+    #[track_caller]
     pub fn binary_weak_scalar(
         &self,
         op: BinaryOp,
@@ -172,6 +178,7 @@ impl TracedTensor {
 
     /// Elementwise binary op with a Rust integer, weakly typed as in JAX: it takes the
     /// tensor's dtype (`f32 * 2` stays f32, `i64 * 2` stays i64); a bool tensor becomes i64.
+    #[track_caller]
     pub fn binary_int_scalar(&self, op: BinaryOp, v: i64, scalar_on_left: bool) -> TracedTensor {
         ok_or_recorded((|| {
             let x = match self.dtype()? {
@@ -195,11 +202,13 @@ impl TracedTensor {
     }
 
     /// Elementwise unary op.
+    #[track_caller]
     pub fn unary(&self, op: UnaryOp) -> TracedTensor {
         TracedTensor::apply1(Op::Unary(op), &[self])
     }
 
     /// Elementwise comparison with broadcasting and promotion; the result is bool.
+    #[track_caller]
     pub fn compare(&self, dir: CmpOp, other: &TracedTensor) -> TracedTensor {
         ok_or_recorded(
             TracedTensor::unify("compare", self, other)
@@ -208,6 +217,7 @@ impl TracedTensor {
     }
 
     /// `where(pred, on_true, on_false)` with broadcasting of all three and promotion of the branches.
+    #[track_caller]
     pub fn select(
         pred: &TracedTensor,
         on_true: &TracedTensor,
@@ -230,50 +240,61 @@ impl TracedTensor {
     }
 
     /// `x^y` elementwise (float / complex).
+    #[track_caller]
     pub fn pow(&self, other: &TracedTensor) -> TracedTensor {
         self.binary(BinaryOp::Pow, other)
     }
 
     /// `x^p` with a real exponent.
+    #[track_caller]
     pub fn powf(&self, p: f64) -> TracedTensor {
         self.binary_scalar(BinaryOp::Pow, p, false)
     }
 
     /// Elementwise maximum (NaN-propagating; real dtypes).
+    #[track_caller]
     pub fn maximum(&self, other: &TracedTensor) -> TracedTensor {
         self.binary(BinaryOp::Max, other)
     }
 
     /// Elementwise minimum (NaN-propagating; real dtypes).
+    #[track_caller]
     pub fn minimum(&self, other: &TracedTensor) -> TracedTensor {
         self.binary(BinaryOp::Min, other)
     }
 
     /// `self == other` elementwise.
+    #[track_caller]
     pub fn equal(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Eq, other)
     }
     /// `self != other` elementwise.
+    #[track_caller]
     pub fn not_equal(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Ne, other)
     }
     /// `self < other` elementwise.
+    #[track_caller]
     pub fn less(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Lt, other)
     }
     /// `self <= other` elementwise.
+    #[track_caller]
     pub fn less_equal(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Le, other)
     }
     /// `self > other` elementwise.
+    #[track_caller]
     pub fn greater(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Gt, other)
     }
     /// `self >= other` elementwise.
+    #[track_caller]
     pub fn greater_equal(&self, other: &TracedTensor) -> TracedTensor {
         self.compare(CmpOp::Ge, other)
     }
 
+    #[track_caller]
     fn reduce(&self, kind: ReduceOp, axes: &[usize]) -> TracedTensor {
         let mut axes = axes.to_vec();
         axes.sort_unstable();
@@ -281,23 +302,28 @@ impl TracedTensor {
     }
 
     /// Sum over `axes` (removed from the shape). An invalid axis is recorded.
+    #[track_caller]
     pub fn reduce_sum(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Sum, axes)
     }
     /// Product over `axes`.
+    #[track_caller]
     pub fn reduce_prod(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Prod, axes)
     }
     /// Maximum over `axes` (real dtypes).
+    #[track_caller]
     pub fn reduce_max(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Max, axes)
     }
     /// Minimum over `axes` (real dtypes).
+    #[track_caller]
     pub fn reduce_min(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Min, axes)
     }
 
     /// Sum of all elements (a scalar).
+    #[track_caller]
     pub fn sum(&self) -> TracedTensor {
         match self.shape() {
             Ok(s) => self.reduce_sum(&(0..s.len()).collect::<Vec<_>>()),
@@ -306,6 +332,7 @@ impl TracedTensor {
     }
 
     /// Mean over `axes`.
+    #[track_caller]
     pub fn reduce_mean(&self, axes: &[usize]) -> TracedTensor {
         match self.shape() {
             Ok(s) => {
@@ -526,7 +553,7 @@ fn checked(t: TracedTensor) -> Result<TracedTensor> {
 macro_rules! unary_methods {
     ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {
         impl TracedTensor {
-            $( $(#[$doc])* pub fn $name(&self) -> TracedTensor { self.unary(UnaryOp::$op) } )*
+            $( $(#[$doc])* #[track_caller] pub fn $name(&self) -> TracedTensor { self.unary(UnaryOp::$op) } )*
         }
     };
 }
@@ -537,51 +564,51 @@ macro_rules! binary_operators {
     ($($trait:ident $method:ident $op:ident;)*) => {$(
         impl $trait<&TracedTensor> for &TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, rhs) }
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, rhs) }
         }
         impl $trait<TracedTensor> for TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, &rhs) }
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, &rhs) }
         }
         impl $trait<&TracedTensor> for TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, rhs) }
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, rhs) }
         }
         impl $trait<TracedTensor> for &TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, &rhs) }
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { self.binary(BinaryOp::$op, &rhs) }
         }
         impl $trait<f64> for &TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: f64) -> TracedTensor { self.binary_scalar(BinaryOp::$op, rhs, false) }
+            #[track_caller] fn $method(self, rhs: f64) -> TracedTensor { self.binary_scalar(BinaryOp::$op, rhs, false) }
         }
         impl $trait<f64> for TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: f64) -> TracedTensor { self.binary_scalar(BinaryOp::$op, rhs, false) }
+            #[track_caller] fn $method(self, rhs: f64) -> TracedTensor { self.binary_scalar(BinaryOp::$op, rhs, false) }
         }
         impl $trait<&TracedTensor> for f64 {
             type Output = TracedTensor;
-            fn $method(self, rhs: &TracedTensor) -> TracedTensor { rhs.binary_scalar(BinaryOp::$op, self, true) }
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { rhs.binary_scalar(BinaryOp::$op, self, true) }
         }
         impl $trait<TracedTensor> for f64 {
             type Output = TracedTensor;
-            fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_scalar(BinaryOp::$op, self, true) }
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_scalar(BinaryOp::$op, self, true) }
         }
         impl $trait<i64> for &TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
+            #[track_caller] fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
         }
         impl $trait<i64> for TracedTensor {
             type Output = TracedTensor;
-            fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
+            #[track_caller] fn $method(self, rhs: i64) -> TracedTensor { self.binary_int_scalar(BinaryOp::$op, rhs, false) }
         }
         impl $trait<&TracedTensor> for i64 {
             type Output = TracedTensor;
-            fn $method(self, rhs: &TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
         }
         impl $trait<TracedTensor> for i64 {
             type Output = TracedTensor;
-            fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { rhs.binary_int_scalar(BinaryOp::$op, self, true) }
         }
     )*};
 }
@@ -595,6 +622,7 @@ binary_operators! {
 
 impl Neg for &TracedTensor {
     type Output = TracedTensor;
+    #[track_caller]
     fn neg(self) -> TracedTensor {
         self.unary(UnaryOp::Neg)
     }
@@ -602,6 +630,7 @@ impl Neg for &TracedTensor {
 
 impl Neg for TracedTensor {
     type Output = TracedTensor;
+    #[track_caller]
     fn neg(self) -> TracedTensor {
         self.unary(UnaryOp::Neg)
     }

@@ -181,20 +181,23 @@ impl TracedTensor {
 
     /// Applies `op` to `args`, returning one traced value per result. If the operands do
     /// not type-check (or carry an earlier error) every result records the error.
+    #[track_caller]
     pub fn apply(op: Op, args: &[&TracedTensor]) -> Vec<TracedTensor> {
+        let at = std::panic::Location::caller();
         let types = (|| {
             let mut tys = Vec::with_capacity(args.len());
             for a in args {
                 tys.push(a.ty()?);
             }
             let refs: Vec<&TensorType> = tys.iter().collect();
-            Ok(infer_types(&op, &refs)?)
+            infer_types(&op, &refs).map_err(|e| RuntimeError::from(e).located(at))
         })();
         let args = args.iter().map(|&a| a.clone()).collect();
         TracedTensor::from_node(NodeKind::Apply { op, args }, types)
     }
 
     /// [`TracedTensor::apply`] for single-result ops.
+    #[track_caller]
     pub fn apply1(op: Op, args: &[&TracedTensor]) -> TracedTensor {
         TracedTensor::apply(op, args).remove(0)
     }

@@ -390,7 +390,12 @@ impl EagerContext {
                 .into());
             }
         }
-        let op = self.cached_op(key, args, trace)?;
+        // Eager ops report a tracing error at once, at the user's call: the location the
+        // traced op recorded is this crate's, so it is dropped.
+        let op = self.cached_op(key, args, trace).map_err(|e| match e {
+            AdError::Runtime(r) => AdError::Runtime(r.unlocated()),
+            other => other,
+        })?;
         let inputs: Vec<Tensor> = args.iter().map(|a| a.value.clone()).collect();
         let outs = op
             .program
