@@ -250,3 +250,15 @@ fn operator_errors_say_where_the_bad_op_was_written() {
     let err = GraphCompiler::new().compile(&e).unwrap_err().to_string();
     assert!(err.contains(&format!("{}:{line}:", file!())), "{err}");
 }
+
+#[test]
+fn vocabulary_errors_say_where_the_bad_call_was_written() {
+    let x = TracedTensor::input(DType::F64, &[3, 2]);
+    let line = line!() + 1;
+    let s = x.softmax(5);
+    let err = GraphCompiler::new().compile(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("softmax") && err.contains(&format!("{}:{line}:", file!())),
+        "{err}"
+    );
+}

@@ -70,6 +70,7 @@ fn logistic_stable(x: &TracedTensor) -> Result<TracedTensor> {
 impl TracedTensor {
     /// `max(x, 0)` (`jax.nn.relu`), written `where(x <= 0, 0, x)`: the derivative at 0 is
     /// 0 (as JAX), NaN propagates. Integer operands stay integer.
+    #[track_caller]
     pub fn relu(&self) -> TracedTensor {
         rec((|| {
             let x = ordered_of("relu", self)?;
@@ -80,6 +81,7 @@ impl TracedTensor {
 
     /// `min(max(x, 0), 6)` (`jax.nn.relu6`); the derivative is 1 strictly inside (0, 6)
     /// and 0 elsewhere (also at 0 and 6, as JAX). NaN propagates.
+    #[track_caller]
     pub fn relu6(&self) -> TracedTensor {
         rec((|| {
             let x = ordered_of("relu6", self)?;
@@ -92,11 +94,13 @@ impl TracedTensor {
 
     /// The logistic sigmoid `1/(1+exp(-x))` (`jax.nn.sigmoid`), in the stable form (see
     /// the module docs): exactly 0 and 1 at `∓inf`, finite derivative everywhere.
+    #[track_caller]
     pub fn sigmoid(&self) -> TracedTensor {
         rec(real_float_of("sigmoid", self).and_then(|x| logistic_stable(&x)))
     }
 
     /// `x · sigmoid(x)` (`jax.nn.silu`, a.k.a. swish).
+    #[track_caller]
     pub fn silu(&self) -> TracedTensor {
         rec((|| {
             let x = real_float_of("silu", self)?;
@@ -107,6 +111,7 @@ impl TracedTensor {
     /// `log(1 + exp(x))` (`jax.nn.softplus`), stably as `max(x, 0) + log1p(exp(-|x|))`:
     /// no overflow, `softplus(x) = x` to rounding for large `x`, and the derivative is the
     /// sigmoid (0.5 at 0: the max's tie split plus a zero from `|x|'`).
+    #[track_caller]
     pub fn softplus(&self) -> TracedTensor {
         rec((|| {
             let x = real_float_of("softplus", self)?;
@@ -117,6 +122,7 @@ impl TracedTensor {
 
     /// `log(sigmoid(x)) = -softplus(-x)` (`jax.nn.log_sigmoid`), without underflow to
     /// `log(0)` for very negative `x`.
+    #[track_caller]
     pub fn log_sigmoid(&self) -> TracedTensor {
         rec((|| {
             let x = real_float_of("log_sigmoid", self)?;
@@ -127,6 +133,7 @@ impl TracedTensor {
     /// The Gaussian error linear unit (`jax.nn.gelu`): `x/2 · (1 + erf(x/√2))` when
     /// `approximate` is false, else the tanh approximation
     /// `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))` (JAX's default is `approximate=True`).
+    #[track_caller]
     pub fn gelu(&self, approximate: bool) -> TracedTensor {
         rec((|| {
             let x = real_float_of("gelu", self)?;
@@ -145,6 +152,7 @@ impl TracedTensor {
     /// (truncated for integer tensors). As in JAX, the derivative is 1 strictly between the
     /// bounds, 0.5 at a bound (the tie split of max/min) and 0 outside; `lo > hi` gives
     /// `hi`; NaN propagates.
+    #[track_caller]
     pub fn clamp(&self, lo: f64, hi: f64) -> TracedTensor {
         rec((|| {
             let x = ordered_of("clamp", self)?;
@@ -153,12 +161,14 @@ impl TracedTensor {
     }
 
     /// Alias of [`TracedTensor::clamp`] (the `jnp.clip` name).
+    #[track_caller]
     pub fn clip(&self, lo: f64, hi: f64) -> TracedTensor {
         self.clamp(lo, hi)
     }
 
     /// `minimum(maximum(x, lo), hi)` with tensor bounds (broadcast and promoted as binary
     /// operators); differentiable in `x`, `lo` and `hi` (ties split 0.5, as JAX).
+    #[track_caller]
     pub fn clamp_tensors(&self, lo: &TracedTensor, hi: &TracedTensor) -> TracedTensor {
         rec((|| {
             let x = ordered_of("clamp_tensors", self)?;
@@ -167,11 +177,13 @@ impl TracedTensor {
     }
 
     /// `x · x` (`jnp.square`); bools become i64.
+    #[track_caller]
     pub fn square(&self) -> TracedTensor {
         rec(numeric_of(self).map(|x| &x * &x))
     }
 
     /// `1 / x` (`jnp.reciprocal`); integers and bools compute in f64.
+    #[track_caller]
     pub fn reciprocal(&self) -> TracedTensor {
         rec((|| {
             let x = float_of(self)?;
@@ -181,6 +193,7 @@ impl TracedTensor {
 
     /// Whether each element is finite (neither infinite nor NaN), bool. Integers and bools
     /// are always finite; a complex element is finite when both parts are.
+    #[track_caller]
     pub fn is_finite(&self) -> TracedTensor {
         rec((|| {
             let x = numeric_of(self)?;
@@ -199,6 +212,7 @@ impl TracedTensor {
     }
 
     /// Whether each element is NaN, bool (complex: either part NaN).
+    #[track_caller]
     pub fn is_nan(&self) -> TracedTensor {
         rec((|| {
             let x = numeric_of(self)?;
@@ -212,6 +226,7 @@ impl TracedTensor {
     }
 
     /// Whether each element is `±inf`, bool (complex: either part infinite, as NumPy).
+    #[track_caller]
     pub fn is_inf(&self) -> TracedTensor {
         rec((|| {
             let x = numeric_of(self)?;

@@ -37,8 +37,10 @@ use crate::traced::TracedTensor;
 use tenferro_ir::{DType, Op, ReduceOp, TensorType};
 
 /// An `Err` recorded in a traced value.
+#[track_caller]
 pub(crate) fn rec(r: Result<TracedTensor>) -> TracedTensor {
-    r.unwrap_or_else(TracedTensor::from_error)
+    let at = std::panic::Location::caller();
+    r.unwrap_or_else(|e| TracedTensor::from_error(e.located(at)))
 }
 
 /// A value with a recorded error as `Err`.
@@ -189,11 +191,13 @@ fn reduce_kind(
 
 impl TracedTensor {
     /// Sum over signed `axes` (`jnp.sum(x, axis, keepdims)`); bool counts in i64.
+    #[track_caller]
     pub fn sum_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "sum_axes", ReduceOp::Sum, axes, keepdims)
     }
 
     /// Product over signed `axes`; 1 for an empty reduction.
+    #[track_caller]
     pub fn prod_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "prod_axes", ReduceOp::Prod, axes, keepdims)
     }
@@ -201,32 +205,38 @@ impl TracedTensor {
     /// Maximum over signed `axes` (real, integer or bool operands); NaN-propagating;
     /// `-inf` for an empty reduction. Its derivative is the mean of the tangents at the
     /// maxima (as JAX).
+    #[track_caller]
     pub fn max_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "max_axes", ReduceOp::Max, axes, keepdims)
     }
 
     /// Minimum over signed `axes`; NaN-propagating; `+inf` for an empty reduction.
+    #[track_caller]
     pub fn min_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "min_axes", ReduceOp::Min, axes, keepdims)
     }
 
     /// Maximum of all elements (a scalar).
+    #[track_caller]
     pub fn max(&self) -> TracedTensor {
         rec(all_axes(self).map(|a| self.max_axes(&a, false)))
     }
 
     /// Minimum of all elements (a scalar).
+    #[track_caller]
     pub fn min(&self) -> TracedTensor {
         rec(all_axes(self).map(|a| self.min_axes(&a, false)))
     }
 
     /// Product of all elements (a scalar).
+    #[track_caller]
     pub fn prod(&self) -> TracedTensor {
         rec(all_axes(self).map(|a| self.prod_axes(&a, false)))
     }
 
     /// Mean over signed `axes`: the sum divided once by the element count. Integer and
     /// bool operands give f64; an empty reduction gives NaN (0 / 0, as NumPy).
+    #[track_caller]
     pub fn mean_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         rec((|| {
             let ty = self.ty()?;
@@ -241,6 +251,7 @@ impl TracedTensor {
     }
 
     /// Mean of all elements (a scalar); f64 for integer and bool operands.
+    #[track_caller]
     pub fn mean(&self) -> TracedTensor {
         rec(all_axes(self).map(|a| self.mean_axes(&a, false)))
     }
@@ -249,6 +260,7 @@ impl TracedTensor {
     /// `Σ|x - mean|² / (n - ddof)`, two-pass (no cancellation of `E[x²] - E[x]²`). Real
     /// for complex operands; f64 for integers; `n <= ddof` divides by 0 (inf or NaN, as
     /// NumPy).
+    #[track_caller]
     pub fn var_axes(&self, axes: &[isize], ddof: usize, keepdims: bool) -> TracedTensor {
         rec((|| {
             let ty = self.ty()?;
@@ -271,17 +283,20 @@ impl TracedTensor {
     }
 
     /// Variance of all elements (a scalar), with `ddof` delta degrees of freedom.
+    #[track_caller]
     pub fn var(&self, ddof: usize) -> TracedTensor {
         rec(all_axes(self).map(|a| self.var_axes(&a, ddof, false)))
     }
 
     /// Standard deviation over signed `axes`: `sqrt(var_axes)`. Its derivative at a zero
     /// variance is NaN (`0 · inf`), as JAX's.
+    #[track_caller]
     pub fn std_axes(&self, axes: &[isize], ddof: usize, keepdims: bool) -> TracedTensor {
         self.var_axes(axes, ddof, keepdims).sqrt()
     }
 
     /// Standard deviation of all elements (a scalar).
+    #[track_caller]
     pub fn std(&self, ddof: usize) -> TracedTensor {
         self.var(ddof).sqrt()
     }
@@ -292,6 +307,7 @@ impl TracedTensor {
     /// `exp(x - m) / Σ exp(x - m)`, with 0 (not NaN) at `-inf` entries. A `-inf` maximum
     /// (every entry `-inf`, or nothing to reduce) gives `-inf`; `+inf` gives `+inf`; NaN
     /// propagates. Integers are summed in f64; complex operands are rejected.
+    #[track_caller]
     pub fn logsumexp(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         rec((|| {
             let op = "logsumexp";
@@ -308,6 +324,7 @@ impl TracedTensor {
     /// `exp(x) / Σ exp(x)` along signed `axis` (`jax.nn.softmax`), computed as
     /// `exp(x - m) / Σ exp(x - m)` with the max `m` detached from autodiff (it cancels
     /// mathematically). `-inf` entries get 0; a row of only `-inf` is NaN (0 / 0, as JAX).
+    #[track_caller]
     pub fn softmax(&self, axis: isize) -> TracedTensor {
         rec((|| {
             let op = "softmax";
@@ -322,6 +339,7 @@ impl TracedTensor {
 
     /// `x - logsumexp(x)` along signed `axis` (`jax.nn.log_softmax`), as
     /// `(x - m) - log Σ exp(x - m)`: no overflow, and `-inf` entries stay `-inf`.
+    #[track_caller]
     pub fn log_softmax(&self, axis: isize) -> TracedTensor {
         rec((|| {
             let op = "log_softmax";
@@ -381,12 +399,14 @@ impl TracedTensor {
     /// Index (i64) of the maximum along signed `axis` (`jnp.argmax`): the first one on
     /// ties; NaN counts as the maximum, so any NaN gives the index of the first NaN (as
     /// JAX). An empty axis is an error.
+    #[track_caller]
     pub fn argmax(&self, axis: isize, keepdims: bool) -> TracedTensor {
         self.arg_extremum("argmax", ReduceOp::Max, axis, keepdims)
     }
 
     /// Index (i64) of the minimum along signed `axis` (`jnp.argmin`): the first one on
     /// ties; any NaN gives the index of the first NaN (as JAX).
+    #[track_caller]
     pub fn argmin(&self, axis: isize, keepdims: bool) -> TracedTensor {
         self.arg_extremum("argmin", ReduceOp::Min, axis, keepdims)
     }
@@ -400,6 +420,7 @@ impl TracedTensor {
     /// scalar i64. Flattening is column-major (this library's layout), so for a `[2, 3]`
     /// operand element `(i, j)` has flat index `i + 2·j` (JAX, row-major, would say
     /// `3·i + j`).
+    #[track_caller]
     pub fn argmax_all(&self) -> TracedTensor {
         rec(self
             .flat()
@@ -408,6 +429,7 @@ impl TracedTensor {
     }
 
     /// `jnp.argmin(x)` (no axis): as [`TracedTensor::argmax_all`] for the minimum.
+    #[track_caller]
     pub fn argmin_all(&self) -> TracedTensor {
         rec(self
             .flat()
@@ -439,12 +461,14 @@ impl TracedTensor {
     /// Whether every element over signed `axes` is true (nonzero for numeric operands;
     /// NaN is nonzero), as `jnp.all`; bool. True for an empty reduction. Computed as the
     /// count of nonzero elements (an i64 sum) compared with the number of elements.
+    #[track_caller]
     pub fn all(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         self.truth("all", true, axes, keepdims)
     }
 
     /// Whether any element over signed `axes` is true (nonzero), as `jnp.any`; bool.
     /// False for an empty reduction.
+    #[track_caller]
     pub fn any(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         self.truth("any", false, axes, keepdims)
     }

@@ -157,6 +157,7 @@ impl TracedTensor {
     /// The stable sort permutation along `axis` (negative counts from the end), i64 of
     /// this shape: `sort(x) = take_along_axis(x, argsort(x))`. See the module docs for the
     /// order (NaN last ascending, first descending; ties keep their order).
+    #[track_caller]
     pub fn argsort(&self, axis: isize, descending: bool) -> TracedTensor {
         or_error((|| {
             let axis = normalize_axis("argsort", axis, self.ty()?.rank())?;
@@ -169,6 +170,7 @@ impl TracedTensor {
 
     /// The elements sorted along `axis` (the [`TracedTensor::argsort`] permutation applied
     /// with a gather; differentiable: the tangent is permuted the same way).
+    #[track_caller]
     pub fn sort(&self, axis: isize, descending: bool) -> TracedTensor {
         or_error((|| {
             let a = normalize_axis("sort", axis, self.ty()?.rank())?;
@@ -222,6 +224,7 @@ impl TracedTensor {
     /// Inclusive scan of `kind` along `axis` (negative counts from the end); `reverse`
     /// scans from the last element to the first (element `i` combines `i..n`). Complex
     /// operands are allowed for sum and product; bool operands are an error.
+    #[track_caller]
     pub fn cumulative(&self, kind: ReduceOp, axis: isize, reverse: bool) -> TracedTensor {
         or_error((|| {
             let name = kind.cumulative_name();
@@ -238,21 +241,25 @@ impl TracedTensor {
     }
 
     /// Cumulative sum along `axis` (`jnp.cumsum`).
+    #[track_caller]
     pub fn cumsum(&self, axis: isize) -> TracedTensor {
         self.cumulative(ReduceOp::Sum, axis, false)
     }
 
     /// Cumulative product along `axis` (`jnp.cumprod`).
+    #[track_caller]
     pub fn cumprod(&self, axis: isize) -> TracedTensor {
         self.cumulative(ReduceOp::Prod, axis, false)
     }
 
     /// Running maximum along `axis` (`jax.lax.cummax`); NaN propagates.
+    #[track_caller]
     pub fn cummax(&self, axis: isize) -> TracedTensor {
         self.cumulative(ReduceOp::Max, axis, false)
     }
 
     /// Running minimum along `axis` (`jax.lax.cummin`); NaN propagates.
+    #[track_caller]
     pub fn cummin(&self, axis: isize) -> TracedTensor {
         self.cumulative(ReduceOp::Min, axis, false)
     }
