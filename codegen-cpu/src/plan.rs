@@ -193,8 +193,6 @@ pub struct Step {
     /// Slots whose last use is this step.
     pub(crate) free_after: Vec<usize>,
     pub(crate) memory: StepMemory,
-    /// Per result: returned by the program (its buffer goes to the caller).
-    pub(crate) is_output: Vec<bool>,
 }
 
 impl Step {
@@ -495,7 +493,6 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     result_types,
                     free_after: Vec::new(),
                     memory: StepMemory::default(),
-                    is_output: Vec::new(),
                 });
             }
             Unit::Group(g) => {
@@ -515,14 +512,9 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     kind: StepKind::Fused(Box::new(sched)),
                     free_after: Vec::new(),
                     memory: StepMemory::default(),
-                    is_output: Vec::new(),
                 });
             }
         }
-    }
-
-    for s in &mut steps {
-        s.is_output = s.results.iter().map(|&r| is_output[r]).collect();
     }
 
     // Last use of every slot over the steps; outputs are never freed.

@@ -238,11 +238,6 @@ macro_rules! unary_ops {
             /// Every unary op, in table order.
             pub const ALL: [UnaryOp; <[&str]>::len(&[$(stringify!($var)),*])] = [$(UnaryOp::$var),*];
 
-            /// `true` for ops that need a float or complex operand (no integer semantics).
-            pub fn needs_float(self) -> bool {
-                !self.accepts(DType::I64)
-            }
-
             /// Name in the text form; also the method name on traced and eager tensors.
             pub fn name(self) -> &'static str {
                 match self { $(UnaryOp::$var => stringify!($name),)* }

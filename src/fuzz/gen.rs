@@ -644,18 +644,7 @@ impl Gen<'_> {
                 })?;
                 let xt = self.ty(x);
                 let n = axes.iter().map(|&a| xt.shape[a]).product::<usize>() as f64;
-                let (lo, hi) = self.iv_of(x);
-                let m = mag((lo, hi));
-                let iv = match kind {
-                    ReduceOp::Sum => (lo.min(0.0) * n, hi.max(0.0) * n),
-                    ReduceOp::Prod => {
-                        if self.smooth() && n > 8.0 {
-                            return None;
-                        }
-                        (-(m.max(1.0).powf(n)), m.max(1.0).powf(n))
-                    }
-                    ReduceOp::Max | ReduceOp::Min => (lo, hi),
-                };
+                let iv = self.combined_iv(kind, x, n)?;
                 self.push(op, &[x], iv)
             }
             OpKind::Cumulative(kind) => {
@@ -668,18 +657,7 @@ impl Gen<'_> {
                     reverse,
                 })?;
                 let n = self.ty(x).shape[axis] as f64;
-                let (lo, hi) = self.iv_of(x);
-                let m = mag((lo, hi));
-                let iv = match kind {
-                    ReduceOp::Sum => (lo.min(0.0) * n, hi.max(0.0) * n),
-                    ReduceOp::Prod => {
-                        if self.smooth() && n > 8.0 {
-                            return None;
-                        }
-                        (-(m.max(1.0).powf(n)), m.max(1.0).powf(n))
-                    }
-                    ReduceOp::Max | ReduceOp::Min => (lo, hi),
-                };
+                let iv = self.combined_iv(kind, x, n)?;
                 self.push(op, &[x], iv)
             }
             OpKind::Argsort => {
@@ -868,6 +846,23 @@ impl Gen<'_> {
                 self.constant(&TensorType::new(d, shape))
             }
         }
+    }
+
+    /// A bound of `kind` combining up to `n` elements of `x` (a reduction or a scan);
+    /// `None` for a long product in smooth mode (it could leave the smooth range).
+    fn combined_iv(&self, kind: ReduceOp, x: Value, n: f64) -> Option<Iv> {
+        let (lo, hi) = self.iv_of(x);
+        let m = mag((lo, hi));
+        Some(match kind {
+            ReduceOp::Sum => (lo.min(0.0) * n, hi.max(0.0) * n),
+            ReduceOp::Prod => {
+                if self.smooth() && n > 8.0 {
+                    return None;
+                }
+                (-(m.max(1.0).powf(n)), m.max(1.0).powf(n))
+            }
+            ReduceOp::Max | ReduceOp::Min => (lo, hi),
+        })
     }
 
     fn unary(&mut self, u: UnaryOp, x: Value) -> Option<Value> {

@@ -69,15 +69,6 @@ pub enum OpKey {
     Ir(Op),
     /// `TracedTensor::binary`: the op with broadcasting and promotion.
     Binary(BinaryOp),
-    /// `TracedTensor::binary_scalar`: the op with a real scalar (by its bits).
-    BinaryScalar {
-        /// The binary op.
-        op: BinaryOp,
-        /// Bits of the f64 scalar.
-        scalar_bits: u64,
-        /// Whether the scalar is the left operand.
-        scalar_on_left: bool,
-    },
     /// `TracedTensor::compare`: the comparison with broadcasting and promotion.
     Compare(CmpOp),
     /// A method that may broadcast, promote or build several instructions: a name unique
@@ -96,7 +87,7 @@ impl OpKey {
     fn name(&self) -> &str {
         match self {
             OpKey::Ir(op) => op.name(),
-            OpKey::Binary(op) | OpKey::BinaryScalar { op, .. } => op.name(),
+            OpKey::Binary(op) => op.name(),
             OpKey::Compare(_) => "compare",
             OpKey::Named(n, _) => n,
             OpKey::Function(_) => "call",

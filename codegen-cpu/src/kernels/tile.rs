@@ -7,6 +7,7 @@
 
 use crate::math;
 use crate::schedule::{TileOpKind, Twin};
+use crate::vmath::TableLoop;
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
 use tenferro_ir::optable::{max_f32, max_f64, min_f32, min_f64};
@@ -139,18 +140,6 @@ fn map1<T: Copy, R>(src: &[T], dst: &mut [R], f: impl Fn(T) -> R) {
     }
 }
 
-#[inline(always)]
-fn map1_same<T: Copy>(src: Option<&[T]>, dst: &mut [T], f: impl Fn(T) -> T) {
-    match src {
-        Some(a) => map1(a, dst, f),
-        None => {
-            for d in dst.iter_mut() {
-                *d = f(*d);
-            }
-        }
-    }
-}
-
 /// `dst[i] = f(a[i], b[i])`; an operand of length 1 (while `dst` is longer) is a
 /// broadcast scalar; `None` is the destination itself.
 #[inline(always)]
@@ -206,20 +195,6 @@ fn map2_same<T: Copy>(a: Option<&[T]>, b: Option<&[T]>, dst: &mut [T], f: impl F
     }
 }
 
-/// A tile loop for the op table's semantics: `dst[i] = f(src[i])` (`None`: in place).
-struct TableMap<'a, T> {
-    src: Option<&'a [T]>,
-    dst: &'a mut [T],
-}
-
-impl<T: Copy> ElemMap<T, T> for TableMap<'_, T> {
-    type Out = ();
-    #[inline(always)]
-    fn map<F: Fn(T) -> T + Copy>(self, f: F) {
-        map1_same(self.src, self.dst, f)
-    }
-}
-
 /// A tile loop for the op table's complex → real semantics.
 struct TableMapToReal<'a, T, R> {
     src: &'a [T],
@@ -252,7 +227,7 @@ macro_rules! real_unary {
                 }
                 return Ok(());
             }
-            u.$map(TableMap { src, dst: d })
+            u.$map(TableLoop { src, dst: d })
                 .ok_or_else(|| no_semantics(u, stringify!($t)))
         }
     };
@@ -373,7 +348,7 @@ macro_rules! complex_unary {
                 }
                 return Ok(());
             }
-            u.$map(TableMap { src, dst: d })
+            u.$map(TableLoop { src, dst: d })
                 .ok_or_else(|| no_semantics(u, concat!("complex ", stringify!($t))))
         }
     };
@@ -423,7 +398,7 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
                 Some(Slice::I64(a)) => Some(a),
                 _ => return Err(mismatch(u.name())),
             };
-            u.map_i64(TableMap { src: a, dst: d })
+            u.map_i64(TableLoop { src: a, dst: d })
                 .ok_or_else(|| no_semantics(u, "i64"))
         }
         _ => Err(mismatch(u.name())),

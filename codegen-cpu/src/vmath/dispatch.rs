@@ -26,10 +26,11 @@ fn map_inplace<T: Copy>(buf: &mut [T], f: impl Fn(T) -> T) {
     }
 }
 
-/// A plain loop over the op table's semantics, for the ops without a kernel here.
-struct TableLoop<'a, T> {
-    src: Option<&'a [T]>,
-    dst: &'a mut [T],
+/// A plain loop over the op table's semantics: `dst[i] = f(src[i])`, in place when `src`
+/// is `None`. vmath runs the ops without a kernel here through it, and so do fused tiles.
+pub(crate) struct TableLoop<'a, T> {
+    pub(crate) src: Option<&'a [T]>,
+    pub(crate) dst: &'a mut [T],
 }
 
 impl<T: Copy> ElemMap<T, T> for TableLoop<'_, T> {
@@ -228,28 +229,12 @@ macro_rules! sincos_driver {
 sincos_driver!(f64, k64, run_sincos_f64);
 sincos_driver!(f32, k32, run_sincos_f32);
 
-/// The real-valued semantics of `sign` (NaN and ±0 pass through), as in `tenferro_ir::eval`.
-macro_rules! sign_of {
-    ($t:ty) => {
-        |x: $t| {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }
-        }
-    };
-}
-
 /// Expands to a `match` of `$op` that calls `$plain!(lane_fn)` for the single-tier ops and
 /// `$tiered!(Tiers { .. })` for exp (short: |x| <= 708, beyond it the full-range kernel),
 /// sin/cos (short reduction, double-double reduction, std beyond the fast range) and tanh.
 macro_rules! per_op {
     ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident, $table:ident) => {
         match $op {
-            UnaryOp::Neg => $plain!(|x: $t| -x),
             UnaryOp::Exp => $tiered!(Tiers {
                 short: $k::exp_fast,
                 beyond_short: |x: $t| x.abs() > $k::EXP_FAST_LIMIT,
@@ -279,14 +264,8 @@ macro_rules! per_op {
                 out_of_range: |_: $t| false,
                 slow: $k::tanh,
             }),
-            UnaryOp::Sqrt => $plain!(|x: $t| x.sqrt()),
-            UnaryOp::Rsqrt => $plain!(|x: $t| 1.0 / x.sqrt()),
-            UnaryOp::Abs => $plain!(|x: $t| x.abs()),
-            UnaryOp::Sign => $plain!(sign_of!($t)),
             UnaryOp::Expm1 => $plain!($k::expm1),
             UnaryOp::Log1p => $plain!($k::log1p),
-            UnaryOp::Conj | UnaryOp::Real => $plain!(|x: $t| x),
-            UnaryOp::Imag => $plain!(|_: $t| 0.0),
             // Ops without a kernel here run on the op table's scalar semantics. An op
             // that claims a polynomial kernel must have its arm above.
             other => {

@@ -31,7 +31,7 @@
 //! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)` as a double-double, one FMA
 //!   correction of the quotient; the short tier (all |x| <= 19) skips the clamp and the
 //!   tiny-argument select.
-//! - `sqrt`, `rsqrt`: hardware square root (correctly rounded, identical to std).
+//! - every other op: a loop over the op table's semantics (the same bits as std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
 //!
 //! Accuracy (tested in `tests/vmath_accuracy.rs`, including every tier and its
@@ -40,6 +40,7 @@
 
 mod coeffs;
 mod dispatch;
+pub(crate) use dispatch::TableLoop;
 pub mod f32;
 pub mod f64;
 
@@ -108,25 +109,9 @@ impl Isa {
 /// to libm's `fma`).
 const PORTABLE_HAS_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
-/// Whether `op` has a vectorised kernel here: the transcendentals through the polynomial
-/// kernels, the exact ops (neg, abs, sign, conj, real, imag, sqrt, rsqrt) as plain vector
-/// loops. Every other op runs as a loop over the op table's scalar semantics.
-pub fn is_vectorised(op: UnaryOp) -> bool {
-    has_polynomial_kernel(op)
-        || matches!(
-            op,
-            UnaryOp::Sqrt
-                | UnaryOp::Neg
-                | UnaryOp::Abs
-                | UnaryOp::Sign
-                | UnaryOp::Conj
-                | UnaryOp::Real
-                | UnaryOp::Imag
-        )
-}
-
-/// Whether `op` has a polynomial (or reciprocal-square-root) kernel here, faster than a
-/// loop over the standard library's function. Fused kernels route exactly these ops here.
+/// Whether `op` has a polynomial kernel here, faster than a loop over the standard
+/// library's function. Fused kernels route exactly these ops here; any other op runs as a
+/// loop over the op table's semantics.
 pub fn has_polynomial_kernel(op: UnaryOp) -> bool {
     matches!(
         op,
@@ -135,7 +120,6 @@ pub fn has_polynomial_kernel(op: UnaryOp) -> bool {
             | UnaryOp::Sin
             | UnaryOp::Cos
             | UnaryOp::Tanh
-            | UnaryOp::Rsqrt
             | UnaryOp::Expm1
             | UnaryOp::Log1p
     )

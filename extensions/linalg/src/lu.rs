@@ -5,7 +5,7 @@
 //! the right-hand side) to any order.
 
 use crate::ops::{lu_op, matrix_type, square_type, triangular_solve_op, TriangularSolve};
-use crate::util::{cast, mm, ok, tril};
+use crate::util::{cast, mm, ok, restore_rhs, rhs_as_matrix, tril};
 use tenferro_runtime::{DType, Result, RuntimeError, TracedTensor};
 
 pub(crate) fn lu_with_parity(
@@ -52,14 +52,7 @@ pub(crate) fn lu_solve(
         ));
     }
     let tb0 = b.ty()?;
-    let vector = tb0.rank() + 1 == ta.rank();
-    let b2 = if vector {
-        let mut s = vec![tb0.shape[0], 1];
-        s.extend_from_slice(&tb0.shape[1..]);
-        b.reshape(&s)?
-    } else {
-        b.clone()
-    };
+    let (b2, vector) = rhs_as_matrix(b, ta.rank())?;
     let tb = matrix_type(op, &b2)?;
     if tb.shape[0] != n || tb.shape[2..] != ta.shape[2..] {
         return Err(RuntimeError::invalid_op(
@@ -93,25 +86,13 @@ pub(crate) fn lu_solve(
             ..TriangularSolve::default()
         },
     )?;
-    if vector {
-        x.reshape(&tb0.shape)
-    } else {
-        Ok(x)
-    }
+    restore_rhs(x, &vector)
 }
 
 pub(crate) fn cho_solve(l: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
     let op = "cho_solve";
     let ta = square_type(op, l)?;
-    let tb0 = b.ty()?;
-    let vector = tb0.rank() + 1 == ta.rank();
-    let b2 = if vector {
-        let mut s = vec![tb0.shape[0], 1];
-        s.extend_from_slice(&tb0.shape[1..]);
-        b.reshape(&s)?
-    } else {
-        b.clone()
-    };
+    let (b2, vector) = rhs_as_matrix(b, ta.rank())?;
     let tb = matrix_type(op, &b2)?;
     let dtype = tenferro_runtime::ops::promote(ta.dtype, tb.dtype);
     let (l, b2) = (cast(l, dtype)?, cast(&b2, dtype)?);
@@ -124,9 +105,5 @@ pub(crate) fn cho_solve(l: &TracedTensor, b: &TracedTensor) -> Result<TracedTens
             ..TriangularSolve::default()
         },
     )?;
-    if vector {
-        x.reshape(&tb0.shape)
-    } else {
-        Ok(x)
-    }
+    restore_rhs(x, &vector)
 }

@@ -27,7 +27,7 @@
 //! derivative of the repeated-zero singular vectors there).
 
 use crate::ops::{matrix_type, svd_op_with, svd_truncated_op};
-use crate::util::{adjoint, cast, mm, ok, spread};
+use crate::util::{adjoint, cast, mm, ok, rhs_as_matrix, spread};
 use tenferro_runtime::{DType, Result, RuntimeError, TracedTensor};
 
 fn bad(op: &str, msg: String) -> RuntimeError {
@@ -155,14 +155,8 @@ pub(crate) fn lstsq(
 ) -> Result<Lstsq<TracedTensor>> {
     let ta = matrix_type("lstsq", a)?;
     let tb0 = b.ty()?;
-    let vector = tb0.rank() + 1 == ta.rank();
-    let b = if vector {
-        let mut s = vec![tb0.shape[0], 1];
-        s.extend_from_slice(&tb0.shape[1..]);
-        b.reshape(&s)?
-    } else {
-        b.clone()
-    };
+    let (b, vector_shape) = rhs_as_matrix(b, ta.rank())?;
+    let vector = vector_shape.is_some();
     let tb = matrix_type("lstsq", &b)?;
     if tb.shape[0] != ta.shape[0] || tb.shape[2..] != ta.shape[2..] {
         return Err(bad(

@@ -163,3 +163,30 @@ pub(crate) fn cast(x: &TracedTensor, dtype: DType) -> Result<TracedTensor> {
         x.convert(dtype)
     }
 }
+
+/// A right-hand side as a matrix: a vector right-hand side `[n, batch..]` of a matrix of
+/// rank `matrix_rank` becomes `[n, 1, batch..]`. Returns it and, for a vector, the shape
+/// to give the solution back ([`restore_rhs`]).
+pub(crate) fn rhs_as_matrix(
+    b: &TracedTensor,
+    matrix_rank: usize,
+) -> Result<(TracedTensor, Option<Vec<usize>>)> {
+    let tb = b.ty()?;
+    if tb.rank() + 1 != matrix_rank {
+        return Ok((b.clone(), None));
+    }
+    let mut s = vec![tb.shape[0], 1];
+    s.extend_from_slice(&tb.shape[1..]);
+    Ok((b.reshape(&s)?, Some(tb.shape)))
+}
+
+/// A solution in the shape of its right-hand side (see [`rhs_as_matrix`]).
+pub(crate) fn restore_rhs(
+    x: TracedTensor,
+    vector_shape: &Option<Vec<usize>>,
+) -> Result<TracedTensor> {
+    match vector_shape {
+        Some(s) => x.reshape(s),
+        None => Ok(x),
+    }
+}
