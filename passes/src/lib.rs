@@ -6,8 +6,8 @@
 //!
 //! The default pipelines are listed in one place, [`Pipeline::for_level`]:
 //! - O0: nothing;
-//! - O1: verify, dce, cse, constant folding, dce;
-//! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse and a final dce.
+//! - O1: verify, dce, cse, constant folding, dce, memory-aware order ([`reorder`]);
+//! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse.
 
 pub mod cost;
 pub mod cse;
@@ -16,6 +16,7 @@ pub mod egraph;
 pub mod fold;
 mod pipeline;
 mod rebuild;
+pub mod reorder;
 
 pub use cost::{estimate, CostEstimate};
 pub use egraph::{EGraphOptions, EGraphReport, StopReason};

@@ -24,7 +24,7 @@ pub enum PassError {
         message: String,
     },
     /// An unknown pass name in an explicit list.
-    #[error("unknown pass `{0}` (known: verify, dce, cse, fold, egraph)")]
+    #[error("unknown pass `{0}` (known: verify, dce, cse, fold, egraph, reorder)")]
     UnknownPass(String),
 }
 
@@ -33,7 +33,7 @@ pub enum PassError {
 pub enum OptLevel {
     /// No passes.
     O0,
-    /// verify, dce, cse, constant folding.
+    /// verify, dce, cse, constant folding, memory-aware order.
     O1,
     /// O1 plus e-graph simplification (bit-exact rules only). The default: it costs well
     /// under a millisecond on typical derivative programs and removes what AD leaves
@@ -55,6 +55,8 @@ pub enum PassSpec {
     Fold,
     /// E-graph simplification with its limits and rule sets (see [`crate::egraph`]).
     EGraph(crate::egraph::EGraphOptions),
+    /// Memory-aware instruction order (see [`crate::reorder`]).
+    Reorder,
 }
 
 impl PassSpec {
@@ -66,6 +68,7 @@ impl PassSpec {
             PassSpec::Cse => "cse",
             PassSpec::Fold => "fold",
             PassSpec::EGraph(_) => "egraph",
+            PassSpec::Reorder => "reorder",
         }
     }
 
@@ -77,6 +80,7 @@ impl PassSpec {
             "cse" => Ok(PassSpec::Cse),
             "fold" => Ok(PassSpec::Fold),
             "egraph" => Ok(PassSpec::EGraph(Default::default())),
+            "reorder" => Ok(PassSpec::Reorder),
             other => Err(PassError::UnknownPass(other.to_string())),
         }
     }
@@ -139,8 +143,16 @@ impl Pipeline {
         use PassSpec::*;
         let passes = match level {
             OptLevel::O0 => vec![],
-            OptLevel::O1 => vec![Verify, Dce, Cse, Fold, Dce],
-            OptLevel::O2 => vec![Verify, Dce, Cse, EGraph(Default::default()), Fold, Dce],
+            OptLevel::O1 => vec![Verify, Dce, Cse, Fold, Dce, Reorder],
+            OptLevel::O2 => vec![
+                Verify,
+                Dce,
+                Cse,
+                EGraph(Default::default()),
+                Fold,
+                Dce,
+                Reorder,
+            ],
         };
         Pipeline {
             passes,
@@ -216,5 +228,6 @@ fn run_pass(spec: &PassSpec, f: &mut Function) -> Result<PassStats, PassError> {
         PassSpec::Cse => crate::cse::run(f),
         PassSpec::Fold => crate::fold::run(f),
         PassSpec::EGraph(opts) => Ok(crate::egraph::run(f, opts)),
+        PassSpec::Reorder => crate::reorder::run(f),
     }
 }

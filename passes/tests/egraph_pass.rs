@@ -218,7 +218,10 @@ fn rewrites_cross_opaque_ops() {
 fn o2_runs_the_egraph_pass_after_cse() {
     let p = Pipeline::for_level(OptLevel::O2);
     let names: Vec<&str> = p.passes.iter().map(|s| s.name()).collect();
-    assert_eq!(names, ["verify", "dce", "cse", "egraph", "fold", "dce"]);
+    assert_eq!(
+        names,
+        ["verify", "dce", "cse", "egraph", "fold", "dce", "reorder"]
+    );
     assert_eq!(
         PassSpec::from_name("egraph").unwrap(),
         PassSpec::EGraph(EGraphOptions::default())
