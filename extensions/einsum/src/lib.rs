@@ -77,8 +77,8 @@ mod plan;
 pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsumExt};
 pub use helpers::{inner, kron, outer, tensordot};
 pub use plan::{
-    global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step, AUTO_OPTIMAL_MAX,
-    AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS,
+    auto_tree_sa_trials, global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step,
+    AUTO_OPTIMAL_MAX, AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS,
 };
 
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
