@@ -4,10 +4,50 @@
 //! every key is written, and decoding reports a missing key, a key the primitive does not
 //! take, a value of another kind or out of range as an [`AttrError`] naming the op and the
 //! key (never a default). Kernels, AD and batching rules, eager mode and the StableHLO
-//! export read attributes only through these.
+//! export read attributes only through these. Also the primitives' names. Imports no
+//! module of this crate; `ops` (which re-exports the names) and every reader import it.
 
-use crate::ops::{CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
 use tenferro_ir::{Attr, AttrError, AttrReader, ExtensionOp, TensorType};
+
+/// `linalg.cholesky`.
+pub const CHOLESKY: &str = "linalg.cholesky";
+/// `linalg.triangular_solve`.
+pub const TRIANGULAR_SOLVE: &str = "linalg.triangular_solve";
+/// `linalg.solve`.
+pub const SOLVE: &str = "linalg.solve";
+/// `linalg.lu`.
+pub const LU: &str = "linalg.lu";
+/// `linalg.qr`.
+pub const QR: &str = "linalg.qr";
+/// `linalg.svd`.
+pub const SVD: &str = "linalg.svd";
+/// `linalg.eigh`.
+pub const EIGH: &str = "linalg.eigh";
+
+/// `linalg.eig`: general (non-Hermitian) eigendecomposition, complex results.
+pub const EIG: &str = "linalg.eig";
+/// `linalg.eig_distinct`: identity on a vector of eigenvalues whose kernel fails when two
+/// of them coincide (used by the `eig` derivative rule before dividing by their gaps).
+pub const EIG_DISTINCT: &str = "linalg.eig_distinct";
+
+/// Names of all linalg primitives.
+pub const PRIMITIVES: [&str; 9] = [
+    CHOLESKY,
+    TRIANGULAR_SOLVE,
+    SOLVE,
+    LU,
+    QR,
+    SVD,
+    EIGH,
+    EIG,
+    EIG_DISTINCT,
+];
+
+/// A decoded attribute set, its [`AttrError`] as an AD error (for the AD rules).
+#[cfg(feature = "autodiff")]
+pub(crate) fn decoded<T>(r: Result<T, AttrError>) -> tenferro_ad::Result<T> {
+    r.map_err(|e| tenferro_ad::AdError::Runtime(e.into()))
+}
 
 /// Reads a `derivative_eps` attribute: finite and `>= 0`.
 fn derivative_eps(r: &mut AttrReader<'_>) -> Result<f64, AttrError> {

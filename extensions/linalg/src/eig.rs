@@ -40,9 +40,8 @@ pub(crate) fn eigvals(a: &TracedTensor) -> Result<TracedTensor> {
 
 #[cfg(feature = "autodiff")]
 pub(crate) mod rule {
-    use crate::attrs::Eigen;
+    use crate::attrs::{decoded, Eigen};
     use crate::ops::{eig_distinct_op, eig_op, solve_op};
-    use crate::rules::decoded;
     use crate::util::{cast, diag_part, eye_like, mm, ok, spread};
     use tenferro_ad::{AdError, ExtensionRule, Result};
     use tenferro_ir::{DType, ExtensionOp};

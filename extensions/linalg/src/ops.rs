@@ -22,44 +22,13 @@
 //! when one is NaN or infinite: no factorization of such a matrix is meaningful, and NaN is
 //! never passed on silently.
 
-pub use crate::attrs::TriangularSolve;
 use crate::attrs::{Cholesky, EigDistinct, Eigen, Lu, Qr, Solve, Svd};
+pub use crate::attrs::{
+    TriangularSolve, CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, PRIMITIVES, QR, SOLVE, SVD,
+    TRIANGULAR_SOLVE,
+};
 use tenferro_ir::{DType, ExtensionOp, Op, TensorType};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
-
-/// `linalg.cholesky`.
-pub const CHOLESKY: &str = "linalg.cholesky";
-/// `linalg.triangular_solve`.
-pub const TRIANGULAR_SOLVE: &str = "linalg.triangular_solve";
-/// `linalg.solve`.
-pub const SOLVE: &str = "linalg.solve";
-/// `linalg.lu`.
-pub const LU: &str = "linalg.lu";
-/// `linalg.qr`.
-pub const QR: &str = "linalg.qr";
-/// `linalg.svd`.
-pub const SVD: &str = "linalg.svd";
-/// `linalg.eigh`.
-pub const EIGH: &str = "linalg.eigh";
-
-/// `linalg.eig`: general (non-Hermitian) eigendecomposition, complex results.
-pub const EIG: &str = "linalg.eig";
-/// `linalg.eig_distinct`: identity on a vector of eigenvalues whose kernel fails when two
-/// of them coincide (used by the `eig` derivative rule before dividing by their gaps).
-pub const EIG_DISTINCT: &str = "linalg.eig_distinct";
-
-/// Names of all linalg primitives.
-pub const PRIMITIVES: [&str; 9] = [
-    CHOLESKY,
-    TRIANGULAR_SOLVE,
-    SOLVE,
-    LU,
-    QR,
-    SVD,
-    EIGH,
-    EIG,
-    EIG_DISTINCT,
-];
 
 fn invalid(op: &str, msg: String) -> RuntimeError {
     RuntimeError::invalid_op(op, msg)

@@ -41,7 +41,7 @@
 //!   time with `linalg.triangular_solve`'s "triangular matrix is singular" error instead
 //!   of returning NaN, although `d det = tr(adj(A) dA)` is finite there.
 
-use crate::attrs::{Eigen, LinalgOp, Qr, Solve, Svd, TriangularSolve};
+use crate::attrs::{decoded, Eigen, LinalgOp, Qr, Solve, Svd, TriangularSolve};
 use crate::ops::{
     eigh_op_with, solve_op, svd_op_with, triangular_solve_op, CHOLESKY, EIGH, LU, QR, SOLVE, SVD,
     TRIANGULAR_SOLVE,
@@ -51,7 +51,7 @@ use crate::util::{
     spread, tril, triu,
 };
 use tenferro_ad::{AdError, ExtensionRule, Result, Rules, TransposeArg};
-use tenferro_ir::{AttrError, ExtensionOp};
+use tenferro_ir::ExtensionOp;
 use tenferro_runtime::TracedTensor;
 
 /// The JVP and transpose rules of every linalg primitive.
@@ -135,11 +135,6 @@ impl<R: ExtensionRule> ExtensionRule for TrailingBatch<R> {
         }
         Ok(outs)
     }
-}
-
-/// A decoded attribute set, its [`AttrError`] as an AD error.
-pub(crate) fn decoded<T>(r: std::result::Result<T, AttrError>) -> Result<T> {
-    r.map_err(|e| AdError::Runtime(e.into()))
 }
 
 fn expect_args(
