@@ -5,7 +5,8 @@
 //! nothing until touched), so no value is ever uninitialised. Intermediate buffers
 //! go back to a [`BufferPool`] when released and are taken again by later steps of the
 //! same run or of the next run ([`RunCache`] holds the pool between runs), so a
-//! steady-state run allocates only the buffers it returns.
+//! steady-state run allocates only the buffers it returns. [`with_slice`] opens a
+//! [`Data`] as a typed slice. Imports no module of this crate.
 
 use num_complex::{Complex32, Complex64};
 use std::sync::Mutex;
@@ -187,6 +188,45 @@ impl<T: Default> Clone for RunCache<T> {
         RunCache(Mutex::new(T::default()))
     }
 }
+
+/// Runs `$body` with `$v` bound to the slice inside `$data` and `$T` to its element type.
+macro_rules! with_slice {
+    ($data:expr, $v:ident: $T:ident => $body:expr) => {
+        match $data {
+            tenferro_ir::Data::F32($v) => {
+                #[allow(dead_code)]
+                type $T = f32;
+                $body
+            }
+            tenferro_ir::Data::F64($v) => {
+                #[allow(dead_code)]
+                type $T = f64;
+                $body
+            }
+            tenferro_ir::Data::C32($v) => {
+                #[allow(dead_code)]
+                type $T = num_complex::Complex32;
+                $body
+            }
+            tenferro_ir::Data::C64($v) => {
+                #[allow(dead_code)]
+                type $T = num_complex::Complex64;
+                $body
+            }
+            tenferro_ir::Data::I64($v) => {
+                #[allow(dead_code)]
+                type $T = i64;
+                $body
+            }
+            tenferro_ir::Data::Bool($v) => {
+                #[allow(dead_code)]
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_slice;
 
 #[cfg(test)]
 mod tests {

@@ -1,71 +1,18 @@
 //! `execute`: binds inputs to slots, runs each step (fused groups through their schedules,
 //! single steps through their kernels), follows the memory plan (in-place updates, a pool
-//! of released buffers), and returns the outputs.
+//! of released buffers), and returns the outputs. It imports the program, the run state,
+//! the kernels and the backend's threads; only the crate root imports it.
 
-use crate::buffer::{self, BufferPool};
-use crate::kernels::{dot, elementwise, fused, index, reduce, scan, with_slice};
+use crate::buffer::{self, with_slice, BufferPool};
+use crate::error::internal;
+use crate::kernels::{dot, elementwise, fused, index, reduce, scan};
 use crate::memory::Alloc;
-use crate::plan::{internal, CpuProgram, Step, StepKind};
-use crate::CpuBackend;
+use crate::program::{CpuProgram, Step, StepKind};
+use crate::state::{RunState, Slot};
+use crate::threads::Threads;
 use tenferro_ir::tensor::try_vec_with_capacity;
 use tenferro_ir::{Data, Element, Tensor, TensorType};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
-
-/// A value during a run: a buffer the program owns (reusable; its shape is the slot's
-/// type in the program) or a tensor shared with the caller, the program or an extension
-/// kernel.
-enum Slot {
-    Empty,
-    Owned(Data),
-    Shared(Tensor),
-}
-
-impl Slot {
-    fn data(&self) -> Option<&Data> {
-        match self {
-            Slot::Empty => None,
-            Slot::Owned(d) => Some(d),
-            Slot::Shared(t) => Some(t.data()),
-        }
-    }
-
-    fn into_tensor(self, shape: &[usize]) -> Result<Option<Tensor>> {
-        Ok(match self {
-            Slot::Empty => None,
-            Slot::Owned(d) => Some(Tensor::new(shape.to_vec(), d)?),
-            Slot::Shared(t) => Some(t),
-        })
-    }
-
-    /// Makes the slot shared (an owned buffer is wrapped without copying).
-    fn share(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let s = std::mem::replace(self, Slot::Empty);
-        let t = s
-            .into_tensor(shape)?
-            .ok_or_else(|| internal("share", "value is not live"))?;
-        *self = Slot::Shared(t.clone());
-        Ok(t)
-    }
-}
-
-/// What a program keeps between runs: released buffers, the (empty) slot table, and a
-/// handle on each result it returned, so that a result its caller has dropped comes back
-/// to the pool at the next run instead of a fresh allocation.
-#[derive(Default)]
-pub(crate) struct RunState {
-    pub(crate) pool: BufferPool,
-    slots: Vec<Slot>,
-    returned: Vec<Tensor>,
-}
-
-impl std::fmt::Debug for RunState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunState")
-            .field("pool", &self.pool)
-            .field("slots", &self.slots.len())
-            .finish()
-    }
-}
 
 /// GEMMs with fewer multiply-adds than this run on the calling thread, without faer's
 /// parallelism (a thread-pool round trip costs more than the product).
@@ -87,7 +34,7 @@ fn result_buffer(op: &str, pool: &mut BufferPool, ty: &TensorType) -> Result<Dat
 }
 
 pub(crate) fn execute(
-    backend: &CpuBackend,
+    threads: &Threads,
     program: &CpuProgram,
     inputs: &[Tensor],
     extensions: &ExtensionRegistry,
@@ -129,7 +76,7 @@ pub(crate) fn execute(
     let shape = |v: usize| program.shapes[v].as_slice();
     for step in &program.steps {
         match &step.kind {
-            StepKind::Fused(_) => run_fused(backend, step, &mut slots, &mut pool)?,
+            StepKind::Fused(_) => run_fused(threads, step, &mut slots, &mut pool)?,
             StepKind::Reshape(to) => {
                 let a = step.args[0];
                 let r = step.results[0];
@@ -157,7 +104,7 @@ pub(crate) fn execute(
                 let results = if numel < INLINE_EXTENSION_ELEMENTS {
                     extensions.run(e, &refs)?
                 } else {
-                    backend.install(|| extensions.run(e, &refs))?
+                    threads.install(|| extensions.run(e, &refs))?
                 };
                 for (&r, t) in step.results.iter().zip(results) {
                     slots[r] = Slot::Shared(t);
@@ -175,7 +122,7 @@ pub(crate) fn execute(
                             })
                         })
                         .collect::<Result<Vec<&Data>>>()?;
-                    run_step(backend, step, &args, &mut pool)?
+                    run_step(threads, step, &args, &mut pool)?
                 };
                 slots[step.results[0]] = Slot::Owned(out);
             }
@@ -230,7 +177,7 @@ pub(crate) fn execute(
 /// Runs a fused step: takes the output buffers (in place, pooled or fresh), runs the
 /// schedule, binds the results.
 fn run_fused(
-    backend: &CpuBackend,
+    threads: &Threads,
     step: &Step,
     slots: &mut [Slot],
     pool: &mut BufferPool,
@@ -292,7 +239,7 @@ fn run_fused(
                 .collect::<Result<Vec<&Data>>>()?;
             &many
         };
-        fused::run(name, sched, inputs, &mut outputs, backend.pool())?;
+        fused::run(name, sched, inputs, &mut outputs, threads.pool())?;
     }
     for (&r, d) in step.results.iter().zip(outputs) {
         slots[r] = Slot::Owned(d);
@@ -301,12 +248,7 @@ fn run_fused(
 }
 
 /// Runs one single (non-fused, non-aliasing) step on its operands.
-fn run_step(
-    backend: &CpuBackend,
-    step: &Step,
-    args: &[&Data],
-    pool: &mut BufferPool,
-) -> Result<Data> {
+fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPool) -> Result<Data> {
     let name = step.op_name.as_str();
     let ty = &step.result_types[0];
     let data = |i: usize| -> Result<&Data> {
@@ -325,9 +267,9 @@ fn run_step(
             let (l, r) = (data(0)?, data(1)?);
             // `dot::dot` writes every element of `out` (see its documentation).
             let mut out = result_buffer(name, pool, ty)?;
-            match backend.pool() {
+            match threads.pool() {
                 Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
-                    let par = backend.par();
+                    let par = threads.par();
                     tp.install(|| dot::dot(name, plan, l, r, &mut out, pool, par))?
                 }
                 _ => dot::dot(name, plan, l, r, &mut out, pool, faer::Par::Seq)?,
@@ -375,10 +317,10 @@ fn run_step(
         StepKind::ScatterAdd(plan) => index::scatter_add(name, plan, data(0)?, data(1)?, data(2)?)?,
         StepKind::Iota { pre, n, post } => index::iota(name, ty.dtype, *pre, *n, *post)?,
         StepKind::Scan(kind, plan) => {
-            scan::cumulative(name, *kind, plan, data(0)?, backend.pool())?
+            scan::cumulative(name, *kind, plan, data(0)?, threads.pool())?
         }
         StepKind::Argsort(desc, plan) => {
-            scan::argsort(name, plan, *desc, data(0)?, backend.pool())?
+            scan::argsort(name, plan, *desc, data(0)?, threads.pool())?
         }
         StepKind::Fused(_)
         | StepKind::Reshape(_)

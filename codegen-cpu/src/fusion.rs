@@ -25,6 +25,8 @@
 //! A group runs at the position of its last member. Rule 1's sealing guarantees that every
 //! value a group reads from outside is computed before it, and every value it stores is
 //! read only after it.
+//!
+//! Imports no module of this crate; `schedule`, the program and the planner import it.
 
 use std::fmt;
 use tenferro_ir::{col_major_strides, DType, Function, Op, ReduceOp};

@@ -1,7 +1,7 @@
 //! Graphviz DOT export of a prepared program: one node per parameter and instruction,
-//! operand edges, fusion groups as clusters, views dashed.
+//! operand edges, fusion groups as clusters, views dashed. Imports only `program`.
 
-use crate::plan::CpuProgram;
+use crate::program::CpuProgram;
 use std::fmt::Write;
 
 fn escape(s: &str) -> String {

@@ -30,8 +30,14 @@
 //!
 //! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
 //! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.
+//!
+//! Modules form a DAG: `plan` builds a `program` (the steps and their kernels' plan
+//! types), `exec` runs it with the run `state` and the backend's `threads`; `kernels`
+//! import only `buffer`, `error`, `strided`, `schedule`, `math` and `vmath`; `schedule`
+//! imports `fusion`; this root imports `plan` and `exec` and nothing imports it.
 
 mod buffer;
+mod error;
 mod exec;
 pub mod fusion;
 mod inspect;
@@ -39,35 +45,37 @@ mod kernels;
 mod math;
 pub mod memory;
 mod plan;
+mod program;
 pub mod schedule;
+mod state;
 mod strided;
+mod threads;
 pub mod vmath;
 
 pub use fusion::{FusionGroup, FusionNote, MAX_GROUP_OPS};
 pub use math::fused_ulps;
 pub use memory::Alloc;
-pub use plan::{CpuProgram, Step};
+pub use program::{CpuProgram, Step};
 pub use schedule::KernelSchedule;
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use tenferro_ir::{Function, Tensor};
 use tenferro_runtime::{Backend, ExtensionRegistry, Result};
+use threads::Threads;
 
 /// The CPU backend: `threads` workers (a work-stealing rayon pool owned by the backend)
 /// split fused kernels' blocks and GEMMs; fusion can be switched off to run one step per
 /// instruction.
 #[derive(Clone)]
 pub struct CpuBackend {
-    threads: usize,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    threads: Threads,
     fusion: bool,
 }
 
 impl std::fmt::Debug for CpuBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CpuBackend")
-            .field("threads", &self.threads)
+            .field("threads", &self.threads.count())
             .field("fusion", &self.fusion)
             .finish()
     }
@@ -86,20 +94,8 @@ impl CpuBackend {
     /// the backend owns a rayon pool of that size; if the pool cannot be created the
     /// backend runs on the calling thread.
     pub fn with_threads(threads: usize) -> CpuBackend {
-        let threads = threads.max(1);
-        let pool = if threads > 1 {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("tenferro-cpu-{i}"))
-                .build()
-                .ok()
-                .map(Arc::new)
-        } else {
-            None
-        };
         CpuBackend {
-            threads,
-            pool,
+            threads: Threads::new(threads),
             fusion: true,
         }
     }
@@ -113,33 +109,12 @@ impl CpuBackend {
 
     /// The number of threads kernels may use.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.threads.count()
     }
 
     /// `true` when `prepare` fuses.
     pub fn fusion(&self) -> bool {
         self.fusion
-    }
-
-    pub(crate) fn pool(&self) -> Option<&rayon::ThreadPool> {
-        self.pool.as_deref()
-    }
-
-    /// Runs `f` inside the backend's pool (so faer's rayon parallelism uses it).
-    pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(p) => p.install(f),
-            None => f(),
-        }
-    }
-
-    /// faer's parallelism setting for this backend.
-    pub(crate) fn par(&self) -> faer::Par {
-        if self.threads <= 1 || self.pool.is_none() {
-            faer::Par::Seq
-        } else {
-            faer::Par::rayon(self.threads)
-        }
     }
 }
 
@@ -162,6 +137,6 @@ impl Backend for CpuBackend {
         inputs: &[Tensor],
         extensions: &ExtensionRegistry,
     ) -> Result<Vec<Tensor>> {
-        exec::execute(self, prepared, inputs, extensions)
+        exec::execute(&self.threads, prepared, inputs, extensions)
     }
 }

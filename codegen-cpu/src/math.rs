@@ -1,5 +1,6 @@
 //! The one place fused kernels call real transcendental functions over a tile: the
 //! branch-free vectorised kernels of [`crate::vmath`] (within 2 ulp of the standard library).
+//! Imports only `vmath`; `schedule` and the tile kernels import it.
 
 use crate::vmath;
 use tenferro_ir::UnaryOp;

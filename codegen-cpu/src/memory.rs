@@ -22,6 +22,8 @@
 //! reports it), so a steady-state run allocates only the buffers it returns. While a run
 //! executes, the intermediates it has already released add to `peak_bytes`; between runs
 //! the program holds them (at most one buffer per intermediate of the program).
+//!
+//! Imports no module of this crate; the program, the planner and the executor import it.
 
 use std::collections::HashMap;
 use tenferro_ir::{DType, TensorType};

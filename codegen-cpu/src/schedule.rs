@@ -15,6 +15,9 @@
 //!   column-major order, exactly as the reference evaluator does. When the slowest axis is
 //!   kept, blocks are whole slices of it (disjoint outputs, run in parallel); otherwise the
 //!   group runs as one block.
+//!
+//! Imports `fusion`, `strided` and `math`; the fused kernels, the program and the planner
+//! import it.
 
 use crate::fusion::{FusionGroup, ValueClass};
 use crate::strided::coalesce;

@@ -23,6 +23,8 @@ use std::fmt::Write;
 use tenferro_ir::{
     BinaryOp, CmpOp, DType, Data, ExtensionOp, Function, Op, ReduceOp, Tensor, TensorType, UnaryOp,
 };
+use tenferro_linalg::attrs::{Cholesky, TriangularSolve};
+use tenferro_linalg::ops::{CHOLESKY, TRIANGULAR_SOLVE};
 use tenferro_runtime::{Result, RuntimeError};
 
 /// The StableHLO module of `f`, for one device.
@@ -959,9 +961,9 @@ impl Emitter {
             p.extend(0..r - 2);
             p
         };
-        let flag = |k: &str| x.attr_bool(k).unwrap_or(false);
         match x.name.as_str() {
-            "linalg.cholesky" => {
+            CHOLESKY => {
+                Cholesky::decode(x)?;
                 let a = &args[0];
                 let r = a.ty.rank();
                 let at = self.transpose(a, &to_hlo(r));
@@ -970,7 +972,8 @@ impl Emitter {
                 let l = self.tril(&l);
                 Ok(vec![self.transpose(&l, &from_hlo(r))])
             }
-            "linalg.triangular_solve" => {
+            TRIANGULAR_SOLVE => {
+                let how = TriangularSolve::decode(x)?;
                 let (a, b) = (&args[0], &args[1]);
                 let r = a.ty.rank();
                 if b.ty.rank() != r {
@@ -978,7 +981,7 @@ impl Emitter {
                 }
                 let at = self.transpose(a, &to_hlo(r));
                 let bt = self.transpose(b, &to_hlo(r));
-                let transpose_a = if flag("adjoint") {
+                let transpose_a = if how.adjoint {
                     if a.ty.dtype.is_complex() {
                         "ADJOINT"
                     } else {
@@ -989,9 +992,7 @@ impl Emitter {
                 };
                 let attr = format!(
                     "left_side = {}, lower = {}, transpose_a = #stablehlo<transpose {transpose_a}>, unit_diagonal = {}",
-                    flag("left"),
-                    flag("lower"),
-                    flag("unit_diagonal")
+                    how.left, how.lower, how.unit_diagonal
                 );
                 let bty = bt.ty.clone();
                 let xs = self.op("stablehlo.triangular_solve", &[&at, &bt], &attr, &bty);

@@ -63,20 +63,16 @@ fn column_major_reshape_transpose_and_matmul() {
 /// first in the IR), with a batch axis.
 #[test]
 fn cholesky_and_triangular_solve() {
-    use tenferro_ir::{Attr, DType, ExtensionOp, Function, Op, TensorType};
+    use tenferro_ir::{DType, Function, Op, TensorType};
+    use tenferro_linalg::attrs::{Cholesky, TriangularSolve};
     let Some(b) = xla() else { return };
     let mut f = Function::new("main");
     let ty = TensorType::new(DType::F64, [2, 2, 2]);
     let a = f.add_param(ty.clone());
     let l = f
-        .push1(
-            Op::Extension(ExtensionOp::new("linalg.cholesky", vec![ty.clone()])),
-            &[a],
-        )
+        .push1(Op::Extension(Cholesky.encode(vec![ty.clone()])), &[a])
         .unwrap();
-    let solve = ExtensionOp::new("linalg.triangular_solve", vec![ty.clone()])
-        .with_attr("lower", Attr::Bool(true))
-        .with_attr("left", Attr::Bool(true));
+    let solve = TriangularSolve::default().encode(vec![ty.clone()]);
     let x = f.push1(Op::Extension(solve), &[l, a]).unwrap();
     f.set_outputs(vec![l, x]);
     // Batch 0: [[4, 2], [2, 5]] → L = [[2, 0], [1, 2]]; batch 1: 9·I → L = 3·I.
@@ -99,4 +95,43 @@ fn cholesky_and_triangular_solve() {
     for (g, w) in xv.iter().zip(want) {
         assert!((g - w).abs() < 1e-12, "{xv:?}");
     }
+}
+
+/// The StableHLO export reads `linalg.triangular_solve`'s attributes through their typed
+/// form: all four are exported, and a misspelt one is an error naming the op and the key
+/// (no plugin needed).
+#[test]
+fn triangular_solve_export_reads_typed_attributes() {
+    use tenferro_ir::{Attr, DType, Function, Op, TensorType};
+    use tenferro_linalg::attrs::TriangularSolve;
+    let build = |solve: tenferro_ir::ExtensionOp| {
+        let mut f = Function::new("main");
+        let ty = TensorType::new(DType::F64, [2, 2]);
+        let a = f.add_param(ty.clone());
+        let x = f.push1(Op::Extension(solve), &[a, a]).unwrap();
+        f.set_outputs(vec![x]);
+        f
+    };
+    let ty = vec![TensorType::new(DType::F64, [2, 2])];
+    let how = TriangularSolve {
+        lower: false,
+        left: true,
+        adjoint: true,
+        unit_diagonal: true,
+    };
+    let text = tenferro_xla::to_stablehlo(&build(how.encode(ty.clone()))).unwrap();
+    assert!(
+        text.contains("left_side = true, lower = false, transpose_a = #stablehlo<transpose TRANSPOSE>, unit_diagonal = true"),
+        "{text}"
+    );
+    let mut bad = how.encode(ty);
+    bad.attrs.remove("unit_diagonal");
+    bad.attrs.insert("unit_diag".into(), Attr::Bool(true));
+    let e = tenferro_xla::to_stablehlo(&build(bad))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("linalg.triangular_solve") && e.contains("`unit_diagonal`"),
+        "{e}"
+    );
 }

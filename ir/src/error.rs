@@ -98,6 +98,64 @@ pub enum IrError {
         /// What was expected.
         message: String,
     },
+    /// An extension op's attributes do not decode into the op's typed form.
+    #[error("{0}")]
+    Attr(#[from] AttrError),
+}
+
+/// An attribute of an extension op that is missing, not declared by the op, of another
+/// kind than declared, or out of range: what a typed decoding (see
+/// [`crate::op::AttrReader`]) reports instead of a default. Each names the op and the key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AttrError {
+    /// A declared attribute is absent.
+    #[error("{op}: attribute `{key}` is missing")]
+    Missing {
+        /// The op.
+        op: String,
+        /// The absent key.
+        key: String,
+    },
+    /// The op carries an attribute it does not declare (a misspelt key, say).
+    #[error("{op}: unknown attribute `{key}` (the op takes {expected})")]
+    Unknown {
+        /// The op.
+        op: String,
+        /// The undeclared key.
+        key: String,
+        /// The keys the op declares, comma-separated (`none` when it takes no attributes).
+        expected: String,
+    },
+    /// An attribute of another kind than declared.
+    #[error("{op}: attribute `{key}` must be {expected}, got {found:?}")]
+    WrongType {
+        /// The op.
+        op: String,
+        /// The key.
+        key: String,
+        /// The declared kind (`a bool`, `an integer`, ...).
+        expected: &'static str,
+        /// The value found.
+        found: crate::op::Attr,
+    },
+    /// An attribute of the declared kind whose value the op does not accept.
+    #[error("{op}: attribute `{key}` {message}")]
+    BadValue {
+        /// The op.
+        op: String,
+        /// The key.
+        key: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// The op is not the one whose attributes were asked for.
+    #[error("{op}: expected a `{expected}` op")]
+    WrongOp {
+        /// The op met.
+        op: String,
+        /// The op the decoding is for.
+        expected: String,
+    },
 }
 
 impl IrError {

@@ -26,10 +26,10 @@ pub mod verify;
 pub mod arbitrary;
 
 pub use dtype::{col_major_strides, DType, TensorType};
-pub use error::IrError;
+pub use error::{AttrError, IrError};
 pub use function::{Function, Inst, Value, ValueData, ValueDef};
 pub use infer::{checked_numel, gather_shape, infer_types};
-pub use op::{Attr, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
+pub use op::{Attr, AttrReader, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
 pub use optable::{
     Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, RuleBuilder, Sensitivity, UnaryJvp,
 };

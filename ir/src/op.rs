@@ -3,6 +3,7 @@
 //! program can later be exported; typing rules live in [`crate::infer`].
 
 use crate::dtype::{DType, TensorType};
+use crate::error::AttrError;
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -171,6 +172,112 @@ impl ExtensionOp {
         match self.attrs.get(key) {
             Some(Attr::Int(i)) => Some(*i),
             _ => None,
+        }
+    }
+
+    /// A reader of this op's attributes for decoding them into a typed form: every key
+    /// is required and of a declared kind, and [`AttrReader::finish`] rejects keys that
+    /// were not read.
+    pub fn read_attrs(&self) -> AttrReader<'_> {
+        AttrReader {
+            op: self,
+            read: Vec::new(),
+        }
+    }
+}
+
+/// Reads an [`ExtensionOp`]'s attributes by key and kind (see
+/// [`ExtensionOp::read_attrs`]). A missing key, a value of another kind, or (at
+/// [`AttrReader::finish`]) a key nobody read is an [`AttrError`] naming the op and the key.
+#[derive(Debug)]
+pub struct AttrReader<'a> {
+    op: &'a ExtensionOp,
+    read: Vec<&'static str>,
+}
+
+impl<'a> AttrReader<'a> {
+    /// Checks that the op is the `expected` one ([`AttrError::WrongOp`] if not).
+    pub fn expect_op(&self, expected: &str) -> Result<(), AttrError> {
+        if self.op.name == expected {
+            Ok(())
+        } else {
+            Err(AttrError::WrongOp {
+                op: self.op.name.clone(),
+                expected: expected.to_string(),
+            })
+        }
+    }
+
+    fn get(&mut self, key: &'static str) -> Result<&'a Attr, AttrError> {
+        self.read.push(key);
+        self.op.attrs.get(key).ok_or_else(|| AttrError::Missing {
+            op: self.op.name.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    fn wrong(&self, key: &str, expected: &'static str, found: &Attr) -> AttrError {
+        AttrError::WrongType {
+            op: self.op.name.clone(),
+            key: key.to_string(),
+            expected,
+            found: found.clone(),
+        }
+    }
+
+    /// The [`Attr::Bool`] at `key`.
+    pub fn bool(&mut self, key: &'static str) -> Result<bool, AttrError> {
+        match self.get(key)? {
+            Attr::Bool(b) => Ok(*b),
+            other => Err(self.wrong(key, "a bool", other)),
+        }
+    }
+
+    /// The [`Attr::Int`] at `key`.
+    pub fn int(&mut self, key: &'static str) -> Result<i64, AttrError> {
+        match self.get(key)? {
+            Attr::Int(i) => Ok(*i),
+            other => Err(self.wrong(key, "an integer", other)),
+        }
+    }
+
+    /// The [`Attr::FloatBits`] at `key`, as an `f64`.
+    pub fn float(&mut self, key: &'static str) -> Result<f64, AttrError> {
+        match self.get(key)? {
+            Attr::FloatBits(b) => Ok(f64::from_bits(*b)),
+            other => Err(self.wrong(key, "a float", other)),
+        }
+    }
+
+    /// An [`AttrError::BadValue`] for `key` with `message` (what is wrong, what was
+    /// expected), for values of the right kind that the op does not accept.
+    pub fn bad_value(&self, key: &str, message: impl Into<String>) -> AttrError {
+        AttrError::BadValue {
+            op: self.op.name.clone(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Ends the decoding: an [`AttrError::Unknown`] for the first key of the op that was
+    /// not read.
+    pub fn finish(self) -> Result<(), AttrError> {
+        match self
+            .op
+            .attrs
+            .keys()
+            .find(|k| !self.read.contains(&k.as_str()))
+        {
+            None => Ok(()),
+            Some(k) => Err(AttrError::Unknown {
+                op: self.op.name.clone(),
+                key: k.clone(),
+                expected: if self.read.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.read.join(", ")
+                },
+            }),
         }
     }
 }

@@ -110,5 +110,12 @@ impl RuntimeError {
     }
 }
 
+impl From<tenferro_ir::AttrError> for RuntimeError {
+    /// An attribute that does not decode, as [`IrError::Attr`].
+    fn from(e: tenferro_ir::AttrError) -> RuntimeError {
+        RuntimeError::Ir(IrError::Attr(e))
+    }
+}
+
 /// Result type of the runtime.
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

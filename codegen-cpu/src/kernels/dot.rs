@@ -7,7 +7,7 @@
 //! through a `[m, n, batch]` buffer and one strided copy.
 
 use crate::buffer::{self, BufferPool};
-use crate::plan::internal;
+use crate::error::internal;
 use crate::strided::StridedCopy;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};

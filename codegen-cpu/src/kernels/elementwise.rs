@@ -2,7 +2,7 @@
 //! The scalar functions are the ones the reference evaluator uses (std / num-complex), so
 //! results are bit-identical to it.
 
-use crate::plan::internal;
+use crate::error::internal;
 use num_complex::{Complex32, Complex64};
 use tenferro_ir::eval::{binary_data, unary_data};
 use tenferro_ir::{BinaryOp, CmpOp, DType, Data, UnaryOp};

@@ -6,7 +6,7 @@ use super::tile::{
     combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
     slice_of, strided_run, twin_eval, whole_mut, Slice, SliceMut, LANES,
 };
-use crate::plan::internal;
+use crate::error::internal;
 use crate::schedule::{Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind};
 use rayon::prelude::*;
 use tenferro_ir::Data;

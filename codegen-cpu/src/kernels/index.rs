@@ -5,8 +5,8 @@
 //! `[0, i64::MAX]` for an axis longer than that). An empty operand or result moves nothing,
 //! whatever the extents of its other axes.
 
-use crate::kernels::with_slice;
-use crate::plan::internal;
+use crate::buffer::with_slice;
+use crate::error::internal;
 use tenferro_ir::tensor::try_vec_with_capacity;
 use tenferro_ir::{DType, Data, Element, TensorType};
 use tenferro_runtime::Result;

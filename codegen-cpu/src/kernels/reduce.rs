@@ -2,7 +2,7 @@
 //! output offset (stride 0 along reduced axes), so every output element combines its
 //! inputs in the same order as the reference evaluator: results are bit-identical.
 
-use crate::plan::internal;
+use crate::error::internal;
 use crate::strided::{coalesce, for_each_outer};
 use num_complex::Complex;
 use tenferro_ir::optable::{max_f32, max_f64, min_f32, min_f64};

@@ -10,7 +10,7 @@
 //! ([`tenferro_ir::eval::SortKey`]). Blocks (one per `k`) are independent: with a thread
 //! pool and enough work they run in parallel, which changes no result.
 
-use crate::plan::internal;
+use crate::error::internal;
 use rayon::prelude::*;
 use tenferro_ir::eval::SortKey;
 use tenferro_ir::optable::{max_f32, max_f64, min_f32, min_f64};

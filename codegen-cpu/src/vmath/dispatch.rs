@@ -1,8 +1,10 @@
 //! Slice drivers and their per-ISA instantiation: the same `#[inline(always)]` loops are
 //! compiled inside `#[target_feature]` functions for AVX-512 and for AVX2+FMA and once for
-//! the baseline target, [`super::Isa`] picks one at run time (or std's functions).
+//! the baseline target, [`Isa`] picks one at run time (or std's functions). Imports
+//! `isa`, `f64` and `f32`; only the vmath facade imports it.
 
-use super::{f32 as k32, f64 as k64, Isa};
+use super::isa::{has_polynomial_kernel, Isa};
+use super::{f32 as k32, f64 as k64};
 use tenferro_ir::{ElemMap, UnaryOp};
 
 /// Elements per block of the guarded (sin/cos) loops: the fast kernel runs over the block
@@ -270,7 +272,7 @@ macro_rules! per_op {
             // that claims a polynomial kernel must have its arm above.
             other => {
                 debug_assert!(
-                    !super::has_polynomial_kernel(other),
+                    !has_polynomial_kernel(other),
                     "vmath: {other:?} claims a polynomial kernel but has no arm"
                 );
                 $table!(other)

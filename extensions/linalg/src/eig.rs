@@ -40,7 +40,8 @@ pub(crate) fn eigvals(a: &TracedTensor) -> Result<TracedTensor> {
 
 #[cfg(feature = "autodiff")]
 pub(crate) mod rule {
-    use crate::ops::{attr_f64, eig_distinct_op, eig_op, solve_op};
+    use crate::attrs::{decoded, Eigen};
+    use crate::ops::{eig_distinct_op, eig_op, solve_op};
     use crate::util::{cast, diag_part, eye_like, mm, ok, spread};
     use tenferro_ad::{AdError, ExtensionRule, Result};
     use tenferro_ir::{DType, ExtensionOp};
@@ -78,8 +79,10 @@ pub(crate) mod rule {
                     message: format!("rule of `{}` expects one operand", op.name),
                 });
             }
-            let vectors = op.attr_bool("eigenvectors").unwrap_or(false);
-            let eps = attr_f64(op, "derivative_eps");
+            let Eigen {
+                eigenvectors: vectors,
+                derivative_eps: eps,
+            } = decoded(Eigen::decode_eig(op))?;
             let Some(da) = &tangents[0] else {
                 return Ok(vec![None; outputs.len()]);
             };

@@ -5,9 +5,8 @@
 //! (NaN or infinite input, indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
-use crate::ops::{
-    attr_flag, CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
-};
+use crate::attrs::{Cholesky, EigDistinct, Eigen, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve};
+use crate::ops::{CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::triangular_solve as tri;
 use faer::traits::ComplexField;
@@ -185,13 +184,15 @@ pub fn register_runtime(reg: &mut ExtensionRegistry) -> Result<()> {
 
 type Kernel = fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>>;
 
-/// Wraps a kernel: when every result is empty (a 0×n matrix, an empty batch) there is
+/// Wraps a kernel: the op's attributes must decode (see [`crate::attrs`]); when every
+/// result is empty (a 0×n matrix, an empty batch) there is
 /// nothing to compute, so faer is not called; and a panic inside faer on an input it does
 /// not expect becomes an error naming the op instead of crossing the public API.
 fn guarded(
     kernel: Kernel,
 ) -> impl Fn(&ExtensionOp, &[&Tensor]) -> Result<Vec<Tensor>> + Send + Sync {
     move |op, args| {
+        LinalgOp::decode(op)?;
         if op.results.iter().all(|t| t.numel() == 0) {
             return Ok(op.results.iter().map(Tensor::zeros).collect());
         }
@@ -345,6 +346,7 @@ fn tensor<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor> {
 
 fn cholesky_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
     arity(CHOLESKY, args, 1)?;
+    Cholesky::decode(op)?;
     with_scalar!(CHOLESKY, args[0].dtype(), T => cholesky_impl::<T>(op, args[0]))
 }
 
@@ -472,12 +474,12 @@ fn triangular_solve_impl<T: Scalar>(
     rhs: &Tensor,
 ) -> Result<Vec<Tensor>> {
     let name = TRIANGULAR_SOLVE;
-    let (lower, left, adjoint, unit) = (
-        attr_flag(op, "lower"),
-        attr_flag(op, "left"),
-        attr_flag(op, "adjoint"),
-        attr_flag(op, "unit_diagonal"),
-    );
+    let TriangularSolve {
+        lower,
+        left,
+        adjoint,
+        unit_diagonal: unit,
+    } = TriangularSolve::decode(op)?;
     let (n, n2, nb) = mat_dims(name, "matrix", a)?;
     let (r0, r1, nb2) = mat_dims(name, "right-hand side", rhs)?;
     let k = if left { r0 } else { r1 };
@@ -620,7 +622,7 @@ fn solve_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 
 fn solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<Vec<Tensor>> {
     let name = SOLVE;
-    let adjoint = attr_flag(op, "adjoint");
+    let Solve { adjoint } = Solve::decode(op)?;
     let (n, n2, nb) = mat_dims(name, "matrix", a)?;
     let (r0, k, nb2) = mat_dims(name, "right-hand side", rhs)?;
     if n != n2 || r0 != n || nb != nb2 || rhs.dtype() != a.dtype() {
@@ -686,6 +688,7 @@ fn solve_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor, rhs: &Tensor) -> Result<V
 
 fn lu_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
     arity(LU, args, 1)?;
+    Lu::decode(op)?;
     with_scalar!(LU, args[0].dtype(), T => lu_impl::<T>(op, args[0]))
 }
 
@@ -761,7 +764,7 @@ fn qr_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     check_finite::<T>(QR, "input", a, Reads::All)?;
     let k = m.min(n);
     // Complete mode: Q is m x m and R is m x n (rows k.. of R are zero).
-    let kq = if attr_flag(op, "complete") { m } else { k };
+    let kq = if Qr::decode(op)?.complete { m } else { k };
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
     let mut q = vec![zero; m * kq * nb];
@@ -842,18 +845,16 @@ fn svd_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 
 fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
-    let compute_uv = attr_flag(op, "compute_uv");
+    let svd_attrs = Svd::decode(op)?;
+    let compute_uv = svd_attrs.compute_uv;
     let (m, n, nb) = mat_dims(SVD, "operand", a)?;
     check_finite::<T>(SVD, "input", a, Reads::All)?;
     let k = m.min(n);
     // `keep`: only the first `kk` singular triplets are returned (a truncated SVD).
-    let kk = op
-        .attr_int("keep")
-        .map(|v| (v.max(0) as usize).min(k))
-        .unwrap_or(k);
+    let kk = svd_attrs.keep.map_or(k, |v| v.min(k));
     // `full_matrices`: U is m x m and Vh is n x n (the extra columns / rows complete the
     // orthonormal bases); otherwise the first `kk` columns / rows.
-    let full = attr_flag(op, "full_matrices");
+    let full = svd_attrs.full_matrices;
     let (ku, kv) = if full { (m, n) } else { (kk, kk) };
     let av = a.as_slice::<T>()?;
     let zero = T::from_f64(0.0);
@@ -969,7 +970,7 @@ fn eigh_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 
 fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
     use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
-    let vectors = attr_flag(op, "eigenvectors");
+    let vectors = Eigen::decode_eigh(op)?.eigenvectors;
     let (n, n2, nb) = mat_dims(EIGH, "operand", a)?;
     if n != n2 {
         return Err(RuntimeError::kernel(
@@ -1083,7 +1084,7 @@ macro_rules! eig_impl {
     ($name:ident, $r:ty, $c:ty) => {
         fn $name(op: &ExtensionOp, a: &Tensor, complex_in: bool) -> Result<Vec<Tensor>> {
             use faer::linalg::evd::{evd_cplx, evd_real, evd_scratch, ComputeEigenvectors};
-            let vectors = attr_flag(op, "eigenvectors");
+            let vectors = Eigen::decode_eig(op)?.eigenvectors;
             let (n, n2, nb) = mat_dims(EIG, "operand", a)?;
             if n != n2 {
                 return Err(RuntimeError::kernel(
@@ -1257,8 +1258,9 @@ eig_impl!(eig_f32, f32, Complex32);
 /// `linalg.eig_distinct`: passes eigenvalues through, failing when two of one batch
 /// element coincide: `|w_i - w_j| <= 64 ε max(|w|)` (exactly repeated up to rounding),
 /// where the eigenvector derivative `1/(w_j - w_i)` is undefined.
-fn eig_distinct_kernel(_op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+fn eig_distinct_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
     arity(EIG_DISTINCT, args, 1)?;
+    EigDistinct::decode(op)?;
     let t = args[0];
     let s = t.shape();
     let n = s.first().copied().unwrap_or(1);

@@ -27,6 +27,7 @@
 //! Differentiating needs the rules: `AdContext::builder()
 //! .with_extension_rules(tenferro_linalg::ad_rules()?)` (feature `autodiff`).
 
+pub mod attrs;
 #[cfg(feature = "autodiff")]
 mod eager;
 mod eig;
@@ -41,12 +42,12 @@ mod spectral;
 mod traced;
 mod util;
 
+pub use attrs::{LinalgOp, TriangularSolve};
 #[cfg(feature = "autodiff")]
 pub use eager::EagerTensorLinalgExt;
 pub use expm::EXPM_MAX_SQUARINGS;
 pub use kernels::register_runtime;
 pub use norm::{MatrixNorm, NormOrd};
-pub use ops::TriangularSolve;
 #[cfg(feature = "autodiff")]
 pub use rules::ad_rules;
 pub use spectral::Lstsq;

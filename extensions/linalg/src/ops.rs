@@ -9,96 +9,26 @@
 //! | `linalg.solve` | A `[n,n,b..]`, B `[n,k,b..]` | X with `op(A) X = B` | `adjoint` |
 //! | `linalg.lu` | A `[m,n,b..]` | P `[m,m]`, L `[m,k]`, U `[k,n]` with `A = P L U`, `k = min(m,n)`; sign of P `[b..]` | — |
 //! | `linalg.qr` | A `[m,n,b..]` | Q `[m,k]`, R `[k,n]`, `k = min(m,n)` (`m` with `complete`), `diag(R) >= 0` real | `complete` |
-//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated), `full_matrices` (U `[m,m]`, Vh `[n,n]`), `safe_gaps`, `derivative_eps` (rule only) |
+//! | `linalg.svd` | A `[m,n,b..]` | U `[m,k]`, S `[k]` (real, descending), Vh `[k,n]`; or S only; `k = min(m,n)` or `keep` | `compute_uv`, `keep` (truncated to `keep` triplets; 0: all), `full_matrices` (U `[m,m]`, Vh `[n,n]`), `safe_gaps`, `derivative_eps` (rule only) |
 //! | `linalg.eigh` | A `[n,n,b..]` (lower triangle) | W `[n]` (real, ascending), V; or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig` | A `[n,n,b..]` (general, real or complex) | W `[n]` (complex), V `[n,n]` (complex, unit columns, gauge below); or W only | `eigenvectors`, `derivative_eps` (rule only) |
 //! | `linalg.eig_distinct` | W `[n,b..]` (complex) | W unchanged; a run-time error if two entries coincide | — |
 //!
-//! `op(A)` is `A` or, with `adjoint`, its conjugate transpose.
+//! `op(A)` is `A` or, with `adjoint`, its conjugate transpose. Every attribute is written
+//! (absent keys are an error), through the typed forms of [`crate::attrs`].
 //!
 //! Every kernel checks the entries it reads (all of them, or the triangle named above) and
 //! fails with a run-time error naming the op, the operand, the entry and the batch element
 //! when one is NaN or infinite: no factorization of such a matrix is meaningful, and NaN is
 //! never passed on silently.
 
-use tenferro_ir::{Attr, DType, ExtensionOp, Op, TensorType};
-use tenferro_runtime::{Result, RuntimeError, TracedTensor};
-
-/// `linalg.cholesky`.
-pub const CHOLESKY: &str = "linalg.cholesky";
-/// `linalg.triangular_solve`.
-pub const TRIANGULAR_SOLVE: &str = "linalg.triangular_solve";
-/// `linalg.solve`.
-pub const SOLVE: &str = "linalg.solve";
-/// `linalg.lu`.
-pub const LU: &str = "linalg.lu";
-/// `linalg.qr`.
-pub const QR: &str = "linalg.qr";
-/// `linalg.svd`.
-pub const SVD: &str = "linalg.svd";
-/// `linalg.eigh`.
-pub const EIGH: &str = "linalg.eigh";
-
-/// `linalg.eig`: general (non-Hermitian) eigendecomposition, complex results.
-pub const EIG: &str = "linalg.eig";
-/// `linalg.eig_distinct`: identity on a vector of eigenvalues whose kernel fails when two
-/// of them coincide (used by the `eig` derivative rule before dividing by their gaps).
-pub const EIG_DISTINCT: &str = "linalg.eig_distinct";
-
-/// Names of all linalg primitives.
-pub const PRIMITIVES: [&str; 9] = [
-    CHOLESKY,
+use crate::attrs::{Cholesky, EigDistinct, Eigen, Lu, Qr, Solve, Svd};
+pub use crate::attrs::{
+    TriangularSolve, CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, PRIMITIVES, QR, SOLVE, SVD,
     TRIANGULAR_SOLVE,
-    SOLVE,
-    LU,
-    QR,
-    SVD,
-    EIGH,
-    EIG,
-    EIG_DISTINCT,
-];
-
-/// A boolean attribute of a linalg op (absent means `false`).
-pub(crate) fn attr_flag(op: &ExtensionOp, key: &str) -> bool {
-    op.attr_bool(key).unwrap_or(false)
-}
-
-/// Which triangular system `linalg.triangular_solve` solves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TriangularSolve {
-    /// The matrix is lower (else upper) triangular; the other triangle is not read.
-    pub lower: bool,
-    /// Solve `op(A) X = B` (else `X op(A) = B`).
-    pub left: bool,
-    /// `op(A)` is the conjugate transpose of `A` (else `A`).
-    pub adjoint: bool,
-    /// The diagonal of `A` is taken to be ones (and not read).
-    pub unit_diagonal: bool,
-}
-
-impl Default for TriangularSolve {
-    /// Lower, left, no adjoint, general diagonal: `L X = B`.
-    fn default() -> Self {
-        TriangularSolve {
-            lower: true,
-            left: true,
-            adjoint: false,
-            unit_diagonal: false,
-        }
-    }
-}
-
-impl TriangularSolve {
-    #[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
-    pub(crate) fn from_op(op: &ExtensionOp) -> TriangularSolve {
-        TriangularSolve {
-            lower: attr_flag(op, "lower"),
-            left: attr_flag(op, "left"),
-            adjoint: attr_flag(op, "adjoint"),
-            unit_diagonal: attr_flag(op, "unit_diagonal"),
-        }
-    }
-}
+};
+use tenferro_ir::{DType, ExtensionOp, Op, TensorType};
+use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
 fn invalid(op: &str, msg: String) -> RuntimeError {
     RuntimeError::invalid_op(op, msg)
@@ -153,7 +83,7 @@ fn apply(op: ExtensionOp, args: &[&TracedTensor]) -> Result<Vec<TracedTensor>> {
 /// matrix whose lower triangle is `a`'s.
 pub fn cholesky_op(a: &TracedTensor) -> Result<TracedTensor> {
     let ty = square_type("cholesky", a)?;
-    Ok(apply(ExtensionOp::new(CHOLESKY, vec![ty]), &[a])?.remove(0))
+    Ok(apply(Cholesky.encode(vec![ty]), &[a])?.remove(0))
 }
 
 /// Applies `linalg.triangular_solve`.
@@ -177,12 +107,7 @@ pub fn triangular_solve_op(
             format!("matrix {ta} and right-hand side {tb} do not match: need {side} = {n}, equal batch axes and one dtype"),
         ));
     }
-    let op = ExtensionOp::new(TRIANGULAR_SOLVE, vec![tb])
-        .with_attr("lower", Attr::Bool(how.lower))
-        .with_attr("left", Attr::Bool(how.left))
-        .with_attr("adjoint", Attr::Bool(how.adjoint))
-        .with_attr("unit_diagonal", Attr::Bool(how.unit_diagonal));
-    Ok(apply(op, &[a, b])?.remove(0))
+    Ok(apply(how.encode(vec![tb]), &[a, b])?.remove(0))
 }
 
 /// Applies `linalg.solve`: `X` with `op(A) X = B` for a square `A` and a matrix `B`
@@ -200,8 +125,7 @@ pub fn solve_op(a: &TracedTensor, b: &TracedTensor, adjoint: bool) -> Result<Tra
             ),
         ));
     }
-    let op = ExtensionOp::new(SOLVE, vec![tb]).with_attr("adjoint", Attr::Bool(adjoint));
-    Ok(apply(op, &[a, b])?.remove(0))
+    Ok(apply(Solve { adjoint }.encode(vec![tb]), &[a, b])?.remove(0))
 }
 
 /// Applies `linalg.lu`: `[P, L, U, sign]` with `A = P L U`, `P` `[m, m]` a permutation,
@@ -214,15 +138,12 @@ pub fn lu_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
     let b = &ty.shape[2..];
     let sign = TensorType::new(ty.dtype, b.to_vec());
     apply(
-        ExtensionOp::new(
-            LU,
-            vec![
-                TensorType::new(ty.dtype, shape_with(&[m, m], b)),
-                TensorType::new(ty.dtype, shape_with(&[m, k], b)),
-                TensorType::new(ty.dtype, shape_with(&[k, n], b)),
-                sign,
-            ],
-        ),
+        Lu.encode(vec![
+            TensorType::new(ty.dtype, shape_with(&[m, m], b)),
+            TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+            TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+            sign,
+        ]),
         &[a],
     )
 }
@@ -238,16 +159,10 @@ pub fn qr_op_with(a: &TracedTensor, complete: bool) -> Result<Vec<TracedTensor>>
     let (m, n) = (ty.shape[0], ty.shape[1]);
     let k = if complete { m } else { m.min(n) };
     let b = &ty.shape[2..];
-    let mut op = ExtensionOp::new(
-        QR,
-        vec![
-            TensorType::new(ty.dtype, shape_with(&[m, k], b)),
-            TensorType::new(ty.dtype, shape_with(&[k, n], b)),
-        ],
-    );
-    if complete {
-        op = op.with_attr("complete", Attr::Bool(true));
-    }
+    let op = Qr { complete }.encode(vec![
+        TensorType::new(ty.dtype, shape_with(&[m, k], b)),
+        TensorType::new(ty.dtype, shape_with(&[k, n], b)),
+    ]);
     apply(op, &[a])
 }
 
@@ -275,12 +190,12 @@ pub fn svd_truncated_op(a: &TracedTensor, k: usize) -> Result<Vec<TracedTensor>>
         TensorType::new(ty.dtype.real(), shape_with(&[k], b)),
         TensorType::new(ty.dtype, shape_with(&[k, n], b)),
     ];
-    apply(
-        ExtensionOp::new(SVD, results)
-            .with_attr("compute_uv", Attr::Bool(true))
-            .with_attr("keep", Attr::Int(k as i64)),
-        &[a],
-    )
+    let svd = Svd {
+        compute_uv: true,
+        keep: Some(k),
+        ..Svd::default()
+    };
+    apply(svd.encode(results), &[a])
 }
 
 /// `linalg.svd` with its derivative options (they change only the AD rule, not the
@@ -316,14 +231,13 @@ pub fn svd_op_with(
     } else {
         vec![s]
     };
-    let mut op = ExtensionOp::new(SVD, results).with_attr("compute_uv", Attr::Bool(compute_uv));
-    if safe_gaps {
-        op = op.with_attr("safe_gaps", Attr::Bool(true));
-    }
-    if derivative_eps > 0.0 {
-        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
-    }
-    apply(op, &[a])
+    let svd = Svd {
+        compute_uv,
+        safe_gaps,
+        derivative_eps,
+        ..Svd::default()
+    };
+    apply(svd.encode(results), &[a])
 }
 
 /// `linalg.svd` with `full_matrices`: `[U [m,m], S [k], Vh [n,n]]`.
@@ -336,12 +250,12 @@ pub fn svd_full_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
         TensorType::new(ty.dtype.real(), shape_with(&[m.min(n)], b)),
         TensorType::new(ty.dtype, shape_with(&[n, n], b)),
     ];
-    apply(
-        ExtensionOp::new(SVD, results)
-            .with_attr("compute_uv", Attr::Bool(true))
-            .with_attr("full_matrices", Attr::Bool(true)),
-        &[a],
-    )
+    let svd = Svd {
+        compute_uv: true,
+        full_matrices: true,
+        ..Svd::default()
+    };
+    apply(svd.encode(results), &[a])
 }
 
 /// Applies `linalg.eigh`: `[W, V]`, or `[W]` without `eigenvectors`.
@@ -366,12 +280,11 @@ pub fn eigh_op_with(
     let ty = square_type(name, a)?;
     let w = TensorType::new(ty.dtype.real(), shape_with(&[ty.shape[0]], &ty.shape[2..]));
     let results = if eigenvectors { vec![w, ty] } else { vec![w] };
-    let mut op =
-        ExtensionOp::new(EIGH, results).with_attr("eigenvectors", Attr::Bool(eigenvectors));
-    if derivative_eps > 0.0 {
-        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
-    }
-    apply(op, &[a])
+    let eigen = Eigen {
+        eigenvectors,
+        derivative_eps,
+    };
+    apply(eigen.encode_eigh(results), &[a])
 }
 
 /// Applies `linalg.eig`: `[W, V]`, or `[W]` without `eigenvectors`; both complex (c64 for
@@ -397,27 +310,18 @@ pub fn eig_op(
     } else {
         vec![w]
     };
-    let mut op = ExtensionOp::new(EIG, results).with_attr("eigenvectors", Attr::Bool(eigenvectors));
-    if derivative_eps > 0.0 {
-        op = op.with_attr("derivative_eps", Attr::FloatBits(derivative_eps.to_bits()));
-    }
-    apply(op, &[a])
+    let eigen = Eigen {
+        eigenvectors,
+        derivative_eps,
+    };
+    apply(eigen.encode_eig(results), &[a])
 }
 
 /// Applies `linalg.eig_distinct` to eigenvalues `w` `[n, b..]`.
 #[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
 pub(crate) fn eig_distinct_op(w: &TracedTensor) -> Result<TracedTensor> {
     let ty = w.ty()?;
-    Ok(apply(ExtensionOp::new(EIG_DISTINCT, vec![ty]), &[w])?.remove(0))
-}
-
-/// A float attribute stored by its bits (absent: 0).
-#[cfg_attr(not(feature = "autodiff"), allow(dead_code))]
-pub(crate) fn attr_f64(op: &ExtensionOp, key: &str) -> f64 {
-    match op.attrs.get(key) {
-        Some(Attr::FloatBits(b)) => f64::from_bits(*b),
-        _ => 0.0,
-    }
+    Ok(apply(EigDistinct.encode(vec![ty]), &[w])?.remove(0))
 }
 
 /// `true` for a complex dtype.

@@ -41,9 +41,10 @@
 //!   time with `linalg.triangular_solve`'s "triangular matrix is singular" error instead
 //!   of returning NaN, although `d det = tr(adj(A) dA)` is finite there.
 
+use crate::attrs::{decoded, Eigen, LinalgOp, Qr, Solve, Svd, TriangularSolve};
 use crate::ops::{
-    attr_f64, attr_flag, eigh_op_with, solve_op, svd_op_with, triangular_solve_op, TriangularSolve,
-    CHOLESKY, EIGH, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+    eigh_op_with, solve_op, svd_op_with, triangular_solve_op, CHOLESKY, EIGH, LU, QR, SOLVE, SVD,
+    TRIANGULAR_SOLVE,
 };
 use crate::util::{
     adjoint, cast, const_matrix, diag_embed, diag_part, eye_like, hermitian_part, masked, mm, ok,
@@ -115,10 +116,16 @@ impl<R: ExtensionRule> ExtensionRule for TrailingBatch<R> {
                 Ok(t.broadcast_in_dim(&shape, &dims)?)
             })
             .collect::<Result<Vec<TracedTensor>>>()?;
-        let mut batched = op.clone();
-        for r in &mut batched.results {
-            r.shape.push(batch_size);
-        }
+        let results = op
+            .results
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.shape.push(batch_size);
+                r
+            })
+            .collect();
+        let batched = decoded(LinalgOp::decode(op))?.encode(results);
         let refs: Vec<&TracedTensor> = args.iter().collect();
         let outs = TracedTensor::apply(tenferro_ir::Op::Extension(batched), &refs);
         for o in &outs {
@@ -227,7 +234,7 @@ impl ExtensionRule for TriangularSolveRule {
         tangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 2, inputs, tangents)?;
-        let how = TriangularSolve::from_op(op);
+        let how = decoded(TriangularSolve::decode(op))?;
         let (a, x) = (&inputs[0], &outputs[0]);
         let term = match &tangents[0] {
             None => None,
@@ -261,7 +268,7 @@ impl ExtensionRule for TriangularSolveRule {
         let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
             return Ok(vec![None, None]);
         };
-        let how = TriangularSolve::from_op(op);
+        let how = decoded(TriangularSolve::decode(op))?;
         let ct_b = triangular_solve_op(
             a,
             &ct,
@@ -286,7 +293,7 @@ impl ExtensionRule for SolveRule {
         tangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 2, inputs, tangents)?;
-        let adj = op.attr_bool("adjoint").unwrap_or(false);
+        let adj = decoded(Solve::decode(op))?.adjoint;
         let (a, x) = (&inputs[0], &outputs[0]);
         let term = match &tangents[0] {
             None => None,
@@ -311,7 +318,7 @@ impl ExtensionRule for SolveRule {
         let Some(ct) = cotangents.first().and_then(|c| c.clone()) else {
             return Ok(vec![None, None]);
         };
-        let adj = op.attr_bool("adjoint").unwrap_or(false);
+        let adj = decoded(Solve::decode(op))?.adjoint;
         Ok(vec![None, Some(solve_op(a, &ct, !adj)?)])
     }
 }
@@ -459,7 +466,7 @@ impl ExtensionRule for QrRule {
         let shape = inputs[0].shape()?;
         let (m, n) = (shape[0], shape[1]);
         let (q, r) = (&outputs[0], &outputs[1]);
-        if attr_flag(op, "complete") && m > n {
+        if decoded(Qr::decode(op))?.complete && m > n {
             return Err(AdError::NotDifferentiable(format!(
                 "`linalg.qr` in complete mode of a tall matrix ({m} x {n}) has no derivative: the last {} columns of Q are any orthonormal basis of the complement (not unique); differentiate the reduced QR instead",
                 m - n
@@ -497,8 +504,9 @@ impl ExtensionRule for SvdRule {
         tangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 1, inputs, tangents)?;
-        let compute_uv = op.attr_bool("compute_uv").unwrap_or(false);
-        if attr_flag(op, "full_matrices") {
+        let attrs = decoded(Svd::decode(op))?;
+        let compute_uv = attrs.compute_uv;
+        if attrs.full_matrices {
             let sh = inputs[0].shape()?;
             if sh[0] != sh[1] {
                 return Err(AdError::NotDifferentiable(format!(
@@ -507,8 +515,7 @@ impl ExtensionRule for SvdRule {
                 )));
             }
         }
-        let safe = attr_flag(op, "safe_gaps");
-        let eps = attr_f64(op, "derivative_eps");
+        let (safe, eps) = (attrs.safe_gaps, attrs.derivative_eps);
         let Some(da) = &tangents[0] else {
             return Ok(vec![None; outputs.len()]);
         };
@@ -572,7 +579,7 @@ impl ExtensionRule for SvdRule {
         }
         let mut du = mm(u, &du_inner)?;
         let mut dv = mm(&v, &mul(&f, &add(&sds, &adjoint(&sds)?)?)?)?;
-        if op.attr_int("keep").is_some() {
+        if attrs.keep.is_some() {
             let (cu, cv) = truncated_complement(a, da, u, s, vh)?;
             du = add(&du, &cu)?;
             dv = add(&dv, &cv)?;
@@ -675,7 +682,10 @@ impl ExtensionRule for EighRule {
         tangents: &[Option<TracedTensor>],
     ) -> Result<Vec<Option<TracedTensor>>> {
         expect_args(op, 1, inputs, tangents)?;
-        let vectors = op.attr_bool("eigenvectors").unwrap_or(false);
+        let Eigen {
+            eigenvectors: vectors,
+            derivative_eps: eps,
+        } = decoded(Eigen::decode_eigh(op))?;
         let Some(da) = &tangents[0] else {
             return Ok(vec![None; outputs.len()]);
         };
@@ -684,7 +694,7 @@ impl ExtensionRule for EighRule {
         let (w, v) = if vectors {
             (&outputs[0], &outputs[1])
         } else {
-            full = eigh_op_with(a, true, attr_f64(op, "derivative_eps"))?;
+            full = eigh_op_with(a, true, eps)?;
             (&full[0], &full[1])
         };
         let dtype = a.dtype()?;
@@ -697,7 +707,6 @@ impl ExtensionRule for EighRule {
         let n = wty.shape[0];
         let nn: Vec<usize> = [n, n].iter().chain(&wty.shape[1..]).copied().collect();
         let gap = sub(&spread(w, &nn, 1)?, &spread(w, &nn, 0)?)?; // w_j - w_i
-        let eps = attr_f64(op, "derivative_eps");
         let f = if eps > 0.0 {
             // Lorentzian broadening d / (d² + eps) (0 on the diagonal).
             ok(&gap / &ok(&mul(&gap, &gap)? + eps)?)?
