@@ -46,6 +46,7 @@
 //! when full.
 
 mod context;
+mod fxhash;
 mod graph;
 mod ops;
 mod sorting;

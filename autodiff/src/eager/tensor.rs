@@ -1,13 +1,16 @@
 //! [`EagerTensor`]: a computed value with an optional place in the autograd graph; leaf
-//! gradients, `backward` and `backward_with`.
+//! gradients, `backward` and `backward_with`; and the path every eager op takes
+//! ([`EagerContext::apply_traced`]) with the constructors of tensors in a context. Imports
+//! `graph` (the nodes it holds) and `context` (where its ops are cached and run).
 
-use super::context::EagerContext;
-use super::graph::{backward, Node, NodeRef};
+use super::context::{EagerContext, OpKey};
+use super::graph::{accumulate, bind, leaf_value, walk, Mode, Node, NodeRef, Wrt};
 use crate::error::{AdError, Result};
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use tenferro_ir::{DType, Element, Tensor, TensorType};
+use tenferro_ir::{DType, Element, Op, Tensor, TensorType};
+use tenferro_runtime::{RuntimeError, TracedTensor};
 
 /// A tensor whose value is already computed. Ops on it run at once on its context's
 /// backend and return `Result` (an invalid op is reported immediately, naming the op and
@@ -182,6 +185,137 @@ impl EagerTensor {
                 self.ty()
             )));
         };
-        backward(&self.ctx, root, seed)
+        let w = walk(root, Wrt::AllLeaves, Mode::Vjp);
+        let t = self.ctx.transform_for(&w, Mode::Vjp)?;
+        let wrt: Vec<Tensor> = w.wrt.iter().map(|l| leaf_value(l).clone()).collect();
+        let grads = self
+            .ctx
+            .run_transform(&t, &bind(&t.derived, &wrt, &w.consts, &[seed]))?;
+        accumulate(&w.wrt, grads)
+    }
+}
+
+impl EagerContext {
+    /// An untracked tensor holding `value`.
+    pub fn from_tensor(&self, value: Tensor) -> EagerTensor {
+        EagerTensor::new(self.clone(), value, None)
+    }
+
+    /// A tensor from column-major data; an error if the length does not match `shape`.
+    pub fn from_vec_col_major<T: Element>(
+        &self,
+        shape: Vec<usize>,
+        data: Vec<T>,
+    ) -> Result<EagerTensor> {
+        let t = Tensor::from_vec_col_major(shape, data)
+            .map_err(|e| RuntimeError::invalid_op("from_vec_col_major", e.to_string()))?;
+        Ok(self.from_tensor(t))
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar<T: Element>(&self, v: T) -> EagerTensor {
+        self.from_tensor(Tensor::scalar(v))
+    }
+
+    /// A tensor of type `ty` with every element `v` (converted to the dtype); an error
+    /// naming `full` when the element count overflows or the machine cannot provide the
+    /// bytes.
+    pub fn full(&self, ty: &TensorType, v: f64) -> Result<EagerTensor> {
+        self.full_for("full", ty, v)
+    }
+
+    /// Zeros of type `ty`; errors as [`EagerContext::full`], naming `zeros`.
+    pub fn zeros(&self, ty: &TensorType) -> Result<EagerTensor> {
+        self.full_for("zeros", ty, 0.0)
+    }
+
+    fn full_for(&self, op: &str, ty: &TensorType, v: f64) -> Result<EagerTensor> {
+        let t = Tensor::try_full_for(op, ty, v).map_err(RuntimeError::Ir)?;
+        Ok(self.from_tensor(t))
+    }
+
+    /// Indices along axis `dim` of a tensor of type `dtype[shape]`.
+    pub fn iota(&self, dtype: DType, shape: &[usize], dim: usize) -> Result<EagerTensor> {
+        let op = Op::Iota {
+            ty: TensorType::new(dtype, shape.to_vec()),
+            dim,
+        };
+        self.apply_traced1(OpKey::Ir(op), &[], |_| {
+            Ok(vec![TracedTensor::iota(dtype, shape, dim)?])
+        })
+    }
+
+    /// Runs an op eagerly: `trace` builds the op on placeholders of the operands' types
+    /// (it is called only when `key` and those types are not in the cache yet); the
+    /// program it traces is lowered, optimized, prepared, cached and run on the operands'
+    /// values. Results are recorded on the tape when grad mode is on and an operand is
+    /// tracked. This is how every eager method is built, and how extension crates add
+    /// their own (`tenferro_linalg::EagerTensorLinalgExt`).
+    pub fn apply_traced<F>(
+        &self,
+        key: OpKey,
+        args: &[&EagerTensor],
+        trace: F,
+    ) -> Result<Vec<EagerTensor>>
+    where
+        F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
+    {
+        for (i, a) in args.iter().enumerate() {
+            if !Rc::ptr_eq(&a.ctx.shared, &self.shared) {
+                return Err(RuntimeError::invalid_op(
+                    key.name(),
+                    format!("operand #{i} ({}) belongs to another EagerContext", a.ty()),
+                )
+                .into());
+            }
+        }
+        let inputs: Vec<Tensor> = args.iter().map(|a| a.value.clone()).collect();
+        // Eager ops report a tracing error at once, at the user's call: the location the
+        // traced op recorded is this crate's, so it is dropped.
+        let op = self.cached_op(key, &inputs, trace).map_err(|e| match e {
+            AdError::Runtime(r) => AdError::Runtime(r.unlocated()),
+            other => other,
+        })?;
+        let outs = self.run_op(&op, &inputs)?;
+        let node = if self.is_grad_enabled() && args.iter().any(|a| a.node.is_some()) {
+            Some(Rc::new(Node::Apply {
+                func: op.function.clone(),
+                values: inputs,
+                args: args.iter().map(|a| a.node.clone()).collect(),
+            }))
+        } else {
+            None
+        };
+        Ok(outs
+            .into_iter()
+            .enumerate()
+            .map(|(index, v)| {
+                let r = node.as_ref().map(|n| NodeRef {
+                    node: n.clone(),
+                    index,
+                });
+                EagerTensor::new(self.clone(), v, r)
+            })
+            .collect())
+    }
+
+    /// [`EagerContext::apply_traced`] for ops with one result.
+    pub fn apply_traced1<F>(
+        &self,
+        key: OpKey,
+        args: &[&EagerTensor],
+        trace: F,
+    ) -> Result<EagerTensor>
+    where
+        F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
+    {
+        let mut v = self.apply_traced(key, args, trace)?;
+        if v.len() != 1 {
+            return Err(AdError::BadArgument {
+                transform: "apply_traced1",
+                message: format!("the op has {} results; use apply_traced", v.len()),
+            });
+        }
+        Ok(v.remove(0))
     }
 }
