@@ -61,9 +61,9 @@ fn eager_loss(
     x: &EagerTensor,
     y: &EagerTensor,
 ) -> tenferro::ad::Result<EagerTensor> {
-    let h = (&x.matmul(&p[0])? + &p[1])?.relu()?;
-    let logits = (&h.matmul(&p[2])? + &p[3])?;
-    (y * &logits.log_softmax(-1)?)?
+    let h = (&x.matmul(&p[0])? + &p[1]).relu()?;
+    let logits = &h.matmul(&p[2])? + &p[3];
+    (y * &logits.log_softmax(-1)?)
         .sum_axes(&[-1], false)?
         .mean()?
         .neg()
@@ -110,11 +110,11 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..200 {
         let l = eager_loss(&pe, &xe, &ye)?;
         l.backward()?;
-        eager = l.value().as_slice::<f64>()?[0];
+        eager = l.value()?.as_slice::<f64>()?[0];
         pe = ctx.no_grad(|| {
             pe.iter()
                 .map(|w| {
-                    Ok((w - &(&ctx.from_tensor(w.grad().unwrap()) * 0.5)?)?
+                    Ok((w - &(&ctx.from_tensor(w.grad().unwrap()) * 0.5))
                         .detach()
                         .requires_grad(true))
                 })

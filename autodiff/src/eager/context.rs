@@ -149,7 +149,7 @@ pub(crate) struct Shared {
 ///
 /// let ctx = EagerContext::new(CpuBackend::new());
 /// let x = ctx.from_vec_col_major(vec![3], vec![1.0_f64, 2.0, 3.0]).unwrap().requires_grad(true);
-/// let loss = (&x * &x).unwrap().reduce_sum(&[0]).unwrap();
+/// let loss = (&x * &x).reduce_sum(&[0]).unwrap();
 /// loss.backward().unwrap();
 /// assert_eq!(x.grad().unwrap().as_slice::<f64>().unwrap(), &[2.0, 4.0, 6.0]);
 /// ```

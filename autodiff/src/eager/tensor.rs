@@ -12,9 +12,16 @@ use std::rc::Rc;
 use tenferro_ir::{DType, Element, Op, Tensor, TensorType};
 use tenferro_runtime::{RuntimeError, TracedTensor};
 
-/// A tensor whose value is already computed. Ops on it run at once on its context's
-/// backend and return `Result` (an invalid op is reported immediately, naming the op and
-/// the operand types).
+/// A tensor whose value is already computed. Methods run at once on its context's backend
+/// and return `Result` (an invalid op is reported immediately, naming the op and the
+/// operand types).
+///
+/// Operators (`&a + &b`, `&a * 2.0`, `-&a`, ...) return an `EagerTensor` instead: when
+/// the op is invalid, the result *carries* the error, located at the operator's source
+/// line, and the next fallible call that uses it (a method, [`EagerTensor::backward`],
+/// [`EagerTensor::value`], a transform) reports it, as traced mode reports a recorded
+/// error at compile time. An op on a value that carries an error runs nothing and carries
+/// the first error on. [`EagerTensor::error`] asks explicitly.
 ///
 /// A tensor is *tracked* when it is a leaf marked with [`EagerTensor::requires_grad`] or
 /// was computed, with grad mode on, from a tracked tensor. Clones share the node: a clone
@@ -24,10 +31,16 @@ pub struct EagerTensor {
     pub(crate) ctx: EagerContext,
     pub(crate) value: Tensor,
     pub(crate) node: Option<NodeRef>,
+    /// The error of the op that should have made this value (its `value` is then an
+    /// empty placeholder).
+    error: Option<Rc<AdError>>,
 }
 
 impl fmt::Debug for EagerTensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = &self.error {
+            return write!(f, "EagerTensor(error: {e})");
+        }
         let kind = match &self.node {
             None => "untracked",
             Some(r) if matches!(*r.node, Node::Leaf { .. }) => "leaf",
@@ -44,7 +57,37 @@ impl fmt::Debug for EagerTensor {
 
 impl EagerTensor {
     pub(crate) fn new(ctx: EagerContext, value: Tensor, node: Option<NodeRef>) -> EagerTensor {
-        EagerTensor { ctx, value, node }
+        EagerTensor {
+            ctx,
+            value,
+            node,
+            error: None,
+        }
+    }
+
+    /// A value of `ctx` that carries `err` (for extension APIs that return a tensor, like
+    /// operators, and detect a problem). Its type is the placeholder's, `f64[0]`.
+    pub fn from_error(ctx: &EagerContext, err: AdError) -> EagerTensor {
+        EagerTensor {
+            ctx: ctx.clone(),
+            value: Tensor::zeros(&TensorType::new(DType::F64, vec![0])),
+            node: None,
+            error: Some(Rc::new(err)),
+        }
+    }
+
+    /// The error this value carries (from an operator whose op was invalid, or whose
+    /// operand carried one), if any; as `TracedTensor::error`.
+    pub fn error(&self) -> Option<AdError> {
+        self.error.as_deref().cloned()
+    }
+
+    /// `Err` with the carried error, if any (every fallible use of a value starts here).
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.error {
+            Some(e) => Err((**e).clone()),
+            None => Ok(()),
+        }
     }
 
     /// A new leaf holding `value` (in `ctx`), tracked with an empty gradient.
@@ -61,32 +104,36 @@ impl EagerTensor {
         &self.ctx
     }
 
-    /// The value (cheap: the buffer is shared).
-    pub fn value(&self) -> Tensor {
-        self.value.clone()
+    /// The value (cheap: the buffer is shared); the carried error, if any.
+    pub fn value(&self) -> Result<Tensor> {
+        self.check()?;
+        Ok(self.value.clone())
     }
 
-    /// The value, borrowed.
-    pub fn tensor(&self) -> &Tensor {
-        &self.value
+    /// The value, borrowed; the carried error, if any.
+    pub fn tensor(&self) -> Result<&Tensor> {
+        self.check()?;
+        Ok(&self.value)
     }
 
-    /// A copy of the elements in column-major order; an error if `T` is not the dtype.
+    /// A copy of the elements in column-major order; an error if `T` is not the dtype, or
+    /// the carried error.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.check()?;
         self.value.to_vec().map_err(|e| AdError::Runtime(e.into()))
     }
 
-    /// The value's type.
+    /// The value's type (`f64[0]` for a value that carries an error).
     pub fn ty(&self) -> TensorType {
         self.value.ty()
     }
 
-    /// The value's shape.
+    /// The value's shape (`[0]` for a value that carries an error).
     pub fn shape(&self) -> &[usize] {
         self.value.shape()
     }
 
-    /// The value's dtype.
+    /// The value's dtype (f64 for a value that carries an error).
     pub fn dtype(&self) -> DType {
         self.value.dtype()
     }
@@ -105,20 +152,24 @@ impl EagerTensor {
     /// `requires_grad(true)` makes this value a new leaf whose gradient `backward`
     /// accumulates; `requires_grad(false)` is [`EagerTensor::detach`]. On a recorded
     /// (non-leaf) tensor, `true` also starts a new leaf: gradients stop there. Leaves of
-    /// integer or bool dtype are rejected by `backward` (they have no derivative).
+    /// integer or bool dtype are rejected by `backward` (they have no derivative). A value
+    /// that carries an error keeps it.
     pub fn requires_grad(self, on: bool) -> EagerTensor {
         if !on {
             return self.detach();
         }
-        if self.is_leaf() {
+        if self.is_leaf() || self.error.is_some() {
             return self;
         }
         EagerTensor::leaf(&self.ctx, self.value)
     }
 
-    /// The same value, untracked.
+    /// The same value, untracked (or the same carried error).
     pub fn detach(&self) -> EagerTensor {
-        EagerTensor::new(self.ctx.clone(), self.value.clone(), None)
+        EagerTensor {
+            node: None,
+            ..self.clone()
+        }
     }
 
     /// The gradient accumulated in this leaf by `backward`, if any (`None` for tensors
@@ -147,8 +198,9 @@ impl EagerTensor {
     /// to the gradient of every tracked leaf it depends on. The gradient program is
     /// derived and compiled once per structure of the recorded computation and cached.
     /// Errors: a non-scalar tensor (use [`EagerTensor::backward_with`]), a tensor that is
-    /// not tracked, an op without AD rules in the context.
+    /// not tracked, an op without AD rules in the context, the carried error.
     pub fn backward(&self) -> Result<()> {
+        self.check()?;
         let ty = self.ty();
         if ty.numel() != 1 {
             return Err(AdError::BadArgument {
@@ -166,6 +218,8 @@ impl EagerTensor {
     /// (under the real inner product, as traced `vjp`) to every leaf's gradient.
     /// `cotangent` must have this tensor's type.
     pub fn backward_with(&self, cotangent: &EagerTensor) -> Result<()> {
+        self.check()?;
+        cotangent.check()?;
         let (yt, ct) = (self.ty(), cotangent.ty());
         if yt != ct {
             return Err(AdError::BadArgument {
@@ -249,8 +303,9 @@ impl EagerContext {
     /// (it is called only when `key` and those types are not in the cache yet); the
     /// program it traces is lowered, optimized, prepared, cached and run on the operands'
     /// values. Results are recorded on the tape when grad mode is on and an operand is
-    /// tracked. This is how every eager method is built, and how extension crates add
-    /// their own (`tenferro_linalg::EagerTensorLinalgExt`).
+    /// tracked. An operand that carries an error is that error, and nothing runs. This is
+    /// how every eager method is built, and how extension crates add their own
+    /// (`tenferro_linalg::EagerTensorLinalgExt`).
     pub fn apply_traced<F>(
         &self,
         key: OpKey,
@@ -260,6 +315,9 @@ impl EagerContext {
     where
         F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
     {
+        for a in args {
+            a.check()?;
+        }
         for (i, a) in args.iter().enumerate() {
             if !Rc::ptr_eq(&a.ctx.shared, &self.shared) {
                 return Err(RuntimeError::invalid_op(

@@ -87,6 +87,7 @@ impl EagerContext {
         for (i, x) in xs.iter().enumerate() {
             check_input(self, "vjp", i, x)?;
         }
+        cotangent.check()?;
         let t = transform(self, Mode::Vjp, xs, f, |y| {
             let (yt, ct) = (y.ty(), cotangent.ty());
             if yt != ct {
@@ -135,6 +136,7 @@ impl EagerContext {
         }
         for (i, (x, t)) in xs.iter().zip(tangents).enumerate() {
             check_input(self, "jvp", i, x)?;
+            t.check()?;
             let (xt, tt) = (x.ty(), t.ty());
             if xt != tt {
                 return Err(AdError::BadArgument {
@@ -162,6 +164,7 @@ struct Transformed {
 
 /// Checks that `x` can be differentiated by `transform`.
 fn check_input(ctx: &EagerContext, transform: &str, i: usize, x: &EagerTensor) -> Result<()> {
+    x.check()?;
     if !x.ctx.same_as(ctx) {
         return Err(AdError::BadArgument {
             transform: "eager transform",
@@ -197,6 +200,7 @@ where
         .map(|x| EagerTensor::leaf(ctx, x.value.clone()))
         .collect();
     let y = ctx.with_grad(|| f(&leaves))?;
+    y.check()?;
     if !y.ctx.same_as(ctx) {
         return Err(AdError::BadArgument {
             transform: "eager transform",
