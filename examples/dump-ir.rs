@@ -103,8 +103,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     // f(x) = sum(tanh(A x)^2)
     let a = TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0_f64, 0.5, -0.25, 2.0]);
     // x and v are placeholders: their values are given at run time, so the IR keeps them.
-    let x = TracedTensor::input(DType::F64, &[2]);
-    let v = TracedTensor::input(DType::F64, &[2]);
+    let x = TracedTensor::input_named("x", DType::F64, &[2]);
+    let v = TracedTensor::input_named("v", DType::F64, &[2]);
     let x_val = Tensor::from_vec_col_major(vec![2], vec![0.3_f64, -0.7])?;
     let v_val = Tensor::from_vec_col_major(vec![2], vec![1.0_f64, 0.0])?;
     let f = |x: &TracedTensor| -> Result<TracedTensor, Box<dyn Error>> {

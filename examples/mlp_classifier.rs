@@ -61,12 +61,11 @@ fn eager_loss(
     x: &EagerTensor,
     y: &EagerTensor,
 ) -> tenferro::ad::Result<EagerTensor> {
-    let h = (&x.matmul(&p[0])? + &p[1])?.relu()?;
-    let logits = (&h.matmul(&p[2])? + &p[3])?;
-    (y * &logits.log_softmax(-1)?)?
+    let h = (x.matmul(&p[0])? + &p[1]).relu()?;
+    let logits = h.matmul(&p[2])? + &p[3];
+    Ok(-(y * logits.log_softmax(-1)?)
         .sum_axes(&[-1], false)?
-        .mean()?
-        .neg()
+        .mean()?)
 }
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -110,16 +109,12 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..200 {
         let l = eager_loss(&pe, &xe, &ye)?;
         l.backward()?;
-        eager = l.value().as_slice::<f64>()?[0];
-        pe = ctx.no_grad(|| {
-            pe.iter()
-                .map(|w| {
-                    Ok((w - &(&ctx.from_tensor(w.grad().unwrap()) * 0.5)?)?
-                        .detach()
-                        .requires_grad(true))
-                })
-                .collect::<tenferro::ad::Result<Vec<_>>>()
-        })?;
+        eager = l.value()?.as_slice::<f64>()?[0];
+        let _no_grad = ctx.no_grad_guard();
+        for w in &mut pe {
+            let g = ctx.from_tensor(w.grad().ok_or("a parameter got no gradient")?);
+            *w = (&*w - g * 0.5).requires_grad(true);
+        }
     }
     println!("loss after 200 steps: traced {traced_loss:.6}, eager {eager:.6}");
     assert!((traced_loss - eager).abs() < 1e-9 && traced_loss < 0.3);

@@ -40,8 +40,8 @@ fn main() -> Result<()> {
     let mut first = None;
     let mut last = 0.0;
     for step in 0..=150 {
-        let r = (a.matmul(&w)? - &b)?;
-        let loss = (&r * &r)?.reduce_mean(&[0])?;
+        let r = a.matmul(&w)? - &b;
+        let loss = (&r * &r).reduce_mean(&[0])?;
         loss.backward()?;
         let g = ctx.from_tensor(w.grad().expect("w is a tracked leaf"));
         last = loss.to_vec::<f64>()?[0];
@@ -50,7 +50,7 @@ fn main() -> Result<()> {
             println!("step {step:3}  loss {last:.3e}");
         }
         // The update is not part of the graph; the new weights are a fresh leaf.
-        w = ctx.no_grad(|| &w - &(&g * lr)?)?.requires_grad(true);
+        w = ctx.no_grad(|| &w - &(&g * lr)).requires_grad(true);
     }
     println!("w = {:?} (true {w_true:?})", w.to_vec::<f64>()?);
     let s = ctx.stats();

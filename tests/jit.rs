@@ -205,3 +205,31 @@ fn named_placeholders_in_debug_and_errors() {
     let p = Params::new().with("w", t(&[1], &[0.0])).placeholders();
     assert_eq!(p["w"].name(), Some("w"));
 }
+
+#[test]
+fn named_placeholders_in_the_ir_text_and_compile_errors() {
+    use tenferro::ir::print;
+    use tenferro::runtime::{lower, GraphCompiler, LowerMode};
+    use tenferro::DType::F64;
+    let x = TracedTensor::input_named("x", F64, &[3]);
+    let w = TracedTensor::input_named("w", F64, &[2]);
+    let b = TracedTensor::input(F64, &[3]);
+    let y = &x * &b;
+    let lowered = lower(&[&y], &[], LowerMode::Program).unwrap();
+    let text = print(&lowered.function);
+    assert!(text.contains("f64[3] {name = \"x\"}"), "{text}");
+    assert_eq!(text.matches("name = ").count(), 1, "{text}");
+    // The names survive the compile pipeline.
+    let program = GraphCompiler::new().compile(&y).unwrap();
+    let text = print(program.function());
+    assert!(text.contains("{name = \"x\"}"), "{text}");
+    // An invalid op on named placeholders names them, and where it was written.
+    let line = line!() + 1;
+    let bad = &x + &w;
+    let err = GraphCompiler::new().compile(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("add") && err.contains("`x` f64[3]") && err.contains("`w` f64[2]"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("jit.rs:{line}:")), "{err}");
+}

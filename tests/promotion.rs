@@ -65,8 +65,11 @@ fn eager_scalars_promote_as_traced_ones() {
     let i = ctx
         .from_vec_col_major(vec![4], vec![0i64, 1, 2, 3])
         .unwrap();
-    let y = (&i * 0.5).unwrap();
-    assert_eq!(y.value().to_vec::<f64>().unwrap(), vec![0.0, 0.5, 1.0, 1.5]);
+    let y = &i * 0.5;
+    assert_eq!(
+        y.value().unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 0.5, 1.0, 1.5]
+    );
 }
 
 #[test]
@@ -75,17 +78,23 @@ fn eager_scalars_are_run_time_operands_not_part_of_the_cached_op() {
     let w = ctx
         .from_vec_col_major(vec![3], vec![1.0f32, 2.0, 3.0])
         .unwrap();
-    let first = (&w * 0.5).unwrap();
-    assert_eq!(first.value().to_vec::<f32>().unwrap(), vec![0.5, 1.0, 1.5]);
+    let first = &w * 0.5;
+    assert_eq!(
+        first.value().unwrap().to_vec::<f32>().unwrap(),
+        vec![0.5, 1.0, 1.5]
+    );
     let compiled = ctx.stats().ops_compiled;
     for step in 1..50 {
         let lr = 1.0 / (1.0 + step as f64);
-        let y = (&w * lr).unwrap();
-        assert_eq!(y.value().dtype(), DType::F32);
+        let y = &w * lr;
+        assert_eq!(y.value().unwrap().dtype(), DType::F32);
         let want: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|x| x * lr as f32).collect();
-        assert_eq!(y.value().to_vec::<f32>().unwrap(), want);
-        let z = (1.0 - &w).unwrap();
-        assert_eq!(z.value().to_vec::<f32>().unwrap(), vec![0.0, -1.0, -2.0]);
+        assert_eq!(y.value().unwrap().to_vec::<f32>().unwrap(), want);
+        let z = 1.0 - &w;
+        assert_eq!(
+            z.value().unwrap().to_vec::<f32>().unwrap(),
+            vec![0.0, -1.0, -2.0]
+        );
     }
     // one more op for `1.0 - w` (scalar on the left), none per new scalar value
     assert_eq!(ctx.stats().ops_compiled, compiled + 1);

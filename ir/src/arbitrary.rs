@@ -2,7 +2,7 @@
 //! the core ops ([`arb_function`]) and input tensors for them ([`arb_inputs`]).
 //!
 //! A function is built from 1–3 parameters of random small types (dims 1–4, rank 0–3,
-//! dtypes from [`ArbConfig::dtypes`]) and a list of random 64-bit step seeds; each step
+//! dtypes from [`ArbConfig::dtypes`]; some named, with any characters) and a list of random 64-bit step seeds; each step
 //! appends one op (plus the converts, constants or predicates it needs for its operands)
 //! by asking the typing rules, so every generated function passes [`crate::verify()`].
 //! Shrinking removes steps and shrinks seeds toward 0. Gather / scatter indices are
@@ -77,6 +77,7 @@ pub fn arb_function(config: ArbConfig) -> impl Strategy<Value = Function> {
     let param = (
         proptest::sample::select(config.dtypes.clone()),
         vec(1usize..=4, 0..=3),
+        proptest::option::of(any::<String>()),
     );
     (
         vec(param, 1..=3),
@@ -174,14 +175,20 @@ struct Builder<'a> {
     vals: Vec<Value>,
 }
 
-fn build(cfg: &ArbConfig, params: &[(DType, Vec<usize>)], steps: &[u64], outs: &[u64]) -> Function {
+fn build(
+    cfg: &ArbConfig,
+    params: &[(DType, Vec<usize>, Option<String>)],
+    steps: &[u64],
+    outs: &[u64],
+) -> Function {
     let mut b = Builder {
         cfg,
         f: Function::new("main"),
         vals: Vec::new(),
     };
-    for (d, s) in params {
-        let p = b.f.add_param(TensorType::new(*d, s.clone()));
+    for (d, s, name) in params {
+        let p =
+            b.f.add_named_param(TensorType::new(*d, s.clone()), name.clone());
         b.vals.push(p);
     }
     let mut kinds = vec![

@@ -79,6 +79,8 @@ pub struct Function {
     pub name: String,
     values: Vec<ValueData>,
     params: Vec<Value>,
+    /// One per parameter: the name it was given, if any (printed, parsed, compared).
+    param_names: Vec<Option<String>>,
     insts: Vec<Inst>,
     outputs: Vec<Value>,
 }
@@ -106,6 +108,7 @@ impl Function {
         let f = Function {
             name: name.into(),
             values,
+            param_names: vec![None; params.len()],
             params,
             insts,
             outputs,
@@ -116,13 +119,36 @@ impl Function {
 
     /// Appends a parameter of type `ty`.
     pub fn add_param(&mut self, ty: TensorType) -> Value {
+        self.add_named_param(ty, None)
+    }
+
+    /// Appends a parameter of type `ty` with an optional name (a named placeholder's:
+    /// printed in the text form and compared by equality).
+    pub fn add_named_param(&mut self, ty: TensorType, name: Option<String>) -> Value {
         let v = Value(self.values.len() as u32);
         self.values.push(ValueData {
             ty,
             def: ValueDef::Param(self.params.len()),
         });
         self.params.push(v);
+        self.param_names.push(name);
         v
+    }
+
+    /// Appends a copy of each parameter of `src` (type and name), in order; returns the
+    /// new parameters (for passes that rebuild a function).
+    pub fn add_params_of(&mut self, src: &Function) -> Vec<Value> {
+        (0..src.params.len())
+            .map(|i| {
+                let ty = src.ty(src.params[i]).clone();
+                self.add_named_param(ty, src.param_names[i].clone())
+            })
+            .collect()
+    }
+
+    /// The name of parameter `i`, if it has one.
+    pub fn param_name(&self, i: usize) -> Option<&str> {
+        self.param_names.get(i)?.as_deref()
     }
 
     /// Appends an instruction, inferring its result types; an error if the operands are
@@ -275,11 +301,12 @@ impl Function {
         Ok(callee.outputs.iter().map(|o| map[o]).collect())
     }
 
-    /// Structural equality up to renaming of values: same parameter types, the same
-    /// instruction sequence (ops, operands, result types) and the same outputs.
+    /// Structural equality up to renaming of values: same parameter types and names, the
+    /// same instruction sequence (ops, operands, result types) and the same outputs.
     pub fn structurally_eq(&self, other: &Function) -> bool {
         if self.name != other.name
             || self.params.len() != other.params.len()
+            || self.param_names != other.param_names
             || self.insts.len() != other.insts.len()
             || self.outputs.len() != other.outputs.len()
         {

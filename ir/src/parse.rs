@@ -533,7 +533,11 @@ impl Parser {
                 let pname = self.value_name("a parameter name")?;
                 self.expect_punct(':', "after a parameter name")?;
                 let ty = self.ty()?;
-                let v = f.add_param(ty);
+                let name = match self.eat_punct('{') {
+                    true => Some(self.param_name()?),
+                    false => None,
+                };
+                let v = f.add_named_param(ty, name);
                 self.define(pname, v)?;
                 if self.eat_punct(')') {
                     break;
@@ -611,6 +615,30 @@ impl Parser {
         }
         f.set_outputs(outs);
         Ok(f)
+    }
+
+    /// The rest of a parameter's `{name = "..."}` after the `{`.
+    fn param_name(&mut self) -> Result<String, IrError> {
+        if !self.is_word("name") {
+            return self.err(format!(
+                "expected `name = \"...\"` in a parameter's braces, found {}",
+                self.found()
+            ));
+        }
+        self.pos += 1;
+        self.expect_punct('=', "after `name`")?;
+        let name = match self.peek() {
+            Some(Tok::Str(s)) => s.clone(),
+            _ => {
+                return self.err(format!(
+                    "expected a string after `name =`, found {}",
+                    self.found()
+                ))
+            }
+        };
+        self.pos += 1;
+        self.expect_punct('}', "after a parameter's name")?;
+        Ok(name)
     }
 
     fn value_name(&mut self, what: &str) -> Result<String, IrError> {

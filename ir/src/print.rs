@@ -2,7 +2,7 @@
 //! reads back, so that `parse(&print(&f)) == f`:
 //!
 //! ```text
-//! func @main(%0: f64[3], %1: f64[]) -> (f64[]) {
+//! func @main(%0: f64[3] {name = "x"}, %1: f64[]) -> (f64[]) {
 //!   %2 = mul %0, %0 : f64[3]
 //!   %3 = reduce_sum {axes = [0]} %2 : f64[]
 //!   %4 = constant f64[2] [1.0, 2.5]
@@ -12,7 +12,9 @@
 //! }
 //! ```
 //!
-//! An instruction is `results = op <declared types> {attributes} operands : result types`.
+//! A parameter is `%value: type`, then `{name = "..."}` when it has a name (a named
+//! placeholder's). An instruction is `results = op <declared types> {attributes}
+//! operands : result types`.
 //! Floats print as the shortest decimal that reads back to the same bits (`-0.0`, `inf`,
 //! `5e-324`); NaNs print their bit pattern, `nan(0x7ff8000000000000)`. Complex elements
 //! print as `(re, im)`. Constants list their elements in column-major order and omit the
@@ -47,6 +49,9 @@ pub fn write_function(out: &mut impl Write, f: &Function) -> fmt::Result {
         }
         write!(out, "{p}: ")?;
         write_value_type(out, f, p)?;
+        if let Some(name) = f.param_name(i) {
+            write!(out, " {{name = {name:?}}}")?;
+        }
     }
     out.write_str(") -> (")?;
     for (i, &o) in f.outputs().iter().enumerate() {

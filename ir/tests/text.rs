@@ -720,3 +720,37 @@ mod random {
         }
     }
 }
+
+#[test]
+fn parameter_names_print_and_round_trip() {
+    let mut f = Function::new("main");
+    let x = f.add_named_param(t(DType::F64, &[3]), Some("x".into()));
+    let y = f.add_param(t(DType::F64, &[3]));
+    let odd = f.add_named_param(t(DType::F32, &[]), Some("layer 1.\"w\"\n".into()));
+    let s = f.push1(Op::Binary(BinaryOp::Add), &[x, y]).unwrap();
+    f.set_outputs(vec![s, odd]);
+    let text = print(&f);
+    assert!(
+        text.starts_with(
+            "func @main(%0: f64[3] {name = \"x\"}, %1: f64[3], %2: f32[] {name = \"layer 1.\\\"w\\\"\\n\"})"
+        ),
+        "{text}"
+    );
+    let g = round_trip(&f);
+    assert_eq!(g.param_name(0), Some("x"));
+    assert_eq!(g.param_name(1), None);
+    assert_eq!(g.param_name(2), Some("layer 1.\"w\"\n"));
+    // Names take part in equality: the same function without them differs.
+    let mut bare = Function::new("main");
+    let (a, b) = (
+        bare.add_param(t(DType::F64, &[3])),
+        bare.add_param(t(DType::F64, &[3])),
+    );
+    let c = bare.add_param(t(DType::F32, &[]));
+    let s = bare.push1(Op::Binary(BinaryOp::Add), &[a, b]).unwrap();
+    bare.set_outputs(vec![s, c]);
+    assert_ne!(bare, f);
+    // A parameter's braces hold only a name.
+    let (_, m) = parse_err("func @f(%0: f64[] {label = \"x\"}) -> () {\n  return\n}");
+    assert!(m.contains("name = "), "{m}");
+}

@@ -19,8 +19,8 @@ impl<'f> Rebuild<'f> {
     pub(crate) fn new(src: &'f Function, pass: &'static str) -> Rebuild<'f> {
         let mut g = Function::new(src.name.clone());
         let mut map = vec![None; src.num_values()];
-        for &p in src.params() {
-            map[p.index()] = Some(g.add_param(src.ty(p).clone()));
+        for (&p, q) in src.params().iter().zip(g.add_params_of(src)) {
+            map[p.index()] = Some(q);
         }
         Rebuild { src, pass, g, map }
     }

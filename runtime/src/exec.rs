@@ -225,18 +225,17 @@ fn bind_inputs(program: &Program, inputs: &[(&TracedTensor, Tensor)]) -> Result<
             match given.as_slice() {
                 [] => Err(RuntimeError::UnboundInput {
                     index: i,
-                    ty: match p.name() {
-                        Some(n) => format!("`{n}` {ty}"),
-                        None => ty.to_string(),
-                    },
+                    ty: p.described(ty),
                 }),
                 [v] if v.ty() == *ty => Ok((*v).clone()),
                 [v] => Err(RuntimeError::BadInput(format!(
-                    "placeholder #{i} has type {ty} but was given a value of type {}",
+                    "placeholder #{i} ({}) was given a value of type {}",
+                    p.described(ty),
                     v.ty()
                 ))),
                 _ => Err(RuntimeError::BadInput(format!(
-                    "placeholder #{i} ({ty}) was given more than once"
+                    "placeholder #{i} ({}) was given more than once",
+                    p.described(ty)
                 ))),
             }
         })

@@ -98,7 +98,11 @@ impl TracedTensor {
         let shape = broadcast_shapes(&ta.shape, &tb.shape).ok_or_else(|| {
             RuntimeError::invalid_op(
                 op,
-                format!("operands {ta} and {tb} cannot be broadcast together"),
+                format!(
+                    "operands {} and {} cannot be broadcast together",
+                    a.described(&ta),
+                    b.described(&tb)
+                ),
             )
         })?;
         let dtype = promote(ta.dtype, tb.dtype);

@@ -179,6 +179,15 @@ impl TracedTensor {
         self.node.name.as_deref()
     }
 
+    /// This value's type `ty` as messages show it: after the name of a named placeholder
+    /// (`` `x` f64[3] ``), else alone.
+    pub(crate) fn described(&self, ty: &TensorType) -> String {
+        match self.name() {
+            Some(n) => format!("`{n}` {ty}"),
+            None => ty.to_string(),
+        }
+    }
+
     /// Applies `op` to `args`, returning one traced value per result. If the operands do
     /// not type-check (or carry an earlier error) every result records the error.
     #[track_caller]
@@ -378,7 +387,7 @@ pub fn lower(outputs: &[&TracedTensor], cut: &[&TracedTensor], mode: LowerMode) 
                 "lower: a value is listed twice as a cut".into(),
             ));
         }
-        let v = l.function.add_param(ty);
+        let v = l.function.add_named_param(ty, c.name().map(String::from));
         l.map.insert(c.id(), v);
         l.depends.insert(c.id(), true);
         l.params.push(c.clone());
@@ -458,7 +467,9 @@ impl Lowering {
     }
 
     fn param_for(&mut self, t: &TracedTensor) -> Result<Value> {
-        let v = self.function.add_param(t.ty()?);
+        let v = self
+            .function
+            .add_named_param(t.ty()?, t.name().map(String::from));
         self.map.insert(t.id(), v);
         self.params.push(t.clone());
         Ok(v)

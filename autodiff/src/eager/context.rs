@@ -1,9 +1,10 @@
-//! [`EagerContext`]: the backend, extension kernels, AD rules, program caches and grad mode
-//! of a family of eager tensors; and the op path every eager op takes ([`OpKey`],
-//! [`EagerContext::apply_traced`]).
+//! [`EagerContext`]: the backend, extension kernels, AD rules, grad mode and the program
+//! caches of a family of eager tensors: ops by [`OpKey`] and operand types, transforms by
+//! recorded-graph structure. Knows programs and values, not tensors: it imports `graph`
+//! (what it derives transforms from) and no module that imports it back.
 
-use super::graph::{Node, NodeRef};
-use super::tensor::EagerTensor;
+use super::fxhash::FxHasher;
+use super::graph::{derive, Derived, Mode, Walk};
 use crate::context::AdContext;
 use crate::error::{AdError, Result};
 use std::cell::{Cell, RefCell};
@@ -12,14 +13,14 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
-use tenferro_ir::{BinaryOp, CmpOp, DType, Element, Function, Op, Tensor, TensorType};
+use tenferro_ir::{BinaryOp, CmpOp, Function, Op, Tensor, TensorType};
 use tenferro_runtime::{
     lower, Backend, ExtensionRegistry, LowerMode, OptLevel, Pipeline, RuntimeError, TracedTensor,
 };
 
 /// A function prepared on some backend (the backend type is erased so that eager tensors
 /// are not generic).
-pub(crate) trait PreparedProgram {
+trait PreparedProgram {
     fn execute(
         &self,
         inputs: &[Tensor],
@@ -84,7 +85,7 @@ impl OpKey {
         OpKey::Named(name, ints.into())
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             OpKey::Ir(op) => op.name(),
             OpKey::Binary(op) => op.name(),
@@ -103,6 +104,12 @@ pub(crate) struct CachedOp {
     program: Box<dyn PreparedProgram>,
 }
 
+/// A transform of a recorded graph structure, derived and prepared.
+pub(crate) struct CachedTransform {
+    pub(crate) derived: Derived,
+    prepared: Box<dyn PreparedProgram>,
+}
+
 /// Counters of the work an [`EagerContext`] did (to check that caching works).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EagerStats {
@@ -116,46 +123,9 @@ pub struct EagerStats {
     pub transforms_run: usize,
 }
 
-/// A fast non-cryptographic hasher for the cache keys (the multiply-rotate scheme of
-/// Firefox and rustc); keys are program structure, not adversarial input.
-#[derive(Default)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        }
-        for &b in chunks.remainder() {
-            self.write_u64(b as u64);
-        }
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64)
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i as u64)
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64)
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Bounds of the caches; a full cache is cleared.
 const OP_CACHE_CAPACITY: usize = 4096;
-pub(crate) const TRANSFORM_CACHE_CAPACITY: usize = 512;
+const TRANSFORM_CACHE_CAPACITY: usize = 512;
 
 pub(crate) struct Shared {
     backend: Box<dyn ErasedBackend>,
@@ -163,10 +133,10 @@ pub(crate) struct Shared {
     pub(crate) extensions: RefCell<ExtensionRegistry>,
     ops: RefCell<HashMap<u64, Vec<Rc<CachedOp>>>>,
     op_count: Cell<usize>,
-    pub(crate) transforms: RefCell<HashMap<u64, Vec<Rc<super::graph::CachedTransform>>>>,
-    pub(crate) transform_count: Cell<usize>,
+    transforms: RefCell<HashMap<u64, Vec<Rc<CachedTransform>>>>,
+    transform_count: Cell<usize>,
     grad_enabled: Cell<bool>,
-    pub(crate) stats: Cell<EagerStats>,
+    stats: Cell<EagerStats>,
 }
 
 /// The home of eager tensors: a backend, the extension kernels registered on it, the AD
@@ -179,7 +149,7 @@ pub(crate) struct Shared {
 ///
 /// let ctx = EagerContext::new(CpuBackend::new());
 /// let x = ctx.from_vec_col_major(vec![3], vec![1.0_f64, 2.0, 3.0]).unwrap().requires_grad(true);
-/// let loss = (&x * &x).unwrap().reduce_sum(&[0]).unwrap();
+/// let loss = (&x * &x).reduce_sum(&[0]).unwrap();
 /// loss.backward().unwrap();
 /// assert_eq!(x.grad().unwrap().as_slice::<f64>().unwrap(), &[2.0, 4.0, 6.0]);
 /// ```
@@ -262,7 +232,7 @@ impl EagerContext {
         self.shared.stats.get()
     }
 
-    pub(crate) fn bump(&self, f: impl FnOnce(&mut EagerStats)) {
+    fn bump(&self, f: impl FnOnce(&mut EagerStats)) {
         let mut s = self.shared.stats.get();
         f(&mut s);
         self.shared.stats.set(s);
@@ -308,157 +278,32 @@ impl EagerContext {
         f()
     }
 
-    /// An untracked tensor holding `value`.
-    pub fn from_tensor(&self, value: Tensor) -> EagerTensor {
-        EagerTensor::new(self.clone(), value, None)
-    }
-
-    /// A tensor from column-major data; an error if the length does not match `shape`.
-    pub fn from_vec_col_major<T: Element>(
-        &self,
-        shape: Vec<usize>,
-        data: Vec<T>,
-    ) -> Result<EagerTensor> {
-        let t = Tensor::from_vec_col_major(shape, data)
-            .map_err(|e| RuntimeError::invalid_op("from_vec_col_major", e.to_string()))?;
-        Ok(self.from_tensor(t))
-    }
-
-    /// A rank-0 tensor.
-    pub fn scalar<T: Element>(&self, v: T) -> EagerTensor {
-        self.from_tensor(Tensor::scalar(v))
-    }
-
-    /// A tensor of type `ty` with every element `v` (converted to the dtype); an error
-    /// naming `full` when the element count overflows or the machine cannot provide the
-    /// bytes.
-    pub fn full(&self, ty: &TensorType, v: f64) -> Result<EagerTensor> {
-        self.full_for("full", ty, v)
-    }
-
-    /// Zeros of type `ty`; errors as [`EagerContext::full`], naming `zeros`.
-    pub fn zeros(&self, ty: &TensorType) -> Result<EagerTensor> {
-        self.full_for("zeros", ty, 0.0)
-    }
-
-    fn full_for(&self, op: &str, ty: &TensorType, v: f64) -> Result<EagerTensor> {
-        let t = Tensor::try_full_for(op, ty, v).map_err(RuntimeError::Ir)?;
-        Ok(self.from_tensor(t))
-    }
-
-    /// Indices along axis `dim` of a tensor of type `dtype[shape]`.
-    pub fn iota(&self, dtype: DType, shape: &[usize], dim: usize) -> Result<EagerTensor> {
-        let op = Op::Iota {
-            ty: TensorType::new(dtype, shape.to_vec()),
-            dim,
-        };
-        self.apply_traced1(OpKey::Ir(op), &[], |_| {
-            Ok(vec![TracedTensor::iota(dtype, shape, dim)?])
-        })
-    }
-
-    /// Runs an op eagerly: `trace` builds the op on placeholders of the operands' types
-    /// (it is called only when `key` and those types are not in the cache yet); the
-    /// program it traces is lowered, optimized, prepared, cached and run on the operands'
-    /// values. Results are recorded on the tape when grad mode is on and an operand is
-    /// tracked. This is how every eager method is built, and how extension crates add
-    /// their own (`tenferro_linalg::EagerTensorLinalgExt`).
-    pub fn apply_traced<F>(
-        &self,
-        key: OpKey,
-        args: &[&EagerTensor],
-        trace: F,
-    ) -> Result<Vec<EagerTensor>>
-    where
-        F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
-    {
-        for (i, a) in args.iter().enumerate() {
-            if !Rc::ptr_eq(&a.ctx.shared, &self.shared) {
-                return Err(RuntimeError::invalid_op(
-                    key.name(),
-                    format!("operand #{i} ({}) belongs to another EagerContext", a.ty()),
-                )
-                .into());
-            }
-        }
-        // Eager ops report a tracing error at once, at the user's call: the location the
-        // traced op recorded is this crate's, so it is dropped.
-        let op = self.cached_op(key, args, trace).map_err(|e| match e {
-            AdError::Runtime(r) => AdError::Runtime(r.unlocated()),
-            other => other,
-        })?;
-        let inputs: Vec<Tensor> = args.iter().map(|a| a.value.clone()).collect();
-        let outs = op
-            .program
-            .execute(&inputs, &self.shared.extensions.borrow())?;
-        self.bump(|s| s.ops_run += 1);
-        let node = if self.is_grad_enabled() && args.iter().any(|a| a.node.is_some()) {
-            Some(Rc::new(Node::Apply {
-                func: op.function.clone(),
-                values: inputs,
-                args: args.iter().map(|a| a.node.clone()).collect(),
-            }))
-        } else {
-            None
-        };
-        Ok(outs
-            .into_iter()
-            .enumerate()
-            .map(|(index, v)| {
-                let r = node.as_ref().map(|n| NodeRef {
-                    node: n.clone(),
-                    index,
-                });
-                EagerTensor::new(self.clone(), v, r)
-            })
-            .collect())
-    }
-
-    /// [`EagerContext::apply_traced`] for ops with one result.
-    pub fn apply_traced1<F>(
-        &self,
-        key: OpKey,
-        args: &[&EagerTensor],
-        trace: F,
-    ) -> Result<EagerTensor>
-    where
-        F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
-    {
-        let mut v = self.apply_traced(key, args, trace)?;
-        if v.len() != 1 {
-            return Err(AdError::BadArgument {
-                transform: "apply_traced1",
-                message: format!("the op has {} results; use apply_traced", v.len()),
-            });
-        }
-        Ok(v.remove(0))
-    }
-
     /// The prepared program of `key` on the operands' types, from the cache or traced now.
-    fn cached_op<F>(&self, key: OpKey, args: &[&EagerTensor], trace: F) -> Result<Rc<CachedOp>>
+    pub(crate) fn cached_op<F>(&self, key: OpKey, args: &[Tensor], trace: F) -> Result<Rc<CachedOp>>
     where
         F: FnOnce(&[TracedTensor]) -> tenferro_runtime::Result<Vec<TracedTensor>>,
     {
         let mut h = FxHasher::default();
         key.hash(&mut h);
         for a in args {
-            a.value.dtype().hash(&mut h);
-            a.value.shape().hash(&mut h);
+            a.dtype().hash(&mut h);
+            a.shape().hash(&mut h);
         }
         let hash = h.finish();
         if let Some(bucket) = self.shared.ops.borrow().get(&hash) {
             for c in bucket {
                 if c.key == key
                     && c.types.len() == args.len()
-                    && c.types.iter().zip(args).all(|(t, a)| {
-                        t.dtype == a.value.dtype() && t.shape.as_slice() == a.value.shape()
-                    })
+                    && c.types
+                        .iter()
+                        .zip(args)
+                        .all(|(t, a)| t.dtype == a.dtype() && t.shape.as_slice() == a.shape())
                 {
                     return Ok(c.clone());
                 }
             }
         }
-        let types: Vec<TensorType> = args.iter().map(|a| a.value.ty()).collect();
+        let types: Vec<TensorType> = args.iter().map(|a| a.ty()).collect();
         let function = trace_function(key.name(), &types, trace)?;
         let program = self.prepare(&function)?;
         let op = Rc::new(CachedOp {
@@ -478,8 +323,55 @@ impl EagerContext {
         Ok(op)
     }
 
+    /// Runs a cached op on operand values.
+    pub(crate) fn run_op(&self, op: &CachedOp, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let outs = op
+            .program
+            .execute(inputs, &self.shared.extensions.borrow())?;
+        self.bump(|s| s.ops_run += 1);
+        Ok(outs)
+    }
+
+    /// The `mode` transform of `w`'s structure, from the cache or derived and prepared now.
+    pub(crate) fn transform_for(&self, w: &Walk, mode: Mode) -> Result<Rc<CachedTransform>> {
+        let mut h = FxHasher::default();
+        w.key.hash(&mut h);
+        let hash = h.finish();
+        if let Some(bucket) = self.shared.transforms.borrow().get(&hash) {
+            if let Some(t) = bucket.iter().find(|t| t.derived.key == w.key) {
+                return Ok(t.clone());
+            }
+        }
+        let derived = derive(w, mode, self.shared.ad.rules())?;
+        let prepared = self.prepare(derived.program.as_ref())?;
+        let t = Rc::new(CachedTransform { derived, prepared });
+        let mut map = self.shared.transforms.borrow_mut();
+        let count = &self.shared.transform_count;
+        if count.get() >= TRANSFORM_CACHE_CAPACITY {
+            map.clear();
+            count.set(0);
+        }
+        map.entry(hash).or_default().push(t.clone());
+        count.set(count.get() + 1);
+        self.bump(|s| s.transforms_compiled += 1);
+        Ok(t)
+    }
+
+    /// Runs a cached transform on the values bound to its parameters.
+    pub(crate) fn run_transform(
+        &self,
+        t: &CachedTransform,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
+        let out = t
+            .prepared
+            .execute(inputs, &self.shared.extensions.borrow())?;
+        self.bump(|s| s.transforms_run += 1);
+        Ok(out)
+    }
+
     /// Prepares `f` on the backend.
-    pub(crate) fn prepare(&self, f: &Function) -> Result<Box<dyn PreparedProgram>> {
+    fn prepare(&self, f: &Function) -> Result<Box<dyn PreparedProgram>> {
         Ok(self.shared.backend.prepare(f)?)
     }
 }

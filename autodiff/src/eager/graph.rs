@@ -1,13 +1,14 @@
-//! The autograd graph of eager tensors and the transforms over it: walking the recorded
-//! nodes from an output into one function, deriving its reverse- or forward-mode program
-//! with the autodiff crate's rules, caching that program by the graph's structure, and
-//! running it (`backward`, and the functional `grad` / `vjp` / `jvp`).
+//! The recorded program of eager tensors: the autograd graph's nodes ([`Node`],
+//! [`NodeRef`]), the walk that gathers what an output depends on into one function, and
+//! the derivation of that function's reverse- or forward-mode program. Pure data and IR
+//! work: it imports no other eager module but `fxhash` (the context prepares, caches and
+//! runs what is derived here; tensors hold the nodes).
 
-use super::context::{EagerContext, FxHasher, PreparedProgram};
-use super::tensor::EagerTensor;
+use super::fxhash::FxHasher;
 use crate::error::{AdError, Result};
 use crate::jvp::jvp_function;
 use crate::linearize::vjp_function;
+use crate::rules::Rules;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -63,7 +64,7 @@ pub(crate) enum Mode {
 }
 
 /// What a walk differentiates with respect to.
-enum Wrt<'a> {
+pub(crate) enum Wrt<'a> {
     /// Every leaf reached (`backward`).
     AllLeaves,
     /// These leaves, in order; other leaves are constants (functional transforms).
@@ -72,7 +73,7 @@ enum Wrt<'a> {
 
 /// Where a value of the recorded function comes from.
 #[derive(Clone, Copy)]
-enum ArgRef {
+pub(crate) enum ArgRef {
     /// The i-th differentiated leaf.
     Wrt(usize),
     /// Result `r` of the k-th recorded node.
@@ -88,19 +89,21 @@ enum Status {
 }
 
 /// The part of the graph an output depends on through the differentiated leaves.
-struct Walk {
-    wrt: Vec<Rc<Node>>,
+pub(crate) struct Walk {
+    /// The differentiated leaves.
+    pub(crate) wrt: Vec<Rc<Node>>,
     /// Operands that do not depend on the differentiated leaves: value, and node if tracked.
-    consts: Vec<(Tensor, Option<NodeRef>)>,
+    pub(crate) consts: Vec<(Tensor, Option<NodeRef>)>,
     /// Recorded nodes that depend on them, in topological order, with their operands.
     nodes: Vec<(Rc<Node>, Vec<ArgRef>)>,
     /// The output; `None` when it does not depend on the differentiated leaves.
-    output: Option<ArgRef>,
+    pub(crate) output: Option<ArgRef>,
     /// The structure: each node's function identity and wiring, the leaves' types.
-    key: Vec<u64>,
+    pub(crate) key: Vec<u64>,
 }
 
-fn leaf_value(n: &Node) -> &Tensor {
+/// The value of a leaf (of a recorded node: its first operand's, never asked for).
+pub(crate) fn leaf_value(n: &Node) -> &Tensor {
     match n {
         Node::Leaf { value, .. } => value,
         Node::Apply { values, .. } => &values[0],
@@ -124,7 +127,7 @@ fn push_type(key: &mut Vec<u64>, t: &Tensor) {
 }
 
 /// Walks the graph from `root` (iteratively: graphs can be deep).
-fn walk(root: &NodeRef, wrt: Wrt<'_>, mode: Mode) -> Walk {
+pub(crate) fn walk(root: &NodeRef, wrt: Wrt<'_>, mode: Mode) -> Walk {
     let mut status: HashMap<*const Node, Status> = HashMap::new();
     let all = matches!(wrt, Wrt::AllLeaves);
     let mut wrt_list: Vec<Rc<Node>> = match wrt {
@@ -228,51 +231,32 @@ fn walk(root: &NodeRef, wrt: Wrt<'_>, mode: Mode) -> Walk {
 
 /// Where a parameter of a transformed program gets its value.
 #[derive(Clone, Copy)]
-enum Source {
+pub(crate) enum Source {
+    /// The i-th differentiated input.
     Wrt(usize),
+    /// The i-th constant operand.
     Const(usize),
+    /// The i-th seed (cotangent or tangent).
     Seed(usize),
 }
 
-/// A derived, compiled and prepared transform of a recorded graph structure.
-pub(crate) struct CachedTransform {
-    key: Vec<u64>,
+/// The transform of a recorded graph structure, derived and compiled (not yet prepared
+/// on a backend).
+pub(crate) struct Derived {
+    /// The structure it was derived for ([`Walk::key`]).
+    pub(crate) key: Vec<u64>,
     /// The recorded functions the key names by address (kept alive so that no other
     /// function can take their address while this entry exists).
     _funcs: Vec<Arc<Function>>,
     /// The recorded function: parameters the differentiated leaves then the constants.
-    forward: Arc<Function>,
+    pub(crate) forward: Arc<Function>,
     /// The transformed program (O1), parameters bound by `sources`.
-    program: Arc<Function>,
-    prepared: Box<dyn PreparedProgram>,
-    sources: Vec<Source>,
+    pub(crate) program: Arc<Function>,
+    pub(crate) sources: Vec<Source>,
 }
 
-/// The transform of `w`'s structure, from the cache or derived now.
-fn transform_for(ctx: &EagerContext, w: &Walk, mode: Mode) -> Result<Rc<CachedTransform>> {
-    let mut h = FxHasher::default();
-    w.key.hash(&mut h);
-    let hash = h.finish();
-    if let Some(bucket) = ctx.shared.transforms.borrow().get(&hash) {
-        if let Some(t) = bucket.iter().find(|t| t.key == w.key) {
-            return Ok(t.clone());
-        }
-    }
-    let t = Rc::new(derive(ctx, w, mode)?);
-    let mut map = ctx.shared.transforms.borrow_mut();
-    let count = &ctx.shared.transform_count;
-    if count.get() >= super::context::TRANSFORM_CACHE_CAPACITY {
-        map.clear();
-        count.set(0);
-    }
-    map.entry(hash).or_default().push(t.clone());
-    count.set(count.get() + 1);
-    ctx.bump(|s| s.transforms_compiled += 1);
-    Ok(t)
-}
-
-/// Builds the recorded function of `w` and derives its transform.
-fn derive(ctx: &EagerContext, w: &Walk, mode: Mode) -> Result<CachedTransform> {
+/// Builds the recorded function of `w` and derives its `mode` transform with `rules`.
+pub(crate) fn derive(w: &Walk, mode: Mode, rules: &Rules) -> Result<Derived> {
     let mut f = Function::new("eager_graph");
     let wrt_vals: Vec<Value> = w
         .wrt
@@ -314,7 +298,6 @@ fn derive(ctx: &EagerContext, w: &Walk, mode: Mode) -> Result<CachedTransform> {
         .iter()
         .map(|t| TracedTensor::input(t.dtype, &t.shape))
         .collect();
-    let rules = ctx.shared.ad.rules();
     let (outs, seeds): (Vec<TracedTensor>, Vec<TracedTensor>) = match mode {
         Mode::Vjp => {
             let ct = TracedTensor::input(out_ty.dtype, &out_ty.shape);
@@ -362,20 +345,18 @@ fn derive(ctx: &EagerContext, w: &Walk, mode: Mode) -> Result<CachedTransform> {
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    let prepared = ctx.prepare(program.function())?;
-    Ok(CachedTransform {
+    Ok(Derived {
         key: w.key.clone(),
         _funcs: funcs,
         forward: Arc::new(f),
         program: program.function_arc().clone(),
-        prepared,
         sources,
     })
 }
 
 /// The values bound to a transform's parameters.
-fn bind(
-    t: &CachedTransform,
+pub(crate) fn bind(
+    t: &Derived,
     wrt: &[Tensor],
     consts: &[(Tensor, Option<NodeRef>)],
     seeds: &[Tensor],
@@ -390,21 +371,9 @@ fn bind(
         .collect()
 }
 
-fn run(ctx: &EagerContext, t: &CachedTransform, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-    let out = t
-        .prepared
-        .execute(inputs, &ctx.shared.extensions.borrow())?;
-    ctx.bump(|s| s.transforms_run += 1);
-    Ok(out)
-}
-
-/// `backward`: the vjp of `root` with cotangent `seed`, added into every leaf reached.
-pub(crate) fn backward(ctx: &EagerContext, root: &NodeRef, seed: Tensor) -> Result<()> {
-    let w = walk(root, Wrt::AllLeaves, Mode::Vjp);
-    let t = transform_for(ctx, &w, Mode::Vjp)?;
-    let wrt: Vec<Tensor> = w.wrt.iter().map(|l| leaf_value(l).clone()).collect();
-    let grads = run(ctx, &t, &bind(&t, &wrt, &w.consts, &[seed]))?;
-    for (leaf, g) in w.wrt.iter().zip(grads) {
+/// Adds `grads[i]` into the gradient of leaf `leaves[i]` (`backward`'s last step).
+pub(crate) fn accumulate(leaves: &[Rc<Node>], grads: Vec<Tensor>) -> Result<()> {
+    for (leaf, g) in leaves.iter().zip(grads) {
         if let Node::Leaf { grad, .. } = &**leaf {
             let mut slot = grad.borrow_mut();
             match slot.as_mut() {
@@ -442,146 +411,4 @@ fn add_into(acc: &mut Tensor, g: &Tensor) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The outcome of a functional transform: `f`'s output (recorded as a function of the
-/// inputs when they are tracked) and the transform's results.
-pub(crate) struct Transformed {
-    pub(crate) output: EagerTensor,
-    pub(crate) results: Vec<EagerTensor>,
-}
-
-/// Checks that `x` can be differentiated by `transform`.
-pub(crate) fn check_input(
-    ctx: &EagerContext,
-    transform: &str,
-    i: usize,
-    x: &EagerTensor,
-) -> Result<()> {
-    if !x.ctx.same_as(ctx) {
-        return Err(AdError::BadArgument {
-            transform: "eager transform",
-            message: format!("{transform}: input #{i} belongs to another EagerContext"),
-        });
-    }
-    if !x.dtype().is_float() {
-        return Err(AdError::NotDifferentiable(format!(
-            "{transform}: input #{i} has type {}; only f32, f64, c32, c64 values can be differentiated",
-            x.ty()
-        )));
-    }
-    Ok(())
-}
-
-/// Runs `f` on fresh leaves holding the values of `xs` (recording on), then the `mode`
-/// transform of what it recorded with seeds from `seeds(output)`: the cotangent of the
-/// output (vjp) or one tangent per input (jvp). Results are recorded as ops of the
-/// inputs, constants and seeds when grad mode is on and one of them is tracked.
-pub(crate) fn transform<F, S>(
-    ctx: &EagerContext,
-    mode: Mode,
-    xs: &[&EagerTensor],
-    f: F,
-    seeds: S,
-) -> Result<Transformed>
-where
-    F: FnOnce(&[EagerTensor]) -> Result<EagerTensor>,
-    S: FnOnce(&EagerTensor) -> Result<Vec<EagerTensor>>,
-{
-    let leaves: Vec<EagerTensor> = xs
-        .iter()
-        .map(|x| EagerTensor::leaf(ctx, x.value.clone()))
-        .collect();
-    let y = ctx.with_grad(|| f(&leaves))?;
-    if !y.ctx.same_as(ctx) {
-        return Err(AdError::BadArgument {
-            transform: "eager transform",
-            message: "the function returned a tensor of another EagerContext".into(),
-        });
-    }
-    let seeds = seeds(&y)?;
-    let leaf_nodes: Vec<Rc<Node>> = leaves
-        .iter()
-        .filter_map(|l| l.node.as_ref().map(|r| r.node.clone()))
-        .collect();
-    let w = y
-        .node
-        .as_ref()
-        .map(|r| walk(r, Wrt::Leaves(&leaf_nodes), mode));
-    let Some(w) = w.filter(|w| w.output.is_some()) else {
-        // The output does not depend on the inputs: zero derivatives.
-        let zeros = match mode {
-            Mode::Vjp => xs
-                .iter()
-                .map(|x| ctx.from_tensor(Tensor::zeros(&x.ty())))
-                .collect(),
-            Mode::Jvp => vec![ctx.from_tensor(Tensor::zeros(&y.ty()))],
-        };
-        return Ok(Transformed {
-            output: y,
-            results: zeros,
-        });
-    };
-    let t = transform_for(ctx, &w, mode)?;
-    let wrt: Vec<Tensor> = xs.iter().map(|x| x.value.clone()).collect();
-    let seed_vals: Vec<Tensor> = seeds.iter().map(|s| s.value.clone()).collect();
-    let inputs = bind(&t, &wrt, &w.consts, &seed_vals);
-    let outs = run(ctx, &t, &inputs)?;
-    let record = ctx.is_grad_enabled()
-        && (xs.iter().any(|x| x.node.is_some())
-            || seeds.iter().any(|s| s.node.is_some())
-            || w.consts.iter().any(|(_, n)| n.is_some()));
-    if !record {
-        return Ok(Transformed {
-            output: y.detach(),
-            results: outs.into_iter().map(|v| ctx.from_tensor(v)).collect(),
-        });
-    }
-    let args: Vec<Option<NodeRef>> = t
-        .sources
-        .iter()
-        .map(|s| match *s {
-            Source::Wrt(i) => xs[i].node.clone(),
-            Source::Const(i) => w.consts[i].1.clone(),
-            Source::Seed(i) => seeds[i].node.clone(),
-        })
-        .collect();
-    let node = Rc::new(Node::Apply {
-        func: t.program.clone(),
-        values: inputs,
-        args,
-    });
-    let results = outs
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| {
-            EagerTensor::new(
-                ctx.clone(),
-                v,
-                Some(NodeRef {
-                    node: node.clone(),
-                    index,
-                }),
-            )
-        })
-        .collect();
-    // Re-root the output on the outer inputs: the recorded function applied to them.
-    let mut values = wrt;
-    values.extend(w.consts.iter().map(|(v, _)| v.clone()));
-    let mut args: Vec<Option<NodeRef>> = xs.iter().map(|x| x.node.clone()).collect();
-    args.extend(w.consts.iter().map(|(_, n)| n.clone()));
-    let fwd = Rc::new(Node::Apply {
-        func: t.forward.clone(),
-        values,
-        args,
-    });
-    let output = EagerTensor::new(
-        ctx.clone(),
-        y.value.clone(),
-        Some(NodeRef {
-            node: fwd,
-            index: 0,
-        }),
-    );
-    Ok(Transformed { output, results })
 }

@@ -8,7 +8,15 @@
 //! The prepared program is cached in the [`EagerContext`] by [`OpKey`] (the op and its
 //! attributes) and the operand types, so running the op again on values of the same types
 //! costs a hash lookup and the kernel. Broadcasting, dtype promotion and the error
-//! messages are therefore exactly those of `TracedTensor`; eager reports them at once.
+//! messages are therefore exactly those of `TracedTensor`; eager methods report them at
+//! once, and operators (which return a tensor, not a `Result`) carry them, located at the
+//! operator, to the next fallible use (see [`EagerTensor`]).
+//!
+//! ## Modules
+//!
+//! Dependencies run one way: `fxhash` and `graph` (the recorded program) import no other
+//! eager module; `context` (backend and caches) imports `graph`; `tensor` (values and the
+//! op path) imports both; the op vocabularies and `transforms` sit on top.
 //!
 //! ## The tape
 //!
@@ -46,6 +54,7 @@
 //! when full.
 
 mod context;
+mod fxhash;
 mod graph;
 mod ops;
 mod sorting;

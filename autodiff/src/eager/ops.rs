@@ -1,10 +1,11 @@
 //! The ops of [`EagerTensor`]: the same names, broadcasting, promotion and typing rules as
 //! `TracedTensor` (each is the traced op run through [`EagerContext::apply_traced`]), but
-//! every op runs at once and returns `Result`.
+//! every op runs at once. Methods return `Result`; the std::ops operators return an
+//! `EagerTensor` that carries an invalid op's error, located at the operator's line.
 
 use super::context::{EagerContext, OpKey};
 use super::tensor::EagerTensor;
-use crate::error::Result;
+use crate::error::{AdError, Result};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use tenferro_ir::{BinaryOp, CmpOp, DType, DotDims, Function, Op, ReduceOp, UnaryOp};
 use tenferro_runtime::{RuntimeError, TracedTensor};
@@ -363,41 +364,58 @@ macro_rules! unary_methods {
 
 tenferro_ir::for_each_unary_op!(unary_methods);
 
+/// The result of an operator on `operands` (the first gives the context): the first error
+/// an operand carries, without running anything; else `run`'s value, or its error located
+/// at the operator's source line.
+#[track_caller]
+fn operator(operands: &[&EagerTensor], run: impl FnOnce() -> Result<EagerTensor>) -> EagerTensor {
+    let at = std::panic::Location::caller();
+    if let Some(carrier) = operands.iter().find(|a| a.error().is_some()) {
+        return (*carrier).clone();
+    }
+    run().unwrap_or_else(|e| {
+        let e = match e {
+            AdError::Runtime(r) => AdError::Runtime(r.located(at)),
+            other => other,
+        };
+        EagerTensor::from_error(&operands[0].ctx, e)
+    })
+}
+
 macro_rules! binary_operators {
     ($($trait:ident $method:ident $op:ident;)*) => {$(
-        impl $trait<&EagerTensor> for &EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: &EagerTensor) -> Result<EagerTensor> { self.binary(BinaryOp::$op, rhs) }
-        }
-        impl $trait<EagerTensor> for EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: EagerTensor) -> Result<EagerTensor> { self.binary(BinaryOp::$op, &rhs) }
-        }
-        impl $trait<&EagerTensor> for EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: &EagerTensor) -> Result<EagerTensor> { self.binary(BinaryOp::$op, rhs) }
-        }
-        impl $trait<EagerTensor> for &EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: EagerTensor) -> Result<EagerTensor> { self.binary(BinaryOp::$op, &rhs) }
-        }
-        impl $trait<f64> for &EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: f64) -> Result<EagerTensor> { self.binary_scalar(BinaryOp::$op, rhs, false) }
-        }
-        impl $trait<f64> for EagerTensor {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: f64) -> Result<EagerTensor> { self.binary_scalar(BinaryOp::$op, rhs, false) }
-        }
-        impl $trait<&EagerTensor> for f64 {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: &EagerTensor) -> Result<EagerTensor> { rhs.binary_scalar(BinaryOp::$op, self, true) }
-        }
-        impl $trait<EagerTensor> for f64 {
-            type Output = Result<EagerTensor>;
-            fn $method(self, rhs: EagerTensor) -> Result<EagerTensor> { rhs.binary_scalar(BinaryOp::$op, self, true) }
-        }
+        binary_operators!(@tensor $trait $method $op, &EagerTensor, &EagerTensor);
+        binary_operators!(@tensor $trait $method $op, EagerTensor, EagerTensor);
+        binary_operators!(@tensor $trait $method $op, &EagerTensor, EagerTensor);
+        binary_operators!(@tensor $trait $method $op, EagerTensor, &EagerTensor);
+        binary_operators!(@scalar $trait $method $op, &EagerTensor);
+        binary_operators!(@scalar $trait $method $op, EagerTensor);
     )*};
+    (@tensor $trait:ident $method:ident $op:ident, $lhs:ty, $rhs:ty) => {
+        impl $trait<$rhs> for $lhs {
+            type Output = EagerTensor;
+            #[track_caller]
+            fn $method(self, rhs: $rhs) -> EagerTensor {
+                operator(&[&self, &rhs], || self.binary(BinaryOp::$op, &rhs))
+            }
+        }
+    };
+    (@scalar $trait:ident $method:ident $op:ident, $t:ty) => {
+        impl $trait<f64> for $t {
+            type Output = EagerTensor;
+            #[track_caller]
+            fn $method(self, rhs: f64) -> EagerTensor {
+                operator(&[&self], || self.binary_scalar(BinaryOp::$op, rhs, false))
+            }
+        }
+        impl $trait<$t> for f64 {
+            type Output = EagerTensor;
+            #[track_caller]
+            fn $method(self, rhs: $t) -> EagerTensor {
+                operator(&[&rhs], || rhs.binary_scalar(BinaryOp::$op, self, true))
+            }
+        }
+    };
 }
 
 binary_operators! {
@@ -408,15 +426,17 @@ binary_operators! {
 }
 
 impl Neg for &EagerTensor {
-    type Output = Result<EagerTensor>;
-    fn neg(self) -> Result<EagerTensor> {
-        self.unary(UnaryOp::Neg)
+    type Output = EagerTensor;
+    #[track_caller]
+    fn neg(self) -> EagerTensor {
+        operator(&[self], || self.unary(UnaryOp::Neg))
     }
 }
 
 impl Neg for EagerTensor {
-    type Output = Result<EagerTensor>;
-    fn neg(self) -> Result<EagerTensor> {
-        self.unary(UnaryOp::Neg)
+    type Output = EagerTensor;
+    #[track_caller]
+    fn neg(self) -> EagerTensor {
+        operator(&[&self], || self.unary(UnaryOp::Neg))
     }
 }

@@ -236,16 +236,19 @@ impl EagerTensor {
 
     /// [`TracedTensor::zeros_like`] eagerly (an untracked constant).
     pub fn zeros_like(&self) -> Result<EagerTensor> {
+        self.check()?;
         self.ctx.zeros(&self.ty())
     }
 
     /// [`TracedTensor::ones_like`] eagerly (an untracked constant).
     pub fn ones_like(&self) -> Result<EagerTensor> {
+        self.check()?;
         self.ctx.ones(&self.ty())
     }
 
     /// [`TracedTensor::full_like`] eagerly (an untracked constant).
     pub fn full_like(&self, v: f64) -> Result<EagerTensor> {
+        self.check()?;
         self.ctx.full(&self.ty(), v)
     }
 

@@ -4,9 +4,10 @@
 //! recorded, so the transforms compose (`ctx.jvp(|x| ctx.grad(&f, x), &x, &v)`).
 
 use super::context::EagerContext;
-use super::graph::{check_input, transform, Mode};
+use super::graph::{bind, walk, Mode, Node, NodeRef, Source, Wrt};
 use super::tensor::EagerTensor;
 use crate::error::{AdError, Result};
+use std::rc::Rc;
 use tenferro_ir::Tensor;
 
 impl EagerContext {
@@ -86,6 +87,7 @@ impl EagerContext {
         for (i, x) in xs.iter().enumerate() {
             check_input(self, "vjp", i, x)?;
         }
+        cotangent.check()?;
         let t = transform(self, Mode::Vjp, xs, f, |y| {
             let (yt, ct) = (y.ty(), cotangent.ty());
             if yt != ct {
@@ -134,6 +136,7 @@ impl EagerContext {
         }
         for (i, (x, t)) in xs.iter().zip(tangents).enumerate() {
             check_input(self, "jvp", i, x)?;
+            t.check()?;
             let (xt, tt) = (x.ty(), t.ty());
             if xt != tt {
                 return Err(AdError::BadArgument {
@@ -150,4 +153,144 @@ impl EagerContext {
         let mut r = t.results;
         Ok((t.output, r.remove(0)))
     }
+}
+
+/// The outcome of a functional transform: `f`'s output (recorded as a function of the
+/// inputs when they are tracked) and the transform's results.
+struct Transformed {
+    pub(crate) output: EagerTensor,
+    pub(crate) results: Vec<EagerTensor>,
+}
+
+/// Checks that `x` can be differentiated by `transform`.
+fn check_input(ctx: &EagerContext, transform: &str, i: usize, x: &EagerTensor) -> Result<()> {
+    x.check()?;
+    if !x.ctx.same_as(ctx) {
+        return Err(AdError::BadArgument {
+            transform: "eager transform",
+            message: format!("{transform}: input #{i} belongs to another EagerContext"),
+        });
+    }
+    if !x.dtype().is_float() {
+        return Err(AdError::NotDifferentiable(format!(
+            "{transform}: input #{i} has type {}; only f32, f64, c32, c64 values can be differentiated",
+            x.ty()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `f` on fresh leaves holding the values of `xs` (recording on), then the `mode`
+/// transform of what it recorded with seeds from `seeds(output)`: the cotangent of the
+/// output (vjp) or one tangent per input (jvp). Results are recorded as ops of the
+/// inputs, constants and seeds when grad mode is on and one of them is tracked.
+fn transform<F, S>(
+    ctx: &EagerContext,
+    mode: Mode,
+    xs: &[&EagerTensor],
+    f: F,
+    seeds: S,
+) -> Result<Transformed>
+where
+    F: FnOnce(&[EagerTensor]) -> Result<EagerTensor>,
+    S: FnOnce(&EagerTensor) -> Result<Vec<EagerTensor>>,
+{
+    let leaves: Vec<EagerTensor> = xs
+        .iter()
+        .map(|x| EagerTensor::leaf(ctx, x.value.clone()))
+        .collect();
+    let y = ctx.with_grad(|| f(&leaves))?;
+    y.check()?;
+    if !y.ctx.same_as(ctx) {
+        return Err(AdError::BadArgument {
+            transform: "eager transform",
+            message: "the function returned a tensor of another EagerContext".into(),
+        });
+    }
+    let seeds = seeds(&y)?;
+    let leaf_nodes: Vec<Rc<Node>> = leaves
+        .iter()
+        .filter_map(|l| l.node.as_ref().map(|r| r.node.clone()))
+        .collect();
+    let w = y
+        .node
+        .as_ref()
+        .map(|r| walk(r, Wrt::Leaves(&leaf_nodes), mode));
+    let Some(w) = w.filter(|w| w.output.is_some()) else {
+        // The output does not depend on the inputs: zero derivatives.
+        let zeros = match mode {
+            Mode::Vjp => xs
+                .iter()
+                .map(|x| ctx.from_tensor(Tensor::zeros(&x.ty())))
+                .collect(),
+            Mode::Jvp => vec![ctx.from_tensor(Tensor::zeros(&y.ty()))],
+        };
+        return Ok(Transformed {
+            output: y,
+            results: zeros,
+        });
+    };
+    let t = ctx.transform_for(&w, mode)?;
+    let wrt: Vec<Tensor> = xs.iter().map(|x| x.value.clone()).collect();
+    let seed_vals: Vec<Tensor> = seeds.iter().map(|s| s.value.clone()).collect();
+    let inputs = bind(&t.derived, &wrt, &w.consts, &seed_vals);
+    let outs = ctx.run_transform(&t, &inputs)?;
+    let record = ctx.is_grad_enabled()
+        && (xs.iter().any(|x| x.node.is_some())
+            || seeds.iter().any(|s| s.node.is_some())
+            || w.consts.iter().any(|(_, n)| n.is_some()));
+    if !record {
+        return Ok(Transformed {
+            output: y.detach(),
+            results: outs.into_iter().map(|v| ctx.from_tensor(v)).collect(),
+        });
+    }
+    let args: Vec<Option<NodeRef>> = t
+        .derived
+        .sources
+        .iter()
+        .map(|s| match *s {
+            Source::Wrt(i) => xs[i].node.clone(),
+            Source::Const(i) => w.consts[i].1.clone(),
+            Source::Seed(i) => seeds[i].node.clone(),
+        })
+        .collect();
+    let node = Rc::new(Node::Apply {
+        func: t.derived.program.clone(),
+        values: inputs,
+        args,
+    });
+    let results = outs
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| {
+            EagerTensor::new(
+                ctx.clone(),
+                v,
+                Some(NodeRef {
+                    node: node.clone(),
+                    index,
+                }),
+            )
+        })
+        .collect();
+    // Re-root the output on the outer inputs: the recorded function applied to them.
+    let mut values = wrt;
+    values.extend(w.consts.iter().map(|(v, _)| v.clone()));
+    let mut args: Vec<Option<NodeRef>> = xs.iter().map(|x| x.node.clone()).collect();
+    args.extend(w.consts.iter().map(|(_, n)| n.clone()));
+    let fwd = Rc::new(Node::Apply {
+        func: t.derived.forward.clone(),
+        values,
+        args,
+    });
+    let output = EagerTensor::new(
+        ctx.clone(),
+        y.value.clone(),
+        Some(NodeRef {
+            node: fwd,
+            index: 0,
+        }),
+    );
+    Ok(Transformed { output, results })
 }

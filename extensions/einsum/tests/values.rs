@@ -304,7 +304,6 @@ fn eager_equals_traced() {
     let eb = ctx.from_vec_col_major(vec![4, 3], db).unwrap();
     let got = einsum_eager("ijk,kj->i", &[&ea, &eb])
         .unwrap()
-        .value()
         .to_vec::<f64>()
         .unwrap();
     let want = vals(&einsum("ijk,kj->i", &[&a, &b]).unwrap());
@@ -312,11 +311,16 @@ fn eager_equals_traced() {
     let got = ea
         .tensordot(&eb, &[1, 2], &[1, 0])
         .unwrap()
-        .value()
         .to_vec::<f64>()
         .unwrap();
     assert_close(&got, &want, 1e-12, "eager tensordot");
-    let k1 = eb.kron(&eb).unwrap().value().to_vec::<f64>().unwrap();
+    let k1 = eb
+        .kron(&eb)
+        .unwrap()
+        .value()
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
     let (tb, _) = seq(&[4, 3]);
     assert_close(&k1, &vals(&kron(&tb, &tb).unwrap()), 1e-12, "eager kron");
 }

@@ -263,11 +263,13 @@ fn eager_eig_and_expm() {
         .unwrap()
         .requires_grad(true);
     let w = a.eigvals().unwrap();
-    let mut re: Vec<f64> = (0..2).map(|i| w.value().data().get_c64(i).re).collect();
+    let mut re: Vec<f64> = (0..2)
+        .map(|i| w.value().unwrap().data().get_c64(i).re)
+        .collect();
     re.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert_eq!(re, vec![1.0, 3.0]);
     let (_, v) = a.eig().unwrap();
-    assert_eq!(v.value().shape(), &[2, 2]);
+    assert_eq!(v.value().unwrap().shape(), &[2, 2]);
     // d tr(e^A) = e^{Aᵀ}: for A upper triangular [[1, 2], [0, 3]].
     let e = a.expm().unwrap();
     let tr = e.trace().unwrap();

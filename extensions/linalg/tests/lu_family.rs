@@ -162,12 +162,12 @@ fn eager_lu_factor_solve() {
         .unwrap()
         .requires_grad(true);
     let (_, _, _, parity) = a.lu_with_parity().unwrap();
-    assert_eq!(parity.value().as_slice::<f64>().unwrap(), &[-1.0]);
+    assert_eq!(parity.value().unwrap().as_slice::<f64>().unwrap(), &[-1.0]);
     let (lu, perm) = a.lu_factor().unwrap();
-    assert_eq!(perm.value().as_slice::<i64>().unwrap(), &[1, 0]);
+    assert_eq!(perm.value().unwrap().as_slice::<i64>().unwrap(), &[1, 0]);
     let b = ctx.from_vec_col_major(vec![2], vec![2.0_f64, 4.0]).unwrap();
     let x = lu.lu_solve(&perm, &b).unwrap();
-    assert_eq!(x.value().as_slice::<f64>().unwrap(), &[4.0, 1.0]);
+    assert_eq!(x.value().unwrap().as_slice::<f64>().unwrap(), &[4.0, 1.0]);
 }
 
 #[test]

@@ -339,7 +339,7 @@ fn eager_norms_backward() {
         .unwrap()
         .requires_grad(true);
     let n = x.vector_norm(2.0, &[], false).unwrap();
-    assert_eq!(n.value().as_slice::<f64>().unwrap(), &[5.0]);
+    assert_eq!(n.value().unwrap().as_slice::<f64>().unwrap(), &[5.0]);
     n.backward().unwrap();
     let g = x.grad().unwrap();
     for (g, w) in g
@@ -351,7 +351,7 @@ fn eager_norms_backward() {
         assert!((g - w).abs() < 1e-15, "{g} vs {w}");
     }
     let nuc = x.matrix_norm(MatrixNorm::Nuc, false).unwrap();
-    assert!((nuc.value().as_slice::<f64>().unwrap()[0] - 7.0).abs() < 1e-12);
+    assert!((nuc.value().unwrap().as_slice::<f64>().unwrap()[0] - 7.0).abs() < 1e-12);
     let z = ctx
         .from_vec_col_major(vec![2], vec![0.0_f64, 0.0])
         .unwrap()

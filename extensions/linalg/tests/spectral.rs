@@ -373,7 +373,10 @@ fn eager_pinv_and_lstsq() {
         .unwrap()
         .requires_grad(true);
     let p = a.pinv(None).unwrap();
-    assert_eq!(p.value().as_slice::<f64>().unwrap(), &[0.5, 0.0, 0.0, 0.25]);
+    assert_eq!(
+        p.value().unwrap().as_slice::<f64>().unwrap(),
+        &[0.5, 0.0, 0.0, 0.25]
+    );
     p.reduce_sum(&[0, 1]).unwrap().backward().unwrap();
     // d tr(1ᵀ A⁻¹ 1) = -A⁻ᵀ 1 1ᵀ A⁻ᵀ.
     let g = a.grad().unwrap();
@@ -383,9 +386,12 @@ fn eager_pinv_and_lstsq() {
     }
     let b = ctx.from_vec_col_major(vec![2], vec![1.0_f64, 1.0]).unwrap();
     let r = a.lstsq(&b, None).unwrap();
-    assert_eq!(r.solution.value().as_slice::<f64>().unwrap(), &[0.5, 0.25]);
+    assert_eq!(
+        r.solution.value().unwrap().as_slice::<f64>().unwrap(),
+        &[0.5, 0.25]
+    );
     let (u, s, vh) = a.svd_truncated(1).unwrap();
-    assert_eq!(s.value().as_slice::<f64>().unwrap(), &[4.0]);
-    assert_eq!(u.value().shape(), &[2, 1]);
-    assert_eq!(vh.value().shape(), &[1, 2]);
+    assert_eq!(s.value().unwrap().as_slice::<f64>().unwrap(), &[4.0]);
+    assert_eq!(u.value().unwrap().shape(), &[2, 1]);
+    assert_eq!(vh.value().unwrap().shape(), &[1, 2]);
 }

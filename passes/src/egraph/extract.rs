@@ -146,8 +146,8 @@ pub fn write_back(f: &Function, t: &Translation) -> Option<Function> {
 
     let mut out = Function::new(f.name.clone());
     let mut leaf_value: HashMap<u32, Value> = HashMap::new();
-    for &p in f.params() {
-        leaf_value.insert(p.index() as u32, out.add_param(f.ty(p).clone()));
+    for (&p, q) in f.params().iter().zip(out.add_params_of(f)) {
+        leaf_value.insert(p.index() as u32, q);
     }
     let mut w = Writer {
         eg,

@@ -286,8 +286,8 @@ fn simplify_windows(
     }
     let mut out = Function::new(f.name.clone());
     let mut map: HashMap<Value, Value> = HashMap::new();
-    for &p in f.params() {
-        map.insert(p, out.add_param(f.ty(p).clone()));
+    for (&p, q) in f.params().iter().zip(out.add_params_of(f)) {
+        map.insert(p, q);
     }
     let mut changed = false;
     for w in cuts.windows(2) {
