@@ -8,6 +8,8 @@
 
 einsum_<instance> workloads (not part of `all`) compare with numpy and JAX run now by
 `../shared/peers/einsum/run_peers.py` (opt_einsum greedy paths for numpy).
+L_* workloads (linear algebra, not part of `all`: `--workload L`) compare with JAX run now
+by `benches/linalg_jax.py`.
 
 tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
 process per thread count). JAX: `python3 ../shared/peers/workloads.py --system jax
@@ -62,6 +64,25 @@ def run_jax(workloads, threads):
             if "median_ms" in rec:
                 res[rec["workload"]] = rec
     os.unlink(path)
+    return res
+
+
+def run_linalg_jax(workloads, threads, min_time):
+    """JAX on the L_* workloads (`benches/linalg_jax.py`, live): {workload: rec}."""
+    if not workloads:
+        return {}
+    cmd = [sys.executable, os.path.join(ROOT, "benches", "linalg_jax.py"), "--threads", str(threads),
+           "--workload", ",".join(workloads), "--min-time", str(min_time)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-3000:])
+    res = {}
+    for line in out.stdout.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        res[rec["workload"]] = rec
     return res
 
 
@@ -127,6 +148,9 @@ def main():
         print(f"threads {t}: load average before tenferro {os.getloadavg()[0]:.2f}")
         ours = run_tenferro(args.workload, t, args.min_time, args.opt)
         jax = {} if args.no_jax else run_jax(args.workload, t)
+        lin = [w for w in ours if w.startswith("L_")]
+        if lin and not args.no_jax:
+            jax.update(run_linalg_jax(lin, t, args.min_time))
         ein = [w[len("einsum_"):] for w in ours if w.startswith("einsum_")]
         ein_peers = {} if args.no_jax else run_einsum_peers(ein, t)
         for wid, rec in ours.items():

@@ -49,6 +49,39 @@ const IDS: [&str; 22] = [
     "S_add_f64x4",
 ];
 
+/// Linear-algebra workloads (not part of `all`: select them with `--workload L`): small
+/// matrices in large batches (`L_<op>_<n>x<n>x<batch>`, batch axis last as tenferro's
+/// linalg expects it) and large derivatives (`L_eigh_grad_512`: the gradient of the sum of
+/// eigh's eigenvalues; `L_svdvals_jvp_512`: the JVP of the singular values). Their JAX
+/// versions are in `benches/linalg_jax.py`.
+const LINALG_IDS: [&str; 14] = [
+    "L_eigh_2x2x16",
+    "L_eigh_4x4x256",
+    "L_eigh_8x8x4096",
+    "L_svd_2x2x16",
+    "L_svd_4x4x256",
+    "L_svd_8x8x4096",
+    "L_solve_2x2x16",
+    "L_solve_4x4x256",
+    "L_solve_8x8x4096",
+    "L_eigh_grad_512",
+    "L_svdvals_jvp_512",
+    "L_eigh_grad_128",
+    "L_svdvals_jvp_128",
+    "L_solve_512",
+];
+
+/// `(op, n, batch)` of a batched small-matrix workload id `L_<op>_<n>x<n>x<batch>`.
+fn linalg_batched(id: &str) -> Option<(&str, usize, usize)> {
+    let rest = id.strip_prefix("L_")?;
+    let (op, dims) = rest.split_once('_')?;
+    let d: Vec<usize> = dims.split('x').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    match d.as_slice() {
+        [n, m, b] if n == m => Some((op, *n, *b)),
+        _ => None,
+    }
+}
+
 /// The einsum instances of tensor4all/tenferro-benchmark shipped in
 /// `extensions/einsum/instances/` (forward einsum, planned with `Optimize::Auto`; not part
 /// of `all`: select them with `--workload einsum` or by id).
@@ -286,6 +319,89 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
                 inputs: vec![(x, xv)],
             }
         }
+        w if linalg_batched(w).is_some() => {
+            let (op, n, batch) = linalg_batched(w).ok_or("bad linalg id")?;
+            // Symmetric (for eigh) or diagonally dominant (for solve) random matrices.
+            let m = rng.normal(n * n * batch, 1.0);
+            let mut v = m.clone();
+            for b in 0..batch {
+                for i in 0..n {
+                    for j in 0..n {
+                        let k = b * n * n;
+                        v[k + i + j * n] = match op {
+                            "eigh" => 0.5 * (m[k + i + j * n] + m[k + j + i * n]),
+                            "solve" if i == j => m[k + i + j * n] + 2.0 * n as f64,
+                            _ => m[k + i + j * n],
+                        };
+                    }
+                }
+            }
+            let (a, av) = input(&[n, n, batch], v)?;
+            match op {
+                "eigh" => {
+                    let (w, q) = a.eigh()?;
+                    Built {
+                        program: compile(&[&w, &q])?,
+                        inputs: vec![(a, av)],
+                    }
+                }
+                "svd" => {
+                    let (u, s, vt) = a.svd()?;
+                    Built {
+                        program: compile(&[&u, &s, &vt])?,
+                        inputs: vec![(a, av)],
+                    }
+                }
+                "solve" => {
+                    let (b, bv) = input(&[n, 1, batch], rng.normal(n * batch, 1.0))?;
+                    Built {
+                        program: compile(&[&a.solve(&b)?])?,
+                        inputs: vec![(a, av), (b, bv)],
+                    }
+                }
+                other => return Err(format!("unknown linalg op `{other}`").into()),
+            }
+        }
+        w if w.starts_with("L_") => {
+            let n: usize = w.rsplit('_').next().unwrap_or("").parse()?;
+            let m = rng.normal(n * n, 1.0);
+            let mut sym = m.clone();
+            for i in 0..n {
+                for j in 0..n {
+                    sym[i + j * n] = 0.5 * (m[i + j * n] + m[j + i * n]);
+                }
+            }
+            if w.starts_with("L_eigh_grad") {
+                let (a, av) = input(&[n, n], sym)?;
+                let g = ad.grad(&a.eigvalsh()?.sum(), &a)?;
+                Built {
+                    program: compile(&[&g])?,
+                    inputs: vec![(a, av)],
+                }
+            } else if w.starts_with("L_svdvals_jvp") {
+                let (a, av) = input(&[n, n], m)?;
+                let (t, tv) = input(&[n, n], rng.normal(n * n, 1.0))?;
+                let s = a.svdvals()?;
+                let ds = ad.jvp(&s, &a, &t)?;
+                Built {
+                    program: compile(&[&s, &ds])?,
+                    inputs: vec![(a, av), (t, tv)],
+                }
+            } else if w.starts_with("L_solve") {
+                let mut d = m;
+                for i in 0..n {
+                    d[i + i * n] += 2.0 * (n as f64).sqrt();
+                }
+                let (a, av) = input(&[n, n], d)?;
+                let (b, bv) = input(&[n, 1], rng.normal(n, 1.0))?;
+                Built {
+                    program: compile(&[&a.solve(&b)?])?,
+                    inputs: vec![(a, av), (b, bv)],
+                }
+            } else {
+                return Err(format!("unknown workload `{w}` (see --list)").into());
+            }
+        }
         w if w.starts_with("einsum_") => {
             let inst = tenferro_einsum::instances::load(&w["einsum_".len()..])?;
             let mut ops = Vec::new();
@@ -364,8 +480,8 @@ fn tiny_add(threads: usize) -> Res<()> {
 fn select(spec: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        for id in IDS.into_iter().chain(EINSUM_IDS) {
-            let all = part == "all" && !id.starts_with('S') && !id.starts_with("einsum_");
+        for id in IDS.into_iter().chain(EINSUM_IDS).chain(LINALG_IDS) {
+            let all = part == "all" && id.starts_with('W');
             let hit = all || id == part || id.starts_with(part);
             if hit && !out.contains(&id) {
                 out.push(id);
@@ -403,7 +519,7 @@ fn main() -> Res<()> {
                 continue;
             }
             "--list" => {
-                for id in IDS.into_iter().chain(EINSUM_IDS) {
+                for id in IDS.into_iter().chain(EINSUM_IDS).chain(LINALG_IDS) {
                     println!("{id}");
                 }
                 return Ok(());
