@@ -5,7 +5,8 @@
 //! Numerical conventions (the backends must match them bit for bit):
 //! - elementwise unary and binary ops compute the per-element semantics of the op table
 //!   ([`crate::optable`], where each op states them for every dtype it accepts);
-//! - reductions start from the identity (0, 1, -inf / `i64::MIN`, +inf / `i64::MAX`) and
+//! - reductions start from the identity (0, 1, -inf / the integer minimum, +inf / the
+//!   integer maximum) and
 //!   combine elements one at a time in column-major order of the operand;
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
 //!   order (first contracting axis fastest);
@@ -43,6 +44,10 @@ macro_rules! with_elem {
             }
             DType::C64 => {
                 type $T = Complex64;
+                $body
+            }
+            DType::I32 => {
+                type $T = i32;
                 $body
             }
             DType::I64 => {
@@ -184,6 +189,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                 DType::F64 => scatter!(f64, |a: f64, b: f64| a + b),
                 DType::C32 => scatter!(Complex32, |a: Complex32, b: Complex32| a + b),
                 DType::C64 => scatter!(Complex64, |a: Complex64, b: Complex64| a + b),
+                DType::I32 => scatter!(i32, |a: i32, b: i32| a.wrapping_add(b)),
                 DType::I64 => scatter!(i64, |a: i64, b: i64| a.wrapping_add(b)),
                 DType::Bool => {
                     return Err(IrError::invalid(
@@ -216,6 +222,11 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                     op.name(),
                     pos.len(),
                     pos.iter().map(|&k| Complex64::new(k as f64, 0.0)),
+                )?),
+                DType::I32 => Data::I32(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| k as i32),
                 )?),
                 DType::I64 => Data::I64(try_collect(
                     op.name(),
@@ -433,6 +444,7 @@ pub fn unary_data(u: UnaryOp, x: &Data) -> Option<Data> {
             .map_c64(Collect(v))
             .map(Data::C64)
             .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
+        Data::I32(v) => u.map_i32(Collect(v)).map(Data::I32),
         Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
         Data::Bool(_) => None,
     }
@@ -446,6 +458,7 @@ pub fn binary_data(b: BinaryOp, x: &Data, y: &Data) -> Option<Data> {
         (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
         (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
         (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
+        (Data::I32(u), Data::I32(v)) => b.map_i32(Collect2(u, v)).map(Data::I32),
         (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
         _ => None,
     }
@@ -499,6 +512,7 @@ fn eval_compare(op: &Op, c: CmpOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrE
     let out: Vec<bool> = match (x.data(), y.data()) {
         (Data::F32(u), Data::F32(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::F64(u), Data::F64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::I32(u), Data::I32(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::I64(u), Data::I64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::Bool(u), Data::Bool(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::C32(u), Data::C32(v)) => zip_map(u, v, |p, q| (p == q) == eq),
@@ -559,6 +573,16 @@ fn eval_reduce(
             }
         };
     }
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => reduce_vec(op.name(), $v, s, axes, 0, <$t>::wrapping_add),
+                ReduceOp::Prod => reduce_vec(op.name(), $v, s, axes, 1, <$t>::wrapping_mul),
+                ReduceOp::Max => reduce_vec(op.name(), $v, s, axes, <$t>::MIN, <$t>::max),
+                ReduceOp::Min => reduce_vec(op.name(), $v, s, axes, <$t>::MAX, <$t>::min),
+            }
+        };
+    }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
@@ -592,12 +616,8 @@ fn eval_reduce(
         Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
         Data::C32(v) => Data::C32(complex!(v, f32)?),
         Data::C64(v) => Data::C64(complex!(v, f64)?),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => reduce_vec(op.name(), v, s, axes, 0, i64::wrapping_add),
-            ReduceOp::Prod => reduce_vec(op.name(), v, s, axes, 1, i64::wrapping_mul),
-            ReduceOp::Max => reduce_vec(op.name(), v, s, axes, i64::MIN, i64::max),
-            ReduceOp::Min => reduce_vec(op.name(), v, s, axes, i64::MAX, i64::min),
-        }?),
+        Data::I32(v) => Data::I32(int!(v, i32)?),
+        Data::I64(v) => Data::I64(int!(v, i64)?),
         Data::Bool(_) => {
             return Err(IrError::invalid(
                 op.name(),
@@ -722,6 +742,17 @@ fn eval_dot(
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
         )?),
+        (Data::I32(u), Data::I32(v)) => Data::I32(dot_vec(
+            op.name(),
+            u,
+            ls,
+            v,
+            rs,
+            d,
+            &shape,
+            0,
+            |a: i32, x: i32, y: i32| a.wrapping_add(x.wrapping_mul(y)),
+        )?),
         (Data::I64(u), Data::I64(v)) => Data::I64(dot_vec(
             op.name(),
             u,
@@ -746,8 +777,9 @@ fn eval_dot(
 // ---------------------------------------------------------------------------------------
 // Conversion.
 
-/// Converts a buffer to `to`: float → i64 with Rust `as` (saturating, NaN → 0); → bool is
-/// `x != 0`; complex → real keeps the real part; bool → number is 0 / 1.
+/// Converts a buffer to `to`: float → integer with Rust `as` (truncating toward zero,
+/// saturating, NaN → 0); between integers the bits wrap (i64 → i32 keeps the low 32
+/// bits); → bool is `x != 0`; complex → real keeps the real part; bool → number is 0 / 1.
 fn convert(d: &Data, to: DType) -> Data {
     fn b2f(b: bool) -> f64 {
         if b {
@@ -762,14 +794,25 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.iter().map(|&x| x != 0.0).collect(),
             Data::C32(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
             Data::C64(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
+            Data::I32(v) => v.iter().map(|&x| x != 0).collect(),
             Data::I64(v) => v.iter().map(|&x| x != 0).collect(),
             Data::Bool(v) => v.clone(),
+        }),
+        DType::I32 => Data::I32(match d {
+            Data::F32(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::F64(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::C32(v) => v.iter().map(|x| x.re as i32).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re as i32).collect(),
+            Data::I32(v) => v.clone(),
+            Data::I64(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as i32).collect(),
         }),
         DType::I64 => Data::I64(match d {
             Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
             Data::F64(v) => v.iter().map(|&x| x as i64).collect(),
             Data::C32(v) => v.iter().map(|x| x.re as i64).collect(),
             Data::C64(v) => v.iter().map(|x| x.re as i64).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
             Data::I64(v) => v.clone(),
             Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
         }),
@@ -778,6 +821,7 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::C32(v) => v.iter().map(|x| x.re).collect(),
             Data::C64(v) => v.iter().map(|x| x.re as f32).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::Bool(v) => v.iter().map(|&x| b2f(x) as f32).collect(),
         }),
@@ -786,6 +830,7 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.clone(),
             Data::C32(v) => v.iter().map(|x| x.re as f64).collect(),
             Data::C64(v) => v.iter().map(|x| x.re).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
             Data::Bool(v) => v.iter().map(|&x| b2f(x)).collect(),
         }),
@@ -841,6 +886,13 @@ macro_rules! float_sort_key {
 }
 float_sort_key!(f32);
 float_sort_key!(f64);
+
+impl SortKey for i32 {
+    #[inline]
+    fn sort_cmp(self, other: i32) -> std::cmp::Ordering {
+        self.cmp(&other)
+    }
+}
 
 impl SortKey for i64 {
     #[inline]
@@ -908,6 +960,7 @@ fn eval_argsort(op: &Op, x: &Tensor, axis: usize, descending: bool) -> Result<Te
     let v = match x.data() {
         Data::F32(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::F64(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::I32(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::I64(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::Bool(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::C32(_) | Data::C64(_) => {
@@ -958,6 +1011,16 @@ fn eval_cumulative(
             }
         };
     }
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => scan_vec(name, $v, s, axis, reverse, <$t>::wrapping_add),
+                ReduceOp::Prod => scan_vec(name, $v, s, axis, reverse, <$t>::wrapping_mul),
+                ReduceOp::Max => scan_vec(name, $v, s, axis, reverse, <$t>::max),
+                ReduceOp::Min => scan_vec(name, $v, s, axis, reverse, <$t>::min),
+            }
+        };
+    }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
@@ -974,12 +1037,8 @@ fn eval_cumulative(
         Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
         Data::C32(v) => Data::C32(complex!(v, Complex32)?),
         Data::C64(v) => Data::C64(complex!(v, Complex64)?),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => scan_vec(name, v, s, axis, reverse, i64::wrapping_add),
-            ReduceOp::Prod => scan_vec(name, v, s, axis, reverse, i64::wrapping_mul),
-            ReduceOp::Max => scan_vec(name, v, s, axis, reverse, i64::max),
-            ReduceOp::Min => scan_vec(name, v, s, axis, reverse, i64::min),
-        }?),
+        Data::I32(v) => Data::I32(int!(v, i32)?),
+        Data::I64(v) => Data::I64(int!(v, i64)?),
         Data::Bool(_) => return Err(IrError::invalid(name, "bool operands are not supported")),
     };
     Tensor::new(s.to_vec(), data)
