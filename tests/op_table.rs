@@ -16,7 +16,14 @@ use tenferro_ir::{
 use tenferro_passes::OptLevel;
 use tenferro_runtime::{CompileOptions, GraphCompiler, GraphExecutor, TracedTensor};
 
-const DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::C32, DType::C64, DType::I64];
+const DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::F64,
+    DType::C32,
+    DType::C64,
+    DType::I64,
+    DType::I32,
+];
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -70,6 +77,13 @@ fn values(rng: &mut Rng, dtype: DType, n: usize, lo: f64, hi: f64, specials: boo
                 .collect(),
         )
         .unwrap(),
+        DType::I32 => Tensor::from_vec_col_major(
+            shape,
+            re.iter()
+                .map(|&v| if v.is_finite() { (v * 100.0) as i32 } else { 7 })
+                .collect(),
+        )
+        .unwrap(),
         DType::Bool => unreachable!("no unary op accepts bool"),
     }
 }
@@ -103,6 +117,12 @@ fn parts(t: &Tensor) -> Vec<(f64, f64)> {
             .collect(),
         DType::I64 => t
             .to_vec::<i64>()
+            .unwrap()
+            .iter()
+            .map(|&v| (v as f64, 0.0))
+            .collect(),
+        DType::I32 => t
+            .to_vec::<i32>()
             .unwrap()
             .iter()
             .map(|&v| (v as f64, 0.0))

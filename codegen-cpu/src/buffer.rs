@@ -20,6 +20,7 @@ unsafe trait ZeroValid: Copy {}
 // SAFETY: zero bits are +0.0, 0 and 0 + 0i.
 unsafe impl ZeroValid for f32 {}
 unsafe impl ZeroValid for f64 {}
+unsafe impl ZeroValid for i32 {}
 unsafe impl ZeroValid for i64 {}
 unsafe impl ZeroValid for Complex32 {}
 unsafe impl ZeroValid for Complex64 {}
@@ -94,6 +95,7 @@ pub(crate) fn try_fresh(op: &str, dtype: DType, n: usize) -> Result<Data> {
         DType::F64 => Data::F64(try_zeroed_vec::<f64>(n).ok_or_else(failed)?),
         DType::C32 => Data::C32(try_zeroed_vec::<Complex32>(n).ok_or_else(failed)?),
         DType::C64 => Data::C64(try_zeroed_vec::<Complex64>(n).ok_or_else(failed)?),
+        DType::I32 => Data::I32(try_zeroed_vec::<i32>(n).ok_or_else(failed)?),
         DType::I64 => Data::I64(try_zeroed_vec::<i64>(n).ok_or_else(failed)?),
         DType::Bool => Data::try_zeros(op, DType::Bool, n)?,
     })

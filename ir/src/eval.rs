@@ -199,7 +199,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                 }
             }
         }
-        Op::Convert { to } => Tensor::new(shape, convert(args[0].data(), *to))?,
+        Op::Convert { to } => Tensor::new(shape, convert_data(args[0].data(), *to))?,
         Op::Iota { dim, .. } => {
             let pos: Vec<usize> = map_indices(op.name(), &shape, |r| r[*dim])?;
             let data = match out_ty.dtype {
@@ -779,8 +779,10 @@ fn eval_dot(
 
 /// Converts a buffer to `to`: float → integer with Rust `as` (truncating toward zero,
 /// saturating, NaN → 0); between integers the bits wrap (i64 → i32 keeps the low 32
-/// bits); → bool is `x != 0`; complex → real keeps the real part; bool → number is 0 / 1.
-fn convert(d: &Data, to: DType) -> Data {
+/// bits); → bool is `x != 0`; complex → real keeps the real part; bool → number is 0 / 1;
+/// real → complex rounds to the target precision first. The CPU backend's convert kernel
+/// calls this too.
+pub fn convert_data(d: &Data, to: DType) -> Data {
     fn b2f(b: bool) -> f64 {
         if b {
             1.0
@@ -840,7 +842,7 @@ fn convert(d: &Data, to: DType) -> Data {
                 .iter()
                 .map(|x| Complex32::new(x.re as f32, x.im as f32))
                 .collect(),
-            real => match convert(real, DType::F32) {
+            real => match convert_data(real, DType::F32) {
                 Data::F32(v) => v.into_iter().map(|x| Complex32::new(x, 0.0)).collect(),
                 _ => unreachable!("convert to f32 yields f32"),
             },
@@ -851,7 +853,7 @@ fn convert(d: &Data, to: DType) -> Data {
                 .map(|x| Complex64::new(x.re as f64, x.im as f64))
                 .collect(),
             Data::C64(v) => v.clone(),
-            real => match convert(real, DType::F64) {
+            real => match convert_data(real, DType::F64) {
                 Data::F64(v) => v.into_iter().map(|x| Complex64::new(x, 0.0)).collect(),
                 _ => unreachable!("convert to f64 yields f64"),
             },

@@ -117,12 +117,9 @@ impl TracedTensor {
         match ty.dtype {
             DType::I64 => Ok(self.clone()),
             DType::I32 => self.convert(DType::I64),
-            DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::Bool => {
-                Err(RuntimeError::invalid_op(
-                    op,
-                    format!("{what} {ty} must be integers (i32 or i64)"),
-                ))
-            }
+            DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::Bool => Err(
+                RuntimeError::invalid_op(op, format!("{what} {ty} must be integers (i32 or i64)")),
+            ),
         }
     }
 

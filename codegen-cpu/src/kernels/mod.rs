@@ -33,6 +33,11 @@ macro_rules! with_slice {
                 type $T = num_complex::Complex64;
                 $body
             }
+            tenferro_ir::Data::I32($v) => {
+                #[allow(dead_code)]
+                type $T = i32;
+                $body
+            }
             tenferro_ir::Data::I64($v) => {
                 #[allow(dead_code)]
                 type $T = i64;

@@ -105,7 +105,11 @@ impl Splat {
     /// The integer `v` in the integer dtype `dtype`, wrapped to its width (i32 keeps the
     /// low 32 bits, as i32 arithmetic does).
     pub fn wrapping_int(dtype: DType, v: i64) -> Splat {
-        Splat::Int(if dtype == DType::I32 { v as i32 as i64 } else { v })
+        Splat::Int(if dtype == DType::I32 {
+            v as i32 as i64
+        } else {
+            v
+        })
     }
 
     /// A tensor of type `ty` whose elements all equal this splat.
