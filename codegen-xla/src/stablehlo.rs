@@ -767,11 +767,13 @@ fn export(f: &Function, sharding: Option<&Sharding>) -> Result<String> {
                         let i = e.op("stablehlo.iota", &[], &attr, &ty.with_dtype(DType::I64));
                         e.convert_to(&i, DType::Bool)
                     }
-                    d if d.is_complex() => {
+                    d @ (DType::C32 | DType::C64) => {
                         let i = e.op("stablehlo.iota", &[], &attr, &ty.with_dtype(d.real()));
                         e.convert(&i, d)
                     }
-                    _ => e.op("stablehlo.iota", &[], &attr, ty),
+                    DType::F32 | DType::F64 | DType::I32 | DType::I64 => {
+                        e.op("stablehlo.iota", &[], &attr, ty)
+                    }
                 }]
             }
             Op::Constant(t) => {
