@@ -1596,6 +1596,78 @@ mod tests {
     }
 
     #[test]
+    fn i32_semantics_wrap_at_32_bits() {
+        let i32s = |v: &[i32]| Tensor::from_vec_col_major(vec![v.len()], v.to_vec()).unwrap();
+        let a = i32s(&[i32::MAX, -7, 5, i32::MIN, 1]);
+        let b = i32s(&[1, 2, 0, -1, 31]);
+        let get = |t: Tensor| t.to_vec::<i32>().unwrap();
+        assert_eq!(
+            get(bin(BinaryOp::Add, &a, &b)),
+            [i32::MIN, -5, 5, i32::MAX, 32]
+        );
+        assert_eq!(
+            get(bin(BinaryOp::Mul, &a, &b)),
+            [i32::MAX, -14, 0, i32::MIN, 31]
+        );
+        assert_eq!(get(bin(BinaryOp::Div, &a, &b)), [i32::MAX, -3, 0, i32::MIN, 0]);
+        assert_eq!(get(bin(BinaryOp::Rem, &a, &b)), [0, -1, 0, 0, 1]);
+        assert_eq!(get(bin(BinaryOp::Xor, &a, &b)), [i32::MAX - 1, -5, 5, i32::MAX, 30]);
+        // shifts act on the 32-bit pattern: 1 << 31 is i32::MIN, 32 is out of range
+        let one = i32s(&[1, 1, -1, -1, 1]);
+        let by = i32s(&[31, 32, 28, 31, -1]);
+        assert_eq!(get(bin(BinaryOp::ShiftLeft, &one, &by)), [i32::MIN, 0, -(1 << 28), i32::MIN, 0]);
+        assert_eq!(get(bin(BinaryOp::ShiftRightLogical, &one, &by)), [0, 0, 15, 1, 0]);
+        assert_eq!(get(un(UnaryOp::Neg, &a)), [-i32::MAX, 7, -5, i32::MIN, -1]);
+        assert_eq!(get(un(UnaryOp::Abs, &a)), [i32::MAX, 7, 5, i32::MIN, 1]);
+        assert_eq!(get(un(UnaryOp::Sign, &a)), [1, -1, 1, -1, 1]);
+        let lt = run(Op::Compare(CmpOp::Lt), &[&a, &b]);
+        assert_eq!(lt.to_vec::<bool>().unwrap(), [false, true, false, true, true]);
+        let sum = run(Op::Reduce { kind: ReduceOp::Sum, axes: vec![0] }, &[&a]);
+        assert_eq!(sum.to_vec::<i32>().unwrap(), [i32::MAX - 7 + 5 + i32::MIN + 1]);
+        let max = run(Op::Reduce { kind: ReduceOp::Max, axes: vec![0] }, &[&i32s(&[])]);
+        assert_eq!(max.to_vec::<i32>().unwrap(), [i32::MIN]);
+        let cum = run(
+            Op::Cumulative { kind: ReduceOp::Prod, axis: 0, reverse: false },
+            &[&i32s(&[1 << 16, 1 << 16, 3])],
+        );
+        assert_eq!(cum.to_vec::<i32>().unwrap(), [1 << 16, 0, 0]);
+        let order = run(Op::Argsort { axis: 0, descending: false }, &[&a]);
+        assert_eq!(order.to_vec::<i64>().unwrap(), [3, 1, 4, 2, 0]);
+    }
+
+    #[test]
+    fn i32_converts_to_and_from_every_dtype() {
+        let to = |t: &Tensor, d| run(Op::Convert { to: d }, &[t]);
+        let x = f64s(&[5], &[1.7, -1.7, f64::NAN, 1e300, -3e300]);
+        // float → i32 truncates toward zero and saturates, NaN → 0 (as float → i64)
+        assert_eq!(
+            to(&x, DType::I32).to_vec::<i32>().unwrap(),
+            [1, -1, 0, i32::MAX, i32::MIN]
+        );
+        // i64 → i32 keeps the low 32 bits; i32 → i64 is exact
+        let big = i64s(&[3], &[(1 << 32) + 5, -1, i64::MAX]);
+        assert_eq!(to(&big, DType::I32).to_vec::<i32>().unwrap(), [5, -1, -1]);
+        let v = Tensor::from_vec_col_major(vec![4], vec![i32::MIN, -3, 0, i32::MAX]).unwrap();
+        for d in DType::ALL {
+            let back = to(&to(&v, d), DType::I32);
+            let want: Vec<i32> = match d {
+                DType::Bool => vec![1, 1, 0, 1],
+                // f32 rounds i32::MAX up to 2^31, which saturates back to i32::MAX
+                _ => vec![i32::MIN, -3, 0, i32::MAX],
+            };
+            assert_eq!(back.to_vec::<i32>().unwrap(), want, "via {d}");
+        }
+        assert_eq!(
+            to(&v, DType::I64).to_vec::<i64>().unwrap(),
+            [i32::MIN as i64, -3, 0, i32::MAX as i64]
+        );
+        assert_eq!(
+            to(&v, DType::F64).to_vec::<f64>().unwrap(),
+            [i32::MIN as f64, -3.0, 0.0, i32::MAX as f64]
+        );
+    }
+
+    #[test]
     fn iota_constant_and_extension() {
         let io = |dtype, dim| {
             run(
