@@ -1609,29 +1609,69 @@ mod tests {
             get(bin(BinaryOp::Mul, &a, &b)),
             [i32::MAX, -14, 0, i32::MIN, 31]
         );
-        assert_eq!(get(bin(BinaryOp::Div, &a, &b)), [i32::MAX, -3, 0, i32::MIN, 0]);
+        assert_eq!(
+            get(bin(BinaryOp::Div, &a, &b)),
+            [i32::MAX, -3, 0, i32::MIN, 0]
+        );
         assert_eq!(get(bin(BinaryOp::Rem, &a, &b)), [0, -1, 0, 0, 1]);
-        assert_eq!(get(bin(BinaryOp::Xor, &a, &b)), [i32::MAX - 1, -5, 5, i32::MAX, 30]);
+        assert_eq!(
+            get(bin(BinaryOp::Xor, &a, &b)),
+            [i32::MAX - 1, -5, 5, i32::MAX, 30]
+        );
         // shifts act on the 32-bit pattern: 1 << 31 is i32::MIN, 32 is out of range
         let one = i32s(&[1, 1, -1, -1, 1]);
         let by = i32s(&[31, 32, 28, 31, -1]);
-        assert_eq!(get(bin(BinaryOp::ShiftLeft, &one, &by)), [i32::MIN, 0, -(1 << 28), i32::MIN, 0]);
-        assert_eq!(get(bin(BinaryOp::ShiftRightLogical, &one, &by)), [0, 0, 15, 1, 0]);
+        assert_eq!(
+            get(bin(BinaryOp::ShiftLeft, &one, &by)),
+            [i32::MIN, 0, -(1 << 28), i32::MIN, 0]
+        );
+        assert_eq!(
+            get(bin(BinaryOp::ShiftRightLogical, &one, &by)),
+            [0, 0, 15, 1, 0]
+        );
         assert_eq!(get(un(UnaryOp::Neg, &a)), [-i32::MAX, 7, -5, i32::MIN, -1]);
         assert_eq!(get(un(UnaryOp::Abs, &a)), [i32::MAX, 7, 5, i32::MIN, 1]);
         assert_eq!(get(un(UnaryOp::Sign, &a)), [1, -1, 1, -1, 1]);
         let lt = run(Op::Compare(CmpOp::Lt), &[&a, &b]);
-        assert_eq!(lt.to_vec::<bool>().unwrap(), [false, true, false, true, true]);
-        let sum = run(Op::Reduce { kind: ReduceOp::Sum, axes: vec![0] }, &[&a]);
-        assert_eq!(sum.to_vec::<i32>().unwrap(), [i32::MAX - 7 + 5 + i32::MIN + 1]);
-        let max = run(Op::Reduce { kind: ReduceOp::Max, axes: vec![0] }, &[&i32s(&[])]);
+        assert_eq!(
+            lt.to_vec::<bool>().unwrap(),
+            [false, true, false, true, true]
+        );
+        let sum = run(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: vec![0],
+            },
+            &[&a],
+        );
+        assert_eq!(
+            sum.to_vec::<i32>().unwrap(),
+            [i32::MAX - 7 + 5 + i32::MIN + 1]
+        );
+        let max = run(
+            Op::Reduce {
+                kind: ReduceOp::Max,
+                axes: vec![0],
+            },
+            &[&i32s(&[])],
+        );
         assert_eq!(max.to_vec::<i32>().unwrap(), [i32::MIN]);
         let cum = run(
-            Op::Cumulative { kind: ReduceOp::Prod, axis: 0, reverse: false },
+            Op::Cumulative {
+                kind: ReduceOp::Prod,
+                axis: 0,
+                reverse: false,
+            },
             &[&i32s(&[1 << 16, 1 << 16, 3])],
         );
         assert_eq!(cum.to_vec::<i32>().unwrap(), [1 << 16, 0, 0]);
-        let order = run(Op::Argsort { axis: 0, descending: false }, &[&a]);
+        let order = run(
+            Op::Argsort {
+                axis: 0,
+                descending: false,
+            },
+            &[&a],
+        );
         assert_eq!(order.to_vec::<i64>().unwrap(), [3, 1, 4, 2, 0]);
     }
 

@@ -740,7 +740,11 @@ func @f(%a: i32[2], %b: i64[2]) -> (i64[2], i32[2], i32[2]) {
     let f = parse_and_verify(text).unwrap();
     assert_eq!(
         f.output_types(),
-        vec![t(DType::I64, &[2]), t(DType::I32, &[2]), t(DType::I32, &[2])]
+        vec![
+            t(DType::I64, &[2]),
+            t(DType::I32, &[2]),
+            t(DType::I32, &[2])
+        ]
     );
     let printed = print(&f);
     assert!(printed.contains("%0: i32[2]"), "{printed}");
@@ -749,5 +753,8 @@ func @f(%a: i32[2], %b: i64[2]) -> (i64[2], i32[2], i32[2]) {
     // mixing i32 and i64 operands is a type error naming both (the IR never promotes)
     let bad = "func @g(%a: i32[2], %b: i64[2]) -> (i64[2]) {\n  %s = add %a, %b\n  return %s\n}";
     let e = parse_and_verify(bad).unwrap_err().to_string();
-    assert!(e.contains("add") && e.contains("i32[2]") && e.contains("i64[2]"), "{e}");
+    assert!(
+        e.contains("add") && e.contains("i32[2]") && e.contains("i64[2]"),
+        "{e}"
+    );
 }

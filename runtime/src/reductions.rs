@@ -26,11 +26,11 @@
 //!
 //! `mean`, `var` and `std` of an integer or bool tensor are computed in the default
 //! float, f64 (`mean` of i64 `[0, 1, 2, 3]` is `1.5`, as NumPy and JAX); `var`/`std` of a
-//! complex tensor are real. `sum_axes`/`prod_axes` of bool and i32 count in i64 (as
-//! `jnp.sum` with 64-bit types; the `reduce_sum` / `reduce_prod` primitives keep i32);
-//! `max_axes` /
-//! `min_axes` of bool are bool (any / all). Complex operands of ordered reductions (max,
-//! min, argmax, argmin, logsumexp, softmax) are rejected. Empty reductions follow NumPy:
+//! complex tensor are real. `sum_axes`/`prod_axes` of bool count in i64; integer sums and
+//! products keep their dtype and wrap (an i32 sum is i32, as `lax.reduce_sum`; `jnp.sum`
+//! would widen it to i64: convert first for that); `max_axes` / `min_axes` of bool are
+//! bool (any / all). Complex operands of ordered reductions (max, min, argmax, argmin,
+//! logsumexp, softmax) are rejected. Empty reductions follow NumPy:
 //! the sum of nothing is 0, the product 1, the max `-inf`, the mean and variance NaN
 //! (0 / 0); `argmax`/`argmin` of an empty axis are errors.
 
@@ -172,8 +172,7 @@ fn reduce_kind(
             ));
         }
         let is_bool = ty.dtype == DType::Bool;
-        // bool, and i32 sums and products (jnp's promote_integers), count in i64.
-        let xin = if is_bool || (!ordered && ty.dtype == DType::I32) {
+        let xin = if is_bool {
             x.convert(DType::I64)?
         } else {
             x.clone()
@@ -194,13 +193,14 @@ fn reduce_kind(
 }
 
 impl TracedTensor {
-    /// Sum over signed `axes` (`jnp.sum(x, axis, keepdims)`); bool and i32 count in i64.
+    /// Sum over signed `axes` (`jnp.sum(x, axis, keepdims)`); bool counts in i64, integers
+    /// keep their dtype.
     #[track_caller]
     pub fn sum_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "sum_axes", ReduceOp::Sum, axes, keepdims)
     }
 
-    /// Product over signed `axes`; 1 for an empty reduction; bool and i32 multiply in i64.
+    /// Product over signed `axes`; 1 for an empty reduction.
     #[track_caller]
     pub fn prod_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "prod_axes", ReduceOp::Prod, axes, keepdims)
