@@ -697,6 +697,22 @@ fn eval_dot(
     shape: Vec<usize>,
 ) -> Result<Tensor, IrError> {
     let (ls, rs) = (l.shape(), r.shape());
+    // Integers wrap, as the reference evaluator's other integer arithmetic.
+    macro_rules! int_dot {
+        ($u:expr, $v:expr, $t:ty) => {
+            dot_vec(
+                op.name(),
+                $u,
+                ls,
+                $v,
+                rs,
+                d,
+                &shape,
+                0,
+                |a: $t, x: $t, y: $t| a.wrapping_add(x.wrapping_mul(y)),
+            )
+        };
+    }
     let data = match (l.data(), r.data()) {
         (Data::F32(u), Data::F32(v)) => Data::F32(dot_vec(
             op.name(),
@@ -742,28 +758,8 @@ fn eval_dot(
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
         )?),
-        (Data::I32(u), Data::I32(v)) => Data::I32(dot_vec(
-            op.name(),
-            u,
-            ls,
-            v,
-            rs,
-            d,
-            &shape,
-            0,
-            |a: i32, x: i32, y: i32| a.wrapping_add(x.wrapping_mul(y)),
-        )?),
-        (Data::I64(u), Data::I64(v)) => Data::I64(dot_vec(
-            op.name(),
-            u,
-            ls,
-            v,
-            rs,
-            d,
-            &shape,
-            0,
-            |a: i64, x: i64, y: i64| a.wrapping_add(x.wrapping_mul(y)),
-        )?),
+        (Data::I32(u), Data::I32(v)) => Data::I32(int_dot!(u, v, i32)?),
+        (Data::I64(u), Data::I64(v)) => Data::I64(int_dot!(u, v, i64)?),
         _ => {
             return Err(IrError::invalid(
                 op.name(),

@@ -112,6 +112,21 @@ fn random_float(r: &mut Rng, special: bool) -> f64 {
     }
 }
 
+/// `n` integers of type `$t` in [-4, 4], with its extremes (or 0) one time in twelve.
+macro_rules! random_ints {
+    ($r:expr, $n:expr, $t:ty) => {
+        (0..$n)
+            .map(|_| {
+                if $r.one_in(12) {
+                    [<$t>::MIN, <$t>::MAX, 0][$r.below(3)]
+                } else {
+                    $r.below(9) as $t - 4
+                }
+            })
+            .collect()
+    };
+}
+
 /// A random tensor of type `ty` (see [`random_inputs`]); zeros if `ty` is too large.
 pub fn random_tensor(r: &mut Rng, ty: &TensorType, special: bool) -> Tensor {
     let n = ty.numel();
@@ -133,28 +148,8 @@ pub fn random_tensor(r: &mut Rng, ty: &TensorType, special: bool) -> Tensor {
                 .map(|_| Complex64::new(random_float(r, special), random_float(r, special)))
                 .collect(),
         ),
-        DType::I32 => Data::I32(
-            (0..n)
-                .map(|_| {
-                    if r.one_in(12) {
-                        [i32::MIN, i32::MAX, 0][r.below(3)]
-                    } else {
-                        r.below(9) as i32 - 4
-                    }
-                })
-                .collect(),
-        ),
-        DType::I64 => Data::I64(
-            (0..n)
-                .map(|_| {
-                    if r.one_in(12) {
-                        [i64::MIN, i64::MAX, 0][r.below(3)]
-                    } else {
-                        r.below(9) as i64 - 4
-                    }
-                })
-                .collect(),
-        ),
+        DType::I32 => Data::I32(random_ints!(r, n, i32)),
+        DType::I64 => Data::I64(random_ints!(r, n, i64)),
         DType::Bool => Data::Bool((0..n).map(|_| r.coin()).collect()),
     };
     Tensor::new(ty.shape.clone(), data).unwrap_or_else(|_| Tensor::zeros(ty))

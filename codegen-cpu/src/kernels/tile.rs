@@ -365,6 +365,19 @@ macro_rules! complex_unary {
 complex_unary!(unary_c64, f64, map_c64);
 complex_unary!(unary_c32, f32, map_c32);
 
+/// An integer unary op of the table over one tile (`None` operand: the destination).
+macro_rules! int_unary {
+    ($u:expr, $variant:ident, $map:ident, $name:literal, $src:expr, $d:expr) => {{
+        let a = match $src {
+            None => None,
+            Some(Slice::$variant(a)) => Some(a),
+            _ => return Err(mismatch($u.name())),
+        };
+        $u.$map(TableLoop { src: a, dst: $d })
+            .ok_or_else(|| no_semantics($u, $name))
+    }};
+}
+
 #[inline(always)]
 fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     match (dst, src) {
@@ -401,24 +414,8 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
         (SliceMut::C64(d), Some(Slice::C64(a))) => unary_c64(u, Some(a), d),
         (SliceMut::C32(d), None) => unary_c32(u, None, d),
         (SliceMut::C32(d), Some(Slice::C32(a))) => unary_c32(u, Some(a), d),
-        (SliceMut::I32(d), src) => {
-            let a = match src {
-                None => None,
-                Some(Slice::I32(a)) => Some(a),
-                _ => return Err(mismatch(u.name())),
-            };
-            u.map_i32(TableLoop { src: a, dst: d })
-                .ok_or_else(|| no_semantics(u, "i32"))
-        }
-        (SliceMut::I64(d), src) => {
-            let a = match src {
-                None => None,
-                Some(Slice::I64(a)) => Some(a),
-                _ => return Err(mismatch(u.name())),
-            };
-            u.map_i64(TableLoop { src: a, dst: d })
-                .ok_or_else(|| no_semantics(u, "i64"))
-        }
+        (SliceMut::I32(d), src) => int_unary!(u, I32, map_i32, "i32", src, d),
+        (SliceMut::I64(d), src) => int_unary!(u, I64, map_i64, "i64", src, d),
         _ => Err(mismatch(u.name())),
     }
 }

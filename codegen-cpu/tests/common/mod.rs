@@ -7,15 +7,13 @@ use tenferro_cpu::CpuBackend;
 use tenferro_ir::{eval, infer_types, DType, Data, Function, Op, Tensor, TensorType};
 use tenferro_runtime::{Backend, ExtensionRegistry};
 
-/// Dtypes every numeric op is tried on.
-pub const NUMERIC: [DType; 6] = [
-    DType::F32,
-    DType::F64,
-    DType::C32,
-    DType::C64,
-    DType::I64,
-    DType::I32,
-];
+/// Dtypes every numeric op is tried on: all but bool.
+pub fn numeric() -> Vec<DType> {
+    DType::ALL
+        .into_iter()
+        .filter(|&d| d != DType::Bool)
+        .collect()
+}
 
 /// A small deterministic generator (splitmix64).
 pub struct SeedRng(u64);
