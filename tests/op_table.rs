@@ -93,45 +93,12 @@ fn values(rng: &mut Rng, dtype: DType, n: usize, lo: f64, hi: f64, specials: boo
 
 /// Every element as (re, im) in f64.
 fn parts(t: &Tensor) -> Vec<(f64, f64)> {
-    match t.dtype() {
-        DType::F64 => t
-            .to_vec::<f64>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v, 0.0))
-            .collect(),
-        DType::F32 => t
-            .to_vec::<f32>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v as f64, 0.0))
-            .collect(),
-        DType::C64 => t
-            .to_vec::<Complex64>()
-            .unwrap()
-            .iter()
-            .map(|z| (z.re, z.im))
-            .collect(),
-        DType::C32 => t
-            .to_vec::<num_complex::Complex32>()
-            .unwrap()
-            .iter()
-            .map(|z| (z.re as f64, z.im as f64))
-            .collect(),
-        DType::I64 => t
-            .to_vec::<i64>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v as f64, 0.0))
-            .collect(),
-        DType::I32 => t
-            .to_vec::<i32>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v as f64, 0.0))
-            .collect(),
-        DType::Bool => unreachable!(),
-    }
+    (0..t.numel())
+        .map(|i| {
+            let z = t.data().get_c64(i);
+            (z.re, z.im)
+        })
+        .collect()
 }
 
 fn ulp_close(a: f64, b: f64, eps: f64, ulps: f64) -> bool {

@@ -91,19 +91,11 @@ fn eager_scalars_are_run_time_operands_not_part_of_the_cached_op() {
     assert_eq!(ctx.stats().ops_compiled, compiled + 1);
 }
 
-fn i32s(v: &[i32]) -> TracedTensor {
-    TracedTensor::from_vec_col_major(vec![v.len()], v.to_vec())
-}
-
-fn i64s(v: &[i64]) -> TracedTensor {
-    TracedTensor::from_vec_col_major(vec![v.len()], v.to_vec())
-}
-
 #[test]
 fn i32_promotes_as_in_jax() {
-    let a = i32s(&[1, -2, 3]);
+    let a = TracedTensor::from_vec_col_major(vec![3], vec![1i32, -2, 3]);
     // i32 + i64 → i64
-    let s = &a + &i64s(&[10, 20, 1 << 40]);
+    let s = &a + &TracedTensor::from_vec_col_major(vec![3], vec![10i64, 20, 1 << 40]);
     assert_eq!(s.dtype().unwrap(), DType::I64);
     assert_eq!(run(&s).to_vec::<i64>().unwrap(), [11, 18, (1 << 40) + 3]);
     // i32 with a weak Rust integer stays i32
@@ -123,17 +115,20 @@ fn i32_promotes_as_in_jax() {
     let b = TracedTensor::from_vec_col_major(vec![3], vec![true, false, true]);
     assert_eq!((&b + &a).dtype().unwrap(), DType::I32);
     // mean of i32 is f64
-    let mean = i32s(&[0, 1, 2, 3]).mean();
+    let mean = TracedTensor::from_vec_col_major(vec![4], vec![0i32, 1, 2, 3]).mean();
     assert_eq!(mean.dtype().unwrap(), DType::F64);
     assert_eq!(run(&mean).to_vec::<f64>().unwrap(), [1.5]);
     // comparisons promote, then give bool
-    let lt = a.compare(CmpOp::Lt, &i64s(&[2, -3, 3]));
+    let lt = a.compare(
+        CmpOp::Lt,
+        &TracedTensor::from_vec_col_major(vec![3], vec![2i64, -3, 3]),
+    );
     assert_eq!(run(&lt).to_vec::<bool>().unwrap(), [true, false, false]);
 }
 
 #[test]
 fn a_weak_integer_outside_the_i32_range_is_an_error() {
-    let a = i32s(&[1, 2]);
+    let a = TracedTensor::from_vec_col_major(vec![2], vec![1i32, 2]);
     let e = (&a * (1_i64 << 33)).error().expect("recorded").to_string();
     assert!(
         e.contains("mul") && e.contains("8589934592") && e.contains("i32[2]"),
