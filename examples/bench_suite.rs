@@ -75,7 +75,10 @@ const LINALG_IDS: [&str; 14] = [
 fn linalg_batched(id: &str) -> Option<(&str, usize, usize)> {
     let rest = id.strip_prefix("L_")?;
     let (op, dims) = rest.split_once('_')?;
-    let d: Vec<usize> = dims.split('x').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<usize> = dims
+        .split('x')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     match d.as_slice() {
         [n, m, b] if n == m => Some((op, *n, *b)),
         _ => None,

@@ -30,7 +30,7 @@ fn degenerate_and_invalid_inputs_do_not_panic() {
         &[],
         &[2, 2, 0],
     ];
-    let dtypes = [DType::F64, DType::C64, DType::I64, DType::Bool];
+    let dtypes = [DType::F64, DType::C64, DType::I64, DType::I32, DType::Bool];
     let ad = AdContext::builder()
         .with_extension_rules(tenferro_linalg::ad_rules().unwrap())
         .build()

@@ -11,12 +11,25 @@ use tenferro_ad::{AdContext, EagerContext};
 use tenferro_cpu::CpuBackend;
 use tenferro_ir::eval::{eval, eval_op};
 use tenferro_ir::{
-    parse, print, BinaryOp, DType, Domain, Function, Op, Tensor, TensorType, UnaryOp,
+    parse, print, BinaryOp, DType, Domain, Function, Op, ReduceOp, Tensor, TensorType, UnaryOp,
 };
 use tenferro_passes::OptLevel;
 use tenferro_runtime::{CompileOptions, GraphCompiler, GraphExecutor, TracedTensor};
 
-const DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::C32, DType::C64, DType::I64];
+/// Every dtype but bool (which no elementwise arithmetic accepts).
+const DTYPES: [DType; 6] = {
+    let mut out = [DType::F32; 6];
+    let mut i = 0;
+    let mut k = 0;
+    while i < DType::ALL.len() {
+        if !matches!(DType::ALL[i], DType::Bool) {
+            out[k] = DType::ALL[i];
+            k += 1;
+        }
+        i += 1;
+    }
+    out
+};
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -63,52 +76,29 @@ fn values(rng: &mut Rng, dtype: DType, n: usize, lo: f64, hi: f64, specials: boo
                 .collect(),
         )
         .unwrap(),
-        DType::I64 => Tensor::from_vec_col_major(
-            shape,
-            re.iter()
+        // integers: the reals scaled by 100 (non-finite ones become 7), converted
+        DType::I64 | DType::I32 => {
+            let scaled: Vec<i64> = re
+                .iter()
                 .map(|&v| if v.is_finite() { (v * 100.0) as i64 } else { 7 })
-                .collect(),
-        )
-        .unwrap(),
+                .collect();
+            let t = Tensor::from_vec_col_major(shape, scaled).unwrap();
+            eval_op(&Op::Convert { to: dtype }, &[&t])
+                .unwrap()
+                .remove(0)
+        }
         DType::Bool => unreachable!("no unary op accepts bool"),
     }
 }
 
 /// Every element as (re, im) in f64.
 fn parts(t: &Tensor) -> Vec<(f64, f64)> {
-    match t.dtype() {
-        DType::F64 => t
-            .to_vec::<f64>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v, 0.0))
-            .collect(),
-        DType::F32 => t
-            .to_vec::<f32>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v as f64, 0.0))
-            .collect(),
-        DType::C64 => t
-            .to_vec::<Complex64>()
-            .unwrap()
-            .iter()
-            .map(|z| (z.re, z.im))
-            .collect(),
-        DType::C32 => t
-            .to_vec::<num_complex::Complex32>()
-            .unwrap()
-            .iter()
-            .map(|z| (z.re as f64, z.im as f64))
-            .collect(),
-        DType::I64 => t
-            .to_vec::<i64>()
-            .unwrap()
-            .iter()
-            .map(|&v| (v as f64, 0.0))
-            .collect(),
-        DType::Bool => unreachable!(),
-    }
+    (0..t.numel())
+        .map(|i| {
+            let z = t.data().get_c64(i);
+            (z.re, z.im)
+        })
+        .collect()
 }
 
 fn ulp_close(a: f64, b: f64, eps: f64, ulps: f64) -> bool {
@@ -124,10 +114,13 @@ fn ulp_close(a: f64, b: f64, eps: f64, ulps: f64) -> bool {
     (a - b).abs() <= ulps * eps * a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
 }
 
-/// Same bits (NaN payloads aside), or within `ulps` when `approx`.
+/// Same bits (NaN payloads aside), or within `ulps` when `approx`; integers exactly.
 fn agree(got: &Tensor, want: &Tensor, approx: bool) -> bool {
     if got.ty() != want.ty() {
         return false;
+    }
+    if !got.dtype().is_float() {
+        return got.bits_eq(want);
     }
     let eps = match got.dtype() {
         DType::F32 | DType::C32 => f32::EPSILON as f64,
@@ -168,6 +161,35 @@ fn every_unary_op_has_a_dtype_and_a_result_type() {
     }
 }
 
+/// Compiles `y` at O0 and runs it on the CPU backend at 1 and 2 threads, fused and
+/// unfused, with `inputs` (in the order of the program's parameters), against the
+/// reference evaluator: within 4 ulp where `approx(fusion)`, else bit-exact. `what`
+/// names the case in a failure.
+fn matches_reference(
+    y: &TracedTensor,
+    inputs: &[(&TracedTensor, Tensor)],
+    approx: impl Fn(bool) -> bool,
+    what: &str,
+) {
+    let p0 = GraphCompiler::with_options(CompileOptions::new().opt_level(OptLevel::O0))
+        .compile(y)
+        .unwrap();
+    let values: Vec<Tensor> = inputs.iter().map(|(_, v)| v.clone()).collect();
+    let want = eval(p0.function(), &values).unwrap().remove(0);
+    for threads in [1, 2] {
+        for fusion in [true, false] {
+            let backend = CpuBackend::with_threads(threads).with_fusion(fusion);
+            let got = GraphExecutor::new(backend)
+                .run_with_inputs(&p0, inputs)
+                .unwrap();
+            assert!(
+                agree(&got, &want, approx(fusion)),
+                "{what}: {threads} threads, fusion {fusion}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_unary_op_runs_on_the_cpu_as_the_reference_evaluator_does() {
     let mut rng = Rng(0x5eed);
@@ -179,26 +201,68 @@ fn every_unary_op_runs_on_the_cpu_as_the_reference_evaluator_does() {
             let alone = x.unary(u);
             let chain = alone.unary(UnaryOp::Neg);
             for y in [&alone, &chain] {
-                let p0 = GraphCompiler::with_options(CompileOptions::new().opt_level(OptLevel::O0))
-                    .compile(y)
-                    .unwrap();
-                let want = eval(p0.function(), std::slice::from_ref(&xv))
-                    .unwrap()
-                    .remove(0);
-                for threads in [1, 2] {
-                    for fusion in [true, false] {
-                        let backend = CpuBackend::with_threads(threads).with_fusion(fusion);
-                        let got = GraphExecutor::new(backend)
-                            .run_with_inputs(&p0, &[(&x, xv.clone())])
-                            .unwrap();
-                        assert!(
-                            agree(&got, &want, approximate(u, d)),
-                            "{} on {d:?}: {threads} threads, fusion {fusion}",
-                            u.name()
-                        );
-                    }
-                }
+                let what = format!("{} on {d:?}", u.name());
+                let approx = approximate(u, d);
+                matches_reference(y, &[(&x, xv.clone())], |_| approx, &what);
             }
+        }
+    }
+}
+
+/// `n` integers of the integer dtype `d` in [-1000, 1000], with the extremes of its width
+/// one time in sixteen (so sums and products wrap).
+fn wide_ints(rng: &mut Rng, d: DType, n: usize) -> Tensor {
+    let v: Vec<i64> = (0..n)
+        .map(|_| match (rng.next() * 16.0) as u32 {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            _ => rng.uniform(-1000.0, 1000.0) as i64,
+        })
+        .collect();
+    let shape = vec![n];
+    match d {
+        DType::I64 => Tensor::from_vec_col_major(shape, v).unwrap(),
+        DType::I32 => Tensor::from_vec_col_major(
+            shape,
+            v.iter()
+                .map(|&x| x.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
+                .collect(),
+        )
+        .unwrap(),
+        other => unreachable!("{other} is not an integer dtype"),
+    }
+}
+
+#[test]
+fn integer_reductions_scans_sorts_and_products_run_on_the_cpu_as_the_reference_evaluator_does() {
+    // Sizes past the lane count and the tile / block sizes, so the fused whole
+    // reductions, the row reductions and the blocked scans all run.
+    let (m, n) = (37, 301);
+    let mut rng = Rng(0x1d);
+    for d in DTYPES.into_iter().filter(|d| !d.is_float()) {
+        let xv = wide_ints(&mut rng, d, m * n).reshaped(vec![m, n]).unwrap();
+        let x = TracedTensor::input(d, &[m, n]);
+        let mixed = (&x * 3).binary(BinaryOp::Xor, &x);
+        let mut outs: Vec<TracedTensor> = Vec::new();
+        for kind in [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min] {
+            let reduce = |t: &TracedTensor, axes: &[usize]| match kind {
+                ReduceOp::Sum => t.reduce_sum(axes),
+                ReduceOp::Prod => t.reduce_prod(axes),
+                ReduceOp::Max => t.reduce_max(axes),
+                ReduceOp::Min => t.reduce_min(axes),
+            };
+            for axes in [vec![0], vec![1], vec![0, 1]] {
+                // alone, and fused with elementwise work on its operand
+                outs.push(reduce(&x, &axes));
+                outs.push(reduce(&mixed, &axes));
+            }
+            outs.push(x.cumulative(kind, 1, false));
+            outs.push(x.cumulative(kind, 0, true));
+        }
+        outs.push(x.argsort(1, true));
+        outs.push(x.matmul(&x.transpose(&[1, 0]).unwrap()).unwrap());
+        for (i, y) in outs.iter().enumerate() {
+            matches_reference(y, &[(&x, xv.clone())], |_| false, &format!("#{i} on {d:?}"));
         }
     }
 }
@@ -364,27 +428,14 @@ fn every_binary_op_runs_on_the_cpu_as_the_reference_evaluator_does() {
             let x = TracedTensor::input(d, &[1000]);
             let y = TracedTensor::input(d, &[1000]);
             let z = x.binary(b, &y);
-            let p0 = GraphCompiler::with_options(CompileOptions::new().opt_level(OptLevel::O0))
-                .compile(&z)
-                .unwrap();
-            let want = eval(p0.function(), &[xv.clone(), yv.clone()])
-                .unwrap()
-                .remove(0);
             // pow and complex division/product have documented non-bit-exact fused kernels
             let approx = b == BinaryOp::Pow || d.is_complex();
-            for threads in [1, 2] {
-                for fusion in [true, false] {
-                    let backend = CpuBackend::with_threads(threads).with_fusion(fusion);
-                    let got = GraphExecutor::new(backend)
-                        .run_with_inputs(&p0, &[(&x, xv.clone()), (&y, yv.clone())])
-                        .unwrap();
-                    assert!(
-                        agree(&got, &want, approx && fusion),
-                        "{} on {d:?}: {threads} threads, fusion {fusion}",
-                        b.name()
-                    );
-                }
-            }
+            matches_reference(
+                &z,
+                &[(&x, xv), (&y, yv)],
+                |fusion| approx && fusion,
+                &format!("{} on {d:?}", b.name()),
+            );
         }
     }
 }

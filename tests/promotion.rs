@@ -1,9 +1,9 @@
 //! Type promotion as JAX does it: Rust numbers are weakly typed, tensors promote along
-//! bool < i64 < f32 < f64 and real < complex.
+//! bool < i32 < i64 < f32 < f64 and real < complex.
 
 use tenferro_ad::EagerContext;
 use tenferro_cpu::CpuBackend;
-use tenferro_ir::{DType, Tensor};
+use tenferro_ir::{CmpOp, DType, Tensor};
 use tenferro_runtime::{GraphCompiler, GraphExecutor, TracedTensor};
 
 fn run(t: &TracedTensor) -> Tensor {
@@ -98,4 +98,49 @@ fn eager_scalars_are_run_time_operands_not_part_of_the_cached_op() {
     }
     // one more op for `1.0 - w` (scalar on the left), none per new scalar value
     assert_eq!(ctx.stats().ops_compiled, compiled + 1);
+}
+
+#[test]
+fn i32_promotes_as_in_jax() {
+    let a = TracedTensor::from_vec_col_major(vec![3], vec![1i32, -2, 3]);
+    // i32 + i64 → i64
+    let s = &a + &TracedTensor::from_vec_col_major(vec![3], vec![10i64, 20, 1 << 40]);
+    assert_eq!(s.dtype().unwrap(), DType::I64);
+    assert_eq!(run(&s).to_vec::<i64>().unwrap(), [11, 18, (1 << 40) + 3]);
+    // i32 with a weak Rust integer stays i32
+    let m = &a * 2;
+    assert_eq!(m.dtype().unwrap(), DType::I32);
+    assert_eq!(run(&m).to_vec::<i32>().unwrap(), [2, -4, 6]);
+    // i32 with a weak Rust float becomes the default float f64
+    let h = &a * 0.5;
+    assert_eq!(h.dtype().unwrap(), DType::F64);
+    assert_eq!(run(&h).to_vec::<f64>().unwrap(), [0.5, -1.0, 1.5]);
+    // i32 + f32 → f32
+    let f = TracedTensor::from_vec_col_major(vec![3], vec![0.25f32, 0.5, 0.75]);
+    let g = &a + &f;
+    assert_eq!(g.dtype().unwrap(), DType::F32);
+    assert_eq!(run(&g).to_vec::<f32>().unwrap(), [1.25, -1.5, 3.75]);
+    // bool + i32 → i32
+    let b = TracedTensor::from_vec_col_major(vec![3], vec![true, false, true]);
+    assert_eq!((&b + &a).dtype().unwrap(), DType::I32);
+    // mean of i32 is f64
+    let mean = TracedTensor::from_vec_col_major(vec![4], vec![0i32, 1, 2, 3]).mean();
+    assert_eq!(mean.dtype().unwrap(), DType::F64);
+    assert_eq!(run(&mean).to_vec::<f64>().unwrap(), [1.5]);
+    // comparisons promote, then give bool
+    let lt = a.compare(
+        CmpOp::Lt,
+        &TracedTensor::from_vec_col_major(vec![3], vec![2i64, -3, 3]),
+    );
+    assert_eq!(run(&lt).to_vec::<bool>().unwrap(), [true, false, false]);
+}
+
+#[test]
+fn a_weak_integer_outside_the_i32_range_is_an_error() {
+    let a = TracedTensor::from_vec_col_major(vec![2], vec![1i32, 2]);
+    let e = (&a * (1_i64 << 33)).error().expect("recorded").to_string();
+    assert!(
+        e.contains("mul") && e.contains("8589934592") && e.contains("i32[2]"),
+        "{e}"
+    );
 }

@@ -21,6 +21,7 @@ unsafe trait ZeroValid: Copy {}
 // SAFETY: zero bits are +0.0, 0 and 0 + 0i.
 unsafe impl ZeroValid for f32 {}
 unsafe impl ZeroValid for f64 {}
+unsafe impl ZeroValid for i32 {}
 unsafe impl ZeroValid for i64 {}
 unsafe impl ZeroValid for Complex32 {}
 unsafe impl ZeroValid for Complex64 {}
@@ -95,6 +96,7 @@ pub(crate) fn try_fresh(op: &str, dtype: DType, n: usize) -> Result<Data> {
         DType::F64 => Data::F64(try_zeroed_vec::<f64>(n).ok_or_else(failed)?),
         DType::C32 => Data::C32(try_zeroed_vec::<Complex32>(n).ok_or_else(failed)?),
         DType::C64 => Data::C64(try_zeroed_vec::<Complex64>(n).ok_or_else(failed)?),
+        DType::I32 => Data::I32(try_zeroed_vec::<i32>(n).ok_or_else(failed)?),
         DType::I64 => Data::I64(try_zeroed_vec::<i64>(n).ok_or_else(failed)?),
         DType::Bool => Data::try_zeros(op, DType::Bool, n)?,
     })
@@ -211,6 +213,11 @@ macro_rules! with_slice {
             tenferro_ir::Data::C64($v) => {
                 #[allow(dead_code)]
                 type $T = num_complex::Complex64;
+                $body
+            }
+            tenferro_ir::Data::I32($v) => {
+                #[allow(dead_code)]
+                type $T = i32;
                 $body
             }
             tenferro_ir::Data::I64($v) => {

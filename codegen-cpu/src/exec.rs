@@ -261,7 +261,8 @@ fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPoo
         StepKind::Binary(b) => elementwise::binary(name, *b, data(0)?, data(1)?)?,
         StepKind::Compare(c) => elementwise::compare(name, *c, data(0)?, data(1)?)?,
         StepKind::Select => elementwise::select(name, data(0)?, data(1)?, data(2)?)?,
-        StepKind::Convert(to) => elementwise::convert(data(0)?, *to),
+        // The reference evaluator's conversion, so results are bit-identical to it.
+        StepKind::Convert(to) => tenferro_ir::eval::convert_data(data(0)?, *to),
         StepKind::Reduce(kind, plan) => reduce::reduce(name, *kind, plan, data(0)?)?,
         StepKind::Dot(plan) => {
             let (l, r) = (data(0)?, data(1)?);

@@ -336,7 +336,7 @@ impl<'f> Partitioner<'f> {
     fn is_whole_float_product(&self, kind: ReduceOp, r: usize) -> bool {
         kind == ReduceOp::Prod
             && self.numel(r) == 1
-            && !matches!(self.value_dtype(r), DType::I64 | DType::Bool)
+            && !matches!(self.value_dtype(r), DType::I32 | DType::I64 | DType::Bool)
     }
 
     fn value_dtype(&self, v: usize) -> DType {

@@ -205,15 +205,16 @@ fn pjrt_type(d: DType) -> i32 {
         DType::F64 => buffer_type::F64,
         DType::C32 => buffer_type::C64,
         DType::C64 => buffer_type::C128,
+        DType::I32 => buffer_type::S32,
         DType::I64 => buffer_type::S64,
         DType::Bool => buffer_type::PRED,
     }
 }
 
-/// The bytes of a slice of plain numbers (f32, f64, i64, complex, bool).
+/// The bytes of a slice of plain numbers (f32, f64, i32, i64, complex, bool).
 fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
     // SAFETY: only called with element types without padding or invalid byte patterns
-    // when read (f32, f64, i64, Complex<f32/f64> (repr(C)), bool (0 or 1)).
+    // when read (f32, f64, i32, i64, Complex<f32/f64> (repr(C)), bool (0 or 1)).
     unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
@@ -223,6 +224,7 @@ fn data_bytes(d: &Data) -> &[u8] {
         Data::F64(v) => bytes_of(v),
         Data::C32(v) => bytes_of(v),
         Data::C64(v) => bytes_of(v),
+        Data::I32(v) => bytes_of(v),
         Data::I64(v) => bytes_of(v),
         Data::Bool(v) => bytes_of(v),
     }
@@ -231,7 +233,7 @@ fn data_bytes(d: &Data) -> &[u8] {
 /// Copies `src` into the numbers `dst` (same byte length).
 fn fill_from_bytes<T: Copy>(dst: &mut [T], src: &[u8]) {
     assert_eq!(std::mem::size_of_val(dst), src.len());
-    // SAFETY: `dst` holds plain numbers (f32, f64, i64, complex) for which every byte
+    // SAFETY: `dst` holds plain numbers (f32, f64, i32, i64, complex) for which every byte
     // pattern is valid; the lengths are equal.
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr() as *mut u8, src.len()) }
 }
@@ -293,6 +295,7 @@ fn download(b: &Buffer, ty: &TensorType) -> Result<Tensor> {
         Data::F64(v) => fill_from_bytes(v, &col),
         Data::C32(v) => fill_from_bytes(v, &col),
         Data::C64(v) => fill_from_bytes(v, &col),
+        Data::I32(v) => fill_from_bytes(v, &col),
         Data::I64(v) => fill_from_bytes(v, &col),
         Data::Bool(v) => v.iter_mut().zip(&col).for_each(|(x, &b)| *x = b != 0),
     }
@@ -338,6 +341,7 @@ fn extract_block(t: &Tensor, blk: &[(usize, usize)]) -> Result<Tensor> {
         Data::F64(v) => fill_from_bytes(v, &bytes),
         Data::C32(v) => fill_from_bytes(v, &bytes),
         Data::C64(v) => fill_from_bytes(v, &bytes),
+        Data::I32(v) => fill_from_bytes(v, &bytes),
         Data::I64(v) => fill_from_bytes(v, &bytes),
         Data::Bool(v) => v.iter_mut().zip(&bytes).for_each(|(x, &b)| *x = b != 0),
     }

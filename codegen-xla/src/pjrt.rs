@@ -169,6 +169,7 @@ mod off {
 /// PJRT_Buffer_Type values.
 pub(crate) mod buffer_type {
     pub const PRED: i32 = 1;
+    pub const S32: i32 = 4;
     pub const S64: i32 = 5;
     pub const F32: i32 = 11;
     pub const F64: i32 = 12;

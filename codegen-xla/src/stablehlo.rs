@@ -54,6 +54,7 @@ pub fn elem_type(d: DType) -> &'static str {
         DType::F64 => "f64",
         DType::C32 => "complex<f32>",
         DType::C64 => "complex<f64>",
+        DType::I32 => "i32",
         DType::I64 => "i64",
         DType::Bool => "i1",
     }
@@ -117,6 +118,7 @@ fn elem_lit(d: &Data, i: usize) -> String {
         Data::F64(v) => f64_lit(v[i]),
         Data::C32(v) => format!("({}, {})", f32_lit(v[i].re), f32_lit(v[i].im)),
         Data::C64(v) => format!("({}, {})", f64_lit(v[i].re), f64_lit(v[i].im)),
+        Data::I32(v) => v[i].to_string(),
         Data::I64(v) => v[i].to_string(),
         Data::Bool(v) => (if v[i] { "true" } else { "false" }).into(),
     }
@@ -129,15 +131,9 @@ fn scalar_lit(dtype: DType, v: f64) -> String {
         DType::F64 => f64_lit(v),
         DType::C32 => format!("({}, 0.0)", f32_lit(v as f32)),
         DType::C64 => format!("({}, 0.0)", f64_lit(v)),
-        DType::I64 => {
-            if v == f64::INFINITY {
-                i64::MAX.to_string()
-            } else if v == f64::NEG_INFINITY {
-                i64::MIN.to_string()
-            } else {
-                (v as i64).to_string()
-            }
-        }
+        // ±inf (the identities of max / min) saturate to the integer extremes.
+        DType::I32 => (v as i32).to_string(),
+        DType::I64 => (v as i64).to_string(),
         DType::Bool => (if v != 0.0 { "true" } else { "false" }).into(),
     }
 }
@@ -275,7 +271,7 @@ impl Emitter {
         };
         let kind = match a.ty.dtype {
             DType::F32 | DType::F64 => ", compare_type = #stablehlo<comparison_type FLOAT>",
-            DType::I64 => ", compare_type = #stablehlo<comparison_type SIGNED>",
+            DType::I32 | DType::I64 => ", compare_type = #stablehlo<comparison_type SIGNED>",
             DType::Bool => ", compare_type = #stablehlo<comparison_type UNSIGNED>",
             DType::C32 | DType::C64 => "",
         };
@@ -570,7 +566,7 @@ impl Emitter {
             "and" => "stablehlo.and",
             "or" => "stablehlo.or",
             "xor" => "stablehlo.xor",
-            // StableHLO gives 0 for shift amounts outside 0..64, as the IR does.
+            // StableHLO gives 0 for shift amounts outside 0..width, as the IR does.
             "shift_left" => "stablehlo.shift_left",
             "shift_right_logical" => "stablehlo.shift_right_logical",
             "shift_right_arithmetic" => "stablehlo.shift_right_arithmetic",
@@ -581,7 +577,7 @@ impl Emitter {
                 ))
             }
         };
-        if x.ty.dtype == DType::I64 && matches!(b.name(), "div" | "rem") {
+        if x.ty.dtype.is_int() && matches!(b.name(), "div" | "rem") {
             // The IR defines integer division and remainder by zero as 0.
             let zero = self.splat_like(y, 0.0);
             let one = self.splat_like(y, 1.0);
@@ -773,11 +769,13 @@ fn export(f: &Function, sharding: Option<&Sharding>) -> Result<String> {
                         let i = e.op("stablehlo.iota", &[], &attr, &ty.with_dtype(DType::I64));
                         e.convert_to(&i, DType::Bool)
                     }
-                    d if d.is_complex() => {
+                    d @ (DType::C32 | DType::C64) => {
                         let i = e.op("stablehlo.iota", &[], &attr, &ty.with_dtype(d.real()));
                         e.convert(&i, d)
                     }
-                    _ => e.op("stablehlo.iota", &[], &attr, ty),
+                    DType::F32 | DType::F64 | DType::I32 | DType::I64 => {
+                        e.op("stablehlo.iota", &[], &attr, ty)
+                    }
                 }]
             }
             Op::Constant(t) => {

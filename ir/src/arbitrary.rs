@@ -39,10 +39,10 @@ pub struct ArbConfig {
 }
 
 impl Default for ArbConfig {
-    /// f64, f32, c64 and i64; up to 12 steps; every op.
+    /// f64, f32, c64, i64 and i32; up to 12 steps; every op.
     fn default() -> Self {
         ArbConfig {
-            dtypes: vec![DType::F64, DType::F32, DType::C64, DType::I64],
+            dtypes: vec![DType::F64, DType::F32, DType::C64, DType::I64, DType::I32],
             max_steps: 12,
             value_safe: false,
         }
@@ -88,7 +88,7 @@ pub fn arb_function(config: ArbConfig) -> impl Strategy<Value = Function> {
 }
 
 /// Input tensors for `f`'s parameters: floats and complex parts uniform in [-2, 2),
-/// i64 in [-5, 5], bools either way.
+/// integers in [-5, 5], bools either way.
 pub fn arb_inputs(f: &Function) -> impl Strategy<Value = Vec<Tensor>> {
     f.param_types()
         .into_iter()
@@ -109,6 +109,7 @@ pub fn arb_tensor(ty: TensorType) -> BoxedStrategy<Tensor> {
         DType::C64 => vec((-2.0f64..2.0, -2.0f64..2.0), n)
             .prop_map(|v| Data::C64(v.into_iter().map(|(a, b)| Complex64::new(a, b)).collect()))
             .boxed(),
+        DType::I32 => vec(-5i32..=5, n).prop_map(Data::I32).boxed(),
         DType::I64 => vec(-5i64..=5, n).prop_map(Data::I64).boxed(),
         DType::Bool => vec(any::<bool>(), n).prop_map(Data::Bool).boxed(),
     };
@@ -276,7 +277,7 @@ impl Builder<'_> {
         (0..rank).map(|_| 1 + r.below(4)).collect()
     }
 
-    /// A constant of type `ty`: floats are multiples of 1/4 in [-2, 2], i64 in [-5, 5].
+    /// A constant of type `ty`: floats are multiples of 1/4 in [-2, 2], integers in [-5, 5].
     fn constant(&mut self, r: &mut Rng, ty: &TensorType) -> Option<Value> {
         let n = ty.numel();
         let mut real = || (r.below(17) as f64 - 8.0) * 0.25;
@@ -289,6 +290,7 @@ impl Builder<'_> {
                     .collect(),
             ),
             DType::C64 => Data::C64((0..n).map(|_| Complex64::new(real(), real())).collect()),
+            DType::I32 => Data::I32((0..n).map(|_| (real() * 2.5) as i32).collect()),
             DType::I64 => Data::I64((0..n).map(|_| (real() * 2.5) as i64).collect()),
             DType::Bool => Data::Bool((0..n).map(|_| real() > 0.0).collect()),
         };

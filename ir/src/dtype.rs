@@ -14,6 +14,8 @@ pub enum DType {
     C32,
     /// Complex of two f64.
     C64,
+    /// 32-bit signed integer.
+    I32,
     /// 64-bit signed integer.
     I64,
     /// Boolean (masks, comparison results).
@@ -22,11 +24,12 @@ pub enum DType {
 
 impl DType {
     /// All dtypes, in a fixed order.
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
         DType::F32,
         DType::F64,
         DType::C32,
         DType::C64,
+        DType::I32,
         DType::I64,
         DType::Bool,
     ];
@@ -38,6 +41,7 @@ impl DType {
             DType::F64 => "f64",
             DType::C32 => "c32",
             DType::C64 => "c64",
+            DType::I32 => "i32",
             DType::I64 => "i64",
             DType::Bool => "bool",
         }
@@ -58,6 +62,11 @@ impl DType {
         matches!(self, DType::F32 | DType::F64)
     }
 
+    /// `true` for the integer dtypes i32 and i64.
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::I32 | DType::I64)
+    }
+
     /// `true` for c32 and c64.
     pub fn is_complex(self) -> bool {
         matches!(self, DType::C32 | DType::C64)
@@ -72,19 +81,19 @@ impl DType {
         }
     }
 
-    /// The complex dtype of the same precision (f64 → c64); None for i64 / bool.
+    /// The complex dtype of the same precision (f64 → c64); None for integers and bool.
     pub fn complex(self) -> Option<DType> {
         match self {
             DType::F32 | DType::C32 => Some(DType::C32),
             DType::F64 | DType::C64 => Some(DType::C64),
-            _ => None,
+            DType::I32 | DType::I64 | DType::Bool => None,
         }
     }
 
     /// Size of one element in bytes.
     pub fn size_bytes(self) -> usize {
         match self {
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
             DType::F64 | DType::C32 | DType::I64 => 8,
             DType::C64 => 16,
             DType::Bool => 1,

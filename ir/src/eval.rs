@@ -5,7 +5,8 @@
 //! Numerical conventions (the backends must match them bit for bit):
 //! - elementwise unary and binary ops compute the per-element semantics of the op table
 //!   ([`crate::optable`], where each op states them for every dtype it accepts);
-//! - reductions start from the identity (0, 1, -inf / `i64::MIN`, +inf / `i64::MAX`) and
+//! - reductions start from the identity (0, 1, -inf / the integer minimum, +inf / the
+//!   integer maximum) and
 //!   combine elements one at a time in column-major order of the operand;
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
 //!   order (first contracting axis fastest);
@@ -43,6 +44,10 @@ macro_rules! with_elem {
             }
             DType::C64 => {
                 type $T = Complex64;
+                $body
+            }
+            DType::I32 => {
+                type $T = i32;
                 $body
             }
             DType::I64 => {
@@ -184,6 +189,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                 DType::F64 => scatter!(f64, |a: f64, b: f64| a + b),
                 DType::C32 => scatter!(Complex32, |a: Complex32, b: Complex32| a + b),
                 DType::C64 => scatter!(Complex64, |a: Complex64, b: Complex64| a + b),
+                DType::I32 => scatter!(i32, |a: i32, b: i32| a.wrapping_add(b)),
                 DType::I64 => scatter!(i64, |a: i64, b: i64| a.wrapping_add(b)),
                 DType::Bool => {
                     return Err(IrError::invalid(
@@ -193,7 +199,7 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                 }
             }
         }
-        Op::Convert { to } => Tensor::new(shape, convert(args[0].data(), *to))?,
+        Op::Convert { to } => Tensor::new(shape, convert_data(args[0].data(), *to))?,
         Op::Iota { dim, .. } => {
             let pos: Vec<usize> = map_indices(op.name(), &shape, |r| r[*dim])?;
             let data = match out_ty.dtype {
@@ -216,6 +222,11 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
                     op.name(),
                     pos.len(),
                     pos.iter().map(|&k| Complex64::new(k as f64, 0.0)),
+                )?),
+                DType::I32 => Data::I32(try_collect(
+                    op.name(),
+                    pos.len(),
+                    pos.iter().map(|&k| k as i32),
                 )?),
                 DType::I64 => Data::I64(try_collect(
                     op.name(),
@@ -433,6 +444,7 @@ pub fn unary_data(u: UnaryOp, x: &Data) -> Option<Data> {
             .map_c64(Collect(v))
             .map(Data::C64)
             .or_else(|| u.map_c64_to_real(Collect(v)).map(Data::F64)),
+        Data::I32(v) => u.map_i32(Collect(v)).map(Data::I32),
         Data::I64(v) => u.map_i64(Collect(v)).map(Data::I64),
         Data::Bool(_) => None,
     }
@@ -446,6 +458,7 @@ pub fn binary_data(b: BinaryOp, x: &Data, y: &Data) -> Option<Data> {
         (Data::F64(u), Data::F64(v)) => b.map_f64(Collect2(u, v)).map(Data::F64),
         (Data::C32(u), Data::C32(v)) => b.map_c32(Collect2(u, v)).map(Data::C32),
         (Data::C64(u), Data::C64(v)) => b.map_c64(Collect2(u, v)).map(Data::C64),
+        (Data::I32(u), Data::I32(v)) => b.map_i32(Collect2(u, v)).map(Data::I32),
         (Data::I64(u), Data::I64(v)) => b.map_i64(Collect2(u, v)).map(Data::I64),
         _ => None,
     }
@@ -499,6 +512,7 @@ fn eval_compare(op: &Op, c: CmpOp, x: &Tensor, y: &Tensor) -> Result<Tensor, IrE
     let out: Vec<bool> = match (x.data(), y.data()) {
         (Data::F32(u), Data::F32(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::F64(u), Data::F64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
+        (Data::I32(u), Data::I32(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::I64(u), Data::I64(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::Bool(u), Data::Bool(v)) => zip_map(u, v, |p, q| ordered(c, p, q)),
         (Data::C32(u), Data::C32(v)) => zip_map(u, v, |p, q| (p == q) == eq),
@@ -559,6 +573,16 @@ fn eval_reduce(
             }
         };
     }
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => reduce_vec(op.name(), $v, s, axes, 0, <$t>::wrapping_add),
+                ReduceOp::Prod => reduce_vec(op.name(), $v, s, axes, 1, <$t>::wrapping_mul),
+                ReduceOp::Max => reduce_vec(op.name(), $v, s, axes, <$t>::MIN, <$t>::max),
+                ReduceOp::Min => reduce_vec(op.name(), $v, s, axes, <$t>::MAX, <$t>::min),
+            }
+        };
+    }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
@@ -592,12 +616,8 @@ fn eval_reduce(
         Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
         Data::C32(v) => Data::C32(complex!(v, f32)?),
         Data::C64(v) => Data::C64(complex!(v, f64)?),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => reduce_vec(op.name(), v, s, axes, 0, i64::wrapping_add),
-            ReduceOp::Prod => reduce_vec(op.name(), v, s, axes, 1, i64::wrapping_mul),
-            ReduceOp::Max => reduce_vec(op.name(), v, s, axes, i64::MIN, i64::max),
-            ReduceOp::Min => reduce_vec(op.name(), v, s, axes, i64::MAX, i64::min),
-        }?),
+        Data::I32(v) => Data::I32(int!(v, i32)?),
+        Data::I64(v) => Data::I64(int!(v, i64)?),
         Data::Bool(_) => {
             return Err(IrError::invalid(
                 op.name(),
@@ -677,6 +697,22 @@ fn eval_dot(
     shape: Vec<usize>,
 ) -> Result<Tensor, IrError> {
     let (ls, rs) = (l.shape(), r.shape());
+    // Integers wrap, as the reference evaluator's other integer arithmetic.
+    macro_rules! int_dot {
+        ($u:expr, $v:expr, $t:ty) => {
+            dot_vec(
+                op.name(),
+                $u,
+                ls,
+                $v,
+                rs,
+                d,
+                &shape,
+                0,
+                |a: $t, x: $t, y: $t| a.wrapping_add(x.wrapping_mul(y)),
+            )
+        };
+    }
     let data = match (l.data(), r.data()) {
         (Data::F32(u), Data::F32(v)) => Data::F32(dot_vec(
             op.name(),
@@ -722,17 +758,8 @@ fn eval_dot(
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
         )?),
-        (Data::I64(u), Data::I64(v)) => Data::I64(dot_vec(
-            op.name(),
-            u,
-            ls,
-            v,
-            rs,
-            d,
-            &shape,
-            0,
-            |a: i64, x: i64, y: i64| a.wrapping_add(x.wrapping_mul(y)),
-        )?),
+        (Data::I32(u), Data::I32(v)) => Data::I32(int_dot!(u, v, i32)?),
+        (Data::I64(u), Data::I64(v)) => Data::I64(int_dot!(u, v, i64)?),
         _ => {
             return Err(IrError::invalid(
                 op.name(),
@@ -746,9 +773,12 @@ fn eval_dot(
 // ---------------------------------------------------------------------------------------
 // Conversion.
 
-/// Converts a buffer to `to`: float → i64 with Rust `as` (saturating, NaN → 0); → bool is
-/// `x != 0`; complex → real keeps the real part; bool → number is 0 / 1.
-fn convert(d: &Data, to: DType) -> Data {
+/// Converts a buffer to `to`: float → integer with Rust `as` (truncating toward zero,
+/// saturating, NaN → 0); between integers the bits wrap (i64 → i32 keeps the low 32
+/// bits); → bool is `x != 0`; complex → real keeps the real part; bool → number is 0 / 1;
+/// real → complex rounds to the target precision first. The CPU backend's convert kernel
+/// calls this too.
+pub fn convert_data(d: &Data, to: DType) -> Data {
     fn b2f(b: bool) -> f64 {
         if b {
             1.0
@@ -762,14 +792,25 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.iter().map(|&x| x != 0.0).collect(),
             Data::C32(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
             Data::C64(v) => v.iter().map(|x| x.re != 0.0 || x.im != 0.0).collect(),
+            Data::I32(v) => v.iter().map(|&x| x != 0).collect(),
             Data::I64(v) => v.iter().map(|&x| x != 0).collect(),
             Data::Bool(v) => v.clone(),
+        }),
+        DType::I32 => Data::I32(match d {
+            Data::F32(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::F64(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::C32(v) => v.iter().map(|x| x.re as i32).collect(),
+            Data::C64(v) => v.iter().map(|x| x.re as i32).collect(),
+            Data::I32(v) => v.clone(),
+            Data::I64(v) => v.iter().map(|&x| x as i32).collect(),
+            Data::Bool(v) => v.iter().map(|&x| x as i32).collect(),
         }),
         DType::I64 => Data::I64(match d {
             Data::F32(v) => v.iter().map(|&x| x as i64).collect(),
             Data::F64(v) => v.iter().map(|&x| x as i64).collect(),
             Data::C32(v) => v.iter().map(|x| x.re as i64).collect(),
             Data::C64(v) => v.iter().map(|x| x.re as i64).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
             Data::I64(v) => v.clone(),
             Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
         }),
@@ -778,6 +819,7 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::C32(v) => v.iter().map(|x| x.re).collect(),
             Data::C64(v) => v.iter().map(|x| x.re as f32).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::Bool(v) => v.iter().map(|&x| b2f(x) as f32).collect(),
         }),
@@ -786,6 +828,7 @@ fn convert(d: &Data, to: DType) -> Data {
             Data::F64(v) => v.clone(),
             Data::C32(v) => v.iter().map(|x| x.re as f64).collect(),
             Data::C64(v) => v.iter().map(|x| x.re).collect(),
+            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
             Data::Bool(v) => v.iter().map(|&x| b2f(x)).collect(),
         }),
@@ -795,7 +838,7 @@ fn convert(d: &Data, to: DType) -> Data {
                 .iter()
                 .map(|x| Complex32::new(x.re as f32, x.im as f32))
                 .collect(),
-            real => match convert(real, DType::F32) {
+            real => match convert_data(real, DType::F32) {
                 Data::F32(v) => v.into_iter().map(|x| Complex32::new(x, 0.0)).collect(),
                 _ => unreachable!("convert to f32 yields f32"),
             },
@@ -806,7 +849,7 @@ fn convert(d: &Data, to: DType) -> Data {
                 .map(|x| Complex64::new(x.re as f64, x.im as f64))
                 .collect(),
             Data::C64(v) => v.clone(),
-            real => match convert(real, DType::F64) {
+            real => match convert_data(real, DType::F64) {
                 Data::F64(v) => v.into_iter().map(|x| Complex64::new(x, 0.0)).collect(),
                 _ => unreachable!("convert to f64 yields f64"),
             },
@@ -841,6 +884,13 @@ macro_rules! float_sort_key {
 }
 float_sort_key!(f32);
 float_sort_key!(f64);
+
+impl SortKey for i32 {
+    #[inline]
+    fn sort_cmp(self, other: i32) -> std::cmp::Ordering {
+        self.cmp(&other)
+    }
+}
 
 impl SortKey for i64 {
     #[inline]
@@ -908,6 +958,7 @@ fn eval_argsort(op: &Op, x: &Tensor, axis: usize, descending: bool) -> Result<Te
     let v = match x.data() {
         Data::F32(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::F64(v) => argsort_vec(name, v, s, axis, descending)?,
+        Data::I32(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::I64(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::Bool(v) => argsort_vec(name, v, s, axis, descending)?,
         Data::C32(_) | Data::C64(_) => {
@@ -958,6 +1009,16 @@ fn eval_cumulative(
             }
         };
     }
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => scan_vec(name, $v, s, axis, reverse, <$t>::wrapping_add),
+                ReduceOp::Prod => scan_vec(name, $v, s, axis, reverse, <$t>::wrapping_mul),
+                ReduceOp::Max => scan_vec(name, $v, s, axis, reverse, <$t>::max),
+                ReduceOp::Min => scan_vec(name, $v, s, axis, reverse, <$t>::min),
+            }
+        };
+    }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
@@ -974,12 +1035,8 @@ fn eval_cumulative(
         Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)?),
         Data::C32(v) => Data::C32(complex!(v, Complex32)?),
         Data::C64(v) => Data::C64(complex!(v, Complex64)?),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => scan_vec(name, v, s, axis, reverse, i64::wrapping_add),
-            ReduceOp::Prod => scan_vec(name, v, s, axis, reverse, i64::wrapping_mul),
-            ReduceOp::Max => scan_vec(name, v, s, axis, reverse, i64::max),
-            ReduceOp::Min => scan_vec(name, v, s, axis, reverse, i64::min),
-        }?),
+        Data::I32(v) => Data::I32(int!(v, i32)?),
+        Data::I64(v) => Data::I64(int!(v, i64)?),
         Data::Bool(_) => return Err(IrError::invalid(name, "bool operands are not supported")),
     };
     Tensor::new(s.to_vec(), data)
@@ -1532,6 +1589,118 @@ mod tests {
             [(1i64 << 60) as f32 + (1i64 << 37) as f32]
         );
         assert_eq!(to(&big, DType::I64).to_vec::<i64>().unwrap(), [n]);
+    }
+
+    #[test]
+    fn i32_semantics_wrap_at_32_bits() {
+        let i32s = |v: &[i32]| Tensor::from_vec_col_major(vec![v.len()], v.to_vec()).unwrap();
+        let a = i32s(&[i32::MAX, -7, 5, i32::MIN, 1]);
+        let b = i32s(&[1, 2, 0, -1, 31]);
+        let get = |t: Tensor| t.to_vec::<i32>().unwrap();
+        assert_eq!(
+            get(bin(BinaryOp::Add, &a, &b)),
+            [i32::MIN, -5, 5, i32::MAX, 32]
+        );
+        assert_eq!(
+            get(bin(BinaryOp::Mul, &a, &b)),
+            [i32::MAX, -14, 0, i32::MIN, 31]
+        );
+        assert_eq!(
+            get(bin(BinaryOp::Div, &a, &b)),
+            [i32::MAX, -3, 0, i32::MIN, 0]
+        );
+        assert_eq!(get(bin(BinaryOp::Rem, &a, &b)), [0, -1, 0, 0, 1]);
+        assert_eq!(
+            get(bin(BinaryOp::Xor, &a, &b)),
+            [i32::MAX - 1, -5, 5, i32::MAX, 30]
+        );
+        // shifts act on the 32-bit pattern: 1 << 31 is i32::MIN, 32 is out of range
+        let one = i32s(&[1, 1, -1, -1, 1]);
+        let by = i32s(&[31, 32, 28, 31, -1]);
+        assert_eq!(
+            get(bin(BinaryOp::ShiftLeft, &one, &by)),
+            [i32::MIN, 0, -(1 << 28), i32::MIN, 0]
+        );
+        assert_eq!(
+            get(bin(BinaryOp::ShiftRightLogical, &one, &by)),
+            [0, 0, 15, 1, 0]
+        );
+        assert_eq!(get(un(UnaryOp::Neg, &a)), [-i32::MAX, 7, -5, i32::MIN, -1]);
+        assert_eq!(get(un(UnaryOp::Abs, &a)), [i32::MAX, 7, 5, i32::MIN, 1]);
+        assert_eq!(get(un(UnaryOp::Sign, &a)), [1, -1, 1, -1, 1]);
+        let lt = run(Op::Compare(CmpOp::Lt), &[&a, &b]);
+        assert_eq!(
+            lt.to_vec::<bool>().unwrap(),
+            [false, true, false, true, true]
+        );
+        let sum = run(
+            Op::Reduce {
+                kind: ReduceOp::Sum,
+                axes: vec![0],
+            },
+            &[&a],
+        );
+        assert_eq!(
+            sum.to_vec::<i32>().unwrap(),
+            [i32::MAX - 7 + 5 + i32::MIN + 1]
+        );
+        let max = run(
+            Op::Reduce {
+                kind: ReduceOp::Max,
+                axes: vec![0],
+            },
+            &[&i32s(&[])],
+        );
+        assert_eq!(max.to_vec::<i32>().unwrap(), [i32::MIN]);
+        let cum = run(
+            Op::Cumulative {
+                kind: ReduceOp::Prod,
+                axis: 0,
+                reverse: false,
+            },
+            &[&i32s(&[1 << 16, 1 << 16, 3])],
+        );
+        assert_eq!(cum.to_vec::<i32>().unwrap(), [1 << 16, 0, 0]);
+        let order = run(
+            Op::Argsort {
+                axis: 0,
+                descending: false,
+            },
+            &[&a],
+        );
+        assert_eq!(order.to_vec::<i64>().unwrap(), [3, 1, 4, 2, 0]);
+    }
+
+    #[test]
+    fn i32_converts_to_and_from_every_dtype() {
+        let to = |t: &Tensor, d| run(Op::Convert { to: d }, &[t]);
+        let x = f64s(&[5], &[1.7, -1.7, f64::NAN, 1e300, -3e300]);
+        // float → i32 truncates toward zero and saturates, NaN → 0 (as float → i64)
+        assert_eq!(
+            to(&x, DType::I32).to_vec::<i32>().unwrap(),
+            [1, -1, 0, i32::MAX, i32::MIN]
+        );
+        // i64 → i32 keeps the low 32 bits; i32 → i64 is exact
+        let big = i64s(&[3], &[(1 << 32) + 5, -1, i64::MAX]);
+        assert_eq!(to(&big, DType::I32).to_vec::<i32>().unwrap(), [5, -1, -1]);
+        let v = Tensor::from_vec_col_major(vec![4], vec![i32::MIN, -3, 0, i32::MAX]).unwrap();
+        for d in DType::ALL {
+            let back = to(&to(&v, d), DType::I32);
+            let want: Vec<i32> = match d {
+                DType::Bool => vec![1, 1, 0, 1],
+                // f32 rounds i32::MAX up to 2^31, which saturates back to i32::MAX
+                _ => vec![i32::MIN, -3, 0, i32::MAX],
+            };
+            assert_eq!(back.to_vec::<i32>().unwrap(), want, "via {d}");
+        }
+        assert_eq!(
+            to(&v, DType::I64).to_vec::<i64>().unwrap(),
+            [i32::MIN as i64, -3, 0, i32::MAX as i64]
+        );
+        assert_eq!(
+            to(&v, DType::F64).to_vec::<f64>().unwrap(),
+            [i32::MIN as f64, -3.0, 0.0, i32::MAX as f64]
+        );
     }
 
     #[test]

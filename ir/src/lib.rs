@@ -31,7 +31,7 @@ pub use function::{Function, Inst, Value, ValueData, ValueDef};
 pub use infer::{checked_numel, gather_shape, infer_types};
 pub use op::{Attr, AttrReader, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
 pub use optable::{
-    Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, RuleBuilder, Sensitivity, UnaryJvp,
+    Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, IntShift, RuleBuilder, Sensitivity, UnaryJvp,
 };
 pub use parse::{parse, parse_and_verify};
 pub use print::print;

@@ -303,7 +303,7 @@ impl<'a> AttrReader<'a> {
 /// | `Convert` | x | same shape, dtype `to` |
 /// | `Iota` | — | `ty`, value = index along `dim` |
 /// | `Constant` | — | the tensor's type |
-/// | `Argsort` | x (real or i64) | i64, x's shape: the stable sort permutation along `axis` |
+/// | `Argsort` | x (real or integer) | i64, x's shape: the stable sort permutation along `axis` |
 /// | `Cumulative` | x (numeric; real for max/min) | x's type: inclusive scan along `axis` |
 /// | `Extension` | any | `op.results` |
 /// | `Barrier` | x, deps... (n ≥ 1, any types) | x's type, value = x |

@@ -158,11 +158,11 @@ macro_rules! sem_to_real {
 }
 
 macro_rules! sem_int {
-    ($m:ident, none) => {
+    ($m:ident, $t:ty, none) => {
         None
     };
-    ($m:ident, (|$x:ident| $e:expr)) => {
-        Some($m.map(|$x: i64| -> i64 { $e }))
+    ($m:ident, $t:ty, (|$x:ident| $e:expr)) => {
+        Some($m.map(|$x: $t| -> $t { $e }))
     };
 }
 
@@ -296,7 +296,7 @@ macro_rules! unary_ops {
                 match dtype {
                     DType::F32 | DType::F64 => real,
                     DType::C32 | DType::C64 => cplx || c2r,
-                    DType::I64 => int,
+                    DType::I32 | DType::I64 => int,
                     DType::Bool => false,
                 }
             }
@@ -352,7 +352,14 @@ macro_rules! unary_ops {
             /// Runs `m` with the op's i64 semantics; `None` if the op has none.
             #[inline(always)]
             pub fn map_i64<M: ElemMap<i64, i64>>(self, m: M) -> Option<M::Out> {
-                match self { $(UnaryOp::$var => sem_int!(m, $int),)* }
+                match self { $(UnaryOp::$var => sem_int!(m, i64, $int),)* }
+            }
+
+            /// Runs `m` with the op's i32 semantics (the i64 semantics at 32 bits); `None`
+            /// if the op has none.
+            #[inline(always)]
+            pub fn map_i32<M: ElemMap<i32, i32>>(self, m: M) -> Option<M::Out> {
+                match self { $(UnaryOp::$var => sem_int!(m, i32, $int),)* }
             }
         }
 
@@ -808,7 +815,7 @@ macro_rules! binary_ops {
                 match dtype {
                     DType::F32 | DType::F64 => real,
                     DType::C32 | DType::C64 => cplx,
-                    DType::I64 => int,
+                    DType::I32 | DType::I64 => int,
                     DType::Bool => false,
                 }
             }
@@ -841,6 +848,13 @@ macro_rules! binary_ops {
             #[inline(always)]
             pub fn map_i64<M: ElemMap2<i64>>(self, m: M) -> Option<M::Out> {
                 match self { $(BinaryOp::$var => sem2!(m, i64, $int),)* }
+            }
+
+            /// Runs `m` with the op's i32 semantics (the i64 semantics at 32 bits); `None`
+            /// if the op has none.
+            #[inline(always)]
+            pub fn map_i32<M: ElemMap2<i32>>(self, m: M) -> Option<M::Out> {
+                match self { $(BinaryOp::$var => sem2!(m, i32, $int),)* }
             }
         }
     };
@@ -916,6 +930,40 @@ impl IeeeMinMax for f32 {
         min_f32(self, y)
     }
 }
+
+/// The shifts of one integer type, on its own bit width (as lax).
+pub trait IntShift: Copy {
+    /// `self << y`; 0 when `y` is outside `0..BITS`.
+    fn shift_left(self, y: Self) -> Self;
+    /// `self >> y` filling with zeros (the bits read as unsigned); 0 when `y` is outside
+    /// `0..BITS`.
+    fn shift_right_logical(self, y: Self) -> Self;
+}
+
+macro_rules! int_shift {
+    ($t:ty, $u:ty) => {
+        impl IntShift for $t {
+            #[inline(always)]
+            fn shift_left(self, y: $t) -> $t {
+                if (0..<$t>::BITS as $t).contains(&y) {
+                    self.wrapping_shl(y as u32)
+                } else {
+                    0
+                }
+            }
+            #[inline(always)]
+            fn shift_right_logical(self, y: $t) -> $t {
+                if (0..<$t>::BITS as $t).contains(&y) {
+                    ((self as $u) >> (y as u32)) as $t
+                } else {
+                    0
+                }
+            }
+        }
+    };
+}
+int_shift!(i64, u64);
+int_shift!(i32, u32);
 
 binary_ops! {
     /// `x + y`.
@@ -1004,19 +1052,20 @@ binary_ops! {
         complex: none,
         int: (|x, y| x ^ y),
     }
-    /// `x << y` on the 64-bit pattern; 0 when `y` is outside `0..64` (as lax). Integers only.
+    /// `x << y` on the bit pattern of the dtype's width (64 or 32 bits); 0 when `y` is
+    /// outside `0..width` (as lax). Integers only.
     ShiftLeft {
         name: shift_left, cost: Cheap,
         real: none,
         complex: none,
-        int: (|x, y| if (0..64).contains(&y) { x.wrapping_shl(y as u32) } else { 0 }),
+        int: (|x, y| x.shift_left(y)),
     }
-    /// `x >> y` filling with zeros (the 64-bit pattern read as unsigned); 0 when `y` is
-    /// outside `0..64` (as lax). Integers only.
+    /// `x >> y` filling with zeros (the bit pattern of the dtype's width read as
+    /// unsigned); 0 when `y` is outside `0..width` (as lax). Integers only.
     ShiftRightLogical {
         name: shift_right_logical, cost: Cheap,
         real: none,
         complex: none,
-        int: (|x, y| if (0..64).contains(&y) { ((x as u64) >> (y as u32)) as i64 } else { 0 }),
+        int: (|x, y| x.shift_right_logical(y)),
     }
 }

@@ -677,7 +677,7 @@ impl Parser {
         let Some(dtype) = DType::from_name(&w) else {
             self.pos -= 1;
             return self.err(format!(
-                "unknown dtype `{w}` (expected one of f32, f64, c32, c64, i64, bool)"
+                "unknown dtype `{w}` (expected one of f32, f64, c32, c64, i32, i64, bool)"
             ));
         };
         self.expect_punct(
@@ -1029,6 +1029,16 @@ impl Parser {
         })
     }
 
+    /// An integer element of dtype `name` (`i32` or `i64`); out-of-range values are an
+    /// error naming the literal.
+    fn int_literal<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, IrError> {
+        let w = self.word(&format!("an {name} number"))?;
+        w.parse::<T>().or_else(|_| {
+            self.pos -= 1;
+            self.err(format!("bad {name} literal `{w}`"))
+        })
+    }
+
     fn complex_parts<T>(
         &mut self,
         mut part: impl FnMut(&mut Self) -> Result<T, IrError>,
@@ -1064,16 +1074,8 @@ impl Parser {
                         let (re, im) = self.complex_parts(Self::f64_literal)?;
                         v.push(Complex64::new(re, im))
                     }
-                    Data::I64(v) => {
-                        let w = self.word("an i64 number")?;
-                        match w.parse::<i64>() {
-                            Ok(x) => v.push(x),
-                            Err(_) => {
-                                self.pos -= 1;
-                                return self.err(format!("bad i64 literal `{w}`"));
-                            }
-                        }
-                    }
+                    Data::I32(v) => v.push(self.int_literal::<i32>("i32")?),
+                    Data::I64(v) => v.push(self.int_literal::<i64>("i64")?),
                     Data::Bool(v) => {
                         let w = self.word("true or false")?;
                         match w.as_str() {
@@ -1180,7 +1182,7 @@ fn core_op(
                 Some(d) => Op::Convert { to: d },
                 None => {
                     return attrs.err(format!(
-                        "unknown dtype `{to}` (expected one of f32, f64, c32, c64, i64, bool)"
+                        "unknown dtype `{to}` (expected one of f32, f64, c32, c64, i32, i64, bool)"
                     ))
                 }
             }

@@ -334,6 +334,7 @@ fn write_elements(out: &mut impl Write, t: &Tensor) -> fmt::Result {
             write_f64(o, z.im)?;
             o.write_str(")")
         })?,
+        Data::I32(v) => each(out, v, |o, x| write!(o, "{x}"))?,
         Data::I64(v) => each(out, v, |o, x| write!(o, "{x}"))?,
         Data::Bool(v) => each(out, v, |o, x| write!(o, "{x}"))?,
     }

@@ -34,6 +34,8 @@ pub enum Data {
     C32(Vec<Complex32>),
     /// c64 elements.
     C64(Vec<Complex64>),
+    /// i32 elements.
+    I32(Vec<i32>),
     /// i64 elements.
     I64(Vec<i64>),
     /// bool elements.
@@ -48,6 +50,7 @@ impl Data {
             Data::F64(_) => DType::F64,
             Data::C32(_) => DType::C32,
             Data::C64(_) => DType::C64,
+            Data::I32(_) => DType::I32,
             Data::I64(_) => DType::I64,
             Data::Bool(_) => DType::Bool,
         }
@@ -60,6 +63,7 @@ impl Data {
             Data::F64(v) => v.len(),
             Data::C32(v) => v.len(),
             Data::C64(v) => v.len(),
+            Data::I32(v) => v.len(),
             Data::I64(v) => v.len(),
             Data::Bool(v) => v.len(),
         }
@@ -86,6 +90,7 @@ impl Data {
             DType::F64 => Data::F64(vec![v; n]),
             DType::C32 => Data::C32(vec![Complex32::new(v as f32, 0.0); n]),
             DType::C64 => Data::C64(vec![Complex64::new(v, 0.0); n]),
+            DType::I32 => Data::I32(vec![v as i32; n]),
             DType::I64 => Data::I64(vec![v as i64; n]),
             DType::Bool => Data::Bool(vec![v != 0.0; n]),
         }
@@ -106,18 +111,20 @@ impl Data {
             DType::F64 => Data::F64(try_filled(op, v, n)?),
             DType::C32 => Data::C32(try_filled(op, Complex32::new(v as f32, 0.0), n)?),
             DType::C64 => Data::C64(try_filled(op, Complex64::new(v, 0.0), n)?),
+            DType::I32 => Data::I32(try_filled(op, v as i32, n)?),
             DType::I64 => Data::I64(try_filled(op, v as i64, n)?),
             DType::Bool => Data::Bool(try_filled(op, v != 0.0, n)?),
         })
     }
 
-    /// Element `i` as a complex number (bool → 0/1, i64 → float).
+    /// Element `i` as a complex number (bool → 0/1, integers → float).
     pub fn get_c64(&self, i: usize) -> Complex64 {
         match self {
             Data::F32(v) => Complex64::new(v[i] as f64, 0.0),
             Data::F64(v) => Complex64::new(v[i], 0.0),
             Data::C32(v) => Complex64::new(v[i].re as f64, v[i].im as f64),
             Data::C64(v) => v[i],
+            Data::I32(v) => Complex64::new(v[i] as f64, 0.0),
             Data::I64(v) => Complex64::new(v[i] as f64, 0.0),
             Data::Bool(v) => Complex64::new(if v[i] { 1.0 } else { 0.0 }, 0.0),
         }
@@ -144,6 +151,7 @@ impl Data {
                         x.re.to_bits() == y.re.to_bits() && x.im.to_bits() == y.im.to_bits()
                     })
             }
+            (Data::I32(a), Data::I32(b)) => a == b,
             (Data::I64(a), Data::I64(b)) => a == b,
             (Data::Bool(a), Data::Bool(b)) => a == b,
             _ => false,
@@ -165,6 +173,7 @@ impl Data {
                 Data::F64(v) => v[i].to_bits().hash(state),
                 Data::C32(v) => (v[i].re.to_bits(), v[i].im.to_bits()).hash(state),
                 Data::C64(v) => (v[i].re.to_bits(), v[i].im.to_bits()).hash(state),
+                Data::I32(v) => v[i].hash(state),
                 Data::I64(v) => v[i].hash(state),
                 Data::Bool(v) => v[i].hash(state),
             }
@@ -172,7 +181,7 @@ impl Data {
     }
 }
 
-/// Element types a [`Tensor`] can hold: f32, f64, Complex32, Complex64, i64, bool.
+/// Element types a [`Tensor`] can hold: f32, f64, Complex32, Complex64, i32, i64, bool.
 pub trait Element: Copy + Send + Sync + 'static {
     /// The dtype of this element type.
     const DTYPE: DType;
@@ -210,6 +219,7 @@ impl_element!(f32, F32);
 impl_element!(f64, F64);
 impl_element!(Complex32, C32);
 impl_element!(Complex64, C64);
+impl_element!(i32, I32);
 impl_element!(i64, I64);
 impl_element!(bool, Bool);
 

@@ -280,6 +280,7 @@ fn constants_of_every_dtype_round_trip_bit_exactly() {
         Tensor::from_vec_col_major(vec![n64], c64s).unwrap(),
         Tensor::from_vec_col_major(vec![n32], c32s).unwrap(),
         Tensor::from_vec_col_major(vec![2, 2], vec![i64::MIN, -1, 0, i64::MAX]).unwrap(),
+        Tensor::from_vec_col_major(vec![3], vec![i32::MIN, -1, i32::MAX]).unwrap(),
         Tensor::from_vec_col_major(vec![1, 3], vec![true, false, true]).unwrap(),
         Tensor::scalar(-0.0f64),
         Tensor::from_vec_col_major(vec![0, 2], Vec::<f64>::new()).unwrap(),
@@ -562,6 +563,10 @@ fn data_with_wrong_dtype_is_not_confused() {
     // i64 and bool elements are checked against the constant's dtype.
     let (_, m) = parse_err("func @f() -> (i64[1]) {\n %b = constant i64[1] [1.5]\n return %b\n}");
     assert!(m.contains("bad i64 literal"), "{m}");
+    // an i32 element outside the i32 range is an error naming the literal
+    let (_, m) =
+        parse_err("func @f() -> (i32[1]) {\n %b = constant i32[1] [2147483648]\n return %b\n}");
+    assert!(m.contains("bad i32 literal `2147483648`"), "{m}");
     let (_, m) = parse_err("func @f() -> (bool[1]) {\n %b = constant bool[1] [1]\n return %b\n}");
     assert!(m.contains("bad bool literal"), "{m}");
     // Data::zeros is the empty buffer the parser fills; an empty f64 constant is fine.
@@ -753,4 +758,37 @@ fn parameter_names_print_and_round_trip() {
     // A parameter's braces hold only a name.
     let (_, m) = parse_err("func @f(%0: f64[] {label = \"x\"}) -> () {\n  return\n}");
     assert!(m.contains("name = "), "{m}");
+}
+
+#[test]
+fn i32_programs_parse_print_and_round_trip() {
+    let text = "
+func @f(%a: i32[2], %b: i64[2]) -> (i64[2], i32[2], i32[2]) {
+  %w = convert {to = i64} %a
+  %s = add %w, %b
+  %n = shift_left %a, %a
+  %i = iota {dim = 0, type = i32[2]}
+  return %s, %n, %i
+}
+";
+    let f = parse_and_verify(text).unwrap();
+    assert_eq!(
+        f.output_types(),
+        vec![
+            t(DType::I64, &[2]),
+            t(DType::I32, &[2]),
+            t(DType::I32, &[2])
+        ]
+    );
+    let printed = print(&f);
+    assert!(printed.contains("%0: i32[2]"), "{printed}");
+    assert!(printed.contains("convert {to = i64}"), "{printed}");
+    round_trip(&f);
+    // mixing i32 and i64 operands is a type error naming both (the IR never promotes)
+    let bad = "func @g(%a: i32[2], %b: i64[2]) -> (i64[2]) {\n  %s = add %a, %b\n  return %s\n}";
+    let e = parse_and_verify(bad).unwrap_err().to_string();
+    assert!(
+        e.contains("add") && e.contains("i32[2]") && e.contains("i64[2]"),
+        "{e}"
+    );
 }

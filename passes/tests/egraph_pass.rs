@@ -339,7 +339,7 @@ fn within_tolerance(a: &Tensor, b: &Tensor) -> bool {
     let tol = match a.dtype() {
         DType::F32 | DType::C32 => 1e-3,
         DType::F64 | DType::C64 => 1e-9,
-        DType::I64 | DType::Bool => return a.bits_eq(b),
+        DType::I32 | DType::I64 | DType::Bool => return a.bits_eq(b),
     };
     let n = a.numel();
     let scale = 1.0

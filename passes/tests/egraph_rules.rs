@@ -27,6 +27,11 @@ fn input(ty: &TensorType, salt: usize) -> Tensor {
                 .map(|i| num_complex::Complex64::new(v(i), v(i + 1)))
                 .collect(),
         ),
+        tenferro_ir::DType::I32 => Data::I32(
+            (0..n)
+                .map(|i| (i as i32 * 7 + salt as i32) % 11 - 5)
+                .collect(),
+        ),
         tenferro_ir::DType::I64 => Data::I64(
             (0..n)
                 .map(|i| (i as i64 * 7 + salt as i64) % 11 - 5)

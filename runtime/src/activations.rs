@@ -26,7 +26,9 @@ use tenferro_ir::DType;
 fn numeric_of(x: &TracedTensor) -> Result<TracedTensor> {
     match x.dtype()? {
         DType::Bool => x.convert(DType::I64),
-        _ => Ok(x.clone()),
+        DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::I32 | DType::I64 => {
+            Ok(x.clone())
+        }
     }
 }
 
@@ -198,7 +200,7 @@ impl TracedTensor {
         rec((|| {
             let x = numeric_of(self)?;
             let d = x.dtype()?;
-            if d == DType::I64 {
+            if d.is_int() {
                 return checked(x.equal(&x));
             }
             // max(|re|, |im|) propagates NaN, and NaN < inf is false.
@@ -231,7 +233,7 @@ impl TracedTensor {
         rec((|| {
             let x = numeric_of(self)?;
             let d = x.dtype()?;
-            if d == DType::I64 {
+            if d.is_int() {
                 return checked(x.not_equal(&x));
             }
             if d.is_complex() {

@@ -59,7 +59,7 @@ impl TracedTensor {
     /// `jnp.arange(start, stop, step, dtype)`: `start + i·step` for
     /// `i = 0 .. ceil((stop - start) / step)` (no elements when that is ≤ 0), computed in
     /// `dtype`. Composite: `iota`, `mul`, `add`. Errors (naming `arange`) for a zero or
-    /// non-finite argument, a bool dtype, or non-integral arguments with dtype i64.
+    /// non-finite argument, a bool dtype, or non-integral arguments with an integer dtype.
     pub fn arange(dtype: DType, start: f64, stop: f64, step: f64) -> Result<TracedTensor> {
         let op = "arange";
         if !(start.is_finite() && stop.is_finite() && step.is_finite()) || step == 0.0 {
@@ -71,11 +71,11 @@ impl TracedTensor {
         if dtype == DType::Bool {
             return Err(bad(op, "dtype bool: expected a numeric dtype".to_string()));
         }
-        if dtype == DType::I64 && [start, stop, step].iter().any(|v| v.fract() != 0.0) {
+        if dtype.is_int() && [start, stop, step].iter().any(|v| v.fract() != 0.0) {
             return Err(bad(
                 op,
                 format!(
-                    "start {start}, stop {stop}, step {step}: dtype i64 expects integral values"
+                    "start {start}, stop {stop}, step {step}: dtype {dtype} expects integral values"
                 ),
             ));
         }
@@ -91,7 +91,7 @@ impl TracedTensor {
     /// from `start`, to `stop` inclusive when `endpoint` (then the last is exactly
     /// `stop`), computed as jnp does: `start·(1 - i/div) + stop·(i/div)` with
     /// `div = num - 1` (endpoint) or `num`. Float and complex dtypes compute in `dtype`;
-    /// i64 computes in f64 and converts (truncating, as jnp's `astype`). Composite:
+    /// integer dtypes compute in f64 and convert (truncating, as jnp's `astype`). Composite:
     /// `iota`, elementwise arithmetic, `concatenate`. Errors (naming `linspace`) for a
     /// bool dtype or non-finite bounds.
     pub fn linspace(
@@ -111,11 +111,7 @@ impl TracedTensor {
                 format!("start {start}, stop {stop}: expected finite values"),
             ));
         }
-        let cd = if dtype == DType::I64 {
-            DType::F64
-        } else {
-            dtype
-        };
+        let cd = if dtype.is_int() { DType::F64 } else { dtype };
         let scalar = |v: f64| TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(cd), v));
         let out = match num {
             0 => ok(TracedTensor::zeros(&TensorType::new(cd, vec![0])))?,
@@ -138,21 +134,19 @@ impl TracedTensor {
         }
     }
 
-    /// `jax.nn.one_hot(indices, num_classes, dtype)` of these i64 indices: a new LAST
+    /// `jax.nn.one_hot(indices, num_classes, dtype)` of these integer (i64 or i32) indices: a new LAST
     /// axis of length `num_classes` with 1 at the index and 0 elsewhere; an index outside
     /// `0..num_classes` (negative included) gives a row of zeros. Composite:
     /// `broadcast_in_dim`, `iota`, `compare`, `convert`. Errors (naming `one_hot`) for
-    /// indices that are not i64.
+    /// indices that are not integers.
     pub fn one_hot(&self, num_classes: usize, dtype: DType) -> Result<TracedTensor> {
         let ty = self.ty()?;
-        if ty.dtype != DType::I64 {
-            return Err(bad("one_hot", format!("indices {ty} must be i64")));
-        }
+        let indices = self.as_index("one_hot", "indices")?;
         let r = ty.shape.len();
         let mut shape = ty.shape.clone();
         shape.push(num_classes);
         let dims: Vec<usize> = (0..r).collect();
-        let b = self.broadcast_in_dim(&shape, &dims)?;
+        let b = indices.broadcast_in_dim(&shape, &dims)?;
         let mask = ok(b.compare(CmpOp::Eq, &TracedTensor::iota(DType::I64, &shape, r)?))?;
         if dtype == DType::Bool {
             return Ok(mask);

@@ -12,12 +12,14 @@
 //!
 //! | operands | result |
 //! |---|---|
-//! | two tensors | the wider along `bool < i64 < f32 < f64`; real with complex gives the complex dtype of the wider precision (`f32 · c32 → c32`, `f64 · c32 → c64`) |
-//! | tensor and a Rust `f64` (`&x * 0.5`) | the scalar is weak: a float or complex tensor keeps its dtype (`f32 * 2.0` is f32); an `i64` or `bool` tensor becomes the default float, f64 (`i64 * 0.5` is f64) |
-//! | tensor and a Rust `i64` (`&x * 2`) | the scalar is weak: the tensor keeps its dtype (`f32 * 2` is f32, `i64 * 2` is i64); a `bool` tensor becomes i64 |
+//! | two tensors | the wider along `bool < i32 < i64 < f32 < f64` (`i32 + i64 → i64`, `i32 + f32 → f32`); real with complex gives the complex dtype of the wider precision (`f32 · c32 → c32`, `f64 · c32 → c64`) |
+//! | tensor and a Rust `f64` (`&x * 0.5`) | the scalar is weak: a float or complex tensor keeps its dtype (`f32 * 2.0` is f32); an integer or `bool` tensor becomes the default float, f64 (`i64 * 0.5` and `i32 * 0.5` are f64) |
+//! | tensor and a Rust `i64` (`&x * 2`) | the scalar is weak: the tensor keeps its dtype (`f32 * 2` is f32, `i64 * 2` is i64, `i32 * 2` is i32; a scalar outside the i32 range is an error, as in JAX); a `bool` tensor becomes i64 |
 //! | `mean` of an integer tensor | f64 (as NumPy and JAX) |
 //!
-//! There is no 32-bit integer dtype: integer data is i64.
+//! Index operands (`take`, `take_along_axis`, `one_hot`, `dynamic_slice` starts,
+//! `scatter_add`) accept i32 or i64 indices (i32 ones are converted to i64); the index
+//! results of `argmax`, `argmin`, `argsort` and `top_k` are i64.
 
 pub mod activations;
 pub mod axes;

@@ -10,8 +10,8 @@ use crate::traced::TracedTensor;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use tenferro_ir::{BinaryOp, CmpOp, DType, DotDims, Op, ReduceOp, Tensor, TensorType, UnaryOp};
 
-/// The dtype two operands promote to: bool < i64 < f32 < f64, and real with complex gives
-/// the complex dtype of the wider precision.
+/// The dtype two operands promote to: bool < i32 < i64 < f32 < f64, and real with complex
+/// gives the complex dtype of the wider precision.
 pub fn promote(a: DType, b: DType) -> DType {
     use DType::*;
     if a == b {
@@ -19,9 +19,10 @@ pub fn promote(a: DType, b: DType) -> DType {
     }
     let rank = |d: DType| match d {
         Bool => 0,
-        I64 => 1,
-        F32 | C32 => 2,
-        F64 | C64 => 3,
+        I32 => 1,
+        I64 => 2,
+        F32 | C32 => 3,
+        F64 | C64 => 4,
     };
     let wide = if rank(a) >= rank(b) { a } else { b };
     if a.is_complex() || b.is_complex() {
@@ -112,6 +113,20 @@ impl TracedTensor {
         ))
     }
 
+    /// This tensor as the `what` index operand of `op`, in i64: i64 as it is, i32
+    /// converted (as JAX, any integer dtype indexes); another dtype is an error naming
+    /// `op`, `what` and the operand.
+    pub(crate) fn as_index(&self, op: &str, what: &str) -> Result<TracedTensor> {
+        let ty = self.ty()?;
+        match ty.dtype {
+            DType::I64 => Ok(self.clone()),
+            DType::I32 => self.convert(DType::I64),
+            DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::Bool => Err(
+                RuntimeError::invalid_op(op, format!("{what} {ty} must be integers (i32 or i64)")),
+            ),
+        }
+    }
+
     /// A scalar `v` of this tensor's dtype, broadcast to its shape.
     fn splat_like(&self, v: f64) -> Result<TracedTensor> {
         let ty = self.ty()?;
@@ -130,14 +145,12 @@ impl TracedTensor {
 
     /// Elementwise binary op with a Rust float, weakly typed as in JAX: it takes a float or
     /// complex tensor's dtype (`f32 * 2.0` stays f32), and promotes an integer or bool
-    /// tensor to the default float f64 (`i64 * 0.5` is f64, as NumPy, JAX and PyTorch).
+    /// tensor to the default float f64 (`i64 * 0.5` and `i32 * 0.5` are f64, as NumPy,
+    /// JAX and PyTorch).
     #[track_caller]
     pub fn binary_scalar(&self, op: BinaryOp, v: f64, scalar_on_left: bool) -> TracedTensor {
         ok_or_recorded((|| {
-            let x = match self.dtype()? {
-                DType::I64 | DType::Bool => self.convert(DType::F64)?,
-                _ => self.clone(),
-            };
+            let x = crate::reductions::float_of(self)?;
             let s = x.splat_like(v)?;
             Ok(if scalar_on_left {
                 TracedTensor::apply1(Op::Binary(op), &[&s, &x])
@@ -149,7 +162,7 @@ impl TracedTensor {
 
     /// [`TracedTensor::binary_scalar`] with the Rust float given as a traced f64 scalar
     /// `s` (a run-time operand rather than a constant), with the same weak typing: `s` is
-    /// converted to this tensor's float or complex dtype, and an `i64` or `bool` tensor
+    /// converted to this tensor's float or complex dtype, and an integer or `bool` tensor
     /// becomes f64. Eager mode uses this, so a changing scalar (a learning rate, Adam's
     /// bias correction) reuses one compiled op.
     #[track_caller]
@@ -160,10 +173,7 @@ impl TracedTensor {
         scalar_on_left: bool,
     ) -> TracedTensor {
         ok_or_recorded((|| {
-            let x = match self.dtype()? {
-                DType::I64 | DType::Bool => self.convert(DType::F64)?,
-                _ => self.clone(),
-            };
+            let x = crate::reductions::float_of(self)?;
             let ty = x.ty()?;
             if s.ty()? != TensorType::scalar(DType::F64) {
                 return Err(RuntimeError::invalid_op(
@@ -181,22 +191,32 @@ impl TracedTensor {
     }
 
     /// Elementwise binary op with a Rust integer, weakly typed as in JAX: it takes the
-    /// tensor's dtype (`f32 * 2` stays f32, `i64 * 2` stays i64); a bool tensor becomes i64.
+    /// tensor's dtype (`f32 * 2` stays f32, `i64 * 2` stays i64, `i32 * 2` stays i32); a
+    /// bool tensor becomes i64. A scalar outside the i32 range with an i32 tensor is an
+    /// error (as JAX's overflow error), not a silent wrap.
     #[track_caller]
     pub fn binary_int_scalar(&self, op: BinaryOp, v: i64, scalar_on_left: bool) -> TracedTensor {
         ok_or_recorded((|| {
             let x = match self.dtype()? {
                 DType::Bool => self.convert(DType::I64)?,
-                _ => self.clone(),
+                DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::I32 | DType::I64 => {
+                    self.clone()
+                }
             };
             let ty = x.ty()?;
             let s = match ty.dtype {
-                DType::I64 => {
-                    TracedTensor::from_tensor(Tensor::from_vec_col_major(vec![], vec![v])?)
+                DType::I64 => Tensor::scalar(v),
+                DType::I32 => Tensor::scalar(i32::try_from(v).map_err(|_| {
+                    RuntimeError::invalid_op(
+                        op.name(),
+                        format!("the integer scalar {v} does not fit in the i32 operand {ty}"),
+                    )
+                })?),
+                d @ (DType::F32 | DType::F64 | DType::C32 | DType::C64 | DType::Bool) => {
+                    Tensor::full(&TensorType::scalar(d), v as f64)
                 }
-                d => TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(d), v as f64)),
-            }
-            .broadcast_to(&ty.shape)?;
+            };
+            let s = TracedTensor::from_tensor(s).broadcast_to(&ty.shape)?;
             Ok(if scalar_on_left {
                 TracedTensor::apply1(Op::Binary(op), &[&s, &x])
             } else {
@@ -511,21 +531,24 @@ impl TracedTensor {
     }
 
     /// `take(self, indices, axis)`: result shape is `shape[..axis] ++ indices.shape ++
-    /// shape[axis+1..]`; indices (i64) are clamped into range.
+    /// shape[axis+1..]`; indices (i64, or i32 converted to i64) are clamped into range.
     pub fn gather(&self, indices: &TracedTensor, axis: usize) -> Result<TracedTensor> {
-        checked(TracedTensor::apply1(Op::Gather { axis }, &[self, indices]))
+        let indices = indices.as_index("gather", "indices")?;
+        checked(TracedTensor::apply1(Op::Gather { axis }, &[self, &indices]))
     }
 
-    /// Adds `updates` (gather-shaped) into a copy of `self` at `indices` along `axis`.
+    /// Adds `updates` (gather-shaped) into a copy of `self` at `indices` (i64, or i32
+    /// converted to i64) along `axis`.
     pub fn scatter_add(
         &self,
         indices: &TracedTensor,
         updates: &TracedTensor,
         axis: usize,
     ) -> Result<TracedTensor> {
+        let indices = indices.as_index("scatter_add", "indices")?;
         checked(TracedTensor::apply1(
             Op::ScatterAdd { axis },
-            &[self, indices, updates],
+            &[self, &indices, updates],
         ))
     }
 
@@ -658,6 +681,25 @@ mod tests {
         assert_eq!(promote(DType::F64, DType::C32), DType::C64);
         assert_eq!(promote(DType::I64, DType::F32), DType::F32);
         assert_eq!(promote(DType::Bool, DType::I64), DType::I64);
+        assert_eq!(promote(DType::I32, DType::I64), DType::I64);
+        assert_eq!(promote(DType::I64, DType::I32), DType::I64);
+        assert_eq!(promote(DType::Bool, DType::I32), DType::I32);
+        assert_eq!(promote(DType::I32, DType::F32), DType::F32);
+        assert_eq!(promote(DType::I32, DType::C32), DType::C32);
+        assert_eq!(promote(DType::I32, DType::I32), DType::I32);
+    }
+
+    #[test]
+    fn i32_weak_scalars() {
+        let a = TracedTensor::from_vec_col_major(vec![2], vec![1_i32, 2]);
+        assert_eq!((&a * 2).dtype().unwrap(), DType::I32);
+        assert_eq!((2 - &a).dtype().unwrap(), DType::I32);
+        assert_eq!((&a * 0.5).dtype().unwrap(), DType::F64);
+        let msg = (&a + (1_i64 << 40)).error().expect("error").to_string();
+        assert!(
+            msg.contains("add") && msg.contains("1099511627776") && msg.contains("i32"),
+            "{msg}"
+        );
     }
 
     #[test]

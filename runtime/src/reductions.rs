@@ -26,9 +26,11 @@
 //!
 //! `mean`, `var` and `std` of an integer or bool tensor are computed in the default
 //! float, f64 (`mean` of i64 `[0, 1, 2, 3]` is `1.5`, as NumPy and JAX); `var`/`std` of a
-//! complex tensor are real. `sum_axes`/`prod_axes` of bool count in i64; `max_axes` /
-//! `min_axes` of bool are bool (any / all). Complex operands of ordered reductions (max,
-//! min, argmax, argmin, logsumexp, softmax) are rejected. Empty reductions follow NumPy:
+//! complex tensor are real. `sum_axes`/`prod_axes` of bool count in i64; integer sums and
+//! products keep their dtype and wrap (an i32 sum is i32, as `lax.reduce_sum`; `jnp.sum`
+//! would widen it to i64: convert first for that); `max_axes` / `min_axes` of bool are
+//! bool (any / all). Complex operands of ordered reductions (max, min, argmax, argmin,
+//! logsumexp, softmax) are rejected. Empty reductions follow NumPy:
 //! the sum of nothing is 0, the product 1, the max `-inf`, the mean and variance NaN
 //! (0 / 0); `argmax`/`argmin` of an empty axis are errors.
 
@@ -61,11 +63,12 @@ pub(crate) fn splat(dtype: DType, shape: &[usize], v: f64) -> Result<TracedTenso
     }
 }
 
-/// `x` in a float dtype: integers and bools become f64, floats and complex stay.
+/// `x` in a float dtype: integers and bools become the default float f64, floats and
+/// complex stay (the weak typing of a Rust float operand, and the dtype of `mean`).
 pub(crate) fn float_of(x: &TracedTensor) -> Result<TracedTensor> {
     match x.dtype()? {
-        DType::I64 | DType::Bool => x.convert(DType::F64),
-        _ => Ok(x.clone()),
+        DType::I32 | DType::I64 | DType::Bool => x.convert(DType::F64),
+        DType::F32 | DType::F64 | DType::C32 | DType::C64 => Ok(x.clone()),
     }
 }
 
@@ -190,7 +193,8 @@ fn reduce_kind(
 }
 
 impl TracedTensor {
-    /// Sum over signed `axes` (`jnp.sum(x, axis, keepdims)`); bool counts in i64.
+    /// Sum over signed `axes` (`jnp.sum(x, axis, keepdims)`); bool counts in i64, integers
+    /// keep their dtype.
     #[track_caller]
     pub fn sum_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "sum_axes", ReduceOp::Sum, axes, keepdims)

@@ -67,7 +67,8 @@ pub fn reverse_axis(x: &TracedTensor, axis: usize) -> TracedTensor {
     })())
 }
 
-/// `take_along_axis(x, indices, axis)` (NumPy's): `indices` (i64) has `x`'s shape except
+/// `take_along_axis(x, indices, axis)` (NumPy's): `indices` (i64, or i32 converted to
+/// i64) has `x`'s shape except
 /// along `axis`, and the result, of `indices`' shape, is `x` at index `indices[..]` along
 /// `axis` and at the same position on the other axes. Indices are clamped into
 /// `0..x.shape[axis]` (as `gather`). Built as one `gather` of the flattened `x` at linear
@@ -87,17 +88,19 @@ fn take_along_impl(x: &TracedTensor, indices: &TracedTensor, axis: usize) -> Res
         ));
     }
     let same_rank = it.rank() == xt.rank();
-    if it.dtype != DType::I64
+    if !it.dtype.is_int()
         || !same_rank
         || (0..xt.rank()).any(|a| a != axis && it.shape[a] != xt.shape[a])
     {
         return Err(RuntimeError::invalid_op(
             OP,
             format!(
-                "indices {it} must be i64 with the shape of operand {xt} except on axis {axis}"
+                "indices {it} must be integers (i64 or i32) with the shape of operand {xt} except on axis {axis}"
             ),
         ));
     }
+    let indices = &indices.as_index(OP, "indices")?;
+    let it = it.with_dtype(DType::I64);
     if it.numel() == 0 {
         return Ok(TracedTensor::full(&it.with_dtype(xt.dtype), 0.0));
     }

@@ -70,8 +70,9 @@ fn replace_axis(shape: &[usize], a: usize, with: &[usize]) -> Vec<usize> {
     s
 }
 
-/// Start indices of the dynamic ops: rank-0 i64 each, one per axis.
-fn check_starts(op: &str, starts: &[&TracedTensor], rank: usize) -> Result<()> {
+/// Start indices of the dynamic ops, one integer scalar per axis, as i64 scalars (i32
+/// starts converted).
+fn check_starts(op: &str, starts: &[&TracedTensor], rank: usize) -> Result<Vec<TracedTensor>> {
     if starts.len() != rank {
         return Err(bad(
             op,
@@ -81,16 +82,18 @@ fn check_starts(op: &str, starts: &[&TracedTensor], rank: usize) -> Result<()> {
             ),
         ));
     }
+    let mut out = Vec::with_capacity(rank);
     for (i, s) in starts.iter().enumerate() {
         let ty = s.ty()?;
-        if ty.dtype != DType::I64 || !ty.shape.is_empty() {
+        if !ty.dtype.is_int() || !ty.shape.is_empty() {
             return Err(bad(
                 op,
-                format!("start index #{i} is {ty}, expected an i64 scalar (i64[])"),
+                format!("start index #{i} is {ty}, expected an integer scalar (i64[] or i32[])"),
             ));
         }
+        out.push(s.as_index(op, "start index")?);
     }
-    Ok(())
+    Ok(out)
 }
 
 fn i64_scalar(v: i64) -> TracedTensor {
@@ -300,7 +303,7 @@ impl TracedTensor {
         let ty = self.ty()?;
         let shape = ty.shape.clone();
         let r = shape.len();
-        check_starts(op, starts, r)?;
+        let starts = check_starts(op, starts, r)?;
         if sizes.len() != r {
             return Err(bad(
                 op,
@@ -331,7 +334,7 @@ impl TracedTensor {
                 y = y.slice(&vec![0; r], &lim)?;
                 continue;
             }
-            let s = clamp_start(starts[a], n - m)?.broadcast_to(&[m])?;
+            let s = clamp_start(&starts[a], n - m)?.broadcast_to(&[m])?;
             let idx = ok(&s + &TracedTensor::iota(DType::I64, &[m], 0)?)?;
             y = y.gather(&idx, a)?;
         }
@@ -361,7 +364,7 @@ impl TracedTensor {
                 format!("operand {tx} and update {tu} must have the same rank"),
             ));
         }
-        check_starts(op, starts, r)?;
+        let starts = check_starts(op, starts, r)?;
         for a in 0..r {
             if tu.shape[a] > tx.shape[a] {
                 return Err(bad(
@@ -384,7 +387,7 @@ impl TracedTensor {
             if m == n {
                 continue;
             }
-            let s = clamp_start(starts[a], n - m)?.broadcast_to(&[n])?;
+            let s = clamp_start(&starts[a], n - m)?.broadcast_to(&[n])?;
             let rel = ok(&TracedTensor::iota(DType::I64, &[n], 0)? - &s)?;
             g = g.gather(&rel, a)?;
             let clamped = clamp_i64(&rel, 0, (m - 1) as i64)?;
@@ -562,25 +565,24 @@ impl TracedTensor {
     }
 
     /// `jnp.take(x, indices, axis, mode="clip")`: result shape `shape[..axis] ++
-    /// indices.shape ++ shape[axis+1..]`; indices (i64) are clipped into
+    /// indices.shape ++ shape[axis+1..]`; indices (i64, or i32 converted) are clipped into
     /// `[0, shape[axis] - 1]` (NumPy's clip mode: a negative index clips to 0, it does not
     /// count from the end). Composite: `gather`. Errors name `take`.
     pub fn take(&self, indices: &TracedTensor, axis: isize) -> Result<TracedTensor> {
         let (tx, ti) = (self.ty()?, indices.ty()?);
         let a = normalize_axis("take", axis, tx.shape.len())?;
-        if ti.dtype != DType::I64 {
-            return Err(bad("take", format!("indices {ti} must be i64")));
-        }
+        let indices = indices.as_index("take", "indices")?;
         if tx.shape[a] == 0 {
             return Err(bad(
                 "take",
-                format!("cannot take from empty axis {a} of operand {tx}"),
+                format!("cannot take from empty axis {a} of operand {tx}, indices {ti}"),
             ));
         }
-        self.gather(indices, a)
+        self.gather(&indices, a)
     }
 
-    /// `jnp.take_along_axis(x, indices, axis, mode="clip")`: `indices` (i64) has the
+    /// `jnp.take_along_axis(x, indices, axis, mode="clip")`: `indices` (i64, or i32
+    /// converted) has the
     /// operand's rank; `result[.., j, ..] = x[.., clip(indices[.., j, ..]), ..]` along
     /// `axis`, the other axes broadcasting between `x` and `indices` (NumPy rules, equal
     /// or 1). Indices are clipped into `[0, shape[axis] - 1]`.
@@ -593,9 +595,7 @@ impl TracedTensor {
         let (tx, ti) = (self.ty()?, indices.ty()?);
         let r = tx.shape.len();
         let a = normalize_axis(op, axis, r)?;
-        if ti.dtype != DType::I64 {
-            return Err(bad(op, format!("indices {ti} must be i64")));
-        }
+        let indices = &indices.as_index(op, "indices")?;
         if ti.shape.len() != r {
             return Err(bad(
                 op,

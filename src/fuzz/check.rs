@@ -88,7 +88,8 @@ impl Backends {
 
 /// Random inputs for `f`'s parameters from `seed`: floats mostly in [-3, 3], sometimes
 /// small integers (so comparisons tie) and, for one seed in four, special values
-/// (±0, ±inf, NaN) now and then; i64 in [-4, 4] with rare extremes; bools either way.
+/// (±0, ±inf, NaN) now and then; integers in [-4, 4] with rare extremes (of their width);
+/// bools either way.
 pub fn random_inputs(f: &Function, seed: u64) -> Vec<Tensor> {
     // Salted: the generator draws the program's constants from `Rng::new(seed)`, and
     // inputs equal to constants would sit exactly on ties and kinks.
@@ -109,6 +110,21 @@ fn random_float(r: &mut Rng, special: bool) -> f64 {
         1 | 2 => r.below(5) as f64 - 2.0,
         _ => r.uniform(-3.0, 3.0),
     }
+}
+
+/// `n` integers of type `$t` in [-4, 4], with its extremes (or 0) one time in twelve.
+macro_rules! random_ints {
+    ($r:expr, $n:expr, $t:ty) => {
+        (0..$n)
+            .map(|_| {
+                if $r.one_in(12) {
+                    [<$t>::MIN, <$t>::MAX, 0][$r.below(3)]
+                } else {
+                    $r.below(9) as $t - 4
+                }
+            })
+            .collect()
+    };
 }
 
 /// A random tensor of type `ty` (see [`random_inputs`]); zeros if `ty` is too large.
@@ -132,17 +148,8 @@ pub fn random_tensor(r: &mut Rng, ty: &TensorType, special: bool) -> Tensor {
                 .map(|_| Complex64::new(random_float(r, special), random_float(r, special)))
                 .collect(),
         ),
-        DType::I64 => Data::I64(
-            (0..n)
-                .map(|_| {
-                    if r.one_in(12) {
-                        [i64::MIN, i64::MAX, 0][r.below(3)]
-                    } else {
-                        r.below(9) as i64 - 4
-                    }
-                })
-                .collect(),
-        ),
+        DType::I32 => Data::I32(random_ints!(r, n, i32)),
+        DType::I64 => Data::I64(random_ints!(r, n, i64)),
         DType::Bool => Data::Bool((0..n).map(|_| r.coin()).collect()),
     };
     Tensor::new(ty.shape.clone(), data).unwrap_or_else(|_| Tensor::zeros(ty))
@@ -155,7 +162,8 @@ pub fn compare(got: &Tensor, want: &Tensor, exactness: Exactness) -> Option<Stri
     if got.ty() != want.ty() {
         return Some(format!("type {} vs reference {}", got.ty(), want.ty()));
     }
-    if exactness == Exactness::Exact || matches!(got.dtype(), DType::I64 | DType::Bool) {
+    if exactness == Exactness::Exact || matches!(got.dtype(), DType::I32 | DType::I64 | DType::Bool)
+    {
         if got.bits_eq(want) {
             return None;
         }

@@ -469,7 +469,7 @@ impl Gen<'_> {
         None
     }
 
-    /// A constant of type `ty`: floats are multiples of 1/4 in [-2, 2], i64 in [-5, 5];
+    /// A constant of type `ty`: floats are multiples of 1/4 in [-2, 2], integers in [-5, 5];
     /// in smooth mode floats in [-2, 2] at random.
     fn constant(&mut self, ty: &TensorType) -> Option<Value> {
         let n = ty.numel();
@@ -491,6 +491,7 @@ impl Gen<'_> {
                     .collect(),
             ),
             DType::C64 => Data::C64((0..n).map(|_| Complex64::new(real(), real())).collect()),
+            DType::I32 => Data::I32((0..n).map(|_| (real() * 2.5) as i32).collect()),
             DType::I64 => Data::I64((0..n).map(|_| (real() * 2.5) as i64).collect()),
             DType::Bool => Data::Bool((0..n).map(|_| real() > 0.0).collect()),
         };

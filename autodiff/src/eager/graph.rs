@@ -402,6 +402,7 @@ fn add_into(acc: &mut Tensor, g: &Tensor) -> Result<()> {
         (Data::F64(a), Data::F64(b)) => add(a, b),
         (Data::C32(a), Data::C32(b)) => add(a, b),
         (Data::C64(a), Data::C64(b)) => add(a, b),
+        (Data::I32(a), Data::I32(b)) => add(a, b),
         (Data::I64(a), Data::I64(b)) => add(a, b),
         (Data::Bool(a), Data::Bool(b)) => a.iter_mut().zip(b).for_each(|(x, &y)| *x |= y),
         _ => {

@@ -323,19 +323,28 @@ impl EagerTensor {
     }
 
     /// `take(self, indices, axis)`: result shape is `shape[..axis] ++ indices.shape ++
-    /// shape[axis+1..]`; indices (i64) are clamped into range.
+    /// shape[axis+1..]`; indices (i64, or i32 converted to i64) are clamped into range.
     pub fn gather(&self, indices: &EagerTensor, axis: usize) -> Result<EagerTensor> {
-        EagerTensor::apply1(Op::Gather { axis }, &[self, indices])
+        self.run1(
+            OpKey::Named("gather", vec![axis as i64]),
+            &[self, indices],
+            |t| Ok(vec![t[0].gather(&t[1], axis)?]),
+        )
     }
 
-    /// Adds `updates` (gather-shaped) into a copy of `self` at `indices` along `axis`.
+    /// Adds `updates` (gather-shaped) into a copy of `self` at `indices` (i64, or i32
+    /// converted to i64) along `axis`.
     pub fn scatter_add(
         &self,
         indices: &EagerTensor,
         updates: &EagerTensor,
         axis: usize,
     ) -> Result<EagerTensor> {
-        EagerTensor::apply1(Op::ScatterAdd { axis }, &[self, indices, updates])
+        self.run1(
+            OpKey::Named("scatter_add", vec![axis as i64]),
+            &[self, indices, updates],
+            |t| Ok(vec![t[0].scatter_add(&t[1], &t[2], axis)?]),
+        )
     }
 
     /// Converts to `dtype`.

@@ -22,6 +22,7 @@ fn dt(d: DType) -> i64 {
         DType::C64 => 3,
         DType::I64 => 4,
         DType::Bool => 5,
+        DType::I32 => 6,
     }
 }
 

@@ -2,7 +2,7 @@
 //! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
 //! When an operand's axis groups are already single strided runs, faer reads it in place;
 //! otherwise it is packed once into a contiguous `[rows, cols, batch]` buffer. faer's GEMM
-//! runs per batch (f32, f64, c32, c64); i64 uses a plain loop (there is no integer BLAS).
+//! runs per batch (f32, f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
 //! through a `[m, n, batch]` buffer and one strided copy.
 
@@ -197,6 +197,7 @@ impl DotPlan {
             self.transposed_out,
         ) {
             (DType::I64, _, _) => "dot_i64",
+            (DType::I32, _, _) => "dot_i32",
             (_, false, false) => "gemm",
             (_, false, true) => "gemm_transposed_out",
             (_, true, false) => "pack_gemm",
@@ -254,32 +255,38 @@ gemm_fn!(gemm_f64, f64, 1.0f64);
 gemm_fn!(gemm_c32, Complex32, Complex32::new(1.0, 0.0));
 gemm_fn!(gemm_c64, Complex64, Complex64::new(1.0, 0.0));
 
-/// Integer product: `out[i + m j] = Σ_p l[i, p] r[p, j]`, wrapping.
-fn dot_i64(p: &DotPlan, l: &[i64], r: &[i64], out: &mut [i64], _par: Par) {
-    let mut ls = Vec::new();
-    let mut rs = Vec::new();
-    let l = p.lhs.prepared(l, &mut ls);
-    let r = p.rhs.prepared(r, &mut rs);
-    let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
-    let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
-    for b in 0..p.batch {
-        let (lo, ro) = (p.lhs.batch_offsets[b], p.rhs.batch_offsets[b]);
-        let c = &mut out[b * p.m * p.n..(b + 1) * p.m * p.n];
-        c.fill(0);
-        // Element (i, j) of the product; row-major when the transpose is returned.
-        let (si, sj) = if p.transposed_out { (p.n, 1) } else { (1, p.m) };
-        for j in 0..p.n {
-            for q in 0..p.k {
-                let y = r[ro + q * rr + j * rc];
-                let base = lo + q * lc;
-                for i in 0..p.m {
-                    let o = &mut c[i * si + j * sj];
-                    *o = o.wrapping_add(l[base + i * lr].wrapping_mul(y));
+macro_rules! int_dot_fn {
+    ($name:ident, $t:ty) => {
+        /// Integer product: `out[i + m j] = Σ_p l[i, p] r[p, j]`, wrapping.
+        fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], _par: Par) {
+            let mut ls = Vec::new();
+            let mut rs = Vec::new();
+            let l = p.lhs.prepared(l, &mut ls);
+            let r = p.rhs.prepared(r, &mut rs);
+            let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
+            let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
+            for b in 0..p.batch {
+                let (lo, ro) = (p.lhs.batch_offsets[b], p.rhs.batch_offsets[b]);
+                let c = &mut out[b * p.m * p.n..(b + 1) * p.m * p.n];
+                c.fill(0);
+                // Element (i, j) of the product; row-major when the transpose is returned.
+                let (si, sj) = if p.transposed_out { (p.n, 1) } else { (1, p.m) };
+                for j in 0..p.n {
+                    for q in 0..p.k {
+                        let y = r[ro + q * rr + j * rc];
+                        let base = lo + q * lc;
+                        for i in 0..p.m {
+                            let o = &mut c[i * si + j * sj];
+                            *o = o.wrapping_add(l[base + i * lr].wrapping_mul(y));
+                        }
+                    }
                 }
             }
         }
-    }
+    };
 }
+int_dot_fn!(dot_i64, i64);
+int_dot_fn!(dot_i32, i32);
 
 /// `dot_general` of `l` and `r` as planned, into `out` (of the result's dtype and length,
 /// contents unspecified). Every element of `out` is written: the GEMM replaces (does not
@@ -334,6 +341,7 @@ pub(crate) fn dot(
         (Data::C64(u), Data::C64(v), Data::C64(o)) => {
             run!(C64, u, v, o, Complex64::new(0.0, 0.0), gemm_c64)
         }
+        (Data::I32(u), Data::I32(v), Data::I32(o)) => run!(I32, u, v, o, 0i32, dot_i32),
         (Data::I64(u), Data::I64(v), Data::I64(o)) => run!(I64, u, v, o, 0i64, dot_i64),
         _ => {
             return Err(internal(

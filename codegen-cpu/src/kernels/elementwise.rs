@@ -1,16 +1,12 @@
-//! Elementwise kernels: unary, binary, compare, select and convert over whole buffers.
+//! Elementwise kernels: unary, binary, compare and select over whole buffers (convert is
+//! the reference evaluator's [`tenferro_ir::eval::convert_data`]).
 //! The scalar functions are the ones the reference evaluator uses (std / num-complex), so
 //! results are bit-identical to it.
 
 use crate::error::internal;
-use num_complex::{Complex32, Complex64};
 use tenferro_ir::eval::{binary_data, unary_data};
-use tenferro_ir::{BinaryOp, CmpOp, DType, Data, UnaryOp};
+use tenferro_ir::{BinaryOp, CmpOp, Data, UnaryOp};
 use tenferro_runtime::Result;
-
-fn map1<T: Copy, R>(x: &[T], f: impl Fn(T) -> R) -> Vec<R> {
-    x.iter().map(|&a| f(a)).collect()
-}
 
 fn map2<T: Copy, R>(x: &[T], y: &[T], f: impl Fn(T, T) -> R) -> Vec<R> {
     x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
@@ -53,6 +49,7 @@ pub(crate) fn compare(name: &str, c: CmpOp, x: &Data, y: &Data) -> Result<Data> 
     Ok(Data::Bool(match (x, y) {
         (Data::F32(u), Data::F32(v)) => ordered(c, u, v),
         (Data::F64(u), Data::F64(v)) => ordered(c, u, v),
+        (Data::I32(u), Data::I32(v)) => ordered(c, u, v),
         (Data::I64(u), Data::I64(v)) => ordered(c, u, v),
         (Data::Bool(u), Data::Bool(v)) => ordered(c, u, v),
         (Data::C32(u), Data::C32(v)) => equality(name, c, u, v)?,
@@ -78,74 +75,9 @@ pub(crate) fn select(name: &str, p: &Data, t: &Data, f: &Data) -> Result<Data> {
         (Data::F64(a), Data::F64(b)) => Data::F64(pick(p, a, b)),
         (Data::C32(a), Data::C32(b)) => Data::C32(pick(p, a, b)),
         (Data::C64(a), Data::C64(b)) => Data::C64(pick(p, a, b)),
+        (Data::I32(a), Data::I32(b)) => Data::I32(pick(p, a, b)),
         (Data::I64(a), Data::I64(b)) => Data::I64(pick(p, a, b)),
         (Data::Bool(a), Data::Bool(b)) => Data::Bool(pick(p, a, b)),
         _ => return Err(internal(name, "branches of different dtypes")),
     })
-}
-
-fn b2f(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// Converts a buffer to `to`: float → i64 with Rust `as` (saturating, NaN → 0); → bool is
-/// `x != 0`; complex → real keeps the real part; bool → number is 0 / 1; real → complex
-/// rounds to the target precision first.
-pub(crate) fn convert(x: &Data, to: DType) -> Data {
-    match to {
-        DType::Bool => Data::Bool(match x {
-            Data::F32(v) => map1(v, |a| a != 0.0),
-            Data::F64(v) => map1(v, |a| a != 0.0),
-            Data::C32(v) => map1(v, |a| a.re != 0.0 || a.im != 0.0),
-            Data::C64(v) => map1(v, |a| a.re != 0.0 || a.im != 0.0),
-            Data::I64(v) => map1(v, |a| a != 0),
-            Data::Bool(v) => v.clone(),
-        }),
-        DType::I64 => Data::I64(match x {
-            Data::F32(v) => map1(v, |a| a as i64),
-            Data::F64(v) => map1(v, |a| a as i64),
-            Data::C32(v) => map1(v, |a| a.re as i64),
-            Data::C64(v) => map1(v, |a| a.re as i64),
-            Data::I64(v) => v.clone(),
-            Data::Bool(v) => map1(v, |a| a as i64),
-        }),
-        DType::F32 => Data::F32(to_f32(x)),
-        DType::F64 => Data::F64(to_f64(x)),
-        DType::C32 => Data::C32(match x {
-            Data::C32(v) => v.clone(),
-            Data::C64(v) => map1(v, |a| Complex32::new(a.re as f32, a.im as f32)),
-            real => map1(&to_f32(real), |a| Complex32::new(a, 0.0)),
-        }),
-        DType::C64 => Data::C64(match x {
-            Data::C32(v) => map1(v, |a| Complex64::new(a.re as f64, a.im as f64)),
-            Data::C64(v) => v.clone(),
-            real => map1(&to_f64(real), |a| Complex64::new(a, 0.0)),
-        }),
-    }
-}
-
-fn to_f32(x: &Data) -> Vec<f32> {
-    match x {
-        Data::F32(v) => v.clone(),
-        Data::F64(v) => map1(v, |a| a as f32),
-        Data::C32(v) => map1(v, |a| a.re),
-        Data::C64(v) => map1(v, |a| a.re as f32),
-        Data::I64(v) => map1(v, |a| a as f32),
-        Data::Bool(v) => map1(v, |a| b2f(a) as f32),
-    }
-}
-
-fn to_f64(x: &Data) -> Vec<f64> {
-    match x {
-        Data::F32(v) => map1(v, |a| a as f64),
-        Data::F64(v) => v.clone(),
-        Data::C32(v) => map1(v, |a| a.re as f64),
-        Data::C64(v) => map1(v, |a| a.re),
-        Data::I64(v) => map1(v, |a| a as f64),
-        Data::Bool(v) => map1(v, b2f),
-    }
 }

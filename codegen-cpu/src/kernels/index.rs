@@ -129,6 +129,7 @@ pub(crate) fn scatter_add(
         (Data::F64(b), Data::F64(u)) => Data::F64(scatter(plan, b, idx, u, |p, q| p + q)),
         (Data::C32(b), Data::C32(u)) => Data::C32(scatter(plan, b, idx, u, |p, q| p + q)),
         (Data::C64(b), Data::C64(u)) => Data::C64(scatter(plan, b, idx, u, |p, q| p + q)),
+        (Data::I32(b), Data::I32(u)) => Data::I32(scatter(plan, b, idx, u, i32::wrapping_add)),
         (Data::I64(b), Data::I64(u)) => Data::I64(scatter(plan, b, idx, u, i64::wrapping_add)),
         _ => return Err(internal(name, "unsupported or mismatched dtypes")),
     })
@@ -164,6 +165,7 @@ pub(crate) fn iota(name: &str, dtype: DType, pre: usize, n: usize, post: usize) 
         DType::C64 => Data::C64(fill(name, len, g, |j| {
             num_complex::Complex64::new(j as f64, 0.0)
         })?),
+        DType::I32 => Data::I32(fill(name, len, g, |j| j as i32)?),
         DType::I64 => Data::I64(fill(name, len, g, |j| j as i64)?),
         DType::Bool => return Err(internal(name, "bool iota")),
     })

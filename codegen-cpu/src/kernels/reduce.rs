@@ -88,6 +88,17 @@ pub(crate) fn reduce(name: &str, kind: ReduceOp, plan: &ReducePlan, x: &Data) ->
             }
         };
     }
+    // Integers wrap, as the reference evaluator's reductions.
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => plan.fold($v, 0, <$t>::wrapping_add),
+                ReduceOp::Prod => plan.fold($v, 1, <$t>::wrapping_mul),
+                ReduceOp::Max => plan.fold($v, <$t>::MIN, <$t>::max),
+                ReduceOp::Min => plan.fold($v, <$t>::MAX, <$t>::min),
+            }
+        };
+    }
     macro_rules! complex {
         ($v:expr, $t:ty) => {
             match kind {
@@ -104,12 +115,8 @@ pub(crate) fn reduce(name: &str, kind: ReduceOp, plan: &ReducePlan, x: &Data) ->
         Data::F64(v) => Data::F64(real!(v, f64, max_f64, min_f64)),
         Data::C32(v) => Data::C32(complex!(v, f32)),
         Data::C64(v) => Data::C64(complex!(v, f64)),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => plan.fold(v, 0, i64::wrapping_add),
-            ReduceOp::Prod => plan.fold(v, 1, i64::wrapping_mul),
-            ReduceOp::Max => plan.fold(v, i64::MIN, i64::max),
-            ReduceOp::Min => plan.fold(v, i64::MAX, i64::min),
-        }),
+        Data::I32(v) => Data::I32(int!(v, i32)),
+        Data::I64(v) => Data::I64(int!(v, i64)),
         Data::Bool(_) => return Err(internal(name, "bool operand")),
     })
 }

@@ -123,6 +123,17 @@ pub(crate) fn cumulative(
             }
         };
     }
+    // Integers wrap, as the reference evaluator's scans.
+    macro_rules! int {
+        ($v:expr, $t:ty) => {
+            match kind {
+                ReduceOp::Sum => scan_vec(name, plan, $v, pool, <$t>::wrapping_add)?,
+                ReduceOp::Prod => scan_vec(name, plan, $v, pool, <$t>::wrapping_mul)?,
+                ReduceOp::Max => scan_vec(name, plan, $v, pool, <$t>::max)?,
+                ReduceOp::Min => scan_vec(name, plan, $v, pool, <$t>::min)?,
+            }
+        };
+    }
     Ok(match x {
         Data::F32(v) => Data::F32(match kind {
             ReduceOp::Max => scan_vec(name, plan, v, pool, max_f32)?,
@@ -136,12 +147,8 @@ pub(crate) fn cumulative(
         }),
         Data::C32(v) => Data::C32(arith!(v)),
         Data::C64(v) => Data::C64(arith!(v)),
-        Data::I64(v) => Data::I64(match kind {
-            ReduceOp::Sum => scan_vec(name, plan, v, pool, i64::wrapping_add)?,
-            ReduceOp::Prod => scan_vec(name, plan, v, pool, i64::wrapping_mul)?,
-            ReduceOp::Max => scan_vec(name, plan, v, pool, i64::max)?,
-            ReduceOp::Min => scan_vec(name, plan, v, pool, i64::min)?,
-        }),
+        Data::I32(v) => Data::I32(int!(v, i32)),
+        Data::I64(v) => Data::I64(int!(v, i64)),
         Data::Bool(_) => return Err(internal(name, "bool operand")),
     })
 }
@@ -189,6 +196,7 @@ pub(crate) fn argsort(
     Ok(Data::I64(match x {
         Data::F32(v) => argsort_vec(name, plan, v, descending, pool)?,
         Data::F64(v) => argsort_vec(name, plan, v, descending, pool)?,
+        Data::I32(v) => argsort_vec(name, plan, v, descending, pool)?,
         Data::I64(v) => argsort_vec(name, plan, v, descending, pool)?,
         Data::Bool(v) => argsort_vec(name, plan, v, descending, pool)?,
         Data::C32(_) | Data::C64(_) => {

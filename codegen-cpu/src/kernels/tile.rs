@@ -20,6 +20,7 @@ pub(crate) enum Slice<'a> {
     F64(&'a [f64]),
     C32(&'a [Complex32]),
     C64(&'a [Complex64]),
+    I32(&'a [i32]),
     I64(&'a [i64]),
     Bool(&'a [bool]),
 }
@@ -31,6 +32,7 @@ pub(crate) enum SliceMut<'a> {
     F64(&'a mut [f64]),
     C32(&'a mut [Complex32]),
     C64(&'a mut [Complex64]),
+    I32(&'a mut [i32]),
     I64(&'a mut [i64]),
     Bool(&'a mut [bool]),
 }
@@ -42,6 +44,7 @@ macro_rules! each_variant {
             $From::F64($v) => $To::F64($body),
             $From::C32($v) => $To::C32($body),
             $From::C64($v) => $To::C64($body),
+            $From::I32($v) => $To::I32($body),
             $From::I64($v) => $To::I64($body),
             $From::Bool($v) => $To::Bool($body),
         }
@@ -62,6 +65,7 @@ pub(crate) fn slice_of(d: &Data, r: Range<usize>) -> Slice<'_> {
         Data::F64(v) => Slice::F64(&v[r]),
         Data::C32(v) => Slice::C32(&v[r]),
         Data::C64(v) => Slice::C64(&v[r]),
+        Data::I32(v) => Slice::I32(&v[r]),
         Data::I64(v) => Slice::I64(&v[r]),
         Data::Bool(v) => Slice::Bool(&v[r]),
     }
@@ -74,6 +78,7 @@ pub(crate) fn slice_mut_of(d: &mut Data, r: Range<usize>) -> SliceMut<'_> {
         Data::F64(v) => SliceMut::F64(&mut v[r]),
         Data::C32(v) => SliceMut::C32(&mut v[r]),
         Data::C64(v) => SliceMut::C64(&mut v[r]),
+        Data::I32(v) => SliceMut::I32(&mut v[r]),
         Data::I64(v) => SliceMut::I64(&mut v[r]),
         Data::Bool(v) => SliceMut::Bool(&mut v[r]),
     }
@@ -108,6 +113,10 @@ impl<'a> SliceMut<'a> {
             SliceMut::C64(v) => {
                 let (a, b) = v.split_at_mut(mid);
                 (SliceMut::C64(a), SliceMut::C64(b))
+            }
+            SliceMut::I32(v) => {
+                let (a, b) = v.split_at_mut(mid);
+                (SliceMut::I32(a), SliceMut::I32(b))
             }
             SliceMut::I64(v) => {
                 let (a, b) = v.split_at_mut(mid);
@@ -356,6 +365,19 @@ macro_rules! complex_unary {
 complex_unary!(unary_c64, f64, map_c64);
 complex_unary!(unary_c32, f32, map_c32);
 
+/// An integer unary op of the table over one tile (`None` operand: the destination).
+macro_rules! int_unary {
+    ($u:expr, $variant:ident, $map:ident, $name:literal, $src:expr, $d:expr) => {{
+        let a = match $src {
+            None => None,
+            Some(Slice::$variant(a)) => Some(a),
+            _ => return Err(mismatch($u.name())),
+        };
+        $u.$map(TableLoop { src: a, dst: $d })
+            .ok_or_else(|| no_semantics($u, $name))
+    }};
+}
+
 #[inline(always)]
 fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
     match (dst, src) {
@@ -392,15 +414,8 @@ fn unary(u: UnaryOp, src: Option<Slice<'_>>, dst: SliceMut<'_>) -> KResult {
         (SliceMut::C64(d), Some(Slice::C64(a))) => unary_c64(u, Some(a), d),
         (SliceMut::C32(d), None) => unary_c32(u, None, d),
         (SliceMut::C32(d), Some(Slice::C32(a))) => unary_c32(u, Some(a), d),
-        (SliceMut::I64(d), src) => {
-            let a = match src {
-                None => None,
-                Some(Slice::I64(a)) => Some(a),
-                _ => return Err(mismatch(u.name())),
-            };
-            u.map_i64(TableLoop { src: a, dst: d })
-                .ok_or_else(|| no_semantics(u, "i64"))
-        }
+        (SliceMut::I32(d), src) => int_unary!(u, I32, map_i32, "i32", src, d),
+        (SliceMut::I64(d), src) => int_unary!(u, I64, map_i64, "i64", src, d),
         _ => Err(mismatch(u.name())),
     }
 }
@@ -513,6 +528,11 @@ fn binary(op: BinaryOp, a: Option<Slice<'_>>, b: Option<Slice<'_>>, dst: SliceMu
             b: operand!(b, C32, w),
             dst: d,
         }),
+        SliceMut::I32(d) => op.map_i32(TableMap2 {
+            a: operand!(a, I32, w),
+            b: operand!(b, I32, w),
+            dst: d,
+        }),
         SliceMut::I64(d) => op.map_i64(TableMap2 {
             a: operand!(a, I64, w),
             b: operand!(b, I64, w),
@@ -560,6 +580,7 @@ fn compare(c: CmpOp, a: Slice<'_>, b: Slice<'_>, dst: SliceMut<'_>) -> KResult {
     match (a, b) {
         (Slice::F64(x), Slice::F64(y)) => ordered(c, x, y, d),
         (Slice::F32(x), Slice::F32(y)) => ordered(c, x, y, d),
+        (Slice::I32(x), Slice::I32(y)) => ordered(c, x, y, d),
         (Slice::I64(x), Slice::I64(y)) => ordered(c, x, y, d),
         (Slice::Bool(x), Slice::Bool(y)) => ordered(c, x, y, d),
         (Slice::C64(x), Slice::C64(y)) => equality(c, x, y, d)?,
@@ -586,6 +607,7 @@ fn select(p: Slice<'_>, t: Slice<'_>, f: Slice<'_>, dst: SliceMut<'_>) -> KResul
         (SliceMut::F32(d), Slice::F32(a), Slice::F32(b)) => pick(p, a, b, d),
         (SliceMut::C64(d), Slice::C64(a), Slice::C64(b)) => pick(p, a, b, d),
         (SliceMut::C32(d), Slice::C32(a), Slice::C32(b)) => pick(p, a, b, d),
+        (SliceMut::I32(d), Slice::I32(a), Slice::I32(b)) => pick(p, a, b, d),
         (SliceMut::I64(d), Slice::I64(a), Slice::I64(b)) => pick(p, a, b, d),
         (SliceMut::Bool(d), Slice::Bool(a), Slice::Bool(b)) => pick(p, a, b, d),
         _ => return Err(mismatch("select")),
@@ -599,6 +621,7 @@ trait FromElem: Copy {
     fn from_f64(x: f64) -> Self;
     fn from_c32(x: Complex32) -> Self;
     fn from_c64(x: Complex64) -> Self;
+    fn from_i32(x: i32) -> Self;
     fn from_i64(x: i64) -> Self;
     fn from_bool(x: bool) -> Self;
 }
@@ -624,6 +647,9 @@ impl FromElem for f64 {
     fn from_c64(x: Complex64) -> f64 {
         x.re
     }
+    fn from_i32(x: i32) -> f64 {
+        x as f64
+    }
     fn from_i64(x: i64) -> f64 {
         x as f64
     }
@@ -644,6 +670,9 @@ impl FromElem for f32 {
     }
     fn from_c64(x: Complex64) -> f32 {
         x.re as f32
+    }
+    fn from_i32(x: i32) -> f32 {
+        x as f32
     }
     fn from_i64(x: i64) -> f32 {
         x as f32
@@ -666,6 +695,9 @@ impl FromElem for Complex32 {
     fn from_c64(x: Complex64) -> Self {
         Complex32::new(x.re as f32, x.im as f32)
     }
+    fn from_i32(x: i32) -> Self {
+        Complex32::new(x as f32, 0.0)
+    }
     fn from_i64(x: i64) -> Self {
         Complex32::new(x as f32, 0.0)
     }
@@ -687,6 +719,9 @@ impl FromElem for Complex64 {
     fn from_c64(x: Complex64) -> Self {
         x
     }
+    fn from_i32(x: i32) -> Self {
+        Complex64::new(x as f64, 0.0)
+    }
     fn from_i64(x: i64) -> Self {
         Complex64::new(x as f64, 0.0)
     }
@@ -695,26 +730,36 @@ impl FromElem for Complex64 {
     }
 }
 
-impl FromElem for i64 {
-    fn from_f32(x: f32) -> i64 {
-        x as i64
-    }
-    fn from_f64(x: f64) -> i64 {
-        x as i64
-    }
-    fn from_c32(x: Complex32) -> i64 {
-        x.re as i64
-    }
-    fn from_c64(x: Complex64) -> i64 {
-        x.re as i64
-    }
-    fn from_i64(x: i64) -> i64 {
-        x
-    }
-    fn from_bool(x: bool) -> i64 {
-        x as i64
-    }
+/// Integer targets: floats truncate (saturating, NaN → 0), integers wrap to the width.
+macro_rules! int_from_elem {
+    ($t:ty) => {
+        impl FromElem for $t {
+            fn from_f32(x: f32) -> $t {
+                x as $t
+            }
+            fn from_f64(x: f64) -> $t {
+                x as $t
+            }
+            fn from_c32(x: Complex32) -> $t {
+                x.re as $t
+            }
+            fn from_c64(x: Complex64) -> $t {
+                x.re as $t
+            }
+            fn from_i32(x: i32) -> $t {
+                x as $t
+            }
+            fn from_i64(x: i64) -> $t {
+                x as $t
+            }
+            fn from_bool(x: bool) -> $t {
+                x as $t
+            }
+        }
+    };
 }
+int_from_elem!(i32);
+int_from_elem!(i64);
 
 impl FromElem for bool {
     fn from_f32(x: f32) -> bool {
@@ -728,6 +773,9 @@ impl FromElem for bool {
     }
     fn from_c64(x: Complex64) -> bool {
         x.re != 0.0 || x.im != 0.0
+    }
+    fn from_i32(x: i32) -> bool {
+        x != 0
     }
     fn from_i64(x: i64) -> bool {
         x != 0
@@ -744,6 +792,7 @@ fn convert_into<T: FromElem>(src: Slice<'_>, d: &mut [T]) {
         Slice::F64(a) => map1(a, d, T::from_f64),
         Slice::C32(a) => map1(a, d, T::from_c32),
         Slice::C64(a) => map1(a, d, T::from_c64),
+        Slice::I32(a) => map1(a, d, T::from_i32),
         Slice::I64(a) => map1(a, d, T::from_i64),
         Slice::Bool(a) => map1(a, d, T::from_bool),
     }
@@ -756,6 +805,7 @@ fn convert(src: Slice<'_>, dst: SliceMut<'_>) {
         SliceMut::F64(d) => convert_into(src, d),
         SliceMut::C32(d) => convert_into(src, d),
         SliceMut::C64(d) => convert_into(src, d),
+        SliceMut::I32(d) => convert_into(src, d),
         SliceMut::I64(d) => convert_into(src, d),
         SliceMut::Bool(d) => convert_into(src, d),
     }
@@ -846,6 +896,8 @@ pub(crate) fn identity(kind: ReduceOp, dtype: DType, n: usize) -> Data {
     match (kind, dtype) {
         (ReduceOp::Sum, d) => Data::zeros(d, n),
         (ReduceOp::Prod, d) => Data::splat(d, 1.0, n),
+        (ReduceOp::Max, DType::I32) => Data::I32(vec![i32::MIN; n]),
+        (ReduceOp::Min, DType::I32) => Data::I32(vec![i32::MAX; n]),
         (ReduceOp::Max, DType::I64) => Data::I64(vec![i64::MIN; n]),
         (ReduceOp::Min, DType::I64) => Data::I64(vec![i64::MAX; n]),
         (ReduceOp::Max, d) => Data::splat(d, f64::NEG_INFINITY, n),
@@ -891,6 +943,17 @@ macro_rules! real_op {
     };
 }
 
+macro_rules! int_op {
+    ($kind:expr, $t:ty) => {
+        match $kind {
+            ReduceOp::Sum => <$t>::wrapping_add as fn($t, $t) -> $t,
+            ReduceOp::Prod => <$t>::wrapping_mul,
+            ReduceOp::Max => |a: $t, b: $t| a.max(b),
+            ReduceOp::Min => |a: $t, b: $t| a.min(b),
+        }
+    };
+}
+
 macro_rules! with_reducer {
     ($kind:expr, $acc:expr, $x:expr, $what:literal, |$g:ident, $a:ident, $v:ident| $body:expr) => {
         match ($acc, $x) {
@@ -924,13 +987,12 @@ macro_rules! with_reducer {
                 };
                 $body
             }
+            (SliceMut::I32($a), Slice::I32($v)) => {
+                let $g = int_op!($kind, i32);
+                $body
+            }
             (SliceMut::I64($a), Slice::I64($v)) => {
-                let $g = match $kind {
-                    ReduceOp::Sum => i64::wrapping_add as fn(i64, i64) -> i64,
-                    ReduceOp::Prod => i64::wrapping_mul,
-                    ReduceOp::Max => |a: i64, b: i64| a.max(b),
-                    ReduceOp::Min => |a: i64, b: i64| a.min(b),
-                };
+                let $g = int_op!($kind, i64);
                 $body
             }
             _ => return Err(concat!("operand of unexpected dtype for ", $what).into()),
@@ -956,6 +1018,7 @@ pub(crate) fn combine(kind: ReduceOp, lanes: SliceMut<'_>) -> std::result::Resul
         SliceMut::F64(_) => Data::F64(vec![0.0]),
         SliceMut::C32(_) => Data::C32(vec![Complex32::new(0.0, 0.0)]),
         SliceMut::C64(_) => Data::C64(vec![Complex64::new(0.0, 0.0)]),
+        SliceMut::I32(_) => Data::I32(vec![0]),
         SliceMut::I64(_) => Data::I64(vec![0]),
         SliceMut::Bool(_) => return Err("bool reduction".into()),
     };
@@ -1014,6 +1077,7 @@ pub(crate) fn out_len(s: &SliceMut<'_>) -> usize {
         SliceMut::F64(v) => v.len(),
         SliceMut::C32(v) => v.len(),
         SliceMut::C64(v) => v.len(),
+        SliceMut::I32(v) => v.len(),
         SliceMut::I64(v) => v.len(),
         SliceMut::Bool(v) => v.len(),
     }
@@ -1047,6 +1111,7 @@ pub(crate) fn strided_run(
         (SliceMut::F32(d), Data::F32(s)) => run!(d, s),
         (SliceMut::C64(d), Data::C64(s)) => run!(d, s),
         (SliceMut::C32(d), Data::C32(s)) => run!(d, s),
+        (SliceMut::I32(d), Data::I32(s)) => run!(d, s),
         (SliceMut::I64(d), Data::I64(s)) => run!(d, s),
         (SliceMut::Bool(d), Data::Bool(s)) => run!(d, s),
         _ => return Err(mismatch("a strided load")),

@@ -7,8 +7,13 @@ use tenferro_cpu::CpuBackend;
 use tenferro_ir::{eval, infer_types, DType, Data, Function, Op, Tensor, TensorType};
 use tenferro_runtime::{Backend, ExtensionRegistry};
 
-/// Dtypes every numeric op is tried on.
-pub const NUMERIC: [DType; 5] = [DType::F32, DType::F64, DType::C32, DType::C64, DType::I64];
+/// Dtypes every numeric op is tried on: all but bool.
+pub fn numeric() -> Vec<DType> {
+    DType::ALL
+        .into_iter()
+        .filter(|&d| d != DType::Bool)
+        .collect()
+}
 
 /// A small deterministic generator (splitmix64).
 pub struct SeedRng(u64);
@@ -42,6 +47,13 @@ impl SeedRng {
             _ => self.below(9) as i64 - 4,
         }
     }
+    /// An i32: as [`SeedRng::int`] with the extremes of i32.
+    pub fn int32(&mut self) -> i32 {
+        match self.below(12) {
+            0 => [i32::MIN, i32::MAX, 0][self.below(3)],
+            _ => self.below(9) as i32 - 4,
+        }
+    }
     /// A random tensor of `ty`.
     pub fn tensor(&mut self, ty: &TensorType, special: bool) -> Tensor {
         let n = ty.numel();
@@ -58,6 +70,7 @@ impl SeedRng {
                     .map(|_| Complex64::new(self.float(special), self.float(special)))
                     .collect(),
             ),
+            DType::I32 => Data::I32((0..n).map(|_| self.int32()).collect()),
             DType::I64 => Data::I64((0..n).map(|_| self.int()).collect()),
             DType::Bool => Data::Bool((0..n).map(|_| self.below(2) == 1).collect()),
         };

@@ -82,7 +82,7 @@ fn float_operand(op: &str, x: &TracedTensor) -> Result<TracedTensor> {
     let d = x.dtype()?;
     if d.is_float() {
         Ok(x.clone())
-    } else if d == DType::I64 || d == DType::Bool {
+    } else if d.is_int() || d == DType::Bool {
         x.convert(DType::F64)
     } else {
         Err(bad(op, format!("operand of dtype {d} has no norm")))

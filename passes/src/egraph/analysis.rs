@@ -17,7 +17,7 @@ pub enum Splat {
     Real(f64),
     /// c32 or c64: real and imaginary parts.
     Complex(f64, f64),
-    /// Every element equals this integer.
+    /// i32 or i64: every element equals this integer (i32 values are exact in i64).
     Int(i64),
     /// Every element equals this bool.
     Bool(bool),
@@ -96,9 +96,20 @@ impl Splat {
             DType::F64 => Splat::Real(v),
             DType::C32 => Splat::Complex(v as f32 as f64, 0.0),
             DType::C64 => Splat::Complex(v, 0.0),
+            DType::I32 => Splat::Int(v as i32 as i64),
             DType::I64 => Splat::Int(v as i64),
             DType::Bool => Splat::Bool(v != 0.0),
         }
+    }
+
+    /// The integer `v` in the integer dtype `dtype`, wrapped to its width (i32 keeps the
+    /// low 32 bits, as i32 arithmetic does).
+    pub fn wrapping_int(dtype: DType, v: i64) -> Splat {
+        Splat::Int(if dtype == DType::I32 {
+            v as i32 as i64
+        } else {
+            v
+        })
     }
 
     /// A tensor of type `ty` whose elements all equal this splat.
@@ -113,6 +124,7 @@ impl Splat {
             (DType::C64, Splat::Complex(re, im)) => {
                 Data::C64(vec![num_complex::Complex64::new(re, im); n])
             }
+            (DType::I32, Splat::Int(v)) => Data::I32(vec![v as i32; n]),
             (DType::I64, Splat::Int(v)) => Data::I64(vec![v; n]),
             (DType::Bool, Splat::Bool(v)) => Data::Bool(vec![v; n]),
             (dtype, s) => unreachable!("splat {s:?} does not belong to dtype {dtype}"),
@@ -142,6 +154,7 @@ impl Splat {
                 })?;
                 Splat::Complex(c.re, c.im)
             }
+            Data::I32(v) => Splat::Int(all_eq(v, |a, b| a == b)? as i64),
             Data::I64(v) => Splat::Int(all_eq(v, |a, b| a == b)?),
             Data::Bool(v) => Splat::Bool(all_eq(v, |a, b| a == b)?),
         })

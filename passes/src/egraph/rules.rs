@@ -77,7 +77,7 @@ fn node(op: TOp, args: Vec<Rhs>) -> Rhs {
 /// Real floats and integers: the dtypes where `x*1`, `x/1`, `x*-1` are exact (complex
 /// multiplication by `1+0i` turns `inf` imaginary parts into NaN).
 fn real_or_int(d: DType) -> bool {
-    d.is_real_float() || d == DType::I64
+    d.is_real_float() || d.is_int()
 }
 
 fn is_identity_perm(p: &[usize]) -> bool {
@@ -451,8 +451,8 @@ fn reduce_sum_broadcast_exact(eg: &TGraph, id: Id, n: &TNode, out: &mut Vec<Rhs>
     for (base, copies) in sum_of_broadcast(eg, id, n) {
         let zero = Rhs::Splat(t.clone(), Splat::from_f64(t.dtype, 0.0));
         match (t.dtype, copies) {
-            (DType::I64, c) => {
-                let k = Rhs::Splat(t.clone(), Splat::Int(c as i64));
+            (DType::I32 | DType::I64, c) => {
+                let k = Rhs::Splat(t.clone(), Splat::wrapping_int(t.dtype, c as i64));
                 out.push(node(TOp::Binary(BinaryOp::Mul), vec![base, k]));
             }
             (_, 1) => out.push(add(base, zero)),

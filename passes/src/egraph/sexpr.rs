@@ -2,7 +2,7 @@
 //! `parse_function("x:f64[2,3]", &["(neg (neg x))"])`.
 //!
 //! - Parameters: `name:dtype[d0,d1,..]`, separated by spaces.
-//! - Scalar constants: `1.5:f64`, `-0.0:f32`, `3:i64`, `true:bool`, complex `re|im:c64`.
+//! - Scalar constants: `1.5:f64`, `-0.0:f32`, `3:i64`, `3:i32`, `true:bool`, complex `re|im:c64`.
 //! - Ops: `(head arg..)` where head is the op name followed by `:`-separated attributes,
 //!   each a comma-separated list: `transpose:1,0`, `reshape:6`, `broadcast:2,3:1`
 //!   (shape, dims), `reduce_sum:0`, `convert:f32`, `dot:1:0::` (lhs/rhs contract,
@@ -71,6 +71,10 @@ fn scalar(s: &str) -> Result<Option<Tensor>, IrError> {
                 Tensor::scalar(num_complex::Complex64::new(re, im))
             }
         }
+        DType::I32 => Tensor::scalar(
+            v.parse::<i32>()
+                .map_err(|_| perr(format!("bad i32 integer `{v}`")))?,
+        ),
         DType::I64 => Tensor::scalar(
             v.parse::<i64>()
                 .map_err(|_| perr(format!("bad integer `{v}`")))?,
