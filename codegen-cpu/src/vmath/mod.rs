@@ -31,12 +31,20 @@
 //! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)` as a double-double, one FMA
 //!   correction of the quotient; the short tier (all |x| <= 19) skips the clamp and the
 //!   tiny-argument select.
+//! - `erf`: |x| < 1: `x + x y(x²)` (one FMA); 1 <= |x| <= 6: `1 - e^{-x²} P(|x| - 3.5)`
+//!   with `x²` split exactly; beyond, ±1. Short tier: blocks with every |x| < 1.
+//! - `erfc` (f32 only): `1 - erf` for |x| < 1, else `e^{-x²} t Q(t)`, `t = 2/(2+|x|)`
+//!   (and `2 - erfc(|x|)` for negative x). f64 erfc runs the op table's semantics.
+//! - `logistic`: `1/(1+e)` or `e/(1+e)` with `e = e^{-|x|}` (no overflow) as a
+//!   double-double, the quotient corrected with an FMA residual; below -708, `e^x`. Short
+//!   tier: blocks with every |x| <= 708.
 //! - every other op: a loop over the op table's semantics (the same bits as std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
 //!
 //! Accuracy (tested in `tests/vmath_accuracy.rs`, including every tier and its
-//! boundaries): within 2 ulp of Rust's std functions over the whole domain, including ±0,
-//! ±inf, NaN, subnormals, overflow and underflow.
+//! boundaries): within 2 ulp of the op table's scalar semantics (Rust's std functions,
+//! libm's erf and erfc) over the whole domain, including ±0, ±inf, NaN, subnormals,
+//! overflow and underflow.
 
 mod coeffs;
 mod dispatch;
@@ -44,7 +52,7 @@ pub(crate) use dispatch::TableLoop;
 pub mod f32;
 pub mod f64;
 
-use tenferro_ir::UnaryOp;
+use tenferro_ir::{DType, UnaryOp};
 
 /// An instruction-set build of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,20 +117,25 @@ impl Isa {
 /// to libm's `fma`).
 const PORTABLE_HAS_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
-/// Whether `op` has a polynomial kernel here, faster than a loop over the standard
-/// library's function. Fused kernels route exactly these ops here; any other op runs as a
-/// loop over the op table's semantics.
-pub fn has_polynomial_kernel(op: UnaryOp) -> bool {
-    matches!(
-        op,
+/// Whether `op` on `dtype` (f32 or f64) has a polynomial kernel here, faster than a loop
+/// over the scalar function. Fused kernels route exactly these ops here; any other op runs
+/// as a loop over the op table's semantics. (erfc has an f32 kernel only: f64 erfc needs
+/// relative accuracy in its tail that this scheme does not reach within 2 ulp.)
+pub fn has_polynomial_kernel(op: UnaryOp, dtype: DType) -> bool {
+    let real = matches!(dtype, DType::F32 | DType::F64);
+    match op {
         UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Tanh
-            | UnaryOp::Expm1
-            | UnaryOp::Log1p
-    )
+        | UnaryOp::Log
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tanh
+        | UnaryOp::Expm1
+        | UnaryOp::Log1p
+        | UnaryOp::Erf
+        | UnaryOp::Logistic => real,
+        UnaryOp::Erfc => dtype == DType::F32,
+        _ => false,
+    }
 }
 
 fn check_lengths(op: UnaryOp, src: usize, dst: usize) {
