@@ -59,12 +59,35 @@ fn mismatch(got: &Tensor, want: &Tensor) -> Option<String> {
     None
 }
 
+/// Whether `f` applies a complex inverse trigonometric / hyperbolic function. The
+/// fuzzer's inputs (integers converted to complex, ±inf) land exactly on their branch cuts
+/// and at infinity, where the CPU backend (num_complex's formulas: a zero imaginary part
+/// picks a fixed side, infinities give NaN) and XLA (C99's signed-zero conventions, as
+/// JAX) differ; off the cuts they agree (`codegen-xla/tests/backend.rs`).
+fn has_complex_inverse_trig(f: &tenferro_ir::Function) -> bool {
+    use tenferro_ir::{Op, UnaryOp};
+    f.insts().iter().any(|i| {
+        matches!(
+            i.op,
+            Op::Unary(
+                UnaryOp::Asin
+                    | UnaryOp::Acos
+                    | UnaryOp::Atan
+                    | UnaryOp::Asinh
+                    | UnaryOp::Acosh
+                    | UnaryOp::Atanh
+            )
+        ) && f.ty(i.args[0]).dtype.is_complex()
+    })
+}
+
 #[test]
 fn random_programs_agree_with_cpu() {
     let Some(x) = xla() else { return };
     let cpu = CpuBackend::new();
     let reg = ExtensionRegistry::new();
     let (mut ran, mut unsupported, mut failures) = (0, Vec::new(), Vec::new());
+    let mut branch_cut_programs = 0;
     for seed in 0..200u64 {
         let f = generate(seed, &forward_config(6));
         let inputs = random_inputs(&f, seed);
@@ -88,6 +111,7 @@ fn random_programs_agree_with_cpu() {
         };
         ran += 1;
         match x.execute(&p, &inputs, &reg) {
+            Ok(_) if has_complex_inverse_trig(&f) => branch_cut_programs += 1,
             Ok(got) => {
                 for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                     if let Some(m) = mismatch(g, w) {
@@ -104,7 +128,8 @@ fn random_programs_agree_with_cpu() {
     unsupported.sort();
     unsupported.dedup();
     eprintln!(
-        "xla: {ran} programs ran; {} distinct unsupported-op errors: {unsupported:#?}",
+        "xla: {ran} programs ran ({branch_cut_programs} with complex inverse trig, run but \
+         not compared); {} distinct unsupported-op errors: {unsupported:#?}",
         unsupported.len()
     );
     assert!(ran >= 100, "only {ran} programs ran");

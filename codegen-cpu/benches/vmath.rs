@@ -1,5 +1,7 @@
-//! Speed of the vmath kernels: ns/element of exp/sin/cos/tanh (f64 and f32) against std's
-//! scalar loop on 10^6-element slices, and the W2 forward expression
+//! Speed of the vmath kernels: ns/element of exp/sin/cos/tanh/log/erf/erfc/logistic (f64
+//! and f32) against the scalar loop ([`Isa::Std`]: std's function, or the op table's
+//! semantics for erf/erfc/logistic; f64 erfc has no kernel, so its rows are the same loop)
+//! on 10^6-element slices, and the W2 forward expression
 //! `sum(exp(sin(x)*y0 + cos(x))*0.5 - tanh(x))` over 10^7 f64 evaluated tile by tile
 //! with the vmath slice kernels (an estimate of what a fused schedule achieves on one core).
 //!
@@ -47,28 +49,6 @@ fn inputs(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-fn std64(op: UnaryOp) -> fn(f64) -> f64 {
-    match op {
-        UnaryOp::Exp => f64::exp,
-        UnaryOp::Sin => f64::sin,
-        UnaryOp::Cos => f64::cos,
-        UnaryOp::Tanh => f64::tanh,
-        UnaryOp::Log => f64::ln,
-        _ => unreachable!("benchmarked ops only"),
-    }
-}
-
-fn std32(op: UnaryOp) -> fn(f32) -> f32 {
-    match op {
-        UnaryOp::Exp => f32::exp,
-        UnaryOp::Sin => f32::sin,
-        UnaryOp::Cos => f32::cos,
-        UnaryOp::Tanh => f32::tanh,
-        UnaryOp::Log => f32::ln,
-        _ => unreachable!("benchmarked ops only"),
-    }
-}
-
 fn unary(c: &mut Criterion) {
     let ops = [
         UnaryOp::Exp,
@@ -76,26 +56,28 @@ fn unary(c: &mut Criterion) {
         UnaryOp::Cos,
         UnaryOp::Tanh,
         UnaryOp::Log,
+        UnaryOp::Erf,
+        UnaryOp::Erfc,
+        UnaryOp::Logistic,
     ];
     let mut g = c.benchmark_group("unary_1e6");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(20);
     for op in ops {
-        let x = if op == UnaryOp::Log {
-            inputs(N, 1e-3, 1e3, 1)
-        } else {
-            inputs(N, -2.0, 2.0, 1)
+        let x = match op {
+            UnaryOp::Log => inputs(N, 1e-3, 1e3, 1),
+            // GELU's erf(x/√2) and a classifier's logits: both tiers and the tails.
+            UnaryOp::Erf | UnaryOp::Erfc => inputs(N, -4.0, 4.0, 1),
+            UnaryOp::Logistic => inputs(N, -20.0, 20.0, 1),
+            _ => inputs(N, -2.0, 2.0, 1),
         };
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let mut y = vec![0.0; N];
         let mut y32 = vec![0.0f32; N];
         g.bench_function(format!("{op:?}/f64/std"), |b| {
-            let f = std64(op);
             b.iter_custom(|it| {
                 cpu_time(it, || {
-                    for (d, &s) in y.iter_mut().zip(black_box(&x)) {
-                        *d = f(s);
-                    }
+                    vmath::unary_f64_on(Isa::Std, op, black_box(&x), &mut y)
                 })
             })
         });
@@ -110,12 +92,9 @@ fn unary(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("{op:?}/f32/std"), |b| {
-            let f = std32(op);
             b.iter_custom(|it| {
                 cpu_time(it, || {
-                    for (d, &s) in y32.iter_mut().zip(black_box(&x32)) {
-                        *d = f(s);
-                    }
+                    vmath::unary_f32_on(Isa::Std, op, black_box(&x32), &mut y32)
                 })
             })
         });
@@ -143,6 +122,8 @@ fn unary_tile(c: &mut Criterion) {
             UnaryOp::Cos,
             UnaryOp::Tanh,
             UnaryOp::Log,
+            UnaryOp::Erf,
+            UnaryOp::Logistic,
         ] {
             g.bench_function(format!("{op:?}/{isa:?}"), |b| {
                 b.iter_custom(|it| {

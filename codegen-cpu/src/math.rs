@@ -3,12 +3,12 @@
 //! Imports only `vmath`; `schedule` and the tile kernels import it.
 
 use crate::vmath;
-use tenferro_ir::UnaryOp;
+use tenferro_ir::{DType, UnaryOp};
 
-/// `true` for the real unary ops routed through this module: those with a polynomial
-/// kernel in vmath. Every other op runs on the op table's scalar semantics.
-pub(crate) fn is_transcendental(u: UnaryOp) -> bool {
-    vmath::has_polynomial_kernel(u)
+/// `true` for the real unary ops routed through this module on `dtype`: those with a
+/// polynomial kernel in vmath. Every other op runs on the op table's scalar semantics.
+pub(crate) fn is_transcendental(u: UnaryOp, dtype: DType) -> bool {
+    vmath::has_polynomial_kernel(u, dtype)
 }
 
 /// `dst[i] = u(src[i])` (equal lengths).
@@ -44,10 +44,12 @@ pub(crate) fn sincos_f32(x: &[f32], s: &mut [f32], c: &mut [f32]) {
 
 /// How far (in ulps of the result) a fused kernel of `u` on `dtype` may be from the op
 /// table's scalar semantics, which the reference evaluator and the unfused kernels use:
-/// 2 for the vmath polynomial kernels and the complex `abs` / `sign` (a vectorised
-/// `sqrt(re² + im²)` instead of `hypot`), 0 (same bits) for every other op.
-pub fn fused_ulps(u: UnaryOp, dtype: tenferro_ir::DType) -> u32 {
-    let poly = dtype.is_real_float() && is_transcendental(u);
+/// 2 for the vmath polynomial kernels (exp, log, sin, cos, tanh, expm1, log1p, erf and
+/// logistic on f32 and f64, erfc on f32; see [`vmath::has_polynomial_kernel`]) and the
+/// complex `abs` / `sign` (a vectorised `sqrt(re² + im²)` instead of `hypot`), 0 (same
+/// bits) for every other op.
+pub fn fused_ulps(u: UnaryOp, dtype: DType) -> u32 {
+    let poly = is_transcendental(u, dtype);
     let complex_norm = dtype.is_complex() && matches!(u, UnaryOp::Abs | UnaryOp::Sign);
     if poly || complex_norm {
         2

@@ -513,8 +513,9 @@ pub(crate) fn build(
         let (t, first) = Twin::of(&inst.op, ty(x.index()).dtype)?;
         let ok = match t {
             Twin::SinCos => {
-                crate::math::is_transcendental(UnaryOp::Sin)
-                    && crate::math::is_transcendental(UnaryOp::Cos)
+                let d = ty(x.index()).dtype;
+                crate::math::is_transcendental(UnaryOp::Sin, d)
+                    && crate::math::is_transcendental(UnaryOp::Cos, d)
             }
         };
         ok.then_some((t, first, x.index()))

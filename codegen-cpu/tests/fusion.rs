@@ -443,3 +443,62 @@ fn prepared_program_runs_repeatedly_with_new_inputs() {
         assert_close(&got[0], &want[0], "chain");
     }
 }
+
+/// softplus as the activation builds it, `max(x, 0) + log1p(exp(-|x|))`, is one fused group
+/// whose exp and log1p run on the vmath vector kernels: the fused result (1 and 2 threads)
+/// equals, bit for bit, the same expression over vmath's slice kernels, which differs from
+/// the op table's scalar exp / log1p on some of these inputs.
+#[test]
+fn softplus_fuses_through_the_vector_kernels() {
+    use tenferro_cpu::vmath;
+    const N: usize = 4096;
+    let xs: Vec<f64> = (0..N)
+        .map(|i| -30.0 + 60.0 * (i as f64 + 0.37) / N as f64)
+        .collect();
+    for dt in [DType::F64, DType::F32] {
+        let mut f = Function::new("softplus");
+        let x = param(&mut f, dt, &[N]);
+        let zero = splat(&mut f, dt, 0.0, &[N]);
+        let m = f.push1(Op::Binary(BinaryOp::Max), &[x, zero]).unwrap();
+        let a = f.push1(Op::Unary(UnaryOp::Abs), &[x]).unwrap();
+        let na = f.push1(Op::Unary(UnaryOp::Neg), &[a]).unwrap();
+        let e = f.push1(Op::Unary(UnaryOp::Exp), &[na]).unwrap();
+        let l = f.push1(Op::Unary(UnaryOp::Log1p), &[e]).unwrap();
+        let y = f.push1(Op::Binary(BinaryOp::Add), &[m, l]).unwrap();
+        f.set_outputs(vec![y]);
+        let p = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        assert_eq!(p.fusion_groups().len(), 1, "{dt:?}");
+        assert_eq!(p.schedules().len(), 1, "{dt:?}");
+        // The expected bits: vmath's kernels for exp and log1p (and, to show the check can
+        // fail, the op table's scalar functions, which differ somewhere).
+        macro_rules! expected {
+            ($t:ty, $unary:path) => {{
+                let x: Vec<$t> = xs.iter().map(|&v| v as $t).collect();
+                let na: Vec<$t> = x.iter().map(|v| -v.abs()).collect();
+                let (mut e, mut l) = (vec![0.0; N], vec![0.0; N]);
+                $unary(UnaryOp::Exp, &na, &mut e);
+                $unary(UnaryOp::Log1p, &e, &mut l);
+                let y: Vec<$t> = x.iter().zip(&l).map(|(v, l)| v.max(0.0) + l).collect();
+                let s: Vec<$t> = x
+                    .iter()
+                    .map(|v| v.max(0.0) + (-v.abs()).exp().ln_1p())
+                    .collect();
+                let t = |v: Vec<$t>| Tensor::from_vec_col_major(vec![N], v).unwrap();
+                (t(y), t(s), t(x))
+            }};
+        }
+        let (want, scalar, input) = if dt == DType::F64 {
+            expected!(f64, vmath::unary_f64)
+        } else {
+            expected!(f32, vmath::unary_f32)
+        };
+        assert!(
+            !want.bits_eq(&scalar),
+            "{dt:?}: vmath and std agree everywhere here"
+        );
+        for threads in [1, 2] {
+            let got = run(&f, std::slice::from_ref(&input), threads, true);
+            assert!(got[0].bits_eq(&want), "{dt:?}, {threads} threads");
+        }
+    }
+}

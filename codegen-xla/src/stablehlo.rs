@@ -14,8 +14,9 @@
 //! Ops without a StableHLO equivalent are lowered to expressions (`sinh`, `cosh`, real
 //! `asin` / `acos` / `atan` / `asinh` / `acosh` / `atanh`, `conj`, integer `div` / `rem` by
 //! zero, `argsort` as a stable `sort` with an index operand, `cumsum` & co. as
-//! `reduce_window`) or rejected with an error naming the op (`erf`, `erfc`, complex inverse
-//! trigonometric / hyperbolic functions, extension ops other than `linalg.cholesky` and
+//! `reduce_window`), written as CHLO ops that XLA decomposes when it compiles the module
+//! (`erf`, `erfc`, complex `asin` / `acos` / `atan` / `asinh` / `acosh` / `atanh`), or
+//! rejected with an error naming the op (extension ops other than `linalg.cholesky` and
 //! `linalg.triangular_solve`).
 
 use crate::sharding::Sharding;
@@ -429,15 +430,6 @@ impl Emitter {
         if let Some(n) = name {
             return Ok(self.un_to(n, x, rty));
         }
-        let no_complex = |what: &str| -> Result<V> {
-            Err(unsupported(
-                u.name(),
-                format!(
-                    "{what} of a complex operand ({}) has no StableHLO equivalent",
-                    x.ty
-                ),
-            ))
-        };
         Ok(match u {
             UnaryOp::StopGradient => x.clone(),
             UnaryOp::Conj => {
@@ -465,13 +457,10 @@ impl Emitter {
                     self.splat(rty, 0.0)
                 }
             }
-            UnaryOp::Erf | UnaryOp::Erfc => {
-                return Err(unsupported(
-                    u.name(),
-                    "StableHLO has no error function (chlo.erf is not part of StableHLO) and no \
-                     lowering is implemented",
-                ))
-            }
+            // CHLO ops, which XLA decomposes into StableHLO when it compiles the module.
+            // erf and erfc are real only, as in the op table.
+            UnaryOp::Erf => self.un_to("chlo.erf", x, rty),
+            UnaryOp::Erfc => self.un_to("chlo.erfc", x, rty),
             UnaryOp::Sinh | UnaryOp::Cosh => {
                 // (e^x ∓ e^-x) / 2
                 let e = self.un("stablehlo.exponential", x);
@@ -493,7 +482,8 @@ impl Emitter {
             | UnaryOp::Atanh
                 if complex =>
             {
-                return no_complex(u.name())
+                // Principal branches with the C99 branch cuts, as num_complex's.
+                self.un_to(&format!("chlo.{}", u.name()), x, rty)
             }
             UnaryOp::Atan => {
                 let one = self.splat_like(x, 1.0);

@@ -225,11 +225,11 @@ fn no_semantics(u: UnaryOp, dtype: &str) -> String {
 }
 
 macro_rules! real_unary {
-    ($name:ident, $t:ty, $map:ident, $vec:path, $vec_inplace:path) => {
+    ($name:ident, $t:ty, $dtype:expr, $map:ident, $vec:path, $vec_inplace:path) => {
         /// The vectorised kernel where vmath has one, else the op table's semantics.
         #[inline(always)]
         fn $name(u: UnaryOp, src: Option<&[$t]>, d: &mut [$t]) -> KResult {
-            if math::is_transcendental(u) {
+            if math::is_transcendental(u, $dtype) {
                 match src {
                     Some(a) => $vec(u, a, d),
                     None => $vec_inplace(u, d),
@@ -244,6 +244,7 @@ macro_rules! real_unary {
 real_unary!(
     unary_f64,
     f64,
+    DType::F64,
     map_f64,
     math::unary_f64,
     math::unary_f64_inplace
@@ -251,6 +252,7 @@ real_unary!(
 real_unary!(
     unary_f32,
     f32,
+    DType::F32,
     map_f32,
     math::unary_f32,
     math::unary_f32_inplace

@@ -5,7 +5,7 @@
 
 use super::isa::{has_polynomial_kernel, Isa};
 use super::{f32 as k32, f64 as k64};
-use tenferro_ir::{ElemMap, UnaryOp};
+use tenferro_ir::{DType, ElemMap, UnaryOp};
 
 /// Elements per block of the guarded (sin/cos) loops: the fast kernel runs over the block
 /// as a plain vectorised loop, one vectorised OR-reduction checks the block's range, and
@@ -49,11 +49,13 @@ impl<T: Copy> ElemMap<T, T> for TableLoop<'_, T> {
 /// The op table's real semantics of one float type.
 trait TableSemantics: Copy + Sized {
     const NAN: Self;
+    const DTYPE: DType;
     fn run(op: UnaryOp, l: TableLoop<'_, Self>) -> Option<()>;
 }
 
 impl TableSemantics for f64 {
     const NAN: f64 = f64::NAN;
+    const DTYPE: DType = DType::F64;
     #[inline(always)]
     fn run(op: UnaryOp, l: TableLoop<'_, f64>) -> Option<()> {
         op.map_f64(l)
@@ -62,6 +64,7 @@ impl TableSemantics for f64 {
 
 impl TableSemantics for f32 {
     const NAN: f32 = f32::NAN;
+    const DTYPE: DType = DType::F32;
     #[inline(always)]
     fn run(op: UnaryOp, l: TableLoop<'_, f32>) -> Option<()> {
         op.map_f32(l)
@@ -233,9 +236,11 @@ sincos_driver!(f32, k32, run_sincos_f32);
 
 /// Expands to a `match` of `$op` that calls `$plain!(lane_fn)` for the single-tier ops and
 /// `$tiered!(Tiers { .. })` for exp (short: |x| <= 708, beyond it the full-range kernel),
-/// sin/cos (short reduction, double-double reduction, std beyond the fast range) and tanh.
+/// sin/cos (short reduction, double-double reduction, std beyond the fast range), tanh,
+/// erf (short: |x| < 1) and logistic (short: |x| <= 708). `$extra` lists the single-tier kernels only one float type has.
 macro_rules! per_op {
-    ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident, $table:ident) => {
+    ($op:expr, $t:ident, $k:ident, $plain:ident, $tiered:ident, $table:ident,
+     [$($extra:ident => $extra_fn:path),*]) => {
         match $op {
             UnaryOp::Exp => $tiered!(Tiers {
                 short: $k::exp_fast,
@@ -268,11 +273,26 @@ macro_rules! per_op {
             }),
             UnaryOp::Expm1 => $plain!($k::expm1),
             UnaryOp::Log1p => $plain!($k::log1p),
+            UnaryOp::Erf => $tiered!(Tiers {
+                short: $k::erf_short,
+                beyond_short: |x: $t| x.abs() >= $k::ERF_SHORT_LIMIT,
+                fast: $k::erf,
+                out_of_range: |_: $t| false,
+                slow: $k::erf,
+            }),
+            UnaryOp::Logistic => $tiered!(Tiers {
+                short: $k::logistic_short,
+                beyond_short: |x: $t| x.abs() > $k::LOGISTIC_SHORT_LIMIT,
+                fast: $k::logistic,
+                out_of_range: |_: $t| false,
+                slow: $k::logistic,
+            }),
+            $(UnaryOp::$extra => $plain!($extra_fn),)*
             // Ops without a kernel here run on the op table's scalar semantics. An op
             // that claims a polynomial kernel must have its arm above.
             other => {
                 debug_assert!(
-                    !has_polynomial_kernel(other),
+                    !has_polynomial_kernel(other, <$t as TableSemantics>::DTYPE),
                     "vmath: {other:?} claims a polynomial kernel but has no arm"
                 );
                 $table!(other)
@@ -282,7 +302,7 @@ macro_rules! per_op {
 }
 
 macro_rules! drivers {
-    ($t:ident, $k:ident, $run:ident, $run_inplace:ident) => {
+    ($t:ident, $k:ident, $run:ident, $run_inplace:ident, $extra:tt) => {
         #[inline(always)]
         fn $run(op: UnaryOp, src: &[$t], dst: &mut [$t]) {
             macro_rules! plain {
@@ -300,7 +320,7 @@ macro_rules! drivers {
                     table($o, Some(src), dst)
                 };
             }
-            per_op!(op, $t, $k, plain, tiered, by_table)
+            per_op!(op, $t, $k, plain, tiered, by_table, $extra)
         }
 
         #[inline(always)]
@@ -320,16 +340,16 @@ macro_rules! drivers {
                     table($o, None, buf)
                 };
             }
-            per_op!(op, $t, $k, plain, tiered, by_table)
+            per_op!(op, $t, $k, plain, tiered, by_table, $extra)
         }
     };
 }
 
-drivers!(f64, k64, run_f64, run_f64_inplace);
-drivers!(f32, k32, run_f32, run_f32_inplace);
+drivers!(f64, k64, run_f64, run_f64_inplace, []);
+drivers!(f32, k32, run_f32, run_f32_inplace, [Erfc => k32::erfc]);
 
-/// std's function for the transcendental `op` on `$t` ([`Isa::Std`]), `None` for the ops
-/// whose kernels are exact plain loops.
+/// std's function for the transcendental `op` on `$t` ([`Isa::Std`]), `None` for the
+/// others (which [`Isa::Std`] runs on the op table's semantics).
 macro_rules! std_fn {
     ($t:ident, $op:expr) => {
         match $op {
@@ -397,7 +417,7 @@ pub(super) fn f64_on(isa: Isa, op: UnaryOp, src: &[f64], dst: &mut [f64]) {
         Isa::Avx512 => unsafe { avx512::f64_(op, src, dst) },
         Isa::Std => match std_fn!(f64, op) {
             Some(f) => map(src, dst, f),
-            None => run_f64(op, src, dst),
+            None => table(op, Some(src), dst),
         },
         _ => run_f64(op, src, dst),
     }
@@ -414,7 +434,7 @@ pub(super) fn f64_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f64]) {
         Isa::Avx512 => unsafe { avx512::f64_inplace(op, buf) },
         Isa::Std => match std_fn!(f64, op) {
             Some(f) => map_inplace(buf, f),
-            None => run_f64_inplace(op, buf),
+            None => table(op, None, buf),
         },
         _ => run_f64_inplace(op, buf),
     }
@@ -431,7 +451,7 @@ pub(super) fn f32_on(isa: Isa, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
         Isa::Avx512 => unsafe { avx512::f32_(op, src, dst) },
         Isa::Std => match std_fn!(f32, op) {
             Some(f) => map(src, dst, f),
-            None => run_f32(op, src, dst),
+            None => table(op, Some(src), dst),
         },
         _ => run_f32(op, src, dst),
     }
@@ -448,7 +468,7 @@ pub(super) fn f32_inplace_on(isa: Isa, op: UnaryOp, buf: &mut [f32]) {
         Isa::Avx512 => unsafe { avx512::f32_inplace(op, buf) },
         Isa::Std => match std_fn!(f32, op) {
             Some(f) => map_inplace(buf, f),
-            None => run_f32_inplace(op, buf),
+            None => table(op, None, buf),
         },
         _ => run_f32_inplace(op, buf),
     }

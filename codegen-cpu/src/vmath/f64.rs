@@ -6,7 +6,7 @@
 //! Shared building blocks are also used by the f32 kernels ([`super::f32`]), which compute
 //! in f64 with shorter polynomials.
 
-use super::coeffs::{COS_C_F64, EXP_P_F64, EXP_Q_F64, LOG_T_F64, SIN_S_F64};
+use super::coeffs::{COS_C_F64, ERFC_P_F64, ERF_Y_F64, EXP_P_F64, EXP_Q_F64, LOG_T_F64, SIN_S_F64};
 
 /// `1.5 * 2^52`: adding it rounds a float of magnitude < 2^51 to an integer, which then
 /// sits in the low mantissa bits (two's complement for negatives).
@@ -351,16 +351,25 @@ fn expm1_neg_dd(x: f64) -> (f64, f64) {
     expm1_neg_dd_core(if x < -60.0 { -60.0 } else { x })
 }
 
-/// [`expm1_neg_dd`] for `-60 <= x <= 0` (or NaN), without the clamp.
+/// The reduction `x = n ln2 + r` (|x| <= 708) and `e^r - 1 = em + em_lo`, the rounding
+/// error of the polynomial's last FMA kept in `em_lo` (`r - em` is exact, Sterbenz).
+/// Returns `(n, r1, r, em, em_lo)` with `r1 = x - n LN2_HI` (exact) and `r = r1 - n LN2_LO`.
 #[inline(always)]
-fn expm1_neg_dd_core(x: f64) -> (f64, f64) {
+fn expm1_reduced(x: f64) -> (f64, f64, f64, f64, f64) {
     let n = x.mul_add(LOG2E, SHIFT) - SHIFT;
-    let r = (-n).mul_add(LN2_HI, x);
-    let r = (-n).mul_add(LN2_LO, r);
+    let r1 = (-n).mul_add(LN2_HI, x);
+    let r = (-n).mul_add(LN2_LO, r1);
     let rsq = r * r;
     let q = poly(r, &EXP_Q_F64);
     let em = rsq.mul_add(q, r);
     let em_lo = rsq.mul_add(q, r - em);
+    (n, r1, r, em, em_lo)
+}
+
+/// [`expm1_neg_dd`] for `-60 <= x <= 0` (or NaN), without the clamp.
+#[inline(always)]
+fn expm1_neg_dd_core(x: f64) -> (f64, f64) {
+    let (n, _, _, em, em_lo) = expm1_reduced(x);
     let scale = pow2i(n);
     let sm1 = scale - 1.0; // exact: n <= 0
     let hi = scale.mul_add(em, sm1);
@@ -404,4 +413,87 @@ pub const TANH_SHORT_LIMIT: f64 = 19.0;
 pub fn tanh_short(x: f64) -> f64 {
     let (e, el) = expm1_neg_dd_core(-2.0 * x.abs());
     tanh_from_expm1(x, e, el)
+}
+
+/// Largest |x| (exclusive) for [`erf_short`]: blocks whose lanes all lie below it skip the
+/// tail kernel.
+pub const ERF_SHORT_LIMIT: f64 = 1.0;
+
+/// erf for |x| < [`ERF_SHORT_LIMIT`] (and NaN): `x + x y(x²)` with one rounding (FMA),
+/// which keeps ±0 and subnormals exact.
+#[inline(always)]
+pub fn erf_short(x: f64) -> f64 {
+    x.mul_add(poly(x * x, &ERF_Y_F64), x)
+}
+
+/// The error function. |x| < 1: [`erf_short`]; 1 <= |x| <= 6: `1 - e^{-x²} P(|x| - 3.5)`,
+/// with `x² = hi + lo` split exactly (FMA) and `e^{-x²} = e^{-hi} (1 - lo)`; beyond 6 the
+/// argument is clamped to 6, where the expression rounds to ±1.
+#[inline(always)]
+pub fn erf(x: f64) -> f64 {
+    let a = clamp_keep_nan(x.abs(), 1.0, 6.0);
+    let hi = a * a;
+    let lo = a.mul_add(a, -hi);
+    let erfc = exp_fast(-hi) * poly(a - 3.5, &ERFC_P_F64);
+    let erfc = (-lo).mul_add(erfc, erfc);
+    let tail = (1.0 - erfc).copysign(x);
+    if x.abs() < ERF_SHORT_LIMIT {
+        erf_short(x)
+    } else {
+        tail
+    }
+}
+
+/// `e^x` for `-708 <= x <= 0` (or NaN) as an unevaluated sum `hi + lo`, to about 2^-60
+/// relative: [`expm1_reduced`] with the rounding error of `r` recovered too (`r1 - r` is
+/// exact where that error matters), and the scaling's rounding error kept exactly.
+#[inline(always)]
+fn exp_neg_dd(x: f64) -> (f64, f64) {
+    let (n, r1, r, em, em_lo) = expm1_reduced(x);
+    let r_lo = (-n).mul_add(LN2_LO, r1 - r); // r1 - n LN2_LO = r + r_lo
+    let s = pow2i(n);
+    let hi = em.mul_add(s, s);
+    let lo = em.mul_add(s, s - hi); // exact: s - hi is exact (Sterbenz)
+    (hi, s.mul_add(em_lo + r_lo, lo))
+}
+
+/// Largest |x| for [`logistic_short`].
+pub const LOGISTIC_SHORT_LIMIT: f64 = 708.0;
+
+/// `σ(|x|) = 1 / (1 + e)` or `σ(-|x|) = e / (1 + e)` from `e = e^{-|x|} = eh + el` in
+/// (0, 1]: the denominator kept exactly as `d + dl`, the quotient corrected once with an
+/// FMA residual, so the error is essentially one rounding.
+#[inline(always)]
+fn logistic_from_exp(x: f64, eh: f64, el: f64) -> f64 {
+    let d = 1.0 + eh;
+    let dl = ((1.0 - d) + eh) + el; // (1 - d) + eh is exact: 1 >= eh
+    let neg = x < 0.0;
+    let num = if neg { eh } else { 1.0 };
+    let num_lo = if neg { el } else { 0.0 };
+    let inv = 1.0 / d;
+    let q = num * inv;
+    let resid = ((-q).mul_add(d, num) + num_lo) - q * dl;
+    resid.mul_add(inv, q)
+}
+
+/// The logistic sigmoid for |x| <= [`LOGISTIC_SHORT_LIMIT`] (and NaN).
+#[inline(always)]
+pub fn logistic_short(x: f64) -> f64 {
+    let (eh, el) = exp_neg_dd(-x.abs());
+    logistic_from_exp(x, eh, el)
+}
+
+/// The logistic sigmoid `1 / (1 + e^{-x})`: [`logistic_short`], and for x < -708 (where
+/// `σ(x) = e^x` to within far less than an ulp, down through the subnormals to 0) [`exp`];
+/// for x > 708 the short kernel's clamped argument already gives exactly 1.
+#[inline(always)]
+pub fn logistic(x: f64) -> f64 {
+    let a = clamp_keep_nan(x.abs(), 0.0, LOGISTIC_SHORT_LIMIT);
+    let (eh, el) = exp_neg_dd(-a);
+    let y = logistic_from_exp(x, eh, el);
+    if x < -LOGISTIC_SHORT_LIMIT {
+        exp(x)
+    } else {
+        y
+    }
 }

@@ -92,3 +92,44 @@ for suffix, degs in (("F64", (10, 6, 5, 7)), ("F32", (5, 3, 3, 3))):
         -SMAX,
         SMAX,
     )
+
+
+# erf / erfc.
+def erfcx(x):  # e^{x^2} erfc(x)
+    return mp.erfc(x) * mp.exp(x * x)
+
+
+def y_erf(z):  # erf(x)/x - 1, z = x^2
+    x = mp.sqrt(z)
+    return mp.erf(x) / x - 1 if x > mp.mpf("1e-25") else 2 / mp.sqrt(mp.pi) - 1
+
+
+def report_abs(name, c, approx, exact, lo, hi, n=2000):
+    """As `report`, but the absolute error (for results near 1, whose ulp is fixed)."""
+    err = max(abs(approx(c, lo + (hi - lo) * mp.mpf(k) / n) - exact(lo + (hi - lo) * mp.mpf(k) / n)) for k in range(n + 1))
+    print(f"// {name}: deg {len(c)-1}, max abs err {float(err):.3g} = 2^{float(mp.log(err, 2)):.1f}")
+    print(f"const {name}: [f64; {len(c)}] = [")
+    for cj in c:
+        print(f"    {cj!r},")
+    print("];")
+
+
+# |x| < 1: erf(x) = x + x y(x^2).
+for suffix, deg in (("F64", 12), ("F32", 7)):
+    c = fit(y_erf, 0, 1, deg)
+    report(f"ERF_Y_{suffix}", c, lambda c, x: x + x * horner(c, x * x), mp.erf, 0, 1)
+
+# f64, 1 <= |x| <= 6: erf(x) = 1 - e^{-x^2} P(x - 3.5); the error that matters is erf's
+# absolute error, so the fit of erfcx is weighted by e^{-x^2}.
+ERF_MID = 3.5
+c = fit(lambda u: erfcx(u + ERF_MID), 1 - ERF_MID, 6 - ERF_MID, 20, lambda u: mp.exp(-(u + ERF_MID) ** 2))
+report_abs("ERFC_P_F64", c, lambda c, x: 1 - mp.exp(-x * x) * horner(c, x - ERF_MID), mp.erf, 1, 6)
+
+# f32 (evaluated in f64), 1 <= |x| <= 11: erfc(x) = e^{-x^2} t Q(t - TM), t = 2/(2 + x);
+# relative error (erfc is wanted to f32 accuracy all the way into its subnormals). The
+# variable is centred on TM = 16/39.
+T_LO, T_HI = mp.mpf(2) / 13, mp.mpf(2) / 3
+TM = (T_LO + T_HI) / 2
+g = lambda t: erfcx(2 / t - 2) / t
+c = fit(lambda u: g(u + TM), T_LO - TM, T_HI - TM, 9, lambda u: 1 / g(u + TM))
+report("ERFC_Q_F32", c, lambda c, x: mp.exp(-x * x) * (2 / (2 + x)) * horner(c, 2 / (2 + x) - TM), mp.erfc, 1, 11)

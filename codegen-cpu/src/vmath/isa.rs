@@ -1,7 +1,7 @@
 //! The instruction-set builds of the kernels ([`Isa`]) and which ops have a polynomial
 //! kernel. Imports no other vmath module; `dispatch` and the vmath facade import it.
 
-use tenferro_ir::UnaryOp;
+use tenferro_ir::{DType, UnaryOp};
 
 /// An instruction-set build of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,18 +66,23 @@ impl Isa {
 /// to libm's `fma`).
 const PORTABLE_HAS_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
-/// Whether `op` has a polynomial kernel here, faster than a loop over the standard
-/// library's function. Fused kernels route exactly these ops here; any other op runs as a
-/// loop over the op table's semantics.
-pub fn has_polynomial_kernel(op: UnaryOp) -> bool {
-    matches!(
-        op,
+/// Whether `op` on `dtype` (f32 or f64) has a polynomial kernel here, faster than a loop
+/// over the scalar function. Fused kernels route exactly these ops here; any other op runs
+/// as a loop over the op table's semantics. (erfc has an f32 kernel only: f64 erfc needs
+/// relative accuracy in its tail that this scheme does not reach within 2 ulp.)
+pub fn has_polynomial_kernel(op: UnaryOp, dtype: DType) -> bool {
+    let real = matches!(dtype, DType::F32 | DType::F64);
+    match op {
         UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Tanh
-            | UnaryOp::Expm1
-            | UnaryOp::Log1p
-    )
+        | UnaryOp::Log
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tanh
+        | UnaryOp::Expm1
+        | UnaryOp::Log1p
+        | UnaryOp::Erf
+        | UnaryOp::Logistic => real,
+        UnaryOp::Erfc => dtype == DType::F32,
+        _ => false,
+    }
 }

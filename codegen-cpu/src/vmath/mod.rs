@@ -31,12 +31,20 @@
 //! - `tanh`: `-e / (2 + e)` with `e = expm1(-2|x|)` as a double-double, one FMA
 //!   correction of the quotient; the short tier (all |x| <= 19) skips the clamp and the
 //!   tiny-argument select.
+//! - `erf`: |x| < 1: `x + x y(x²)` (one FMA); 1 <= |x| <= 6: `1 - e^{-x²} P(|x| - 3.5)`
+//!   with `x²` split exactly; beyond, ±1. Short tier: blocks with every |x| < 1.
+//! - `erfc` (f32 only): `1 - erf` for |x| < 1, else `e^{-x²} t Q(t)`, `t = 2/(2+|x|)`
+//!   (and `2 - erfc(|x|)` for negative x). f64 erfc runs the op table's semantics.
+//! - `logistic`: `1/(1+e)` or `e/(1+e)` with `e = e^{-|x|}` (no overflow) as a
+//!   double-double, the quotient corrected with an FMA residual; below -708, `e^x`. Short
+//!   tier: blocks with every |x| <= 708.
 //! - every other op: a loop over the op table's semantics (the same bits as std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
 //!
 //! Accuracy (tested in `tests/vmath_accuracy.rs`, including every tier and its
-//! boundaries): within 2 ulp of Rust's std functions over the whole domain, including ±0,
-//! ±inf, NaN, subnormals, overflow and underflow.
+//! boundaries): within 2 ulp of the op table's scalar semantics (Rust's std functions,
+//! libm's erf and erfc) over the whole domain, including ±0, ±inf, NaN, subnormals,
+//! overflow and underflow.
 //!
 //! Modules: `isa` (the builds), `coeffs`, the lane kernels `f64` and `f32` (which uses
 //! `f64`'s building blocks), and `dispatch` (the slice drivers per build, importing those);
