@@ -7,7 +7,9 @@
 //! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
 //! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O2 (the compiler's default);
 //! `--show` prints each program and its prepared CPU form to stderr; `--list` prints the
-//! ids).
+//! ids; `--backend xla` runs on the XLA backend (the PJRT plugin named by
+//! `TENFERRO_PJRT_PLUGIN`; XLA picks its own thread count, so `--threads` is only a label
+//! there, and lines say `"system": "tenferro-xla"`).
 
 use std::error::Error;
 use std::time::Instant;
@@ -15,7 +17,7 @@ use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_linalg::TracedTensorLinalgExt;
 use tenferro_runtime::{
-    CompileOptions, DType, Data, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor,
+    Backend, CompileOptions, DType, Data, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor,
     TracedTensor,
 };
 
@@ -480,6 +482,43 @@ fn tiny_add(threads: usize) -> Res<()> {
     Ok(())
 }
 
+/// Runs `built` once (the first call, timed), three warm-up runs, then timed runs until
+/// `min_time` seconds and at least 10 runs (at most 2000, or 3 after 60 s): the sorted run
+/// times in ms and the first call's, or the first call's error.
+#[allow(clippy::type_complexity)]
+fn time_runs<B: Backend>(
+    exec: &mut GraphExecutor<B>,
+    built: &Built,
+    min_time: f64,
+) -> Res<Result<(Vec<f64>, f64), String>> {
+    let inputs: Vec<(&TracedTensor, Tensor)> =
+        built.inputs.iter().map(|(t, v)| (t, v.clone())).collect();
+    let t1 = Instant::now();
+    if let Err(e) = exec.run_many_with_inputs(&built.program, &inputs) {
+        return Ok(Err(e.to_string()));
+    }
+    let first_ms = t1.elapsed().as_secs_f64() * 1e3;
+    for _ in 0..3 {
+        exec.run_many_with_inputs(&built.program, &inputs)?;
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    loop {
+        let t = Instant::now();
+        let out = exec.run_many_with_inputs(&built.program, &inputs)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(out);
+        let el = start.elapsed().as_secs_f64();
+        if (times.len() >= 10 && (el >= min_time || times.len() >= 2000))
+            || (el >= 60.0 && times.len() >= 3)
+        {
+            break;
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(Ok((times, first_ms)))
+}
+
 fn select(spec: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -501,6 +540,7 @@ fn main() -> Res<()> {
     let mut min_time = 1.0f64;
     let mut show = false;
     let mut opt = OptLevel::default();
+    let mut xla = false;
     let mut i = 0;
     while i < args.len() {
         let val = args.get(i + 1).cloned().unwrap_or_default();
@@ -514,6 +554,13 @@ fn main() -> Res<()> {
                     "O1" => OptLevel::O1,
                     "O2" => OptLevel::O2,
                     other => return Err(format!("unknown --opt `{other}` (O0, O1, O2)").into()),
+                }
+            }
+            "--backend" => {
+                xla = match val.as_str() {
+                    "cpu" => false,
+                    "xla" => true,
+                    other => return Err(format!("unknown --backend `{other}` (cpu, xla)").into()),
                 }
             }
             "--show" => {
@@ -551,51 +598,45 @@ fn main() -> Res<()> {
             }
         };
         let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
-        exec.register_extension(tenferro_linalg::register_runtime)?;
-        let inputs: Vec<(&TracedTensor, Tensor)> =
-            built.inputs.iter().map(|(t, v)| (t, v.clone())).collect();
-        let t1 = Instant::now();
-        let run = |exec: &mut GraphExecutor<CpuBackend>| {
-            exec.run_many_with_inputs(&built.program, &inputs)
-        };
-        if let Err(e) = run(&mut exec) {
-            println!(
-                "{{\"system\": \"tenferro\", \"workload\": \"{id}\", \"threads\": {threads}, \"error\": {:?}}}",
-                e.to_string()
-            );
-            continue;
-        }
-        let first_ms = t1.elapsed().as_secs_f64() * 1e3;
-        for _ in 0..3 {
-            run(&mut exec)?;
-        }
-        let mut times = Vec::new();
-        let start = Instant::now();
-        loop {
-            let t = Instant::now();
-            let out = run(&mut exec)?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            drop(out);
-            let el = start.elapsed().as_secs_f64();
-            if (times.len() >= 10 && (el >= min_time || times.len() >= 2000))
-                || (el >= 60.0 && times.len() >= 3)
-            {
-                break;
+        let timing = if xla {
+            let mut exec = GraphExecutor::new(tenferro_xla::XlaBackend::from_env()?);
+            time_runs(&mut exec, &built, min_time)?
+        } else {
+            let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
+            exec.register_extension(tenferro_linalg::register_runtime)?;
+            let t = time_runs(&mut exec, &built, min_time)?;
+            if show {
+                eprintln!("{}\n{}", built.program, exec.prepare(&built.program)?);
             }
-        }
-        times.sort_by(|a, b| a.total_cmp(b));
+            t
+        };
+        let system = if xla { "tenferro-xla" } else { "tenferro" };
+        let (times, first_ms) = match timing {
+            Ok(t) => t,
+            Err(e) => {
+                println!(
+                    "{{\"system\": \"{system}\", \"workload\": \"{id}\", \"threads\": {threads}, \"error\": {:?}}}",
+                    e
+                );
+                continue;
+            }
+        };
         let median = times[times.len() / 2];
-        let prepared = exec.prepare(&built.program)?;
-        if show {
-            eprintln!("{}\n{prepared}", built.program);
-        }
-        let peak = prepared.peak_bytes();
+        let peak = if xla {
+            String::new()
+        } else {
+            let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
+            exec.register_extension(tenferro_linalg::register_runtime)?;
+            format!(
+                ", \"peak_bytes\": {}",
+                exec.prepare(&built.program)?.peak_bytes()
+            )
+        };
         let gbps = min_bytes(id)
             .map(|b| format!(", \"min_bytes_GBps\": {:.2}", b / (median * 1e-3) / 1e9))
             .unwrap_or_default();
         println!(
-            "{{\"system\": \"tenferro\", \"workload\": \"{id}\", \"threads\": {threads}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"n\": {}, \"first_call_ms\": {first_ms:.2}, \"trace_compile_ms\": {compile_ms:.2}, \"peak_bytes\": {peak}{gbps}}}",
+            "{{\"system\": \"{system}\", \"workload\": \"{id}\", \"threads\": {threads}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"n\": {}, \"first_call_ms\": {first_ms:.2}, \"trace_compile_ms\": {compile_ms:.2}{peak}{gbps}}}",
             times[0],
             times.len()
         );
