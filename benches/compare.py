@@ -39,8 +39,13 @@ def run_tenferro(workloads, threads, min_time, opt="O2"):
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
+    return records_by_workload(out.stdout)
+
+
+def records_by_workload(stdout):
+    """The JSON lines of a benchmark's output, by workload id (other lines ignored)."""
     res = {}
-    for line in out.stdout.splitlines():
+    for line in stdout.splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
@@ -76,14 +81,7 @@ def run_linalg_jax(workloads, threads, min_time):
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-3000:])
-    res = {}
-    for line in out.stdout.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        res[rec["workload"]] = rec
-    return res
+    return records_by_workload(out.stdout)
 
 
 def run_einsum_peers(instances, threads):
