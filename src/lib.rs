@@ -13,10 +13,12 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod functional;
 pub mod fuzz;
 pub mod interop;
 pub mod nn;
 pub mod optim;
+pub mod prelude;
 pub mod random;
 
 /// Guides: idioms of JAX and PyTorch and their tenferro spelling. Their code blocks are
@@ -36,6 +38,11 @@ pub use tenferro_linalg as linalg;
 pub use tenferro_passes as passes;
 pub use tenferro_runtime as runtime;
 
+pub use functional::{
+    ad_context, compile, cpu_executor, eval, eval_many, grad, grad_many, grad_params, jit,
+    jit_params, jvp, Error, Result,
+};
 pub use tenferro_runtime::{
-    CompileOptions, DType, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor, TracedTensor,
+    CompileOptions, DType, GraphCompiler, GraphExecutor, Jit, OptLevel, Params, Program, Tensor,
+    TracedTensor,
 };
