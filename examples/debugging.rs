@@ -2,8 +2,9 @@
 //! and the error of a bad op names the op and the shapes. (`cargo run --example dump-ir`
 //! prints the IR after every compiler pass.) Run: `cargo run --example debugging`.
 //!
-//! Code lines (after rustfmt; without blank lines, comments and this header): Rust 12,
-//! JAX 8 (the program below, imports included).
+//! Size: 12 code lines of Rust for 8 of JAX (1.50x). Counted after rustfmt: every line that
+//! is not blank and not a comment (doc comments and this header with the JAX version
+//! excluded); the JAX program below likewise, imports included.
 //!
 //! JAX:
 //! ```python
@@ -22,11 +23,10 @@ use tenferro::prelude::*;
 pub fn main() -> Result<()> {
     let x = TracedTensor::input(DType::F64, &[4, 3]);
     let w = TracedTensor::input(DType::F64, &[3, 2]);
+    let w_bad = TracedTensor::input(DType::F64, &[4, 2]);
     let f = x.matmul(&w)?.tanh().sum();
     println!("{}\n{}", compile(&f)?, compile(&grad(&f, &w)?)?);
-    let err = x
-        .matmul(&TracedTensor::input(DType::F64, &[4, 2]))
-        .unwrap_err();
+    let err = x.matmul(&w_bad).unwrap_err();
     println!("error: {err}");
     assert!(err.to_string().contains("matmul") && err.to_string().contains("[4, 2]"));
     Ok(())

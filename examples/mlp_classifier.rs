@@ -2,8 +2,9 @@
 //! cross-entropy by gradient descent as one compiled step.
 //! Run: `cargo run --example mlp_classifier`.
 //!
-//! Code lines (after rustfmt; without blank lines, comments and this header): Rust N_RUST,
-//! JAX N_JAX (the program below, imports included).
+//! Size: 30 code lines of Rust for 20 of JAX (1.50x). Counted after rustfmt: every line that
+//! is not blank and not a comment (doc comments and this header with the JAX version
+//! excluded); the JAX program below likewise, imports included.
 //!
 //! JAX:
 //! ```python
@@ -16,12 +17,13 @@
 //! def step(p, x, y):
 //!     l, g = jax.value_and_grad(loss)(p, x, y)
 //!     return jax.tree.map(lambda a, b: a - 0.5 * b, p, g), l
-//! i = np.arange(64); s, t = 1 - 2 * (i % 2), i / 64 * 3
-//! x = jnp.stack([s * np.cos(t) + 0.1 * np.sin(1.7 * i), s * np.sin(t) + 0.1 * np.cos(2.3 * i)], 1)
-//! y = jax.nn.one_hot(i % 2, 2)
-//! shapes = {"w1": (2, 16), "b1": (1, 16), "w2": (16, 2), "b2": (1, 2)}
-//! init = lambda k, s: np.fromfunction(lambda a, b: ((13 * a + 7 * b + k) % 17) / 17 * 0.8 - 0.4, s)
-//! p = {n: jnp.asarray(init(k, s)) for k, (n, s) in enumerate(shapes.items())}
+//! i, j = np.arange(64)[:, None], np.arange(2)[None, :]
+//! t = i * 3 / 64 - j * np.pi / 2
+//! x = jnp.asarray((1 - 2 * (i % 2)) * np.cos(t) + 0.1 * np.sin(1.7 * i + j))
+//! y = jax.nn.one_hot(i[:, 0] % 2, 2)
+//! init = lambda k, s: np.fromfunction(lambda a, b: (13 * a + 7 * b + k) % 17 / 21.25 - 0.4, s)
+//! p = {"w1": init(0, (2, 16)), "b1": init(1, (1, 16))}
+//! p |= {"w2": init(2, (16, 2)), "b2": init(3, (1, 2))}
 //! for _ in range(200):
 //!     p, l = step(p, x, y)
 //! print(l)
@@ -30,7 +32,7 @@
 
 use tenferro::prelude::*;
 
-fn loss(p: &Params<TracedTensor>, x: &TracedTensor, y: &TracedTensor) -> Result<TracedTensor> {
+pub fn loss(p: &Params<TracedTensor>, x: &TracedTensor, y: &TracedTensor) -> Result<TracedTensor> {
     let h = (x.matmul(&p["w1"])? + &p["b1"]).relu();
     let logits = h.matmul(&p["w2"])? + &p["b2"];
     Ok(-(y * logits.log_softmax(-1)).sum_axes(&[-1], false).mean())
@@ -38,40 +40,20 @@ fn loss(p: &Params<TracedTensor>, x: &TracedTensor, y: &TracedTensor) -> Result<
 
 pub fn main() -> Result<()> {
     let mut step = jit_params(|p, a| {
-        let (l, g) = (
-            loss(p, &a[0], &a[1])?,
-            grad_params(&loss(p, &a[0], &a[1])?, p)?,
-        );
+        let l = loss(p, &a[0], &a[1])?;
+        let g = grad_params(&l, p)?;
         Ok((p.zip_map(&g, |_, w, g| w - g * 0.5)?, vec![l]))
     })?;
-    let x = Tensor::from_fn(&[64, 2], |ix| {
-        let (i, s, t) = (
-            ix[0] as f64,
-            1.0 - 2.0 * (ix[0] % 2) as f64,
-            ix[0] as f64 / 64.0 * 3.0,
-        );
-        [
-            s * t.cos() + 0.1 * (1.7 * i).sin(),
-            s * t.sin() + 0.1 * (2.3 * i).cos(),
-        ][ix[1]]
+    let x = Tensor::from_fn([64, 2], |[i, j]| {
+        let (i, j, s) = (i as f64, j as f64, 1.0 - 2.0 * (i % 2) as f64);
+        s * (i * 3.0 / 64.0 - j * std::f64::consts::FRAC_PI_2).cos() + 0.1 * (1.7 * i + j).sin()
     })?;
-    let y = Tensor::from_fn(&[64, 2], |ix| f64::from(ix[1] == ix[0] % 2))?;
-    let shapes = [
-        ("w1", [2, 16]),
-        ("b1", [1, 16]),
-        ("w2", [16, 2]),
-        ("b2", [1, 2]),
-    ];
-    let init = |k: usize, s| {
-        Tensor::from_fn(s, |i| {
-            ((13 * i[0] + 7 * i[1] + k) % 17) as f64 / 17.0 * 0.8 - 0.4
-        })
-    };
-    let mut p = shapes
-        .iter()
-        .enumerate()
-        .map(|(k, (n, s))| Ok((*n, init(k, s)?)))
-        .collect::<Result<Params<_>>>()?;
+    let y = Tensor::from_fn([64, 2], |[i, j]| f64::from(j == i % 2))?;
+    let init = |k, s| Tensor::from_fn(s, |[a, b]| ((13 * a + 7 * b + k) % 17) as f64 / 21.25 - 0.4);
+    let mut p = Params::new()
+        .with("w1", init(0, [2, 16])?)
+        .with("b1", init(1, [1, 16])?);
+    p = p.with("w2", init(2, [16, 2])?).with("b2", init(3, [1, 2])?);
     let mut out = Vec::new();
     for _ in 0..200 {
         (p, out) = step.call_params(&p, &[x.clone(), y.clone()])?;

@@ -337,31 +337,31 @@ impl Tensor {
         }
     }
 
-    /// A tensor of `shape` whose element at multi-index `ix` is `f(ix)` (NumPy's
-    /// `np.fromfunction`); the index order does not depend on the memory layout.
-    /// [`IrError::ShapeOverflow`] or [`IrError::AllocationFailed`] (op `Tensor::from_fn`)
-    /// when the shape is too large.
+    /// A tensor of `shape` whose element at multi-index `[i, j, ..]` is `f([i, j, ..])`
+    /// (NumPy's `np.fromfunction`); the index order does not depend on the memory
+    /// layout. [`IrError::ShapeOverflow`] or [`IrError::AllocationFailed`] (op
+    /// `Tensor::from_fn`) when the shape is too large.
     ///
     /// ```
     /// # use tenferro_ir::Tensor;
-    /// let a = Tensor::from_fn(&[2, 3], |ix| (10 * ix[0] + ix[1]) as f64)?;
+    /// let a = Tensor::from_fn([2, 3], |[i, j]| (10 * i + j) as f64)?;
     /// assert_eq!(a.to_vec_row_major::<f64>()?, [0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
     /// # Ok::<(), tenferro_ir::IrError>(())
     /// ```
-    pub fn from_fn<T: Element>(
-        shape: &[usize],
-        mut f: impl FnMut(&[usize]) -> T,
+    pub fn from_fn<T: Element, const N: usize>(
+        shape: [usize; N],
+        mut f: impl FnMut([usize; N]) -> T,
     ) -> Result<Tensor, IrError> {
         let op = "Tensor::from_fn";
         let n = TensorType::new(T::DTYPE, shape.to_vec()).try_numel(op)?;
         let mut data = try_vec_with_capacity(op, n)?;
-        let mut ix = vec![0usize; shape.len()];
+        let mut ix = [0usize; N];
         for _ in 0..n {
-            data.push(f(&ix));
+            data.push(f(ix));
             // column-major: axis 0 runs fastest
             for (i, d) in ix.iter_mut().zip(shape) {
                 *i += 1;
-                if *i < *d {
+                if *i < d {
                     break;
                 }
                 *i = 0;

@@ -140,6 +140,22 @@ impl TracedTensor {
         Ok(TracedTensor::from_tensor(Tensor::from_slice(data, shape)?))
     }
 
+    /// A constant whose element at `[i, j, ..]` is `f([i, j, ..])`: [`Tensor::from_fn`]
+    /// as a traced constant (its errors, for a shape too large to allocate).
+    ///
+    /// ```
+    /// # use tenferro_runtime::TracedTensor;
+    /// let eye = TracedTensor::from_fn([3, 3], |[i, j]| f64::from(i == j))?;
+    /// assert_eq!(eye.shape()?, [3, 3]);
+    /// # Ok::<(), tenferro_runtime::RuntimeError>(())
+    /// ```
+    pub fn from_fn<T: Element, const N: usize>(
+        shape: [usize; N],
+        f: impl FnMut([usize; N]) -> T,
+    ) -> Result<TracedTensor> {
+        Ok(TracedTensor::from_tensor(Tensor::from_fn(shape, f)?))
+    }
+
     /// A rank-0 constant.
     pub fn scalar<T: Element>(v: T) -> TracedTensor {
         TracedTensor::from_tensor(Tensor::scalar(v))
