@@ -7,6 +7,10 @@
 //! This facade re-exports the workspace crates:
 //! [`ir`] (tenferro-ir), [`passes`] (tenferro-passes), [`runtime`] (tenferro-runtime),
 //! [`ad`] (tenferro-ad), [`cpu`] (tenferro-cpu) and [`linalg`] (tenferro-linalg).
+//!
+//! Programs start with `use tenferro::prelude::*;` ([`prelude`]): the tensor types and the
+//! function-style [`jit`], [`grad`], [`grad_params`], [`jvp`], [`eval`] and [`compile`]
+//! ([`functional`]), with every extension's kernels and AD rules wired in.
 
 // The README's code blocks run as doctests of this crate.
 #[doc = include_str!("../README.md")]
