@@ -1,37 +1,33 @@
-//! Debugging a traced program: the error of a bad op names the op and the shapes, the IR
-//! of the program and of its gradient can be printed, and every pass can be observed.
-//! Run: `cargo run --example debugging`.
+//! Debugging a traced program: the IR of the program and of its gradient can be printed,
+//! and the error of a bad op names the op and the shapes. (`cargo run --example dump-ir`
+//! prints the IR after every compiler pass.) Run: `cargo run --example debugging`.
 //!
-//! JAX (7 lines):
+//! Size: 12 code lines of Rust for 8 of JAX (1.50x). Counted after rustfmt: every line that
+//! is not blank and not a comment (doc comments and this header with the JAX version
+//! excluded); the JAX program below likewise, imports included.
+//!
+//! JAX:
 //! ```python
+//! import jax, jax.numpy as jnp
 //! def f(x, w):
 //!     return jnp.sum(jnp.tanh(x @ w))
+//! x, w, w_bad = jnp.ones((4, 3)), jnp.ones((3, 2)), jnp.ones((4, 2))
 //! print(jax.make_jaxpr(f)(x, w))
-//! print(jax.make_jaxpr(jax.grad(f))(x, w))
+//! print(jax.make_jaxpr(jax.grad(f, 1))(x, w))
 //! try: f(x, w_bad)
 //! except TypeError as e: print(e)
 //! ```
 
-use tenferro::{ad::AdContext, CompileOptions, DType, GraphCompiler, TracedTensor};
+use tenferro::prelude::*;
 
-pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub fn main() -> Result<()> {
     let x = TracedTensor::input(DType::F64, &[4, 3]);
     let w = TracedTensor::input(DType::F64, &[3, 2]);
+    let w_bad = TracedTensor::input(DType::F64, &[4, 2]);
     let f = x.matmul(&w)?.tanh().sum();
-    println!("{}", GraphCompiler::new().compile(&f)?);
-    let g = AdContext::new().grad(&f, &w)?;
-    let observed = CompileOptions::new().observer(|e| {
-        println!(
-            "after {}: {} instructions",
-            e.pass,
-            e.function.insts().len()
-        )
-    });
-    println!("{}", GraphCompiler::with_options(observed).compile(&g)?);
-    // a shape error is recorded by the operator and reported, with the shapes, at compile
-    let bad = &x + &TracedTensor::input(DType::F64, &[4, 2]);
-    let err = GraphCompiler::new().compile(&bad.sum()).unwrap_err();
+    println!("{}\n{}", compile(&f)?, compile(&grad(&f, &w)?)?);
+    let err = x.matmul(&w_bad).unwrap_err();
     println!("error: {err}");
-    assert!(err.to_string().contains("[4, 3]") || err.to_string().contains("f64[4,3]"));
+    assert!(err.to_string().contains("matmul") && err.to_string().contains("[4, 2]"));
     Ok(())
 }

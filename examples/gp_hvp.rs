@@ -3,82 +3,59 @@
 //! (jvp of grad) checked against finite differences of the gradient.
 //! Run: `cargo run --example gp_hvp`.
 //!
-//! JAX (12 lines):
+//! Size: 28 code lines of Rust for 19 of JAX (1.47x). Counted after rustfmt: every line that
+//! is not blank and not a comment (doc comments and this header with the JAX version
+//! excluded); the JAX program below likewise, imports included.
+//!
+//! JAX:
 //! ```python
+//! import jax, jax.numpy as jnp
 //! def nll(t, x, y):
-//!     K = jnp.exp(2*t[1]) * jnp.exp(-(x[:, None] - x[None, :])**2 / (2*jnp.exp(2*t[0])))
+//!     d = x[:, None] - x[None, :]
+//!     K = jnp.exp(2*t[1]) * jnp.exp(-d**2 / (2*jnp.exp(2*t[0])))
 //!     K = K + jnp.exp(2*t[2]) * jnp.eye(len(x))
 //!     L = jnp.linalg.cholesky(K)
 //!     z = jax.scipy.linalg.solve_triangular(L, y, lower=True)
-//!     return 0.5 * z @ z + jnp.sum(jnp.log(jnp.diag(L)))
-//! g = jax.grad(nll)(t, x, y)
-//! hvp = jax.jvp(lambda t: jax.grad(nll)(t, x, y), (t,), (v,))[1]
+//!     return 0.5 * jnp.sum(z * z) + jnp.sum(jnp.log(jnp.diag(L)))
+//! x = jnp.arange(10) * 0.5
+//! y = (jnp.sin(x) + 0.05 * jnp.cos(3 * x))[:, None]
+//! t = jnp.array([0.1, 0.0, -1.5])
+//! v = jnp.array([0.3, -0.2, 0.5])
+//! g = lambda t: jax.grad(nll)(t, x, y)
 //! eps = 1e-5
-//! fd = (jax.grad(nll)(t + eps*v, x, y) - jax.grad(nll)(t - eps*v, x, y)) / (2*eps)
-//! print(g, hvp, fd)
+//! fd = (g(t + eps*v) - g(t - eps*v)) / (2*eps)
+//! hvp = jax.jvp(g, (t,), (v,))[1]
+//! print(g(t), hvp, fd)
+//! for h, f in zip(hvp, fd):
+//!     assert abs(h - f) < 1e-5 * (1 + abs(f))
 //! ```
 
-use tenferro::linalg::{TracedTensorLinalgExt, TriangularSolve};
-use tenferro::{
-    ad::AdContext, cpu::CpuBackend, DType, GraphCompiler, GraphExecutor, Tensor, TracedTensor,
-};
+use tenferro::prelude::*;
 
-pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n = 10;
-    let xs: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
-    let ys: Vec<f64> = xs
-        .iter()
-        .map(|x| x.sin() + 0.05 * (3.0 * x).cos())
-        .collect();
-    let x = TracedTensor::from_vec_col_major(vec![n], xs);
-    let y = TracedTensor::from_vec_col_major(vec![n, 1], ys);
-    let t = TracedTensor::input(DType::F64, &[3]);
-    let v = TracedTensor::input(DType::F64, &[3]);
-    let th = |i: usize| t.slice(&[i], &[i + 1]).and_then(|s| s.reshape(&[]));
-    let d = &x.reshape(&[n, 1])? - &x.reshape(&[1, n])?;
-    let k = &(&(&th(1)? * 2.0).exp() * &(-(&(&d * &d) / &((&th(0)? * 2.0).exp() * 2.0))).exp())
-        + &(&(&th(2)? * 2.0).exp() * &TracedTensor::eye(DType::F64, n, None, 0)?);
+fn nll(t: &TracedTensor, x: &TracedTensor, y: &TracedTensor) -> Result<TracedTensor> {
+    let d = x.expand_dims(1)? - x.expand_dims(0)?;
+    let k = (t.index(1)? * 2.0).exp() * (-(&d * &d) / ((t.index(0)? * 2.0).exp() * 2.0)).exp();
+    let k = k + (t.index(2)? * 2.0).exp() * TracedTensor::eye(DType::F64, d.shape()?[0], None, 0)?;
     let l = k.cholesky()?;
-    let z = l.triangular_solve(&y, TriangularSolve::default())?;
-    let nll = &((&z * &z).sum() * 0.5) + &l.diagonal(0, 0, 1)?.log().sum();
-    let ad = AdContext::builder()
-        .with_extension_rules(tenferro::linalg::ad_rules()?)
-        .build()?;
-    let g = ad.grad(&nll, &t)?;
-    let hvp = ad.jvp(&g, &t, &v)?;
-    let mut ex = GraphExecutor::new(CpuBackend::new());
-    ex.register_extension(tenferro::linalg::register_runtime)?;
-    let program = GraphCompiler::new().compile_many(&[&g, &hvp])?;
-    let run = |ex: &mut GraphExecutor<CpuBackend>,
-               tv: Vec<f64>|
-     -> Result<Vec<Tensor>, Box<dyn std::error::Error>> {
-        let tv = Tensor::from_vec_col_major(vec![3], tv)?;
-        let vv = Tensor::from_vec_col_major(vec![3], vec![0.3, -0.2, 0.5])?;
-        Ok(ex.run_many_with_inputs(&program, &[(&t, tv), (&v, vv)])?)
-    };
-    let theta = [0.1, 0.0, -1.5];
-    let out = run(&mut ex, theta.to_vec())?;
+    let z = l.triangular_solve(y, TriangularSolve::default())?;
+    Ok((&z * &z).sum() * 0.5 + l.diagonal(0, 0, 1)?.log().sum())
+}
+
+pub fn main() -> Result<()> {
+    let x = TracedTensor::from_fn([10], |[i]| i as f64 * 0.5)?;
+    let y = (x.sin() + (&x * 3.0).cos() * 0.05).expand_dims(1)?;
+    let t = TracedTensor::from_slice(&[0.1, 0.0, -1.5], &[3])?;
+    let v = TracedTensor::from_slice(&[0.3, -0.2, 0.5], &[3])?;
+    let g = |t: &TracedTensor| grad(&nll(t, &x, &y)?, t);
     let eps = 1e-5;
-    let at = |s: f64| {
-        theta
-            .iter()
-            .zip([0.3, -0.2, 0.5])
-            .map(|(a, b)| a + s * b)
-            .collect::<Vec<f64>>()
-    };
-    let (gp, gm) = (run(&mut ex, at(eps))?, run(&mut ex, at(-eps))?);
-    let fd: Vec<f64> = (0..3)
-        .map(|i| {
-            (gp[0].as_slice::<f64>().unwrap()[i] - gm[0].as_slice::<f64>().unwrap()[i])
-                / (2.0 * eps)
-        })
-        .collect();
+    let fd = (g(&(&t + &v * eps))? - g(&(&t - &v * eps))?) / (2.0 * eps);
+    let out = eval_many(&[g(&t)?, jvp(&g(&t)?, &t, &v)?, fd])?;
+    let (hvp, fd) = (out[1].to_vec::<f64>()?, out[2].to_vec::<f64>()?);
     println!(
-        "grad {:?}\nhvp  {:?}\nfd   {fd:?}",
-        out[0].as_slice::<f64>()?,
-        out[1].as_slice::<f64>()?
+        "grad {:?}\nhvp  {hvp:?}\nfd   {fd:?}",
+        out[0].to_vec::<f64>()?
     );
-    for (h, f) in out[1].as_slice::<f64>()?.iter().zip(&fd) {
+    for (h, f) in hvp.iter().zip(&fd) {
         assert!((h - f).abs() < 1e-5 * (1.0 + f.abs()));
     }
     Ok(())

@@ -2,64 +2,56 @@
 //! transverse-field Ising chain by gradient descent, and compare with `eigh`.
 //! Run: `cargo run --example ground_state`.
 //!
-//! JAX (11 lines):
+//! Size: 24 code lines of Rust for 19 of JAX (1.26x). Counted after rustfmt: every line that
+//! is not blank and not a comment (doc comments and this header with the JAX version
+//! excluded); the JAX program below likewise, imports included.
+//!
+//! JAX:
 //! ```python
-//! H = tfim_hamiltonian(6, g=1.0)  # 64x64, built in numpy
+//! import jax, jax.numpy as jnp, numpy as np
+//! def tfim(n, g):  # H = -sum Z_i Z_i+1 - g sum X_i, open chain
+//!     s = np.arange(2**n)
+//!     walls = np.bitwise_count((s ^ s >> 1) % 2**(n - 1))
+//!     flip = np.bitwise_count(s[:, None] ^ s[None, :]) == 1
+//!     return jnp.asarray(np.diag(2.0 * walls + 1 - n) - g * flip)
+//! H = tfim(6, g=1.0)
 //! def energy(v):
 //!     return v @ H @ v / (v @ v)
-//! step = jax.jit(lambda v: v - 0.05 * jax.grad(energy)(v))
+//! @jax.jit
+//! def step(v):
+//!     e, g = jax.value_and_grad(energy)(v)
+//!     return v - 0.05 * g, e
 //! v = jnp.ones(64) / 8
 //! for _ in range(400):
-//!     v = step(v)
+//!     v, e = step(v)
 //! e0 = jnp.linalg.eigh(H)[0][0]
-//! print(energy(v), e0)
+//! print(e, e0)
+//! assert abs(e - e0) < 1e-6
 //! ```
 
-use tenferro::linalg::TracedTensorLinalgExt;
-use tenferro::{
-    ad::AdContext, cpu::CpuBackend, DType, GraphCompiler, GraphExecutor, Tensor, TracedTensor,
-};
+use tenferro::prelude::*;
 
-/// H = -Σ Z_i Z_{i+1} - g Σ X_i on `n` sites (open chain), dense and column-major.
-fn tfim(n: usize, g: f64) -> Vec<f64> {
-    let dim = 1 << n;
-    let mut h = vec![0.0; dim * dim];
-    for s in 0..dim {
-        for i in 0..n - 1 {
-            let zz = if (s >> i & 1) == (s >> (i + 1) & 1) {
-                1.0
-            } else {
-                -1.0
-            };
-            h[s + s * dim] -= zz;
-        }
-        for i in 0..n {
-            h[(s ^ (1 << i)) + s * dim] -= g;
-        }
-    }
-    h
+/// H = -Σ Z_i Z_{i+1} - g Σ X_i on `n` sites (open chain), dense.
+fn tfim(n: usize, g: f64) -> Result<TracedTensor> {
+    Ok(TracedTensor::from_fn([1 << n, 1 << n], |[r, s]| {
+        let walls = ((s ^ s >> 1) % (1 << (n - 1))).count_ones() as f64;
+        f64::from(r == s) * (2.0 * walls + 1.0 - n as f64)
+            - g * f64::from((r ^ s).count_ones() == 1)
+    })?)
 }
 
-pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (n, dim) = (6, 64);
-    let h = TracedTensor::from_vec_col_major(vec![dim, dim], tfim(n, 1.0));
-    let v = TracedTensor::input(DType::F64, &[dim, 1]);
-    let energy = (&v.mt()?.matmul(&h.matmul(&v)?)? / &v.mt()?.matmul(&v)?).reshape(&[])?;
-    let step = &v - &(&AdContext::new().grad(&energy, &v)? * 0.05);
-    let program = GraphCompiler::new().compile_many(&[&step, &energy])?;
-    let mut ex = GraphExecutor::new(CpuBackend::new());
-    ex.register_extension(tenferro::linalg::register_runtime)?;
-    let mut x = Tensor::from_vec_col_major(vec![dim, 1], vec![0.125_f64; dim])?;
-    let mut e = 0.0;
+pub fn main() -> Result<()> {
+    let h = tfim(6, 1.0)?;
+    let energy = |v: &TracedTensor| Ok::<_, Error>(v.matmul(&h.matmul(v)?)? / v.matmul(v)?);
+    let mut step = jit(|a| {
+        let e = energy(&a[0])?;
+        Ok(vec![&a[0] - grad(&e, &a[0])? * 0.05, e])
+    })?;
+    let (mut v, mut e) = (Tensor::from_fn([64], |_| 0.125)?, Tensor::scalar(0.0));
     for _ in 0..400 {
-        let out = ex.run_many_with_inputs(&program, &[(&v, x)])?;
-        e = out[1].as_slice::<f64>()?[0];
-        x = out[0].clone();
+        [v, e] = step.call_array(&[v])?;
     }
-    let (w, _) = h.eigh()?;
-    let e0 = ex
-        .run(&GraphCompiler::new().compile(&w)?)?
-        .as_slice::<f64>()?[0];
+    let (e, e0) = (e.item::<f64>()?, eval(&h.eigh()?.0)?.to_vec::<f64>()?[0]);
     println!("variational energy {e:.8}, exact ground state {e0:.8}");
     assert!((e - e0).abs() < 1e-6);
     Ok(())

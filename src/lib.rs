@@ -7,16 +7,22 @@
 //! This facade re-exports the workspace crates:
 //! [`ir`] (tenferro-ir), [`passes`] (tenferro-passes), [`runtime`] (tenferro-runtime),
 //! [`ad`] (tenferro-ad), [`cpu`] (tenferro-cpu) and [`linalg`] (tenferro-linalg).
+//!
+//! Programs start with `use tenferro::prelude::*;` ([`prelude`]): the tensor types and the
+//! function-style [`jit`], [`grad`], [`grad_params`], [`jvp`], [`eval`] and [`compile`]
+//! ([`functional`]), with every extension's kernels and AD rules wired in.
 
 // The README's code blocks run as doctests of this crate.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod functional;
 pub mod fuzz;
 pub mod interop;
 pub mod nn;
 pub mod optim;
+pub mod prelude;
 pub mod random;
 
 /// Guides: idioms of JAX and PyTorch and their tenferro spelling. Their code blocks are
@@ -36,6 +42,11 @@ pub use tenferro_linalg as linalg;
 pub use tenferro_passes as passes;
 pub use tenferro_runtime as runtime;
 
+pub use functional::{
+    ad_context, compile, cpu_executor, eval, eval_many, grad, grad_many, grad_params, jit,
+    jit_params, jvp, Error, Result,
+};
 pub use tenferro_runtime::{
-    CompileOptions, DType, GraphCompiler, GraphExecutor, OptLevel, Program, Tensor, TracedTensor,
+    CompileOptions, DType, GraphCompiler, GraphExecutor, Jit, OptLevel, Params, Program, Tensor,
+    TracedTensor,
 };

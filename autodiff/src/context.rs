@@ -6,7 +6,7 @@ use crate::error::{AdError, Result};
 use crate::jvp::jvp_function;
 use crate::linearize::vjp_function;
 use crate::rules::Rules;
-use tenferro_runtime::{lower, LowerMode, Lowered, TracedTensor};
+use tenferro_runtime::{lower, LowerMode, Lowered, Params, TracedTensor};
 
 /// Owns the rule set the transforms use: the built-in rules of every core primitive plus
 /// the extension rules it was built with. There is no global registry; differentiating
@@ -139,6 +139,32 @@ impl AdContext {
     ) -> Result<(TracedTensor, TracedTensor)> {
         let g = self.grad(loss, x)?;
         Ok((loss.clone(), g))
+    }
+
+    /// Gradients of a scalar `loss` with respect to every entry of a parameter
+    /// collection, under the same names (JAX's `jax.grad` of a function of a dict).
+    ///
+    /// ```
+    /// # use tenferro_ad::AdContext;
+    /// # use tenferro_runtime::{DType, Params, TracedTensor};
+    /// let p: Params<TracedTensor> = [("a", TracedTensor::input(DType::F64, &[2])),
+    ///     ("b", TracedTensor::input(DType::F64, &[]))].into_iter().collect();
+    /// let loss = (&p["a"] * &p["b"]).sum();
+    /// let g = AdContext::new().grad_params(&loss, &p)?;
+    /// assert_eq!(g.names().collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok::<(), tenferro_ad::AdError>(())
+    /// ```
+    pub fn grad_params(
+        &self,
+        loss: &TracedTensor,
+        params: &Params<TracedTensor>,
+    ) -> Result<Params<TracedTensor>> {
+        let xs: Vec<&TracedTensor> = params.values().collect();
+        let grads = self.grad_many(loss, &xs)?;
+        Ok(Params::from_names_values(
+            params.names().map(str::to_string),
+            grads,
+        ))
     }
 
     /// Vector-Jacobian product: the cotangent of `x` given the cotangent of `y`

@@ -46,5 +46,12 @@ pub enum AdError {
     Internal(String),
 }
 
+impl From<tenferro_runtime::ir::IrError> for AdError {
+    /// A host-tensor error (building or reading a `Tensor`) as a runtime error.
+    fn from(e: tenferro_runtime::ir::IrError) -> Self {
+        AdError::Runtime(RuntimeError::from(e))
+    }
+}
+
 /// Result type of the autodiff crate.
 pub type Result<T, E = AdError> = std::result::Result<T, E>;

@@ -347,6 +347,78 @@ impl Tensor {
         }
     }
 
+    /// A tensor of `shape` whose element at multi-index `[i, j, ..]` is `f([i, j, ..])`
+    /// (NumPy's `np.fromfunction`); the index order does not depend on the memory
+    /// layout. [`IrError::ShapeOverflow`] or [`IrError::AllocationFailed`] (op
+    /// `Tensor::from_fn`) when the shape is too large.
+    ///
+    /// ```
+    /// # use tenferro_ir::Tensor;
+    /// let a = Tensor::from_fn([2, 3], |[i, j]| (10 * i + j) as f64)?;
+    /// assert_eq!(a.to_vec_row_major::<f64>()?, [0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
+    /// # Ok::<(), tenferro_ir::IrError>(())
+    /// ```
+    pub fn from_fn<T: Element, const N: usize>(
+        shape: [usize; N],
+        mut f: impl FnMut([usize; N]) -> T,
+    ) -> Result<Tensor, IrError> {
+        let op = "Tensor::from_fn";
+        let n = TensorType::new(T::DTYPE, shape.to_vec()).try_numel(op)?;
+        let mut data = try_vec_with_capacity(op, n)?;
+        let mut ix = [0usize; N];
+        for _ in 0..n {
+            data.push(f(ix));
+            // column-major: axis 0 runs fastest
+            for (i, d) in ix.iter_mut().zip(shape) {
+                *i += 1;
+                if *i < d {
+                    break;
+                }
+                *i = 0;
+            }
+        }
+        Tensor::new(shape.to_vec(), T::into_data(data))
+    }
+
+    /// A tensor from a slice in row-major (C, NumPy) order, like
+    /// `jnp.array(data).reshape(shape)`; [`IrError::DataLength`] when `data` does not hold
+    /// exactly the shape's element count.
+    ///
+    /// ```
+    /// # use tenferro_ir::Tensor;
+    /// let a = Tensor::from_slice(&[1.0_f64, 2.0, 3.0, 4.0], &[2, 2])?; // [[1, 2], [3, 4]]
+    /// assert_eq!(a.as_slice::<f64>()?, [1.0, 3.0, 2.0, 4.0]); // stored column-major
+    /// # Ok::<(), tenferro_ir::IrError>(())
+    /// ```
+    pub fn from_slice<T: Element>(data: &[T], shape: &[usize]) -> Result<Tensor, IrError> {
+        Tensor::from_vec_row_major(shape.to_vec(), data.to_vec())
+    }
+
+    /// The single element of a one-element tensor (any shape), like PyTorch's `.item()`
+    /// or `float(x)` in JAX; [`IrError::InvalidOp`] (op `Tensor::item`) naming the shape
+    /// when the tensor has another element count, [`IrError::DTypeMismatch`] when `T` is
+    /// not its dtype.
+    ///
+    /// ```
+    /// # use tenferro_ir::Tensor;
+    /// assert_eq!(Tensor::scalar(2.5_f64).item::<f64>()?, 2.5);
+    /// assert!(Tensor::from_slice(&[1.0_f64, 2.0], &[2])?.item::<f64>().is_err());
+    /// # Ok::<(), tenferro_ir::IrError>(())
+    /// ```
+    pub fn item<T: Element>(&self) -> Result<T, IrError> {
+        match self.as_slice::<T>()? {
+            [x] => Ok(*x),
+            _ => Err(IrError::InvalidOp {
+                op: "Tensor::item".into(),
+                message: format!(
+                    "expected a tensor with one element, got shape {:?} ({} elements)",
+                    self.shape,
+                    self.numel()
+                ),
+            }),
+        }
+    }
+
     /// Zeros of a type. Panics when the type's element count overflows and aborts the
     /// process, like `vec!`, when the allocation fails: only for types known to be small
     /// (scalars, verified shapes of existing data); [`Tensor::try_zeros`] reports both.

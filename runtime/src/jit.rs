@@ -387,6 +387,34 @@ where
         let (out, _) = self.run_cached::<E>(sig, inputs, |f, ph| Ok((f(ph)?, Vec::new())))?;
         Ok(out)
     }
+
+    /// [`Jit::call`] for a function with exactly `N` outputs, returned as an array so
+    /// they unpack like a JAX tuple: `let [v, e] = step.call_array(&[v])?;`. An error
+    /// naming `Jit::call_array` and both counts when the function returns another number
+    /// of outputs.
+    ///
+    /// ```
+    /// # use tenferro_runtime::{jit::Jit, Backend, Result, Tensor, TracedTensor};
+    /// # fn demo<B: Backend>(backend: B) -> Result<()> {
+    /// let mut f = Jit::new(backend, |xs: &[TracedTensor]| -> Result<Vec<TracedTensor>> {
+    ///     Ok(vec![&xs[0] + 1.0, &xs[0] * 2.0])
+    /// });
+    /// let [a, b] = f.call_array(&[Tensor::scalar(1.0_f64)])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call_array<const N: usize>(
+        &mut self,
+        inputs: &[Tensor],
+    ) -> std::result::Result<[Tensor; N], E> {
+        let out = self.call(inputs)?;
+        let got = out.len();
+        out.try_into().map_err(|_| {
+            E::from(RuntimeError::invalid_op(
+                "Jit::call_array",
+                format!("expected {N} outputs, the function returned {got}"),
+            ))
+        })
+    }
 }
 
 /// The closure type of a structured [`Jit`]: parameters and further inputs in, updated

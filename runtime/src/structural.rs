@@ -489,6 +489,34 @@ impl TracedTensor {
         self.reshape(&s)
     }
 
+    /// `x[i]` in JAX or PyTorch: the sub-tensor at index `i` of axis 0, with that axis
+    /// removed (a vector gives a scalar). Composite: `slice`, `reshape`. An error naming
+    /// `index` for a rank-0 operand or an index out of range.
+    ///
+    /// ```
+    /// # use tenferro_runtime::TracedTensor;
+    /// let t = TracedTensor::from_vec_col_major(vec![3], vec![0.1_f64, 0.2, 0.3]);
+    /// assert_eq!(t.index(2)?.shape()?, Vec::<usize>::new());
+    /// assert!(t.index(3).is_err());
+    /// # Ok::<(), tenferro_runtime::RuntimeError>(())
+    /// ```
+    pub fn index(&self, i: usize) -> Result<TracedTensor> {
+        let shape = self.shape()?;
+        match shape.first() {
+            Some(&n) if i < n => {
+                let mut limits = shape.clone();
+                limits[0] = i + 1;
+                let mut starts = vec![0; shape.len()];
+                starts[0] = i;
+                self.slice(&starts, &limits)?.reshape(&shape[1..])
+            }
+            _ => Err(bad(
+                "index",
+                format!("index {i} is out of range for axis 0 of an operand of shape {shape:?}"),
+            )),
+        }
+    }
+
     /// `jnp.squeeze(x, axes)`: removes the listed axes, each of which must have length 1
     /// (an empty list removes nothing). Composite: `reshape`. Errors (naming `squeeze`)
     /// for an axis whose length is not 1, out of range or listed twice.

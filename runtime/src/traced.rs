@@ -125,6 +125,37 @@ impl TracedTensor {
         TracedTensor::from_node(NodeKind::Constant(t), Ok(vec![ty])).remove(0)
     }
 
+    /// A constant from a slice in row-major (NumPy) order, like `jnp.array(data)` of
+    /// that shape: [`Tensor::from_slice`] as a traced constant; the error names
+    /// `Tensor::from_slice`'s data length check.
+    ///
+    /// ```
+    /// # use tenferro_runtime::TracedTensor;
+    /// let m = TracedTensor::from_slice(&[1.0_f64, 2.0, 3.0, 4.0], &[2, 2])?; // [[1, 2], [3, 4]]
+    /// assert_eq!(m.shape()?, [2, 2]);
+    /// assert!(TracedTensor::from_slice(&[1.0_f64], &[2]).is_err());
+    /// # Ok::<(), tenferro_runtime::RuntimeError>(())
+    /// ```
+    pub fn from_slice<T: Element>(data: &[T], shape: &[usize]) -> Result<TracedTensor> {
+        Ok(TracedTensor::from_tensor(Tensor::from_slice(data, shape)?))
+    }
+
+    /// A constant whose element at `[i, j, ..]` is `f([i, j, ..])`: [`Tensor::from_fn`]
+    /// as a traced constant (its errors, for a shape too large to allocate).
+    ///
+    /// ```
+    /// # use tenferro_runtime::TracedTensor;
+    /// let eye = TracedTensor::from_fn([3, 3], |[i, j]| f64::from(i == j))?;
+    /// assert_eq!(eye.shape()?, [3, 3]);
+    /// # Ok::<(), tenferro_runtime::RuntimeError>(())
+    /// ```
+    pub fn from_fn<T: Element, const N: usize>(
+        shape: [usize; N],
+        f: impl FnMut([usize; N]) -> T,
+    ) -> Result<TracedTensor> {
+        Ok(TracedTensor::from_tensor(Tensor::from_fn(shape, f)?))
+    }
+
     /// A rank-0 constant.
     pub fn scalar<T: Element>(v: T) -> TracedTensor {
         TracedTensor::from_tensor(Tensor::scalar(v))
@@ -329,6 +360,13 @@ impl TracedTensor {
                 })
             })
             .collect()
+    }
+}
+
+impl From<Tensor> for TracedTensor {
+    /// A constant ([`TracedTensor::from_tensor`]).
+    fn from(t: Tensor) -> TracedTensor {
+        TracedTensor::from_tensor(t)
     }
 }
 
