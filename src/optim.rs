@@ -299,7 +299,7 @@ pub mod eager {
         Ok((
             unpack(&out, "p"),
             AdamState {
-                step: out["step"].clone(),
+                step: out.require("step")?.clone(),
                 m: unpack(&out, "m"),
                 v: unpack(&out, "v"),
             },

@@ -170,12 +170,12 @@ fn structured_params_training_step() {
     assert_eq!(step.stats().traces, 1);
     assert_eq!(step.stats().hits, 599);
     assert!(losses[599] < 1e-8 * losses[0], "{losses:?}");
-    let w = params["w"].as_slice::<f64>().unwrap();
+    let w = params.require("w").unwrap().as_slice::<f64>().unwrap();
     assert!(
         (w[0] - 2.0).abs() < 1e-3 && (w[1] + 1.0).abs() < 1e-3,
         "{w:?}"
     );
-    assert!((params["b"].as_slice::<f64>().unwrap()[0] - 0.5).abs() < 1e-3);
+    assert!((params.require("b").unwrap().as_slice::<f64>().unwrap()[0] - 0.5).abs() < 1e-3);
     // Different names are a different signature.
     let other = Params::new()
         .with("v", t(&[2], &[0.0, 0.0]))
@@ -232,4 +232,23 @@ fn named_placeholders_in_the_ir_text_and_compile_errors() {
         "{err}"
     );
     assert!(err.contains(&format!("jit.rs:{line}:")), "{err}");
+}
+
+#[test]
+fn a_missing_traced_parameter_is_an_error_value_not_a_panic() {
+    let params: Params<TracedTensor> = [("w", TracedTensor::from(t(&[2], &[1.0, 2.0])))]
+        .into_iter()
+        .collect();
+    let line = line!() + 1;
+    let y = &params["wx"] * 2.0;
+    let e = tenferro::runtime::GraphCompiler::new()
+        .compile(&y)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no parameter named `wx`") && e.contains("\"w\""),
+        "{e}"
+    );
+    assert!(e.contains(&format!("jit.rs:{line}")), "{e}");
+    assert_eq!(params["w"].shape().unwrap(), vec![2]);
 }

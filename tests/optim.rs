@@ -11,7 +11,7 @@ fn t(v: &[f64]) -> Tensor {
 }
 
 fn vals(p: &Params<Tensor>, n: &str) -> Vec<f64> {
-    p[n].to_vec::<f64>().unwrap()
+    p.require(n).unwrap().to_vec::<f64>().unwrap()
 }
 
 fn close(a: &[f64], b: &[f64]) {
@@ -153,7 +153,7 @@ fn adam_in_a_compiled_step_with_runtime_lr_and_step() {
         let (out, _) = step.call_params(&all, &[Tensor::scalar(lr)]).unwrap();
         p = optim::unpack(&out, "p");
         s = AdamState {
-            step: out["step"].clone(),
+            step: out.require("step").unwrap().clone(),
             m: optim::unpack(&out, "m"),
             v: optim::unpack(&out, "v"),
         };
@@ -182,9 +182,9 @@ fn f32_parameters_stay_f32() {
         Tensor::from_vec_col_major(vec![2], vec![1.0_f32, -1.0]).unwrap(),
     );
     let (np, s) = eager::adam(&Adam::default(), &p, &g, &AdamState::init_host(&p), 0.1).unwrap();
-    assert_eq!(np["w"].dtype(), tenferro::DType::F32);
-    assert_eq!(s.m["w"].dtype(), tenferro::DType::F32);
-    let w = np["w"].as_slice::<f32>().unwrap();
+    assert_eq!(np.require("w").unwrap().dtype(), tenferro::DType::F32);
+    assert_eq!(s.m.require("w").unwrap().dtype(), tenferro::DType::F32);
+    let w = np.require("w").unwrap().as_slice::<f32>().unwrap();
     // the first Adam step moves each weight by lr·sign(g) (up to ε)
     assert!(
         (w[0] - 0.9).abs() < 1e-6 && (w[1] - 2.1).abs() < 1e-6,

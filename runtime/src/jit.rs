@@ -188,12 +188,29 @@ impl<T, S: Into<String>> FromIterator<(S, T)> for Params<T> {
     }
 }
 
-impl<T> std::ops::Index<&str> for Params<T> {
-    type Output = T;
-    fn index(&self, name: &str) -> &T {
-        self.map
-            .get(name)
-            .unwrap_or_else(|| panic!("Params: no parameter named `{name}`"))
+/// `params["w"]` on traced parameters. A missing name does not panic: it gives a value that
+/// carries the error (naming the name, the names there are and the caller's line), reported
+/// by the next fallible call as every traced error is. (That value is leaked: a few hundred
+/// bytes per failed lookup.) Host-tensor collections have [`Params::get`] and
+/// [`Params::require`] instead.
+impl std::ops::Index<&str> for Params<TracedTensor> {
+    type Output = TracedTensor;
+    #[track_caller]
+    fn index(&self, name: &str) -> &TracedTensor {
+        match self.map.get(name) {
+            Some(t) => t,
+            None => {
+                let at = std::panic::Location::caller();
+                let e = RuntimeError::Invalid(format!(
+                    "Params: no parameter named `{name}` (names: {:?}) (at {}:{}:{})",
+                    self.names().collect::<Vec<_>>(),
+                    at.file(),
+                    at.line(),
+                    at.column()
+                ));
+                Box::leak(Box::new(TracedTensor::from_error(e)))
+            }
+        }
     }
 }
 
