@@ -1,8 +1,10 @@
 //! The recorded program of eager tensors: the autograd graph's nodes ([`Node`],
 //! [`NodeRef`]), the walk that gathers what an output depends on into one function, and
-//! the derivation of that function's reverse- or forward-mode program. Pure data and IR
-//! work: it imports no other eager module but `fxhash` (the context prepares, caches and
-//! runs what is derived here; tensors hold the nodes).
+//! the derivation of that function's reverse- or forward-mode program, either as a
+//! program of the leaves or, for reverse mode, from the values the nodes recorded (their
+//! operands and results: the residuals). Pure data and IR work: it imports no other
+//! eager module but `fxhash` (the context prepares, caches and runs what is derived
+//! here; tensors hold the nodes).
 
 use super::fxhash::FxHasher;
 use crate::custom::JvpMode;
