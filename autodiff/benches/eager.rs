@@ -1,9 +1,17 @@
 //! Eager overhead beside PyTorch's (`/work/shared/peers/RESULTS.md`, 1 thread, f64[4]):
 //! PyTorch eager `a + b` 1.42 µs per op, `(x*x).sum().backward()` 72.8 µs per step.
 //! Goals: ≤ 0.5 µs per tiny op, ≤ 15 µs per tiny backward step.
+//!
+//! `eager MLP training step` times one SGD step of a 64×[32, 128, 128, 10] tanh MLP
+//! (forward, `backward()`, update under `no_grad`; `tests/support/eager_mlp.rs`); it
+//! prints the ops and instructions one step runs. Run
+//! `cargo bench -p tenferro-ad --bench eager -- "eager MLP"`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
+#[path = "../tests/support/eager_mlp.rs"]
+mod eager_mlp;
+
 use tenferro_ad::EagerContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_runtime::{Backend, ExtensionRegistry};
@@ -66,5 +74,24 @@ fn eager(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, eager);
+fn eager_mlp(c: &mut Criterion) {
+    let ctx = EagerContext::new(CpuBackend::with_threads(1));
+    let mut m = eager_mlp::mlp(&ctx, 64, &[32, 128, 128, 10]).unwrap();
+    eager_mlp::step(&ctx, &mut m).unwrap();
+    let before = ctx.stats();
+    eager_mlp::step(&ctx, &mut m).unwrap();
+    let after = ctx.stats();
+    eprintln!(
+        "eager MLP step: {} ops ({} instructions), {} backward program run(s) ({} instructions)",
+        after.ops_run - before.ops_run,
+        after.op_insts_run - before.op_insts_run,
+        after.transforms_run - before.transforms_run,
+        after.transform_insts_run - before.transform_insts_run,
+    );
+    c.bench_function("eager MLP training step 64x[32,128,128,10] f64", |bn| {
+        bn.iter(|| black_box(eager_mlp::step(&ctx, &mut m).unwrap()))
+    });
+}
+
+criterion_group!(benches, eager, eager_mlp);
 criterion_main!(benches);

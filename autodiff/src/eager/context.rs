@@ -4,7 +4,7 @@
 //! (what it derives transforms from) and no module that imports it back.
 
 use super::fxhash::FxHasher;
-use super::graph::{derive, Derived, Mode, Walk};
+use super::graph::{derive, Derived, Walk};
 use crate::context::AdContext;
 use crate::error::{AdError, Result};
 use std::cell::{Cell, RefCell};
@@ -117,10 +117,16 @@ pub struct EagerStats {
     pub ops_compiled: usize,
     /// Ops run.
     pub ops_run: usize,
+    /// IR instructions of the op programs run (each run counts its optimized program's
+    /// instructions): the work of the forward computations, in ops.
+    pub op_insts_run: usize,
     /// Transformed programs (backward, grad, vjp, jvp) derived and prepared.
     pub transforms_compiled: usize,
     /// Transformed programs run.
     pub transforms_run: usize,
+    /// IR instructions of the transformed programs run (each run counts its optimized
+    /// program's instructions): the work of backward and the functional transforms.
+    pub transform_insts_run: usize,
 }
 
 /// Bounds of the caches; a full cache is cleared.
@@ -328,12 +334,17 @@ impl EagerContext {
         let outs = op
             .program
             .execute(inputs, &self.shared.extensions.borrow())?;
-        self.bump(|s| s.ops_run += 1);
+        let n = op.function.insts().len();
+        self.bump(|s| {
+            s.ops_run += 1;
+            s.op_insts_run += n;
+        });
         Ok(outs)
     }
 
-    /// The `mode` transform of `w`'s structure, from the cache or derived and prepared now.
-    pub(crate) fn transform_for(&self, w: &Walk, mode: Mode) -> Result<Rc<CachedTransform>> {
+    /// The transform of `w`'s structure (`w.mode`), from the cache or derived and prepared
+    /// now.
+    pub(crate) fn transform_for(&self, w: &Walk) -> Result<Rc<CachedTransform>> {
         let mut h = FxHasher::default();
         w.key.hash(&mut h);
         let hash = h.finish();
@@ -342,7 +353,7 @@ impl EagerContext {
                 return Ok(t.clone());
             }
         }
-        let derived = derive(w, mode, self.shared.ad.rules())?;
+        let derived = derive(w, self.shared.ad.rules())?;
         let prepared = self.prepare(derived.program.as_ref())?;
         let t = Rc::new(CachedTransform { derived, prepared });
         let mut map = self.shared.transforms.borrow_mut();
@@ -366,7 +377,11 @@ impl EagerContext {
         let out = t
             .prepared
             .execute(inputs, &self.shared.extensions.borrow())?;
-        self.bump(|s| s.transforms_run += 1);
+        let n = t.derived.program.insts().len();
+        self.bump(|s| {
+            s.transforms_run += 1;
+            s.transform_insts_run += n;
+        });
         Ok(out)
     }
 

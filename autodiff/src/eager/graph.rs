@@ -1,21 +1,27 @@
 //! The recorded program of eager tensors: the autograd graph's nodes ([`Node`],
 //! [`NodeRef`]), the walk that gathers what an output depends on into one function, and
-//! the derivation of that function's reverse- or forward-mode program. Pure data and IR
-//! work: it imports no other eager module but `fxhash` (the context prepares, caches and
-//! runs what is derived here; tensors hold the nodes).
+//! the derivation of that function's reverse- or forward-mode program, either as a
+//! program of the leaves or, for reverse mode, from the values the nodes recorded (their
+//! operands and results: the residuals). Pure data and IR work: it imports no other
+//! eager module but `fxhash` (the context prepares, caches and runs what is derived
+//! here; tensors hold the nodes).
 
 use super::fxhash::FxHasher;
+use crate::custom::JvpMode;
 use crate::error::{AdError, Result};
-use crate::jvp::jvp_function;
+use crate::jvp::{jvp_function, jvp_function_mode};
 use crate::linearize::vjp_function;
 use crate::rules::Rules;
+use crate::transpose::transpose_function;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
-use tenferro_ir::{Data, Function, Tensor, Value};
-use tenferro_runtime::{GraphCompiler, TracedTensor};
+use tenferro_ir::{Data, Function, Tensor, TensorType, Value};
+use tenferro_runtime::{
+    lower, CompileOptions, GraphCompiler, LowerMode, RuntimeError, TracedId, TracedTensor,
+};
 
 /// A node of the autograd graph.
 pub(crate) enum Node {
@@ -25,10 +31,12 @@ pub(crate) enum Node {
         grad: RefCell<Option<Tensor>>,
     },
     /// A recorded op: its cached function applied to operands (their values, and their
-    /// nodes when tracked).
+    /// nodes when tracked), and the results it computed. Operand and result values are
+    /// the residuals backward reads (they share their buffers with the tensors).
     Apply {
         func: Arc<Function>,
         values: Vec<Tensor>,
+        outputs: Vec<Tensor>,
         args: Vec<Option<NodeRef>>,
     },
 }
@@ -57,8 +65,14 @@ pub(crate) struct NodeRef {
 /// Which transform a cached program computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Cotangents of the differentiated inputs from one output cotangent.
+    /// Cotangents of the differentiated inputs from one output cotangent, as a program of
+    /// the inputs, constants and cotangent alone: it recomputes the forward values it
+    /// needs (what a recorded transform must be, to be differentiated again).
     Vjp,
+    /// The same cotangents from the values the recorded nodes hold (their operands and
+    /// results): no instruction of the forward runs again (`backward`, and the functional
+    /// reverse transforms when their result is not recorded).
+    Backward,
     /// The output's tangent from one tangent per differentiated input.
     Jvp,
 }
@@ -98,8 +112,19 @@ pub(crate) struct Walk {
     nodes: Vec<(Rc<Node>, Vec<ArgRef>)>,
     /// The output; `None` when it does not depend on the differentiated leaves.
     pub(crate) output: Option<ArgRef>,
-    /// The structure: each node's function identity and wiring, the leaves' types.
+    /// The transform the walk is for (the key's first word).
+    pub(crate) mode: Mode,
+    /// The structure: the mode, each node's function identity and wiring, the leaves'
+    /// types.
     pub(crate) key: Vec<u64>,
+}
+
+impl Walk {
+    /// Makes the walk ask for the `mode` transform instead.
+    pub(crate) fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.key[0] = mode as u64;
+    }
 }
 
 /// The value of a leaf (of a recorded node: its first operand's, never asked for).
@@ -225,12 +250,13 @@ pub(crate) fn walk(root: &NodeRef, wrt: Wrt<'_>, mode: Mode) -> Walk {
         consts,
         nodes,
         output,
+        mode,
         key,
     }
 }
 
 /// Where a parameter of a transformed program gets its value.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Source {
     /// The i-th differentiated input.
     Wrt(usize),
@@ -238,6 +264,8 @@ pub(crate) enum Source {
     Const(usize),
     /// The i-th seed (cotangent or tangent).
     Seed(usize),
+    /// Result `r` of the k-th recorded node (of the walk), as the forward computed it.
+    Output(usize, usize),
 }
 
 /// The transform of a recorded graph structure, derived and compiled (not yet prepared
@@ -255,8 +283,25 @@ pub(crate) struct Derived {
     pub(crate) sources: Vec<Source>,
 }
 
-/// Builds the recorded function of `w` and derives its `mode` transform with `rules`.
-pub(crate) fn derive(w: &Walk, mode: Mode, rules: &Rules) -> Result<Derived> {
+/// Builds the recorded function of `w` and derives its transform (`w.mode`) with `rules`.
+pub(crate) fn derive(w: &Walk, rules: &Rules) -> Result<Derived> {
+    let (f, funcs) = recorded_function(w)?;
+    let (program, sources) = match w.mode {
+        Mode::Vjp | Mode::Jvp => from_inputs(&f, w.wrt.len(), w.mode, rules)?,
+        Mode::Backward => from_residuals(w, rules)?,
+    };
+    Ok(Derived {
+        key: w.key.clone(),
+        _funcs: funcs,
+        forward: Arc::new(f),
+        program,
+        sources,
+    })
+}
+
+/// The recorded functions of `w` inlined into one: parameters the differentiated leaves
+/// then the constants, output the walk's output; and the inlined functions.
+fn recorded_function(w: &Walk) -> Result<(Function, Vec<Arc<Function>>)> {
     let mut f = Function::new("eager_graph");
     let wrt_vals: Vec<Value> = w
         .wrt
@@ -272,9 +317,7 @@ pub(crate) fn derive(w: &Walk, mode: Mode, rules: &Rules) -> Result<Derived> {
         ArgRef::Node(k, r) => node_vals[k][r],
     };
     for (n, refs) in &w.nodes {
-        let Node::Apply { func, .. } = &**n else {
-            return Err(AdError::Internal("eager: a leaf among recorded ops".into()));
-        };
+        let func = recorded_func(n)?;
         let args: Vec<Value> = refs.iter().map(|&r| value_of(r, &node_vals)).collect();
         let res = f
             .inline(func, &args)
@@ -284,39 +327,54 @@ pub(crate) fn derive(w: &Walk, mode: Mode, rules: &Rules) -> Result<Derived> {
     }
     let out = match w.output {
         Some(o) => value_of(o, &node_vals),
-        None => {
-            return Err(AdError::Internal(
-                "eager: output does not depend on the inputs".into(),
-            ))
-        }
+        None => return Err(independent_output()),
     };
     f.set_outputs(vec![out]);
-    let out_ty = f.ty(out).clone();
-    let n_wrt = w.wrt.len();
-    let primals: Vec<TracedTensor> = f
-        .param_types()
-        .iter()
-        .map(|t| TracedTensor::input(t.dtype, &t.shape))
-        .collect();
+    Ok((f, funcs))
+}
+
+/// The function a recorded node applied.
+fn recorded_func(n: &Node) -> Result<&Arc<Function>> {
+    match n {
+        Node::Apply { func, .. } => Ok(func),
+        Node::Leaf { .. } => Err(AdError::Internal("eager: a leaf among recorded ops".into())),
+    }
+}
+
+fn independent_output() -> AdError {
+    AdError::Internal("eager: output does not depend on the inputs".into())
+}
+
+/// A fresh placeholder of type `t`.
+fn placeholder(t: &TensorType) -> TracedTensor {
+    TracedTensor::input(t.dtype, &t.shape)
+}
+
+/// The `mode` transform (vjp or jvp) of the recorded function `f` as a program of its
+/// parameters (the first `n_wrt` differentiated) and the seeds: the forward values it
+/// needs are recomputed from the parameters.
+fn from_inputs(
+    f: &Function,
+    n_wrt: usize,
+    mode: Mode,
+    rules: &Rules,
+) -> Result<(Arc<Function>, Vec<Source>)> {
+    let out_ty = f.ty(f.outputs()[0]).clone();
+    let primals: Vec<TracedTensor> = f.param_types().iter().map(placeholder).collect();
     let (outs, seeds): (Vec<TracedTensor>, Vec<TracedTensor>) = match mode {
-        Mode::Vjp => {
-            let ct = TracedTensor::input(out_ty.dtype, &out_ty.shape);
-            let (_, cts) = vjp_function(&f, rules, &primals, n_wrt, &[Some(ct.clone())])?;
-            let outs = cts
-                .into_iter()
-                .zip(&primals)
-                .map(|(c, p)| c.map_or_else(|| p.ty().map(|t| TracedTensor::zeros(&t)), Ok))
-                .collect::<tenferro_runtime::Result<_>>()?;
-            (outs, vec![ct])
+        Mode::Vjp | Mode::Backward => {
+            let ct = placeholder(&out_ty);
+            let (_, cts) = vjp_function(f, rules, &primals, n_wrt, &[Some(ct.clone())])?;
+            (or_zeros(cts, &primals)?, vec![ct])
         }
         Mode::Jvp => {
             let tangents: Vec<TracedTensor> = primals[..n_wrt]
                 .iter()
-                .map(|p| p.ty().map(|t| TracedTensor::input(t.dtype, &t.shape)))
+                .map(|p| p.ty().map(|t| placeholder(&t)))
                 .collect::<tenferro_runtime::Result<_>>()?;
             let mut ts: Vec<Option<TracedTensor>> = tangents.iter().cloned().map(Some).collect();
             ts.resize(primals.len(), None);
-            let o = jvp_function(&f, rules, &primals, &ts)?;
+            let o = jvp_function(f, rules, &primals, &ts)?;
             let dy = o.tangents.into_iter().next().flatten();
             (
                 vec![dy.unwrap_or_else(|| TracedTensor::zeros(&out_ty))],
@@ -326,47 +384,238 @@ pub(crate) fn derive(w: &Walk, mode: Mode, rules: &Rules) -> Result<Derived> {
     };
     let refs: Vec<&TracedTensor> = outs.iter().collect();
     let program = GraphCompiler::new().compile_many(&refs)?;
-    let sources = program
-        .inputs()
-        .iter()
-        .map(|p| {
-            if let Some(i) = primals.iter().position(|q| q.same_as(p)) {
-                Ok(if i < n_wrt {
-                    Source::Wrt(i)
-                } else {
-                    Source::Const(i - n_wrt)
-                })
-            } else if let Some(k) = seeds.iter().position(|q| q.same_as(p)) {
-                Ok(Source::Seed(k))
-            } else {
-                Err(AdError::Internal(
-                    "eager: a transformed program reads an unknown placeholder".into(),
-                ))
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Derived {
-        key: w.key.clone(),
-        _funcs: funcs,
-        forward: Arc::new(f),
-        program: program.function_arc().clone(),
-        sources,
-    })
+    let mut binding: HashMap<TracedId, Source> = HashMap::new();
+    for (i, p) in primals.iter().enumerate() {
+        let s = if i < n_wrt {
+            Source::Wrt(i)
+        } else {
+            Source::Const(i - n_wrt)
+        };
+        binding.insert(p.id(), s);
+    }
+    for (k, s) in seeds.iter().enumerate() {
+        binding.insert(s.id(), Source::Seed(k));
+    }
+    let sources = sources_of(program.inputs(), &binding)?;
+    Ok((program.function_arc().clone(), sources))
 }
 
-/// The values bound to a transform's parameters.
-pub(crate) fn bind(
-    t: &Derived,
-    wrt: &[Tensor],
-    consts: &[(Tensor, Option<NodeRef>)],
-    seeds: &[Tensor],
-) -> Vec<Tensor> {
+/// `cts`, with zeros of the matching primal's type where a cotangent is zero.
+fn or_zeros(cts: Vec<Option<TracedTensor>>, primals: &[TracedTensor]) -> Result<Vec<TracedTensor>> {
+    Ok(cts
+        .into_iter()
+        .zip(primals)
+        .map(|(c, p)| c.map_or_else(|| p.ty().map(|t| TracedTensor::zeros(&t)), Ok))
+        .collect::<tenferro_runtime::Result<_>>()?)
+}
+
+/// Where each input of a program gets its value, from the placeholders' `binding`.
+fn sources_of(inputs: &[TracedTensor], binding: &HashMap<TracedId, Source>) -> Result<Vec<Source>> {
+    inputs
+        .iter()
+        .map(|p| {
+            binding.get(&p.id()).copied().ok_or_else(|| {
+                AdError::Internal(
+                    "eager: a transformed program reads an unknown placeholder".into(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reverse mode of `w` from the values its nodes recorded. Each node's function is
+/// linearized at placeholders of its recorded operands (tangents chained from node to
+/// node), the whole linear map is transposed, and the cotangents are lowered together
+/// with each node's results as its linearization recomputed them. Those recomputed
+/// results then become parameters bound to the recorded results
+/// ([`Source::Output`]), so the instructions that computed them, and everything only they
+/// used, are dead and optimized away: the program holds the derivative's instructions
+/// and, for a node whose rule needs a value internal to its function (not an operand or
+/// a result), that node's instructions up to the value.
+fn from_residuals(w: &Walk, rules: &Rules) -> Result<(Arc<Function>, Vec<Source>)> {
+    let n_wrt = w.wrt.len();
+    let mut binding: HashMap<TracedId, Source> = HashMap::new();
+    let mut wrt_ph = Vec::with_capacity(n_wrt);
+    let mut tangent_ph = Vec::with_capacity(n_wrt);
+    for (i, l) in w.wrt.iter().enumerate() {
+        let ty = leaf_value(l).ty();
+        if !ty.dtype.is_float() {
+            return Err(AdError::NotDifferentiable(format!(
+                "linearize: input #{i} has type {ty}; only f32, f64, c32, c64 values are differentiable"
+            )));
+        }
+        let p = placeholder(&ty);
+        binding.insert(p.id(), Source::Wrt(i));
+        wrt_ph.push(p);
+        tangent_ph.push(placeholder(&ty));
+    }
+    let mut const_ph = Vec::with_capacity(w.consts.len());
+    for (i, (v, _)) in w.consts.iter().enumerate() {
+        let p = placeholder(&v.ty());
+        binding.insert(p.id(), Source::Const(i));
+        const_ph.push(p);
+    }
+    // Per node: placeholders of its recorded results, its results recomputed from the
+    // placeholders of its operands, and their tangents.
+    let mut result_ph: Vec<Vec<TracedTensor>> = Vec::with_capacity(w.nodes.len());
+    let mut recomputed: Vec<Vec<TracedTensor>> = Vec::with_capacity(w.nodes.len());
+    let mut tangents: Vec<Vec<Option<TracedTensor>>> = Vec::with_capacity(w.nodes.len());
+    for (k, (n, refs)) in w.nodes.iter().enumerate() {
+        let func = recorded_func(n)?;
+        let mut primals = Vec::with_capacity(refs.len());
+        let mut ts = Vec::with_capacity(refs.len());
+        for &r in refs {
+            let (p, t) = match r {
+                ArgRef::Wrt(i) => (&wrt_ph[i], Some(tangent_ph[i].clone())),
+                ArgRef::Const(i) => (&const_ph[i], None),
+                ArgRef::Node(k, j) => (&result_ph[k][j], tangents[k][j].clone()),
+            };
+            primals.push(p.clone());
+            ts.push(t);
+        }
+        let o = jvp_function_mode(func, rules, &primals, &ts, JvpMode::Linearize)?;
+        let ph: Vec<TracedTensor> = func.output_types().iter().map(placeholder).collect();
+        for (j, p) in ph.iter().enumerate() {
+            binding.insert(p.id(), Source::Output(k, j));
+        }
+        result_ph.push(ph);
+        recomputed.push(o.primals);
+        tangents.push(o.tangents);
+    }
+    let (out_tangent, out_ty) = match w.output {
+        Some(ArgRef::Wrt(i)) => (Some(tangent_ph[i].clone()), wrt_ph[i].ty()?),
+        Some(ArgRef::Node(k, j)) => (tangents[k][j].clone(), result_ph[k][j].ty()?),
+        Some(ArgRef::Const(_)) | None => return Err(independent_output()),
+    };
+    let ct = placeholder(&out_ty);
+    binding.insert(ct.id(), Source::Seed(0));
+    let cts = match out_tangent {
+        Some(t) => {
+            let cut: Vec<&TracedTensor> = tangent_ph.iter().collect();
+            let mut linear = lower(&[&t], &cut, LowerMode::Dependent)?;
+            let residuals = linear.params.split_off(n_wrt);
+            transpose_function(&linear.function, rules, n_wrt, &residuals, &[Some(ct)])?
+        }
+        None => vec![None; n_wrt],
+    };
+    let grads = or_zeros(cts, &wrt_ph)?;
+    let mut outs: Vec<&TracedTensor> = grads.iter().collect();
+    let mut results = Vec::new();
+    for (k, rs) in recomputed.iter().enumerate() {
+        for (j, r) in rs.iter().enumerate() {
+            outs.push(r);
+            results.push(Source::Output(k, j));
+        }
+    }
+    let lowered = lower(&outs, &[], LowerMode::Program)?;
+    let mut sources = sources_of(&lowered.params, &binding)?;
+    let mut program =
+        read_recorded_results(&lowered.function, grads.len(), &results, &mut sources)?;
+    CompileOptions::default()
+        .pipeline()
+        .run(&mut program, &mut |_| {})
+        .map_err(|e| RuntimeError::Pass {
+            pass: "eager backward".into(),
+            message: e.to_string(),
+        })?;
+    let program = without_unused_params(&program, &mut sources)?;
+    Ok((Arc::new(program), sources))
+}
+
+/// `f` with its first `n_out` outputs only, where each further output `i` that an
+/// instruction computes is replaced by the parameter bound to `results[i - n_out]` (a
+/// new one, appended to `sources`, unless a parameter already has that source): the
+/// instructions computing it are skipped, and those only they used are left dead for
+/// the optimizer.
+fn read_recorded_results(
+    f: &Function,
+    n_out: usize,
+    results: &[Source],
+    sources: &mut Vec<Source>,
+) -> Result<Function> {
+    let mut g = Function::new("eager_backward");
+    let mut map: Vec<Option<Value>> = vec![None; f.num_values()];
+    let mut param_of: HashMap<Source, Value> = HashMap::new();
+    for (&p, &s) in f.params().iter().zip(sources.iter()) {
+        let v = g.add_param(f.ty(p).clone());
+        map[p.index()] = Some(v);
+        param_of.insert(s, v);
+    }
+    for (&o, &s) in f.outputs()[n_out..].iter().zip(results) {
+        if map[o.index()].is_none() {
+            let v = *param_of.entry(s).or_insert_with(|| {
+                sources.push(s);
+                g.add_param(f.ty(o).clone())
+            });
+            map[o.index()] = Some(v);
+        }
+    }
+    copy_body(f, &f.outputs()[..n_out], map, g)
+}
+
+/// `f` without the parameters it does not read (and their `sources`).
+fn without_unused_params(f: &Function, sources: &mut Vec<Source>) -> Result<Function> {
+    let uses = f.use_counts();
+    let mut g = Function::new(f.name.clone());
+    let mut map: Vec<Option<Value>> = vec![None; f.num_values()];
+    let mut kept = Vec::with_capacity(sources.len());
+    for (&p, &s) in f.params().iter().zip(sources.iter()) {
+        if uses[p.index()] > 0 {
+            map[p.index()] = Some(g.add_param(f.ty(p).clone()));
+            kept.push(s);
+        }
+    }
+    *sources = kept;
+    copy_body(f, f.outputs(), map, g)
+}
+
+/// Copies into `g` the instructions of `f` whose results `map` does not bind yet, then
+/// sets `g`'s outputs to `outputs`.
+fn copy_body(
+    f: &Function,
+    outputs: &[Value],
+    mut map: Vec<Option<Value>>,
+    mut g: Function,
+) -> Result<Function> {
+    let malformed = || AdError::Internal("eager: backward program reads an undefined value".into());
+    for inst in f.insts() {
+        if inst.results.iter().all(|r| map[r.index()].is_some()) {
+            continue;
+        }
+        let args = inst
+            .args
+            .iter()
+            .map(|a| map[a.index()].ok_or_else(malformed))
+            .collect::<Result<Vec<_>>>()?;
+        let tys = inst.results.iter().map(|&r| f.ty(r).clone()).collect();
+        let vals = g.push_unchecked(inst.op.clone(), args, tys);
+        for (r, v) in inst.results.iter().zip(vals) {
+            map[r.index()].get_or_insert(v);
+        }
+    }
+    let outs = outputs
+        .iter()
+        .map(|o| map[o.index()].ok_or_else(malformed))
+        .collect::<Result<Vec<_>>>()?;
+    g.set_outputs(outs);
+    Ok(g)
+}
+
+/// The values bound to a transform's parameters: the differentiated inputs `wrt`, the
+/// walk's constants and recorded results, the `seeds`.
+pub(crate) fn bind(t: &Derived, w: &Walk, wrt: &[Tensor], seeds: &[Tensor]) -> Result<Vec<Tensor>> {
     t.sources
         .iter()
         .map(|s| match *s {
-            Source::Wrt(i) => wrt[i].clone(),
-            Source::Const(i) => consts[i].0.clone(),
-            Source::Seed(i) => seeds[i].clone(),
+            Source::Wrt(i) => Ok(wrt[i].clone()),
+            Source::Const(i) => Ok(w.consts[i].0.clone()),
+            Source::Seed(i) => Ok(seeds[i].clone()),
+            Source::Output(k, j) => match &*w.nodes[k].0 {
+                Node::Apply { outputs, .. } => Ok(outputs[j].clone()),
+                Node::Leaf { .. } => {
+                    Err(AdError::Internal("eager: a leaf among recorded ops".into()))
+                }
+            },
         })
         .collect()
 }

@@ -27,17 +27,22 @@
 //!
 //! ## Backward
 //!
-//! [`EagerTensor::backward`] walks the graph from the loss, inlines the recorded functions
-//! into one function whose parameters are the leaves (then the untracked operands),
-//! applies the autodiff crate's reverse mode ([`crate::vjp_function`]) with the context's
-//! [`crate::AdContext`] rules, compiles the cotangents, runs them and adds them into each
-//! leaf's [`EagerTensor::grad`]. The derived and prepared program is cached by the
-//! recorded graph's structure (the identity of each node's cached function and the
-//! wiring), so the next backward of a computation of the same shape only executes.
+//! [`EagerTensor::backward`] walks the graph from the loss and differentiates it with the
+//! autodiff crate's reverse mode and the context's [`crate::AdContext`] rules, reading the
+//! forward values the nodes hold instead of computing them again: each recorded node keeps
+//! its operands and results (buffers shared with the tensors, so little extra memory),
+//! each node's function is linearized at its recorded operands, the chained linear map is
+//! transposed, and every forward result the derivative reads is bound to the recorded
+//! value. The backward program thus holds only the derivative's instructions (for a node
+//! whose rule needs a value internal to its function, also that node's instructions up
+//! to it). It runs once and its cotangents are added into each leaf's
+//! [`EagerTensor::grad`]. The program is derived, compiled and cached by the recorded
+//! graph's structure (the identity of each node's cached function and the wiring), so the
+//! next backward of a computation of the same shape only executes. The graph is kept
+//! after backward (it lives in the tensors), so backward can run again and accumulates.
 //! Extension ops differentiate exactly when the context's rules cover them; a missing
-//! rule is the same [`crate::AdError::MissingRule`] as in traced mode. The backward
-//! program recomputes the forward values it needs from the leaves.
-//!
+//! rule is the same [`crate::AdError::MissingRule`] as in traced mode.
+
 //! ## Functional transforms
 //!
 //! [`EagerContext::grad`], [`EagerContext::vjp`] and [`EagerContext::jvp`] (and their
@@ -45,7 +50,9 @@
 //! the transformed program from what it recorded, and run it. When their inputs are
 //! themselves tracked, the results are recorded as ops (the transformed program applied
 //! to the inputs), so transforms compose: `ctx.jvp(|x| ctx.grad(f, x), &x, &v)` is a
-//! Hessian-vector product, and `backward()` reaches through a `grad` too.
+//! Hessian-vector product, and `backward()` reaches through a `grad` too. A recorded
+//! result must be a program of the inputs alone, so it recomputes the forward values it
+//! needs; an unrecorded `grad` or `vjp` reads the recorded ones, as `backward` does.
 //!
 //! ## Costs and limits
 //!
@@ -60,6 +67,8 @@ mod ops;
 mod sorting;
 mod structural;
 mod tensor;
+#[cfg(test)]
+mod tests;
 mod transforms;
 mod vocab;
 

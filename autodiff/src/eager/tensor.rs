@@ -239,12 +239,12 @@ impl EagerTensor {
                 self.ty()
             )));
         };
-        let w = walk(root, Wrt::AllLeaves, Mode::Vjp);
-        let t = self.ctx.transform_for(&w, Mode::Vjp)?;
+        let w = walk(root, Wrt::AllLeaves, Mode::Backward);
+        let t = self.ctx.transform_for(&w)?;
         let wrt: Vec<Tensor> = w.wrt.iter().map(|l| leaf_value(l).clone()).collect();
         let grads = self
             .ctx
-            .run_transform(&t, &bind(&t.derived, &wrt, &w.consts, &[seed]))?;
+            .run_transform(&t, &bind(&t.derived, &w, &wrt, &[seed])?)?;
         accumulate(&w.wrt, grads)
     }
 }
@@ -339,6 +339,7 @@ impl EagerContext {
             Some(Rc::new(Node::Apply {
                 func: op.function.clone(),
                 values: inputs,
+                outputs: outs.clone(),
                 args: args.iter().map(|a| a.node.clone()).collect(),
             }))
         } else {

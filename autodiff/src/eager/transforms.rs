@@ -219,7 +219,7 @@ where
     let Some(w) = w.filter(|w| w.output.is_some()) else {
         // The output does not depend on the inputs: zero derivatives.
         let zeros = match mode {
-            Mode::Vjp => xs
+            Mode::Vjp | Mode::Backward => xs
                 .iter()
                 .map(|x| ctx.from_tensor(Tensor::zeros(&x.ty())))
                 .collect(),
@@ -230,15 +230,20 @@ where
             results: zeros,
         });
     };
-    let t = ctx.transform_for(&w, mode)?;
-    let wrt: Vec<Tensor> = xs.iter().map(|x| x.value.clone()).collect();
-    let seed_vals: Vec<Tensor> = seeds.iter().map(|s| s.value.clone()).collect();
-    let inputs = bind(&t.derived, &wrt, &w.consts, &seed_vals);
-    let outs = ctx.run_transform(&t, &inputs)?;
     let record = ctx.is_grad_enabled()
         && (xs.iter().any(|x| x.node.is_some())
             || seeds.iter().any(|s| s.node.is_some())
             || w.consts.iter().any(|(_, n)| n.is_some()));
+    let mut w = w;
+    if mode == Mode::Vjp && !record {
+        // Nothing differentiates the result again: read the recorded forward values.
+        w.set_mode(Mode::Backward);
+    }
+    let t = ctx.transform_for(&w)?;
+    let wrt: Vec<Tensor> = xs.iter().map(|x| x.value.clone()).collect();
+    let seed_vals: Vec<Tensor> = seeds.iter().map(|s| s.value.clone()).collect();
+    let inputs = bind(&t.derived, &w, &wrt, &seed_vals)?;
+    let outs = ctx.run_transform(&t, &inputs)?;
     if !record {
         return Ok(Transformed {
             output: y.detach(),
@@ -250,14 +255,19 @@ where
         .sources
         .iter()
         .map(|s| match *s {
-            Source::Wrt(i) => xs[i].node.clone(),
-            Source::Const(i) => w.consts[i].1.clone(),
-            Source::Seed(i) => seeds[i].node.clone(),
+            Source::Wrt(i) => Ok(xs[i].node.clone()),
+            Source::Const(i) => Ok(w.consts[i].1.clone()),
+            Source::Seed(i) => Ok(seeds[i].node.clone()),
+            // Only a program of the inputs is recorded (mode Vjp or Jvp, never Backward).
+            Source::Output(..) => Err(AdError::Internal(
+                "eager: a recorded transform reads a forward value".into(),
+            )),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let node = Rc::new(Node::Apply {
         func: t.derived.program.clone(),
         values: inputs,
+        outputs: outs.clone(),
         args,
     });
     let results = outs
@@ -282,6 +292,7 @@ where
     let fwd = Rc::new(Node::Apply {
         func: t.derived.forward.clone(),
         values,
+        outputs: vec![y.value.clone()],
         args,
     });
     let output = EagerTensor::new(
