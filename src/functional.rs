@@ -123,7 +123,7 @@ where
 /// })?;
 /// let p = Params::new().with("w", Tensor::from_slice(&[1.0_f64, 1.0], &[2])?);
 /// let (p, out) = step.call_params(&p, &[Tensor::from_slice(&[2.0_f64, 4.0], &[2])?])?;
-/// assert_eq!((p["w"].to_vec::<f64>()?, out[0].item::<f64>()?), (vec![0.0, -1.0], 6.0));
+/// assert_eq!((p.require("w")?.to_vec::<f64>()?, out[0].item::<f64>()?), (vec![0.0, -1.0], 6.0));
 /// # Ok::<(), tenferro::Error>(())
 /// ```
 pub fn jit_params<F>(f: F) -> Result<Jit<CpuBackend, F>>
