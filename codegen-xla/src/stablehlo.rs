@@ -400,6 +400,49 @@ impl Emitter {
         self.op("stablehlo.clamp", &[&lo, idx, &hi], "", &ty)
     }
 
+    /// The complex CHLO op `name` (an inverse trigonometric or hyperbolic function),
+    /// evaluated on the side of its branch cuts that C99 picks by the sign of a zero part.
+    /// The cuts of asin, acos, acosh and atanh lie on the real axis and
+    /// `f(conj z) = conj f(z)`: the op runs on `re z + i|im z|` and the result is
+    /// conjugated where `im z` has its sign bit set. Those of asinh and atan lie on the
+    /// imaginary axis and `f(-conj z) = -conj f(z)`: the op runs on `|re z| + i·im z` and
+    /// the result's real part is negated where `re z` has its sign bit set. (XLA's
+    /// decompositions lose the sign of a zero part in places: asin(2 - 0i) came out as
+    /// asin(2 + 0i).)
+    fn with_c99_cut_side(&mut self, name: &str, x: &V, cut_on_imag_axis: bool) -> V {
+        let rd = x.ty.dtype.real();
+        let rt = x.ty.with_dtype(rd);
+        let re = self.un_to("stablehlo.real", x, &rt);
+        let im = self.un_to("stablehlo.imag", x, &rt);
+        let folded_part = if cut_on_imag_axis { &re } else { &im };
+        let abs = self.un("stablehlo.abs", folded_part);
+        let folded = if cut_on_imag_axis {
+            self.op("stablehlo.complex", &[&abs, &im], "", &x.ty)
+        } else {
+            self.op("stablehlo.complex", &[&re, &abs], "", &x.ty)
+        };
+        let w = self.un(name, &folded);
+        let w_re = self.un_to("stablehlo.real", &w, &rt);
+        let w_im = self.un_to("stablehlo.imag", &w, &rt);
+        let mirrored = if cut_on_imag_axis {
+            let neg_re = self.un("stablehlo.negate", &w_re);
+            self.op("stablehlo.complex", &[&neg_re, &w_im], "", &x.ty)
+        } else {
+            let neg_im = self.un("stablehlo.negate", &w_im);
+            self.op("stablehlo.complex", &[&w_re, &neg_im], "", &x.ty)
+        };
+        // The sign bit of the folded part: its bits as a signed integer are negative.
+        let int = x.ty.with_dtype(if rd == DType::F32 {
+            DType::I32
+        } else {
+            DType::I64
+        });
+        let bits = self.op("stablehlo.bitcast_convert", &[folded_part], "", &int);
+        let zero = self.splat(&int, 0.0);
+        let negative = self.compare(CmpOp::Lt, &bits, &zero);
+        self.select(&negative, &mirrored, &w)
+    }
+
     fn unary(&mut self, u: UnaryOp, x: &V, rty: &TensorType) -> Result<V> {
         let d = x.ty.dtype;
         let complex = d.is_complex();
@@ -482,8 +525,8 @@ impl Emitter {
             | UnaryOp::Atanh
                 if complex =>
             {
-                // Principal branches with the C99 branch cuts, as num_complex's.
-                self.un_to(&format!("chlo.{}", u.name()), x, rty)
+                let on_imag_axis = matches!(u, UnaryOp::Asinh | UnaryOp::Atan);
+                self.with_c99_cut_side(&format!("chlo.{}", u.name()), x, on_imag_axis)
             }
             UnaryOp::Atan => {
                 let one = self.splat_like(x, 1.0);

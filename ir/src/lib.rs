@@ -10,6 +10,7 @@
 //! [`parse()`] give a text form with `parse(print(f)) == f`; [`eval`] is a straightforward
 //! reference interpreter used by constant folding and as the oracle of backend tests.
 
+pub mod complex_math;
 pub mod dtype;
 pub mod error;
 pub mod eval;

@@ -8,6 +8,7 @@
 //! Semantics are generic closures handed to an [`ElemMap`], so each kernel keeps its own
 //! loop and the closure is inlined into it (the loops vectorise as if written by hand).
 
+use crate::complex_math::ComplexInverseTrig;
 use crate::dtype::DType;
 use num_complex::Complex;
 
@@ -579,34 +580,37 @@ unary_ops! {
         // tan' = 1 + tan².
         jvp: (|b, x, y, d| b.mul(d, &b.add(&b.scalar(x, 1.0), &b.mul(y, y)))),
     }
-    /// Arcsine (principal branch). Float and complex.
+    /// Arcsine (principal branch). Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Asin {
         name: asin, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
         real: (|x| x.asin()),
-        complex: (|z| z.asin()),
+        complex: (|z| z.casin()),
         complex_to_real: none,
         int: none,
         // asin' = 1 / sqrt(1 - x²).
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x))))),
     }
-    /// Arccosine (principal branch). Float and complex.
+    /// Arccosine (principal branch). Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Acos {
         name: acos, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
         real: (|x| x.acos()),
-        complex: (|z| z.acos()),
+        complex: (|z| z.cacos()),
         complex_to_real: none,
         int: none,
         // acos' = -1 / sqrt(1 - x²).
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x)))))),
     }
-    /// Arctangent (principal branch). Float and complex.
+    /// Arctangent (principal branch). Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Atan {
         name: atan, cost: Transcendental, exact: false,
         domain: All, sensitive: Complex,
         real: (|x| x.atan()),
-        complex: (|z| z.atan()),
+        complex: (|z| z.catan()),
         complex_to_real: none,
         int: none,
         // atan' = 1 / (1 + x²).
@@ -632,23 +636,25 @@ unary_ops! {
         int: none,
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Sinh, x))),
     }
-    /// Inverse hyperbolic sine. Float and complex.
+    /// Inverse hyperbolic sine. Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Asinh {
         name: asinh, cost: Transcendental, exact: false,
         domain: All, sensitive: Complex,
         real: (|x| x.asinh()),
-        complex: (|z| z.asinh()),
+        complex: (|z| z.casinh()),
         complex_to_real: none,
         int: none,
         // asinh' = 1 / sqrt(x² + 1).
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.add(&b.mul(x, x), &b.scalar(x, 1.0))))),
     }
-    /// Inverse hyperbolic cosine (x ≥ 1 on reals). Float and complex.
+    /// Inverse hyperbolic cosine (x ≥ 1 on reals). Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Acosh {
         name: acosh, cost: Transcendental, exact: false,
         domain: AboveOne, sensitive: Always,
         real: (|x| x.acosh()),
-        complex: (|z| z.acosh()),
+        complex: (|z| z.cacosh()),
         complex_to_real: none,
         int: none,
         // acosh' = 1 / (sqrt(x - 1) · sqrt(x + 1)) (as JAX: right on the complex plane).
@@ -657,12 +663,13 @@ unary_ops! {
             &b.unary(UnaryOp::Sqrt, &b.add(x, &b.scalar(x, 1.0))),
         ))),
     }
-    /// Inverse hyperbolic tangent (|x| < 1 on reals). Float and complex.
+    /// Inverse hyperbolic tangent (|x| < 1 on reals). Float and complex; complex
+    /// operands follow C99 Annex G ([`crate::complex_math`]).
     Atanh {
         name: atanh, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
         real: (|x| x.atanh()),
-        complex: (|z| z.atanh()),
+        complex: (|z| z.catanh()),
         complex_to_real: none,
         int: none,
         // atanh' = 1 / (1 - x²).
