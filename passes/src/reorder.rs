@@ -129,10 +129,8 @@ fn greedy_order(f: &Function, g: &Graph) -> Vec<usize> {
         freed as i64 - alloc as i64
     };
     let mut heap: BinaryHeap<(i64, Reverse<usize>, u32)> = BinaryHeap::new();
-    for i in 0..n {
-        if pending[i] == 0 {
-            heap.push((score(i, &remaining), Reverse(i), 0));
-        }
+    for (i, _) in pending.iter().enumerate().filter(|(_, &p)| p == 0) {
+        heap.push((score(i, &remaining), Reverse(i), 0));
     }
     let mut order = Vec::with_capacity(n);
     while let Some((_, Reverse(i), ver)) = heap.pop() {
