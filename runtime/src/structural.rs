@@ -581,6 +581,26 @@ impl TracedTensor {
         self.gather(&indices, a)
     }
 
+    /// `torch.index_select(x, axis, positions)` with the positions fixed at trace time:
+    /// the entries at `positions` along `axis`, in that order (repeats allowed); result
+    /// shape `shape[..axis] ++ [positions.len()] ++ shape[axis+1..]`. Composite: `gather`
+    /// with a constant i64 index vector, so the derivative scatters back and repeated
+    /// positions accumulate. Errors name `index_select`: an axis out of range, a position
+    /// not below the axis length.
+    pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<TracedTensor> {
+        let ty = self.ty()?;
+        let a = normalize_axis("index_select", axis, ty.shape.len())?;
+        let n = ty.shape[a];
+        if let Some(&p) = positions.iter().find(|&&p| p >= n) {
+            return Err(bad(
+                "index_select",
+                format!("position {p} out of bounds for axis {a} of length {n} (operand {ty})"),
+            ));
+        }
+        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        self.gather(&TracedTensor::from_vec_col_major(vec![idx.len()], idx), a)
+    }
+
     /// `jnp.take_along_axis(x, indices, axis, mode="clip")`: `indices` (i64, or i32
     /// converted) has the
     /// operand's rank; `result[.., j, ..] = x[.., clip(indices[.., j, ..]), ..]` along

@@ -183,6 +183,15 @@ impl EagerTensor {
         })
     }
 
+    /// [`TracedTensor::index_select`] eagerly.
+    pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<EagerTensor> {
+        let mut ints = vec![axis as i64];
+        ints.extend(u(positions));
+        self.s1("index_select", ints, &[], |t| {
+            t[0].index_select(axis, positions)
+        })
+    }
+
     /// [`TracedTensor::take_along_axis`] eagerly.
     pub fn take_along_axis(&self, indices: &EagerTensor, axis: isize) -> Result<EagerTensor> {
         self.s1("take_along_axis", vec![axis as i64], &[indices], |t| {

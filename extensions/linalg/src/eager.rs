@@ -58,6 +58,11 @@ pub trait EagerTensorLinalgExt {
     ) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::pinv`].
     fn pinv(&self, rtol: Option<f64>) -> Result<EagerTensor>;
+    /// `pinv(Some(rtol))` under upstream tenferro's name; a negative or non-finite
+    /// `rtol` is an error naming `pinv`.
+    fn pinv_with_rtol(&self, rtol: f64) -> Result<EagerTensor> {
+        self.pinv(Some(rtol))
+    }
     /// See [`TracedTensorLinalgExt::lstsq`].
     fn lstsq(&self, b: &EagerTensor, rcond: Option<f64>) -> Result<Lstsq<EagerTensor>>;
     /// See [`TracedTensorLinalgExt::lu_with_parity`].

@@ -101,6 +101,11 @@ pub trait TracedTensorLinalgExt {
     /// and 0 otherwise; `rtol` defaults to `max(m, n) · ε` (NumPy). Differentiable
     /// where the rank is locally constant (the derivative includes the null-space terms).
     fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor>;
+    /// `pinv(Some(rtol))` under upstream tenferro's name; a negative or non-finite
+    /// `rtol` is an error naming `pinv`.
+    fn pinv_with_rtol(&self, rtol: f64) -> Result<TracedTensor> {
+        self.pinv(Some(rtol))
+    }
     /// Least squares `min ‖A X − B‖` by SVD, minimum-norm for rank-deficient `A`
     /// (`numpy.linalg.lstsq`; `rcond` defaults to `max(m, n) · ε`): solution, residuals,
     /// rank, singular values (see [`crate::Lstsq`]). `b` is `[m, k, batch..]` or
