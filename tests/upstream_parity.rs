@@ -585,9 +585,16 @@ fn linalg_decompositions_eager() {
     assert_eq!(vals(&u), [1.0, 0.0, 0.0, 1.0]);
     assert_eq!(parity.shape(), &[] as &[usize]);
     assert_eq!(vals(&parity), [-1.0]);
-    // solve (upstream's full_piv_lu_solve gives the same solution)
+    // LU with complete pivoting: P A Qᵀ = L U, and its solve
+    let a = m(&[2, 2], &[1.0, 2.0, 100.0, 3.0]);
+    let (p, l, u, q, parity) = a.full_piv_lu().unwrap();
+    assert_eq!(vals(&q), [0.0, 1.0, 1.0, 0.0]);
+    assert_eq!(vals(&u)[0], 100.0);
+    assert_eq!(parity.shape(), &[] as &[usize]);
+    let paq = p.matmul(&a).unwrap().matmul(&q.mt().unwrap()).unwrap();
+    close(&vals(&paq), &vals(&l.matmul(&u).unwrap()), 1e-14);
     let x = m(&[2, 2], &[0.0, 2.0, 1.0, 3.0])
-        .solve(&m(&[2, 1], &[-1.0, 5.0]))
+        .full_piv_lu_solve(&m(&[2, 1], &[-1.0, 5.0]))
         .unwrap();
     close(&vals(&x), &[4.0, -1.0], 1e-14);
     let x = m(&[2, 2], &[2.0, 0.0, 0.0, 4.0])
