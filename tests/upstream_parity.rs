@@ -777,3 +777,167 @@ fn einsum_forms_paths_and_errors() {
     assert!(e.contains('k'), "{e}");
     assert!(einsum("ii->", &[&a]).is_err(), "non-square trace");
 }
+
+#[test]
+fn structural_primitive_gradients_and_diag_layout() {
+    let ctx = eager_ctx();
+    let leaf = |shape: &[usize], d: &[f64]| {
+        ctx.from_vec_col_major(shape.to_vec(), d.to_vec())
+            .unwrap()
+            .requires_grad(true)
+    };
+    let konst = |d: &[f64]| ctx.from_vec_col_major(vec![d.len()], d.to_vec()).unwrap();
+    let grad = |t: &EagerTensor| t.grad().unwrap().as_slice::<f64>().unwrap().to_vec();
+    let wsum = |v: &[f64], w: &[f64]| v.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+
+    // maximum / minimum (no ties)
+    let (xd, yd) = ([3.0, -2.0, 0.5, 4.0], [1.0, 5.0, -1.0, 2.0]);
+    let (wmax, wmin) = ([0.5, -1.25, 2.0, -0.75], [1.5, -0.25, 0.75, 2.25]);
+    let (x, y) = (leaf(&[4], &xd), leaf(&[4], &yd));
+    let l = &(&x.maximum(&y).unwrap() * &konst(&wmax))
+        .reduce_sum(&[0])
+        .unwrap()
+        + &(&x.minimum(&y).unwrap() * &konst(&wmin))
+            .reduce_sum(&[0])
+            .unwrap();
+    l.backward().unwrap();
+    let f = |a: &[f64], b: &[f64]| {
+        let mx: Vec<f64> = a.iter().zip(b).map(|(p, q)| p.max(*q)).collect();
+        let mn: Vec<f64> = a.iter().zip(b).map(|(p, q)| p.min(*q)).collect();
+        wsum(&mx, &wmax) + wsum(&mn, &wmin)
+    };
+    close(&grad(&x), &fd_grad(|v| f(v, &yd), &xd), 1e-6);
+    close(&grad(&y), &fd_grad(|v| f(&xd, v), &yd), 1e-6);
+
+    // select: each branch gets the weights where it is chosen
+    let c = ctx
+        .from_vec_col_major(vec![4], vec![false, true, true, false])
+        .unwrap();
+    let (t, e) = (
+        leaf(&[4], &[10.0, 20.0, 30.0, 40.0]),
+        leaf(&[4], &[1.0, 2.0, 3.0, 4.0]),
+    );
+    let w = [0.5, -1.0, 2.0, 1.25];
+    (&EagerTensor::where_select(&c, &t, &e).unwrap() * &konst(&w))
+        .reduce_sum(&[0])
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(grad(&t), [0.0, -1.0, 2.0, 0.0]);
+    assert_eq!(grad(&e), [0.5, 0.0, 0.0, 1.25]);
+
+    // clamp with tensor bounds: the gradient goes to whichever of x, lo, hi is chosen
+    let (xd, lod, hid) = (
+        [-2.0, 0.5, 5.0, 2.0],
+        [-1.0, 0.0, 1.0, 0.0],
+        [1.0, 2.0, 4.0, 3.0],
+    );
+    let w = [0.5, -1.25, 2.0, 0.75];
+    let (x, lo, hi) = (leaf(&[4], &xd), leaf(&[4], &lod), leaf(&[4], &hid));
+    (&x.clamp_tensors(&lo, &hi).unwrap() * &konst(&w))
+        .reduce_sum(&[0])
+        .unwrap()
+        .backward()
+        .unwrap();
+    let f = |x: &[f64], lo: &[f64], hi: &[f64]| {
+        let v: Vec<f64> = (0..4).map(|i| lo[i].max(hi[i].min(x[i]))).collect();
+        wsum(&v, &w)
+    };
+    close(&grad(&x), &fd_grad(|v| f(v, &lod, &hid), &xd), 1e-6);
+    close(&grad(&lo), &fd_grad(|v| f(&xd, v, &hid), &lod), 1e-6);
+    close(&grad(&hi), &fd_grad(|v| f(&xd, &lod, v), &hid), 1e-6);
+
+    // extract_diag of a rectangular matrix: [2, 3] → [2]
+    let a = leaf(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let d = a.extract_diag(0, 1).unwrap();
+    assert_eq!(d.value().unwrap().as_slice::<f64>().unwrap(), &[1.0, 4.0]);
+    (&d * &konst(&[0.5, -1.25]))
+        .reduce_sum(&[0])
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(grad(&a), [0.5, 0.0, 0.0, -1.25, 0.0, 0.0]);
+    // a batch of matrices keeps the diagonal first: [2, 2, 3] → [2, 3]
+    let b = tv(&[2, 2, 3], &(0..12).map(f64::from).collect::<Vec<_>>());
+    let bd = b.extract_diag(0, 1).unwrap();
+    assert_eq!(bd.shape().unwrap(), vec![2, 3]);
+    assert_eq!(f64s(&bd), [0.0, 3.0, 4.0, 7.0, 8.0, 11.0]);
+
+    // embed_diag(1, 0): [2, 3] → [3, 2, 3] with out[j, i, j] = in[i, j]
+    let xd = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let w: Vec<f64> = vec![
+        0.5, -1.0, 1.5, 2.0, -0.25, 0.75, 1.25, -1.5, 0.25, -0.5, 2.5, -2.0, 0.0, 3.0, -3.5, 4.0,
+        -4.5, 5.0,
+    ];
+    let x = leaf(&[2, 3], &xd);
+    let emb = x.embed_diag(1, 0).unwrap();
+    assert_eq!(emb.shape(), &[3, 2, 3]);
+    let ev = emb.value().unwrap().as_slice::<f64>().unwrap().to_vec();
+    for (o, v) in ev.iter().enumerate() {
+        let (j0, i, j1) = (o % 3, (o / 3) % 2, o / 6);
+        let want = if j0 == j1 { xd[i + 2 * j0] } else { 0.0 };
+        assert_eq!(*v, want, "embed_diag[{j0}, {i}, {j1}]");
+    }
+    let wt = ctx.from_vec_col_major(vec![3, 2, 3], w.clone()).unwrap();
+    (&emb * &wt)
+        .reduce_sum(&[0, 1, 2])
+        .unwrap()
+        .backward()
+        .unwrap();
+    let want: Vec<f64> = (0..6)
+        .map(|k| w[k / 2 + 3 * (k % 2 + 2 * (k / 2))])
+        .collect();
+    assert_eq!(grad(&x), want);
+    // embed_diag undoes extract_diag on the diagonal
+    let m = tv(&[3, 3, 2], &(0..18).map(f64::from).collect::<Vec<_>>());
+    let back = m.extract_diag(0, 1).unwrap().embed_diag(0, 1).unwrap();
+    let diag_only = m.extract_diag(0, 1).unwrap();
+    assert_eq!(f64s(&back.extract_diag(0, 1).unwrap()), f64s(&diag_only));
+    assert!(tv(&[2], &[1.0, 2.0]).embed_diag(0, 2).is_err());
+
+    // concatenate splits the cotangent
+    let (l0, l1, l2) = (
+        leaf(&[2], &[1.0, 2.0]),
+        leaf(&[1], &[3.0]),
+        leaf(&[3], &[4.0, 5.0, 6.0]),
+    );
+    let w = [0.5, -1.0, 2.0, 1.5, -0.25, 0.75];
+    (&EagerTensor::concatenate(&[&l0, &l1, &l2], 0).unwrap() * &konst(&w))
+        .reduce_sum(&[0])
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(
+        (grad(&l0), grad(&l1), grad(&l2)),
+        (w[..2].to_vec(), w[2..3].to_vec(), w[3..].to_vec())
+    );
+    assert!(EagerTensor::concatenate(&[], 0).is_err());
+}
+
+#[test]
+fn axis_validation_errors() {
+    let ctx = eager_ctx();
+    let x = ctx
+        .from_vec_col_major(vec![2, 3], vec![1.0_f64; 6])
+        .unwrap()
+        .requires_grad(true);
+    let e = x.reduce_sum(&[2]).unwrap_err().to_string();
+    assert!(e.contains("axis") && e.contains('2'), "{e}");
+    for e in [
+        x.reduce_sum(&[0, 0]).unwrap_err(),
+        x.reduce_prod(&[0, 0]).unwrap_err(),
+        x.reduce_max(&[0, 0]).unwrap_err(),
+        x.reduce_min(&[0, 0]).unwrap_err(),
+        x.reverse(&[0, 0]).unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains('0')
+                && (e.contains("repeat") || e.contains("duplicate") || e.contains("twice")),
+            "{e}"
+        );
+    }
+    let t = tv(&[2, 3], &[1.0; 6]);
+    assert!(t.reduce_sum(&[0, 0]).error().is_some());
+    assert!(t.transpose(&[0, 0]).is_err());
+}

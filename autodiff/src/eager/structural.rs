@@ -211,7 +211,12 @@ impl EagerTensor {
 
     /// [`TracedTensor::extract_diag`] eagerly.
     pub fn extract_diag(&self, axis_a: isize, axis_b: isize) -> Result<EagerTensor> {
-        self.diagonal(0, axis_a, axis_b)
+        self.s1(
+            "extract_diag",
+            vec![axis_a as i64, axis_b as i64],
+            &[],
+            |t| t[0].extract_diag(axis_a, axis_b),
+        )
     }
 
     /// [`TracedTensor::diag_embed`] eagerly.
@@ -220,8 +225,10 @@ impl EagerTensor {
     }
 
     /// [`TracedTensor::embed_diag`] eagerly.
-    pub fn embed_diag(&self) -> Result<EagerTensor> {
-        self.diag_embed(0)
+    pub fn embed_diag(&self, axis_a: isize, axis_b: isize) -> Result<EagerTensor> {
+        self.s1("embed_diag", vec![axis_a as i64, axis_b as i64], &[], |t| {
+            t[0].embed_diag(axis_a, axis_b)
+        })
     }
 
     /// [`TracedTensor::tril`] eagerly.
