@@ -732,6 +732,18 @@ fn einsum_forms_paths_and_errors() {
             1e-12,
         );
     }
+    // upstream's EinsumOptimize::Nested: the order written with parentheses
+    for nested in ["(ij,jk),kl->il", "ij,(jk,kl)->il"] {
+        let opts = EinsumOptions {
+            optimize: Optimize::nested(nested).unwrap(),
+            ..EinsumOptions::default()
+        };
+        close(
+            &f64s(&einsum_with("ij,jk,kl->il", &[&a, &b, &c], &opts).unwrap()),
+            &want,
+            1e-12,
+        );
+    }
     // repeated indices: traces and diagonals
     let t = tv(&[3, 2, 3], &(1..=18).map(f64::from).collect::<Vec<_>>());
     let at = |i: usize, j: usize, k: usize| (1 + i + 3 * j + 6 * k) as f64;
