@@ -953,3 +953,45 @@ fn axis_validation_errors() {
     assert!(t.reduce_sum(&[0, 0]).error().is_some());
     assert!(t.transpose(&[0, 0]).is_err());
 }
+
+#[test]
+fn hessian_vector_products_forward_over_reverse_and_reverse_over_reverse() {
+    use tenferro_ad::TracedTensorAdExt;
+    // f(x) = x³ → f'' = 6x
+    let x = tv(&[], &[2.5]);
+    let g = (&(&x * &x) * &x).grad(&x).unwrap();
+    close(&f64s(&g.jvp(&x, &tv(&[], &[1.0])).unwrap()), &[15.0], 1e-12);
+    // f(x) = exp(sin x)
+    let xv = 1.3f64;
+    let x = tv(&[], &[xv]);
+    let g = x.sin().exp().grad(&x).unwrap();
+    let want = (-xv.sin() + xv.cos().powi(2)) * xv.sin().exp();
+    close(&f64s(&g.jvp(&x, &tv(&[], &[1.0])).unwrap()), &[want], 1e-12);
+    // Σ exp(x): H v = exp(x) ⊙ v
+    let (xd, vd) = ([0.5, 1.0, -0.3], [1.0, 2.0, 3.0]);
+    let x = tv(&[3], &xd);
+    let hv = x
+        .exp()
+        .sum()
+        .grad(&x)
+        .unwrap()
+        .jvp(&x, &tv(&[3], &vd))
+        .unwrap();
+    close(&f64s(&hv), &[0, 1, 2].map(|i| xd[i].exp() * vd[i]), 1e-12);
+    // xᵀ A x: H v = (A + Aᵀ) v, both forward-over-reverse and reverse-over-reverse
+    let a = tv(&[2, 2], &[2.0, 0.5, 1.5, 3.0]);
+    let x = tv(&[2], &[1.0, -1.0]);
+    let v = tv(&[2], &[0.5, 2.0]);
+    let dims = |c: usize| DotDims {
+        lhs_contract: vec![c],
+        rhs_contract: vec![0],
+        lhs_batch: vec![],
+        rhs_batch: vec![],
+    };
+    let ax = a.dot_general(&x, dims(1)).unwrap();
+    let y = x.dot_general(&ax, dims(0)).unwrap();
+    let g = y.grad(&x).unwrap();
+    close(&f64s(&g.jvp(&x, &v).unwrap()), &[6.0, 13.0], 1e-12);
+    let gv = g.dot_general(&v, dims(0)).unwrap();
+    close(&f64s(&gv.grad(&x).unwrap()), &[6.0, 13.0], 1e-12);
+}
