@@ -995,3 +995,60 @@ fn hessian_vector_products_forward_over_reverse_and_reverse_over_reverse() {
     let gv = g.dot_general(&v, dims(0)).unwrap();
     close(&f64s(&gv.grad(&x).unwrap()), &[6.0, 13.0], 1e-12);
 }
+
+#[test]
+fn slicing_along_one_axis() {
+    // upstream's eager slice_axis(0, 1..3) and slice_builder().axis(..).axis_step(..)
+    let ctx = eager_ctx();
+    let d: Vec<f64> = (1..=12).map(f64::from).collect();
+    let x = ctx.from_vec_col_major(vec![3, 4], d.clone()).unwrap();
+    let rows = x.slice_in_dim(1, 3, 1, 0).unwrap();
+    assert_eq!(rows.shape(), &[2, 4]);
+    assert_eq!(
+        rows.value().unwrap().as_slice::<f64>().unwrap(),
+        &[2.0, 3.0, 5.0, 6.0, 8.0, 9.0, 11.0, 12.0]
+    );
+    let strided = rows.slice_in_dim(0, 4, 2, 1).unwrap();
+    assert_eq!(
+        strided.value().unwrap().as_slice::<f64>().unwrap(),
+        &[2.0, 3.0, 8.0, 9.0]
+    );
+    // the builder's take_axis(1, &[3, 1, 3]) is index_select
+    let mixed = x
+        .slice_in_dim(0, 2, 1, 0)
+        .unwrap()
+        .index_select(1, &[3, 1, 3])
+        .unwrap();
+    assert_eq!(
+        mixed.value().unwrap().as_slice::<f64>().unwrap(),
+        &[10.0, 11.0, 4.0, 5.0, 10.0, 11.0]
+    );
+    let t = tv(&[3, 4], &d);
+    assert_eq!(
+        f64s(&t.slice_in_dim(1, 4, 2, -1).unwrap()),
+        [4.0, 5.0, 6.0, 10.0, 11.0, 12.0]
+    );
+    for e in [
+        t.slice_in_dim(2, 1, 1, 0).unwrap_err(),
+        t.slice_in_dim(0, 5, 1, 0).unwrap_err(),
+        t.slice_in_dim(0, 1, 0, 0).unwrap_err(),
+        t.slice_in_dim(0, 1, 1, 2).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("slice_in_dim"), "{e}");
+    }
+    // its gradient scatters back
+    let x = ctx
+        .from_vec_col_major(vec![4], vec![1.0_f64, 2.0, 3.0, 4.0])
+        .unwrap()
+        .requires_grad(true);
+    x.slice_in_dim(1, 4, 2, 0)
+        .unwrap()
+        .reduce_sum(&[0])
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(
+        x.grad().unwrap().as_slice::<f64>().unwrap(),
+        &[0.0, 1.0, 0.0, 1.0]
+    );
+}

@@ -581,6 +581,39 @@ impl TracedTensor {
         self.gather(&indices, a)
     }
 
+    /// `jax.lax.slice_in_dim(x, start, limit, stride, axis)`: `start..limit` with step
+    /// `stride` along one axis, every other axis whole (upstream tenferro's eager
+    /// `slice_axis(axis, start..limit)` with stride 1). Composite: `slice_strided`. Errors
+    /// name `slice_in_dim`: an axis out of range, `start > limit`, `limit` past the axis
+    /// length, a zero stride.
+    pub fn slice_in_dim(
+        &self,
+        start: usize,
+        limit: usize,
+        stride: usize,
+        axis: isize,
+    ) -> Result<TracedTensor> {
+        let op = "slice_in_dim";
+        let ty = self.ty()?;
+        let a = normalize_axis(op, axis, ty.shape.len())?;
+        let n = ty.shape[a];
+        if start > limit || limit > n || stride == 0 {
+            return Err(bad(
+                op,
+                format!(
+                    "range {start}..{limit} step {stride} on axis {a} of operand {ty}: expected start <= limit <= {n} and step >= 1"
+                ),
+            ));
+        }
+        let (mut starts, mut limits, mut strides) = (
+            vec![0; ty.shape.len()],
+            ty.shape.clone(),
+            vec![1; ty.shape.len()],
+        );
+        (starts[a], limits[a], strides[a]) = (start, limit, stride);
+        self.slice_strided(&starts, &limits, &strides)
+    }
+
     /// `torch.index_select(x, axis, positions)` with the positions fixed at trace time:
     /// the entries at `positions` along `axis`, in that order (repeats allowed); result
     /// shape `shape[..axis] ++ [positions.len()] ++ shape[axis+1..]`. Composite: `gather`

@@ -183,6 +183,22 @@ impl EagerTensor {
         })
     }
 
+    /// [`TracedTensor::slice_in_dim`] eagerly.
+    pub fn slice_in_dim(
+        &self,
+        start: usize,
+        limit: usize,
+        stride: usize,
+        axis: isize,
+    ) -> Result<EagerTensor> {
+        self.s1(
+            "slice_in_dim",
+            vec![start as i64, limit as i64, stride as i64, axis as i64],
+            &[],
+            |t| t[0].slice_in_dim(start, limit, stride, axis),
+        )
+    }
+
     /// [`TracedTensor::index_select`] eagerly.
     pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<EagerTensor> {
         let mut ints = vec![axis as i64];
