@@ -306,6 +306,10 @@ fn index_select_values_errors_and_gradient() {
         f64s(&m.index_select(1, &[2, 2]).unwrap()),
         [5.0, 6.0, 5.0, 6.0]
     );
+    // no positions: an empty axis
+    let none = m.index_select(1, &[]).unwrap();
+    assert_eq!(none.shape().unwrap(), vec![2, 0]);
+    assert!(f64s(&none).is_empty());
     let x = tv(&[2], &[1.0, 2.0]);
     let e = x.index_select(1, &[0]).unwrap_err().to_string();
     assert!(e.contains("index_select") && e.contains("axis"), "{e}");
