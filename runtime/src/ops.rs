@@ -160,6 +160,53 @@ impl TracedTensor {
         })())
     }
 
+    /// Multiplies by the real `factor`, keeping the dtype (upstream tenferro's
+    /// `scale_real`; `x * factor` with the scalar weakly typed, except that integers stay
+    /// integers): float and complex tensors are multiplied by `factor`, an integer tensor
+    /// by `factor` rounded half away from zero (`i64 [1, 2, -3]` scaled by 2.7 is
+    /// `[3, 6, -9]`). Errors name `scale_real`: a bool operand, or with an integer operand
+    /// a factor that is not finite or does not fit the dtype once rounded.
+    pub fn scale_real(&self, factor: f64) -> Result<TracedTensor> {
+        let dtype = self.dtype()?;
+        if dtype == DType::Bool {
+            return Err(RuntimeError::invalid_op(
+                "scale_real",
+                format!("operand {} is bool; expected a numeric tensor", self.ty()?),
+            ));
+        }
+        if !dtype.is_int() {
+            return checked(self.binary_scalar(BinaryOp::Mul, factor, false));
+        }
+        let rounded = factor.round();
+        // The i64 range as f64: [-2^63, 2^63).
+        if !rounded.is_finite() || rounded < -(2f64.powi(63)) || rounded >= 2f64.powi(63) {
+            return Err(RuntimeError::invalid_op(
+                "scale_real",
+                format!(
+                    "factor {factor} cannot scale integer operand {}: expected a finite factor \
+                     that rounds into the i64 range",
+                    self.ty()?
+                ),
+            ));
+        }
+        checked(self.binary_int_scalar(BinaryOp::Mul, rounded as i64, false))
+    }
+
+    /// Multiplies a complex tensor by the complex `factor`, keeping its dtype (upstream
+    /// tenferro's `scale_complex`; `factor` is rounded to c32 for a c32 operand). Errors
+    /// name `scale_complex`: an operand that is not complex (convert it first).
+    pub fn scale_complex(&self, factor: num_complex::Complex64) -> Result<TracedTensor> {
+        let ty = self.ty()?;
+        if !ty.dtype.is_complex() {
+            return Err(RuntimeError::invalid_op(
+                "scale_complex",
+                format!("operand {ty} is not complex; expected a c32 or c64 tensor"),
+            ));
+        }
+        let s = TracedTensor::scalar(factor).convert(ty.dtype)?;
+        checked(self * &s)
+    }
+
     /// [`TracedTensor::binary_scalar`] with the Rust float given as a traced f64 scalar
     /// `s` (a run-time operand rather than a constant), with the same weak typing: `s` is
     /// converted to this tensor's float or complex dtype, and an integer or `bool` tensor
@@ -238,6 +285,16 @@ impl TracedTensor {
             TracedTensor::unify("compare", self, other)
                 .map(|(a, b)| TracedTensor::apply1(Op::Compare(dir), &[&a, &b])),
         )
+    }
+
+    /// [`TracedTensor::select`] under upstream tenferro's name, returning the error at once
+    /// (`jnp.where(pred, on_true, on_false)`; the predicate is bool).
+    pub fn where_select(
+        pred: &TracedTensor,
+        on_true: &TracedTensor,
+        on_false: &TracedTensor,
+    ) -> Result<TracedTensor> {
+        checked(TracedTensor::select(pred, on_true, on_false))
     }
 
     /// `where(pred, on_true, on_false)` with broadcasting of all three and promotion of the branches.

@@ -609,6 +609,59 @@ impl TracedTensor {
         self.gather(&indices, a)
     }
 
+    /// `jax.lax.slice_in_dim(x, start, limit, stride, axis)`: `start..limit` with step
+    /// `stride` along one axis, every other axis whole (upstream tenferro's eager
+    /// `slice_axis(axis, start..limit)` with stride 1). Composite: `slice_strided`. Errors
+    /// name `slice_in_dim`: an axis out of range, `start > limit`, `limit` past the axis
+    /// length, a zero stride.
+    pub fn slice_in_dim(
+        &self,
+        start: usize,
+        limit: usize,
+        stride: usize,
+        axis: isize,
+    ) -> Result<TracedTensor> {
+        let op = "slice_in_dim";
+        let ty = self.ty()?;
+        let a = normalize_axis(op, axis, ty.shape.len())?;
+        let n = ty.shape[a];
+        if start > limit || limit > n || stride == 0 {
+            return Err(bad(
+                op,
+                format!(
+                    "range {start}..{limit} step {stride} on axis {a} of operand {ty}: expected start <= limit <= {n} and step >= 1"
+                ),
+            ));
+        }
+        let (mut starts, mut limits, mut strides) = (
+            vec![0; ty.shape.len()],
+            ty.shape.clone(),
+            vec![1; ty.shape.len()],
+        );
+        (starts[a], limits[a], strides[a]) = (start, limit, stride);
+        self.slice_strided(&starts, &limits, &strides)
+    }
+
+    /// `torch.index_select(x, axis, positions)` with the positions fixed at trace time:
+    /// the entries at `positions` along `axis`, in that order (repeats allowed); result
+    /// shape `shape[..axis] ++ [positions.len()] ++ shape[axis+1..]`. Composite: `gather`
+    /// with a constant i64 index vector, so the derivative scatters back and repeated
+    /// positions accumulate. Errors name `index_select`: an axis out of range, a position
+    /// not below the axis length.
+    pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<TracedTensor> {
+        let ty = self.ty()?;
+        let a = normalize_axis("index_select", axis, ty.shape.len())?;
+        let n = ty.shape[a];
+        if let Some(&p) = positions.iter().find(|&&p| p >= n) {
+            return Err(bad(
+                "index_select",
+                format!("position {p} out of bounds for axis {a} of length {n} (operand {ty})"),
+            ));
+        }
+        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        self.gather(&TracedTensor::from_vec_col_major(vec![idx.len()], idx), a)
+    }
+
     /// `jnp.take_along_axis(x, indices, axis, mode="clip")`: `indices` (i64, or i32
     /// converted) has the
     /// operand's rank; `result[.., j, ..] = x[.., clip(indices[.., j, ..]), ..]` along
@@ -748,11 +801,31 @@ impl TracedTensor {
         )
     }
 
-    /// The main diagonal over `axis_a` (rows) and `axis_b` (columns): the upstream
-    /// tenferro name for [`TracedTensor::diagonal`] with offset 0 (so the diagonal is the
-    /// LAST axis of the result).
+    /// Upstream tenferro's `extract_diag(axis_a, axis_b)`: the main diagonal over `axis_a`
+    /// and `axis_b`, with `axis_b` removed and the diagonal (length `min` of the two) in
+    /// `axis_a`'s place, the other axes keeping their order: `[n, n, b..]` → `[n, b..]`
+    /// for `(0, 1)`. (Unlike [`TracedTensor::diagonal`], which puts it last, as jnp.)
+    /// The inverse direction is [`TracedTensor::embed_diag`] with the same axes.
+    /// Composite: `diagonal` and a `transpose`. Errors name `diagonal`.
     pub fn extract_diag(&self, axis_a: isize, axis_b: isize) -> Result<TracedTensor> {
-        self.diagonal(0, axis_a, axis_b)
+        let r = self.ty()?.shape.len();
+        let a = normalize_axis("diagonal", axis_a, r)?;
+        let b = normalize_axis("diagonal", axis_b, r)?;
+        let d = self.diagonal(0, axis_a, axis_b)?;
+        // the diagonal is last (axis r - 2); it goes where axis_a was once axis_b is gone
+        let p = if a < b { a } else { a - 1 };
+        let perm: Vec<usize> = (0..r - 1)
+            .map(|j| match j.cmp(&p) {
+                std::cmp::Ordering::Less => j,
+                std::cmp::Ordering::Equal => r - 2,
+                std::cmp::Ordering::Greater => j - 1,
+            })
+            .collect();
+        if perm.iter().enumerate().all(|(i, &q)| i == q) {
+            Ok(d)
+        } else {
+            d.transpose(&perm)
+        }
     }
 
     /// The inverse of taking a diagonal: axis 0 of `self` (length `n`) becomes the
@@ -799,10 +872,47 @@ impl TracedTensor {
         y.reshape(&out)
     }
 
-    /// [`TracedTensor::diag_embed`] with offset 0: a vector (axis 0; batch axes follow)
-    /// on the diagonal of a square matrix on the first two axes.
-    pub fn embed_diag(&self) -> Result<TracedTensor> {
-        self.diag_embed(0)
+    /// Upstream tenferro's `embed_diag(axis_a, axis_b)`, the transpose of
+    /// [`TracedTensor::extract_diag`]: a new axis of length `shape[axis_a]` is inserted at
+    /// result position `axis_b` (`0..=rank`), and `self` is put on the diagonal of that
+    /// axis and `axis_a`, zeros elsewhere: `[n, b..]` → `[n, n, b..]` for `(0, 1)`; `[2, 3]`
+    /// → `[3, 2, 3]` with `result[j, i, j] = self[i, j]` for `(1, 0)`. Composite:
+    /// `transpose`, [`TracedTensor::diag_embed`] and `transpose`. Errors name `embed_diag`.
+    pub fn embed_diag(&self, axis_a: isize, axis_b: isize) -> Result<TracedTensor> {
+        let op = "embed_diag";
+        let r = self.ty()?.shape.len();
+        let a = normalize_axis(op, axis_a, r)?;
+        let b = normalize_axis(op, axis_b, r + 1)?;
+        // axis a first, the others in order, then both copies of it first
+        let front: Vec<usize> = std::iter::once(a)
+            .chain((0..r).filter(|&i| i != a))
+            .collect();
+        let x = if a == 0 {
+            self.clone()
+        } else {
+            self.transpose(&front)?
+        };
+        let y = x.diag_embed(0)?;
+        let a_out = if b <= a { a + 1 } else { a };
+        let perm: Vec<usize> = (0..=r)
+            .map(|j| {
+                if j == b {
+                    0
+                } else if j == a_out {
+                    1
+                } else {
+                    // input axis i sits at j = i + (b <= i); in y it is 2 + its place
+                    // among the axes other than a
+                    let i = if j > b { j - 1 } else { j };
+                    2 + i - usize::from(i > a)
+                }
+            })
+            .collect();
+        if perm.iter().enumerate().all(|(i, &q)| i == q) {
+            Ok(y)
+        } else {
+            y.transpose(&perm)
+        }
     }
 
     /// The matrix axes (0 and 1) of `self` and an error naming `op` when the rank is < 2.

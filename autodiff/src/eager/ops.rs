@@ -138,6 +138,36 @@ impl EagerTensor {
         )
     }
 
+    /// [`EagerTensor::select`] under upstream tenferro's name (`jnp.where`).
+    pub fn where_select(
+        pred: &EagerTensor,
+        on_true: &EagerTensor,
+        on_false: &EagerTensor,
+    ) -> Result<EagerTensor> {
+        EagerTensor::select(pred, on_true, on_false)
+    }
+
+    /// [`TracedTensor::scale_real`] eagerly (one compiled op per factor).
+    pub fn scale_real(&self, factor: f64) -> Result<EagerTensor> {
+        self.run1(
+            OpKey::Named("scale_real", vec![factor.to_bits() as i64]),
+            &[self],
+            |t| Ok(vec![t[0].scale_real(factor)?]),
+        )
+    }
+
+    /// [`TracedTensor::scale_complex`] eagerly (one compiled op per factor).
+    pub fn scale_complex(&self, factor: num_complex::Complex64) -> Result<EagerTensor> {
+        self.run1(
+            OpKey::Named(
+                "scale_complex",
+                vec![factor.re.to_bits() as i64, factor.im.to_bits() as i64],
+            ),
+            &[self],
+            |t| Ok(vec![t[0].scale_complex(factor)?]),
+        )
+    }
+
     /// `x^y` elementwise (float / complex).
     pub fn pow(&self, other: &EagerTensor) -> Result<EagerTensor> {
         self.binary(BinaryOp::Pow, other)

@@ -183,6 +183,31 @@ impl EagerTensor {
         })
     }
 
+    /// [`TracedTensor::slice_in_dim`] eagerly.
+    pub fn slice_in_dim(
+        &self,
+        start: usize,
+        limit: usize,
+        stride: usize,
+        axis: isize,
+    ) -> Result<EagerTensor> {
+        self.s1(
+            "slice_in_dim",
+            vec![start as i64, limit as i64, stride as i64, axis as i64],
+            &[],
+            |t| t[0].slice_in_dim(start, limit, stride, axis),
+        )
+    }
+
+    /// [`TracedTensor::index_select`] eagerly.
+    pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<EagerTensor> {
+        let mut ints = vec![axis as i64];
+        ints.extend(u(positions));
+        self.s1("index_select", ints, &[], |t| {
+            t[0].index_select(axis, positions)
+        })
+    }
+
     /// [`TracedTensor::take_along_axis`] eagerly.
     pub fn take_along_axis(&self, indices: &EagerTensor, axis: isize) -> Result<EagerTensor> {
         self.s1("take_along_axis", vec![axis as i64], &[indices], |t| {
@@ -202,7 +227,12 @@ impl EagerTensor {
 
     /// [`TracedTensor::extract_diag`] eagerly.
     pub fn extract_diag(&self, axis_a: isize, axis_b: isize) -> Result<EagerTensor> {
-        self.diagonal(0, axis_a, axis_b)
+        self.s1(
+            "extract_diag",
+            vec![axis_a as i64, axis_b as i64],
+            &[],
+            |t| t[0].extract_diag(axis_a, axis_b),
+        )
     }
 
     /// [`TracedTensor::diag_embed`] eagerly.
@@ -211,8 +241,10 @@ impl EagerTensor {
     }
 
     /// [`TracedTensor::embed_diag`] eagerly.
-    pub fn embed_diag(&self) -> Result<EagerTensor> {
-        self.diag_embed(0)
+    pub fn embed_diag(&self, axis_a: isize, axis_b: isize) -> Result<EagerTensor> {
+        self.s1("embed_diag", vec![axis_a as i64, axis_b as i64], &[], |t| {
+            t[0].embed_diag(axis_a, axis_b)
+        })
     }
 
     /// [`TracedTensor::tril`] eagerly.

@@ -64,7 +64,100 @@ pub fn auto_tree_sa_trials(n: usize) -> usize {
     (800 / n.max(1)).clamp(1, 8)
 }
 
+/// A parenthesised contraction order (upstream tenferro's `NestedEinsum`): a leaf is an
+/// operand's subscripts, a group `(..)` is contracted left to right after its members.
+enum Nest {
+    Leaf(usize),
+    Group(Vec<Nest>),
+}
+
+/// Parses `items` (comma-separated leaves and groups) from `chars[*at..]`, numbering the
+/// leaves in order of appearance; stops at `)` or the end.
+fn parse_nest(chars: &[char], at: &mut usize, leaves: &mut usize) -> Result<Vec<Nest>> {
+    let mut items = Vec::new();
+    loop {
+        if chars.get(*at) == Some(&'(') {
+            *at += 1;
+            let inner = parse_nest(chars, at, leaves)?;
+            if chars.get(*at) != Some(&')') {
+                return Err(err(format!(
+                    "nested contraction order: `(` at or before position {} is not closed",
+                    *at
+                )));
+            }
+            *at += 1;
+            items.push(Nest::Group(inner));
+        } else {
+            while *at < chars.len() && !matches!(chars[*at], ',' | '(' | ')') {
+                *at += 1;
+            }
+            items.push(Nest::Leaf(*leaves));
+            *leaves += 1;
+        }
+        match chars.get(*at) {
+            Some(',') => *at += 1,
+            None | Some(')') => return Ok(items),
+            Some(c) => {
+                return Err(err(format!(
+                    "nested contraction order: `{c}` at position {} must follow a `,` or `(`",
+                    *at
+                )))
+            }
+        }
+    }
+}
+
 impl Optimize {
+    /// The contraction order written with parentheses, as upstream tenferro's
+    /// `EinsumOptimize::Nested(NestedEinsum::parse(..))`: `"(ij,jk),kl->il"` contracts
+    /// operands 0 and 1 first, then the result with operand 2; members of a group (and the
+    /// top level) are contracted left to right. Use it with the same subscripts without
+    /// parentheses (`"ij,jk,kl->il"`). Returns the equivalent [`Optimize::Path`]; an
+    /// unbalanced or misplaced parenthesis is an error naming einsum.
+    pub fn nested(expr: &str) -> Result<Optimize> {
+        let lhs = expr.split("->").next().unwrap_or("");
+        let chars: Vec<char> = lhs.chars().collect();
+        let (mut at, mut leaves) = (0, 0);
+        let top = parse_nest(&chars, &mut at, &mut leaves)?;
+        if at != chars.len() {
+            return Err(err(format!(
+                "nested contraction order `{expr}`: unmatched `)` at position {at}"
+            )));
+        }
+        // operands by id (leaves 0..n, products n..) and the current operand list
+        let mut cur: Vec<usize> = (0..leaves).collect();
+        let mut next = leaves;
+        let mut path = Vec::new();
+        fn emit(
+            n: &Nest,
+            cur: &mut Vec<usize>,
+            next: &mut usize,
+            path: &mut Vec<(usize, usize)>,
+        ) -> usize {
+            match n {
+                Nest::Leaf(i) => *i,
+                Nest::Group(items) => {
+                    let ids: Vec<usize> = items.iter().map(|m| emit(m, cur, next, path)).collect();
+                    ids.into_iter()
+                        .reduce(|a, b| {
+                            let pos = |id: usize, cur: &[usize]| {
+                                cur.iter().position(|&c| c == id).unwrap_or(0)
+                            };
+                            let (pa, pb) = (pos(a, cur), pos(b, cur));
+                            path.push((pa.min(pb), pa.max(pb)));
+                            cur.retain(|&c| c != a && c != b);
+                            cur.push(*next);
+                            *next += 1;
+                            *next - 1
+                        })
+                        .unwrap_or(0)
+                }
+            }
+        }
+        emit(&Nest::Group(top), &mut cur, &mut next, &mut path);
+        Ok(Optimize::Path(path))
+    }
+
     /// A TreeSA setting that is quick (one trial, 20 moves per level).
     pub fn tree_sa_fast() -> Optimize {
         Optimize::TreeSa {

@@ -444,3 +444,35 @@ fn layout_avoids_transposes_on_chains() {
     .unwrap();
     println!("{p}");
 }
+
+#[test]
+fn nested_contraction_order_is_a_linear_path() {
+    let p = |e: &str| match Optimize::nested(e).unwrap() {
+        Optimize::Path(p) => p,
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(p("(ij,jk),kl->il"), vec![(0, 1), (0, 1)]);
+    assert_eq!(p("ij,(jk,kl)->il"), vec![(1, 2), (0, 1)]);
+    assert_eq!(p("(ab,bc),(cd,de)->ae"), vec![(0, 1), (0, 1), (0, 1)]);
+    assert_eq!(p("ij,jk,kl->il"), vec![(0, 1), (0, 1)]);
+    assert_eq!(p("((i,i),i)->"), vec![(0, 1), (0, 1)]);
+    // empty terms are scalar operands
+    assert_eq!(p("(,k),->k"), vec![(0, 1), (0, 1)]);
+    for bad in ["(ij,jk->ik", "ij),jk->ik", "ij(jk)->ik"] {
+        let e = Optimize::nested(bad).unwrap_err().to_string();
+        assert!(e.contains("einsum") && e.contains("nested"), "{bad}: {e}");
+    }
+    // the same values as the planner's order
+    let (a, _) = seq(&[2, 3]);
+    let (b, _) = seq(&[3, 4]);
+    let (c, _) = seq(&[4, 5]);
+    let want = vals(&einsum("ij,jk,kl->il", &[&a, &b, &c]).unwrap());
+    for e in ["(ij,jk),kl->il", "ij,(jk,kl)->il"] {
+        let o = EinsumOptions {
+            optimize: Optimize::nested(e).unwrap(),
+            ..EinsumOptions::default()
+        };
+        let got = vals(&einsum_with("ij,jk,kl->il", &[&a, &b, &c], &o).unwrap());
+        assert_close(&got, &want, 1e-12, e);
+    }
+}

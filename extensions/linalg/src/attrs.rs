@@ -29,9 +29,12 @@ pub const EIG: &str = "linalg.eig";
 /// `linalg.eig_distinct`: identity on a vector of eigenvalues whose kernel fails when two
 /// of them coincide (used by the `eig` derivative rule before dividing by their gaps).
 pub const EIG_DISTINCT: &str = "linalg.eig_distinct";
+/// `linalg.full_piv_perm`: the row and column permutations of LU with complete pivoting
+/// of a square matrix, and their parity (piecewise constant, so zero derivative).
+pub const FULL_PIV_PERM: &str = "linalg.full_piv_perm";
 
 /// Names of all linalg primitives.
-pub const PRIMITIVES: [&str; 9] = [
+pub const PRIMITIVES: [&str; 10] = [
     CHOLESKY,
     TRIANGULAR_SOLVE,
     SOLVE,
@@ -41,6 +44,7 @@ pub const PRIMITIVES: [&str; 9] = [
     EIGH,
     EIG,
     EIG_DISTINCT,
+    FULL_PIV_PERM,
 ];
 
 /// A decoded attribute set, its [`AttrError`] as an AD error (for the AD rules).
@@ -328,6 +332,22 @@ impl EigDistinct {
     }
 }
 
+/// `linalg.full_piv_perm`: no attributes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FullPivPerm;
+
+impl FullPivPerm {
+    /// The op with result types `results`.
+    pub fn encode(&self, results: Vec<TensorType>) -> ExtensionOp {
+        ExtensionOp::new(FULL_PIV_PERM, results)
+    }
+
+    /// Reads `op` (a `linalg.full_piv_perm` without attributes).
+    pub fn decode(op: &ExtensionOp) -> Result<FullPivPerm, AttrError> {
+        decode_with(op, FULL_PIV_PERM, |_| Ok(FullPivPerm))
+    }
+}
+
 /// Any linalg primitive with its attributes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LinalgOp {
@@ -349,6 +369,8 @@ pub enum LinalgOp {
     Eig(Eigen),
     /// `linalg.eig_distinct`.
     EigDistinct(EigDistinct),
+    /// `linalg.full_piv_perm`.
+    FullPivPerm(FullPivPerm),
 }
 
 impl LinalgOp {
@@ -364,6 +386,7 @@ impl LinalgOp {
             LinalgOp::Eigh(a) => a.encode_eigh(results),
             LinalgOp::Eig(a) => a.encode_eig(results),
             LinalgOp::EigDistinct(a) => a.encode(results),
+            LinalgOp::FullPivPerm(a) => a.encode(results),
         }
     }
 
@@ -380,6 +403,7 @@ impl LinalgOp {
             EIGH => LinalgOp::Eigh(Eigen::decode_eigh(op)?),
             EIG => LinalgOp::Eig(Eigen::decode_eig(op)?),
             EIG_DISTINCT => LinalgOp::EigDistinct(EigDistinct::decode(op)?),
+            FULL_PIV_PERM => LinalgOp::FullPivPerm(FullPivPerm::decode(op)?),
             _ => {
                 return Err(AttrError::WrongOp {
                     op: op.name.clone(),

@@ -3,6 +3,7 @@
 //! tensor's `EagerContext` (which needs `register_runtime` for the kernels, and
 //! `ad_rules()` in its `AdContext` to differentiate them).
 
+use crate::full_piv::FullPivLu;
 use crate::norm::{MatrixNorm, NormOrd};
 use crate::ops::TriangularSolve;
 use crate::spectral::Lstsq;
@@ -58,6 +59,11 @@ pub trait EagerTensorLinalgExt {
     ) -> Result<(EagerTensor, EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::pinv`].
     fn pinv(&self, rtol: Option<f64>) -> Result<EagerTensor>;
+    /// `pinv(Some(rtol))` under upstream tenferro's name; a negative or non-finite
+    /// `rtol` is an error naming `pinv`.
+    fn pinv_with_rtol(&self, rtol: f64) -> Result<EagerTensor> {
+        self.pinv(Some(rtol))
+    }
     /// See [`TracedTensorLinalgExt::lstsq`].
     fn lstsq(&self, b: &EagerTensor, rcond: Option<f64>) -> Result<Lstsq<EagerTensor>>;
     /// See [`TracedTensorLinalgExt::lu_with_parity`].
@@ -66,6 +72,10 @@ pub trait EagerTensorLinalgExt {
     fn lu_factor(&self) -> Result<(EagerTensor, EagerTensor)>;
     /// See [`TracedTensorLinalgExt::lu_solve`].
     fn lu_solve(&self, perm: &EagerTensor, b: &EagerTensor) -> Result<EagerTensor>;
+    /// See [`TracedTensorLinalgExt::full_piv_lu`].
+    fn full_piv_lu(&self) -> Result<FullPivLu<EagerTensor>>;
+    /// See [`TracedTensorLinalgExt::full_piv_lu_solve`].
+    fn full_piv_lu_solve(&self, b: &EagerTensor) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::cho_solve`].
     fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor>;
     /// See [`TracedTensorLinalgExt::eig`].
@@ -349,6 +359,25 @@ impl EagerTensorLinalgExt for EagerTensor {
             .apply_traced1(OpKey::named("linalg.lu_solve", []), &[self, perm, b], |t| {
                 Ok(vec![t[0].lu_solve(&t[1], &t[2])?])
             })
+    }
+
+    fn full_piv_lu(&self) -> Result<FullPivLu<EagerTensor>> {
+        let v =
+            self.context()
+                .apply_traced(OpKey::named("linalg.full_piv_lu", []), &[self], |t| {
+                    let (p, l, u, q, s) = t[0].full_piv_lu()?;
+                    Ok(vec![p, l, u, q, s])
+                })?;
+        let [p, l, u, q, s] = take(v)?;
+        Ok((p, l, u, q, s))
+    }
+
+    fn full_piv_lu_solve(&self, b: &EagerTensor) -> Result<EagerTensor> {
+        self.context().apply_traced1(
+            OpKey::named("linalg.full_piv_lu_solve", []),
+            &[self, b],
+            |t| Ok(vec![t[0].full_piv_lu_solve(&t[1])?]),
+        )
     }
 
     fn cho_solve(&self, b: &EagerTensor) -> Result<EagerTensor> {

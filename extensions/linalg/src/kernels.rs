@@ -5,8 +5,12 @@
 //! (NaN or infinite input, indefinite, singular, no convergence) are
 //! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
 
-use crate::attrs::{Cholesky, EigDistinct, Eigen, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve};
-use crate::ops::{CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE};
+use crate::attrs::{
+    Cholesky, EigDistinct, Eigen, FullPivPerm, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve,
+};
+use crate::ops::{
+    CHOLESKY, EIG, EIGH, EIG_DISTINCT, FULL_PIV_PERM, LU, QR, SOLVE, SVD, TRIANGULAR_SOLVE,
+};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::triangular_solve as tri;
 use faer::traits::ComplexField;
@@ -179,6 +183,7 @@ pub fn register_runtime(reg: &mut ExtensionRegistry) -> Result<()> {
     reg.register(EIGH, guarded(eigh_kernel))?;
     reg.register(EIG, guarded(eig_kernel))?;
     reg.register(EIG_DISTINCT, guarded(eig_distinct_kernel))?;
+    reg.register(FULL_PIV_PERM, guarded(full_piv_perm_kernel))?;
     Ok(())
 }
 
@@ -220,6 +225,18 @@ fn mat_dims(op: &str, what: &str, t: &Tensor) -> Result<(usize, usize, usize)> {
         ));
     }
     Ok((s[0], s[1], s[2..].iter().product()))
+}
+
+/// `(n, batch count)` of a (batch of) square matrices; an error naming `op` otherwise.
+fn square_dims(op: &str, a: &Tensor) -> Result<(usize, usize)> {
+    let (m, n, nb) = mat_dims(op, "operand", a)?;
+    if m != n {
+        return Err(RuntimeError::kernel(
+            op,
+            format!("operand {} is not square ({m} x {n})", a.ty()),
+        ));
+    }
+    Ok((n, nb))
 }
 
 fn arity(op: &str, args: &[&Tensor], n: usize) -> Result<()> {
@@ -351,13 +368,7 @@ fn cholesky_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
 }
 
 fn cholesky_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
-    let (n, n2, nb) = mat_dims(CHOLESKY, "operand", a)?;
-    if n != n2 {
-        return Err(RuntimeError::kernel(
-            CHOLESKY,
-            format!("operand {} is not square", a.ty()),
-        ));
-    }
+    let (n, nb) = square_dims(CHOLESKY, a)?;
     check_finite::<T>(CHOLESKY, "input", a, Reads::Lower)?;
     let x = a.as_slice::<T>()?;
     let mut out = vec![T::from_f64(0.0); x.len()];
@@ -749,6 +760,82 @@ fn lu_impl<T: Scalar>(_op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
         tensor(&shp(m, k), l)?,
         tensor(&shp(k, n), u)?,
         tensor(bs, sign)?,
+    ])
+}
+
+fn full_piv_perm_kernel(op: &ExtensionOp, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(FULL_PIV_PERM, args, 1)?;
+    FullPivPerm::decode(op)?;
+    with_scalar!(FULL_PIV_PERM, args[0].dtype(), T => full_piv_perm_impl::<T>(args[0]))
+}
+
+/// Gaussian elimination with complete pivoting on each square batch element: step `k`
+/// moves the entry of largest modulus of the remaining block to `(k, k)` (the first such
+/// entry in column-major order on ties) and eliminates below it; a remaining block of
+/// zeros ends the search (its order is kept). Only the permutations are returned:
+/// `P[k, r_k] = 1` and `Q[k, c_k] = 1`, so `(P A Qᵀ)[i, j] = A[r_i, c_j]`.
+fn full_piv_perm_impl<T: Scalar>(a: &Tensor) -> Result<Vec<Tensor>> {
+    let (n, nb) = square_dims(FULL_PIV_PERM, a)?;
+    check_finite::<T>(FULL_PIV_PERM, "input", a, Reads::All)?;
+    let av = a.as_slice::<T>()?;
+    let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+    let (mut p, mut q) = (vec![zero; n * n * nb], vec![zero; n * n * nb]);
+    let mut parity: Vec<T::R> = Vec::with_capacity(nb);
+    let mut w = vec![zero; n * n];
+    for b in 0..nb {
+        w.copy_from_slice(&av[b * n * n..(b + 1) * n * n]);
+        let (mut rows, mut cols): (Vec<usize>, Vec<usize>) = ((0..n).collect(), (0..n).collect());
+        let mut swaps = 0usize;
+        for k in 0..n {
+            let (mut best, mut bi, mut bj) = (0.0f64, k, k);
+            for j in k..n {
+                for i in k..n {
+                    let v = w[i + j * n].modulus();
+                    if v > best {
+                        (best, bi, bj) = (v, i, j);
+                    }
+                }
+            }
+            if best == 0.0 {
+                break;
+            }
+            if bi != k {
+                for j in 0..n {
+                    w.swap(k + j * n, bi + j * n);
+                }
+                rows.swap(k, bi);
+                swaps += 1;
+            }
+            if bj != k {
+                for i in 0..n {
+                    w.swap(i + k * n, i + bj * n);
+                }
+                cols.swap(k, bj);
+                swaps += 1;
+            }
+            let pivot = w[k + k * n];
+            for i in k + 1..n {
+                let l = w[i + k * n].div_s(pivot);
+                w[i + k * n] = l;
+                for j in k + 1..n {
+                    w[i + j * n] = w[i + j * n].sub_s(l.mul_s(w[k + j * n]));
+                }
+            }
+        }
+        let base = b * n * n;
+        for k in 0..n {
+            p[base + k + rows[k] * n] = one;
+            q[base + k + cols[k] * n] = one;
+        }
+        let sign = if swaps % 2 == 0 { 1.0 } else { -1.0 };
+        parity.push(T::from_f64(sign).to_real());
+    }
+    let s = a.shape();
+    let shp: Vec<usize> = s.to_vec();
+    Ok(vec![
+        tensor(&shp, p)?,
+        tensor(&shp, q)?,
+        tensor(&s[2..], parity)?,
     ])
 }
 

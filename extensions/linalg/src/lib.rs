@@ -32,6 +32,7 @@ pub mod attrs;
 mod eager;
 mod eig;
 mod expm;
+mod full_piv;
 mod kernels;
 mod lu;
 mod norm;
@@ -46,6 +47,7 @@ pub use attrs::{LinalgOp, TriangularSolve};
 #[cfg(feature = "autodiff")]
 pub use eager::EagerTensorLinalgExt;
 pub use expm::EXPM_MAX_SQUARINGS;
+pub use full_piv::FullPivLu;
 pub use kernels::register_runtime;
 pub use norm::{MatrixNorm, NormOrd};
 #[cfg(feature = "autodiff")]

@@ -70,23 +70,25 @@ pub(crate) fn lu_solve(
     let rows = TracedTensor::iota(DType::I64, &pshape, 0)?;
     let p = ok(pb.equal(&rows).convert(dtype)?)?;
     let ptb = mm(&p.t()?, &b2)?;
-    let y = triangular_solve_op(
-        &lu,
-        &ptb,
-        TriangularSolve {
-            unit_diagonal: true,
-            ..TriangularSolve::default()
-        },
-    )?;
-    let x = triangular_solve_op(
-        &lu,
-        &y,
-        TriangularSolve {
-            lower: false,
-            ..TriangularSolve::default()
-        },
-    )?;
-    restore_rhs(x, &vector)
+    restore_rhs(unit_lower_then_upper(&lu, &lu, &ptb)?, &vector)
+}
+
+/// `U⁻¹ L⁻¹ B`: a unit-diagonal lower solve with `l` (its strict lower triangle is read)
+/// then an upper solve with `u` (its upper triangle with the diagonal).
+pub(crate) fn unit_lower_then_upper(
+    l: &TracedTensor,
+    u: &TracedTensor,
+    b: &TracedTensor,
+) -> Result<TracedTensor> {
+    let unit_lower = TriangularSolve {
+        unit_diagonal: true,
+        ..TriangularSolve::default()
+    };
+    let upper = TriangularSolve {
+        lower: false,
+        ..TriangularSolve::default()
+    };
+    triangular_solve_op(u, &triangular_solve_op(l, b, unit_lower)?, upper)
 }
 
 pub(crate) fn cho_solve(l: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {

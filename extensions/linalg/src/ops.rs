@@ -22,10 +22,10 @@
 //! when one is NaN or infinite: no factorization of such a matrix is meaningful, and NaN is
 //! never passed on silently.
 
-use crate::attrs::{Cholesky, EigDistinct, Eigen, Lu, Qr, Solve, Svd};
+use crate::attrs::{Cholesky, EigDistinct, Eigen, FullPivPerm, Lu, Qr, Solve, Svd};
 pub use crate::attrs::{
-    TriangularSolve, CHOLESKY, EIG, EIGH, EIG_DISTINCT, LU, PRIMITIVES, QR, SOLVE, SVD,
-    TRIANGULAR_SOLVE,
+    TriangularSolve, CHOLESKY, EIG, EIGH, EIG_DISTINCT, FULL_PIV_PERM, LU, PRIMITIVES, QR, SOLVE,
+    SVD, TRIANGULAR_SOLVE,
 };
 use tenferro_ir::{DType, ExtensionOp, Op, TensorType};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
@@ -143,6 +143,26 @@ pub fn lu_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
             TensorType::new(ty.dtype, shape_with(&[m, k], b)),
             TensorType::new(ty.dtype, shape_with(&[k, n], b)),
             sign,
+        ]),
+        &[a],
+    )
+}
+
+/// Applies `linalg.full_piv_perm` to a (batch of) square matrices `A` `[n, n, batch..]`:
+/// `[P, Q, parity]` with `P A Qᵀ` having the complete pivots of Gaussian elimination on its
+/// diagonal (each step takes the entry of largest modulus of the remaining block), `P`, `Q`
+/// permutation matrices of `A`'s dtype and `parity = det(P) det(Q)` (real dtype,
+/// batch-shaped). The results are piecewise constant in `A`: their derivative is zero.
+pub fn full_piv_perm_op(a: &TracedTensor) -> Result<Vec<TracedTensor>> {
+    let ty = square_type("full_piv_lu", a)?;
+    let n = ty.shape[0];
+    let b = &ty.shape[2..];
+    let perm = TensorType::new(ty.dtype, shape_with(&[n, n], b));
+    apply(
+        FullPivPerm.encode(vec![
+            perm.clone(),
+            perm,
+            TensorType::new(ty.dtype.real(), b.to_vec()),
         ]),
         &[a],
     )

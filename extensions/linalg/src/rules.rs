@@ -69,6 +69,10 @@ pub fn ad_rules() -> Result<Rules> {
         crate::ops::EIG_DISTINCT,
         TrailingBatch(crate::eig::rule::EigDistinctRule),
     )?;
+    r.register(
+        crate::ops::FULL_PIV_PERM,
+        TrailingBatch(crate::full_piv::rule::FullPivPermRule),
+    )?;
     Ok(r)
 }
 

@@ -4,6 +4,7 @@
 //! (indefinite, singular, and NaN or infinity in an entry an op reads) come from the
 //! kernels at run time.
 
+use crate::full_piv::FullPivLu;
 use crate::norm::{self, MatrixNorm, NormOrd};
 use crate::ops::{
     cholesky_op, eigh_op, lu_op, qr_op, solve_op, square_type, svd_op, triangular_solve_op,
@@ -11,7 +12,7 @@ use crate::ops::{
 };
 use crate::spectral::{self, Lstsq};
 use crate::util::{cast, diag_part, eye_like, ok};
-use crate::{eig, expm, lu};
+use crate::{eig, expm, full_piv, lu};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
 /// Linear algebra on traced (batches of) matrices, for f32, f64, c32 and c64.
@@ -101,6 +102,11 @@ pub trait TracedTensorLinalgExt {
     /// and 0 otherwise; `rtol` defaults to `max(m, n) · ε` (NumPy). Differentiable
     /// where the rank is locally constant (the derivative includes the null-space terms).
     fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor>;
+    /// `pinv(Some(rtol))` under upstream tenferro's name; a negative or non-finite
+    /// `rtol` is an error naming `pinv`.
+    fn pinv_with_rtol(&self, rtol: f64) -> Result<TracedTensor> {
+        self.pinv(Some(rtol))
+    }
     /// Least squares `min ‖A X − B‖` by SVD, minimum-norm for rank-deficient `A`
     /// (`numpy.linalg.lstsq`; `rcond` defaults to `max(m, n) · ε`): solution, residuals,
     /// rank, singular values (see [`crate::Lstsq`]). `b` is `[m, k, batch..]` or
@@ -118,6 +124,18 @@ pub trait TracedTensorLinalgExt {
     /// `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted. Differentiable in the
     /// factor and in `b`.
     fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor>;
+    /// LU with complete pivoting (upstream tenferro's `full_piv_lu`, Eigen's
+    /// `FullPivLU`) of a square `A`: `(P, L, U, Q, parity)` with `P A Qᵀ = L U`; each
+    /// elimination step takes the entry of largest modulus of the remaining block as the
+    /// pivot. `P`, `Q` permutation matrices, `L` unit lower and `U` upper triangular (dtype
+    /// of `A`), `parity = det(P) det(Q)` (real dtype, shape the batch axes). Defined for
+    /// singular matrices (`U` then ends in zero rows). Differentiable in `A` through
+    /// `L` and `U` (the permutations are piecewise constant).
+    fn full_piv_lu(&self) -> Result<FullPivLu<TracedTensor>>;
+    /// `X = A⁻¹ B` through [`Self::full_piv_lu`] (`X = Qᵀ U⁻¹ L⁻¹ P B`); `b` is
+    /// `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted. Run-time error if `A` is
+    /// singular. Differentiable in `A` and `b`.
+    fn full_piv_lu_solve(&self, b: &TracedTensor) -> Result<TracedTensor>;
     /// Solves `A X = B` given this lower Cholesky factor `L` of `A = L Lᴴ` (only its
     /// lower triangle is read): two triangular solves, differentiable in `L` and `b`;
     /// `b` is `[n, k, batch..]` or `[n, batch..]`; dtypes are promoted.
@@ -310,6 +328,14 @@ impl TracedTensorLinalgExt for TracedTensor {
 
     fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
         lu::lu_solve(self, perm, b)
+    }
+
+    fn full_piv_lu(&self) -> Result<FullPivLu<TracedTensor>> {
+        full_piv::full_piv_lu(self)
+    }
+
+    fn full_piv_lu_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
+        full_piv::full_piv_lu_solve(self, b)
     }
 
     fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {

@@ -4,7 +4,7 @@
 
 use tenferro_ir::{Attr, AttrError, DType, ExtensionOp, IrError, Tensor, TensorType};
 use tenferro_linalg::attrs::{
-    Cholesky, EigDistinct, Eigen, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve,
+    Cholesky, EigDistinct, Eigen, FullPivPerm, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve,
 };
 use tenferro_linalg::{ops, register_runtime};
 use tenferro_runtime::{ExtensionRegistry, RuntimeError};
@@ -50,6 +50,7 @@ fn every_primitive() -> Vec<LinalgOp> {
             derivative_eps: 0.0,
         }),
         LinalgOp::EigDistinct(EigDistinct),
+        LinalgOp::FullPivPerm(FullPivPerm),
     ]
 }
 
