@@ -145,7 +145,9 @@ def main():
     for t in [int(x) for x in args.threads.split(",")]:
         print(f"threads {t}: load average before tenferro {os.getloadavg()[0]:.2f}")
         ours = run_tenferro(args.workload, t, args.min_time, args.opt)
-        jax = {} if args.no_jax else run_jax(args.workload, t)
+        # workloads.py knows only the W/S peer workloads; L_* and einsum_* have their own runners.
+        own = all(p.strip().startswith(("L", "einsum")) for p in args.workload.split(","))
+        jax = {} if args.no_jax or own else run_jax(args.workload, t)
         lin = [w for w in ours if w.startswith("L_")]
         if lin and not args.no_jax:
             jax.update(run_linalg_jax(lin, t, args.min_time))
