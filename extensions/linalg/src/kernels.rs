@@ -344,8 +344,15 @@ fn scale_pow2<T: Scalar>(xs: &mut [T], e: i32) {
 /// Parallelism for a factorization of order `n`: the calling rayon pool's threads (the
 /// CPU backend runs extension kernels inside its own pool, so this follows
 /// `CpuBackend::with_threads`) for matrices large enough to gain, sequential otherwise.
+/// Outside any pool (a one-thread backend runs kernels on the caller's thread) it is
+/// sequential: rayon's global pool would otherwise spread a "one thread" run over every
+/// core.
 fn par_for(n: usize) -> Par {
-    let threads = rayon::current_num_threads();
+    let threads = if rayon::current_thread_index().is_some() {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     if n >= 192 && threads > 1 {
         Par::rayon(threads)
     } else {
