@@ -10,6 +10,9 @@
 //! `swap(x + iy) = y + ix`, and acosh from acos. Each is computed on the first quadrant and
 //! the signs restored by the function's symmetries, so `f(conj z) = conj f(z)` holds
 //! exactly. f32 operands are computed in f64 and rounded once.
+//!
+//! Also the complex tangent and hyperbolic tangent ([`ComplexTangent`]), by Kahan's
+//! algorithm, which stays finite where the textbook formula overflows to NaN.
 
 use num_complex::Complex;
 use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, LN_2, PI};
@@ -251,3 +254,137 @@ macro_rules! impl_complex_inverse_trig {
 
 impl_complex_inverse_trig!(f64, direct);
 impl_complex_inverse_trig!(f32, via_f64);
+
+/// Complex tangent and hyperbolic tangent with C99 Annex G semantics (`ctan`, `ctanh`):
+/// finite for every finite operand (the textbook `sinh(2x) / (cosh(2x) + cos(2y))`
+/// overflows to NaN once `cosh(2x)` does, where the true value is ±1).
+pub trait ComplexTangent: Sized {
+    /// Tangent, `-i · tanh(i z)`.
+    fn ctan(self) -> Self;
+    /// Hyperbolic tangent.
+    fn ctanh(self) -> Self;
+}
+
+/// `tanh(x + iy)` by Kahan's algorithm ("Branch cuts for complex elementary functions"):
+/// with `t = tan y`, `β = 1 + t²`, `s = sinh x`, `ρ = √(1 + s²)`,
+/// `tanh z = (β ρ s + i t) / (1 + β s²)`; for `|x| ≥ 22`, where `e^{-2|x|}` is below half
+/// an ulp of 1, `±1 + i · 4 sin y cos y e^{-2|x|}` (no overflow). Annex G's special values
+/// for infinite and NaN parts.
+fn tanh64(z: Complex<f64>) -> Complex<f64> {
+    let (x, y) = (z.re, z.im);
+    if x.is_nan() {
+        // tanh(NaN + i0) = NaN + i0; any other imaginary part gives NaN + iNaN.
+        return Complex::new(x, if y == 0.0 { y } else { x });
+    }
+    if x.is_infinite() {
+        // tanh(±inf + iy) = ±1 + i0, the zero carrying the sign of sin(2y) when y is finite.
+        let im = if y.is_finite() {
+            0.0f64.copysign(y.sin() * y.cos())
+        } else {
+            0.0
+        };
+        return Complex::new(1.0f64.copysign(x), im);
+    }
+    if !y.is_finite() {
+        // tanh(±0 + i inf) = ±0 + iNaN; other finite x: NaN + iNaN.
+        let re = if x == 0.0 { x } else { f64::NAN };
+        return Complex::new(re, f64::NAN);
+    }
+    if x.abs() >= 22.0 {
+        let e = (-x.abs()).exp();
+        return Complex::new(1.0f64.copysign(x), 4.0 * y.sin() * y.cos() * e * e);
+    }
+    let t = y.tan();
+    let beta = 1.0 + t * t;
+    let s = x.sinh();
+    let rho = (1.0 + s * s).sqrt();
+    let denom = 1.0 + beta * s * s;
+    Complex::new(beta * rho * s / denom, t / denom)
+}
+
+/// `tan z = -i · tanh(i z)`: with `tanh(-y + ix) = a + ib`, `tan(x + iy) = b - ia`.
+fn tan64(z: Complex<f64>) -> Complex<f64> {
+    let w = tanh64(Complex::new(-z.im, z.re));
+    Complex::new(w.im, -w.re)
+}
+
+impl ComplexTangent for Complex<f64> {
+    fn ctan(self) -> Self {
+        tan64(self)
+    }
+    fn ctanh(self) -> Self {
+        tanh64(self)
+    }
+}
+
+impl ComplexTangent for Complex<f32> {
+    fn ctan(self) -> Self {
+        via_f64(self, tan64)
+    }
+    fn ctanh(self) -> Self {
+        via_f64(self, tanh64)
+    }
+}
+
+#[cfg(test)]
+mod tangent_tests {
+    use super::*;
+
+    fn close(a: Complex<f64>, b: Complex<f64>, tol: f64) -> bool {
+        (a - b).norm() <= tol * b.norm().max(1e-300)
+    }
+
+    #[test]
+    fn tanh_and_tan_match_the_textbook_formula_where_it_is_accurate() {
+        for &(x, y) in &[
+            (0.3, 0.7),
+            (-1.2, 2.5),
+            (3.0, -0.4),
+            (-0.01, 1e-3),
+            (10.0, 1.0),
+            (0.0, 1.2),
+        ] {
+            let z = Complex::new(x, y);
+            assert!(close(z.ctanh(), z.tanh(), 1e-14), "tanh {z}");
+            assert!(close(z.ctan(), z.tan(), 1e-14), "tan {z}");
+        }
+    }
+
+    #[test]
+    fn large_real_parts_give_plus_or_minus_one_not_nan() {
+        // The textbook formula gives NaN here (sinh and cosh of 2x overflow).
+        assert!(Complex::new(800.0f64, 1.0).tanh().re.is_nan());
+        assert_eq!(Complex::new(800.0, 1.0).ctanh(), Complex::new(1.0, 0.0));
+        assert_eq!(Complex::new(-400.0, -2.0).ctanh().re, -1.0);
+        // tan with a large imaginary part tends to ±i.
+        let t = Complex::new(1.0, 800.0).ctan();
+        assert_eq!((t.re, t.im), (0.0, 1.0));
+        let t32 = Complex::<f32>::new(0.5, -60.0).ctan();
+        assert_eq!((t32.re, t32.im), (0.0, -1.0));
+        // |x| just above the cut-over agrees with the exact formula's limit.
+        let w = Complex::new(22.5, 0.3).ctanh();
+        assert_eq!(w.re, 1.0);
+        assert!(w.im > 0.0 && w.im < 1e-18, "{w}");
+    }
+
+    #[test]
+    fn annex_g_special_values() {
+        let inf = f64::INFINITY;
+        let nan = f64::NAN;
+        let t = Complex::new(inf, 1.0).ctanh();
+        assert_eq!((t.re, t.im.to_bits()), (1.0, 0.0f64.to_bits()));
+        let t = Complex::new(-inf, 2.0).ctanh(); // sin(2)cos(2) < 0
+        assert_eq!((t.re, t.im.to_bits()), (-1.0, (-0.0f64).to_bits()));
+        let t = Complex::new(inf, nan).ctanh();
+        assert_eq!(t.re, 1.0);
+        let t = Complex::new(nan, 0.0).ctanh();
+        assert!(t.re.is_nan() && t.im == 0.0);
+        let t = Complex::new(0.0, inf).ctanh();
+        assert!(t.re == 0.0 && t.im.is_nan());
+        let t = Complex::new(1.0, nan).ctanh();
+        assert!(t.re.is_nan() && t.im.is_nan());
+        // Signed zeros pass through.
+        let t = Complex::new(-0.0f64, 0.0).ctanh();
+        assert_eq!((t.re.to_bits(), t.im.to_bits()), ((-0.0f64).to_bits(), 0));
+    }
+}

@@ -8,7 +8,7 @@
 //! Semantics are generic closures handed to an [`ElemMap`], so each kernel keeps its own
 //! loop and the closure is inlined into it (the loops vectorise as if written by hand).
 
-use crate::complex_math::ComplexInverseTrig;
+use crate::complex_math::{ComplexInverseTrig, ComplexTangent};
 use crate::dtype::DType;
 use num_complex::Complex;
 
@@ -459,12 +459,13 @@ unary_ops! {
         int: none,
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Sin, x)))),
     }
-    /// Hyperbolic tangent.
+    /// Hyperbolic tangent; complex operands by Kahan's algorithm, finite for every finite
+    /// operand ([`crate::complex_math`]).
     Tanh {
         name: tanh, cost: Transcendental, exact: false,
         domain: All, sensitive: Never,
         real: (|x| x.tanh()),
-        complex: (|z| z.tanh()),
+        complex: (|z| z.ctanh()),
         complex_to_real: none,
         int: none,
         // tanh' = 1 - tanh².
@@ -569,12 +570,13 @@ unary_ops! {
             &b.unary(UnaryOp::Exp, &b.unary(UnaryOp::Neg, &b.mul(x, x))),
         ))),
     }
-    /// Tangent. Float and complex.
+    /// Tangent. Float and complex; complex operands as `-i · tanh(i z)` by Kahan's
+    /// algorithm ([`crate::complex_math`]).
     Tan {
         name: tan, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
         real: (|x| x.tan()),
-        complex: (|z| z.tan()),
+        complex: (|z| z.ctan()),
         complex_to_real: none,
         int: none,
         // tan' = 1 + tan².
