@@ -54,22 +54,24 @@ def records_by_workload(stdout):
     return res
 
 
-def run_jax(workloads, threads):
+def timed_records(cmd, out_flag):
+    """Runs a peer script that writes JSON lines to the file after `out_flag`; its records
+    that have a median."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
         path = fh.name
-    cmd = [sys.executable, os.path.join(PEERS, "workloads.py"), "--system", "jax",
-           "--threads", str(threads), "--workload", workloads, "--json", path]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd + [out_flag, path], capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-3000:])
-    res = {}
     with open(path) as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if "median_ms" in rec:
-                res[rec["workload"]] = rec
+        recs = [rec for rec in map(json.loads, fh) if "median_ms" in rec]
     os.unlink(path)
-    return res
+    return recs
+
+
+def run_jax(workloads, threads):
+    cmd = [sys.executable, os.path.join(PEERS, "workloads.py"), "--system", "jax",
+           "--threads", str(threads), "--workload", workloads]
+    return {rec["workload"]: rec for rec in timed_records(cmd, "--json")}
 
 
 def run_linalg_jax(workloads, threads, min_time):
@@ -89,20 +91,11 @@ def run_einsum_peers(instances, threads):
     {"einsum_<instance>": {"jax": rec, "numpy": rec}}."""
     if not instances:
         return {}
-    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
-        path = fh.name
     cmd = [sys.executable, os.path.join(PEERS, "einsum", "run_peers.py"), "--systems", "numpy,jax",
-           "--threads", str(threads), "--instances", ",".join(instances), "--out", path]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.stderr.write(out.stderr[-3000:])
+           "--threads", str(threads), "--instances", ",".join(instances)]
     res = {}
-    with open(path) as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if "median_ms" in rec:
-                res.setdefault("einsum_" + rec["instance"], {})[rec["system"].split("@")[0]] = rec
-    os.unlink(path)
+    for rec in timed_records(cmd, "--out"):
+        res.setdefault("einsum_" + rec["instance"], {})[rec["system"].split("@")[0]] = rec
     return res
 
 

@@ -598,17 +598,19 @@ fn main() -> Res<()> {
             }
         };
         let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let timing = if xla {
+        // The run times, and the CPU memory plan's peak (the XLA backend reports none).
+        let (timing, peak) = if xla {
             let mut exec = GraphExecutor::new(tenferro_xla::XlaBackend::from_env()?);
-            time_runs(&mut exec, &built, min_time)?
+            (time_runs(&mut exec, &built, min_time)?, String::new())
         } else {
             let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
             exec.register_extension(tenferro_linalg::register_runtime)?;
             let t = time_runs(&mut exec, &built, min_time)?;
+            let prepared = exec.prepare(&built.program)?;
             if show {
-                eprintln!("{}\n{}", built.program, exec.prepare(&built.program)?);
+                eprintln!("{}\n{prepared}", built.program);
             }
-            t
+            (t, format!(", \"peak_bytes\": {}", prepared.peak_bytes()))
         };
         let system = if xla { "tenferro-xla" } else { "tenferro" };
         let (times, first_ms) = match timing {
@@ -622,16 +624,6 @@ fn main() -> Res<()> {
             }
         };
         let median = times[times.len() / 2];
-        let peak = if xla {
-            String::new()
-        } else {
-            let mut exec = GraphExecutor::new(CpuBackend::with_threads(threads));
-            exec.register_extension(tenferro_linalg::register_runtime)?;
-            format!(
-                ", \"peak_bytes\": {}",
-                exec.prepare(&built.program)?.peak_bytes()
-            )
-        };
         let gbps = min_bytes(id)
             .map(|b| format!(", \"min_bytes_GBps\": {:.2}", b / (median * 1e-3) / 1e9))
             .unwrap_or_default();

@@ -240,33 +240,29 @@ fn reorder<T: Copy>(shape: &[usize], src: &[T], from_row_major: bool) -> Vec<T> 
     }
     let mut idx = vec![0usize; r];
     let mut roff = 0usize;
+    // The next column-major multi-index and its row-major offset.
+    let advance = |idx: &mut [usize], roff: &mut usize| {
+        for d in 0..r {
+            idx[d] += 1;
+            *roff += rstride[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            *roff -= rstride[d] * shape[d];
+            idx[d] = 0;
+        }
+    };
     if from_row_major {
         for _ in 0..n {
             out.push(src[roff]);
-            for d in 0..r {
-                idx[d] += 1;
-                roff += rstride[d];
-                if idx[d] < shape[d] {
-                    break;
-                }
-                roff -= rstride[d] * shape[d];
-                idx[d] = 0;
-            }
+            advance(&mut idx, &mut roff);
         }
     } else {
         // scatter: column-major position k goes to row-major offset roff
         out.resize(n, src[0]);
         for &v in src {
             out[roff] = v;
-            for d in 0..r {
-                idx[d] += 1;
-                roff += rstride[d];
-                if idx[d] < shape[d] {
-                    break;
-                }
-                roff -= rstride[d] * shape[d];
-                idx[d] = 0;
-            }
+            advance(&mut idx, &mut roff);
         }
     }
     out

@@ -42,8 +42,9 @@ pub(crate) fn eigvals(a: &TracedTensor) -> Result<TracedTensor> {
 pub(crate) mod rule {
     use crate::attrs::{decoded, Eigen};
     use crate::ops::{eig_distinct_op, eig_op, solve_op};
+    use crate::rules::{eigen_pair, expect_args};
     use crate::util::{cast, diag_part, eye_like, mm, ok, spread};
-    use tenferro_ad::{AdError, ExtensionRule, Result};
+    use tenferro_ad::{ExtensionRule, Result};
     use tenferro_ir::{DType, ExtensionOp};
     use tenferro_runtime::TracedTensor;
 
@@ -73,12 +74,7 @@ pub(crate) mod rule {
             outputs: &[TracedTensor],
             tangents: &[Option<TracedTensor>],
         ) -> Result<Vec<Option<TracedTensor>>> {
-            if inputs.len() != 1 || tangents.len() != 1 {
-                return Err(AdError::BadArgument {
-                    transform: "jvp",
-                    message: format!("rule of `{}` expects one operand", op.name),
-                });
-            }
+            expect_args(op, 1, inputs, tangents)?;
             let Eigen {
                 eigenvectors: vectors,
                 derivative_eps: eps,
@@ -87,13 +83,8 @@ pub(crate) mod rule {
                 return Ok(vec![None; outputs.len()]);
             };
             let a = &inputs[0];
-            let full;
-            let (w, v) = if vectors {
-                (&outputs[0], &outputs[1])
-            } else {
-                full = eig_op(a, true, eps)?;
-                (&full[0], &full[1])
-            };
+            let (w, v) = eigen_pair(vectors, outputs, || eig_op(a, true, eps))?;
+            let (w, v) = (&w, &v);
             let cd = w.dtype()?;
             let dac = cast(da, cd)?;
             let x = solve_op(v, &mm(&dac, v)?, false)?; // V⁻¹ dA V

@@ -141,7 +141,8 @@ impl<R: ExtensionRule> ExtensionRule for TrailingBatch<R> {
     }
 }
 
-fn expect_args(
+/// An error unless the rule of `op` got `n_in` operands and as many tangents.
+pub(crate) fn expect_args(
     op: &ExtensionOp,
     n_in: usize,
     inputs: &[TracedTensor],
@@ -159,6 +160,33 @@ fn expect_args(
         });
     }
     Ok(())
+}
+
+/// The eigenvalues and eigenvectors an eigen rule differentiates through: the op's
+/// outputs when it computed vectors, else `with_vectors()` (the decomposition again, with
+/// vectors).
+pub(crate) fn eigen_pair(
+    vectors: bool,
+    outputs: &[TracedTensor],
+    with_vectors: impl FnOnce() -> tenferro_runtime::Result<Vec<TracedTensor>>,
+) -> Result<(TracedTensor, TracedTensor)> {
+    let full;
+    let pair = if vectors {
+        outputs
+    } else {
+        full = with_vectors()?;
+        &full
+    };
+    match pair {
+        [w, v, ..] => Ok((w.clone(), v.clone())),
+        _ => Err(AdError::BadArgument {
+            transform: "jvp",
+            message: format!(
+                "an eigendecomposition gave {} results, expected values and vectors",
+                pair.len()
+            ),
+        }),
+    }
 }
 
 fn not_linear(op: &ExtensionOp, what: &str) -> AdError {
@@ -694,13 +722,8 @@ impl ExtensionRule for EighRule {
             return Ok(vec![None; outputs.len()]);
         };
         let a = &inputs[0];
-        let full;
-        let (w, v) = if vectors {
-            (&outputs[0], &outputs[1])
-        } else {
-            full = eigh_op_with(a, true, eps)?;
-            (&full[0], &full[1])
-        };
+        let (w, v) = eigen_pair(vectors, outputs, || eigh_op_with(a, true, eps))?;
+        let (w, v) = (&w, &v);
         let dtype = a.dtype()?;
         let vdv = mm(&mm(&adjoint(v)?, &hermitian_part(da)?)?, v)?;
         let dw = ok(diag_part(&vdv)?.real())?;
