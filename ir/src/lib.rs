@@ -30,7 +30,10 @@ pub use dtype::{col_major_strides, DType, TensorType};
 pub use error::{AttrError, IrError};
 pub use function::{Function, Inst, Value, ValueData, ValueDef};
 pub use infer::{checked_numel, gather_shape, infer_types};
-pub use op::{Attr, AttrReader, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp};
+pub use op::{
+    Attr, AttrReader, BinaryOp, CmpOp, DotDims, ExtensionOp, Op, ReduceOp, UnaryOp,
+    SUBSET_FLAG_ATTR, SUBSET_RESULTS_ATTR,
+};
 pub use optable::{
     Domain, ElemCost, ElemMap, ElemMap2, IeeeMinMax, IntShift, RuleBuilder, Sensitivity, UnaryJvp,
 };

@@ -130,6 +130,13 @@ pub enum Attr {
     Str(String),
 }
 
+/// Reserved [`ExtensionOp`] attribute: the bool attribute that selects the richer variant
+/// of an op (see [`ExtensionOp::with_superset`]).
+pub const SUBSET_FLAG_ATTR: &str = "subset_of";
+/// Reserved [`ExtensionOp`] attribute: the positions of an op's results among its richer
+/// variant's results (see [`ExtensionOp::with_superset`]).
+pub const SUBSET_RESULTS_ATTR: &str = "subset_results";
+
 /// An operation defined by an extension crate (e.g. `linalg.cholesky`). The IR knows only
 /// its name, attributes and result types; kernels and AD rules come from the extension,
 /// registered on an executor or an `AdContext`.
@@ -157,6 +164,56 @@ impl ExtensionOp {
     pub fn with_attr(mut self, key: impl Into<String>, value: Attr) -> ExtensionOp {
         self.attrs.insert(key.into(), value);
         self
+    }
+
+    /// Declares that this op computes part of what a richer variant of it computes: the
+    /// same op on the same operands with the bool attribute `flag` set to `true` (and no
+    /// declaration) has this op's results at `positions` among its own, with the same
+    /// values. For example `linalg.svd` without `compute_uv` gives `S`, which is result 1
+    /// of the op with `compute_uv`. Common subexpression elimination then computes the
+    /// richer op once when a program holds both (as the value and derivative of
+    /// singular values do). The declaration is stored in the reserved attributes
+    /// [`SUBSET_FLAG_ATTR`] and [`SUBSET_RESULTS_ATTR`], which attribute readers skip.
+    pub fn with_superset(self, flag: &str, positions: &[usize]) -> ExtensionOp {
+        let positions = positions
+            .iter()
+            .map(|&p| i64::try_from(p).unwrap_or(i64::MAX))
+            .collect();
+        self.with_attr(SUBSET_FLAG_ATTR, Attr::Str(flag.to_string()))
+            .with_attr(SUBSET_RESULTS_ATTR, Attr::Ints(positions))
+    }
+
+    /// The richer variant declared by [`ExtensionOp::with_superset`] (its result types
+    /// left empty: they are not known here) and the positions of this op's results among
+    /// its results; `None` without a well-formed declaration.
+    pub fn superset(&self) -> Option<(ExtensionOp, Vec<usize>)> {
+        let Some(Attr::Str(flag)) = self.attrs.get(SUBSET_FLAG_ATTR) else {
+            return None;
+        };
+        let Some(Attr::Ints(pos)) = self.attrs.get(SUBSET_RESULTS_ATTR) else {
+            return None;
+        };
+        if pos.len() != self.results.len()
+            || !matches!(self.attrs.get(flag), Some(Attr::Bool(false)))
+        {
+            return None;
+        }
+        let positions = pos
+            .iter()
+            .map(|&p| usize::try_from(p).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let mut attrs = self.attrs.clone();
+        attrs.remove(SUBSET_FLAG_ATTR);
+        attrs.remove(SUBSET_RESULTS_ATTR);
+        attrs.insert(flag.clone(), Attr::Bool(true));
+        Some((
+            ExtensionOp {
+                name: self.name.clone(),
+                attrs,
+                results: Vec::new(),
+            },
+            positions,
+        ))
     }
 
     /// A bool attribute.
@@ -266,6 +323,7 @@ impl<'a> AttrReader<'a> {
             .op
             .attrs
             .keys()
+            .filter(|k| *k != SUBSET_FLAG_ATTR && *k != SUBSET_RESULTS_ATTR)
             .find(|k| !self.read.contains(&k.as_str()))
         {
             None => Ok(()),

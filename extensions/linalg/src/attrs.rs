@@ -232,7 +232,7 @@ impl Svd {
         let keep = self
             .keep
             .map_or(0, |k| i64::try_from(k).unwrap_or(i64::MAX));
-        ExtensionOp::new(SVD, results)
+        let op = ExtensionOp::new(SVD, results)
             .with_attr("compute_uv", Attr::Bool(self.compute_uv))
             .with_attr("keep", Attr::Int(keep))
             .with_attr("full_matrices", Attr::Bool(self.full_matrices))
@@ -240,7 +240,13 @@ impl Svd {
             .with_attr(
                 "derivative_eps",
                 Attr::FloatBits(self.derivative_eps.to_bits()),
-            )
+            );
+        if self.compute_uv {
+            op
+        } else {
+            // S alone is result 1 of the op with vectors.
+            op.with_superset("compute_uv", &[1])
+        }
     }
 
     /// Reads the attributes of a `linalg.svd`.
@@ -278,12 +284,18 @@ impl Eigen {
     /// The op `name` (`linalg.eigh` or `linalg.eig`) with result types `results`:
     /// attributes `eigenvectors`, `derivative_eps`.
     fn encode_as(&self, name: &str, results: Vec<TensorType>) -> ExtensionOp {
-        ExtensionOp::new(name, results)
+        let op = ExtensionOp::new(name, results)
             .with_attr("eigenvectors", Attr::Bool(self.eigenvectors))
             .with_attr(
                 "derivative_eps",
                 Attr::FloatBits(self.derivative_eps.to_bits()),
-            )
+            );
+        if self.eigenvectors {
+            op
+        } else {
+            // The eigenvalues alone are result 0 of the op with vectors.
+            op.with_superset("eigenvectors", &[0])
+        }
     }
 
     fn decode_as(op: &ExtensionOp, name: &str) -> Result<Eigen, AttrError> {

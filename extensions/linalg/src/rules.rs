@@ -48,7 +48,7 @@ use crate::ops::{
 };
 use crate::util::{
     adjoint, cast, const_matrix, diag_embed, diag_part, eye_like, hermitian_part, masked, mm, ok,
-    spread, tril, triu,
+    re_diag_adjoint_mm, spread, tril, triu,
 };
 use tenferro_ad::{AdError, ExtensionRule, Result, Rules, TransposeArg};
 use tenferro_ir::ExtensionOp;
@@ -562,11 +562,12 @@ impl ExtensionRule for SvdRule {
         let dtype = a.dtype()?;
         let v = adjoint(vh)?;
         let ut = adjoint(u)?;
-        let ds_mat = mm(&mm(&ut, da)?, &v)?;
-        let ds = ok(diag_part(&ds_mat)?.real())?;
+        let dav = mm(da, &v)?;
         if !compute_uv {
-            return Ok(vec![Some(ds)]);
+            return Ok(vec![Some(re_diag_adjoint_mm(u, &dav)?)]);
         }
+        let ds_mat = mm(&ut, &dav)?;
+        let ds = ok(diag_part(&ds_mat)?.real())?;
         let k = s.shape()?[0];
         let sty = s.ty()?;
         let kk: Vec<usize> = [k, k].iter().chain(&sty.shape[1..]).copied().collect();
@@ -626,7 +627,6 @@ impl ExtensionRule for SvdRule {
                 cast(&ok(1.0 / s)?, dtype)?
             };
             if m > n {
-                let dav = mm(da, &v)?;
                 let perp = sub(&dav, &mm(u, &mm(&ut, &dav)?)?)?;
                 let sh = perp.shape()?;
                 du = add(&du, &mul(&perp, &spread(&inv_s, &sh, 1)?)?)?;
@@ -725,11 +725,12 @@ impl ExtensionRule for EighRule {
         let (w, v) = eigen_pair(vectors, outputs, || eigh_op_with(a, true, eps))?;
         let (w, v) = (&w, &v);
         let dtype = a.dtype()?;
-        let vdv = mm(&mm(&adjoint(v)?, &hermitian_part(da)?)?, v)?;
-        let dw = ok(diag_part(&vdv)?.real())?;
+        let hv = mm(&hermitian_part(da)?, v)?;
         if !vectors {
-            return Ok(vec![Some(dw)]);
+            return Ok(vec![Some(re_diag_adjoint_mm(v, &hv)?)]);
         }
+        let vdv = mm(&adjoint(v)?, &hv)?;
+        let dw = ok(diag_part(&vdv)?.real())?;
         let wty = w.ty()?;
         let n = wty.shape[0];
         let nn: Vec<usize> = [n, n].iter().chain(&wty.shape[1..]).copied().collect();

@@ -119,6 +119,17 @@ pub(crate) fn mm(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
     a.matmul(b)
 }
 
+/// `Re diag(Uᴴ X)` `[k, batch..]` for `u`, `x` `[m, k, batch..]`: `Re Σᵢ conj(u[i, j]) x[i, j]`,
+/// an elementwise product and a sum instead of the `k × k` matrix product.
+pub(crate) fn re_diag_adjoint_mm(u: &TracedTensor, x: &TracedTensor) -> Result<TracedTensor> {
+    let uc = if is_complex(u.dtype()?) {
+        u.conj()
+    } else {
+        u.clone()
+    };
+    ok((&uc * x).reduce_sum(&[0]).real())
+}
+
 /// The diagonal `[k, batch..]` of `x` `[m, n, batch..]`, `k = min(m, n)`.
 pub(crate) fn diag_part(x: &TracedTensor) -> Result<TracedTensor> {
     let ty = x.ty()?;

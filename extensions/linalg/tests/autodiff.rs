@@ -513,3 +513,65 @@ fn det_derivative_at_a_singular_matrix_is_an_error_not_nan() {
 fn real_t(v: &[f64]) -> tenferro_runtime::Tensor {
     tenferro_runtime::Tensor::from_vec_col_major(vec![2, 2], v.to_vec()).unwrap()
 }
+
+/// The value and the derivative of eigenvalues or singular values compile to one
+/// factorization (with vectors, which the rule needs): the values-only op declares the
+/// op with vectors as its richer variant, and CSE keeps that one.
+#[test]
+fn values_and_their_derivative_share_one_factorization() {
+    let n = 4;
+    let ad = ad();
+    let mut rng = Rng::new(41);
+    let m = rng.vec(n * n, false);
+    let sym: Vec<C> = (0..n * n)
+        .map(|k| (m[k] + m[(k % n) * n + k / n]) * 0.5)
+        .collect();
+    let r = rng.vec(n * n, false);
+    let dir: Vec<C> = (0..n * n)
+        .map(|k| (r[k] + r[(k % n) * n + k / n]) * 0.5)
+        .collect();
+    let x = traced(DType::F64, &[n, n], &sym);
+    let t = traced(DType::F64, &[n, n], &dir);
+    let cases: [(&str, TracedTensor); 3] = [
+        ("linalg.svd", x.svdvals().unwrap()),
+        ("linalg.eigh", x.eigvalsh().unwrap()),
+        ("linalg.eig", x.eigvals().unwrap()),
+    ];
+    for (name, vals) in cases {
+        let d = ad.jvp(&vals, &x, &t).unwrap();
+        let program = compile(&[&vals, &d]);
+        let count = program
+            .function()
+            .insts()
+            .iter()
+            .filter(|i| matches!(&i.op, tenferro_ir::Op::Extension(e) if e.name == name))
+            .count();
+        assert_eq!(
+            count,
+            1,
+            "{name}: {}",
+            tenferro_ir::print(program.function())
+        );
+        // The shared values equal the values-only op's, and the JVP its finite difference.
+        let alone = run(&[&vals]);
+        let both = run(&[&vals, &d]);
+        assert_close(&values(&both[0]), &values(&alone[0]), 1e-12, name);
+        let h = 1e-6;
+        let shifted = |s: f64| {
+            let v: Vec<C> = sym.iter().zip(&dir).map(|(a, b)| a + b * s).collect();
+            let xs = traced(DType::F64, &[n, n], &v);
+            let out = match name {
+                "linalg.svd" => xs.svdvals().unwrap(),
+                "linalg.eigh" => xs.eigvalsh().unwrap(),
+                _ => xs.eigvals().unwrap(),
+            };
+            values(&run(&[&out])[0])
+        };
+        let (p, q) = (shifted(h), shifted(-h));
+        let fd: Vec<C> = p.iter().zip(&q).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+        let got = values(&both[1]);
+        if name != "linalg.eig" {
+            assert_close(&got, &fd, 1e-6, name);
+        }
+    }
+}
