@@ -7,13 +7,15 @@
 //! The default pipelines are listed in one place, [`Pipeline::for_level`]:
 //! - O0: nothing;
 //! - O1: verify, dce, cse, constant folding, dce, memory-aware order ([`reorder`]);
-//! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse.
+//! - O2: O1's passes with e-graph simplification ([`egraph`]) after cse, then horizontal
+//!   fusion of products sharing an operand ([`hdot`]).
 
 pub mod cost;
 pub mod cse;
 pub mod dce;
 pub mod egraph;
 pub mod fold;
+pub mod hdot;
 mod pipeline;
 mod rebuild;
 pub mod reorder;

@@ -24,7 +24,7 @@ pub enum PassError {
         message: String,
     },
     /// An unknown pass name in an explicit list.
-    #[error("unknown pass `{0}` (known: verify, dce, cse, fold, egraph, reorder)")]
+    #[error("unknown pass `{0}` (known: verify, dce, cse, fold, egraph, hdot, reorder)")]
     UnknownPass(String),
 }
 
@@ -35,9 +35,10 @@ pub enum OptLevel {
     O0,
     /// verify, dce, cse, constant folding, memory-aware order.
     O1,
-    /// O1 plus e-graph simplification (bit-exact rules only). The default: it costs well
-    /// under a millisecond on typical derivative programs and removes what AD leaves
-    /// behind (multiplications by ones, transposes of transposes, ...).
+    /// O1 plus e-graph simplification (bit-exact rules only) and horizontal fusion of
+    /// products that share an operand. The default: it costs well under a millisecond on
+    /// typical derivative programs and removes what AD leaves behind (multiplications by
+    /// ones, transposes of transposes, ...).
     #[default]
     O2,
 }
@@ -57,6 +58,8 @@ pub enum PassSpec {
     EGraph(crate::egraph::EGraphOptions),
     /// Memory-aware instruction order (see [`crate::reorder`]).
     Reorder,
+    /// Horizontal fusion of products sharing an operand (see [`crate::hdot`]).
+    HDot,
 }
 
 impl PassSpec {
@@ -69,6 +72,7 @@ impl PassSpec {
             PassSpec::Fold => "fold",
             PassSpec::EGraph(_) => "egraph",
             PassSpec::Reorder => "reorder",
+            PassSpec::HDot => "hdot",
         }
     }
 
@@ -81,6 +85,7 @@ impl PassSpec {
             "fold" => Ok(PassSpec::Fold),
             "egraph" => Ok(PassSpec::EGraph(Default::default())),
             "reorder" => Ok(PassSpec::Reorder),
+            "hdot" => Ok(PassSpec::HDot),
             other => Err(PassError::UnknownPass(other.to_string())),
         }
     }
@@ -149,6 +154,7 @@ impl Pipeline {
                 Dce,
                 Cse,
                 EGraph(Default::default()),
+                HDot,
                 Fold,
                 Dce,
                 Reorder,
@@ -229,5 +235,6 @@ fn run_pass(spec: &PassSpec, f: &mut Function) -> Result<PassStats, PassError> {
         PassSpec::Fold => crate::fold::run(f),
         PassSpec::EGraph(opts) => Ok(crate::egraph::run(f, opts)),
         PassSpec::Reorder => crate::reorder::run(f),
+        PassSpec::HDot => crate::hdot::run(f),
     }
 }

@@ -220,7 +220,7 @@ fn o2_runs_the_egraph_pass_after_cse() {
     let names: Vec<&str> = p.passes.iter().map(|s| s.name()).collect();
     assert_eq!(
         names,
-        ["verify", "dce", "cse", "egraph", "fold", "dce", "reorder"]
+        ["verify", "dce", "cse", "egraph", "hdot", "fold", "dce", "reorder"]
     );
     assert_eq!(
         PassSpec::from_name("egraph").unwrap(),
