@@ -23,7 +23,7 @@ use tenferro_runtime::{
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const IDS: [&str; 22] = [
+const IDS: [&str; 23] = [
     "W1",
     "W2_fwd_1e6",
     "W2_grad_1e6",
@@ -43,6 +43,7 @@ const IDS: [&str; 22] = [
     "W7_complex_grad",
     // Not in the peer table: memory-bound kernels against STREAM.
     "S_triad_1e7",
+    "S_stream_triad_1e7",
     "S_sum_1e7",
     // The two products of W4_vjp alone: A·Bᵀ and (Aᵀ·G)ᵀ, 1024² f64.
     "S_mm_nt_f64",
@@ -436,7 +437,7 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
 /// Bytes a memory-bound workload must move at least (for GB/s).
 fn min_bytes(id: &str) -> Option<f64> {
     match id {
-        "S_triad_1e7" => Some(3.0 * 8e7),
+        "S_triad_1e7" | "S_stream_triad_1e7" => Some(3.0 * 8e7),
         "S_sum_1e7" => Some(8e7),
         "W2_fwd_1e7" => Some(1.6e8),
         "W2_grad_1e7" => Some(2.4e8),
@@ -480,6 +481,51 @@ fn tiny_add(threads: usize) -> Res<()> {
         times[0]
     );
     Ok(())
+}
+
+/// The machine's STREAM triad, the reference for `S_triad_1e7`: `a = b + 3·c` on f64[1e7]
+/// with `a` allocated once and written in place, split over `threads` scoped threads
+/// (what STREAM's OpenMP loop does). Prints its median and GB/s like the other rows.
+fn stream_triad(threads: usize, min_time: f64) {
+    let n = 10_000_000;
+    let b: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+    let c: Vec<f64> = (0..n).map(|i| (i % 5) as f64).collect();
+    let mut a = vec![0.0f64; n];
+    let chunk = n.div_ceil(threads.max(1));
+    let mut run = || {
+        std::thread::scope(|s| {
+            for ((a, b), c) in a
+                .chunks_mut(chunk)
+                .zip(b.chunks(chunk))
+                .zip(c.chunks(chunk))
+            {
+                s.spawn(move || {
+                    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
+                        *a = b + 3.0 * c;
+                    }
+                });
+            }
+        });
+    };
+    for _ in 0..3 {
+        run();
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 10 || start.elapsed().as_secs_f64() < min_time {
+        let t = Instant::now();
+        run();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    std::hint::black_box(&a);
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{{\"system\": \"stream\", \"workload\": \"S_stream_triad_1e7\", \"threads\": {threads}, \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"n\": {}, \"min_bytes_GBps\": {:.2}}}",
+        times[0],
+        times.len(),
+        3.0 * 8e7 / (median * 1e-3) / 1e9
+    );
 }
 
 /// Runs `built` once (the first call, timed), three warm-up runs, then timed runs until
@@ -584,6 +630,10 @@ fn main() -> Res<()> {
     for id in select(&workloads) {
         if id == "S_add_f64x4" {
             tiny_add(threads)?;
+            continue;
+        }
+        if id == "S_stream_triad_1e7" {
+            stream_triad(threads, min_time);
             continue;
         }
         let t0 = Instant::now();

@@ -27,7 +27,9 @@ fn values(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) / 4.0
         })
         .collect()
@@ -69,7 +71,9 @@ fn hvp_products_sharing_a_matrix_merge_and_keep_their_values() {
     }
     let two = run(&o2, &ins2, n, 2);
     assert!(
-        got.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()),
+        got.iter()
+            .zip(&two)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
         "1 and 2 threads differ"
     );
 }
