@@ -49,6 +49,10 @@ impl StridedCopy {
             return;
         }
         let (n0, s0, d0) = (self.shape[0], self.src_strides[0], self.dst_strides[0]);
+        if self.is_transposing() {
+            self.run_tiled(src, dst);
+            return;
+        }
         for_each_outer(
             &self.shape,
             &[&self.src_strides, &self.dst_strides],
@@ -67,6 +71,48 @@ impl StridedCopy {
         );
     }
 }
+
+impl StridedCopy {
+    /// Whether axes 0 and 1 are contiguous on opposite sides (a transpose: one side's
+    /// inner loop would jump a full row per element) and both span at least one tile.
+    fn is_transposing(&self) -> bool {
+        if self.shape.len() < 2 || self.shape[0] < TILE || self.shape[1] < TILE {
+            return false;
+        }
+        let (s, d) = (&self.src_strides, &self.dst_strides);
+        (d[0] == 1 && s[1] == 1 && s[0] != 1) || (s[0] == 1 && d[1] == 1 && d[0] != 1)
+    }
+
+    /// The copy in `TILE × TILE` blocks of axes 0 and 1, so that the source lines and
+    /// destination lines of a block stay cached while it is moved.
+    fn run_tiled<T: Copy>(&self, src: &[T], dst: &mut [T]) {
+        let (n0, n1) = (self.shape[0], self.shape[1]);
+        let (s0, s1) = (self.src_strides[0], self.src_strides[1]);
+        let (d0, d1) = (self.dst_strides[0], self.dst_strides[1]);
+        for_each_outer(
+            &self.shape[1..],
+            &[&self.src_strides[1..], &self.dst_strides[1..]],
+            [self.src_offset, self.dst_offset],
+            |[so, dof]| {
+                for j0 in (0..n1).step_by(TILE) {
+                    let j1 = (j0 + TILE).min(n1);
+                    for i0 in (0..n0).step_by(TILE) {
+                        let i1 = (i0 + TILE).min(n0);
+                        for j in j0..j1 {
+                            let (sj, dj) = (so + j * s1, dof + j * d1);
+                            for i in i0..i1 {
+                                dst[dj + i * d0] = src[sj + i * s0];
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// Side of the square blocks in which a transposing copy moves its elements.
+const TILE: usize = 16;
 
 /// Drops axes of size 1 and merges axis `a+1` into axis `a` when, for every stride list,
 /// `strides[a+1] == strides[a] * shape[a]`. An empty shape with elements stays empty

@@ -1,8 +1,15 @@
 //! `dot_general` as batched GEMM. Each operand is seen as `batch` column-major-or-row-major
 //! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
 //! When an operand's axis groups are already single strided runs, faer reads it in place;
-//! otherwise it is packed once into a contiguous `[rows, cols, batch]` buffer. faer's GEMM
-//! runs per batch (f32, f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
+//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (f32,
+//! f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
+//!
+//! faer's x86 GEMM packs its left operand but streams its right operand (`rhs`, or `lhsᵀ`
+//! when the transpose of the product is written) in place, one `k`-long column per output
+//! column: when that operand's contracting axis is not contiguous, each step of `k` jumps a
+//! full row, which at power-of-two strides maps every access to the same cache sets and
+//! runs at about half speed. A large enough product therefore packs that operand with its
+//! contracting axis contiguous first (an `O(k·n)` tiled copy against `O(m·k·n)` flops).
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
 //! through a `[m, n, batch]` buffer and one strided copy.
 
@@ -15,11 +22,31 @@ use num_complex::{Complex32, Complex64};
 use tenferro_ir::{col_major_strides, DType, Data, DotDims, TensorType};
 use tenferro_runtime::Result;
 
+/// Which matrix axis of an operand must have stride 1 for it to be read in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    /// Either (faer reads any column- or row-major matrix).
+    Any,
+    /// The rows (a column-major matrix); packed `[rows, cols, batch]`.
+    Rows,
+    /// The columns (a row-major matrix); packed `[cols, rows, batch]`.
+    Cols,
+}
+
+/// An operand's axes: its shape and which axes make the matrix rows, columns and batch.
+#[derive(Clone, Debug)]
+struct OperandAxes {
+    shape: Vec<usize>,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    batch: Vec<usize>,
+}
+
 /// How one operand is read as `batch` matrices of `rows × cols`.
 #[derive(Clone, Debug)]
 struct OperandPlan {
-    /// A packing copy into contiguous `[rows, cols, batch]`, when the operand cannot be
-    /// viewed in place.
+    /// A packing copy into a contiguous buffer (`[rows, cols, batch]` or, for
+    /// [`Unit::Cols`], `[cols, rows, batch]`), when the operand is not read in place.
     pack: Option<StridedCopy>,
     row_stride: usize,
     col_stride: usize,
@@ -56,7 +83,13 @@ fn offsets(shape: &[usize], strides: &[usize], axes: &[usize]) -> Vec<usize> {
 }
 
 impl OperandPlan {
-    fn new(shape: &[usize], row_axes: &[usize], col_axes: &[usize], batch_axes: &[usize]) -> Self {
+    fn new(ax: &OperandAxes, unit: Unit) -> Self {
+        let OperandAxes {
+            shape,
+            rows: row_axes,
+            cols: col_axes,
+            batch: batch_axes,
+        } = ax;
         let strides = col_major_strides(shape);
         let rows: usize = row_axes.iter().map(|&a| shape[a]).product();
         let cols: usize = col_axes.iter().map(|&a| shape[a]).product();
@@ -65,7 +98,12 @@ impl OperandPlan {
         if let (Some(rs), Some(cs)) = (rs, cs) {
             let rs = if rows <= 1 { 1 } else { rs };
             let cs = if cols <= 1 { 1 } else { cs };
-            if rs == 1 || cs == 1 {
+            let in_place = match unit {
+                Unit::Any => rs == 1 || cs == 1,
+                Unit::Rows => rs == 1,
+                Unit::Cols => cs == 1,
+            };
+            if in_place {
                 return OperandPlan {
                     pack: None,
                     row_stride: rs,
@@ -74,15 +112,25 @@ impl OperandPlan {
                 };
             }
         }
-        let order: Vec<usize> = row_axes
+        let (first, second) = if unit == Unit::Cols {
+            (col_axes, row_axes)
+        } else {
+            (row_axes, col_axes)
+        };
+        let order: Vec<usize> = first
             .iter()
-            .chain(col_axes)
+            .chain(second)
             .chain(batch_axes)
             .copied()
             .collect();
         let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
         let src: Vec<usize> = order.iter().map(|&a| strides[a]).collect();
         let batch: usize = batch_axes.iter().map(|&a| shape[a]).product();
+        let (row_stride, col_stride) = if unit == Unit::Cols {
+            (cols.max(1), 1)
+        } else {
+            (1, rows.max(1))
+        };
         OperandPlan {
             pack: Some(StridedCopy::new(
                 &it_shape,
@@ -91,8 +139,8 @@ impl OperandPlan {
                 0,
                 &col_major_strides(&it_shape),
             )),
-            row_stride: 1,
-            col_stride: rows.max(1),
+            row_stride,
+            col_stride,
             batch_offsets: (0..batch).map(|b| b * rows * cols).collect(),
         }
     }
@@ -111,6 +159,45 @@ impl OperandPlan {
     }
 }
 
+/// Fewest output rows for which the GEMM's streamed operand is packed contiguous along
+/// `k` (see the module documentation): below it the operand is read too few times for
+/// the copy to pay.
+const PACK_STREAMED_MIN_ROWS: usize = 128;
+
+/// Whether a GEMM writing `rows × cols` over `k` packs its streamed operand when that
+/// operand's contracting axis is strided. Products of one row or column, or of `k = 1`,
+/// are matrix-vector products or rank-1 updates that faer runs without the GEMM.
+fn pack_streamed(rows: usize, cols: usize, k: usize) -> bool {
+    rows >= PACK_STREAMED_MIN_ROWS && cols >= 2 && k >= 2
+}
+
+/// How the operands of an `[m, n, k]` product are read. The GEMM streams its right operand
+/// in place (see the module documentation): `rhs`, or `lhsᵀ` when the transpose of the
+/// product is written. When the product has enough output rows to re-read that operand
+/// many times, it is packed unless its contracting axis is already contiguous.
+fn operand_plans(
+    lhs: &OperandAxes,
+    rhs: &OperandAxes,
+    dtype: DType,
+    [m, n, k]: [usize; 3],
+    transposed_out: bool,
+) -> (OperandPlan, OperandPlan) {
+    let float = !matches!(dtype, DType::I64 | DType::I32);
+    let (lhs_unit, rhs_unit) = if !float {
+        (Unit::Any, Unit::Any)
+    } else if transposed_out {
+        let pack = pack_streamed(n, m, k);
+        (if pack { Unit::Cols } else { Unit::Any }, Unit::Any)
+    } else {
+        let pack = pack_streamed(m, n, k);
+        (Unit::Any, if pack { Unit::Rows } else { Unit::Any })
+    };
+    (
+        OperandPlan::new(lhs, lhs_unit),
+        OperandPlan::new(rhs, rhs_unit),
+    )
+}
+
 /// A planned `dot_general`.
 #[derive(Clone, Debug)]
 pub(crate) struct DotPlan {
@@ -119,6 +206,8 @@ pub(crate) struct DotPlan {
     m: usize,
     n: usize,
     k: usize,
+    lhs_axes: OperandAxes,
+    rhs_axes: OperandAxes,
     lhs: OperandPlan,
     rhs: OperandPlan,
     /// `[m, n, batch]` → `[batch, m, n]` copy, for batched products.
@@ -149,14 +238,29 @@ impl DotPlan {
         let unbatch = (batch > 1 && out.numel() > 0).then(|| {
             StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
         });
+        let lhs_axes = OperandAxes {
+            shape: l.shape.clone(),
+            rows: lfree.clone(),
+            cols: d.lhs_contract.clone(),
+            batch: d.lhs_batch.clone(),
+        };
+        let rhs_axes = OperandAxes {
+            shape: r.shape.clone(),
+            rows: d.rhs_contract.clone(),
+            cols: rfree.clone(),
+            batch: d.rhs_batch.clone(),
+        };
+        let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false);
         DotPlan {
             dtype: l.dtype,
             batch,
             m,
             n,
             k,
-            lhs: OperandPlan::new(&l.shape, &lfree, &d.lhs_contract, &d.lhs_batch),
-            rhs: OperandPlan::new(&r.shape, &d.rhs_contract, &rfree, &d.rhs_batch),
+            lhs,
+            rhs,
+            lhs_axes,
+            rhs_axes,
             unbatch,
             transposed_out: false,
             lhs_free: lfree.len(),
@@ -180,6 +284,13 @@ impl DotPlan {
     /// Makes the step write the transpose of the product.
     pub(crate) fn set_transposed_out(&mut self) {
         self.transposed_out = true;
+        (self.lhs, self.rhs) = operand_plans(
+            &self.lhs_axes,
+            &self.rhs_axes,
+            self.dtype,
+            [self.m, self.n, self.k],
+            true,
+        );
     }
 
     /// Multiply-adds of the product.
