@@ -73,6 +73,40 @@ impl StridedCopy {
 }
 
 impl StridedCopy {
+    /// Runs the copy in up to `parts` pieces on the current rayon pool, one range of the
+    /// outermost axis each, when the destination is exactly the column-major layout of
+    /// `shape` from offset 0 (as a GEMM operand pack is), so that each piece writes its
+    /// own contiguous range; otherwise runs it on this thread.
+    pub fn run_parts<T: Copy + Send + Sync>(&self, src: &[T], dst: &mut [T], parts: usize) {
+        let rank = self.shape.len();
+        let dense = self.dst_offset == 0
+            && rank > 0
+            && self.dst_strides == tenferro_ir::col_major_strides(&self.shape)
+            && dst.len() == self.numel();
+        if parts <= 1 || !dense || self.shape[rank - 1] < parts {
+            self.run(src, dst);
+            return;
+        }
+        let last = rank - 1;
+        let chunk = self.shape[last].div_ceil(parts);
+        let step = self.dst_strides[last];
+        rayon::scope(|s| {
+            for (i, d) in dst.chunks_mut(chunk * step).enumerate() {
+                let lo = i * chunk;
+                let mut shape = self.shape.clone();
+                shape[last] = d.len() / step;
+                let piece = StridedCopy {
+                    shape,
+                    src_offset: self.src_offset + lo * self.src_strides[last],
+                    src_strides: self.src_strides.clone(),
+                    dst_offset: 0,
+                    dst_strides: self.dst_strides.clone(),
+                };
+                s.spawn(move |_| piece.run(src, d));
+            }
+        });
+    }
+
     /// Whether axes 0 and 1 are contiguous on opposite sides (a transpose: one side's
     /// inner loop would jump a full row per element) and both span at least one tile.
     fn is_transposing(&self) -> bool {
@@ -191,6 +225,24 @@ mod tests {
         // axes 0 and 2 do not merge in the second list; 2 and 3 merge in both.
         assert_eq!(s, vec![2, 12]);
         assert_eq!(st, vec![vec![1, 2], vec![12, 1]]);
+    }
+
+    #[test]
+    fn run_parts_matches_run() {
+        // A 40x37 transpose with a batch of 3, split into 1, 2 and 5 pieces.
+        let x: Vec<i32> = (0..40 * 37 * 3).collect();
+        let copy = StridedCopy::new(&[37, 40, 3], 0, &[40, 1, 1480], 0, &[1, 37, 1480]);
+        let mut want = vec![0; x.len()];
+        copy.run(&x, &mut want);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for parts in [1, 2, 5] {
+            let mut got = vec![-1; x.len()];
+            pool.install(|| copy.run_parts(&x, &mut got, parts));
+            assert_eq!(got, want, "{parts} parts");
+        }
     }
 
     #[test]

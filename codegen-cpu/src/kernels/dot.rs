@@ -42,6 +42,9 @@ struct OperandAxes {
     batch: Vec<usize>,
 }
 
+/// Fewest elements for which a pack is split across the product's threads.
+const PAR_PACK_MIN_ELEMS: usize = 1 << 15;
+
 /// How one operand is read as `batch` matrices of `rows × cols`.
 #[derive(Clone, Debug)]
 struct OperandPlan {
@@ -145,14 +148,25 @@ impl OperandPlan {
         }
     }
 
-    /// The operand's buffer as the kernel reads it (packed if planned).
-    fn prepared<'a, T: Copy + Default>(&self, x: &'a [T], scratch: &'a mut Vec<T>) -> &'a [T] {
+    /// The operand's buffer as the kernel reads it (packed if planned, by up to `par`'s
+    /// threads).
+    fn prepared<'a, T: Copy + Default + Send + Sync>(
+        &self,
+        x: &'a [T],
+        scratch: &'a mut Vec<T>,
+        par: Par,
+    ) -> &'a [T] {
         match &self.pack {
             None => x,
             Some(c) => {
                 scratch.clear();
                 scratch.resize(c.numel(), T::default());
-                c.run(x, scratch);
+                let parts = if c.numel() >= PAR_PACK_MIN_ELEMS {
+                    par.degree()
+                } else {
+                    1
+                };
+                c.run_parts(x, scratch, parts);
                 scratch
             }
         }
@@ -332,8 +346,8 @@ macro_rules! gemm_fn {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
             let mut ls = Vec::new();
             let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls);
-            let r = p.rhs.prepared(r, &mut rs);
+            let l = p.lhs.prepared(l, &mut ls, par);
+            let r = p.rhs.prepared(r, &mut rs, par);
             let mn = p.m * p.n;
             for b in 0..p.batch {
                 let a = view(
@@ -372,8 +386,8 @@ macro_rules! int_dot_fn {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], _par: Par) {
             let mut ls = Vec::new();
             let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls);
-            let r = p.rhs.prepared(r, &mut rs);
+            let l = p.lhs.prepared(l, &mut ls, Par::Seq);
+            let r = p.rhs.prepared(r, &mut rs, Par::Seq);
             let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
             let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
             for b in 0..p.batch {
