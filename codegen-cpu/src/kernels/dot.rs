@@ -147,30 +147,6 @@ impl OperandPlan {
             batch_offsets: (0..batch).map(|b| b * rows * cols).collect(),
         }
     }
-
-    /// The operand's buffer as the kernel reads it (packed if planned, by up to `par`'s
-    /// threads).
-    fn prepared<'a, T: Copy + Default + Send + Sync>(
-        &self,
-        x: &'a [T],
-        scratch: &'a mut Vec<T>,
-        par: Par,
-    ) -> &'a [T] {
-        match &self.pack {
-            None => x,
-            Some(c) => {
-                scratch.clear();
-                scratch.resize(c.numel(), T::default());
-                let parts = if c.numel() >= PAR_PACK_MIN_ELEMS {
-                    par.degree()
-                } else {
-                    1
-                };
-                c.run_parts(x, scratch, parts);
-                scratch
-            }
-        }
-    }
 }
 
 /// Fewest output rows for which the GEMM's streamed operand is packed contiguous along
@@ -341,13 +317,10 @@ fn view<T>(x: &[T], rows: usize, cols: usize, rs: usize, cs: usize) -> MatRef<'_
     }
 }
 
+// The kernels read `l` and `r` as planned: the operands themselves, or their packs.
 macro_rules! gemm_fn {
     ($name:ident, $t:ty, $one:expr) => {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
-            let mut ls = Vec::new();
-            let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls, par);
-            let r = p.rhs.prepared(r, &mut rs, par);
             let mn = p.m * p.n;
             for b in 0..p.batch {
                 let a = view(
@@ -384,10 +357,6 @@ macro_rules! int_dot_fn {
     ($name:ident, $t:ty) => {
         /// Integer product: `out[i + m j] = Σ_p l[i, p] r[p, j]`, wrapping.
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], _par: Par) {
-            let mut ls = Vec::new();
-            let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls, Par::Seq);
-            let r = p.rhs.prepared(r, &mut rs, Par::Seq);
             let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
             let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
             for b in 0..p.batch {
@@ -413,6 +382,33 @@ macro_rules! int_dot_fn {
 int_dot_fn!(dot_i64, i64);
 int_dot_fn!(dot_i32, i32);
 
+/// The operand's pack, when planned: a pooled buffer of the pack's length (which the copy
+/// overwrites entirely), filled by up to `par`'s threads.
+fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option<Data> {
+    let c = plan.pack.as_ref()?;
+    let n = c.numel();
+    let dtype = x.dtype();
+    let mut d = pool
+        .take(dtype, n)
+        .unwrap_or_else(|| buffer::fresh_scratch(dtype, n));
+    let parts = if n >= PAR_PACK_MIN_ELEMS {
+        par.degree()
+    } else {
+        1
+    };
+    match (x, &mut d) {
+        (Data::F32(s), Data::F32(t)) => c.run_parts(s, t, parts),
+        (Data::F64(s), Data::F64(t)) => c.run_parts(s, t, parts),
+        (Data::C32(s), Data::C32(t)) => c.run_parts(s, t, parts),
+        (Data::C64(s), Data::C64(t)) => c.run_parts(s, t, parts),
+        (Data::I32(s), Data::I32(t)) => c.run_parts(s, t, parts),
+        (Data::I64(s), Data::I64(t)) => c.run_parts(s, t, parts),
+        // No product of this dtype: `dot` rejects it.
+        _ => {}
+    }
+    Some(d)
+}
+
 /// `dot_general` of `l` and `r` as planned, into `out` (of the result's dtype and length,
 /// contents unspecified). Every element of `out` is written: the GEMM replaces (does not
 /// accumulate into) its destination, which covers `out` (or the `[m, n, batch]` scratch
@@ -435,11 +431,21 @@ pub(crate) fn dot(
         return Ok(());
     }
     macro_rules! run {
-        ($variant:ident, $u:expr, $v:expr, $o:expr, $zero:expr, $kernel:expr) => {{
+        ($variant:ident, $u:ident, $v:ident, $o:expr, $zero:expr, $kernel:expr) => {{
             if p.k == 0 {
                 $o.fill($zero);
                 return Ok(());
             }
+            let lbuf = pack(&p.lhs, l, pool, par);
+            let rbuf = pack(&p.rhs, r, pool, par);
+            let $u: &[_] = match &lbuf {
+                Some(Data::$variant(t)) => t,
+                _ => $u,
+            };
+            let $v: &[_] = match &rbuf {
+                Some(Data::$variant(t)) => t,
+                _ => $v,
+            };
             match &p.unbatch {
                 Some(c) => {
                     // The GEMM writes all `total` elements of the scratch before the copy
@@ -454,6 +460,9 @@ pub(crate) fn dot(
                     pool.put(tmp);
                 }
                 None => $kernel(p, $u, $v, $o, par),
+            }
+            for b in [lbuf, rbuf].into_iter().flatten() {
+                pool.put(b);
             }
         }};
     }
