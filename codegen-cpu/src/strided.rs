@@ -49,7 +49,7 @@ impl StridedCopy {
             return;
         }
         let (n0, s0, d0) = (self.shape[0], self.src_strides[0], self.dst_strides[0]);
-        if self.is_transposing() {
+        if self.is_transposing() && self.fits(src.len(), dst.len()) {
             self.run_tiled(src, dst);
             return;
         }
@@ -117,8 +117,24 @@ impl StridedCopy {
         (d[0] == 1 && s[1] == 1 && s[0] != 1) || (s[0] == 1 && d[1] == 1 && d[0] != 1)
     }
 
+    /// Whether every position the copy reads is inside `src` and every position it
+    /// writes is inside `dst`.
+    fn fits(&self, src: usize, dst: usize) -> bool {
+        let last = |offset: usize, strides: &[usize]| {
+            self.shape
+                .iter()
+                .zip(strides)
+                .try_fold(offset, |acc, (&n, &st)| {
+                    acc.checked_add((n - 1).checked_mul(st)?)
+                })
+        };
+        matches!(last(self.src_offset, &self.src_strides), Some(i) if i < src)
+            && matches!(last(self.dst_offset, &self.dst_strides), Some(i) if i < dst)
+    }
+
     /// The copy in `TILE × TILE` blocks of axes 0 and 1, so that the source lines and
-    /// destination lines of a block stay cached while it is moved.
+    /// destination lines of a block stay cached while it is moved. Requires
+    /// [`Self::fits`] for `src` and `dst` (the accesses are unchecked).
     fn run_tiled<T: Copy>(&self, src: &[T], dst: &mut [T]) {
         let (n0, n1) = (self.shape[0], self.shape[1]);
         let (s0, s1) = (self.src_strides[0], self.src_strides[1]);
@@ -135,7 +151,13 @@ impl StridedCopy {
                         for j in j0..j1 {
                             let (sj, dj) = (so + j * s1, dof + j * d1);
                             for i in i0..i1 {
-                                dst[dj + i * d0] = src[sj + i * s0];
+                                // SAFETY: `(i, j, outer index)` is a position of the copy,
+                                // and `fits` bounds every position's source and
+                                // destination offsets by the slices' lengths.
+                                unsafe {
+                                    *dst.get_unchecked_mut(dj + i * d0) =
+                                        *src.get_unchecked(sj + i * s0);
+                                }
                             }
                         }
                     }
@@ -225,6 +247,15 @@ mod tests {
         // axes 0 and 2 do not merge in the second list; 2 and 3 merge in both.
         assert_eq!(s, vec![2, 12]);
         assert_eq!(st, vec![vec![1, 2], vec![12, 1]]);
+    }
+
+    #[test]
+    fn fits_bounds_every_position() {
+        let copy = StridedCopy::new(&[16, 20], 3, &[20, 1], 0, &[1, 16]);
+        // Last source position: 3 + 15·20 + 19 = 322; last destination: 15 + 19·16 = 319.
+        assert!(copy.fits(323, 320));
+        assert!(!copy.fits(322, 320));
+        assert!(!copy.fits(323, 319));
     }
 
     #[test]
