@@ -70,9 +70,7 @@ impl StridedCopy {
             },
         );
     }
-}
 
-impl StridedCopy {
     /// Runs the copy in up to `parts` pieces on the current rayon pool, one range of the
     /// outermost axis each, when the destination is exactly the column-major layout of
     /// `shape` from offset 0 (as a GEMM operand pack is), so that each piece writes its
@@ -81,6 +79,7 @@ impl StridedCopy {
         let rank = self.shape.len();
         let dense = self.dst_offset == 0
             && rank > 0
+            && self.numel() > 0
             && self.dst_strides == tenferro_ir::col_major_strides(&self.shape)
             && dst.len() == self.numel();
         if parts <= 1 || !dense || self.shape[rank - 1] < parts {
