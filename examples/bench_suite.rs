@@ -23,7 +23,7 @@ use tenferro_runtime::{
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const IDS: [&str; 23] = [
+const IDS: [&str; 25] = [
     "W1",
     "W2_fwd_1e6",
     "W2_grad_1e6",
@@ -45,9 +45,11 @@ const IDS: [&str; 23] = [
     "S_triad_1e7",
     "S_stream_triad_1e7",
     "S_sum_1e7",
-    // The two products of W4_vjp alone: A·Bᵀ and (Aᵀ·G)ᵀ, 1024² f64.
+    // The two products of W4_vjp alone: A·Bᵀ and (Aᵀ·G)ᵀ, 1024² f64 and f32.
     "S_mm_nt_f64",
     "S_mm_tn_t_f64",
+    "S_mm_nt_f32",
+    "S_mm_tn_t_f32",
     // Backend overhead of one eager op: the prepared `a + b` on f64[4], run directly.
     "S_add_f64x4",
 ];
@@ -293,11 +295,11 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
                 inputs: vec![(z, zv)],
             }
         }
-        "S_mm_nt_f64" | "S_mm_tn_t_f64" => {
+        "S_mm_nt_f64" | "S_mm_tn_t_f64" | "S_mm_nt_f32" | "S_mm_tn_t_f32" => {
             let n = 1024;
             let (a, av) = input(&[n, n], rng.normal(n * n, 1.0))?;
             let (b, bv) = input(&[n, n], rng.normal(n * n, 1.0))?;
-            let c = if id == "S_mm_nt_f64" {
+            let c = if id.starts_with("S_mm_nt") {
                 a.matmul(&b.transpose(&[1, 0])?)?
             } else {
                 a.transpose(&[1, 0])?.matmul(&b)?.transpose(&[1, 0])?

@@ -218,6 +218,44 @@ fn gemm_writes_the_transpose_of_its_product() {
 }
 
 #[test]
+fn gemm_writing_its_transpose_packs_a_column_major_lhs() {
+    // Writing Pᵀ = Bᵀ·Aᵀ, the GEMM streams Aᵀ: with 130 output rows a column-major A is
+    // packed row-major; a row-major A (a `[k, m]` parameter contracted on axis 0) is read
+    // in place.
+    for (lhs_transposed, kernel) in [
+        (false, "pack_gemm_transposed_out"),
+        (true, "gemm_transposed_out"),
+    ] {
+        for dt in [DType::F32, DType::F64, DType::C32, DType::C64] {
+            let (m, k, n) = (40, 20, 130);
+            let mut f = Function::new("gemm_t_pack");
+            let a_shape = if lhs_transposed { [k, m] } else { [m, k] };
+            let a = param(&mut f, dt, &a_shape);
+            let b = param(&mut f, dt, &[k, n]);
+            let dims = DotDims {
+                lhs_contract: vec![usize::from(!lhs_transposed)],
+                rhs_contract: vec![0],
+                lhs_batch: vec![],
+                rhs_batch: vec![],
+            };
+            let p = f.push1(Op::DotGeneral(dims), &[a, b]).unwrap();
+            let pt = transpose(&mut f, p);
+            f.set_outputs(vec![pt]);
+            let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+            let kernels: Vec<&str> = prepared.steps().iter().map(|s| s.kernel_name()).collect();
+            assert_eq!(kernels, [kernel], "{dt}");
+            let inputs = [rand_tensor(dt, &a_shape, 1), rand_tensor(dt, &[k, n], 2)];
+            let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            for threads in [1, 2] {
+                let got = run_cpu(&f, &inputs, threads);
+                assert_eq!(got[0].shape(), &[n, m]);
+                assert_close(&got[0], &want[0], &format!("{dt} {threads} threads"));
+            }
+        }
+    }
+}
+
+#[test]
 fn paired_sin_and_cos_match_separate_ones() {
     for dt in [DType::F64, DType::F32] {
         for cos_first in [false, true] {

@@ -192,6 +192,86 @@ fn dot_general_views_transposed_operands_in_place() {
 }
 
 #[test]
+fn large_products_pack_a_strided_streamed_operand() {
+    // (dims, lhs shape, rhs shape, kernel): the GEMM streams rhs in place, so with enough
+    // output rows (m >= 128) an rhs whose contracting axis is strided is packed first.
+    let cases: [(Op, &[usize], &[usize], &str); 7] = [
+        (
+            dot(&[1], &[1], &[], &[]),
+            &[130, 20],
+            &[24, 20],
+            "pack_gemm",
+        ),
+        (dot(&[1], &[1], &[], &[]), &[100, 20], &[24, 20], "gemm"),
+        (dot(&[1], &[0], &[], &[]), &[130, 20], &[20, 24], "gemm"),
+        (dot(&[0], &[0], &[], &[]), &[20, 130], &[20, 24], "gemm"),
+        (
+            dot(&[0], &[1], &[], &[]),
+            &[20, 130],
+            &[24, 20],
+            "pack_gemm",
+        ),
+        // Batch on the last axis: strided batches, rhs packed per its layout.
+        (
+            dot(&[1], &[1], &[2], &[2]),
+            &[130, 20, 3],
+            &[24, 20, 3],
+            "pack_gemm",
+        ),
+        (
+            dot(&[1], &[0], &[2], &[2]),
+            &[130, 20, 3],
+            &[20, 24, 3],
+            "gemm",
+        ),
+    ];
+    let mut r = SeedRng::new(11);
+    for (op, ls, rs, kernel) in cases {
+        assert_eq!(
+            kernel_of(op.clone(), &[ls, rs]),
+            kernel,
+            "{op:?} {ls:?} {rs:?}"
+        );
+        for dt in [DType::F32, DType::F64, DType::C32, DType::C64] {
+            let l = r.tensor(&TensorType::new(dt, ls.to_vec()), false);
+            let rt = r.tensor(&TensorType::new(dt, rs.to_vec()), false);
+            let f = single_op_function(&op, &[&l, &rt]);
+            let inputs = [l, rt];
+            let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            let one = run_cpu(&f, &inputs, 1);
+            let two = run_cpu(&f, &inputs, 2);
+            let what = format!("{op:?} {ls:?} {rs:?} {dt}");
+            assert_close(&one[0], &want[0], &what);
+            assert_close(&two[0], &want[0], &what);
+        }
+    }
+}
+
+#[test]
+fn transposing_copies_match_the_reference() {
+    // Tiled transposes: square and ragged tiles, a batch axis after the two swapped ones,
+    // and a transpose of the middle axes (the swapped pair not first).
+    let mut r = SeedRng::new(5);
+    for (shape, perm) in [
+        (vec![16, 16], vec![1, 0]),
+        (vec![37, 50], vec![1, 0]),
+        (vec![33, 17, 3], vec![1, 0, 2]),
+        (vec![3, 40, 20], vec![0, 2, 1]),
+        (vec![20, 3, 40], vec![2, 1, 0]),
+    ] {
+        for dt in [DType::F32, DType::F64, DType::C64, DType::I64] {
+            let x = r.tensor(&TensorType::new(dt, shape.clone()), false);
+            let op = Op::Transpose { perm: perm.clone() };
+            let f = single_op_function(&op, &[&x]);
+            let inputs = [x];
+            let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            let got = run_cpu(&f, &inputs, 1);
+            assert!(got[0].bits_eq(&want[0]), "{shape:?} {perm:?} {dt}");
+        }
+    }
+}
+
+#[test]
 fn intermediates_are_freed_after_their_last_use() {
     let mut f = Function::new("chain");
     let x = f.add_param(TensorType::new(DType::F64, vec![3]));

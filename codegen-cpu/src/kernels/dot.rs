@@ -1,8 +1,15 @@
 //! `dot_general` as batched GEMM. Each operand is seen as `batch` column-major-or-row-major
 //! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
 //! When an operand's axis groups are already single strided runs, faer reads it in place;
-//! otherwise it is packed once into a contiguous `[rows, cols, batch]` buffer. faer's GEMM
-//! runs per batch (f32, f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
+//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (f32,
+//! f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
+//!
+//! faer's x86 GEMM packs its left operand but streams its right operand (`rhs`, or `lhsᵀ`
+//! when the transpose of the product is written) in place, one `k`-long column per output
+//! column: when that operand's contracting axis is not contiguous, each step of `k` jumps a
+//! full row, which at power-of-two strides maps every access to the same cache sets and
+//! runs at about half speed. A large enough product therefore packs that operand with its
+//! contracting axis contiguous first (an `O(k·n)` tiled copy against `O(m·k·n)` flops).
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
 //! through a `[m, n, batch]` buffer and one strided copy.
 
@@ -15,11 +22,34 @@ use num_complex::{Complex32, Complex64};
 use tenferro_ir::{col_major_strides, DType, Data, DotDims, TensorType};
 use tenferro_runtime::Result;
 
+/// Which matrix axis of an operand must have stride 1 for it to be read in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    /// Either (faer reads any column- or row-major matrix).
+    Any,
+    /// The rows (a column-major matrix); packed `[rows, cols, batch]`.
+    Rows,
+    /// The columns (a row-major matrix); packed `[cols, rows, batch]`.
+    Cols,
+}
+
+/// An operand's axes: its shape and which axes make the matrix rows, columns and batch.
+#[derive(Clone, Debug)]
+struct OperandAxes {
+    shape: Vec<usize>,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    batch: Vec<usize>,
+}
+
+/// Fewest elements for which a pack is split across the product's threads.
+const PAR_PACK_MIN_ELEMS: usize = 1 << 15;
+
 /// How one operand is read as `batch` matrices of `rows × cols`.
 #[derive(Clone, Debug)]
 struct OperandPlan {
-    /// A packing copy into contiguous `[rows, cols, batch]`, when the operand cannot be
-    /// viewed in place.
+    /// A packing copy into a contiguous buffer (`[rows, cols, batch]` or, for
+    /// [`Unit::Cols`], `[cols, rows, batch]`), when the operand is not read in place.
     pack: Option<StridedCopy>,
     row_stride: usize,
     col_stride: usize,
@@ -56,7 +86,13 @@ fn offsets(shape: &[usize], strides: &[usize], axes: &[usize]) -> Vec<usize> {
 }
 
 impl OperandPlan {
-    fn new(shape: &[usize], row_axes: &[usize], col_axes: &[usize], batch_axes: &[usize]) -> Self {
+    fn new(ax: &OperandAxes, unit: Unit) -> Self {
+        let OperandAxes {
+            shape,
+            rows: row_axes,
+            cols: col_axes,
+            batch: batch_axes,
+        } = ax;
         let strides = col_major_strides(shape);
         let rows: usize = row_axes.iter().map(|&a| shape[a]).product();
         let cols: usize = col_axes.iter().map(|&a| shape[a]).product();
@@ -65,7 +101,12 @@ impl OperandPlan {
         if let (Some(rs), Some(cs)) = (rs, cs) {
             let rs = if rows <= 1 { 1 } else { rs };
             let cs = if cols <= 1 { 1 } else { cs };
-            if rs == 1 || cs == 1 {
+            let in_place = match unit {
+                Unit::Any => rs == 1 || cs == 1,
+                Unit::Rows => rs == 1,
+                Unit::Cols => cs == 1,
+            };
+            if in_place {
                 return OperandPlan {
                     pack: None,
                     row_stride: rs,
@@ -74,15 +115,25 @@ impl OperandPlan {
                 };
             }
         }
-        let order: Vec<usize> = row_axes
+        let (first, second) = if unit == Unit::Cols {
+            (col_axes, row_axes)
+        } else {
+            (row_axes, col_axes)
+        };
+        let order: Vec<usize> = first
             .iter()
-            .chain(col_axes)
+            .chain(second)
             .chain(batch_axes)
             .copied()
             .collect();
         let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
         let src: Vec<usize> = order.iter().map(|&a| strides[a]).collect();
         let batch: usize = batch_axes.iter().map(|&a| shape[a]).product();
+        let (row_stride, col_stride) = if unit == Unit::Cols {
+            (cols.max(1), 1)
+        } else {
+            (1, rows.max(1))
+        };
         OperandPlan {
             pack: Some(StridedCopy::new(
                 &it_shape,
@@ -91,24 +142,50 @@ impl OperandPlan {
                 0,
                 &col_major_strides(&it_shape),
             )),
-            row_stride: 1,
-            col_stride: rows.max(1),
+            row_stride,
+            col_stride,
             batch_offsets: (0..batch).map(|b| b * rows * cols).collect(),
         }
     }
+}
 
-    /// The operand's buffer as the kernel reads it (packed if planned).
-    fn prepared<'a, T: Copy + Default>(&self, x: &'a [T], scratch: &'a mut Vec<T>) -> &'a [T] {
-        match &self.pack {
-            None => x,
-            Some(c) => {
-                scratch.clear();
-                scratch.resize(c.numel(), T::default());
-                c.run(x, scratch);
-                scratch
-            }
-        }
-    }
+/// Fewest output rows for which the GEMM's streamed operand is packed contiguous along
+/// `k` (see the module documentation): below it the operand is read too few times for
+/// the copy to pay.
+const PACK_STREAMED_MIN_ROWS: usize = 128;
+
+/// Whether a GEMM writing `rows × cols` over `k` packs its streamed operand when that
+/// operand's contracting axis is strided. Products of one row or column, or of `k = 1`,
+/// are matrix-vector products or rank-1 updates that faer runs without the GEMM.
+fn pack_streamed(rows: usize, cols: usize, k: usize) -> bool {
+    rows >= PACK_STREAMED_MIN_ROWS && cols >= 2 && k >= 2
+}
+
+/// How the operands of an `[m, n, k]` product are read. The GEMM streams its right operand
+/// in place (see the module documentation): `rhs`, or `lhsᵀ` when the transpose of the
+/// product is written. When the product has enough output rows to re-read that operand
+/// many times, it is packed unless its contracting axis is already contiguous.
+fn operand_plans(
+    lhs: &OperandAxes,
+    rhs: &OperandAxes,
+    dtype: DType,
+    [m, n, k]: [usize; 3],
+    transposed_out: bool,
+) -> (OperandPlan, OperandPlan) {
+    let float = !matches!(dtype, DType::I64 | DType::I32);
+    let (lhs_unit, rhs_unit) = if !float {
+        (Unit::Any, Unit::Any)
+    } else if transposed_out {
+        let pack = pack_streamed(n, m, k);
+        (if pack { Unit::Cols } else { Unit::Any }, Unit::Any)
+    } else {
+        let pack = pack_streamed(m, n, k);
+        (Unit::Any, if pack { Unit::Rows } else { Unit::Any })
+    };
+    (
+        OperandPlan::new(lhs, lhs_unit),
+        OperandPlan::new(rhs, rhs_unit),
+    )
 }
 
 /// A planned `dot_general`.
@@ -119,6 +196,8 @@ pub(crate) struct DotPlan {
     m: usize,
     n: usize,
     k: usize,
+    lhs_axes: OperandAxes,
+    rhs_axes: OperandAxes,
     lhs: OperandPlan,
     rhs: OperandPlan,
     /// `[m, n, batch]` → `[batch, m, n]` copy, for batched products.
@@ -149,14 +228,29 @@ impl DotPlan {
         let unbatch = (batch > 1 && out.numel() > 0).then(|| {
             StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
         });
+        let lhs_axes = OperandAxes {
+            shape: l.shape.clone(),
+            rows: lfree.clone(),
+            cols: d.lhs_contract.clone(),
+            batch: d.lhs_batch.clone(),
+        };
+        let rhs_axes = OperandAxes {
+            shape: r.shape.clone(),
+            rows: d.rhs_contract.clone(),
+            cols: rfree.clone(),
+            batch: d.rhs_batch.clone(),
+        };
+        let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false);
         DotPlan {
             dtype: l.dtype,
             batch,
             m,
             n,
             k,
-            lhs: OperandPlan::new(&l.shape, &lfree, &d.lhs_contract, &d.lhs_batch),
-            rhs: OperandPlan::new(&r.shape, &d.rhs_contract, &rfree, &d.rhs_batch),
+            lhs,
+            rhs,
+            lhs_axes,
+            rhs_axes,
             unbatch,
             transposed_out: false,
             lhs_free: lfree.len(),
@@ -180,6 +274,13 @@ impl DotPlan {
     /// Makes the step write the transpose of the product.
     pub(crate) fn set_transposed_out(&mut self) {
         self.transposed_out = true;
+        (self.lhs, self.rhs) = operand_plans(
+            &self.lhs_axes,
+            &self.rhs_axes,
+            self.dtype,
+            [self.m, self.n, self.k],
+            true,
+        );
     }
 
     /// Multiply-adds of the product.
@@ -216,13 +317,10 @@ fn view<T>(x: &[T], rows: usize, cols: usize, rs: usize, cs: usize) -> MatRef<'_
     }
 }
 
+// The kernels read `l` and `r` as planned: the operands themselves, or their packs.
 macro_rules! gemm_fn {
     ($name:ident, $t:ty, $one:expr) => {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
-            let mut ls = Vec::new();
-            let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls);
-            let r = p.rhs.prepared(r, &mut rs);
             let mn = p.m * p.n;
             for b in 0..p.batch {
                 let a = view(
@@ -259,10 +357,6 @@ macro_rules! int_dot_fn {
     ($name:ident, $t:ty) => {
         /// Integer product: `out[i + m j] = Σ_p l[i, p] r[p, j]`, wrapping.
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], _par: Par) {
-            let mut ls = Vec::new();
-            let mut rs = Vec::new();
-            let l = p.lhs.prepared(l, &mut ls);
-            let r = p.rhs.prepared(r, &mut rs);
             let (lr, lc) = (p.lhs.row_stride, p.lhs.col_stride);
             let (rr, rc) = (p.rhs.row_stride, p.rhs.col_stride);
             for b in 0..p.batch {
@@ -288,6 +382,33 @@ macro_rules! int_dot_fn {
 int_dot_fn!(dot_i64, i64);
 int_dot_fn!(dot_i32, i32);
 
+/// The operand's pack, when planned: a pooled buffer of the pack's length (which the copy
+/// overwrites entirely), filled by up to `par`'s threads.
+fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option<Data> {
+    let c = plan.pack.as_ref()?;
+    let n = c.numel();
+    let dtype = x.dtype();
+    let mut d = pool
+        .take(dtype, n)
+        .unwrap_or_else(|| buffer::fresh_scratch(dtype, n));
+    let parts = if n >= PAR_PACK_MIN_ELEMS {
+        par.degree()
+    } else {
+        1
+    };
+    match (x, &mut d) {
+        (Data::F32(s), Data::F32(t)) => c.run_parts(s, t, parts),
+        (Data::F64(s), Data::F64(t)) => c.run_parts(s, t, parts),
+        (Data::C32(s), Data::C32(t)) => c.run_parts(s, t, parts),
+        (Data::C64(s), Data::C64(t)) => c.run_parts(s, t, parts),
+        (Data::I32(s), Data::I32(t)) => c.run_parts(s, t, parts),
+        (Data::I64(s), Data::I64(t)) => c.run_parts(s, t, parts),
+        // No product of this dtype: `dot` rejects it.
+        _ => {}
+    }
+    Some(d)
+}
+
 /// `dot_general` of `l` and `r` as planned, into `out` (of the result's dtype and length,
 /// contents unspecified). Every element of `out` is written: the GEMM replaces (does not
 /// accumulate into) its destination, which covers `out` (or the `[m, n, batch]` scratch
@@ -310,11 +431,21 @@ pub(crate) fn dot(
         return Ok(());
     }
     macro_rules! run {
-        ($variant:ident, $u:expr, $v:expr, $o:expr, $zero:expr, $kernel:expr) => {{
+        ($variant:ident, $u:ident, $v:ident, $o:expr, $zero:expr, $kernel:expr) => {{
             if p.k == 0 {
                 $o.fill($zero);
                 return Ok(());
             }
+            let lbuf = pack(&p.lhs, l, pool, par);
+            let rbuf = pack(&p.rhs, r, pool, par);
+            let $u: &[_] = match &lbuf {
+                Some(Data::$variant(t)) => t,
+                _ => $u,
+            };
+            let $v: &[_] = match &rbuf {
+                Some(Data::$variant(t)) => t,
+                _ => $v,
+            };
             match &p.unbatch {
                 Some(c) => {
                     // The GEMM writes all `total` elements of the scratch before the copy
@@ -329,6 +460,9 @@ pub(crate) fn dot(
                     pool.put(tmp);
                 }
                 None => $kernel(p, $u, $v, $o, par),
+            }
+            for b in [lbuf, rbuf].into_iter().flatten() {
+                pool.put(b);
             }
         }};
     }
