@@ -1,9 +1,15 @@
 //! Run-time kernels of the linalg primitives: each takes host [`Tensor`]s (matrices on the
-//! first two axes, batch axes after them, column-major), loops over the batch, and calls
-//! faer's factorizations with explicit parallelism (`Par::Seq` for small matrices, the
-//! calling rayon pool's threads for large ones; never faer's global setting). Value errors
-//! (NaN or infinite input, indefinite, singular, no convergence) are
-//! [`RuntimeError::Kernel`]s naming the op, the reason and the batch element.
+//! first two axes, batch axes after them, column-major) and runs its batch elements
+//! through one shared loop, [`for_each_batch`]: inside a rayon pool of more than one
+//! thread (the CPU backend's) a large enough batch runs as parallel chunks, each with
+//! its own faer scratch; otherwise, and always outside a pool, sequentially. Each matrix
+//! is factored by faer with explicit parallelism (`Par::Seq` for small matrices and
+//! inside parallel batches, the calling pool's threads for large ones; never faer's
+//! global setting), except LU of orders up to [`SMALL_LU_MAX`], done by a plain
+//! elimination here.
+//! Value errors (NaN or infinite input, indefinite, singular, no convergence) are
+//! [`RuntimeError::Kernel`]s naming the op, the reason and the first failing batch
+//! element, the same at every thread count.
 
 use crate::attrs::{
     Cholesky, EigDistinct, Eigen, FullPivPerm, LinalgOp, Lu, Qr, Solve, Svd, TriangularSolve,
@@ -371,8 +377,10 @@ fn par_for(n: usize) -> Par {
 const PAR_MIN_ORDER: usize = 192;
 
 /// The smallest batch work (batch count times the cost of one element, about `n³`) whose
-/// batch elements run in parallel (see [`for_each_batch`]): below it the rayon tasks
-/// cost more than they save.
+/// batch elements run in parallel (see [`for_each_batch`]): 2^14 is 32 eighs of order 8
+/// (about 0.15 ms) or 28 solves of order 8 with one right-hand side (about 10 µs), well
+/// above the few µs a rayon task costs. Not calibrated against a two-core run (the
+/// machine it was written on offered no idle second core).
 const PAR_BATCH_MIN_WORK: usize = 1 << 14;
 
 /// The smallest work (elements times their cost) of one parallel task of
