@@ -662,9 +662,9 @@ fn reordered_block(shape: &[usize], perm: &[usize]) -> usize {
 /// operand at once. The layouts tried put the row axes, the column axes and the batch
 /// axes each in one block (the groups keep their order), rows before or after columns,
 /// batch axes between them or last, and must be read in place; the one with the smallest
-/// [`reordered_block`] is taken when that block is smaller than the pack's. Without batch
-/// axes both copies are the same gather and the pack is kept (it costs no instruction);
-/// so it is for operands read in place or with fewer than
+/// [`reordered_block`] is taken when that block is smaller than the pack's. `None` for
+/// operands without batch axes (both copies are then the same gather, and the pack costs
+/// no instruction), operands read in place, and operands of fewer than
 /// [`EXPLICIT_TRANSPOSE_MIN_ELEMENTS`] elements.
 fn unpacked_layout(
     shape: &[usize],
