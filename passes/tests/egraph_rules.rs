@@ -174,3 +174,7 @@ rewrites!(fast add_assoc, "x:f64[3] y:f64[3]", "(add (add x y) (neg y))" => "x")
 rewrites!(fast factor_mul, "x:f64[3] y:f64[3] z:f64[3]", "(add (mul x y) (mul x z))" => "(mul x (add y z))");
 rewrites!(fast factor_dot, "a:f64[8,8] b:f64[8,8] c:f64[8,8]", "(add (dot:1:0:: a b) (dot:1:0:: a c))" => "(dot:1:0:: a (add b c))");
 rewrites!(fast reduce_sum_broadcast_any, "x:f64[3]", "(reduce_sum:1 (broadcast:3,5:0 x))" => "(mul x (broadcast:3: 5.0:f64))");
+// A transpose that lets the GEMM read a batched operand in place is not absorbed (the
+// untransposed operand would be packed); one whose absorption keeps it in place is.
+rewrites!(dot_transpose_kept_for_gemm, "a:f64[2,3,4] b:f64[2,4,5]", "(dot:2:0:1:1 (transpose:1,0,2 a) (transpose:1,0,2 b))" => "(dot:2:0:1:1 (transpose:1,0,2 a) (transpose:1,0,2 b))");
+rewrites!(dot_transpose_batched_absorbed, "a:f64[3,4,2] b:f64[4,5,2]", "(dot:2:0:1:2 (transpose:0,2,1 a) b)" => "(dot:1:0:2:2 a b)");

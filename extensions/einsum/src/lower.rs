@@ -96,8 +96,14 @@ pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<Tra
         let b = vals[s.rhs]
             .take()
             .ok_or_else(|| err(format!("plan reuses operand #{}", s.rhs)))?;
-        let a = sum(a, &s.lhs_sum)?;
-        let b = sum(b, &s.rhs_sum)?;
+        let mut a = sum(a, &s.lhs_sum)?;
+        let mut b = sum(b, &s.rhs_sum)?;
+        if let Some(p) = &s.lhs_perm {
+            a = a.transpose(p)?;
+        }
+        if let Some(p) = &s.rhs_perm {
+            b = b.transpose(p)?;
+        }
         vals.push(Some(
             if s.dims.lhs_contract.is_empty() && !s.dims.lhs_batch.is_empty() {
                 product_without_contraction(&a, &b, &s.dims)?

@@ -211,9 +211,15 @@ pub struct Step {
     pub flops: f64,
     /// Elements of the result.
     pub size: f64,
-    /// Operands (0, 1 or 2) the CPU GEMM must pack (copy) because their axis groups are
-    /// not single strided runs.
+    /// Operands (0, 1 or 2) the CPU GEMM packs (copies) because their axis groups are
+    /// not single strided runs, and that no explicit transpose ([`Step::lhs_perm`],
+    /// [`Step::rhs_perm`]) lays out for it.
     pub packs: usize,
+    /// Transpose of lhs (after its sums) before the product, into a layout the GEMM reads
+    /// in place; `dims` refers to the transposed operand.
+    pub lhs_perm: Option<Vec<usize>>,
+    /// The same for rhs.
+    pub rhs_perm: Option<Vec<usize>>,
 }
 
 /// A planned einsum: the order, the layout of every step and its cost. Printable.
@@ -308,6 +314,11 @@ impl fmt::Display for EinsumPlan {
                 s.size,
                 s.packs
             )?;
+            for (side, perm) in [("lhs", &s.lhs_perm), ("rhs", &s.rhs_perm)] {
+                if let Some(p) = perm {
+                    writeln!(f, "    {side} transposed by {p:?}")?;
+                }
+            }
             labels.push(s.labels.clone());
         }
         write!(f, "  path {:?}", self.path)
@@ -631,6 +642,97 @@ fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
     }
 }
 
+/// Operands smaller than this many elements keep the GEMM's own pack: an explicit
+/// transpose costs an instruction and a buffer of the program, which only pays off once
+/// the copy itself dominates.
+pub const EXPLICIT_TRANSPOSE_MIN_ELEMENTS: usize = 4096;
+
+/// Elements in the leading block that a copy into axis order `perm` reorders: the axes up
+/// to the last one that moves. A copy whose block fits in cache reads every cache line
+/// once; the same copy over a larger block re-reads lines from further away.
+fn reordered_block(shape: &[usize], perm: &[usize]) -> usize {
+    let last = (0..perm.len()).rev().find(|&k| perm[k] != k);
+    last.map_or(0, |l| perm[..=l].iter().map(|&a| shape[a]).product())
+}
+
+/// The transpose of a batched operand of `shape` (read by the GEMM as `rows × cols`
+/// matrices, one per index of `batch`) that replaces the GEMM's pack, or `None` to keep
+/// the pack. The pack copies the operand into `[rows, cols, batch]` order: a batch axis
+/// interleaved with the matrix axes moves behind all of them, which reorders the whole
+/// operand at once. The layouts tried put the row axes, the column axes and the batch
+/// axes each in one block (the groups keep their order), rows before or after columns,
+/// batch axes between them or last, and must be read in place; the one with the smallest
+/// [`reordered_block`] is taken when that block is smaller than the pack's. `None` for
+/// operands without batch axes (both copies are then the same gather, and the pack costs
+/// no instruction), operands read in place, and operands of fewer than
+/// [`EXPLICIT_TRANSPOSE_MIN_ELEMENTS`] elements.
+fn unpacked_layout(
+    shape: &[usize],
+    rows: &[usize],
+    cols: &[usize],
+    batch: &[usize],
+) -> Option<Vec<usize>> {
+    if batch.iter().all(|&a| shape[a] == 1)
+        || in_place(shape, rows, cols)
+        || shape.iter().product::<usize>() < EXPLICIT_TRANSPOSE_MIN_ELEMENTS
+    {
+        return None;
+    }
+    let cat = |g: [&[usize]; 3]| -> Vec<usize> { g.concat() };
+    let orders = [
+        cat([rows, batch, cols]),
+        cat([cols, batch, rows]),
+        cat([rows, cols, batch]),
+        cat([cols, rows, batch]),
+    ];
+    let pack = reordered_block(shape, &cat([rows, cols, batch]));
+    orders
+        .into_iter()
+        .filter(|p| reordered_block(shape, p) < pack)
+        .filter(|p| {
+            let pos = |axes: &[usize]| -> Vec<usize> {
+                axes.iter()
+                    .map(|a| p.iter().position(|b| b == a).unwrap_or(0))
+                    .collect()
+            };
+            let moved: Vec<usize> = p.iter().map(|&a| shape[a]).collect();
+            in_place(&moved, &pos(rows), &pos(cols))
+        })
+        .min_by_key(|p| reordered_block(shape, p))
+}
+
+/// Replaces the GEMM packs of `step` (on operands of shapes `lhs`, `rhs` as the product
+/// sees them) by explicit transposes, rewriting its dimension numbers for the transposed
+/// operands. The product's result is unchanged: each operand's free axes keep their order.
+fn unpack(step: &mut Step, lhs: &[usize], rhs: &[usize]) {
+    let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
+        (0..rank)
+            .filter(|a| !batch.contains(a) && !contract.contains(a))
+            .collect()
+    };
+    let d = &step.dims;
+    let lf = free(lhs.len(), &d.lhs_batch, &d.lhs_contract);
+    let rf = free(rhs.len(), &d.rhs_batch, &d.rhs_contract);
+    let lp = unpacked_layout(lhs, &lf, &d.lhs_contract, &d.lhs_batch);
+    let rp = unpacked_layout(rhs, &d.rhs_contract, &rf, &d.rhs_batch);
+    let moved = |p: &[usize], axes: &[usize]| -> Vec<usize> {
+        axes.iter()
+            .map(|a| p.iter().position(|b| b == a).unwrap_or(0))
+            .collect()
+    };
+    if let Some(p) = &lp {
+        step.dims.lhs_contract = moved(p, &step.dims.lhs_contract);
+        step.dims.lhs_batch = moved(p, &step.dims.lhs_batch);
+    }
+    if let Some(p) = &rp {
+        step.dims.rhs_contract = moved(p, &step.dims.rhs_contract);
+        step.dims.rhs_batch = moved(p, &step.dims.rhs_batch);
+    }
+    step.packs -= usize::from(lp.is_some()) + usize::from(rp.is_some());
+    step.lhs_perm = lp;
+    step.rhs_perm = rp;
+}
+
 /// The candidate layouts of one pairwise step on operands with label orders `la`, `lb`
 /// (ids `a`, `b`), given the labels needed after it: which side is the dot_general's lhs,
 /// the contracted axes in lhs or rhs order, the batch axes in lhs or rhs order.
@@ -710,6 +812,8 @@ fn candidates(
                     labels: res,
                     flops: step_flops,
                     packs,
+                    lhs_perm: None,
+                    rhs_perm: None,
                 });
             }
         }
@@ -778,14 +882,33 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
             };
             c.packs + ahead
         };
-        let best = cands
+        let mut best = cands
             .into_iter()
             .min_by_key(|c| score(c))
             .expect("at least one candidate");
+        // A step without contracted axes but with batch axes is lowered to a broadcast
+        // multiply, which reads strided operands directly.
+        let broadcast = best.dims.lhs_contract.is_empty() && !best.dims.lhs_batch.is_empty();
+        if best.packs > 0 && !broadcast {
+            let summed = |id: usize, sum: &[usize]| -> Vec<usize> {
+                let o = orders[id].as_deref().unwrap_or_default();
+                (0..o.len())
+                    .filter(|i| !sum.contains(i))
+                    .map(|i| sizes[o[i]])
+                    .collect()
+            };
+            let (sl, sr) = (
+                summed(best.lhs, &best.lhs_sum),
+                summed(best.rhs, &best.rhs_sum),
+            );
+            unpack(&mut best, &sl, &sr);
+        }
         let inner = !best.dims.lhs_contract.is_empty()
             || !best.lhs_sum.is_empty()
             || !best.rhs_sum.is_empty();
-        packs_total += best.packs;
+        packs_total += best.packs
+            + usize::from(best.lhs_perm.is_some())
+            + usize::from(best.rhs_perm.is_some());
         flops += best.flops;
         flops_oe += if inner { 2.0 * best.flops } else { best.flops };
         big = big.max(best.size);

@@ -476,3 +476,52 @@ fn nested_contraction_order_is_a_linear_path() {
         assert_close(&got, &want, 1e-12, e);
     }
 }
+
+#[test]
+fn batched_matmul_with_the_batch_axis_first() {
+    // Column-major `bij`: the batch axis is the fastest, so each batch's matrix is strided;
+    // the product transposes both operands (large enough for it) into in-place layouts.
+    let (b, i, j, k) = (8, 24, 32, 16);
+    let (x, dx) = seq(&[b, i, j]);
+    let (y, dy) = seq(&[b, j, k]);
+    let p = plan_einsum(
+        "bij,bjk->bik",
+        &[vec![b, i, j], vec![b, j, k]],
+        &EinsumOptions::default(),
+    )
+    .unwrap();
+    let s = &p.steps[0];
+    assert!(s.lhs_perm.is_some() && s.rhs_perm.is_some(), "{p}");
+    let got = vals(&einsum("bij,bjk->bik", &[&x, &y]).unwrap());
+    let want = naive(
+        &[b, i, j, k],
+        &[ax(&[0, 1, 2]), ax(&[0, 2, 3])],
+        &[dx.clone(), dy.clone()],
+        &[0, 1, 3],
+    );
+    assert_close(&got, &want, 1e-12, "bij,bjk->bik");
+    // the same with the output in another order, and with the operands swapped
+    let want = naive(
+        &[b, i, j, k],
+        &[ax(&[0, 1, 2]), ax(&[0, 2, 3])],
+        &[dx, dy],
+        &[3, 0, 1],
+    );
+    let got = vals(&einsum("bij,bjk->kbi", &[&x, &y]).unwrap());
+    assert_close(&got, &want, 1e-12, "bij,bjk->kbi");
+    let got = vals(&einsum("bjk,bij->kbi", &[&y, &x]).unwrap());
+    assert_close(&got, &want, 1e-12, "bjk,bij->kbi");
+}
+
+#[test]
+fn small_operands_keep_the_gemm_pack() {
+    let p = plan_einsum(
+        "bij,bjk->bik",
+        &[vec![4, 5, 6], vec![4, 6, 7]],
+        &EinsumOptions::default(),
+    )
+    .unwrap();
+    let s = &p.steps[0];
+    assert!(s.lhs_perm.is_none() && s.rhs_perm.is_none(), "{p}");
+    assert_eq!(s.packs, 2, "{p}");
+}

@@ -529,9 +529,51 @@ fn absorb_perm(
     ))
 }
 
+/// Whether a GEMM reads an operand of `shape` in place as matrices of `rows × cols` (each
+/// group flattened column-major in the given order): both groups are single strided runs
+/// of the column-major layout and one has stride 1. Otherwise the CPU backend packs the
+/// operand into a scratch copy per call.
+fn gemm_in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
+    let mut strides = vec![1usize; shape.len()];
+    for a in 1..shape.len() {
+        strides[a] = strides[a - 1] * shape[a - 1];
+    }
+    // (stride, elements) of a group that is one strided run
+    let run = |axes: &[usize]| -> Option<(usize, usize)> {
+        let big: Vec<usize> = axes.iter().copied().filter(|&a| shape[a] != 1).collect();
+        if big
+            .windows(2)
+            .any(|w| strides[w[1]] != strides[w[0]] * shape[w[0]])
+        {
+            return None;
+        }
+        let n = big.iter().map(|&a| shape[a]).product::<usize>();
+        Some((if n <= 1 { 1 } else { strides[big[0]] }, n))
+    };
+    matches!((run(rows), run(cols)), (Some((r, _)), Some((c, _))) if r == 1 || c == 1)
+}
+
+/// Whether absorbing a transpose into a dot operand keeps the GEMM reading it in place:
+/// `from` is the transposed operand with its `(rows, cols)` groups, `to` the untransposed
+/// one with the mapped groups. A transpose placed to avoid a GEMM pack stays.
+fn absorb_keeps_gemm(
+    from: (&TensorType, &[usize], &[usize]),
+    to: (&TensorType, &[usize], &[usize]),
+) -> bool {
+    !gemm_in_place(&from.0.shape, from.1, from.2) || gemm_in_place(&to.0.shape, to.1, to.2)
+}
+
+/// The axes of a rank-`rank` dot operand that are neither contracted nor batch axes.
+fn dot_free(rank: usize, contract: &[usize], batch: &[usize]) -> Vec<usize> {
+    (0..rank)
+        .filter(|a| !contract.contains(a) && !batch.contains(a))
+        .collect()
+}
+
 // dot(transpose(a, p), b, dims) == dot(a, b, dims with lhs axes mapped through p), and the
 // same on the right, when the free axes keep their order (the contraction order is that
-// of the dimension-number pairs, so the sums are the same).
+// of the dimension-number pairs, so the sums are the same). Not applied when the GEMM
+// reads the transposed operand in place but would pack the untransposed one.
 fn dot_transpose_operand(eg: &TGraph, _: Id, n: &TNode, out: &mut Vec<Rhs>) {
     let TOp::Dot {
         lhs_contract,
@@ -546,6 +588,12 @@ fn dot_transpose_operand(eg: &TGraph, _: Id, n: &TNode, out: &mut Vec<Rhs>) {
     for m in nodes(eg, l, |o| matches!(o, TOp::Transpose(_))) {
         let TOp::Transpose(p) = &m.op else { continue };
         if let Some((lc, lb)) = absorb_perm(p, lhs_contract, lhs_batch) {
+            let (t, x) = (ty(eg, l), ty(eg, m.children[0]));
+            let f = dot_free(t.rank(), lhs_contract, lhs_batch);
+            let g = dot_free(x.rank(), &lc, &lb);
+            if !absorb_keeps_gemm((t, &f, lhs_contract), (x, &g, &lc)) {
+                continue;
+            }
             let op = TOp::Dot {
                 lhs_contract: lc,
                 rhs_contract: rhs_contract.clone(),
@@ -558,6 +606,12 @@ fn dot_transpose_operand(eg: &TGraph, _: Id, n: &TNode, out: &mut Vec<Rhs>) {
     for m in nodes(eg, r, |o| matches!(o, TOp::Transpose(_))) {
         let TOp::Transpose(p) = &m.op else { continue };
         if let Some((rc, rb)) = absorb_perm(p, rhs_contract, rhs_batch) {
+            let (t, x) = (ty(eg, r), ty(eg, m.children[0]));
+            let f = dot_free(t.rank(), rhs_contract, rhs_batch);
+            let g = dot_free(x.rank(), &rc, &rb);
+            if !absorb_keeps_gemm((t, rhs_contract, &f), (x, &rc, &g)) {
+                continue;
+            }
             let op = TOp::Dot {
                 lhs_contract: lhs_contract.clone(),
                 rhs_contract: rc,

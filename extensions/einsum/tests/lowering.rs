@@ -1,0 +1,52 @@
+//! The lowered IR of einsum: the transposes the planner places, and that the compiler
+//! keeps them (IR in, IR out).
+
+use tenferro_cpu::CpuBackend;
+use tenferro_einsum::einsum;
+use tenferro_runtime::{lower, Backend, DType, GraphCompiler, LowerMode, TracedTensor};
+
+fn count(f: &tenferro_ir::Function, name: &str) -> usize {
+    f.insts().iter().filter(|i| i.op.name() == name).count()
+}
+
+#[test]
+fn batched_matmul_with_the_batch_axis_first_transposes_it_between_the_matrix_axes() {
+    let x = TracedTensor::input(DType::F64, &[32, 64, 64]);
+    let y = TracedTensor::input(DType::F64, &[32, 64, 64]);
+    let z = einsum("bij,bjk->bik", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    let want = "\
+func @main(%0: f64[32,64,64], %2: f64[32,64,64]) -> (f64[32,64,64]) {
+  %1 = transpose {perm = [1, 0, 2]} %0 : f64[64,32,64]
+  %3 = transpose {perm = [1, 0, 2]} %2 : f64[64,32,64]
+  %4 = dot_general {lhs_batch = [1], rhs_batch = [1], lhs_contract = [2], rhs_contract = [0]} %1, %3 : f64[32,64,64]
+  return %4
+}";
+    assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);
+    // The optimizing compiler keeps the transposes, and the GEMM reads both in place.
+    let program = GraphCompiler::new().compile(&z).unwrap();
+    let f = program.function();
+    assert_eq!(count(f, "transpose"), 2, "{}", tenferro_ir::print(f));
+    let prepared = CpuBackend::new().prepare(f).unwrap();
+    let text = prepared.to_string();
+    assert!(
+        text.contains("gemm(dot_general)") && !text.contains("pack_gemm"),
+        "{text}"
+    );
+}
+
+#[test]
+fn batched_matmul_with_the_batch_axis_last_reads_its_operands_in_place() {
+    let x = TracedTensor::input(DType::F64, &[64, 64, 32]);
+    let y = TracedTensor::input(DType::F64, &[64, 64, 32]);
+    let z = einsum("ijb,jkb->ikb", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    let want = "\
+func @main(%0: f64[64,64,32], %1: f64[64,64,32]) -> (f64[64,64,32]) {
+  %2 = dot_general {lhs_batch = [2], rhs_batch = [2], lhs_contract = [1], rhs_contract = [0]} %0, %1 : f64[32,64,64]
+  %3 = transpose {perm = [1, 2, 0]} %2 : f64[64,64,32]
+  return %3
+}";
+    // Only the result is transposed (dot_general puts the batch axes first).
+    assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);
+}
