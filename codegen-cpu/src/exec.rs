@@ -14,10 +14,6 @@ use tenferro_ir::tensor::try_vec_with_capacity;
 use tenferro_ir::{Data, Element, Tensor, TensorType};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
 
-/// GEMMs with fewer multiply-adds than this run on the calling thread, without faer's
-/// parallelism (a thread-pool round trip costs more than the product).
-const PAR_GEMM_FLOPS: usize = 1 << 18;
-
 /// Extension ops whose operands hold fewer elements than this run on the calling thread.
 const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
@@ -269,7 +265,7 @@ fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPoo
             // `dot::dot` writes every element of `out` (see its documentation).
             let mut out = result_buffer(name, pool, ty)?;
             match threads.pool() {
-                Some(tp) if plan.flops() >= PAR_GEMM_FLOPS => {
+                Some(tp) if plan.worth_threads() => {
                     let par = threads.par();
                     tp.install(|| dot::dot(name, plan, l, r, &mut out, pool, par))?
                 }

@@ -283,6 +283,15 @@ impl DotPlan {
         );
     }
 
+    /// Whether the product is worth the backend's threads: at least 2^20 multiply-adds
+    /// (below, the threads' hand-offs cost more than they save), or 2^18 for
+    /// matrix-vector-like products (`m` or `n` at most 4), which are bound by reading the
+    /// matrix and gain from a second core's bandwidth.
+    pub(crate) fn worth_threads(&self) -> bool {
+        let f = self.flops();
+        f >= 1 << 20 || (f >= 1 << 18 && self.m.min(self.n) <= 4)
+    }
+
     /// Multiply-adds of the product.
     pub(crate) fn flops(&self) -> usize {
         self.batch
@@ -353,7 +362,7 @@ macro_rules! gemm_fn {
     ($name:ident, $t:ty, $one:expr, $finite:expr) => {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
             let mn = p.m * p.n;
-            for b in 0..p.batch {
+            let one = |b: usize, o: &mut [$t], par: Par| {
                 let a = view(
                     &l[p.lhs.batch_offsets[b]..],
                     p.m,
@@ -368,7 +377,6 @@ macro_rules! gemm_fn {
                     p.rhs.row_stride,
                     p.rhs.col_stride,
                 );
-                let o = &mut out[b * mn..(b + 1) * mn];
                 let dst = if p.transposed_out {
                     MatMut::from_row_major_slice_mut(&mut *o, p.m, p.n)
                 } else {
@@ -381,6 +389,22 @@ macro_rules! gemm_fn {
                 // evaluator give it. Real GEMMs are exact under `· 1`.
                 if !o.iter().all($finite) {
                     naive_block(p, b, l, r, o, <$t>::default(), |x, y| x + y, |x, y| x * y);
+                }
+            };
+            match par {
+                // Several products: one thread per product (each GEMM sequential, so the
+                // bits are those of a one-thread run), instead of splitting every small
+                // GEMM across the threads.
+                Par::Rayon(_) if p.batch > 1 => {
+                    use rayon::prelude::*;
+                    out.par_chunks_mut(mn)
+                        .enumerate()
+                        .for_each(|(b, o)| one(b, o, Par::Seq));
+                }
+                _ => {
+                    for (b, o) in out.chunks_mut(mn).enumerate() {
+                        one(b, o, par);
+                    }
                 }
             }
         }
