@@ -31,10 +31,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(os.path.dirname(ROOT), "shared", "peers")
 
 
-def run_tenferro(workloads, threads, min_time, opt="O2"):
+def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None):
     cmd = ["cargo", "run", "--release", "--quiet", "--example", "bench_suite", "--",
            "--workload", workloads, "--threads", str(threads), "--min-time", str(min_time),
            "--opt", opt]
+    if einsum_path:
+        cmd += ["--einsum-path", einsum_path]
     env = dict(os.environ)
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -86,13 +88,15 @@ def run_linalg_jax(workloads, threads, min_time):
     return records_by_workload(out.stdout)
 
 
-def run_einsum_peers(instances, threads):
+def run_einsum_peers(instances, threads, einsum_path=None):
     """numpy and JAX on the einsum instances (`../shared/peers/einsum/run_peers.py`, live):
     {"einsum_<instance>": {"jax": rec, "numpy": rec}}."""
     if not instances:
         return {}
     cmd = [sys.executable, os.path.join(PEERS, "einsum", "run_peers.py"), "--systems", "numpy,jax",
            "--threads", str(threads), "--instances", ",".join(instances)]
+    if einsum_path:
+        cmd += ["--path-source", "upstream_" + einsum_path]
     res = {}
     for rec in timed_records(cmd, "--out"):
         res.setdefault("einsum_" + rec["instance"], {})[rec["system"].split("@")[0]] = rec
@@ -130,6 +134,8 @@ def main():
     ap.add_argument("--min-time", type=float, default=1.0)
     ap.add_argument("--no-jax", action="store_true", help="skip the live JAX run")
     ap.add_argument("--opt", default="O2", help="tenferro's optimization level (O0, O1, O2)")
+    ap.add_argument("--einsum-path", choices=("opt_flops", "opt_size"),
+                    help="einsum rows: every system contracts along upstream's stored path")
     args = ap.parse_args()
 
     print(f"date {datetime.datetime.now().isoformat(timespec='seconds')}, host {platform.node()}, "
@@ -137,7 +143,7 @@ def main():
     rows = []
     for t in [int(x) for x in args.threads.split(",")]:
         print(f"threads {t}: load average before tenferro {os.getloadavg()[0]:.2f}")
-        ours = run_tenferro(args.workload, t, args.min_time, args.opt)
+        ours = run_tenferro(args.workload, t, args.min_time, args.opt, args.einsum_path)
         # workloads.py knows only the W/S peer workloads; L_* and einsum_* have their own runners.
         own = all(p.strip().startswith(("L", "einsum")) for p in args.workload.split(","))
         jax = {} if args.no_jax or own else run_jax(args.workload, t)
@@ -145,7 +151,7 @@ def main():
         if lin and not args.no_jax:
             jax.update(run_linalg_jax(lin, t, args.min_time))
         ein = [w[len("einsum_"):] for w in ours if w.startswith("einsum_")]
-        ein_peers = {} if args.no_jax else run_einsum_peers(ein, t)
+        ein_peers = {} if args.no_jax else run_einsum_peers(ein, t, args.einsum_path)
         for wid, rec in ours.items():
             if "median_us" in rec:
                 rec["median_ms"] = rec["median_us"] / 1000.0

@@ -6,6 +6,8 @@
 //! Run: `cargo run --release --example bench_suite -- --workload W2_grad_1e7,W3_f64 --threads 1`
 //! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
 //! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O2 (the compiler's default);
+//! `--einsum-path opt_flops|opt_size` plans einsum instances along upstream's stored path
+//! instead of `Optimize::Auto`;
 //! `--show` prints each program and its prepared CPU form to stderr; `--list` prints the
 //! ids; `--backend xla` runs on the XLA backend (the PJRT plugin named by
 //! `TENFERRO_PJRT_PLUGIN`; XLA picks its own thread count, so `--threads` is only a label
@@ -146,7 +148,7 @@ struct Built {
     inputs: Vec<(TracedTensor, Tensor)>,
 }
 
-fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
+fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> Res<Built> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let dt = if id.ends_with("f32") {
         DType::F32
@@ -426,7 +428,21 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel) -> Res<Built> {
                 )?);
             }
             let refs: Vec<&TracedTensor> = ops.iter().map(|(t, _)| t).collect();
-            let y = tenferro_einsum::einsum(&inst.subscripts, &refs)?;
+            let y = match einsum_path {
+                None => tenferro_einsum::einsum(&inst.subscripts, &refs)?,
+                Some(kind) => {
+                    let stored = inst
+                        .upstream
+                        .iter()
+                        .find(|p| p.kind == kind)
+                        .ok_or_else(|| format!("{w}: no stored upstream path `{kind}`"))?;
+                    let opts = tenferro_einsum::EinsumOptions {
+                        optimize: tenferro_einsum::Optimize::Path(stored.path.clone()),
+                        ..Default::default()
+                    };
+                    tenferro_einsum::einsum_with(&inst.subscripts, &refs, &opts)?
+                }
+            };
             Built {
                 program: compile(&[&y])?,
                 inputs: ops,
@@ -588,6 +604,7 @@ fn main() -> Res<()> {
     let mut min_time = 1.0f64;
     let mut show = false;
     let mut opt = OptLevel::default();
+    let mut einsum_path: Option<String> = None;
     let mut xla = false;
     let mut i = 0;
     while i < args.len() {
@@ -596,6 +613,7 @@ fn main() -> Res<()> {
             "--workload" => workloads = val,
             "--threads" => threads = val.parse()?,
             "--min-time" => min_time = val.parse()?,
+            "--einsum-path" => einsum_path = Some(val.clone()),
             "--opt" => {
                 opt = match val.as_str() {
                     "O0" => OptLevel::O0,
@@ -639,7 +657,7 @@ fn main() -> Res<()> {
             continue;
         }
         let t0 = Instant::now();
-        let built = match build(id, &ad, opt) {
+        let built = match build(id, &ad, opt, einsum_path.as_deref()) {
             Ok(b) => b,
             Err(e) => {
                 println!(
