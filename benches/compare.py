@@ -165,7 +165,8 @@ def main():
                 # einsum instances: JAX and numpy (opt_einsum greedy path) run now.
                 peers = ein_peers.get(wid, {})
                 j = peers.get("jax", {}).get("median_ms")
-                cells = [(r["median_ms"], name) for name, r in peers.items()]
+                cells = [(r["median_ms"], name) for name, r in peers.items()
+                         if r.get("median_ms") is not None]
                 best, who = min(cells) if cells else (None, None)
             rows.append((wid, t, mine, j, best, who, None))
     print()
