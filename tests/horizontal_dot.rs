@@ -3,6 +3,7 @@
 //! unoptimised program's (to rounding: a two-column GEMM may sum in another order) and
 //! are the same bits at one and two threads.
 
+use tenferro::fuzz::rng::Rng;
 use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_ir::{DType, Op, Tensor};
@@ -24,15 +25,8 @@ fn hvp_program(n: usize, level: OptLevel) -> (Program, [TracedTensor; 3]) {
 }
 
 fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) / 4.0
-        })
-        .collect()
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.uniform(-0.125, 0.125)).collect()
 }
 
 fn run(p: &Program, ins: &[TracedTensor; 3], n: usize, threads: usize) -> Vec<f64> {

@@ -1,21 +1,12 @@
 //! Batched products at two threads run one GEMM per thread (each sequential): the results
 //! are the bits of a one-thread run, and equal the reference evaluator's within rounding.
 
-use tenferro_cpu::CpuBackend;
-use tenferro_ir::{parse_and_verify, Data, Tensor};
-use tenferro_runtime::{Backend, ExtensionRegistry};
+mod common;
 
-fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
-}
+use common::SeedRng;
+use tenferro_cpu::CpuBackend;
+use tenferro_ir::parse_and_verify;
+use tenferro_runtime::{Backend, ExtensionRegistry};
 
 #[test]
 fn batched_gemm_is_the_same_at_one_and_two_threads() {
@@ -38,10 +29,9 @@ fn batched_gemm_is_the_same_at_one_and_two_threads() {
             "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
         );
         let f = parse_and_verify(&text).unwrap();
-        let n = 64 * 64 * 16;
-        let shape: Vec<usize> = f.ty(f.params()[0]).shape.clone();
-        let a = Tensor::new(shape.clone(), Data::F64(values(n, 1))).unwrap();
-        let b = Tensor::new(shape, Data::F64(values(n, 2))).unwrap();
+        let ty = f.ty(f.params()[0]).clone();
+        let a = SeedRng::new(1).tensor(&ty, false);
+        let b = SeedRng::new(2).tensor(&ty, false);
         let run = |threads: usize| {
             let backend = CpuBackend::with_threads(threads);
             let p = backend.prepare(&f).unwrap();

@@ -335,6 +335,26 @@ fn scaling_exponent<T: Scalar>(amax: f64) -> Option<i32> {
     }
 }
 
+/// `blk` as a column-major `rows × cols` matrix, divided by `2^e` (in the reused buffer
+/// `scaled`) when `exp` is `Some(e)`, read in place otherwise.
+fn scaled_matrix<'a, T: Scalar>(
+    blk: &'a [T],
+    rows: usize,
+    cols: usize,
+    exp: Option<i32>,
+    scaled: &'a mut Vec<T>,
+) -> MatRef<'a, T> {
+    match exp {
+        None => MatRef::from_column_major_slice(blk, rows, cols),
+        Some(e) => {
+            scaled.clear();
+            scaled.extend_from_slice(blk);
+            scale_pow2(scaled, -e);
+            MatRef::from_column_major_slice(scaled, rows, cols)
+        }
+    }
+}
+
 /// Multiplies every entry of `xs` by `2^e`, in steps small enough that each factor is
 /// representable in `T` (f32's exponent range is ±126).
 fn scale_pow2<T: Scalar>(xs: &mut [T], e: i32) {
@@ -1211,15 +1231,7 @@ fn svd_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
             // multiplied back, its singular vectors are unchanged.
             let amax = blk.iter().fold(0.0, |acc: f64, v| acc.max(v.modulus()));
             let exp = scaling_exponent::<T>(amax);
-            let am = match exp {
-                None => MatRef::from_column_major_slice(blk, m, n),
-                Some(e) => {
-                    scaled.clear();
-                    scaled.extend_from_slice(blk);
-                    scale_pow2(scaled, -e);
-                    MatRef::from_column_major_slice(scaled, m, n)
-                }
-            };
+            let am = scaled_matrix(blk, m, n, exp, scaled);
             let (um, vm) = if compute_uv {
                 (
                     Some(MatMut::from_column_major_slice_mut(ub, m, uc)),
@@ -1319,15 +1331,7 @@ fn eigh_impl<T: Scalar>(op: &ExtensionOp, a: &Tensor) -> Result<Vec<Tensor>> {
                 }
             }
             let exp = scaling_exponent::<T>(amax);
-            let am = match exp {
-                None => MatRef::from_column_major_slice(blk, n, n),
-                Some(e) => {
-                    scaled.clear();
-                    scaled.extend_from_slice(blk);
-                    scale_pow2(scaled, -e);
-                    MatRef::from_column_major_slice(scaled, n, n)
-                }
-            };
+            let am = scaled_matrix(blk, n, n, exp, scaled);
             let vm = vectors.then(|| MatMut::from_column_major_slice_mut(&mut vo, n, n));
             if self_adjoint_evd(
                 am,
