@@ -1,5 +1,6 @@
-//! Batched products at two threads run one GEMM per thread (each sequential): the results
-//! are the bits of a one-thread run, and equal the reference evaluator's within rounding.
+//! At two threads, batched products run one GEMM per thread and single products one
+//! panel of the result per thread (each GEMM sequential): the results are the bits of a
+//! one-thread run, and equal the reference evaluator's within rounding.
 
 mod common;
 
@@ -9,7 +10,7 @@ use tenferro_ir::parse_and_verify;
 use tenferro_runtime::{Backend, ExtensionRegistry};
 
 #[test]
-fn batched_gemm_is_the_same_at_one_and_two_threads() {
+fn gemm_is_the_same_at_one_and_two_threads() {
     // 16 products of 64 x 64 x 64, batch axis last (contiguous matrices) and first.
     for (lhs, rhs, dims, out) in [
         (
@@ -24,14 +25,34 @@ fn batched_gemm_is_the_same_at_one_and_two_threads() {
             "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]",
             "f64[16,64,64]",
         ),
+        // One product, cut into row panels (m ≥ n, m not a multiple of the panel size).
+        (
+            "f64[300,257]",
+            "f64[257,200]",
+            "lhs_contract = [1], rhs_contract = [0]",
+            "f64[300,200]",
+        ),
+        // One product, cut into column panels (n > m).
+        (
+            "f64[100,300]",
+            "f64[300,500]",
+            "lhs_contract = [1], rhs_contract = [0]",
+            "f64[100,500]",
+        ),
+        // One product with the transpose written (row-major result panels).
+        (
+            "f64[256,300]",
+            "f64[140,256]",
+            "lhs_contract = [0], rhs_contract = [1]",
+            "f64[300,140]",
+        ),
     ] {
         let text = format!(
             "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
         );
         let f = parse_and_verify(&text).unwrap();
-        let ty = f.ty(f.params()[0]).clone();
-        let a = SeedRng::new(1).tensor(&ty, false);
-        let b = SeedRng::new(2).tensor(&ty, false);
+        let a = SeedRng::new(1).tensor(f.ty(f.params()[0]), false);
+        let b = SeedRng::new(2).tensor(f.ty(f.params()[1]), false);
         let run = |threads: usize| {
             let backend = CpuBackend::with_threads(threads);
             let p = backend.prepare(&f).unwrap();
