@@ -7,15 +7,13 @@ use crate::buffer::{self, with_slice, BufferPool};
 use crate::error::internal;
 use crate::kernels::{dot, elementwise, fused, index, reduce, scan};
 use crate::memory::Alloc;
-use crate::program::{CpuProgram, Step, StepKind};
+use crate::program::{CpuProgram, Step, StepKind, INLINE_EXTENSION_ELEMENTS};
 use crate::state::{RunState, Slot};
+use crate::strided::PAR_COPY_MIN_ELEMS;
 use crate::threads::Threads;
 use tenferro_ir::tensor::try_vec_with_capacity;
 use tenferro_ir::{Data, Element, Tensor, TensorType};
 use tenferro_runtime::{ExtensionRegistry, Result, RuntimeError};
-
-/// Extension ops whose operands hold fewer elements than this run on the calling thread.
-const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
 /// The buffer for result `ty` of step `op`: a pooled buffer of the same dtype and length
 /// (a released intermediate, or a result of an earlier run its caller dropped), else a
@@ -279,10 +277,18 @@ fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPoo
             // over the result's shape and writes its column-major positions: every
             // element once.
             let mut out = result_buffer(name, pool, ty)?;
+            let parts = if copy.numel() >= PAR_COPY_MIN_ELEMS {
+                threads.count()
+            } else {
+                1
+            };
             with_slice!(&mut out, o: T => {
                 let s: &[T] = T::slice(src)
                     .ok_or_else(|| internal(name, "operand of another dtype"))?;
-                copy.run(s, o);
+                match threads.pool() {
+                    Some(tp) if parts > 1 => tp.install(|| copy.run_parts(s, o, parts)),
+                    _ => copy.run(s, o),
+                }
             });
             out
         }

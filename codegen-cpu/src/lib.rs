@@ -137,6 +137,16 @@ impl Backend for CpuBackend {
         inputs: &[Tensor],
         extensions: &ExtensionRegistry,
     ) -> Result<Vec<Tensor>> {
-        exec::execute(&self.threads, prepared, inputs, extensions)
+        // A program that hands work to the threads more than once runs as a whole on a
+        // pool thread: the workers stay awake between its steps, where each step's own
+        // hand-off would park the calling thread and wake a worker (tens of µs on a VM).
+        // A program with at most one such step stays on the calling thread, which spares
+        // small programs the round trip.
+        if prepared.threaded_steps > 1 {
+            self.threads
+                .install(|| exec::execute(&self.threads, prepared, inputs, extensions))
+        } else {
+            exec::execute(&self.threads, prepared, inputs, extensions)
+        }
     }
 }

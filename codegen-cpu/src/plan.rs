@@ -317,6 +317,14 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                 && matches!(class[inst.results[0].index()], ValueClass::View(_)),
         })
         .collect();
+    let shapes: Vec<Vec<usize>> = (0..n)
+        .map(|v| {
+            f.try_ty(tenferro_ir::Value::from_index(v))
+                .map(|t| t.shape.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let threaded_steps = steps.iter().filter(|s| s.uses_threads(&shapes)).count();
     Ok(CpuProgram {
         name: f.name.clone(),
         num_slots: n,
@@ -329,14 +337,9 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
         graph,
         peak_bytes,
         fused: fuse,
-        shapes: (0..n)
-            .map(|v| {
-                f.try_ty(tenferro_ir::Value::from_index(v))
-                    .map(|t| t.shape.clone())
-                    .unwrap_or_default()
-            })
-            .collect(),
+        shapes,
         cache: RunCache::default(),
+        threaded_steps,
     })
 }
 

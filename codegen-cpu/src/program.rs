@@ -37,7 +37,12 @@ pub struct CpuProgram {
     pub(crate) shapes: Vec<Vec<usize>>,
     /// Released buffers and the slot table, kept between runs.
     pub(crate) cache: RunCache<RunState>,
+    /// Steps that hand work to the backend's threads (see [`Step::uses_threads`]).
+    pub(crate) threaded_steps: usize,
 }
+
+/// Extension ops whose operands hold fewer elements than this run on the calling thread.
+pub(crate) const INLINE_EXTENSION_ELEMENTS: usize = 1 << 16;
 
 /// One instruction of the source function, for the DOT picture.
 #[derive(Clone, Debug)]
@@ -192,6 +197,26 @@ pub struct Step {
 }
 
 impl Step {
+    /// Whether the step hands its work to the backend's threads when it has more than
+    /// one: a fused kernel of several blocks, a product worth threads, a large copy or a
+    /// large extension op. `shapes` holds every slot's shape.
+    pub(crate) fn uses_threads(&self, shapes: &[Vec<usize>]) -> bool {
+        match &self.kind {
+            StepKind::Fused(s) => s.num_blocks() > 1,
+            StepKind::Dot(p) => p.worth_threads(),
+            StepKind::Copy(c) => c.numel() >= crate::strided::PAR_COPY_MIN_ELEMS,
+            StepKind::Extension(_) => {
+                let numel: usize = self
+                    .args
+                    .iter()
+                    .map(|&a| shapes.get(a).map_or(0, |s| s.iter().product()))
+                    .sum();
+                numel >= INLINE_EXTENSION_ELEMENTS
+            }
+            _ => false,
+        }
+    }
+
     /// Name of the IR op this step runs (`add`, `dot_general`, `linalg.cholesky`, ...).
     pub fn op_name(&self) -> &str {
         &self.op_name

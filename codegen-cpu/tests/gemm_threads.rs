@@ -77,3 +77,43 @@ fn gemm_is_the_same_at_one_and_two_threads() {
         }
     }
 }
+
+#[test]
+fn a_program_of_several_threaded_steps_gives_the_bits_of_one_thread() {
+    // Two products worth threads, a large transpose between them and a fused tail: the
+    // whole program runs on a pool thread at two threads.
+    let text = "func @f(%a: f64[200,300], %b: f64[300,250]) -> (f64[250,200], f64[200,200]) {
+  %c = dot_general {lhs_contract = [1], rhs_contract = [0]} %a, %b : f64[200,250]
+  %t = transpose {perm = [1, 0]} %c : f64[250,200]
+  %d = dot_general {lhs_contract = [1], rhs_contract = [0]} %c, %t : f64[200,200]
+  %e = tanh %d : f64[200,200]
+  return %t, %e
+}
+";
+    let f = parse_and_verify(text).unwrap();
+    let a = SeedRng::new(3).tensor(f.ty(f.params()[0]), false);
+    let b = SeedRng::new(4).tensor(f.ty(f.params()[1]), false);
+    let run = |threads: usize| {
+        let backend = CpuBackend::with_threads(threads);
+        let p = backend.prepare(&f).unwrap();
+        let reg = ExtensionRegistry::new();
+        // Twice: the second run reuses the first one's buffers.
+        backend.execute(&p, &[a.clone(), b.clone()], &reg).unwrap();
+        backend
+            .execute(&p, &[a.clone(), b.clone()], &reg)
+            .unwrap()
+            .iter()
+            .map(|t| t.to_vec::<f64>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (one, two) = (run(1), run(2));
+    for (x, y) in one.iter().zip(&two) {
+        assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+    let want = tenferro_ir::eval::eval(&f, &[a, b]).unwrap();
+    for (g, w) in one.iter().zip(&want) {
+        for (p, q) in g.iter().zip(w.to_vec::<f64>().unwrap()) {
+            assert!((p - q).abs() <= 1e-9 * (1.0 + q.abs()), "{p} vs {q}");
+        }
+    }
+}

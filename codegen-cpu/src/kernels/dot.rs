@@ -15,7 +15,7 @@
 
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
-use crate::strided::StridedCopy;
+use crate::strided::{StridedCopy, PAR_COPY_MIN_ELEMS};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use num_complex::{Complex32, Complex64};
@@ -41,9 +41,6 @@ struct OperandAxes {
     cols: Vec<usize>,
     batch: Vec<usize>,
 }
-
-/// Fewest elements for which a pack is split across the product's threads.
-const PAR_PACK_MIN_ELEMS: usize = 1 << 15;
 
 /// How one operand is read as `batch` matrices of `rows × cols`.
 #[derive(Clone, Debug)]
@@ -492,6 +489,15 @@ macro_rules! int_dot_fn {
 int_dot_fn!(dot_i64, i64);
 int_dot_fn!(dot_i32, i32);
 
+/// Pieces a copy of `n` elements is split into on `par`'s threads.
+fn copy_parts(n: usize, par: Par) -> usize {
+    if n >= PAR_COPY_MIN_ELEMS {
+        par.degree()
+    } else {
+        1
+    }
+}
+
 /// The operand's pack, when planned: a pooled buffer of the pack's length (which the copy
 /// overwrites entirely), filled by up to `par`'s threads.
 fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option<Data> {
@@ -501,11 +507,7 @@ fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option
     let mut d = pool
         .take(dtype, n)
         .unwrap_or_else(|| buffer::fresh_scratch(dtype, n));
-    let parts = if n >= PAR_PACK_MIN_ELEMS {
-        par.degree()
-    } else {
-        1
-    };
+    let parts = copy_parts(n, par);
     match (x, &mut d) {
         (Data::F32(s), Data::F32(t)) => c.run_parts(s, t, parts),
         (Data::F64(s), Data::F64(t)) => c.run_parts(s, t, parts),
@@ -565,7 +567,7 @@ pub(crate) fn dot(
                         .unwrap_or_else(|| buffer::fresh_scratch(p.dtype, total));
                     if let Data::$variant(t) = &mut tmp {
                         $kernel(p, $u, $v, t, par);
-                        c.run(t, $o);
+                        c.run_parts(t, $o, copy_parts(total, par));
                     }
                     pool.put(tmp);
                 }
