@@ -135,9 +135,28 @@ pub(crate) struct StridedLoad {
     pub offset: usize,
     pub shape: Vec<usize>,
     pub strides: Vec<usize>,
+    /// Strides over the group's own (uncoalesced) shape.
+    pub view_strides: Vec<usize>,
     /// IR value of the view (for display).
     pub value: usize,
 }
+
+/// The group is one binary op whose operands run contiguously or stay fixed along the
+/// fastest axis of the group's shape: it runs without tile slots, one op call per run of
+/// `shape[0]` elements read straight from the operands (see `fused::run`).
+#[derive(Clone, Debug)]
+pub(crate) struct DirectBinary {
+    pub op: BinaryOp,
+    /// The group's shape with axes merged where operands and output allow; `shape[0]`
+    /// is the run length.
+    pub shape: Vec<usize>,
+    /// Per operand: input, offset and strides over `shape` (`strides[0]` is 0 or 1).
+    pub operands: [(usize, usize, Vec<usize>); 2],
+}
+
+/// Shortest run for which a group runs as a [`DirectBinary`]: shorter runs pay more in
+/// per-run calls than the tile copies they save.
+const DIRECT_MIN_RUN: usize = 16;
 
 #[derive(Clone, Debug)]
 pub(crate) enum ReduceMode {
@@ -196,6 +215,8 @@ pub struct KernelSchedule {
     pub(crate) inplace_candidates: Vec<(usize, usize)>,
     /// `(input, output)` pairs the memory plan chose (reads rewritten to the output).
     pub(crate) inplace: Vec<(usize, usize)>,
+    /// The slot-free plan of a group that is one binary op, when it has one.
+    pub(crate) direct: Option<DirectBinary>,
 }
 
 impl KernelSchedule {
@@ -277,6 +298,15 @@ impl fmt::Display for KernelSchedule {
                 .map(|(_, o)| format!(" (buffer reused in place by out{o})"))
                 .unwrap_or_default();
             writeln!(f, "    in{i} = %{v} : {ty}{donated}")?;
+        }
+        if let Some(d) = &self.direct {
+            writeln!(
+                f,
+                "    direct: {} per run of {} over {:?}, operands read in place",
+                d.op.name(),
+                d.shape[0],
+                d.shape
+            )?;
         }
         for l in &self.loads {
             writeln!(
@@ -419,6 +449,7 @@ pub(crate) fn build(
         slot_types: Vec::new(),
         inplace_candidates: Vec::new(),
         inplace: Vec::new(),
+        direct: None,
     };
     let mut free_slots: Vec<usize> = Vec::new();
     let alloc = |s: &mut KernelSchedule, free: &mut Vec<usize>, d: DType| -> usize {
@@ -484,6 +515,7 @@ pub(crate) fn build(
                             offset: vi.offset,
                             shape: cs,
                             strides: cst[0].clone(),
+                            view_strides: vi.strides.clone(),
                             value: a,
                         });
                         loc.insert(a, Src::Slot(slot));
@@ -731,7 +763,54 @@ pub(crate) fn build(
     } else {
         target.next_multiple_of(quantum).min(n)
     };
+    s.direct = direct_binary(&s, &ty(s.ops.first().map_or(0, |o| o.value)).shape);
     s
+}
+
+/// The [`DirectBinary`] plan of `s`, when `s` is one binary op writing its only output
+/// (no reduction) and each operand along the fastest merged axis is contiguous or fixed,
+/// over runs of at least [`DIRECT_MIN_RUN`] elements.
+fn direct_binary(s: &KernelSchedule, shape: &[usize]) -> Option<DirectBinary> {
+    let [op] = s.ops.as_slice() else {
+        return None;
+    };
+    let TileOpKind::Binary(bop) = op.kind else {
+        return None;
+    };
+    if op.dst != Some(Dst::Output(0))
+        || s.outputs.len() != 1
+        || s.outputs[0].kind != OutputKind::Tiles
+        || !s.reductions.is_empty()
+        || op.srcs.len() != 2
+        || shape.iter().product::<usize>() != s.numel
+        || shape.contains(&0)
+    {
+        return None;
+    }
+    let dense = tenferro_ir::col_major_strides(shape);
+    let operand = |src: &Src| -> Option<(usize, usize, Vec<usize>)> {
+        match *src {
+            Src::Slot(x) => {
+                let l = s.loads.iter().find(|l| l.slot == x)?;
+                (l.view_strides.len() == shape.len())
+                    .then(|| (l.input, l.offset, l.view_strides.clone()))
+            }
+            Src::Input { input, offset } => Some((input, offset, dense.clone())),
+            Src::Scalar { input, offset } => Some((input, offset, vec![0; shape.len()])),
+            Src::Output(_) => None,
+        }
+    };
+    let (a, b) = (operand(&op.srcs[0])?, operand(&op.srcs[1])?);
+    let (cs, st) = coalesce(shape, &[&a.2, &b.2, &dense]);
+    let unit = |x: &[usize]| x.first().is_some_and(|&s0| s0 <= 1);
+    if cs.first().is_none_or(|&n0| n0 < DIRECT_MIN_RUN) || !unit(&st[0]) || !unit(&st[1]) {
+        return None;
+    }
+    Some(DirectBinary {
+        op: bop,
+        shape: cs,
+        operands: [(a.0, a.1, st[0].clone()), (b.0, b.1, st[1].clone())],
+    })
 }
 
 /// The reduction mode of reducing `x_shape` along `axes` into `out_len` elements.

@@ -494,3 +494,63 @@ fn vectorised_c64_mul_gives_the_bits_of_complex_mul_including_odd_tails_and_in_p
         }
     }
 }
+
+/// Groups that are one binary op over broadcast and sliced operands run without tile
+/// slots (the schedule says `direct`); they give the reference evaluator's bits at one and
+/// two threads, for every numeric dtype.
+#[test]
+fn one_binary_op_over_broadcasts_runs_direct_with_the_reference_bits() {
+    // (operand types, the op's operands built from %a and %b, result type): a batched
+    // outer product, a broadcast row against a slice, and a broadcast scalar.
+    let cases = [
+        (
+            "{d}[64,16,16]",
+            "{d}[64,40]",
+            "  %x = broadcast_in_dim {shape = [64, 40, 16, 16], dims = [0, 2, 3]} %a : {d}[64,40,16,16]
+  %y = broadcast_in_dim {shape = [64, 40, 16, 16], dims = [0, 1]} %b : {d}[64,40,16,16]
+  %r = {op} %x, %y : {d}[64,40,16,16]",
+        ),
+        (
+            "{d}[100,300]",
+            "{d}[130,300]",
+            "  %x = slice {starts = [20, 0], limits = [120, 300]} %b : {d}[100,300]
+  %y = {op} %a, %x : {d}[100,300]",
+        ),
+        (
+            "{d}[]",
+            "{d}[50,700]",
+            "  %x = broadcast_in_dim {shape = [50, 700], dims = []} %a : {d}[50,700]
+  %y = transpose {perm = [0, 1]} %b : {d}[50,700]
+  %r = {op} %y, %x : {d}[50,700]",
+        ),
+    ];
+    for dt in numeric() {
+        let d = dt.to_string();
+        for op in ["add", "mul", "sub"] {
+            for (ta, tb, body) in &cases {
+                let body = body.replace("{d}", &d).replace("{op}", op);
+                let (ta, tb) = (ta.replace("{d}", &d), tb.replace("{d}", &d));
+                let last = body.lines().last().unwrap().trim();
+                let res = last.split(" = ").next().unwrap();
+                let rty = last.rsplit(" : ").next().unwrap();
+                let text = format!(
+                    "func @f(%a: {ta}, %b: {tb}) -> ({rty}) {{\n{body}\n  return {res}\n}}\n"
+                );
+                let f =
+                    tenferro_ir::parse_and_verify(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+                let prepared = CpuBackend::new().prepare(&f).unwrap();
+                assert!(prepared.to_string().contains("direct:"), "{prepared}");
+                let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
+                let b = SeedRng::new(6).tensor(f.ty(f.params()[1]), false);
+                let want = tenferro_ir::eval::eval(&f, &[a.clone(), b.clone()]).unwrap();
+                for threads in [1, 2] {
+                    let got = run_cpu(&f, &[a.clone(), b.clone()], threads);
+                    assert!(
+                        got[0].bits_eq(&want[0]),
+                        "{dt} {op} case {ta} {tb} at {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,10 @@ use super::tile::{
     slice_of, strided_run, twin_eval, whole_mut, Slice, SliceMut, LANES,
 };
 use crate::error::internal;
-use crate::schedule::{Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind};
+use crate::schedule::{
+    DirectBinary, Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind,
+    TARGET_BLOCK,
+};
 use rayon::prelude::*;
 use tenferro_ir::Data;
 use tenferro_runtime::{Result, RuntimeError};
@@ -338,6 +341,97 @@ fn run_single(
     Ok(())
 }
 
+/// Runs a [`DirectBinary`] group into `out`: for each run of `shape[0]` output elements,
+/// one call of the op on the operands' runs read in place (a run, or one element repeated).
+/// With a pool, blocks of whole runs go to the threads.
+fn run_direct(
+    d: &DirectBinary,
+    inputs: &[&Data],
+    out: &mut Data,
+    pool: Option<&rayon::ThreadPool>,
+) -> KResult {
+    let n0 = d.shape[0];
+    let rank = d.shape.len();
+    let numel: usize = d.shape.iter().product();
+    if out.len() != numel {
+        return Err("output of a direct binary op has the wrong length".into());
+    }
+    let mut srcs: Vec<&Data> = Vec::with_capacity(2);
+    for (input, offset, strides) in &d.operands {
+        let x = *inputs.get(*input).ok_or("input out of range")?;
+        let last = d
+            .shape
+            .iter()
+            .zip(strides)
+            .map(|(&n, &st)| (n - 1) * st)
+            .sum::<usize>()
+            + offset;
+        if last >= x.len() {
+            return Err(format!("input in{input} is shorter than its view"));
+        }
+        srcs.push(x);
+    }
+    let kind = TileOpKind::Binary(d.op);
+    // Runs `r0 .. r0 + chunk.len() / n0` (column-major over axes 1..) into `chunk`.
+    let body = |r0: usize, mut chunk: SliceMut<'_>| -> KResult {
+        let mut idx = vec![0usize; rank];
+        let mut off = [d.operands[0].1, d.operands[1].1];
+        let mut rem = r0;
+        for a in 1..rank {
+            idx[a] = rem % d.shape[a];
+            rem /= d.shape[a];
+            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                *o += idx[a] * st[a];
+            }
+        }
+        let runs = out_len(&chunk) / n0;
+        for j in 0..runs {
+            let operand = |k: usize| {
+                let len = if d.operands[k].2[0] == 1 { n0 } else { 1 };
+                Some(slice_of(srcs[k], off[k]..off[k] + len))
+            };
+            eval(
+                &kind,
+                &[operand(0), operand(1)],
+                chunk.sub_mut(j * n0..(j + 1) * n0),
+            )?;
+            let mut a = 1;
+            while a < rank {
+                idx[a] += 1;
+                for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                    *o += st[a];
+                }
+                if idx[a] < d.shape[a] {
+                    break;
+                }
+                for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                    *o -= st[a] * d.shape[a];
+                }
+                idx[a] = 0;
+                a += 1;
+            }
+        }
+        Ok(())
+    };
+    let per = (TARGET_BLOCK / n0).max(1) * n0;
+    let mut chunks: Vec<(usize, SliceMut<'_>)> = Vec::with_capacity(numel.div_ceil(per));
+    let mut rest = whole_mut(out);
+    let mut start = 0;
+    while out_len(&rest) > 0 {
+        let take = per.min(out_len(&rest));
+        let (mine, r) = rest.split_at(take);
+        chunks.push((start / n0, mine));
+        start += take;
+        rest = r;
+    }
+    match pool {
+        Some(pool) if chunks.len() > 1 => {
+            pool.install(|| chunks.into_par_iter().try_for_each(|(r0, c)| body(r0, c)))
+        }
+        _ => chunks.into_iter().try_for_each(|(r0, c)| body(r0, c)),
+    }
+}
+
 /// Runs schedule `s` of step `name`: `inputs[i]` is the buffer of `s.inputs[i]` (ignored
 /// for inputs donated in place), `outputs[o]` a buffer of `s.outputs[o]`'s length.
 pub(crate) fn run(
@@ -357,6 +451,10 @@ pub(crate) fn run(
                 "output buffer out{o} has the wrong type or length"
             )));
         }
+    }
+    if let (Some(d), true) = (&s.direct, s.inplace.is_empty()) {
+        let parallel = s.num_blocks() > 1;
+        return run_direct(d, inputs, &mut outputs[0], pool.filter(|_| parallel)).map_err(err);
     }
     let n = s.numel;
     let nb = if n == 0 { 0 } else { s.num_blocks() };
