@@ -92,16 +92,20 @@ pub(crate) enum TileOpKind {
 pub(crate) enum Twin {
     /// `sin` and `cos` of a real operand, from one argument reduction.
     SinCos,
+    /// `abs` and `sign` of a c64 operand, from one square root.
+    AbsSign,
 }
 
 impl Twin {
-    /// The twin and whether `op` is its first op (`sin`), for a unary op whose
+    /// The twin and whether `op` is its first op (`sin`, `abs`), for a unary op whose
     /// operand has dtype `x`.
     fn of(op: &Op, x: DType) -> Option<(Twin, bool)> {
         let real = matches!(x, DType::F32 | DType::F64);
         match op {
             Op::Unary(UnaryOp::Sin) if real => Some((Twin::SinCos, true)),
             Op::Unary(UnaryOp::Cos) if real => Some((Twin::SinCos, false)),
+            Op::Unary(UnaryOp::Abs) if x == DType::C64 => Some((Twin::AbsSign, true)),
+            Op::Unary(UnaryOp::Sign) if x == DType::C64 => Some((Twin::AbsSign, false)),
             _ => None,
         }
     }
@@ -109,6 +113,7 @@ impl Twin {
     fn names(self) -> (&'static str, &'static str) {
         match self {
             Twin::SinCos => ("sin", "cos"),
+            Twin::AbsSign => ("abs", "sign"),
         }
     }
 }
@@ -538,7 +543,8 @@ pub(crate) fn build(
         s.outputs.len() - 1
     };
     let mut freed: Vec<usize> = Vec::new();
-    // Twins (a `sin` and a `cos` of the same operand): one op at the first of them.
+    // Twins (a `sin` and a `cos`, or an `abs` and a `sign`, of the same operand): one op
+    // at the first of them.
     let twin_of = |k: usize| -> Option<(Twin, bool, usize)> {
         let inst = &f.insts()[k];
         let x = *inst.args.first()?;
@@ -549,6 +555,7 @@ pub(crate) fn build(
                 crate::math::is_transcendental(UnaryOp::Sin, d)
                     && crate::math::is_transcendental(UnaryOp::Cos, d)
             }
+            Twin::AbsSign => true,
         };
         ok.then_some((t, first, x.index()))
     };

@@ -867,6 +867,44 @@ fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>
 pub(crate) fn twin_eval(twin: Twin, x: Slice<'_>, a: SliceMut<'_>, b: SliceMut<'_>) -> KResult {
     match twin {
         Twin::SinCos => sincos(x, a, b),
+        Twin::AbsSign => match (x, a, b) {
+            (Slice::C64(x), SliceMut::F64(n), SliceMut::C64(g))
+                if x.len() == n.len() && x.len() == g.len() =>
+            {
+                abs_sign_c64(x, n, g);
+                Ok(())
+            }
+            _ => Err(mismatch("abs and sign")),
+        },
+    }
+}
+
+/// `n = |z|` and `g = sign(z)` with one square root per element: the bits of
+/// [`norm_c64`] and of the c64 [`FastSign`] (in range `z · (1 / |z|)`, else through
+/// `hypot`, 0 at 0).
+#[inline(always)]
+fn abs_sign_c64(a: &[Complex64], n: &mut [f64], g: &mut [Complex64]) {
+    let mut bad = 0u64;
+    for ((o, s_out), z) in n.iter_mut().zip(g.iter_mut()).zip(a) {
+        let s = z.re * z.re + z.im * z.im;
+        bad |= !norm_ok(s) as u64;
+        let q = s.sqrt();
+        *o = q;
+        let r = 1.0 / q;
+        *s_out = Complex64::new(z.re * r, z.im * r);
+    }
+    if bad != 0 {
+        for ((o, s_out), z) in n.iter_mut().zip(g.iter_mut()).zip(a) {
+            if !norm_ok(z.re * z.re + z.im * z.im) {
+                let m = z.norm();
+                *o = m;
+                *s_out = if m == 0.0 {
+                    Complex64::new(0.0, 0.0)
+                } else {
+                    Complex64::new(z.re / m, z.im / m)
+                };
+            }
+        }
     }
 }
 
