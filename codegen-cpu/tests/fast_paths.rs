@@ -511,8 +511,15 @@ fn vectorised_c64_mul_gives_the_bits_of_complex_mul_including_odd_tails_and_in_p
 #[test]
 fn one_binary_op_over_broadcasts_runs_direct_with_the_reference_bits() {
     // (operand types, the op's operands built from %a and %b, result type): a batched
-    // outer product, a broadcast row against a slice, and a broadcast scalar.
+    // outer product, a broadcast row against a slice, a broadcast scalar, and runs longer
+    // than a parallel block (blocks start and end inside runs).
     let cases = [
+        (
+            "{d}[40000]",
+            "{d}[40000,3]",
+            "  %x = broadcast_in_dim {shape = [40000, 3], dims = [0]} %a : {d}[40000,3]
+  %r = {op} %b, %x : {d}[40000,3]",
+        ),
         (
             "{d}[64,16,16]",
             "{d}[64,40]",

@@ -12,7 +12,7 @@ use crate::schedule::{
     TARGET_BLOCK,
 };
 use rayon::prelude::*;
-use tenferro_ir::Data;
+use tenferro_ir::{Data, ElemMap2};
 use tenferro_runtime::{Result, RuntimeError};
 
 type KResult = std::result::Result<(), String>;
@@ -341,9 +341,147 @@ fn run_single(
     Ok(())
 }
 
-/// Runs a [`DirectBinary`] group into `out`: for each run of `shape[0]` output elements,
-/// one call of the op on the operands' runs read in place (a run, or one element repeated).
-/// With a pool, blocks of whole runs go to the threads.
+/// Calls `body(done, take, offsets)` for the runs covering elements `e0 .. e0 + len`
+/// (column-major) of `d`'s shape: `take` elements written at `done` of the chunk, each
+/// operand read from `offsets[k]` (its run start plus the position within the run when it
+/// is contiguous along the run). The first and last runs may be partial.
+fn for_runs(
+    d: &DirectBinary,
+    e0: usize,
+    len: usize,
+    mut body: impl FnMut(usize, usize, [usize; 2]),
+) {
+    let n0 = d.shape[0];
+    let rank = d.shape.len();
+    let mut idx = vec![0usize; rank];
+    let mut off = [d.operands[0].1, d.operands[1].1];
+    let mut rem = e0 / n0;
+    for a in 1..rank {
+        idx[a] = rem % d.shape[a];
+        rem /= d.shape[a];
+        for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+            *o += idx[a] * st[a];
+        }
+    }
+    let unit = [d.operands[0].2[0], d.operands[1].2[0]];
+    let (mut p, mut done) = (e0 % n0, 0);
+    while done < len {
+        let take = (n0 - p).min(len - done);
+        body(done, take, [off[0] + unit[0] * p, off[1] + unit[1] * p]);
+        done += take;
+        p += take;
+        if p < n0 {
+            continue;
+        }
+        p = 0;
+        let mut a = 1;
+        while a < rank {
+            idx[a] += 1;
+            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                *o += st[a];
+            }
+            if idx[a] < d.shape[a] {
+                break;
+            }
+            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                *o -= st[a] * d.shape[a];
+            }
+            idx[a] = 0;
+            a += 1;
+        }
+    }
+}
+
+/// One chunk of a [`DirectBinary`] group as an op-table loop: the op's function is chosen
+/// once per chunk, and each run is a plain loop (operand runs contiguous or repeated).
+/// The operands were bounds-checked against the plan by [`run_direct`].
+struct DirectRuns<'a, T> {
+    plan: &'a DirectBinary,
+    a: &'a [T],
+    b: &'a [T],
+    e0: usize,
+    dst: &'a mut [T],
+}
+
+impl<T: Copy> ElemMap2<T> for DirectRuns<'_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn map<F: Fn(T, T) -> T + Copy>(self, f: F) {
+        let (a, b, dst) = (self.a, self.b, self.dst);
+        let unit = [self.plan.operands[0].2[0], self.plan.operands[1].2[0]];
+        for_runs(self.plan, self.e0, dst.len(), |done, take, [oa, ob]| {
+            let d = &mut dst[done..done + take];
+            match unit {
+                [1, 1] => {
+                    for ((o, &x), &y) in d.iter_mut().zip(&a[oa..oa + take]).zip(&b[ob..ob + take])
+                    {
+                        *o = f(x, y);
+                    }
+                }
+                [1, _] => {
+                    let y = b[ob];
+                    for (o, &x) in d.iter_mut().zip(&a[oa..oa + take]) {
+                        *o = f(x, y);
+                    }
+                }
+                [_, 1] => {
+                    let x = a[oa];
+                    for (o, &y) in d.iter_mut().zip(&b[ob..ob + take]) {
+                        *o = f(x, y);
+                    }
+                }
+                _ => d.fill(f(a[oa], b[ob])),
+            }
+        });
+    }
+}
+
+/// One chunk of `d` (elements `e0 ..`) into `dst`, with the op table's semantics.
+#[inline(always)]
+fn direct_chunk(d: &DirectBinary, srcs: [&Data; 2], e0: usize, dst: SliceMut<'_>) -> KResult {
+    let op = d.op;
+    macro_rules! runs {
+        ($variant:ident, $map:ident, $o:expr) => {{
+            let (Data::$variant(a), Data::$variant(b)) = (srcs[0], srcs[1]) else {
+                return Err(format!("operands of `{}` of another dtype", op.name()));
+            };
+            op.$map(DirectRuns {
+                plan: d,
+                a,
+                b,
+                e0,
+                dst: $o,
+            })
+        }};
+    }
+    let done = match dst {
+        SliceMut::F64(o) => runs!(F64, map_f64, o),
+        SliceMut::F32(o) => runs!(F32, map_f32, o),
+        SliceMut::C64(o) => runs!(C64, map_c64, o),
+        SliceMut::C32(o) => runs!(C32, map_c32, o),
+        SliceMut::I64(o) => runs!(I64, map_i64, o),
+        SliceMut::I32(o) => runs!(I32, map_i32, o),
+        SliceMut::Bool(_) => None,
+    };
+    done.ok_or_else(|| format!("`{}` has no semantics for these operands", op.name()))
+}
+
+/// [`direct_chunk`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn direct_chunk_avx2(
+    d: &DirectBinary,
+    srcs: [&Data; 2],
+    e0: usize,
+    dst: SliceMut<'_>,
+) -> KResult {
+    direct_chunk(d, srcs, e0, dst)
+}
+
+/// Runs a [`DirectBinary`] group into `out`: per chunk, one choice of the op's function,
+/// then a plain loop per run of `shape[0]` output elements over the operands read in
+/// place (a run, or one element repeated). With a pool, chunks of about `TARGET_BLOCK`
+/// elements go to the threads.
 fn run_direct(
     d: &DirectBinary,
     inputs: &[&Data],
@@ -351,7 +489,6 @@ fn run_direct(
     pool: Option<&rayon::ThreadPool>,
 ) -> KResult {
     let n0 = d.shape[0];
-    let rank = d.shape.len();
     let numel: usize = d.shape.iter().product();
     if out.len() != numel {
         return Err("output of a direct binary op has the wrong length".into());
@@ -371,64 +508,38 @@ fn run_direct(
         }
         srcs.push(x);
     }
-    let kind = TileOpKind::Binary(d.op);
-    // Runs `r0 .. r0 + chunk.len() / n0` (column-major over axes 1..) into `chunk`.
-    let body = |r0: usize, mut chunk: SliceMut<'_>| -> KResult {
-        let mut idx = vec![0usize; rank];
-        let mut off = [d.operands[0].1, d.operands[1].1];
-        let mut rem = r0;
-        for a in 1..rank {
-            idx[a] = rem % d.shape[a];
-            rem /= d.shape[a];
-            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-                *o += idx[a] * st[a];
+    let srcs = [srcs[0], srcs[1]];
+    let body = |e0: usize, chunk: SliceMut<'_>| -> KResult {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return unsafe { direct_chunk_avx2(d, srcs, e0, chunk) };
             }
         }
-        let runs = out_len(&chunk) / n0;
-        for j in 0..runs {
-            let operand = |k: usize| {
-                let len = if d.operands[k].2[0] == 1 { n0 } else { 1 };
-                Some(slice_of(srcs[k], off[k]..off[k] + len))
-            };
-            eval(
-                &kind,
-                &[operand(0), operand(1)],
-                chunk.sub_mut(j * n0..(j + 1) * n0),
-            )?;
-            let mut a = 1;
-            while a < rank {
-                idx[a] += 1;
-                for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-                    *o += st[a];
-                }
-                if idx[a] < d.shape[a] {
-                    break;
-                }
-                for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-                    *o -= st[a] * d.shape[a];
-                }
-                idx[a] = 0;
-                a += 1;
-            }
-        }
-        Ok(())
+        direct_chunk(d, srcs, e0, chunk)
     };
-    let per = (TARGET_BLOCK / n0).max(1) * n0;
+    // Chunks of whole runs when runs are short, of `TARGET_BLOCK` elements when long.
+    let per = if n0 >= TARGET_BLOCK {
+        TARGET_BLOCK
+    } else {
+        TARGET_BLOCK / n0 * n0
+    };
     let mut chunks: Vec<(usize, SliceMut<'_>)> = Vec::with_capacity(numel.div_ceil(per));
     let mut rest = whole_mut(out);
     let mut start = 0;
     while out_len(&rest) > 0 {
         let take = per.min(out_len(&rest));
         let (mine, r) = rest.split_at(take);
-        chunks.push((start / n0, mine));
+        chunks.push((start, mine));
         start += take;
         rest = r;
     }
     match pool {
         Some(pool) if chunks.len() > 1 => {
-            pool.install(|| chunks.into_par_iter().try_for_each(|(r0, c)| body(r0, c)))
+            pool.install(|| chunks.into_par_iter().try_for_each(|(e0, c)| body(e0, c)))
         }
-        _ => chunks.into_iter().try_for_each(|(r0, c)| body(r0, c)),
+        _ => chunks.into_iter().try_for_each(|(e0, c)| body(e0, c)),
     }
 }
 
