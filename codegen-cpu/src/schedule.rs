@@ -3,7 +3,9 @@
 //! parallel work, and each block into *tiles* small enough for L1. Per tile, strided loads
 //! fill their tile slots, then the op list runs over slices of `len ≤ tile` elements (one
 //! dtype dispatch per op per tile); values used outside the group are written straight
-//! into their output buffers, the others live in reused tile slots.
+//! into their output buffers, the others live in reused tile slots. A group that is one
+//! binary op whose operands run contiguously (or stay fixed) along its fastest merged axis
+//! also gets a `DirectBinary` plan, which skips the tile slots.
 //!
 //! Reduction order (fixed, documented, independent of the thread count):
 //! - *whole* reductions (scalar result) fold each block into 8 lanes (element `i` of a

@@ -1,6 +1,7 @@
 //! Runs a [`KernelSchedule`]: splits the output buffers into per-block chunks, runs the
 //! blocks (in parallel on the backend's thread pool when there are several), and combines
-//! the block partials of whole reductions in block order.
+//! the block partials of whole reductions in block order. A group that is one binary op
+//! with a [`DirectBinary`] plan runs without tile slots, one loop per contiguous run.
 
 use super::tile::{
     combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
