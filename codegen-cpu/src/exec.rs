@@ -9,7 +9,6 @@ use crate::kernels::{dot, elementwise, fused, index, reduce, scan};
 use crate::memory::Alloc;
 use crate::program::{CpuProgram, Step, StepKind, INLINE_EXTENSION_ELEMENTS};
 use crate::state::{RunState, Slot};
-use crate::strided::PAR_COPY_MIN_ELEMS;
 use crate::threads::Threads;
 use tenferro_ir::tensor::try_vec_with_capacity;
 use tenferro_ir::{Data, Element, Tensor, TensorType};
@@ -277,11 +276,7 @@ fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPoo
             // over the result's shape and writes its column-major positions: every
             // element once.
             let mut out = result_buffer(name, pool, ty)?;
-            let parts = if copy.numel() >= PAR_COPY_MIN_ELEMS {
-                threads.count()
-            } else {
-                1
-            };
+            let parts = copy.parts(threads.count());
             with_slice!(&mut out, o: T => {
                 let s: &[T] = T::slice(src)
                     .ok_or_else(|| internal(name, "operand of another dtype"))?;

@@ -204,7 +204,7 @@ impl Step {
         match &self.kind {
             StepKind::Fused(s) => s.num_blocks() > 1,
             StepKind::Dot(p) => p.worth_threads(),
-            StepKind::Copy(c) => c.numel() >= crate::strided::PAR_COPY_MIN_ELEMS,
+            StepKind::Copy(c) => c.parts(2) > 1,
             StepKind::Extension(_) => {
                 let numel: usize = self
                     .args

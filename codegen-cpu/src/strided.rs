@@ -71,6 +71,16 @@ impl StridedCopy {
         );
     }
 
+    /// Pieces the copy is worth splitting into on `threads` threads: `threads` for a
+    /// copy of at least `PAR_COPY_MIN_ELEMS` elements, else 1.
+    pub(crate) fn parts(&self, threads: usize) -> usize {
+        if self.numel() >= PAR_COPY_MIN_ELEMS {
+            threads.max(1)
+        } else {
+            1
+        }
+    }
+
     /// Runs the copy in up to `parts` pieces on the current rayon pool when the destination
     /// is exactly `dst` and dense in some axis order (a column-major layout of the shape
     /// with its axes permuted, from offset 0: every result of a transpose, and the GEMM
@@ -199,7 +209,7 @@ impl StridedCopy {
 
 /// Fewest elements for which a copy is split across the backend's threads (below, the
 /// hand-off costs more than the second core saves).
-pub(crate) const PAR_COPY_MIN_ELEMS: usize = 1 << 15;
+const PAR_COPY_MIN_ELEMS: usize = 1 << 15;
 
 /// Side of the square blocks in which a transposing copy moves its elements.
 const TILE: usize = 16;

@@ -15,7 +15,7 @@
 
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
-use crate::strided::{StridedCopy, PAR_COPY_MIN_ELEMS};
+use crate::strided::StridedCopy;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use num_complex::{Complex32, Complex64};
@@ -378,32 +378,30 @@ fn panel_matmul<T: faer::traits::ComplexField>(
     if threads <= 1 {
         return matmul(dst, Accum::Replace, a, c, one, Par::Seq);
     }
-    let cut = |len: usize| {
-        (len * (threads / 2))
-            .div_ceil(threads)
-            .next_multiple_of(PANEL_ALIGN)
-            .min(len)
-    };
-    let (t0, t1) = (threads / 2, threads - threads / 2);
-    if m >= n && m >= MIN_PANEL * threads {
-        let h = cut(m);
-        let (d0, d1) = dst.split_at_row_mut(h);
-        let (a0, a1) = a.split_at_row(h);
-        rayon::join(
-            || panel_matmul(d0, a0, c, one.clone(), t0),
-            || panel_matmul(d1, a1, c, one.clone(), t1),
+    if n > m {
+        // Column panels of `dst` are row panels of its transpose.
+        return panel_matmul(
+            dst.transpose_mut(),
+            c.transpose(),
+            a.transpose(),
+            one,
+            threads,
         );
-    } else if n >= MIN_PANEL * threads {
-        let h = cut(n);
-        let (d0, d1) = dst.split_at_col_mut(h);
-        let (c0, c1) = c.split_at_col(h);
-        rayon::join(
-            || panel_matmul(d0, a, c0, one.clone(), t0),
-            || panel_matmul(d1, a, c1, one.clone(), t1),
-        );
-    } else {
-        matmul(dst, Accum::Replace, a, c, one, Par::rayon(threads));
     }
+    if m < MIN_PANEL * threads {
+        return matmul(dst, Accum::Replace, a, c, one, Par::rayon(threads));
+    }
+    let (t0, t1) = (threads / 2, threads - threads / 2);
+    let h = (m * t0)
+        .div_ceil(threads)
+        .next_multiple_of(PANEL_ALIGN)
+        .min(m);
+    let (d0, d1) = dst.split_at_row_mut(h);
+    let (a0, a1) = a.split_at_row(h);
+    rayon::join(
+        || panel_matmul(d0, a0, c, one.clone(), t0),
+        || panel_matmul(d1, a1, c, one.clone(), t1),
+    );
 }
 
 // The kernels read `l` and `r` as planned: the operands themselves, or their packs.
@@ -489,15 +487,6 @@ macro_rules! int_dot_fn {
 int_dot_fn!(dot_i64, i64);
 int_dot_fn!(dot_i32, i32);
 
-/// Pieces a copy of `n` elements is split into on `par`'s threads.
-fn copy_parts(n: usize, par: Par) -> usize {
-    if n >= PAR_COPY_MIN_ELEMS {
-        par.degree()
-    } else {
-        1
-    }
-}
-
 /// The operand's pack, when planned: a pooled buffer of the pack's length (which the copy
 /// overwrites entirely), filled by up to `par`'s threads.
 fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option<Data> {
@@ -507,7 +496,7 @@ fn pack(plan: &OperandPlan, x: &Data, pool: &mut BufferPool, par: Par) -> Option
     let mut d = pool
         .take(dtype, n)
         .unwrap_or_else(|| buffer::fresh_scratch(dtype, n));
-    let parts = copy_parts(n, par);
+    let parts = c.parts(par.degree());
     match (x, &mut d) {
         (Data::F32(s), Data::F32(t)) => c.run_parts(s, t, parts),
         (Data::F64(s), Data::F64(t)) => c.run_parts(s, t, parts),
@@ -567,7 +556,7 @@ pub(crate) fn dot(
                         .unwrap_or_else(|| buffer::fresh_scratch(p.dtype, total));
                     if let Data::$variant(t) = &mut tmp {
                         $kernel(p, $u, $v, t, par);
-                        c.run_parts(t, $o, copy_parts(total, par));
+                        c.run_parts(t, $o, c.parts(par.degree()));
                     }
                     pool.put(tmp);
                 }
