@@ -690,15 +690,17 @@ fn unpacked_layout(
         .into_iter()
         .filter(|p| reordered_block(shape, p) < pack)
         .filter(|p| {
-            let pos = |axes: &[usize]| -> Vec<usize> {
-                axes.iter()
-                    .map(|a| p.iter().position(|b| b == a).unwrap_or(0))
-                    .collect()
-            };
             let moved: Vec<usize> = p.iter().map(|&a| shape[a]).collect();
-            in_place(&moved, &pos(rows), &pos(cols))
+            in_place(&moved, &positions(p, rows), &positions(p, cols))
         })
         .min_by_key(|p| reordered_block(shape, p))
+}
+
+/// Where each of `axes` sits in the axis order `perm` (every axis is in `perm`).
+fn positions(perm: &[usize], axes: &[usize]) -> Vec<usize> {
+    axes.iter()
+        .map(|a| perm.iter().position(|b| b == a).unwrap_or(0))
+        .collect()
 }
 
 /// Replaces the GEMM packs of `step` (on operands of shapes `lhs`, `rhs` as the product
@@ -715,18 +717,13 @@ fn unpack(step: &mut Step, lhs: &[usize], rhs: &[usize]) {
     let rf = free(rhs.len(), &d.rhs_batch, &d.rhs_contract);
     let lp = unpacked_layout(lhs, &lf, &d.lhs_contract, &d.lhs_batch);
     let rp = unpacked_layout(rhs, &d.rhs_contract, &rf, &d.rhs_batch);
-    let moved = |p: &[usize], axes: &[usize]| -> Vec<usize> {
-        axes.iter()
-            .map(|a| p.iter().position(|b| b == a).unwrap_or(0))
-            .collect()
-    };
     if let Some(p) = &lp {
-        step.dims.lhs_contract = moved(p, &step.dims.lhs_contract);
-        step.dims.lhs_batch = moved(p, &step.dims.lhs_batch);
+        step.dims.lhs_contract = positions(p, &step.dims.lhs_contract);
+        step.dims.lhs_batch = positions(p, &step.dims.lhs_batch);
     }
     if let Some(p) = &rp {
-        step.dims.rhs_contract = moved(p, &step.dims.rhs_contract);
-        step.dims.rhs_batch = moved(p, &step.dims.rhs_batch);
+        step.dims.rhs_contract = positions(p, &step.dims.rhs_contract);
+        step.dims.rhs_batch = positions(p, &step.dims.rhs_batch);
     }
     step.packs -= usize::from(lp.is_some()) + usize::from(rp.is_some());
     step.lhs_perm = lp;
