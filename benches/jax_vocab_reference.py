@@ -1,6 +1,6 @@
 """Reference values and gradients of tenferro's everyday vocabulary, computed with JAX.
 
-Writes tests/data/jax_vocab.txt, which tests/jax_vocab.rs reads. Each case is a scalar
+Writes tests/data/jax_vocab.txt, which tests/integration/jax_vocab.rs reads. Each case is a scalar
 loss L(x) = sum(w * f(x)) of one input vector x; the file holds x, f(x) and dL/dx.
 Run from the repository root:  python3 benches/jax_vocab_reference.py
 """

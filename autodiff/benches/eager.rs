@@ -3,13 +3,13 @@
 //! Goals: ≤ 0.5 µs per tiny op, ≤ 15 µs per tiny backward step.
 //!
 //! `eager MLP training step` times one SGD step of a 64×[32, 128, 128, 10] tanh MLP
-//! (forward, `backward()`, update under `no_grad`; `tests/support/eager_mlp.rs`); it
+//! (forward, `backward()`, update under `no_grad`; `tests/integration/support/eager_mlp.rs`); it
 //! prints the ops and instructions one step runs. Run
 //! `cargo bench -p tenferro-ad --bench eager -- "eager MLP"`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-#[path = "../tests/support/eager_mlp.rs"]
+#[path = "../tests/integration/support/eager_mlp.rs"]
 mod eager_mlp;
 
 use tenferro_ad::EagerContext;

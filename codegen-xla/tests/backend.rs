@@ -249,7 +249,7 @@ fn complex_points() -> Vec<num_complex::Complex64> {
 
 /// The complex inverse trigonometric and hyperbolic functions export as CHLO ops with the
 /// same principal branches as the CPU backend: they agree within `1e-9·max(|cpu|, 1)` on
-/// c64 and `1e-4·max(|cpu|, 1)` on c32 (the XLA tolerances of `tests/xla.rs`), XLA's c64
+/// c64 and `1e-4·max(|cpu|, 1)` on c32 (the XLA tolerances of `tests/integration/xla.rs`), XLA's c64
 /// results invert: `sin(asin z) = z` & co. within `1e-13·max(|z|, 1)` (atan, atanh: for
 /// |z| <= 10), and its c32 results are within `1e-5·max(|w|, 1)` of its c64 ones.
 #[test]

@@ -1,4 +1,4 @@
-//! Differential fuzzing of the whole stack (the harness behind `tests/fuzz.rs` and
+//! Differential fuzzing of the whole stack (the harness behind `tests/integration/fuzz.rs` and
 //! `examples/fuzz.rs`). This module owns the random program generator ([`gen`]), the
 //! oracles ([`check`]), the IR-text mutator ([`mutate`]), the shrinker and regression
 //! files ([`shrink`]), and the driver [`run`] that ties them together:

@@ -1,6 +1,6 @@
 """Reference values of the complex inverse trigonometric and hyperbolic functions.
 
-Prints `complex_inverse_trig.txt`, read by `tests/complex_inverse_trig.rs`:
+Prints `complex_inverse_trig.txt`, read by `tests/integration/complex_inverse_trig.rs`:
     python3 tests/data/complex_inverse_trig.py > tests/data/complex_inverse_trig.txt
 
 NumPy's arcsin, arccos, arctan, arcsinh, arccosh and arctanh follow C99 Annex G (branch

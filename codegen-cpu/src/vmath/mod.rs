@@ -41,7 +41,7 @@
 //! - every other op: a loop over the op table's semantics (the same bits as std).
 //! - f32: computed in f64 with shorter polynomials and rounded once.
 //!
-//! Accuracy (tested in `tests/vmath_accuracy.rs`, including every tier and its
+//! Accuracy (tested in `tests/integration/vmath_accuracy.rs`, including every tier and its
 //! boundaries): within 2 ulp of the op table's scalar semantics (Rust's std functions,
 //! libm's erf and erfc) over the whole domain, including ±0, ±inf, NaN, subnormals,
 //! overflow and underflow.

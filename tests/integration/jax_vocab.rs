@@ -15,7 +15,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let text = include_str!("data/jax_vocab.txt");
+    let text = include_str!("../data/jax_vocab.txt");
     let mut out: Vec<Case> = Vec::new();
     let nums = |s: &str| -> Vec<f64> { s.split_whitespace().map(|t| t.parse().unwrap()).collect() };
     for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -2,7 +2,7 @@
 //! in reverse mode, tie splitting, JAX's values at non-differentiable points, and the
 //! complex convention of the crate docs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use num_complex::Complex64;

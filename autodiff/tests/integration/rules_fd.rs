@@ -2,7 +2,7 @@
 //! its JVP through the adjoint identity `⟨ct, J·t⟩ = ⟨Jᵀ·ct, t⟩` under the real inner
 //! product `Re(Σ conj(a)·b)`, in f64 and c64, as property tests over shapes and values.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! panel of the result per thread (each GEMM sequential): the results are the bits of a
 //! one-thread run, and equal the reference evaluator's within rounding.
 
-mod common;
+use crate::common;
 
 use common::SeedRng;
 use tenferro_cpu::CpuBackend;

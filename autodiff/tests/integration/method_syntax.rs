@@ -1,5 +1,5 @@
 //! The method syntax of `TracedTensorAdExt` gives what `AdContext` gives. (The guide's
-//! examples themselves, verbatim, are the root package's `tests/spec_autodiff_guide.rs`.)
+//! examples themselves, verbatim, are the root package's `tests/integration/spec_autodiff_guide.rs`.)
 
 use tenferro_ad::{AdContext, TracedTensorAdExt};
 use tenferro_cpu::CpuBackend;

@@ -2,7 +2,7 @@
 //! derivative, a rule that is really used, higher orders through a custom rule, and a
 //! fixed-point solve differentiated by the implicit function theorem.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tenferro_ad::{AdContext, CustomFn};

@@ -3,7 +3,7 @@
 //! broadcast scalars read in place, and the vectorised complex abs / sign agree with the
 //! reference evaluator.
 
-mod common;
+use crate::common;
 
 use common::*;
 use num_complex::{Complex32, Complex64};

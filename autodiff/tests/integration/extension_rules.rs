@@ -1,7 +1,7 @@
 //! Extension ops are differentiable only through the rules of an AdContext; missing
 //! rules and duplicate rule sets are errors with messages naming the op and the mode.
 
-mod common;
+use crate::common;
 
 use common::as_c64;
 use tenferro_ad::{

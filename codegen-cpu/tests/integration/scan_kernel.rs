@@ -3,7 +3,7 @@
 //! 1 and 2 threads, with fusion on and off, including inputs large enough to run blocks
 //! in parallel and scans whose operand comes out of a fusion group.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tenferro_ir::{eval, DType, Function, Op, ReduceOp, TensorType};

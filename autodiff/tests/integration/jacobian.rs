@@ -2,7 +2,7 @@
 //! (`jacfwd`, `jacrev`, `hessian` and their `_many` forms) against finite differences,
 //! analytic derivatives and reference numbers computed with JAX.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tenferro_ad::AdContext;

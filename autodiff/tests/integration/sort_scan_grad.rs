@@ -4,7 +4,7 @@
 //! cumprod with and without zeros; cummax / cummin tie handling; NaN and stable ties of
 //! the primal values; eager mirrors.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tenferro_ad::{AdContext, EagerContext};

@@ -1,7 +1,7 @@
 //! Every core op × every dtype it accepts, on random inputs, against the reference
 //! evaluator `tenferro_ir::eval` (bit-identical except dot_general on floats).
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

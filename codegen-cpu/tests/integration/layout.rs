@@ -1,7 +1,7 @@
 //! Hand-written column-major checks, dot_general's degenerate shapes and kernel choices,
 //! and the plan's buffer frees.
 
-mod common;
+use crate::common;
 
 use common::*;
 use num_complex::Complex64;

@@ -1,7 +1,7 @@
 //! Transforms compose: Hessian-vector products by jvp(grad(f)), third derivatives by
 //! repeated grad and jvp, and vjp(jvp(f)) against jvp(vjp(f)).
 
-mod common;
+use crate::common;
 
 use common::*;
 use tenferro_ad::{AdContext, TracedTensorAdExt};

@@ -1,14 +1,14 @@
 //! The five programs of the guides run (small sizes) and check their own results.
 
-#[path = "../examples/debugging.rs"]
+#[path = "../../examples/debugging.rs"]
 mod debugging;
-#[path = "../examples/gp_hvp.rs"]
+#[path = "../../examples/gp_hvp.rs"]
 mod gp_hvp;
-#[path = "../examples/ground_state.rs"]
+#[path = "../../examples/ground_state.rs"]
 mod ground_state;
-#[path = "../examples/mlp_classifier.rs"]
+#[path = "../../examples/mlp_classifier.rs"]
 mod mlp_classifier;
-#[path = "../examples/mps_norm.rs"]
+#[path = "../../examples/mps_norm.rs"]
 mod mps_norm;
 
 #[test]

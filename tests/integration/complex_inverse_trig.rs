@@ -34,7 +34,7 @@ struct Table {
 }
 
 fn table(dtype: &str) -> Table {
-    let text = include_str!("data/complex_inverse_trig.txt");
+    let text = include_str!("../data/complex_inverse_trig.txt");
     let mut t = Table {
         inputs: Vec::new(),
         outputs: Default::default(),

@@ -2,7 +2,7 @@
 //! programs; reduction order fixed (identical bits on every run and thread count); the
 //! partitioner's groups and reasons; the memory plan's peak bytes on known programs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;
