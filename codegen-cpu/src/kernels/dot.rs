@@ -11,10 +11,12 @@
 //! runs at about half speed. A large enough product therefore packs that operand with its
 //! contracting axis contiguous first (an `O(k·n)` tiled copy against `O(m·k·n)` flops).
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
-//! through a `[m, n, batch]` buffer and one strided copy.
+//! through a `[m, n, batch]` buffer and one strided copy, unless the batch axes are also
+//! the operands' fastest axes: those products run on batch lanes (`lane_dot`).
 
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
+use crate::kernels::lane_dot::{self, LanePlan};
 use crate::strided::StridedCopy;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -206,6 +208,9 @@ pub(crate) struct DotPlan {
     /// make up `m` and how many make up `n`.
     lhs_free: usize,
     rhs_free: usize,
+    /// The product runs on batch lanes, reading the operands in place and writing the
+    /// result directly (no pack, no unbatch copy).
+    lane: Option<LanePlan>,
 }
 
 impl DotPlan {
@@ -238,6 +243,7 @@ impl DotPlan {
             batch: d.rhs_batch.clone(),
         };
         let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false);
+        let lane = lane_plan(&lhs_axes, &rhs_axes, l.dtype, batch, [m, n, k]);
         DotPlan {
             dtype: l.dtype,
             batch,
@@ -248,10 +254,11 @@ impl DotPlan {
             rhs,
             lhs_axes,
             rhs_axes,
-            unbatch,
+            unbatch: if lane.is_some() { None } else { unbatch },
             transposed_out: false,
             lhs_free: lfree.len(),
             rhs_free: rfree.len(),
+            lane,
         }
     }
 
@@ -298,6 +305,9 @@ impl DotPlan {
     }
 
     pub(crate) fn kernel_name(&self) -> &'static str {
+        if self.lane.is_some() {
+            return "lane_gemm";
+        }
         match (
             self.dtype,
             self.lhs.pack.is_some() || self.rhs.pack.is_some(),
@@ -311,6 +321,40 @@ impl DotPlan {
             (_, true, true) => "pack_gemm_transposed_out",
         }
     }
+}
+
+/// The lane plan of a product whose batch axes run with stride 1 in both operands (the
+/// result always has them first), when `lane_dot` takes it.
+fn lane_plan(
+    lhs: &OperandAxes,
+    rhs: &OperandAxes,
+    dtype: DType,
+    batch: usize,
+    mnk: [usize; 3],
+) -> Option<LanePlan> {
+    let bytes = match dtype {
+        DType::F32 => 4,
+        DType::F64 => 8,
+        _ => return None,
+    };
+    let ls = col_major_strides(&lhs.shape);
+    let rs = col_major_strides(&rhs.shape);
+    if group_stride(&lhs.shape, &ls, &lhs.batch) != Some(1)
+        || group_stride(&rhs.shape, &rs, &rhs.batch) != Some(1)
+    {
+        return None;
+    }
+    LanePlan::new(
+        bytes,
+        batch,
+        mnk,
+        [
+            offsets(&lhs.shape, &ls, &lhs.rows),
+            offsets(&lhs.shape, &ls, &lhs.cols),
+            offsets(&rhs.shape, &rs, &rhs.rows),
+            offsets(&rhs.shape, &rs, &rhs.cols),
+        ],
+    )
 }
 
 /// A read-only faer view of `rows × cols` at the start of `x` with the given strides
@@ -529,6 +573,19 @@ pub(crate) fn dot(
         return Err(internal(name, "result buffer of the wrong length"));
     }
     if total == 0 {
+        return Ok(());
+    }
+    if let Some(lp) = &p.lane {
+        let threads = par.degree();
+        match (l, r, out) {
+            (Data::F32(u), Data::F32(v), Data::F32(o)) => {
+                lane_dot::lane_gemm_f32(lp, u, v, o, threads)
+            }
+            (Data::F64(u), Data::F64(v), Data::F64(o)) => {
+                lane_dot::lane_gemm_f64(lp, u, v, o, threads)
+            }
+            _ => return Err(internal(name, "lane product on operands of another dtype")),
+        }
         return Ok(());
     }
     macro_rules! run {

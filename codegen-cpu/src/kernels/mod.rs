@@ -8,6 +8,7 @@ pub(crate) mod dot;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub(crate) mod index;
+pub(crate) mod lane_dot;
 pub(crate) mod reduce;
 pub(crate) mod scan;
 pub(crate) mod tile;

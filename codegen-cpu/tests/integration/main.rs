@@ -5,6 +5,7 @@ mod common;
 mod fast_paths;
 mod fusion;
 mod gemm_threads;
+mod lane_gemm;
 mod layout;
 mod ops;
 mod recycling;

@@ -611,28 +611,32 @@ fn order(
     })
 }
 
-/// Whether the CPU GEMM reads an operand in place: its `rows` axes and its `cols` axes
-/// (each in the given order) are single strided runs, one of stride 1 (mirrors
-/// `tenferro-cpu`'s dot kernel).
-fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
+/// The stride of `axes` (in order) flattened column-major in a dense tensor of `shape`, if
+/// they form one strided run (axes of extent 1 skipped); `Some(0)` when they hold at most
+/// one element.
+fn run_stride(shape: &[usize], axes: &[usize]) -> Option<usize> {
     let mut strides = vec![1usize; shape.len()];
     for a in 1..shape.len() {
         strides[a] = strides[a - 1] * shape[a - 1];
     }
-    let run = |axes: &[usize]| -> Option<usize> {
-        let big: Vec<usize> = axes.iter().copied().filter(|&a| shape[a] != 1).collect();
-        if big.is_empty() {
-            return Some(0);
+    let big: Vec<usize> = axes.iter().copied().filter(|&a| shape[a] != 1).collect();
+    if big.is_empty() {
+        return Some(0);
+    }
+    for w in big.windows(2) {
+        if strides[w[1]] != strides[w[0]] * shape[w[0]] {
+            return None;
         }
-        for w in big.windows(2) {
-            if strides[w[1]] != strides[w[0]] * shape[w[0]] {
-                return None;
-            }
-        }
-        Some(strides[big[0]])
-    };
+    }
+    Some(strides[big[0]])
+}
+
+/// Whether the CPU GEMM reads an operand in place: its `rows` axes and its `cols` axes
+/// (each in the given order) are single strided runs, one of stride 1 (mirrors
+/// `tenferro-cpu`'s dot kernel).
+fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
     let size = |axes: &[usize]| axes.iter().map(|&a| shape[a]).product::<usize>();
-    match (run(rows), run(cols)) {
+    match (run_stride(shape, rows), run_stride(shape, cols)) {
         (Some(rs), Some(cs)) => {
             let rs = if size(rows) <= 1 { 1 } else { rs };
             let cs = if size(cols) <= 1 { 1 } else { cs };
@@ -640,6 +644,19 @@ fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Smallest batch for which a product whose batch axes are both operands' fastest axes
+/// is left in that layout: `tenferro-cpu` runs such products on batch lanes (one 512-bit
+/// vector of 16 f32 or 8 f64 batch elements) with no copy at all. Other dtypes, and CPUs
+/// without AVX-512, pack the operands inside the GEMM instead.
+pub const LANE_BATCH_MIN: usize = 16;
+
+/// Whether `batch` (in order) are the fastest axes of an operand of `shape`, holding at
+/// least [`LANE_BATCH_MIN`] elements.
+fn lane_batched(shape: &[usize], batch: &[usize]) -> bool {
+    run_stride(shape, batch) == Some(1)
+        && batch.iter().map(|&a| shape[a]).product::<usize>() >= LANE_BATCH_MIN
 }
 
 /// Operands smaller than this many elements keep the GEMM's own pack: an explicit
@@ -789,8 +806,15 @@ fn candidates(
                 let yfree: Vec<usize> = (0..y.len()).filter(|&i| !x.contains(&y[i])).collect();
                 let xc: Vec<usize> = c.iter().map(|&l| pos(x, l)).collect();
                 let yc: Vec<usize> = c.iter().map(|&l| pos(y, l)).collect();
-                let packs = usize::from(!in_place(&shape(x), &xfree, &xc))
-                    + usize::from(!in_place(&shape(y), &yc, &yfree));
+                let xb: Vec<usize> = batch.iter().map(|&l| pos(x, l)).collect();
+                let yb: Vec<usize> = batch.iter().map(|&l| pos(y, l)).collect();
+                let lanes = lane_batched(&shape(x), &xb) && lane_batched(&shape(y), &yb);
+                let packs = if lanes {
+                    0
+                } else {
+                    usize::from(!in_place(&shape(x), &xfree, &xc))
+                        + usize::from(!in_place(&shape(y), &yc, &yfree))
+                };
                 let mut res = batch.clone();
                 res.extend(xfree.iter().map(|&i| x[i]));
                 res.extend(yfree.iter().map(|&i| y[i]));
@@ -802,8 +826,8 @@ fn candidates(
                     dims: DotDims {
                         lhs_contract: xc,
                         rhs_contract: yc,
-                        lhs_batch: batch.iter().map(|&l| pos(x, l)).collect(),
-                        rhs_batch: batch.iter().map(|&l| pos(y, l)).collect(),
+                        lhs_batch: xb,
+                        rhs_batch: yb,
                     },
                     size: res.iter().map(|&l| sizes[l] as f64).product(),
                     labels: res,

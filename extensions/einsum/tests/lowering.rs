@@ -10,16 +10,40 @@ fn count(f: &tenferro_ir::Function, name: &str) -> usize {
 }
 
 #[test]
-fn batched_matmul_with_the_batch_axis_first_transposes_it_between_the_matrix_axes() {
+fn batched_matmul_with_a_long_batch_axis_first_reads_its_operands_in_place() {
     let x = TracedTensor::input(DType::F64, &[32, 64, 64]);
     let y = TracedTensor::input(DType::F64, &[32, 64, 64]);
     let z = einsum("bij,bjk->bik", &[&x, &y]).unwrap();
     let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
     let want = "\
-func @main(%0: f64[32,64,64], %2: f64[32,64,64]) -> (f64[32,64,64]) {
-  %1 = transpose {perm = [1, 0, 2]} %0 : f64[64,32,64]
-  %3 = transpose {perm = [1, 0, 2]} %2 : f64[64,32,64]
-  %4 = dot_general {lhs_batch = [1], rhs_batch = [1], lhs_contract = [2], rhs_contract = [0]} %1, %3 : f64[32,64,64]
+func @main(%0: f64[32,64,64], %1: f64[32,64,64]) -> (f64[32,64,64]) {
+  %2 = dot_general {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} %0, %1 : f64[32,64,64]
+  return %2
+}";
+    assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);
+    // With AVX-512 the CPU runs it on batch lanes, without any copy.
+    let program = GraphCompiler::new().compile(&z).unwrap();
+    let prepared = CpuBackend::new().prepare(program.function()).unwrap();
+    let text = prepared.to_string();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    {
+        assert!(text.contains("lane_gemm(dot_general)"), "{text}");
+    }
+    assert!(!text.contains("strided_copy"), "{text}");
+}
+
+#[test]
+fn batched_matmul_with_a_short_batch_axis_first_transposes_it_between_the_matrix_axes() {
+    let x = TracedTensor::input(DType::F64, &[8, 64, 64]);
+    let y = TracedTensor::input(DType::F64, &[8, 64, 64]);
+    let z = einsum("bij,bjk->bik", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    let want = "\
+func @main(%0: f64[8,64,64], %2: f64[8,64,64]) -> (f64[8,64,64]) {
+  %1 = transpose {perm = [1, 0, 2]} %0 : f64[64,8,64]
+  %3 = transpose {perm = [1, 0, 2]} %2 : f64[64,8,64]
+  %4 = dot_general {lhs_batch = [1], rhs_batch = [1], lhs_contract = [2], rhs_contract = [0]} %1, %3 : f64[8,64,64]
   return %4
 }";
     assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);

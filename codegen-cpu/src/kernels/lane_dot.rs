@@ -1,0 +1,532 @@
+//! Batched products whose batch axes are the fastest axes of both operands and of the
+//! result: `bij,bjk->bik` on column-major data, the batch-first order NumPy and JAX
+//! programs write. A GEMM per batch would read every matrix at a stride of the batch
+//! extent, so the generic path (`dot`) copies both operands and the result. Here the
+//! batch axis is the SIMD lane instead: `L` batch elements (one 512-bit vector) advance
+//! together through a register-tiled product in which every step is a fused multiply-add
+//! of whole vectors, and the result is stored in place, without a copy.
+//!
+//! For each block of `L` batch elements, the operands are packed in panels (`MR` rows of
+//! lhs or `NR` columns of rhs, `KC` steps of the contraction, each entry `L` lanes), the
+//! micro-kernel keeps an `MR × NR` tile of `L`-lane accumulators in registers, and rows,
+//! columns and lanes past the ends are zero-padded in the packs and not stored. Every
+//! result element is the sum over the contraction in increasing order (FMA within a
+//! `KC` block, added block by block), whatever the thread count: threads take whole
+//! batch blocks. f32 and f64 on AVX-512 only; other dtypes and CPUs take `dot`.
+
+use std::ops::{Add, Range};
+
+/// Rows of lhs in a register tile.
+const MR: usize = 4;
+/// Columns of rhs in a register tile.
+const NR: usize = 4;
+/// Bytes of one register-tile panel (`KC × MR × L` elements, so `KC` is 64 for 64-byte
+/// lanes): an lhs panel stays in L1 while the rhs panels stream past it.
+const PANEL_BYTES: usize = 16 << 10;
+/// Bytes of the lhs pack (`MC` rows × `KC` of a super-block), kept in L2.
+const LHS_PACK_BYTES: usize = 512 << 10;
+/// Batch blocks packed together: 8 vectors make 512 contiguous bytes of every row read.
+const SUPER_BLOCK: usize = 8;
+/// Bytes of the rhs pack (`KC × NC` columns of a super-block), kept in L2.
+const RHS_PACK_BYTES: usize = 1 << 20;
+
+/// A batched product that runs on batch lanes (see the module documentation).
+#[derive(Clone, Debug)]
+pub(crate) struct LanePlan {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    /// Offset of each lhs row (free index) and column (contraction index); the batch
+    /// index adds itself (stride 1).
+    lhs_rows: Vec<usize>,
+    lhs_cols: Vec<usize>,
+    /// Offset of each rhs row (contraction index) and column (free index).
+    rhs_rows: Vec<usize>,
+    rhs_cols: Vec<usize>,
+}
+
+/// Lanes of a 512-bit vector of `elem_bytes`-byte elements.
+const fn lanes(elem_bytes: usize) -> usize {
+    64 / elem_bytes
+}
+
+impl LanePlan {
+    /// The plan for a product of `batch` `m × k` by `k × n` matrices whose batch index has
+    /// stride 1 in both operands and in the `[batch, m, n]` result, given the offsets of
+    /// each operand's matrix indices; `None` unless the CPU has AVX-512, the dtype is f32
+    /// or f64 (`elem_bytes` 4 or 8), the batch fills at least one vector and the product
+    /// has a contraction (`k = 0` leaves nothing to store: the generic path zero-fills).
+    pub(crate) fn new(
+        elem_bytes: usize,
+        batch: usize,
+        [m, n, k]: [usize; 3],
+        [lhs_rows, lhs_cols, rhs_rows, rhs_cols]: [Vec<usize>; 4],
+    ) -> Option<LanePlan> {
+        if !matches!(elem_bytes, 4 | 8) || batch < lanes(elem_bytes) || k == 0 || !available() {
+            return None;
+        }
+        Some(LanePlan {
+            batch,
+            m,
+            n,
+            k,
+            lhs_rows,
+            lhs_cols,
+            rhs_rows,
+            rhs_cols,
+        })
+    }
+}
+
+fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// An element type of the lane kernel, with its micro-kernel.
+trait Lane: Copy + Default + Add<Output = Self> + Send + Sync {
+    /// The `MR × NR` tile (row-major, `L` lanes each) of sums over `kc` packed steps of
+    /// `pa` (`kc × MR × L`) and `pb` (`kc × NR × L`), into `tile`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `pa`, `pb` and `tile` hold at least the elements named.
+    unsafe fn micro(kc: usize, pa: *const Self, pb: *const Self, tile: *mut Self);
+}
+
+macro_rules! micro_avx512 {
+    ($t:ty, $name:ident, $zero:ident, $load:ident, $fma:ident, $store:ident) => {
+        /// The AVX-512 micro-kernel of [`Lane::micro`].
+        ///
+        /// # Safety
+        /// As [`Lane::micro`].
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(kc: usize, pa: *const $t, pb: *const $t, tile: *mut $t) {
+            use std::arch::x86_64::*;
+            const L: usize = lanes(std::mem::size_of::<$t>());
+            let mut acc = [$zero(); MR * NR];
+            for j in 0..kc {
+                // SAFETY: step `j` of both panels is in bounds (the caller's contract).
+                unsafe {
+                    let a = pa.add(j * MR * L);
+                    let b = pb.add(j * NR * L);
+                    let bv = [
+                        $load(b),
+                        $load(b.add(L)),
+                        $load(b.add(2 * L)),
+                        $load(b.add(3 * L)),
+                    ];
+                    for r in 0..MR {
+                        let av = $load(a.add(r * L));
+                        for c in 0..NR {
+                            acc[r * NR + c] = $fma(av, bv[c], acc[r * NR + c]);
+                        }
+                    }
+                }
+            }
+            for (i, v) in acc.iter().enumerate() {
+                // SAFETY: `tile` holds `MR × NR × L` elements.
+                unsafe { $store(tile.add(i * L), *v) };
+            }
+        }
+    };
+}
+micro_avx512!(
+    f32,
+    micro_f32,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
+micro_avx512!(
+    f64,
+    micro_f64,
+    _mm512_setzero_pd,
+    _mm512_loadu_pd,
+    _mm512_fmadd_pd,
+    _mm512_storeu_pd
+);
+
+macro_rules! lane_impl {
+    ($t:ty, $micro:ident) => {
+        impl Lane for $t {
+            #[inline(always)]
+            unsafe fn micro(kc: usize, pa: *const $t, pb: *const $t, tile: *mut $t) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: forwarded contract.
+                unsafe {
+                    $micro(kc, pa, pb, tile)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (kc, pa, pb, tile);
+            }
+        }
+    };
+}
+lane_impl!(f32, micro_f32);
+lane_impl!(f64, micro_f64);
+
+/// The result pointer, shared by the threads: each writes the lanes of its own batch
+/// blocks only.
+#[derive(Clone, Copy)]
+struct Out<T>(*mut T);
+// SAFETY: the threads write disjoint elements (different batch indices) through it.
+unsafe impl<T: Send> Send for Out<T> {}
+unsafe impl<T: Send> Sync for Out<T> {}
+
+/// 64 bytes on a 64-byte boundary: the packs are made of these, so that no load of the
+/// micro-kernel straddles two cache lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    /// This thread's lhs and rhs packs, kept between products (a fresh pack of up to a
+    /// megabyte per product cost as much to allocate and clear as the packing itself).
+    static PACKS: std::cell::RefCell<(Vec<Line>, Vec<Line>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// The first `len` elements of `lines`, grown (zero-filled) as needed, as `T`s.
+fn lanes_of<T: Lane>(lines: &mut Vec<Line>, len: usize) -> &mut [T] {
+    let size = std::mem::size_of::<T>();
+    let need = (len * size).div_ceil(64);
+    if lines.len() < need {
+        lines.resize(need, Line([0; 64]));
+    }
+    // SAFETY: `T` is f32 or f64 (every bit pattern valid, alignment at most 64, size
+    // dividing 64) and `need` lines hold at least `len` of them.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), len) }
+}
+
+/// Copies `lv` lanes from `src` into the `L`-lane slot `dst`, zeroing the rest.
+#[inline(always)]
+fn put<T: Lane, const L: usize>(dst: &mut [T], src: &[T], lv: usize) {
+    let dst: &mut [T; L] = (&mut dst[..L]).try_into().expect("L lanes");
+    if lv == L {
+        *dst = src[..L].try_into().expect("L lanes");
+    } else {
+        *dst = [T::default(); L];
+        dst[..lv].copy_from_slice(&src[..lv]);
+    }
+}
+
+/// Stores (`first`) or adds the `lv` lanes of `t` at `dst`.
+///
+/// # Safety
+/// `dst` is valid for `lv` elements that no other thread accesses.
+#[inline(always)]
+unsafe fn store<T: Lane, const L: usize>(dst: *mut T, t: &[T; L], lv: usize, first: bool) {
+    if lv == L {
+        // SAFETY: the caller's contract, with `lv == L`.
+        let d = unsafe { &mut *dst.cast::<[T; L]>() };
+        if first {
+            *d = *t;
+        } else {
+            for l in 0..L {
+                d[l] = d[l] + t[l];
+            }
+        }
+    } else {
+        // SAFETY: the caller's contract.
+        let d = unsafe { std::slice::from_raw_parts_mut(dst, lv) };
+        for (d, &s) in d.iter_mut().zip(t) {
+            *d = if first { s } else { *d + s };
+        }
+    }
+}
+
+/// A part of the product one thread computes: whole batch blocks (of `L` lanes), result
+/// rows and result columns.
+#[derive(Clone, Debug)]
+struct Part {
+    blocks: Range<usize>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+}
+
+/// The part `w` of the product `c = a · b`, with this thread's packs `pa`, `pb`.
+///
+/// Up to [`SUPER_BLOCK`] batch blocks are packed together, so that the packing reads
+/// contiguous runs of the batch axis (the operands' fastest) rather than one vector in
+/// every few. Per `NC` columns and `KC` steps of the contraction, the rhs is packed in
+/// `NR`-column panels (kept in L2), then `MC` lhs rows at a time; every rhs panel then
+/// meets each `MR`-row panel of one block while both are in L1.
+///
+/// # Safety
+/// The CPU has AVX-512F; `c` points to the `[batch, m, n]` result, and no other thread
+/// writes the elements of this part.
+#[inline(always)]
+unsafe fn run_part<T: Lane, const L: usize>(
+    p: &LanePlan,
+    a: &[T],
+    b: &[T],
+    c: Out<T>,
+    w: Part,
+    (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
+) {
+    let size = std::mem::size_of::<T>();
+    let kc_max = (PANEL_BYTES / (MR * L * size)).max(1);
+    let sb_max = SUPER_BLOCK.min(w.blocks.len());
+    let nc_max = (RHS_PACK_BYTES / (kc_max * sb_max * L * size) / NR * NR)
+        .max(NR)
+        .min(w.cols.len().next_multiple_of(NR));
+    let mc_max = (LHS_PACK_BYTES / (kc_max * sb_max * L * size) / MR * MR)
+        .max(MR)
+        .min(w.rows.len().next_multiple_of(MR));
+    let pa = lanes_of::<T>(pa, sb_max * kc_max * mc_max * L);
+    let pb = lanes_of::<T>(pb, sb_max * kc_max * nc_max * L);
+    let mut tile = [[T::default(); L]; MR * NR];
+    let mut sb0 = w.blocks.start;
+    while sb0 < w.blocks.end {
+        let nb = sb_max.min(w.blocks.end - sb0);
+        let base = sb0 * L;
+        let width = (nb * L).min(p.batch - base);
+        let lanes_in = |bi: usize| L.min(width - bi * L);
+        sb0 += nb;
+        for n0 in w.cols.clone().step_by(nc_max) {
+            let nc = nc_max.min(w.cols.end - n0);
+            let col_panels = nc.div_ceil(NR);
+            for k0 in (0..p.k).step_by(kc_max) {
+                let kc = kc_max.min(p.k - k0);
+                let first = k0 == 0;
+                // rhs: `[nb][nc / NR][kc][NR][L]`, read column by column.
+                let pb_at = |bi: usize, q: usize| ((bi * col_panels + q) * kc) * NR * L;
+                for col in 0..col_panels * NR {
+                    let (q, cc) = (col / NR, col % NR);
+                    for j in 0..kc {
+                        let at = base + p.rhs_rows[k0 + j];
+                        for bi in 0..nb {
+                            let dst = &mut pb[pb_at(bi, q) + (j * NR + cc) * L..];
+                            if col < nc {
+                                let src = &b[at + p.rhs_cols[n0 + col] + bi * L..];
+                                put::<T, L>(dst, src, lanes_in(bi));
+                            } else {
+                                put::<T, L>(dst, &[], 0);
+                            }
+                        }
+                    }
+                }
+                for i0 in w.rows.clone().step_by(mc_max) {
+                    let mc = mc_max.min(w.rows.end - i0);
+                    let row_panels = mc.div_ceil(MR);
+                    // lhs: `[nb][mc / MR][kc][MR][L]`, read in memory order of a
+                    // column-major lhs (rows fastest after the batch).
+                    let pa_at = |bi: usize, q: usize| ((bi * row_panels + q) * kc) * MR * L;
+                    for j in 0..kc {
+                        let at = base + p.lhs_cols[k0 + j];
+                        for i in 0..row_panels * MR {
+                            let (q, r) = (i / MR, i % MR);
+                            for bi in 0..nb {
+                                let dst = &mut pa[pa_at(bi, q) + (j * MR + r) * L..];
+                                if i < mc {
+                                    let src = &a[at + p.lhs_rows[i0 + i] + bi * L..];
+                                    put::<T, L>(dst, src, lanes_in(bi));
+                                } else {
+                                    put::<T, L>(dst, &[], 0);
+                                }
+                            }
+                        }
+                    }
+                    for bi in 0..nb {
+                        let lv = lanes_in(bi);
+                        for rp in 0..row_panels {
+                            let paq = &pa[pa_at(bi, rp)..pa_at(bi, rp + 1)];
+                            for q in 0..col_panels {
+                                let pbq = &pb[pb_at(bi, q)..pb_at(bi, q + 1)];
+                                // SAFETY: the CPU has AVX-512F (the caller's contract); the
+                                // panels hold `kc` steps and `tile` its `MR × NR × L`
+                                // elements.
+                                unsafe {
+                                    T::micro(
+                                        kc,
+                                        paq.as_ptr(),
+                                        pbq.as_ptr(),
+                                        tile.as_mut_ptr().cast(),
+                                    )
+                                };
+                                for r in 0..MR.min(mc - rp * MR) {
+                                    for cc in 0..NR.min(nc - q * NR) {
+                                        let (i, j) = (i0 + rp * MR + r, n0 + q * NR + cc);
+                                        let at = base + bi * L + p.batch * (i + p.m * j);
+                                        // SAFETY: `at + lv <= batch·m·n` (the block's lanes
+                                        // end by `batch`, i < m, j < n), and this part
+                                        // owns the element.
+                                        unsafe {
+                                            store::<T, L>(
+                                                c.0.add(at),
+                                                &tile[r * NR + cc],
+                                                lv,
+                                                first,
+                                            )
+                                        };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+macro_rules! isa_fn {
+    ($name:ident, $t:ty) => {
+        /// [`run_part`] compiled for AVX-512.
+        ///
+        /// # Safety
+        /// As [`run_part`].
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,fma")]
+        unsafe fn $name(
+            p: &LanePlan,
+            a: &[$t],
+            b: &[$t],
+            c: Out<$t>,
+            w: Part,
+            packs: (&mut Vec<Line>, &mut Vec<Line>),
+        ) {
+            const L: usize = lanes(std::mem::size_of::<$t>());
+            unsafe { run_part::<$t, L>(p, a, b, c, w, packs) }
+        }
+    };
+}
+isa_fn!(part_f32, f32);
+isa_fn!(part_f64, f64);
+
+/// The parts `threads` threads compute: the result's rows or columns (the longer side)
+/// in `MR`/`NR`-aligned ranges when that side has enough of them, else the batch blocks.
+/// Cutting rows or columns keeps every thread's stores in separate cache lines (the
+/// result need not be 64-byte aligned, and a cut through the batch would make the
+/// threads share a line at every row and column).
+fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
+    let whole = Part {
+        blocks: 0..blocks,
+        rows: 0..p.m,
+        cols: 0..p.n,
+    };
+    let cut = |len: usize, align: usize| -> Vec<Range<usize>> {
+        (0..threads)
+            .map(|t| {
+                let at = |t: usize| (len * t / threads).next_multiple_of(align).min(len);
+                at(t)..at(t + 1)
+            })
+            .filter(|r| !r.is_empty())
+            .collect()
+    };
+    if threads <= 1 {
+        return vec![whole];
+    }
+    if p.m >= p.n && p.m >= 2 * threads * MR {
+        cut(p.m, MR)
+            .into_iter()
+            .map(|rows| Part {
+                rows,
+                ..whole.clone()
+            })
+            .collect()
+    } else if p.n >= 2 * threads * NR {
+        cut(p.n, NR)
+            .into_iter()
+            .map(|cols| Part {
+                cols,
+                ..whole.clone()
+            })
+            .collect()
+    } else {
+        cut(blocks, 1)
+            .into_iter()
+            .map(|blocks| Part {
+                blocks,
+                ..whole.clone()
+            })
+            .collect()
+    }
+}
+
+macro_rules! lane_fn {
+    ($name:ident, $t:ty, $part:ident) => {
+        /// `out = l · r` as planned, on up to `threads` threads (see [`parts`]).
+        pub(crate) fn $name(p: &LanePlan, l: &[$t], r: &[$t], out: &mut [$t], threads: usize) {
+            const L: usize = lanes(std::mem::size_of::<$t>());
+            debug_assert_eq!(out.len(), p.batch * p.m * p.n);
+            let c = Out(out.as_mut_ptr());
+            let run = |w: Part| {
+                PACKS.with_borrow_mut(|(pa, pb)| {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `LanePlan::new` checked AVX-512F and FMA; `c` covers the
+                    // result (its length is checked by the caller) and the parts are
+                    // disjoint.
+                    unsafe {
+                        $part(p, l, r, c, w, (pa, pb))
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let _ = (w, pa, pb);
+                })
+            };
+            let parts = parts(p, p.batch.div_ceil(L), threads);
+            if parts.len() == 1 {
+                return parts.into_iter().for_each(run);
+            }
+            use rayon::prelude::*;
+            parts.into_par_iter().for_each(run);
+        }
+    };
+}
+lane_fn!(lane_gemm_f32, f32, part_f32);
+lane_fn!(lane_gemm_f64, f64, part_f64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(batch: usize, m: usize, n: usize) -> LanePlan {
+        LanePlan {
+            batch,
+            m,
+            n,
+            k: 1,
+            lhs_rows: Vec::new(),
+            lhs_cols: Vec::new(),
+            rhs_rows: Vec::new(),
+            rhs_cols: Vec::new(),
+        }
+    }
+
+    /// Every (block, row, column) is in exactly one part.
+    #[test]
+    fn parts_cover_the_product_once() {
+        for (batch, m, n, threads) in [
+            (64, 150, 10, 2),
+            (64, 10, 300, 2),
+            (20003, 3, 5, 2),
+            (37, 13, 21, 3),
+            (16, 64, 64, 1),
+            (8, 1, 1, 4),
+        ] {
+            let p = plan(batch, m, n);
+            let blocks = batch.div_ceil(8);
+            let mut seen = vec![0u8; blocks * m * n];
+            for w in parts(&p, blocks, threads) {
+                for b in w.blocks.clone() {
+                    for i in w.rows.clone() {
+                        for j in w.cols.clone() {
+                            seen[(b * m + i) * n + j] += 1;
+                        }
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{batch} {m} {n} {threads}");
+        }
+    }
+}
