@@ -117,16 +117,14 @@ macro_rules! micro_avx512 {
                 unsafe {
                     let a = pa.add(j * MR * L);
                     let b = pb.add(j * NR * L);
-                    let bv = [
-                        $load(b),
-                        $load(b.add(L)),
-                        $load(b.add(2 * L)),
-                        $load(b.add(3 * L)),
-                    ];
-                    for r in 0..MR {
-                        let av = $load(a.add(r * L));
-                        for c in 0..NR {
-                            acc[r * NR + c] = $fma(av, bv[c], acc[r * NR + c]);
+                    let mut av = [$zero(); MR];
+                    for (r, v) in av.iter_mut().enumerate() {
+                        *v = $load(a.add(r * L));
+                    }
+                    for c in 0..NR {
+                        let bv = $load(b.add(c * L));
+                        for r in 0..MR {
+                            acc[r * NR + c] = $fma(av[r], bv, acc[r * NR + c]);
                         }
                     }
                 }
