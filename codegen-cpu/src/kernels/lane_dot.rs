@@ -11,8 +11,9 @@
 //! micro-kernel keeps an `MR × NR` tile of `L`-lane accumulators in registers, and rows,
 //! columns and lanes past the ends are zero-padded in the packs and not stored. Every
 //! result element is the sum over the contraction in increasing order (FMA within a
-//! `KC` block, added block by block), whatever the thread count: threads take whole
-//! batch blocks. f32 and f64 on AVX-512 only; other dtypes and CPUs take `dot`.
+//! `KC` block, added block by block), whatever the thread count: threads take result
+//! rows, result columns or whole batch blocks (see [`parts`]). f32 and f64 on AVX-512
+//! only; other dtypes and CPUs take `dot`'s GEMM path.
 
 use std::ops::{Add, Range};
 
