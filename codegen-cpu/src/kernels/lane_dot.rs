@@ -93,12 +93,20 @@ fn available() -> bool {
 
 /// An element type of the lane kernel, with its micro-kernel.
 trait Lane: Copy + Default + Add<Output = Self> + Send + Sync {
-    /// The `MR × NR` tile (row-major, `L` lanes each) of sums over `kc` packed steps of
-    /// `pa` (`kc × MR × L`) and `pb` (`kc × NR × L`), into `tile`.
+    /// The `MR × NR` tile of `L`-lane sums over `kc` packed steps of `pa` (`kc × MR × L`)
+    /// and `pb` (`kc × NR × L`), stored with lane vector `(r, c)` at `out + r·rs + c·cs`.
     ///
     /// # Safety
-    /// The CPU has AVX-512F; `pa`, `pb` and `tile` hold at least the elements named.
-    unsafe fn micro(kc: usize, pa: *const Self, pb: *const Self, tile: *mut Self);
+    /// The CPU has AVX-512F; `pa` and `pb` hold the elements named, and `out` is valid
+    /// for `L` elements at each of the `MR × NR` places.
+    unsafe fn micro(
+        kc: usize,
+        pa: *const Self,
+        pb: *const Self,
+        out: *mut Self,
+        rs: usize,
+        cs: usize,
+    );
 }
 
 macro_rules! micro_avx512 {
@@ -109,7 +117,14 @@ macro_rules! micro_avx512 {
         /// As [`Lane::micro`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
-        unsafe fn $name(kc: usize, pa: *const $t, pb: *const $t, tile: *mut $t) {
+        unsafe fn $name(
+            kc: usize,
+            pa: *const $t,
+            pb: *const $t,
+            out: *mut $t,
+            rs: usize,
+            cs: usize,
+        ) {
             use std::arch::x86_64::*;
             const L: usize = lanes(std::mem::size_of::<$t>());
             let mut acc = [$zero(); MR * NR];
@@ -131,8 +146,8 @@ macro_rules! micro_avx512 {
                 }
             }
             for (i, v) in acc.iter().enumerate() {
-                // SAFETY: `tile` holds `MR × NR × L` elements.
-                unsafe { $store(tile.add(i * L), *v) };
+                // SAFETY: the caller's contract on `out`.
+                unsafe { $store(out.add((i / NR) * rs + (i % NR) * cs), *v) };
             }
         }
     };
@@ -158,14 +173,21 @@ macro_rules! lane_impl {
     ($t:ty, $micro:ident) => {
         impl Lane for $t {
             #[inline(always)]
-            unsafe fn micro(kc: usize, pa: *const $t, pb: *const $t, tile: *mut $t) {
+            unsafe fn micro(
+                kc: usize,
+                pa: *const $t,
+                pb: *const $t,
+                out: *mut $t,
+                rs: usize,
+                cs: usize,
+            ) {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: forwarded contract.
                 unsafe {
-                    $micro(kc, pa, pb, tile)
+                    $micro(kc, pa, pb, out, rs, cs)
                 }
                 #[cfg(not(target_arch = "x86_64"))]
-                let _ = (kc, pa, pb, tile);
+                let _ = (kc, pa, pb, out, rs, cs);
             }
         }
     };
@@ -342,21 +364,43 @@ unsafe fn run_part<T: Lane, const L: usize>(
                             let paq = &pa[pa_at(bi, rp)..pa_at(bi, rp + 1)];
                             for q in 0..col_panels {
                                 let pbq = &pb[pb_at(bi, q)..pb_at(bi, q + 1)];
-                                // SAFETY: the CPU has AVX-512F (the caller's contract); the
-                                // panels hold `kc` steps and `tile` its `MR × NR × L`
-                                // elements.
+                                let (rows, cols) = (MR.min(mc - rp * MR), NR.min(nc - q * NR));
+                                let (i, j) = (i0 + rp * MR, n0 + q * NR);
+                                let at = base + bi * L + p.batch * (i + p.m * j);
+                                if first && lv == L && rows == MR && cols == NR {
+                                    // A whole tile of full lanes, stored in place.
+                                    // SAFETY: the CPU has AVX-512F (the caller's contract);
+                                    // the panels hold `kc` steps; lane vector `(r, c)` is
+                                    // result element `(b, i + r, j + c)` for the block's `L`
+                                    // batch indices, all in the result (i + r < m,
+                                    // j + c < n, the block's lanes end by `batch`) and owned
+                                    // by this part.
+                                    unsafe {
+                                        T::micro(
+                                            kc,
+                                            paq.as_ptr(),
+                                            pbq.as_ptr(),
+                                            c.0.add(at),
+                                            p.batch,
+                                            p.batch * p.m,
+                                        )
+                                    };
+                                    continue;
+                                }
+                                // SAFETY: as above, into `tile` (`MR × NR × L` elements).
                                 unsafe {
                                     T::micro(
                                         kc,
                                         paq.as_ptr(),
                                         pbq.as_ptr(),
                                         tile.as_mut_ptr().cast(),
+                                        NR * L,
+                                        L,
                                     )
                                 };
-                                for r in 0..MR.min(mc - rp * MR) {
-                                    for cc in 0..NR.min(nc - q * NR) {
-                                        let (i, j) = (i0 + rp * MR + r, n0 + q * NR + cc);
-                                        let at = base + bi * L + p.batch * (i + p.m * j);
+                                for r in 0..rows {
+                                    for cc in 0..cols {
+                                        let at = at + p.batch * (r + p.m * cc);
                                         // SAFETY: `at + lv <= batch·m·n` (the block's lanes
                                         // end by `batch`, i < m, j < n), and this part
                                         // owns the element.
