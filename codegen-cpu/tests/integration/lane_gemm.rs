@@ -179,12 +179,13 @@ fn check(lhs: &str, rhs: &str, dims: &str, out: &str, seed: u64) {
     }
 }
 
-/// Batch-first products that do not run on lanes (complex and integer dtypes, or a batch
-/// shorter than a vector) take the packed GEMM path: the same values as the reference,
-/// and the same bits at one and two threads.
+/// Batch-first products that do not run on lanes (complex and integer dtypes, a batch
+/// shorter than a vector, or matrices large enough for GEMMs) take the packed GEMM path:
+/// the same values as the reference, and the same bits at one and two threads.
 #[test]
 fn other_batch_first_products_match_the_reference() {
-    for (i, (dtype, b)) in [
+    const DIMS: &str = "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [2]";
+    let mut cases: Vec<(String, String, String)> = [
         ("c64", 32),
         ("c32", 20),
         ("i64", 16),
@@ -192,10 +193,23 @@ fn other_batch_first_products_match_the_reference() {
         ("f64", 5),
     ]
     .into_iter()
-    .enumerate()
-    {
+    .map(|(d, b)| {
+        (
+            format!("{d}[{b},33,70]"),
+            format!("{d}[{b},17,70]"),
+            format!("{d}[{b},33,17]"),
+        )
+    })
+    .collect();
+    // Large matrices: 16 products of 120 x 130 by 130 x 110.
+    cases.push((
+        "f64[16,120,130]".into(),
+        "f64[16,110,130]".into(),
+        "f64[16,120,110]".into(),
+    ));
+    for (i, (lhs, rhs, out)) in cases.iter().enumerate() {
         let text = format!(
-            "func @f(%a: {dtype}[{b},33,70], %b: {dtype}[{b},17,70]) -> ({dtype}[{b},33,17]) {{\n  %c = dot_general {{lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [2]}} %a, %b\n  return %c\n}}\n"
+            "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{DIMS}}} %a, %b\n  return %c\n}}\n"
         );
         let f = parse_and_verify(&text).unwrap();
         let a = SeedRng::new(500 + i as u64).tensor(f.ty(f.params()[0]), false);
@@ -203,7 +217,7 @@ fn other_batch_first_products_match_the_reference() {
         let run = |threads: usize| {
             let backend = CpuBackend::with_threads(threads);
             let p = backend.prepare(&f).unwrap();
-            assert!(!format!("{p}").contains("lane_gemm"), "{dtype}[{b}]: {p}");
+            assert!(!format!("{p}").contains("lane_gemm"), "{lhs}: {p}");
             backend
                 .execute(&p, &[a.clone(), c.clone()], &ExtensionRegistry::new())
                 .unwrap()[0]
@@ -212,9 +226,9 @@ fn other_batch_first_products_match_the_reference() {
         let (one, two) = (run(1), run(2));
         assert!(
             common::bits_eq_any_nan(&one, &two),
-            "{dtype}[{b}]: 1 and 2 threads differ"
+            "{lhs}: 1 and 2 threads differ"
         );
         let want = tenferro_ir::eval::eval(&f, &[a.clone(), c.clone()]).unwrap()[0].clone();
-        common::assert_close(&one, &want, &format!("{dtype}[{b}] batch-first product"));
+        common::assert_close(&one, &want, &format!("{lhs} batch-first product"));
     }
 }

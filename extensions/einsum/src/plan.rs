@@ -652,6 +652,17 @@ fn in_place(shape: &[usize], rows: &[usize], cols: &[usize]) -> bool {
 /// without AVX-512, pack the operands inside the GEMM instead.
 pub const LANE_BATCH_MIN: usize = 16;
 
+/// Largest ratio of multiply-adds to matrix elements, `m·n·k / (m·k + k·n + m·n)` per
+/// batch element, for which such a product is left for the lanes (mirrors
+/// `tenferro-cpu`): larger matrices run faster as GEMMs on transposed operands.
+pub const LANE_MAX_FLOPS_PER_ELEMENT: f64 = 24.0;
+
+/// Whether batch lanes pay for an `m × k` by `k × n` product per batch element.
+fn lanes_pay(m: usize, n: usize, k: usize) -> bool {
+    let (m, n, k) = (m as f64, n as f64, k as f64);
+    m * n * k <= LANE_MAX_FLOPS_PER_ELEMENT * (m * k + k * n + m * n)
+}
+
 /// Whether `batch` (in order) are the fastest axes of an operand of `shape`, holding at
 /// least [`LANE_BATCH_MIN`] elements.
 fn lane_batched(shape: &[usize], batch: &[usize]) -> bool {
@@ -808,7 +819,10 @@ fn candidates(
                 let yc: Vec<usize> = c.iter().map(|&l| pos(y, l)).collect();
                 let xb: Vec<usize> = batch.iter().map(|&l| pos(x, l)).collect();
                 let yb: Vec<usize> = batch.iter().map(|&l| pos(y, l)).collect();
-                let lanes = lane_batched(&shape(x), &xb) && lane_batched(&shape(y), &yb);
+                let size = |v: &[usize], at: &[usize]| at.iter().map(|&i| sizes[v[i]]).product();
+                let lanes = lane_batched(&shape(x), &xb)
+                    && lane_batched(&shape(y), &yb)
+                    && lanes_pay(size(x, &xfree), size(y, &yfree), size(x, &xc));
                 let packs = if lanes {
                     0
                 } else {

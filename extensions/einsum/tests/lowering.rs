@@ -60,6 +60,30 @@ func @main(%0: f64[8,64,64], %2: f64[8,64,64]) -> (f64[8,64,64]) {
 }
 
 #[test]
+fn batched_matmul_of_large_matrices_with_the_batch_axis_first_is_transposed_for_gemms() {
+    // 128³ per batch element: enough multiply-adds per element for GEMMs to beat lanes.
+    let x = TracedTensor::input(DType::F64, &[32, 128, 128]);
+    let y = TracedTensor::input(DType::F64, &[32, 128, 128]);
+    let z = einsum("bij,bjk->bik", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    assert_eq!(
+        count(&lowered.function, "transpose"),
+        2,
+        "{}",
+        tenferro_ir::print(&lowered.function)
+    );
+    let program = GraphCompiler::new().compile(&z).unwrap();
+    let text = CpuBackend::new()
+        .prepare(program.function())
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("gemm(dot_general)") && !text.contains("lane_gemm"),
+        "{text}"
+    );
+}
+
+#[test]
 fn batched_matmul_with_the_batch_axis_last_reads_its_operands_in_place() {
     let x = TracedTensor::input(DType::F64, &[64, 64, 32]);
     let y = TracedTensor::input(DType::F64, &[64, 64, 32]);
