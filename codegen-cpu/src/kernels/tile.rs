@@ -1093,7 +1093,16 @@ pub(crate) fn reduce_run(
     os: usize,
     x: Slice<'_>,
 ) -> KResult {
-    let out = out.sub_mut(0..out_len(out));
+    let mut out = out.sub_mut(0..out_len(out));
+    // Sums of f64 and f32 with the addition inlined (the general path calls the op
+    // through a pointer per element): contiguous outputs then vectorise.
+    if kind == ReduceOp::Sum {
+        match (&mut out, x) {
+            (SliceMut::F64(a), Slice::F64(v)) => return Ok(sum_run(a, o, os, v)),
+            (SliceMut::F32(a), Slice::F32(v)) => return Ok(sum_run(a, o, os, v)),
+            _ => {}
+        }
+    }
     with_reducer!(kind, out, x, "a reduction", |g, a, v| {
         if os == 0 {
             let mut acc = a[o];
@@ -1109,6 +1118,27 @@ pub(crate) fn reduce_run(
         }
     });
     Ok(())
+}
+
+/// [`reduce_run`] of a sum: the same additions in the same order.
+#[inline(always)]
+fn sum_run<T: Copy + std::ops::Add<Output = T>>(a: &mut [T], o: usize, os: usize, v: &[T]) {
+    if os == 0 {
+        let mut acc = a[o];
+        for &e in v {
+            acc = acc + e;
+        }
+        a[o] = acc;
+    } else if os == 1 {
+        for (d, &e) in a[o..o + v.len()].iter_mut().zip(v) {
+            *d = *d + e;
+        }
+    } else {
+        for (i, &e) in v.iter().enumerate() {
+            let p = o + i * os;
+            a[p] = a[p] + e;
+        }
+    }
 }
 
 pub(crate) fn out_len(s: &SliceMut<'_>) -> usize {
