@@ -18,7 +18,13 @@ use tenferro::fuzz::{
 /// fixed (the test then insists on it).
 ///
 /// Each entry: (regression file stem or failure-class tag, why it is open).
-const KNOWN_OPEN: &[(&str, &str)] = &[];
+const KNOWN_OPEN: &[(&str, &str)] = &[(
+    "forward-forward-mismatch-8bff41c0",
+    "a c32 sum whose summands cancel catastrophically (i64::MIN and i64::MAX converted next \
+     to small integers): the fused whole-tensor sum adds in 8 lanes, the reference in \
+     sequence, and the two valid IEEE results (6 and 0; the exact sum is 2) differ by more \
+     than the check's tolerance, which is relative to the result, not to the summands",
+)];
 
 fn is_known_open(name: &str) -> Option<&'static str> {
     KNOWN_OPEN
