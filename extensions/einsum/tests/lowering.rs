@@ -98,3 +98,21 @@ func @main(%0: f64[64,64,32], %1: f64[64,64,32]) -> (f64[64,64,32]) {
     // Only the result is transposed (dot_general puts the batch axes first).
     assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);
 }
+
+#[test]
+fn batched_inner_products_lower_to_a_multiply_and_a_sum() {
+    let x = TracedTensor::input(DType::F64, &[4096, 256]);
+    let y = TracedTensor::input(DType::F64, &[4096, 256]);
+    let z = einsum("ij,ij->i", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    let f = &lowered.function;
+    assert_eq!(count(f, "dot_general"), 0, "{}", tenferro_ir::print(f));
+    assert_eq!(count(f, "mul"), 1, "{}", tenferro_ir::print(f));
+    assert_eq!(count(f, "reduce_sum"), 1, "{}", tenferro_ir::print(f));
+    // A batched matrix-vector product stays a product.
+    let v = TracedTensor::input(DType::F64, &[64, 128]);
+    let a = TracedTensor::input(DType::F64, &[64, 128, 128]);
+    let w = einsum("bij,bj->bi", &[&a, &v]).unwrap();
+    let lowered = lower(&[&w], &[], LowerMode::Program).unwrap();
+    assert_eq!(count(&lowered.function, "dot_general"), 1);
+}
