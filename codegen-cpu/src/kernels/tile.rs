@@ -971,70 +971,96 @@ fn combine_lanes<T: Copy>(acc: &[T], g: impl Fn(T, T) -> T) -> T {
     r
 }
 
-/// Reduction step functions as function pointers, per dtype.
-macro_rules! real_op {
-    ($kind:expr, $t:ty, $max:ident, $min:ident) => {
+/// `$body` with `$g` bound to the step function of reduction `$kind` on `$t`: one
+/// expansion per op, so the step is a concrete function the loops in `$body` inline (and
+/// vectorise), not a pointer called per element. Complex operands have no ordered
+/// (max / min) reduction.
+macro_rules! per_op {
+    ($kind:expr, $t:ty, $g:ident, $body:expr, sum = $sum:expr, prod = $prod:expr, max = $max:expr, min = $min:expr) => {
         match $kind {
-            ReduceOp::Sum => (|a: $t, b: $t| a + b) as fn($t, $t) -> $t,
-            ReduceOp::Prod => |a: $t, b: $t| a * b,
-            ReduceOp::Max => $max,
-            ReduceOp::Min => $min,
+            ReduceOp::Sum => {
+                let $g = $sum;
+                $body
+            }
+            ReduceOp::Prod => {
+                let $g = $prod;
+                $body
+            }
+            ReduceOp::Max => {
+                let $g = $max;
+                $body
+            }
+            ReduceOp::Min => {
+                let $g = $min;
+                $body
+            }
         }
     };
 }
 
-macro_rules! int_op {
-    ($kind:expr, $t:ty) => {
+macro_rules! per_real_op {
+    ($kind:expr, $t:ty, $maxf:ident, $minf:ident, $g:ident, $body:expr) => {
+        per_op!(
+            $kind,
+            $t,
+            $g,
+            $body,
+            sum = |p: $t, q: $t| p + q,
+            prod = |p: $t, q: $t| p * q,
+            max = $maxf,
+            min = $minf
+        )
+    };
+}
+
+macro_rules! per_int_op {
+    ($kind:expr, $t:ty, $g:ident, $body:expr) => {
+        per_op!(
+            $kind,
+            $t,
+            $g,
+            $body,
+            sum = <$t>::wrapping_add,
+            prod = <$t>::wrapping_mul,
+            max = |p: $t, q: $t| p.max(q),
+            min = |p: $t, q: $t| p.min(q)
+        )
+    };
+}
+
+macro_rules! per_complex_op {
+    ($kind:expr, $t:ty, $g:ident, $body:expr) => {
         match $kind {
-            ReduceOp::Sum => <$t>::wrapping_add as fn($t, $t) -> $t,
-            ReduceOp::Prod => <$t>::wrapping_mul,
-            ReduceOp::Max => |a: $t, b: $t| a.max(b),
-            ReduceOp::Min => |a: $t, b: $t| a.min(b),
+            ReduceOp::Sum => {
+                let $g = |p: $t, q: $t| p + q;
+                $body
+            }
+            ReduceOp::Prod => {
+                let $g = |p: $t, q: $t| p * q;
+                $body
+            }
+            ReduceOp::Max | ReduceOp::Min => {
+                return Err("complex operand of an ordered reduction".into())
+            }
         }
     };
 }
 
+/// `$body` with `$a` (accumulators), `$v` (operand) and `$g` (the step function, see
+/// [`per_op`]) bound for the dtype of `$acc` and `$x`.
 macro_rules! with_reducer {
     ($kind:expr, $acc:expr, $x:expr, $what:literal, |$g:ident, $a:ident, $v:ident| $body:expr) => {
         match ($acc, $x) {
             (SliceMut::F64($a), Slice::F64($v)) => {
-                let $g = real_op!($kind, f64, max_f64, min_f64);
-                $body
+                per_real_op!($kind, f64, max_f64, min_f64, $g, $body)
             }
             (SliceMut::F32($a), Slice::F32($v)) => {
-                let $g = real_op!($kind, f32, max_f32, min_f32);
-                $body
+                per_real_op!($kind, f32, max_f32, min_f32, $g, $body)
             }
-            (SliceMut::C64($a), Slice::C64($v)) => {
-                let $g = match $kind {
-                    ReduceOp::Sum => {
-                        (|a: Complex64, b: Complex64| a + b)
-                            as fn(Complex64, Complex64) -> Complex64
-                    }
-                    ReduceOp::Prod => |a: Complex64, b: Complex64| a * b,
-                    _ => return Err("complex operand of an ordered reduction".into()),
-                };
-                $body
-            }
-            (SliceMut::C32($a), Slice::C32($v)) => {
-                let $g = match $kind {
-                    ReduceOp::Sum => {
-                        (|a: Complex32, b: Complex32| a + b)
-                            as fn(Complex32, Complex32) -> Complex32
-                    }
-                    ReduceOp::Prod => |a: Complex32, b: Complex32| a * b,
-                    _ => return Err("complex operand of an ordered reduction".into()),
-                };
-                $body
-            }
-            (SliceMut::I32($a), Slice::I32($v)) => {
-                let $g = int_op!($kind, i32);
-                $body
-            }
-            (SliceMut::I64($a), Slice::I64($v)) => {
-                let $g = int_op!($kind, i64);
-                $body
-            }
+            (SliceMut::C64($a), Slice::C64($v)) => per_complex_op!($kind, Complex64, $g, $body),
+            (SliceMut::C32($a), Slice::C32($v)) => per_complex_op!($kind, Complex32, $g, $body),
+            (SliceMut::I32($a), Slice::I32($v)) => per_int_op!($kind, i32, $g, $body),
+            (SliceMut::I64($a), Slice::I64($v)) => per_int_op!($kind, i64, $g, $body),
             _ => return Err(concat!("operand of unexpected dtype for ", $what).into()),
         }
     };
@@ -1042,12 +1068,7 @@ macro_rules! with_reducer {
 
 /// Folds `x` into the `LANES` accumulators `acc` (element `i` into lane `i mod LANES`).
 pub(crate) fn reduce_lanes(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
-    // Sum of reals is the hot case: a monomorphic closure lets the loop vectorise.
-    match (kind, acc, x) {
-        (ReduceOp::Sum, SliceMut::F64(a), Slice::F64(v)) => fold_lanes(a, v, |p, q| p + q),
-        (ReduceOp::Sum, SliceMut::F32(a), Slice::F32(v)) => fold_lanes(a, v, |p, q| p + q),
-        (kind, acc, x) => with_reducer!(kind, acc, x, "a reduction", |g, a, v| fold_lanes(a, v, g)),
-    }
+    with_reducer!(kind, acc, x, "a reduction", |g, a, v| fold_lanes(a, v, g));
     Ok(())
 }
 
@@ -1065,16 +1086,8 @@ pub(crate) fn combine(kind: ReduceOp, lanes: SliceMut<'_>) -> std::result::Resul
     let mut o = whole_mut(&mut out);
     let ro = o.sub_mut(0..1);
     let view = lanes.sub(0..LANES);
-    match (ro, view) {
-        (SliceMut::F64(r), Slice::F64(v)) => {
-            r[0] = combine_lanes(v, real_op!(kind, f64, max_f64, min_f64))
-        }
-        (SliceMut::F32(r), Slice::F32(v)) => {
-            r[0] = combine_lanes(v, real_op!(kind, f32, max_f32, min_f32))
-        }
-        (ro, view) => with_reducer!(kind, ro, view, "a reduction", |g, r, v| r[0] =
-            combine_lanes(v, g)),
-    }
+    with_reducer!(kind, ro, view, "a reduction", |g, r, v| r[0] =
+        combine_lanes(v, g));
     Ok(out)
 }
 
@@ -1093,16 +1106,7 @@ pub(crate) fn reduce_run(
     os: usize,
     x: Slice<'_>,
 ) -> KResult {
-    let mut out = out.sub_mut(0..out_len(out));
-    // Sums of f64 and f32 with the addition inlined (the general path calls the op
-    // through a pointer per element): contiguous outputs then vectorise.
-    if kind == ReduceOp::Sum {
-        match (&mut out, x) {
-            (SliceMut::F64(a), Slice::F64(v)) => return Ok(sum_run(a, o, os, v)),
-            (SliceMut::F32(a), Slice::F32(v)) => return Ok(sum_run(a, o, os, v)),
-            _ => {}
-        }
-    }
+    let out = out.sub_mut(0..out_len(out));
     with_reducer!(kind, out, x, "a reduction", |g, a, v| {
         if os == 0 {
             let mut acc = a[o];
@@ -1110,6 +1114,11 @@ pub(crate) fn reduce_run(
                 acc = g(acc, e);
             }
             a[o] = acc;
+        } else if os == 1 {
+            // Contiguous outputs: an elementwise update, which vectorises.
+            for (d, &e) in a[o..o + v.len()].iter_mut().zip(v) {
+                *d = g(*d, e);
+            }
         } else {
             for (i, &e) in v.iter().enumerate() {
                 let p = o + i * os;
@@ -1118,27 +1127,6 @@ pub(crate) fn reduce_run(
         }
     });
     Ok(())
-}
-
-/// [`reduce_run`] of a sum: the same additions in the same order.
-#[inline(always)]
-fn sum_run<T: Copy + std::ops::Add<Output = T>>(a: &mut [T], o: usize, os: usize, v: &[T]) {
-    if os == 0 {
-        let mut acc = a[o];
-        for &e in v {
-            acc = acc + e;
-        }
-        a[o] = acc;
-    } else if os == 1 {
-        for (d, &e) in a[o..o + v.len()].iter_mut().zip(v) {
-            *d = *d + e;
-        }
-    } else {
-        for (i, &e) in v.iter().enumerate() {
-            let p = o + i * os;
-            a[p] = a[p] + e;
-        }
-    }
 }
 
 pub(crate) fn out_len(s: &SliceMut<'_>) -> usize {
