@@ -287,6 +287,54 @@ unsafe fn store<T: Lane, const L: usize>(dst: *mut T, t: &[T; L], lv: usize, fir
     }
 }
 
+/// Packs `nb` blocks of lanes of the `free.len()` free indices (rows of lhs or columns of
+/// rhs) over the contraction `steps` into `dst` as `[nb][⌈free / R⌉][steps][R][L]`: entry
+/// `(bi, q, j, r)` is `src[base + bi·L + free[q·R + r] + steps[j]]`, zero past the last
+/// free index or the block's `lanes(bi)` lanes. Reads in the source's memory order: the
+/// one of the two index groups with the smaller stride innermost.
+#[inline(always)]
+fn pack<T: Lane, const L: usize, const R: usize>(
+    dst: &mut [T],
+    src: &[T],
+    base: usize,
+    lanes: impl Fn(usize) -> usize,
+    nb: usize,
+    free: &[usize],
+    steps: &[usize],
+) {
+    let (nf, kc) = (free.len(), steps.len());
+    let panels = nf.div_ceil(R);
+    let stride = |o: &[usize]| o.get(1).map_or(usize::MAX, |&x| x.wrapping_sub(o[0]));
+    let block = panels * kc * R * L;
+    let mut entry = |f: usize, j: usize| {
+        let at = ((f / R * kc + j) * R + f % R) * L;
+        if f < nf {
+            let from = base + free[f] + steps[j];
+            for bi in 0..nb {
+                let d = &mut dst[bi * block + at..];
+                put::<T, L>(d, &src[from + bi * L..], lanes(bi));
+            }
+        } else {
+            for bi in 0..nb {
+                put::<T, L>(&mut dst[bi * block + at..], &[], 0);
+            }
+        }
+    };
+    if stride(free) < stride(steps) {
+        for j in 0..kc {
+            for f in 0..panels * R {
+                entry(f, j);
+            }
+        }
+    } else {
+        for f in 0..panels * R {
+            for j in 0..kc {
+                entry(f, j);
+            }
+        }
+    }
+}
+
 /// A part of the product one thread computes: whole batch blocks (of `L` lanes), result
 /// rows and result columns.
 #[derive(Clone, Debug)]
@@ -341,44 +389,17 @@ unsafe fn run_part<T: Lane, const L: usize>(
             for k0 in (0..p.k).step_by(kc_max) {
                 let kc = kc_max.min(p.k - k0);
                 let first = k0 == 0;
-                // rhs: `[nb][nc / NR][kc][NR][L]`, read column by column.
+                // rhs: `[nb][nc / NR][kc][NR][L]`.
                 let pb_at = |bi: usize, q: usize| ((bi * col_panels + q) * kc) * NR * L;
-                for col in 0..col_panels * NR {
-                    let (q, cc) = (col / NR, col % NR);
-                    for j in 0..kc {
-                        let at = base + p.rhs_rows[k0 + j];
-                        for bi in 0..nb {
-                            let dst = &mut pb[pb_at(bi, q) + (j * NR + cc) * L..];
-                            if col < nc {
-                                let src = &b[at + p.rhs_cols[n0 + col] + bi * L..];
-                                put::<T, L>(dst, src, lanes_in(bi));
-                            } else {
-                                put::<T, L>(dst, &[], 0);
-                            }
-                        }
-                    }
-                }
+                let steps = &p.rhs_rows[k0..k0 + kc];
+                pack::<T, L, NR>(pb, b, base, lanes_in, nb, &p.rhs_cols[n0..n0 + nc], steps);
                 for i0 in w.rows.clone().step_by(mc_max) {
                     let mc = mc_max.min(w.rows.end - i0);
                     let row_panels = mc.div_ceil(MR);
-                    // lhs: `[nb][mc / MR][kc][MR][L]`, read in memory order of a
-                    // column-major lhs (rows fastest after the batch).
+                    // lhs: `[nb][mc / MR][kc][MR][L]`.
                     let pa_at = |bi: usize, q: usize| ((bi * row_panels + q) * kc) * MR * L;
-                    for j in 0..kc {
-                        let at = base + p.lhs_cols[k0 + j];
-                        for i in 0..row_panels * MR {
-                            let (q, r) = (i / MR, i % MR);
-                            for bi in 0..nb {
-                                let dst = &mut pa[pa_at(bi, q) + (j * MR + r) * L..];
-                                if i < mc {
-                                    let src = &a[at + p.lhs_rows[i0 + i] + bi * L..];
-                                    put::<T, L>(dst, src, lanes_in(bi));
-                                } else {
-                                    put::<T, L>(dst, &[], 0);
-                                }
-                            }
-                        }
-                    }
+                    let steps = &p.lhs_cols[k0..k0 + kc];
+                    pack::<T, L, MR>(pa, a, base, lanes_in, nb, &p.lhs_rows[i0..i0 + mc], steps);
                     for bi in 0..nb {
                         let lv = lanes_in(bi);
                         for rp in 0..row_panels {

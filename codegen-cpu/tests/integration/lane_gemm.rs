@@ -126,56 +126,54 @@ fn random_batch_first_products_match_the_reference() {
 
 fn check(lhs: &str, rhs: &str, dims: &str, out: &str, seed: u64) {
     let lanes = lanes_available();
-    {
-        let text = format!(
-            "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
+    let text = format!(
+        "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
+    );
+    let f = parse_and_verify(&text).unwrap();
+    let a = SeedRng::new(10 + seed).tensor(f.ty(f.params()[0]), false);
+    let b = SeedRng::new(1000 + seed).tensor(f.ty(f.params()[1]), false);
+    let run = |threads: usize| {
+        let backend = CpuBackend::with_threads(threads);
+        let p = backend.prepare(&f).unwrap();
+        assert_eq!(
+            format!("{p}").contains("lane_gemm"),
+            lanes,
+            "{lhs} x {rhs}: lane kernel chosen iff the CPU has AVX-512:\n{p}"
         );
-        let f = parse_and_verify(&text).unwrap();
-        let a = SeedRng::new(10 + seed).tensor(f.ty(f.params()[0]), false);
-        let b = SeedRng::new(1000 + seed).tensor(f.ty(f.params()[1]), false);
-        let run = |threads: usize| {
-            let backend = CpuBackend::with_threads(threads);
-            let p = backend.prepare(&f).unwrap();
-            assert_eq!(
-                format!("{p}").contains("lane_gemm"),
-                lanes,
-                "{lhs} x {rhs}: lane kernel chosen iff the CPU has AVX-512:\n{p}"
-            );
-            let out = backend
-                .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
-                .unwrap();
-            out[0].clone()
-        };
-        let (one, two) = (run(1), run(2));
-        assert!(
-            common::bits_eq_any_nan(&one, &two),
-            "{lhs} x {rhs}: 1 and 2 threads differ"
-        );
-        let want = tenferro_ir::eval::eval(&f, &[a.clone(), b.clone()]).unwrap()[0].clone();
-        let tol = if one.dtype() == DType::F32 {
-            1e-4
-        } else {
-            1e-12
-        };
-        let as_f64 = |t: &tenferro_ir::Tensor| -> Vec<f64> {
-            match t.dtype() {
-                DType::F32 => t
-                    .to_vec::<f32>()
-                    .unwrap()
-                    .into_iter()
-                    .map(f64::from)
-                    .collect(),
-                _ => t.to_vec::<f64>().unwrap(),
-            }
-        };
-        let (g, w) = (as_f64(&one), as_f64(&want));
-        assert_eq!(g.len(), w.len());
-        for (k, (g, w)) in g.iter().zip(&w).enumerate() {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "{lhs} x {rhs}: element {k}: {g} vs {w}"
-            );
+        let out = backend
+            .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
+            .unwrap();
+        out[0].clone()
+    };
+    let (one, two) = (run(1), run(2));
+    assert!(
+        common::bits_eq_any_nan(&one, &two),
+        "{lhs} x {rhs}: 1 and 2 threads differ"
+    );
+    let want = tenferro_ir::eval::eval(&f, &[a.clone(), b.clone()]).unwrap()[0].clone();
+    let tol = if one.dtype() == DType::F32 {
+        1e-4
+    } else {
+        1e-12
+    };
+    let as_f64 = |t: &tenferro_ir::Tensor| -> Vec<f64> {
+        match t.dtype() {
+            DType::F32 => t
+                .to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            _ => t.to_vec::<f64>().unwrap(),
         }
+    };
+    let (g, w) = (as_f64(&one), as_f64(&want));
+    assert_eq!(g.len(), w.len());
+    for (k, (g, w)) in g.iter().zip(&w).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "{lhs} x {rhs}: element {k}: {g} vs {w}"
+        );
     }
 }
 
