@@ -69,61 +69,41 @@ fn product_without_contraction(
 }
 
 /// Applies `plan` to `operands` (whose shapes it was planned for).
-/// `dot_general(a, b, dims)` for a batched inner product (batch axes, contracted axes, no
-/// free axes on either side: `ij,ij->i`) as a multiply summed over the contracted axes,
-/// in dot_general's result layout. The fused pass reads both operands once, where a
-/// product kernel would pad each single output to a register tile (5x slower on
-/// 4096 rows of 256 f64 on the CPU backend). `None` for other steps, and when an
-/// operand's axes would have to be reordered first (the broadcast keeps axis order).
+/// `dot_general(a, b, dims)` for a batched inner product (batch and contracted axes, no
+/// free axis of more than one element on either side: `ij,ij->i`) as the broadcast
+/// multiply of [`product_without_contraction`], with the contracted axes as further batch
+/// axes, summed over them: dot_general's result layout. The fused pass reads both
+/// operands once, where a product kernel would pad each single output to a register tile
+/// (5x slower on 4096 rows of 256 f64 on the CPU backend). `None` for other steps.
 fn batched_inner_product(
     a: &TracedTensor,
     b: &TracedTensor,
     dims: &tenferro_ir::DotDims,
 ) -> Result<Option<TracedTensor>> {
     let (sa, sb) = (a.shape()?, b.shape()?);
-    let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
-        (0..rank)
+    let free_size = |shape: &[usize], batch: &[usize], contract: &[usize]| -> usize {
+        (0..shape.len())
             .filter(|k| !batch.contains(k) && !contract.contains(k))
-            .collect()
+            .map(|k| shape[k])
+            .product()
     };
-    let fa = free(sa.len(), &dims.lhs_batch, &dims.lhs_contract);
-    let fb = free(sb.len(), &dims.rhs_batch, &dims.rhs_contract);
-    let m: usize = fa.iter().map(|&k| sa[k]).product();
-    let n: usize = fb.iter().map(|&k| sb[k]).product();
-    if dims.lhs_batch.is_empty() || dims.lhs_contract.is_empty() || m > 1 || n > 1 {
+    if dims.lhs_batch.is_empty()
+        || dims.lhs_contract.is_empty()
+        || free_size(&sa, &dims.lhs_batch, &dims.lhs_contract) > 1
+        || free_size(&sb, &dims.rhs_batch, &dims.rhs_contract) > 1
+    {
         return Ok(None);
     }
-    let (nb, nfa, nfb) = (dims.lhs_batch.len(), fa.len(), fb.len());
-    let mut shape: Vec<usize> = dims.lhs_batch.iter().map(|&k| sa[k]).collect();
-    shape.extend(fa.iter().map(|&k| sa[k]));
-    shape.extend(fb.iter().map(|&k| sb[k]));
-    shape.extend(dims.lhs_contract.iter().map(|&k| sa[k]));
-    let place =
-        |rank: usize, batch: &[usize], free: &[usize], free_at: usize, contract: &[usize]| {
-            (0..rank)
-                .map(|k| {
-                    if let Some(j) = batch.iter().position(|&j| j == k) {
-                        j
-                    } else if let Some(j) = contract.iter().position(|&j| j == k) {
-                        nb + nfa + nfb + j
-                    } else {
-                        free_at + free.iter().position(|&j| j == k).unwrap_or(0)
-                    }
-                })
-                .collect::<Vec<usize>>()
-        };
-    let pa = place(sa.len(), &dims.lhs_batch, &fa, nb, &dims.lhs_contract);
-    let pb = place(sb.len(), &dims.rhs_batch, &fb, nb + nfa, &dims.rhs_contract);
-    let increasing = |p: &[usize]| p.windows(2).all(|w| w[0] < w[1]);
-    if !increasing(&pa) || !increasing(&pb) {
-        return Ok(None);
-    }
-    let y = &a.broadcast_in_dim(&shape, &pa)? * &b.broadcast_in_dim(&shape, &pb)?;
-    if let Some(e) = y.error() {
-        return Err(e);
-    }
-    let summed: Vec<usize> = (nb + nfa + nfb..shape.len()).collect();
-    sum(y, &summed).map(Some)
+    let widened = tenferro_ir::DotDims {
+        lhs_batch: [dims.lhs_batch.as_slice(), &dims.lhs_contract].concat(),
+        rhs_batch: [dims.rhs_batch.as_slice(), &dims.rhs_contract].concat(),
+        lhs_contract: Vec::new(),
+        rhs_contract: Vec::new(),
+    };
+    let y = product_without_contraction(a, b, &widened)?;
+    let nb = dims.lhs_batch.len();
+    let contracted: Vec<usize> = (nb..nb + dims.lhs_contract.len()).collect();
+    sum(y, &contracted).map(Some)
 }
 
 pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {

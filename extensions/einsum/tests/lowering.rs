@@ -109,6 +109,12 @@ fn batched_inner_products_lower_to_a_multiply_and_a_sum() {
     assert_eq!(count(f, "dot_general"), 0, "{}", tenferro_ir::print(f));
     assert_eq!(count(f, "mul"), 1, "{}", tenferro_ir::print(f));
     assert_eq!(count(f, "reduce_sum"), 1, "{}", tenferro_ir::print(f));
+    // The same with the contracted axis first (the multiply reads a transposed operand).
+    let x = TracedTensor::input(DType::F64, &[256, 64]);
+    let y = TracedTensor::input(DType::F64, &[256, 64]);
+    let z = einsum("ji,ji->i", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    assert_eq!(count(&lowered.function, "dot_general"), 0);
     // A batched matrix-vector product stays a product.
     let v = TracedTensor::input(DType::F64, &[64, 128]);
     let a = TracedTensor::input(DType::F64, &[64, 128, 128]);
