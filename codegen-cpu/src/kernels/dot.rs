@@ -227,9 +227,6 @@ impl DotPlan {
         let m: usize = size(l, &lfree);
         let k: usize = size(l, &d.lhs_contract);
         let n: usize = size(r, &rfree);
-        let unbatch = (batch > 1 && out.numel() > 0).then(|| {
-            StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
-        });
         let lhs_axes = OperandAxes {
             shape: l.shape.clone(),
             rows: lfree.clone(),
@@ -244,6 +241,9 @@ impl DotPlan {
         };
         let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false);
         let lane = lane_plan(&lhs_axes, &rhs_axes, l.dtype, batch, [m, n, k]);
+        let unbatch = (lane.is_none() && batch > 1 && out.numel() > 0).then(|| {
+            StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
+        });
         DotPlan {
             dtype: l.dtype,
             batch,
@@ -254,7 +254,7 @@ impl DotPlan {
             rhs,
             lhs_axes,
             rhs_axes,
-            unbatch: if lane.is_some() { None } else { unbatch },
+            unbatch,
             transposed_out: false,
             lhs_free: lfree.len(),
             rhs_free: rfree.len(),
