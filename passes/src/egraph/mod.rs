@@ -351,11 +351,15 @@ fn simplify_windows(
     if !changed {
         return None;
     }
-    // A window's results read by a later window stay its outputs even when that window
-    // no longer needs them (e.g. constants it copied); drop what became dead. On error
-    // `out` is left as stitched, which is still correct.
+    // Windows copy the constants they read, so one constant read by several windows
+    // comes back once per window: merge the copies. A window's results read by a later
+    // window stay its outputs even when that window no longer needs them; drop what
+    // became dead. On error `out` is left as stitched, which is still correct.
+    let _ = crate::cse::run(&mut out);
     let _ = crate::dce::run(&mut out);
-    Some(out)
+    // Each window only got cheaper, but the stitching can still cost more than the
+    // input (a copy CSE cannot merge): keep the input then, as a whole saturation does.
+    (crate::cost::score(&out) <= crate::cost::score(f)).then_some(out)
 }
 
 /// Copies into `sub` the definition of `v` when it is a constant, or a broadcast or
