@@ -68,6 +68,7 @@
 //! per subscripts and operand types; differentiable with `backward`).
 
 mod eager;
+mod greedy;
 mod helpers;
 pub mod instances;
 mod lower;

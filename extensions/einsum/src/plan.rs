@@ -1,8 +1,9 @@
 //! Contraction-order planning (on [`omeco`]) and the layout of every pairwise step.
 
 use crate::err;
+use crate::greedy::{greedy, Ssa};
 use crate::parse::Resolved;
-use omeco::{EinCode, ExhaustiveSearch, GreedyMethod, NestedEinsum, TreeSA};
+use omeco::{EinCode, ExhaustiveSearch, Initializer, NestedEinsum, TreeSA};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,15 +17,15 @@ pub enum Optimize {
     /// [`Optimize::Optimal`] for up to [`AUTO_OPTIMAL_MAX`] operands, [`Optimize::Greedy`]
     /// above; when that greedy plan costs more than [`AUTO_TREE_SA_FLOPS`] multiply-adds,
     /// also TreeSA with 20 moves per level and [`auto_tree_sa_trials`] independent trials,
-    /// keeping the cheaper plan. One TreeSA trial varies by up to 1.15× in flops between
-    /// runs on an 84-tensor network; the best of 8 stays within 1.02× of upstream's stored
-    /// path. Planning then takes 0.1–0.5 s on 2 cores, paid once per (subscripts, shapes):
-    /// plans are cached.
+    /// keeping the cheaper plan. On upstream's benchmark networks (26–415 operands) this
+    /// matches or beats upstream's stored paths; planning then takes 0.03–0.25 s on 2
+    /// cores, paid once per (subscripts, shapes): plans are cached. Every planner is
+    /// deterministic: one network always gets the same plan.
     #[default]
     Auto,
-    /// omeco's greedy method (contract the pair that shrinks the network most); fast.
-    /// omeco breaks ties in hash order, so the cheapest of [`GREEDY_RUNS`] runs is kept;
-    /// plans of large networks may still differ between processes (as TreeSA's do).
+    /// opt_einsum's greedy rule (contract the pair that removes the most memory, ties by
+    /// operand order), plus seeded thermal runs as in opt_einsum's `random-greedy`: the
+    /// cheapest of [`GREEDY_RUNS`] runs is kept. Fast and deterministic.
     Greedy,
     /// Exact minimum of the total multiply-adds (omeco's exhaustive search over
     /// contraction trees); exponential, for small networks (≤ 128 operands accepted, ~12
@@ -33,10 +34,11 @@ pub enum Optimize {
     /// Same as [`Optimize::Optimal`]: omeco's exhaustive search is a dynamic program over
     /// subsets (the name is kept for opt_einsum users).
     Dp,
-    /// omeco's TreeSA: simulated annealing on contraction trees started from greedy
-    /// trees (the stronger search for large networks). `ntrials` independent runs (in
-    /// parallel on rayon), `niters` moves per temperature; 100 temperature levels. The
-    /// search is randomized, so two plans of one network may differ.
+    /// omeco's TreeSA: simulated annealing on contraction trees (the stronger search for
+    /// large networks), kept only when cheaper than [`Optimize::Greedy`]'s plan.
+    /// `ntrials` independent runs (in parallel on rayon), `niters` moves per temperature;
+    /// 100 temperature levels. Each trial starts from a random tree seeded by its index,
+    /// so the plan is the same in every run.
     TreeSa {
         /// Independent annealing runs.
         ntrials: usize,
@@ -52,16 +54,18 @@ pub enum Optimize {
 /// Operand count up to which [`Optimize::Auto`] searches exhaustively.
 pub const AUTO_OPTIMAL_MAX: usize = 8;
 
-/// Greedy runs per plan (the cheapest is kept).
-pub const GREEDY_RUNS: usize = 4;
+/// Greedy runs per plan: the plain one and `GREEDY_RUNS - 1` seeded thermal ones (the
+/// cheapest is kept).
+pub const GREEDY_RUNS: usize = 16;
 
 /// Greedy cost (multiply-adds) above which [`Optimize::Auto`] also tries TreeSA.
 pub const AUTO_TREE_SA_FLOPS: f64 = 1e8;
 
 /// TreeSA trials [`Optimize::Auto`] runs on a network of `n` operands: 8 up to 100
-/// operands, fewer above (a trial's time grows with `n`), at least 1.
+/// operands, fewer above (a trial's time grows with `n`), at least 2 (random starts vary:
+/// on a 415-operand network one trial reaches 10^8.22 flops, two 10^7.63).
 pub fn auto_tree_sa_trials(n: usize) -> usize {
-    (800 / n.max(1)).clamp(1, 8)
+    (800 / n.max(1)).clamp(2, 8)
 }
 
 /// A parenthesised contraction order (upstream tenferro's `NestedEinsum`): a leaf is an
@@ -390,7 +394,7 @@ pub(crate) fn plan(r: &Resolved, opts: &EinsumOptions) -> Result<EinsumPlan> {
     if let Some(limit) = opts.memory_limit {
         if p.largest_intermediate > limit as f64 {
             let target = (limit.max(1) as f64).log2();
-            let sa = TreeSA::fast().with_ntrials(2).with_sc_target(target);
+            let sa = seeded_tree_sa(TreeSA::fast().with_ntrials(2).with_sc_target(target));
             if let Some(t) = run_omeco(&ixs, &out_u, sizes, |c, s| omeco::optimize_code(c, s, &sa))
             {
                 let q = layout(r, prep.clone(), &t, &out_u);
@@ -415,7 +419,12 @@ pub(crate) fn plan(r: &Resolved, opts: &EinsumOptions) -> Result<EinsumPlan> {
     Ok(p)
 }
 
-type Ssa = Vec<(usize, usize)>;
+/// `sa` started from random trees (omeco seeds each trial by its index) instead of
+/// omeco's greedy trees, whose ties follow hash order: the search is then reproducible.
+fn seeded_tree_sa(mut sa: TreeSA) -> TreeSA {
+    sa.initializer = Initializer::Random;
+    sa
+}
 
 fn run_omeco(
     ixs: &[Vec<usize>],
@@ -550,15 +559,11 @@ fn order(
     if n <= 2 {
         return Ok((chain(n), "trivial".into()));
     }
-    // omeco's greedy breaks ties in hash order, so runs differ (sometimes by orders of
-    // magnitude on large networks): keep the cheapest of a few runs.
+    // The plain greedy run, then seeded thermal runs: the cheapest is kept (the first on
+    // ties), so the plan depends only on the network.
     let greedy = || {
-        (0..GREEDY_RUNS)
-            .filter_map(|_| {
-                run_omeco(ixs, out, sizes, |c, s| {
-                    omeco::optimize_code(c, s, &GreedyMethod::default())
-                })
-            })
+        (0..GREEDY_RUNS as u64)
+            .map(|k| greedy(ixs, out, sizes, (k > 0).then_some(k)))
             .min_by(|a, b| cost(ixs, out, sizes, a).total_cmp(&cost(ixs, out, sizes, b)))
             .unwrap_or_else(|| chain(n))
     };
@@ -568,9 +573,11 @@ fn order(
         })
     };
     let tree_sa = |ntrials: usize, niters: usize| {
-        let sa = TreeSA::fast()
-            .with_ntrials(ntrials.max(1))
-            .with_niters(niters.max(1));
+        let sa = seeded_tree_sa(
+            TreeSA::fast()
+                .with_ntrials(ntrials.max(1))
+                .with_niters(niters.max(1)),
+        );
         run_omeco(ixs, out, sizes, |c, s| omeco::optimize_code(c, s, &sa))
     };
     Ok(match o {
