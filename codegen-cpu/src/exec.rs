@@ -1,7 +1,9 @@
 //! `execute`: binds inputs to slots, runs each step (fused groups through their schedules,
 //! single steps through their kernels), follows the memory plan (in-place updates, a pool
-//! of released buffers), and returns the outputs. It imports the program, the run state,
-//! the kernels and the backend's threads; only the crate root imports it.
+//! of released buffers), and returns the outputs. A run whose memory plan needs more than
+//! the machine has available fails before it starts. It imports the program, the run
+//! state, the kernels, the machine-memory check and the backend's threads; only the crate
+//! root imports it.
 
 use crate::buffer::{self, with_slice, BufferPool};
 use crate::error::internal;
@@ -24,6 +26,23 @@ fn result_buffer(op: &str, pool: &mut BufferPool, ty: &TensorType) -> Result<Dat
         return Ok(d);
     }
     buffer::try_fresh(op, ty.dtype, n)
+}
+
+/// The program's largest value, as `` `op` type (bytes) ``.
+fn largest_value(program: &CpuProgram) -> String {
+    program
+        .graph
+        .iter()
+        .flat_map(|n| n.types.iter().map(move |t| (n, t)))
+        .map(|(n, t)| {
+            let bytes = t
+                .shape
+                .iter()
+                .fold(t.dtype.size_bytes(), |b, &d| b.saturating_mul(d));
+            (bytes, format!("`{}` {t} ({bytes} bytes)", n.op))
+        })
+        .max_by_key(|x| x.0)
+        .map_or_else(|| "unknown".into(), |x| x.1)
 }
 
 pub(crate) fn execute(
@@ -50,6 +69,15 @@ pub(crate) fn execute(
         if let Ok(d) = t.try_into_data() {
             pool.put(d);
         }
+    }
+    let need = program.peak_bytes.saturating_sub(pool.bytes());
+    if need >= crate::sysmem::CHECK_FROM_BYTES {
+        crate::sysmem::check_fits(
+            &program.name,
+            need,
+            crate::sysmem::available_bytes(),
+            || largest_value(program),
+        )?;
     }
     slots.clear();
     slots.resize_with(program.num_slots, || Slot::Empty);

@@ -49,6 +49,7 @@ mod program;
 pub mod schedule;
 mod state;
 mod strided;
+mod sysmem;
 mod threads;
 pub mod vmath;
 

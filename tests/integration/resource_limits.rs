@@ -215,3 +215,44 @@ fn verifier_rejects_overflowing_pad() {
     let e = verify(&f).unwrap_err().to_string();
     assert!(e.contains("pad") && e.contains("overflow"), "{e}");
 }
+
+/// Bytes this machine has available (`MemAvailable + SwapFree`), if it says.
+fn available_bytes() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |key: &str| -> Option<usize> {
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
+}
+
+#[test]
+fn a_peak_beyond_the_machine_is_an_error_before_any_page_is_touched() {
+    // Two results of 3/4 of the available memory each: every single allocation succeeds
+    // under Linux overcommit, so without the memory-plan check the run would be killed by
+    // the OS while writing them.
+    let Some(avail) = available_bytes() else {
+        return;
+    };
+    let n = avail / 8 / 4 * 3;
+    let i = TracedTensor::iota(DType::F64, &[n], 0).unwrap();
+    let (a, b) = (&i * 2.0, &i * 3.0);
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+        let p = GraphCompiler::new()
+            .compile_many(&[&a, &b])
+            .map_err(|e| e.to_string())?;
+        GraphExecutor::new(CpuBackend::with_threads(1))
+            .run_many(&p)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }));
+    match r {
+        Ok(Ok(())) => panic!("a run needing 1.5x the available memory succeeded"),
+        Ok(Err(msg)) => {
+            assert!(msg.contains("memory plan needs"), "{msg}");
+            assert!(msg.contains(&format!("f64[{n}]")), "{msg}");
+        }
+        Err(_) => panic!("the run panicked"),
+    }
+}

@@ -73,13 +73,20 @@ impl Net<'_> {
         self.size(&self.kept(a, b)) - self.size(la.unwrap_or(&[])) - self.size(lb.unwrap_or(&[]))
     }
 
-    /// Candidates of operand `a` with every live operand sharing a label.
-    fn push_neighbours(&self, a: usize, heap: &mut BinaryHeap<Reverse<Cand>>) {
-        let mut seen: Vec<usize> = Vec::new();
+    /// Candidates of operand `a` with every live operand sharing a label (`seen` is
+    /// scratch: whether an operand id was already paired with `a`).
+    fn push_neighbours(
+        &self,
+        a: usize,
+        heap: &mut BinaryHeap<Reverse<Cand>>,
+        seen: &mut Vec<bool>,
+    ) {
+        seen.clear();
+        seen.resize(self.labels.len(), false);
         for &l in self.labels[a].as_deref().unwrap_or(&[]) {
             for &b in &self.holders[l] {
-                if b != a && self.labels[b].is_some() && !seen.contains(&b) {
-                    seen.push(b);
+                if b != a && self.labels[b].is_some() && !seen[b] {
+                    seen[b] = true;
                     heap.push(Reverse(Cand(self.cost(a, b), a.min(b), a.max(b))));
                 }
             }
@@ -133,8 +140,9 @@ pub(crate) fn greedy(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], seed: O
     // [0.01, 1]).
     let temperature = rng.as_mut().map(|r| 10f64.powf(-2.0 + 2.0 * r.next_f64()));
     let mut heap = BinaryHeap::new();
+    let mut seen = Vec::new();
     for a in 0..n {
-        net.push_neighbours(a, &mut heap);
+        net.push_neighbours(a, &mut heap, &mut seen);
     }
     let mut ssa = Ssa::new();
     let live = |net: &Net, c: &Cand| net.labels[c.1].is_some() && net.labels[c.2].is_some();
@@ -182,7 +190,7 @@ pub(crate) fn greedy(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], seed: O
         };
         ssa.push((a, b));
         let id = net.contract(a, b);
-        net.push_neighbours(id, &mut heap);
+        net.push_neighbours(id, &mut heap, &mut seen);
     }
     // Disconnected parts: outer products, the two smallest operands first.
     loop {

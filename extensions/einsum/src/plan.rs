@@ -24,8 +24,9 @@ pub enum Optimize {
     #[default]
     Auto,
     /// opt_einsum's greedy rule (contract the pair that removes the most memory, ties by
-    /// operand order), plus seeded thermal runs as in opt_einsum's `random-greedy`: the
-    /// cheapest of [`GREEDY_RUNS`] runs is kept. Fast and deterministic.
+    /// operand order), plus seeded thermal runs as in opt_einsum's `random-greedy` when that
+    /// plan costs more than [`GREEDY_THERMAL_FLOPS`]: the cheapest of [`GREEDY_RUNS`] runs
+    /// is kept. Fast and deterministic.
     Greedy,
     /// Exact minimum of the total multiply-adds (omeco's exhaustive search over
     /// contraction trees); exponential, for small networks (≤ 128 operands accepted, ~12
@@ -57,6 +58,10 @@ pub const AUTO_OPTIMAL_MAX: usize = 8;
 /// Greedy runs per plan: the plain one and `GREEDY_RUNS - 1` seeded thermal ones (the
 /// cheapest is kept).
 pub const GREEDY_RUNS: usize = 16;
+
+/// Multiply-adds of the plain greedy plan up to which no thermal run is tried (planning
+/// would cost more than it could save).
+pub const GREEDY_THERMAL_FLOPS: f64 = 1e5;
 
 /// Greedy cost (multiply-adds) above which [`Optimize::Auto`] also tries TreeSA.
 pub const AUTO_TREE_SA_FLOPS: f64 = 1e8;
@@ -562,10 +567,16 @@ fn order(
     // The plain greedy run, then seeded thermal runs: the cheapest is kept (the first on
     // ties), so the plan depends only on the network.
     let greedy = || {
-        (0..GREEDY_RUNS as u64)
-            .map(|k| greedy(ixs, out, sizes, (k > 0).then_some(k)))
-            .min_by(|a, b| cost(ixs, out, sizes, a).total_cmp(&cost(ixs, out, sizes, b)))
-            .unwrap_or_else(|| chain(n))
+        let plain = greedy(ixs, out, sizes, None);
+        let c = cost(ixs, out, sizes, &plain);
+        if c <= GREEDY_THERMAL_FLOPS {
+            return plain;
+        }
+        (1..GREEDY_RUNS as u64)
+            .map(|k| greedy(ixs, out, sizes, Some(k)))
+            .map(|s| (cost(ixs, out, sizes, &s), s))
+            .fold((c, plain), |best, x| if x.0 < best.0 { x } else { best })
+            .1
     };
     let optimal = || {
         run_omeco(ixs, out, sizes, |c, s| {
