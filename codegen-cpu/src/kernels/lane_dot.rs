@@ -304,32 +304,77 @@ fn pack<T: Lane, const L: usize, const R: usize>(
 ) {
     let (nf, kc) = (free.len(), steps.len());
     let panels = nf.div_ceil(R);
+    assert!(dst.len() >= nb * panels * kc * R * L && nb <= SUPER_BLOCK);
+    let dst = dst.as_mut_ptr();
     let stride = |o: &[usize]| o.get(1).map_or(usize::MAX, |&x| x.wrapping_sub(o[0]));
     let block = panels * kc * R * L;
-    let mut entry = |f: usize, j: usize| {
-        let at = ((f / R * kc + j) * R + f % R) * L;
-        if f < nf {
-            let from = base + free[f] + steps[j];
-            for bi in 0..nb {
-                let d = &mut dst[bi * block + at..];
-                put::<T, L>(d, &src[from + bi * L..], lanes(bi));
-            }
-        } else {
-            for bi in 0..nb {
-                put::<T, L>(&mut dst[bi * block + at..], &[], 0);
-            }
-        }
+    let lv: [usize; SUPER_BLOCK] = std::array::from_fn(|bi| if bi < nb { lanes(bi) } else { 0 });
+    let full = lv[..nb].iter().all(|&l| l == L);
+    let g = Gather {
+        dst,
+        src,
+        base,
+        nb,
+        block,
+        kc,
+        free,
+        steps,
+        lv: &lv,
+        full,
     };
     if stride(free) < stride(steps) {
         for j in 0..kc {
             for f in 0..panels * R {
-                entry(f, j);
+                g.entry::<L, R>(f, j);
             }
         }
     } else {
         for f in 0..panels * R {
             for j in 0..kc {
-                entry(f, j);
+                g.entry::<L, R>(f, j);
+            }
+        }
+    }
+}
+
+/// One [`pack`] call's operands.
+struct Gather<'a, T> {
+    dst: *mut T,
+    src: &'a [T],
+    base: usize,
+    nb: usize,
+    block: usize,
+    kc: usize,
+    free: &'a [usize],
+    steps: &'a [usize],
+    lv: &'a [usize; SUPER_BLOCK],
+    /// Every block has all `L` lanes.
+    full: bool,
+}
+
+impl<T: Lane> Gather<'_, T> {
+    /// Packs entry `(f, j)` of every block.
+    #[inline(always)]
+    fn entry<const L: usize, const R: usize>(&self, f: usize, j: usize) {
+        let at = ((f / R * self.kc + j) * R + f % R) * L;
+        // SAFETY (writes below): `dst` holds `nb` blocks of `block` elements, and entry
+        // `(f, j)` of block `bi` is the `L` elements from `bi·block + at`, inside it.
+        let d = |bi: usize| unsafe { &mut *self.dst.add(bi * self.block + at).cast::<[T; L]>() };
+        if f < self.free.len() {
+            let from = self.base + self.free[f] + self.steps[j];
+            if self.full {
+                for bi in 0..self.nb {
+                    let s: &[T; L] = self.src[from + bi * L..][..L].try_into().expect("L lanes");
+                    *d(bi) = *s;
+                }
+            } else {
+                for bi in 0..self.nb {
+                    put::<T, L>(&mut d(bi)[..], &self.src[from + bi * L..], self.lv[bi]);
+                }
+            }
+        } else {
+            for bi in 0..self.nb {
+                *d(bi) = [T::default(); L];
             }
         }
     }
