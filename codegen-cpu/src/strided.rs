@@ -53,6 +53,13 @@ impl StridedCopy {
             self.run_tiled(src, dst, s0 == 1 && d0 >= FAR_STRIDE);
             return;
         }
+        let plain = (s0 == 1 || s0 == 0) && d0 == 1 && n0 >= SHORT_RUN;
+        if !plain && self.numel() >= BLOCKED_MIN_ELEMENTS && self.fits(src.len(), dst.len()) {
+            if let Some(block) = InnerBlock::new(self) {
+                self.run_blocked(src, dst, &block);
+                return;
+            }
+        }
         for_each_outer(
             &self.shape,
             &[&self.src_strides, &self.dst_strides],
@@ -154,6 +161,39 @@ impl StridedCopy {
             && matches!(last(self.dst_offset, &self.dst_strides), Some(i) if i < dst)
     }
 
+    /// The copy with the axes of `block` as its inner loop, read through the block's
+    /// offset tables. Requires [`Self::fits`] for `src` and `dst` (the accesses are
+    /// unchecked).
+    fn run_blocked<T: Copy>(&self, src: &[T], dst: &mut [T], block: &InnerBlock) {
+        let mut shape = vec![block.src.len()];
+        let (mut ss, mut ds) = (vec![0], vec![0]);
+        for &(n, s, d) in &block.outer {
+            shape.push(n);
+            ss.push(s);
+            ds.push(d);
+        }
+        for_each_outer(
+            &shape,
+            &[&ss, &ds],
+            [self.src_offset, self.dst_offset],
+            |[so, dof]| {
+                // SAFETY (every access below): `so + src[t]` and `dof + dst[t]` are the
+                // offsets of a position of the copy, bounded by the slices' lengths
+                // (`fits`); a contiguous block's destination offsets are `0..len`.
+                if block.dst_contiguous {
+                    let run = unsafe { dst.get_unchecked_mut(dof..dof + block.src.len()) };
+                    for (o, &t) in run.iter_mut().zip(&block.src) {
+                        *o = unsafe { *src.get_unchecked(so + t) };
+                    }
+                } else {
+                    for (&ts, &td) in block.src.iter().zip(&block.dst) {
+                        unsafe { *dst.get_unchecked_mut(dof + td) = *src.get_unchecked(so + ts) };
+                    }
+                }
+            },
+        );
+    }
+
     /// The copy in `TILE × TILE` blocks of axes 0 and 1, so that the source lines and
     /// destination lines of a block stay cached while it is moved. `staged` (for
     /// `src_strides[0] == 1` and `dst_strides[1] == 1`) reads each full block along axis 0
@@ -204,6 +244,113 @@ impl StridedCopy {
                 }
             },
         );
+    }
+}
+
+/// Innermost extents below this make the per-run loop overhead dominate a copy.
+const SHORT_RUN: usize = 16;
+
+/// Fewest elements of a copy that goes through an [`InnerBlock`] (building its tables
+/// costs about as much as copying a block).
+const BLOCKED_MIN_ELEMENTS: usize = 4096;
+
+/// Most elements of an [`InnerBlock`] (its offset tables stay in L1).
+const INNER_BLOCK_MAX: usize = 1024;
+
+/// A group of axes of a copy taken as its inner loop, the destination's fastest axes
+/// first, then the source's: the source and destination offset of each of its positions
+/// (in that axis order), so the block writes runs of the destination and reads nearby
+/// source lines. A copy whose inner axis is short (a rank-20 tensor of extent-2 axes,
+/// common in tensor networks) or strided on one side otherwise pays the outer loop's
+/// bookkeeping every few elements, or reads (or writes) one cache line per element.
+struct InnerBlock {
+    /// The axes outside the block, by destination stride: (extent, source stride,
+    /// destination stride).
+    outer: Vec<(usize, usize, usize)>,
+    src: Vec<usize>,
+    dst: Vec<usize>,
+    /// `dst[t] == t` for every position.
+    dst_contiguous: bool,
+}
+
+impl InnerBlock {
+    /// The destination's fastest axes until they hold [`SHORT_RUN`] elements, then the
+    /// source's until [`SHORT_RUN`]², while the block holds at most [`INNER_BLOCK_MAX`]
+    /// elements. An axis too long to fit whole is split (extent `b · rest` into `b` in
+    /// the block and `rest` outside, `b` a divisor) when the block would otherwise stay
+    /// below [`SHORT_RUN`]. `None` when no block of [`SHORT_RUN`] elements is found.
+    fn new(c: &StridedCopy) -> Option<InnerBlock> {
+        // (extent, source stride, destination stride) of each axis.
+        let mut ax: Vec<(usize, usize, usize)> = (0..c.shape.len())
+            .map(|a| (c.shape[a], c.src_strides[a], c.dst_strides[a]))
+            .collect();
+        for _ in 0..4 {
+            let by = |key: fn(&(usize, usize, usize)) -> usize| {
+                let mut o: Vec<usize> = (0..ax.len()).collect();
+                o.sort_by_key(|&a| key(&ax[a]));
+                o
+            };
+            let (by_dst, by_src) = (by(|x| x.2), by(|x| x.1));
+            let mut block: Vec<usize> = Vec::new();
+            let mut len = 1usize;
+            for (order, goal) in [(&by_dst, SHORT_RUN), (&by_src, SHORT_RUN * SHORT_RUN)] {
+                for &a in order {
+                    if len >= goal {
+                        break;
+                    }
+                    if block.contains(&a) || len * ax[a].0 > INNER_BLOCK_MAX {
+                        continue;
+                    }
+                    block.push(a);
+                    len *= ax[a].0;
+                }
+            }
+            if len >= SHORT_RUN {
+                return Some(Self::build(&ax, &block, &by_dst, len));
+            }
+            // Split the destination-fastest axis left out for its length.
+            let a = *by_dst.iter().find(|&&a| !block.contains(&a))?;
+            let (n, s, d) = ax[a];
+            let b = (2..=INNER_BLOCK_MAX / len).rev().find(|b| n % b == 0)?;
+            ax[a] = (b, s, d);
+            ax.push((n / b, s * b, d * b));
+        }
+        None
+    }
+
+    /// The block of axes `block` of `ax` (holding `len` elements), the rest in `by_dst`
+    /// order outside.
+    fn build(
+        ax: &[(usize, usize, usize)],
+        block: &[usize],
+        by_dst: &[usize],
+        len: usize,
+    ) -> InnerBlock {
+        let mut src = Vec::with_capacity(len);
+        let mut dst = Vec::with_capacity(len);
+        src.push(0);
+        dst.push(0);
+        for &a in block {
+            let (n, s, d) = ax[a];
+            let have = src.len();
+            for i in 1..n {
+                for t in 0..have {
+                    src.push(src[t] + i * s);
+                    dst.push(dst[t] + i * d);
+                }
+            }
+        }
+        let dst_contiguous = dst.iter().enumerate().all(|(t, &d)| d == t);
+        InnerBlock {
+            outer: by_dst
+                .iter()
+                .filter(|a| !block.contains(a))
+                .map(|&a| ax[a])
+                .collect(),
+            src,
+            dst,
+            dst_contiguous,
+        }
     }
 }
 
@@ -361,6 +508,63 @@ mod tests {
             }
         }
         assert_eq!(&got[..3], &[-1, -1, -1]);
+    }
+
+    #[test]
+    fn short_axes_copy_through_an_inner_block() {
+        // A rank-10 permutation of extent-2 axes (source column-major, destination with
+        // the axes reversed), with offsets; and a rank-6 one of extents 3 into a strided
+        // (non-contiguous) destination.
+        for (shape, perm, pad) in [
+            (vec![2usize; 10], (0..10).rev().collect::<Vec<_>>(), 0usize),
+            (vec![3usize; 6], vec![2, 0, 5, 1, 4, 3], 1),
+            (vec![5, 2, 3, 2, 40, 2, 3], vec![4, 1, 6, 0, 3, 5, 2], 0),
+            (
+                vec![64, 2, 2, 2, 2, 2, 2, 2],
+                vec![1, 2, 3, 4, 5, 0, 6, 7],
+                0,
+            ),
+            // A long axis interleaved with a short one: the long one is split.
+            (vec![4096, 4], vec![1, 0], 0),
+            (vec![3000, 3], vec![1, 0], 1),
+        ] {
+            let rank = shape.len();
+            let n: usize = shape.iter().product();
+            let col_major = |sh: &[usize]| -> Vec<usize> {
+                let mut st = vec![1usize; sh.len()];
+                for a in 1..sh.len() {
+                    st[a] = st[a - 1] * sh[a - 1];
+                }
+                st
+            };
+            let src_strides = col_major(&shape);
+            // Destination axis order `perm`, each destination stride scaled by `pad + 1`.
+            let pshape: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+            let pst = col_major(&pshape);
+            let mut dst_strides = vec![0usize; rank];
+            for (j, &a) in perm.iter().enumerate() {
+                dst_strides[a] = pst[j] * (pad + 1);
+            }
+            let copy = StridedCopy::new(&shape, 2, &src_strides, 1, &dst_strides);
+            let block = InnerBlock::new(&copy).expect("a block");
+            let x: Vec<i64> = (0..(n + 2) as i64).collect();
+            let mut got = vec![-1i64; 1 + n * (pad + 1)];
+            copy.run(&x, &mut got);
+            let mut blocked = vec![-1i64; got.len()];
+            assert!(copy.fits(x.len(), blocked.len()));
+            copy.run_blocked(&x, &mut blocked, &block);
+            assert_eq!(blocked, got, "{shape:?}");
+            let mut want = vec![-1i64; got.len()];
+            for p in 0..n {
+                let (mut rem, mut d) = (p, 1usize);
+                for a in 0..rank {
+                    d += (rem % shape[a]) * dst_strides[a];
+                    rem /= shape[a];
+                }
+                want[d] = x[2 + p];
+            }
+            assert_eq!(got, want, "{shape:?}");
+        }
     }
 
     #[test]
