@@ -568,6 +568,78 @@ mod tests {
     }
 
     #[test]
+    fn random_permutations_match_the_definition() {
+        // Random ranks (1-8), extents (1-9, some long), destination axis orders, gaps in
+        // the destination and offsets: every path (plain runs, tiles, inner blocks) must
+        // give the element-by-element definition, whole and in 2 pieces.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for case in 0..300 {
+            let rank = 1 + next(8);
+            let mut shape: Vec<usize> = (0..rank).map(|_| 1 + next(9)).collect();
+            if next(3) == 0 {
+                let a = next(rank);
+                shape[a] = 16 + next(600);
+            }
+            let n: usize = shape.iter().product();
+            if n > 200_000 {
+                continue;
+            }
+            let mut perm: Vec<usize> = (0..rank).collect();
+            for i in (1..rank).rev() {
+                perm.swap(i, next(i + 1));
+            }
+            let gap = next(2);
+            let mut src_strides = vec![1usize; rank];
+            for a in 1..rank {
+                src_strides[a] = src_strides[a - 1] * shape[a - 1];
+            }
+            let mut dst_strides = vec![0usize; rank];
+            let mut st = 1;
+            for &a in &perm {
+                dst_strides[a] = st * (gap + 1);
+                st *= shape[a];
+            }
+            let (so, dof) = (next(3), next(3));
+            let copy = StridedCopy::new(&shape, so, &src_strides, dof, &dst_strides);
+            let x: Vec<u32> = (0..(n + so) as u32).collect();
+            let len = dof + n * (gap + 1);
+            let mut want = vec![u32::MAX; len];
+            for p in 0..n {
+                let (mut rem, mut d) = (p, dof);
+                for a in 0..rank {
+                    d += (rem % shape[a]) * dst_strides[a];
+                    rem /= shape[a];
+                }
+                want[d] = x[so + p];
+            }
+            let mut got = vec![u32::MAX; len];
+            copy.run(&x, &mut got);
+            assert_eq!(got, want, "case {case}: {shape:?} perm {perm:?} gap {gap}");
+            if let Some(block) = InnerBlock::new(&copy) {
+                let mut blocked = vec![u32::MAX; len];
+                copy.run_blocked(&x, &mut blocked, &block);
+                assert_eq!(
+                    blocked, want,
+                    "case {case} blocked: {shape:?} perm {perm:?}"
+                );
+            }
+            let mut parts = vec![u32::MAX; len];
+            pool.install(|| copy.run_parts(&x, &mut parts, 2));
+            assert_eq!(parts, want, "case {case} in parts: {shape:?} perm {perm:?}");
+        }
+    }
+
+    #[test]
     fn transpose_copy() {
         // x = [[0,2,4],[1,3,5]] (2x3), transpose to 3x2.
         let x: Vec<i32> = (0..6).collect();
