@@ -25,10 +25,22 @@ impl SplitMix {
 
 /// A candidate pair: its cost (memory removed, negated: lower is better), then the two
 /// operand ids, so equal costs are ordered by id.
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Clone, Copy)]
 struct Cand(f64, usize, usize);
 
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o).is_eq()
+    }
+}
+
 impl Eq for Cand {}
+
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
 
 impl Ord for Cand {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
