@@ -14,10 +14,11 @@ use tenferro_runtime::Result;
 /// How to choose the contraction order (spelled as `optimize=` of JAX / opt_einsum).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Optimize {
-    /// [`Optimize::Optimal`] for up to [`AUTO_OPTIMAL_MAX`] operands, [`Optimize::Greedy`]
-    /// above; when that greedy plan costs more than [`AUTO_TREE_SA_FLOPS`] multiply-adds,
-    /// also TreeSA with 20 moves per level and [`auto_tree_sa_trials`] independent trials,
-    /// keeping the cheaper plan. On upstream's benchmark networks (26–415 operands) this
+    /// The cheapest of [`Optimize::Greedy`], the exhaustive search (up to
+    /// [`AUTO_OPTIMAL_MAX`] operands) and, when the best of those costs more than
+    /// [`AUTO_TREE_SA_FLOPS`] multiply-adds, TreeSA with 20 moves per level and
+    /// [`auto_tree_sa_trials`] independent trials. On upstream's benchmark networks
+    /// (26–415 operands) this
     /// matches or beats upstream's stored paths; planning then takes 0.03–0.25 s on 2
     /// cores, paid once per (subscripts, shapes): plans are cached. Every planner is
     /// deterministic: one network always gets the same plan.
@@ -28,9 +29,10 @@ pub enum Optimize {
     /// plan costs more than [`GREEDY_THERMAL_FLOPS`]: the cheapest of [`GREEDY_RUNS`] runs
     /// is kept. Fast and deterministic.
     Greedy,
-    /// Exact minimum of the total multiply-adds (omeco's exhaustive search over
-    /// contraction trees); exponential, for small networks (≤ 128 operands accepted, ~12
-    /// practical).
+    /// Minimum of the total multiply-adds by omeco's exhaustive search over contraction
+    /// trees, which only contracts pairs sharing an index; the greedy plan is kept when
+    /// cheaper (an outer product first can be). Exponential, for small networks (≤ 128
+    /// operands accepted, ~16 practical).
     Optimal,
     /// Same as [`Optimize::Optimal`]: omeco's exhaustive search is a dynamic program over
     /// subsets (the name is kept for opt_einsum users).
@@ -52,8 +54,10 @@ pub enum Optimize {
     Path(Vec<(usize, usize)>),
 }
 
-/// Operand count up to which [`Optimize::Auto`] searches exhaustively.
-pub const AUTO_OPTIMAL_MAX: usize = 8;
+/// Operand count up to which [`Optimize::Auto`] also searches exhaustively: about 150 ms
+/// at 14 operands, 1.2 s at 16 (it grows as 3ⁿ). On random networks of 9–14 operands
+/// greedy plans alone cost up to 8.5× the exhaustive search's.
+pub const AUTO_OPTIMAL_MAX: usize = 14;
 
 /// Greedy runs per plan: the plain one and `GREEDY_RUNS - 1` seeded thermal ones (the
 /// cheapest is kept).
@@ -63,8 +67,9 @@ pub const GREEDY_RUNS: usize = 16;
 /// would cost more than it could save).
 pub const GREEDY_THERMAL_FLOPS: f64 = 1e5;
 
-/// Greedy cost (multiply-adds) above which [`Optimize::Auto`] also tries TreeSA.
-pub const AUTO_TREE_SA_FLOPS: f64 = 1e8;
+/// Cost (multiply-adds) of the best plan found so far above which [`Optimize::Auto`]
+/// also tries TreeSA.
+pub const AUTO_TREE_SA_FLOPS: f64 = 1e6;
 
 /// TreeSA trials [`Optimize::Auto`] runs on a network of `n` operands: 8 up to 100
 /// operands, fewer above (a trial's time grows with `n`), at least 2 (random starts vary:
@@ -608,10 +613,24 @@ fn order(
         );
         run_omeco(ixs, out, sizes, |c, s| omeco::optimize_code(c, s, &sa))
     };
+    // The cheapest of the plans found (the first on ties).
+    let cheapest = |found: Vec<(Ssa, &str)>| -> (Ssa, String) {
+        let mut best: Option<(f64, Ssa, &str)> = None;
+        for (s, name) in found {
+            let c = cost(ixs, out, sizes, &s);
+            if best.as_ref().is_none_or(|b| c < b.0) {
+                best = Some((c, s, name));
+            }
+        }
+        best.map_or_else(
+            || (chain(n), "chain".into()),
+            |(_, s, name)| (s, name.into()),
+        )
+    };
     Ok(match o {
         Optimize::Greedy => (greedy(), "greedy".into()),
         Optimize::Optimal | Optimize::Dp => match optimal() {
-            Some(s) => (s, "optimal".into()),
+            Some(s) => cheapest(vec![(s, "optimal"), (greedy(), "greedy")]),
             None => (greedy(), "greedy (exhaustive search declined)".into()),
         },
         Optimize::TreeSa { ntrials, niters } => {
@@ -625,23 +644,22 @@ fn order(
         }
         Optimize::Path(_) => unreachable!("handled above"),
         Optimize::Auto => {
+            let mut found = vec![(greedy(), "auto: greedy")];
             if n <= AUTO_OPTIMAL_MAX {
-                match optimal() {
-                    Some(s) => (s, "auto: optimal".into()),
-                    None => (greedy(), "auto: greedy".into()),
-                }
-            } else {
-                let g = greedy();
-                let cg = cost(ixs, out, sizes, &g);
-                if cg > AUTO_TREE_SA_FLOPS {
-                    match tree_sa(auto_tree_sa_trials(n), 20) {
-                        Some(s) if cost(ixs, out, sizes, &s) < cg => (s, "auto: treesa".into()),
-                        _ => (g, "auto: greedy".into()),
-                    }
-                } else {
-                    (g, "auto: greedy".into())
+                if let Some(s) = optimal() {
+                    found.push((s, "auto: optimal"));
                 }
             }
+            let best = found
+                .iter()
+                .map(|(s, _)| cost(ixs, out, sizes, s))
+                .fold(f64::INFINITY, f64::min);
+            if best > AUTO_TREE_SA_FLOPS {
+                if let Some(s) = tree_sa(auto_tree_sa_trials(n), 20) {
+                    found.push((s, "auto: treesa"));
+                }
+            }
+            cheapest(found)
         }
     })
 }

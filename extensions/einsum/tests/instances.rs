@@ -69,3 +69,58 @@ fn plans_are_deterministic() {
         assert_eq!(a.flops, b.flops, "{optimize:?}");
     }
 }
+
+#[test]
+fn auto_matches_the_exhaustive_search_on_small_networks() {
+    // Random connected networks of 9-12 operands (a spanning tree plus extra bonds, bond
+    // extents 2-12, a few open legs): greedy alone was up to 8.5x the exhaustive plan.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n) as usize
+    };
+    for case in 0..6 {
+        let n = 9 + next(4);
+        let mut edges: Vec<(usize, usize)> = (1..n).map(|i| (next(i as u64), i)).collect();
+        for _ in 0..n {
+            let (a, b) = (next(n as u64), next(n as u64));
+            if a != b {
+                edges.push((a.min(b), a.max(b)));
+            }
+        }
+        edges.sort();
+        edges.dedup();
+        let mut ixs = vec![Vec::new(); n];
+        let mut sizes = Vec::new();
+        for (l, &(a, b)) in edges.iter().enumerate() {
+            ixs[a].push(l);
+            ixs[b].push(l);
+            sizes.push(2 + next(11));
+        }
+        let mut out = Vec::new();
+        for v in ixs.iter_mut() {
+            if next(4) == 0 {
+                v.push(sizes.len());
+                out.push(sizes.len());
+                sizes.push(2 + next(5));
+            }
+        }
+        let shapes: Vec<Vec<usize>> = ixs
+            .iter()
+            .map(|l| l.iter().map(|&x| sizes[x]).collect())
+            .collect();
+        let inputs: Vec<&[usize]> = ixs.iter().map(|v| v.as_slice()).collect();
+        let plan = |o: Optimize| {
+            tenferro_einsum::plan_einsum_labels(&inputs, &out, &shapes, &opts(o)).unwrap()
+        };
+        let (auto, optimal) = (plan(Optimize::Auto), plan(Optimize::Optimal));
+        assert!(
+            auto.flops <= optimal.flops * 1.05,
+            "case {case} ({n} operands): auto 10^{:.3} vs exhaustive 10^{:.3}",
+            auto.log10_flops(),
+            optimal.log10_flops()
+        );
+    }
+}
