@@ -1,8 +1,10 @@
 //! Strided copies: the one kernel behind transpose, broadcast_in_dim, slice, pad,
 //! concatenate and operand packing. A [`StridedCopy`] is planned once (axes of size 1
 //! dropped, adjacent axes that are contiguous in both source and destination merged) and
-//! run with an incremental multi-index: no per-element index decoding. Imports no module
-//! of this crate; the schedule, the kernels, the program and the planner import it.
+//! run with an incremental multi-index: no per-element index decoding. The inner loop is
+//! a plain run, a 16×16 tile of a 2-D transpose, or an [`InnerBlock`] of short or
+//! one-side-strided axes read through offset tables. Imports no module of this crate; the
+//! schedule, the kernels, the program and the planner import it.
 
 /// Copies `shape`'s elements from `src[src_offset + Σ i_a·src_strides[a]]` to
 /// `dst[dst_offset + Σ i_a·dst_strides[a]]`.
