@@ -70,15 +70,12 @@ pub(crate) fn execute(
             pool.put(d);
         }
     }
-    let need = program.peak_bytes.saturating_sub(pool.bytes());
-    if need >= crate::sysmem::CHECK_FROM_BYTES {
-        crate::sysmem::check_fits(
-            &program.name,
-            need,
-            crate::sysmem::available_bytes(),
-            || largest_value(program),
-        )?;
-    }
+    crate::sysmem::check_fits(
+        &program.name,
+        program.peak_bytes.saturating_sub(pool.bytes()),
+        crate::sysmem::available_bytes,
+        || largest_value(program),
+    )?;
     slots.clear();
     slots.resize_with(program.num_slots, || Slot::Empty);
     for (i, ((slot, ty), t)) in program.params.iter().zip(inputs).enumerate() {

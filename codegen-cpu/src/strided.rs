@@ -15,6 +15,9 @@ pub struct StridedCopy {
     src_strides: Vec<usize>,
     dst_offset: usize,
     dst_strides: Vec<usize>,
+    /// The inner block the copy runs by, when its inner axis is short or strided on one
+    /// side (planned with the copy: its tables are built once).
+    block: Option<InnerBlock>,
 }
 
 impl StridedCopy {
@@ -33,7 +36,26 @@ impl StridedCopy {
             src_strides: strides[0].clone(),
             dst_offset,
             dst_strides: strides[1].clone(),
+            block: None,
         }
+        .with_block()
+    }
+
+    /// `self` with its [`InnerBlock`], for a copy of at least [`BLOCKED_MIN_ELEMENTS`]
+    /// that neither moves plain runs nor is a tiled transpose.
+    fn with_block(mut self) -> StridedCopy {
+        let plain = match (
+            self.shape.first(),
+            self.src_strides.first(),
+            self.dst_strides.first(),
+        ) {
+            (Some(&n0), Some(&s0), Some(&d0)) => s0 <= 1 && d0 == 1 && n0 >= SHORT_RUN,
+            _ => true,
+        };
+        if !plain && !self.is_transposing() && self.numel() >= BLOCKED_MIN_ELEMENTS {
+            self.block = InnerBlock::new(&self);
+        }
+        self
     }
 
     /// Number of elements copied.
@@ -55,10 +77,9 @@ impl StridedCopy {
             self.run_tiled(src, dst, s0 == 1 && d0 >= FAR_STRIDE);
             return;
         }
-        let plain = (s0 == 1 || s0 == 0) && d0 == 1 && n0 >= SHORT_RUN;
-        if !plain && self.numel() >= BLOCKED_MIN_ELEMENTS && self.fits(src.len(), dst.len()) {
-            if let Some(block) = InnerBlock::new(self) {
-                self.run_blocked(src, dst, &block);
+        if let Some(block) = &self.block {
+            if self.fits(src.len(), dst.len()) {
+                self.run_blocked(src, dst, block);
                 return;
             }
         }
@@ -114,7 +135,9 @@ impl StridedCopy {
                     src_strides: self.src_strides.clone(),
                     dst_offset: 0,
                     dst_strides: self.dst_strides.clone(),
-                };
+                    block: None,
+                }
+                .with_block();
                 s.spawn(move |_| piece.run(src, d));
             }
         });
@@ -265,6 +288,7 @@ const INNER_BLOCK_MAX: usize = 1024;
 /// source lines. A copy whose inner axis is short (a rank-20 tensor of extent-2 axes,
 /// common in tensor networks) or strided on one side otherwise pays the outer loop's
 /// bookkeeping every few elements, or reads (or writes) one cache line per element.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct InnerBlock {
     /// The axes outside the block, by destination stride: (extent, source stride,
     /// destination stride).

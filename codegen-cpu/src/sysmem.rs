@@ -7,7 +7,7 @@
 use tenferro_runtime::{Result, RuntimeError};
 
 /// Runs needing fewer new bytes than this start without asking the OS.
-pub(crate) const CHECK_FROM_BYTES: usize = 1 << 30;
+const CHECK_FROM_BYTES: usize = 1 << 30;
 
 /// The value of `key` (in kB) in a `/proc/meminfo` text, in bytes.
 fn meminfo_bytes(text: &str, key: &str) -> Option<u128> {
@@ -56,18 +56,19 @@ pub(crate) fn available_bytes() -> Option<u128> {
 }
 
 /// Err when program `name` needs `need` new bytes (its memory plan's peak less the
-/// buffers it already holds) and the machine has less than that available. `largest`
+/// buffers it already holds) and the machine has less than that `available` (asked only
+/// from [`CHECK_FROM_BYTES`] on; [`available_bytes`] in the executor). `largest`
 /// describes the program's largest value (its op and type), for the message.
 pub(crate) fn check_fits(
     name: &str,
     need: usize,
-    available: Option<u128>,
+    available: impl FnOnce() -> Option<u128>,
     largest: impl FnOnce() -> String,
 ) -> Result<()> {
     if need < CHECK_FROM_BYTES {
         return Ok(());
     }
-    match available {
+    match available() {
         Some(a) if need as u128 > a => Err(RuntimeError::Kernel {
             op: format!("program `{name}`"),
             message: format!(
@@ -104,10 +105,11 @@ mod tests {
     #[test]
     fn small_needs_pass_and_large_ones_need_the_memory() {
         let big = || "`zeros` f64[1073741824] (8589934592 bytes)".to_string();
-        assert!(check_fits("f", 1 << 20, Some(0), big).is_ok());
-        assert!(check_fits("f", 2 << 30, Some(4 << 30), big).is_ok());
-        assert!(check_fits("f", 2 << 30, None, big).is_ok());
-        let e = check_fits("f", 8 << 30, Some(4 << 30), big)
+        let unasked = || -> Option<u128> { unreachable!("a small need asks the OS") };
+        assert!(check_fits("f", 1 << 20, unasked, big).is_ok());
+        assert!(check_fits("f", 2 << 30, || Some(4 << 30), big).is_ok());
+        assert!(check_fits("f", 2 << 30, || None, big).is_ok());
+        let e = check_fits("f", 8 << 30, || Some(4 << 30), big)
             .unwrap_err()
             .to_string();
         assert!(

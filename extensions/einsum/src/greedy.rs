@@ -67,38 +67,39 @@ impl Net<'_> {
         ls.iter().map(|&l| self.sizes[l] as f64).product()
     }
 
-    /// Labels of the product of `a` and `b`: those still held elsewhere or in the output.
-    fn kept(&self, a: usize, b: usize) -> Vec<usize> {
-        let (la, lb) = (self.labels[a].as_deref(), self.labels[b].as_deref());
-        let (la, lb) = (la.unwrap_or(&[]), lb.unwrap_or(&[]));
-        let mut all: Vec<usize> = la.to_vec();
-        all.extend(lb.iter().filter(|l| !la.contains(l)));
-        all.retain(|&l| {
-            let here = la.contains(&l) as usize + lb.contains(&l) as usize;
-            self.out[l] || self.count[l] > here
-        });
-        all
+    /// Labels of the product of `a` and `b` (those of `a`, then those only `b` has) that
+    /// are still held elsewhere or in the output.
+    fn kept(&self, a: usize, b: usize) -> impl Iterator<Item = usize> + '_ {
+        let la = self.labels[a].as_deref().unwrap_or(&[]);
+        let lb = self.labels[b].as_deref().unwrap_or(&[]);
+        la.iter()
+            .chain(lb.iter().filter(move |l| !la.contains(l)))
+            .copied()
+            .filter(move |&l| {
+                let here = la.contains(&l) as usize + lb.contains(&l) as usize;
+                self.out[l] || self.count[l] > here
+            })
     }
 
     fn cost(&self, a: usize, b: usize) -> f64 {
         let (la, lb) = (self.labels[a].as_deref(), self.labels[b].as_deref());
-        self.size(&self.kept(a, b)) - self.size(la.unwrap_or(&[])) - self.size(lb.unwrap_or(&[]))
+        let kept: f64 = self.kept(a, b).map(|l| self.sizes[l] as f64).product();
+        kept - self.size(la.unwrap_or(&[])) - self.size(lb.unwrap_or(&[]))
     }
 
     /// Candidates of operand `a` with every live operand sharing a label (`seen` is
-    /// scratch: whether an operand id was already paired with `a`).
+    /// scratch: `seen[b] == a + 1` once `b` was paired with `a`).
     fn push_neighbours(
         &self,
         a: usize,
         heap: &mut BinaryHeap<Reverse<Cand>>,
-        seen: &mut Vec<bool>,
+        seen: &mut Vec<usize>,
     ) {
-        seen.clear();
-        seen.resize(self.labels.len(), false);
+        seen.resize(self.labels.len(), 0);
         for &l in self.labels[a].as_deref().unwrap_or(&[]) {
             for &b in &self.holders[l] {
-                if b != a && self.labels[b].is_some() && !seen[b] {
-                    seen[b] = true;
+                if b != a && self.labels[b].is_some() && seen[b] != a + 1 {
+                    seen[b] = a + 1;
                     heap.push(Reverse(Cand(self.cost(a, b), a.min(b), a.max(b))));
                 }
             }
@@ -106,7 +107,7 @@ impl Net<'_> {
     }
 
     fn contract(&mut self, a: usize, b: usize) -> usize {
-        let kept = self.kept(a, b);
+        let kept: Vec<usize> = self.kept(a, b).collect();
         for x in [a, b] {
             for &l in self.labels[x].as_deref().unwrap_or(&[]) {
                 self.count[l] -= 1;

@@ -68,7 +68,6 @@ fn product_without_contraction(
     }
 }
 
-/// Applies `plan` to `operands` (whose shapes it was planned for).
 /// `dot_general(a, b, dims)` for a batched inner product (batch and contracted axes, no
 /// free axis of more than one element on either side: `ij,ij->i`) as the broadcast
 /// multiply of [`product_without_contraction`], with the contracted axes as further batch
@@ -106,6 +105,7 @@ fn batched_inner_product(
     sum(y, &contracted).map(Some)
 }
 
+/// Applies `plan` to `operands` (whose shapes it was planned for).
 pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
     let r = &plan.resolved;
     let mut vals: Vec<Option<TracedTensor>> = Vec::with_capacity(operands.len() + plan.steps.len());

@@ -586,19 +586,20 @@ fn order(
     if n <= 2 {
         return Ok((chain(n), "trivial".into()));
     }
-    // The plain greedy run, then seeded thermal runs: the cheapest is kept (the first on
-    // ties), so the plan depends only on the network.
-    let greedy = || {
-        let plain = greedy(ixs, out, sizes, None);
-        let c = cost(ixs, out, sizes, &plain);
-        if c <= GREEDY_THERMAL_FLOPS {
+    // Each plan with its cost (multiply-adds) and name; the cheapest is kept, the first on
+    // ties, so the plan depends only on the network.
+    type Found = (f64, Ssa, &'static str);
+    let costed = |s: Ssa, name: &'static str| -> Found { (cost(ixs, out, sizes, &s), s, name) };
+    let cheaper = |best: Found, x: Found| if x.0 < best.0 { x } else { best };
+    // The plain greedy run, then (for costly plans) seeded thermal runs.
+    let greedy = |name: &'static str| -> Found {
+        let plain = costed(greedy(ixs, out, sizes, None), name);
+        if plain.0 <= GREEDY_THERMAL_FLOPS {
             return plain;
         }
         (1..GREEDY_RUNS as u64)
-            .map(|k| greedy(ixs, out, sizes, Some(k)))
-            .map(|s| (cost(ixs, out, sizes, &s), s))
-            .fold((c, plain), |best, x| if x.0 < best.0 { x } else { best })
-            .1
+            .map(|k| costed(greedy(ixs, out, sizes, Some(k)), name))
+            .fold(plain, cheaper)
     };
     let optimal = || {
         run_omeco(ixs, out, sizes, |c, s| {
@@ -613,55 +614,37 @@ fn order(
         );
         run_omeco(ixs, out, sizes, |c, s| omeco::optimize_code(c, s, &sa))
     };
-    // The cheapest of the plans found (the first on ties).
-    let cheapest = |found: Vec<(Ssa, &str)>| -> (Ssa, String) {
-        let mut best: Option<(f64, Ssa, &str)> = None;
-        for (s, name) in found {
-            let c = cost(ixs, out, sizes, &s);
-            if best.as_ref().is_none_or(|b| c < b.0) {
-                best = Some((c, s, name));
-            }
-        }
-        best.map_or_else(
-            || (chain(n), "chain".into()),
-            |(_, s, name)| (s, name.into()),
-        )
-    };
-    Ok(match o {
-        Optimize::Greedy => (greedy(), "greedy".into()),
+    let (_, ssa, name) = match o {
+        Optimize::Greedy => greedy("greedy"),
         Optimize::Optimal | Optimize::Dp => match optimal() {
-            Some(s) => cheapest(vec![(s, "optimal"), (greedy(), "greedy")]),
-            None => (greedy(), "greedy (exhaustive search declined)".into()),
+            Some(s) => cheaper(costed(s, "optimal"), greedy("greedy")),
+            None => greedy("greedy (exhaustive search declined)"),
         },
         Optimize::TreeSa { ntrials, niters } => {
-            let g = greedy();
+            let g = greedy("greedy (treesa found nothing cheaper)");
             match tree_sa(*ntrials, *niters) {
-                Some(s) if cost(ixs, out, sizes, &s) <= cost(ixs, out, sizes, &g) => {
-                    (s, "treesa".into())
-                }
-                _ => (g, "greedy (treesa found nothing cheaper)".into()),
+                // TreeSA on ties.
+                Some(s) => cheaper(costed(s, "treesa"), g),
+                None => g,
             }
         }
         Optimize::Path(_) => unreachable!("handled above"),
         Optimize::Auto => {
-            let mut found = vec![(greedy(), "auto: greedy")];
+            let mut best = greedy("auto: greedy");
             if n <= AUTO_OPTIMAL_MAX {
                 if let Some(s) = optimal() {
-                    found.push((s, "auto: optimal"));
+                    best = cheaper(best, costed(s, "auto: optimal"));
                 }
             }
-            let best = found
-                .iter()
-                .map(|(s, _)| cost(ixs, out, sizes, s))
-                .fold(f64::INFINITY, f64::min);
-            if best > AUTO_TREE_SA_FLOPS {
+            if best.0 > AUTO_TREE_SA_FLOPS {
                 if let Some(s) = tree_sa(auto_tree_sa_trials(n), 20) {
-                    found.push((s, "auto: treesa"));
+                    best = cheaper(best, costed(s, "auto: treesa"));
                 }
             }
-            cheapest(found)
+            best
         }
-    })
+    };
+    Ok((ssa, name.into()))
 }
 
 /// The stride of `axes` (in order) flattened column-major in a dense tensor of `shape`, if
