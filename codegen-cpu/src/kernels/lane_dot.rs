@@ -9,7 +9,9 @@
 //! For each block of `L` batch elements, the operands are packed in panels (`MR` rows of
 //! lhs or `NR` columns of rhs, `KC` steps of the contraction, each entry `L` lanes), the
 //! micro-kernel keeps an `MR × NR` tile of `L`-lane accumulators in registers, and rows,
-//! columns and lanes past the ends are zero-padded in the packs and not stored. Every
+//! columns and lanes past the ends are zero-padded in the packs and not stored. Each panel
+//! is packed just before its first use, so the loads of cold operands are spread between
+//! micro-kernel calls instead of stalling one long packing pass. Every
 //! result element is the sum over the contraction in increasing order (FMA within a
 //! `KC` block, added block by block), whatever the thread count: threads take result
 //! rows, result columns or whole batch blocks (see [`parts`]). f32 and f64 on AVX-512
@@ -18,14 +20,12 @@
 use std::ops::{Add, Range};
 
 /// Rows of lhs in a register tile.
-const MR: usize = 4;
+const MR: usize = 6;
 /// Columns of rhs in a register tile.
 const NR: usize = 4;
 /// Bytes of one register-tile panel (`KC × MR × L` elements, so `KC` is 64 for 64-byte
-/// lanes): an lhs panel stays in L1 while the rhs panels stream past it.
-const PANEL_BYTES: usize = 16 << 10;
-/// Bytes of the lhs pack (`MC` rows × `KC` of a super-block), kept in L2.
-const LHS_PACK_BYTES: usize = 512 << 10;
+/// lanes): an lhs panel stays in L1 while the rhs panels stream past it from L2.
+const PANEL_BYTES: usize = 24 << 10;
 /// Batch blocks packed together: 8 vectors make 512 contiguous bytes of every row read.
 const SUPER_BLOCK: usize = 8;
 /// Bytes of the rhs pack (`KC × NC` columns of a super-block), kept in L2.
@@ -154,14 +154,16 @@ macro_rules! micro_avx512 {
                 unsafe {
                     let a = pa.add(j * MR * L);
                     let b = pb.add(j * NR * L);
-                    let mut av = [$zero(); MR];
-                    for (r, v) in av.iter_mut().enumerate() {
-                        *v = $load(a.add(r * L));
+                    // The step's `NR` rhs vectors stay in registers while its `MR` lhs
+                    // vectors pass: `MR·NR + NR + 1` of the 32 vector registers.
+                    let mut bv = [$zero(); NR];
+                    for (c, v) in bv.iter_mut().enumerate() {
+                        *v = $load(b.add(c * L));
                     }
-                    for c in 0..NR {
-                        let bv = $load(b.add(c * L));
-                        for r in 0..MR {
-                            acc[r * NR + c] = $fma(av[r], bv, acc[r * NR + c]);
+                    for r in 0..MR {
+                        let av = $load(a.add(r * L));
+                        for c in 0..NR {
+                            acc[r * NR + c] = $fma(av, bv[c], acc[r * NR + c]);
                         }
                     }
                 }
@@ -287,49 +289,47 @@ unsafe fn store<T: Lane, const L: usize>(dst: *mut T, t: &[T; L], lv: usize, fir
     }
 }
 
-/// Packs `nb` blocks of lanes of the `free.len()` free indices (rows of lhs or columns of
-/// rhs) over the contraction `steps` into `dst` as `[nb][⌈free / R⌉][steps][R][L]`: entry
-/// `(bi, q, j, r)` is `src[base + bi·L + free[q·R + r] + steps[j]]`, zero past the last
-/// free index or the block's `lanes(bi)` lanes. Reads in the source's memory order: the
-/// one of the two index groups with the smaller stride innermost.
+/// Packs panel `q` (the `free.len() <= R` free indices: rows of lhs or columns of rhs) of
+/// `nb` blocks of lanes over the contraction `steps` into `dst`, laid out for `panels`
+/// panels as `[nb][panels][steps][R][L]`: entry `(bi, q, j, r)` is
+/// `src[base + bi·L + free[r] + steps[j]]`, zero past the last free index or the block's
+/// `lanes(bi)` lanes. Reads in the source's memory order: the one of the two index groups
+/// with the smaller stride innermost.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn pack<T: Lane, const L: usize, const R: usize>(
     dst: &mut [T],
     src: &[T],
     base: usize,
     lanes: impl Fn(usize) -> usize,
     nb: usize,
+    (q, panels): (usize, usize),
     free: &[usize],
     steps: &[usize],
 ) {
-    let (nf, kc) = (free.len(), steps.len());
-    let panels = nf.div_ceil(R);
-    assert!(dst.len() >= nb * panels * kc * R * L && nb <= SUPER_BLOCK);
-    let dst = dst.as_mut_ptr();
-    let stride = |o: &[usize]| o.get(1).map_or(usize::MAX, |&x| x.wrapping_sub(o[0]));
-    let block = panels * kc * R * L;
+    let kc = steps.len();
+    assert!(dst.len() >= nb * panels * kc * R * L && nb <= SUPER_BLOCK && free.len() <= R);
     let lv: [usize; SUPER_BLOCK] = std::array::from_fn(|bi| if bi < nb { lanes(bi) } else { 0 });
-    let full = lv[..nb].iter().all(|&l| l == L);
     let g = Gather {
-        dst,
+        dst: dst[q * kc * R * L..].as_mut_ptr(),
         src,
         base,
         nb,
-        block,
-        kc,
+        block: panels * kc * R * L,
         free,
         steps,
         lv: &lv,
-        full,
+        full: lv[..nb].iter().all(|&l| l == L),
     };
+    let stride = |o: &[usize]| o.get(1).map_or(usize::MAX, |&x| x.wrapping_sub(o[0]));
     if stride(free) < stride(steps) {
         for j in 0..kc {
-            for f in 0..panels * R {
+            for f in 0..R {
                 g.entry::<L, R>(f, j);
             }
         }
     } else {
-        for f in 0..panels * R {
+        for f in 0..R {
             for j in 0..kc {
                 g.entry::<L, R>(f, j);
             }
@@ -344,7 +344,6 @@ struct Gather<'a, T> {
     base: usize,
     nb: usize,
     block: usize,
-    kc: usize,
     free: &'a [usize],
     steps: &'a [usize],
     lv: &'a [usize; SUPER_BLOCK],
@@ -353,12 +352,13 @@ struct Gather<'a, T> {
 }
 
 impl<T: Lane> Gather<'_, T> {
-    /// Packs entry `(f, j)` of every block.
+    /// Packs entry `(f, j)` of the panel of every block.
     #[inline(always)]
     fn entry<const L: usize, const R: usize>(&self, f: usize, j: usize) {
-        let at = ((f / R * self.kc + j) * R + f % R) * L;
-        // SAFETY (writes below): `dst` holds `nb` blocks of `block` elements, and entry
-        // `(f, j)` of block `bi` is the `L` elements from `bi·block + at`, inside it.
+        let at = (j * R + f) * L;
+        // SAFETY (writes below): from `dst`, `nb` blocks of `block` elements begin with
+        // this panel (`kc × R × L` elements, checked by `pack`), and entry `(f, j)` of
+        // block `bi` is the `L` elements from `bi·block + at`, inside it.
         let d = |bi: usize| unsafe { &mut *self.dst.add(bi * self.block + at).cast::<[T; L]>() };
         if f < self.free.len() {
             let from = self.base + self.free[f] + self.steps[j];
@@ -393,9 +393,9 @@ struct Part {
 ///
 /// Up to [`SUPER_BLOCK`] batch blocks are packed together, so that the packing reads
 /// contiguous runs of the batch axis (the operands' fastest) rather than one vector in
-/// every few. Per `NC` columns and `KC` steps of the contraction, the rhs is packed in
-/// `NR`-column panels (kept in L2), then `MC` lhs rows at a time; every rhs panel then
-/// meets each `MR`-row panel of one block while both are in L1.
+/// every few. Per `NC` columns and `KC` steps of the contraction, each `MR`-row panel of
+/// lhs is packed (for every block) and meets every `NR`-column panel of rhs; the rhs
+/// panels are packed as the first row panel meets them and stay in L2 for the others.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `c` points to the `[batch, m, n]` result, and no other thread
@@ -410,15 +410,12 @@ unsafe fn run_part<T: Lane, const L: usize>(
     (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
 ) {
     let size = std::mem::size_of::<T>();
-    let kc_max = (PANEL_BYTES / (MR * L * size)).max(1);
+    let kc_max = (PANEL_BYTES / (MR * L * size)).clamp(1, p.k);
     let sb_max = SUPER_BLOCK.min(w.blocks.len());
     let nc_max = (RHS_PACK_BYTES / (kc_max * sb_max * L * size) / NR * NR)
         .max(NR)
         .min(w.cols.len().next_multiple_of(NR));
-    let mc_max = (LHS_PACK_BYTES / (kc_max * sb_max * L * size) / MR * MR)
-        .max(MR)
-        .min(w.rows.len().next_multiple_of(MR));
-    let pa = lanes_of::<T>(pa, sb_max * kc_max * mc_max * L);
+    let pa = lanes_of::<T>(pa, sb_max * kc_max * MR * L);
     let pb = lanes_of::<T>(pb, sb_max * kc_max * nc_max * L);
     let mut tile = [[T::default(); L]; MR * NR];
     let mut sb0 = w.blocks.start;
@@ -434,72 +431,67 @@ unsafe fn run_part<T: Lane, const L: usize>(
             for k0 in (0..p.k).step_by(kc_max) {
                 let kc = kc_max.min(p.k - k0);
                 let first = k0 == 0;
-                // rhs: `[nb][nc / NR][kc][NR][L]`.
+                // lhs: `[nb][kc][MR][L]`, one row panel; rhs: `[nb][nc / NR][kc][NR][L]`.
+                let pa_at = |bi: usize| bi * kc * MR * L;
                 let pb_at = |bi: usize, q: usize| ((bi * col_panels + q) * kc) * NR * L;
-                let steps = &p.rhs_rows[k0..k0 + kc];
-                pack::<T, L, NR>(pb, b, base, lanes_in, nb, &p.rhs_cols[n0..n0 + nc], steps);
-                for i0 in w.rows.clone().step_by(mc_max) {
-                    let mc = mc_max.min(w.rows.end - i0);
-                    let row_panels = mc.div_ceil(MR);
-                    // lhs: `[nb][mc / MR][kc][MR][L]`.
-                    let pa_at = |bi: usize, q: usize| ((bi * row_panels + q) * kc) * MR * L;
-                    let steps = &p.lhs_cols[k0..k0 + kc];
-                    pack::<T, L, MR>(pa, a, base, lanes_in, nb, &p.lhs_rows[i0..i0 + mc], steps);
+                let (lhs_steps, rhs_steps) = (&p.lhs_cols[k0..k0 + kc], &p.rhs_rows[k0..k0 + kc]);
+                for i in w.rows.clone().step_by(MR) {
+                    let rows = MR.min(w.rows.end - i);
+                    let lhs_rows = &p.lhs_rows[i..i + rows];
+                    pack::<T, L, MR>(pa, a, base, lanes_in, nb, (0, 1), lhs_rows, lhs_steps);
                     for bi in 0..nb {
                         let lv = lanes_in(bi);
-                        for rp in 0..row_panels {
-                            let paq = &pa[pa_at(bi, rp)..pa_at(bi, rp + 1)];
-                            for q in 0..col_panels {
-                                let pbq = &pb[pb_at(bi, q)..pb_at(bi, q + 1)];
-                                let (rows, cols) = (MR.min(mc - rp * MR), NR.min(nc - q * NR));
-                                let (i, j) = (i0 + rp * MR, n0 + q * NR);
-                                let at = base + bi * L + p.batch * (i + p.m * j);
-                                if first && lv == L && rows == MR && cols == NR {
-                                    // A whole tile of full lanes, stored in place.
-                                    // SAFETY: the CPU has AVX-512F (the caller's contract);
-                                    // the panels hold `kc` steps; lane vector `(r, c)` is
-                                    // result element `(b, i + r, j + c)` for the block's `L`
-                                    // batch indices, all in the result (i + r < m,
-                                    // j + c < n, the block's lanes end by `batch`) and owned
-                                    // by this part.
-                                    unsafe {
-                                        T::micro(
-                                            kc,
-                                            paq.as_ptr(),
-                                            pbq.as_ptr(),
-                                            c.0.add(at),
-                                            p.batch,
-                                            p.batch * p.m,
-                                        )
-                                    };
-                                    continue;
-                                }
-                                // SAFETY: as above, into `tile` (`MR × NR × L` elements).
+                        let paq = &pa[pa_at(bi)..pa_at(bi + 1)];
+                        for q in 0..col_panels {
+                            let (j, cols) = (n0 + q * NR, NR.min(nc - q * NR));
+                            if i == w.rows.start && bi == 0 {
+                                let rhs_cols = &p.rhs_cols[j..j + cols];
+                                let panel = (q, col_panels);
+                                pack::<T, L, NR>(
+                                    pb, b, base, lanes_in, nb, panel, rhs_cols, rhs_steps,
+                                );
+                            }
+                            let pbq = &pb[pb_at(bi, q)..pb_at(bi, q + 1)];
+                            let at = base + bi * L + p.batch * (i + p.m * j);
+                            if first && lv == L && rows == MR && cols == NR {
+                                // A whole tile of full lanes, stored in place.
+                                // SAFETY: the CPU has AVX-512F (the caller's contract); the
+                                // panels hold `kc` steps; lane vector `(r, c)` is result
+                                // element `(b, i + r, j + c)` for the block's `L` batch
+                                // indices, all in the result (i + r < m, j + c < n, the
+                                // block's lanes end by `batch`) and owned by this part.
                                 unsafe {
                                     T::micro(
                                         kc,
                                         paq.as_ptr(),
                                         pbq.as_ptr(),
-                                        tile.as_mut_ptr().cast(),
-                                        NR * L,
-                                        L,
+                                        c.0.add(at),
+                                        p.batch,
+                                        p.batch * p.m,
                                     )
                                 };
-                                for r in 0..rows {
-                                    for cc in 0..cols {
-                                        let at = at + p.batch * (r + p.m * cc);
-                                        // SAFETY: `at + lv <= batch·m·n` (the block's lanes
-                                        // end by `batch`, i < m, j < n), and this part
-                                        // owns the element.
-                                        unsafe {
-                                            store::<T, L>(
-                                                c.0.add(at),
-                                                &tile[r * NR + cc],
-                                                lv,
-                                                first,
-                                            )
-                                        };
-                                    }
+                                continue;
+                            }
+                            // SAFETY: as above, into `tile` (`MR × NR × L` elements).
+                            unsafe {
+                                T::micro(
+                                    kc,
+                                    paq.as_ptr(),
+                                    pbq.as_ptr(),
+                                    tile.as_mut_ptr().cast(),
+                                    NR * L,
+                                    L,
+                                )
+                            };
+                            for r in 0..rows {
+                                for cc in 0..cols {
+                                    let at = at + p.batch * (r + p.m * cc);
+                                    // SAFETY: `at + lv <= batch·m·n` (the block's lanes end
+                                    // by `batch`, i < m, j < n), and this part owns the
+                                    // element.
+                                    unsafe {
+                                        store::<T, L>(c.0.add(at), &tile[r * NR + cc], lv, first)
+                                    };
                                 }
                             }
                         }

@@ -41,7 +41,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [2], rhs_contract = [3]",
         "f64[4,5,6,3]",
     ),
-    // Many rows: split over rows at two threads, several row chunks.
+    // Many rows: split over rows at two threads.
     (
         "f64[16,150,60]",
         "f64[16,60,10]",
