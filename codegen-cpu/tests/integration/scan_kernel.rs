@@ -41,7 +41,7 @@ fn check_all_ways(f: &Function, inputs: &[tenferro_ir::Tensor], what: &str) {
             let got = run_cpu_with(f, inputs, threads, fusion);
             for (g, w) in got.iter().zip(&want) {
                 assert!(
-                    g.bits_eq(w),
+                    bits_eq_any_nan(g, w),
                     "{what} (threads {threads}, fusion {fusion})\n cpu: {g:?}\n ref: {w:?}"
                 );
             }

@@ -1,7 +1,8 @@
 //! Accuracy of the vmath kernels against Rust's std functions: max ulp error per op and
 //! dtype over dense sweeps of the main domain, random bit patterns across the whole
 //! exponent range, and edge values; NaN in gives NaN out; the AVX2 and portable builds
-//! give identical bits.
+//! give identical bits (any NaN matching any NaN: a produced NaN's sign and payload are
+//! left open by IEEE and differ between optimisation levels).
 
 use tenferro_cpu::vmath::{self, Isa};
 use tenferro_ir::{DType, UnaryOp};
@@ -106,9 +107,8 @@ fn worst64(op: UnaryOp, xs: &[f64]) -> (u64, f64, f64, f64) {
         let mut buf = xs.to_vec();
         vmath::unary_f64_inplace_on(isa, op, &mut buf);
         for (i, (a, b)) in dst.iter().zip(&buf).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
                 "{op:?} {isa:?} in-place differs at {}",
                 xs[i]
             );
@@ -118,9 +118,8 @@ fn worst64(op: UnaryOp, xs: &[f64]) -> (u64, f64, f64, f64) {
     let (isa0, first) = &outs[0];
     for (isa, out) in &outs[1..] {
         for (i, (a, b)) in first.iter().zip(out).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
                 "{op:?}: {isa0:?} gives {a:e} but {isa:?} gives {b:e} at x = {:e}",
                 xs[i]
             );
@@ -146,9 +145,8 @@ fn worst32(op: UnaryOp, xs: &[f32]) -> (u64, f32, f32, f32) {
         let mut buf = xs.to_vec();
         vmath::unary_f32_inplace_on(isa, op, &mut buf);
         for (i, (a, b)) in dst.iter().zip(&buf).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
                 "{op:?} {isa:?} in-place differs at {}",
                 xs[i]
             );
@@ -158,9 +156,8 @@ fn worst32(op: UnaryOp, xs: &[f32]) -> (u64, f32, f32, f32) {
     let (isa0, first) = &outs[0];
     for (isa, out) in &outs[1..] {
         for (i, (a, b)) in first.iter().zip(out).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
                 "{op:?}: {isa0:?} gives {a:e} but {isa:?} gives {b:e} at x = {:e}",
                 xs[i]
             );
