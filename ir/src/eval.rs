@@ -11,6 +11,10 @@
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
 //!   order (first contracting axis fastest);
 //! - `scatter_add` adds updates one at a time in column-major order of the updates.
+//!
+//! [`eval_in_order`] evaluates with the terms of reductions and contractions visited in
+//! another order ([`SumOrder`]); it tells a program whose value rounding decides from one
+//! a backend computes wrongly.
 //! - `argsort` is a stable sort under [`sort_cmp`]'s total order (`-0 == +0`, NaN last and
 //!   equal to every NaN); `descending` reverses the order, still stable;
 //! - cumulative ops start from the first element of the line (no identity: a cumsum of
@@ -255,6 +259,50 @@ pub fn eval_op(op: &Op, args: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
         "eval_op({op:?}) disagrees with infer_types"
     );
     Ok(vec![result])
+}
+
+/// The order in which [`eval_in_order`] visits the terms of reductions and contractions.
+/// Every order is a valid way to compute the op; they differ by rounding only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SumOrder {
+    /// Column-major order, one term at a time (the module's conventions; [`eval`]).
+    #[default]
+    Sequential,
+    /// The reverse of `Sequential`.
+    Reversed,
+    /// Eight interleaved partial results (term `i` into partial `i mod 8`) combined in
+    /// turn, as an 8-lane vector loop adds; a contraction visits its terms `0, 8, 16, …,
+    /// 1, 9, …`.
+    Strided,
+}
+
+/// Partial results of [`SumOrder::Strided`].
+const STRIDED_LANES: usize = 8;
+
+thread_local! {
+    static SUM_ORDER: std::cell::Cell<SumOrder> = const { std::cell::Cell::new(SumOrder::Sequential) };
+}
+
+/// [`eval`] with the terms of every reduction and contraction visited in `order`.
+pub fn eval_in_order(
+    f: &Function,
+    inputs: &[Tensor],
+    order: SumOrder,
+) -> Result<Vec<Tensor>, IrError> {
+    /// Restores the sequential order, also when evaluation unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SUM_ORDER.with(|o| o.set(SumOrder::Sequential));
+        }
+    }
+    SUM_ORDER.with(|o| o.set(order));
+    let _reset = Reset;
+    eval(f, inputs)
+}
+
+fn sum_order() -> SumOrder {
+    SUM_ORDER.with(|o| o.get())
 }
 
 /// Evaluates `f` on `inputs` (one per parameter, of the parameter's type).
@@ -549,8 +597,30 @@ fn reduce_vec<T: Copy>(
     let n = crate::infer::checked_numel(&out_shape).unwrap_or(usize::MAX);
     let mut acc = try_vec_with_capacity(op, n)?;
     acc.resize(n, init);
-    for (i, &o) in dst.iter().enumerate() {
-        acc[o] = g(acc[o], xs[i]);
+    match sum_order() {
+        SumOrder::Sequential => {
+            for (i, &o) in dst.iter().enumerate() {
+                acc[o] = g(acc[o], xs[i]);
+            }
+        }
+        SumOrder::Reversed => {
+            for (i, &o) in dst.iter().enumerate().rev() {
+                acc[o] = g(acc[o], xs[i]);
+            }
+        }
+        SumOrder::Strided => {
+            let mut part = try_vec_with_capacity(op, n.saturating_mul(STRIDED_LANES))?;
+            part.resize(n * STRIDED_LANES, init);
+            for (i, &o) in dst.iter().enumerate() {
+                let at = o * STRIDED_LANES + i % STRIDED_LANES;
+                part[at] = g(part[at], xs[i]);
+            }
+            for (o, a) in acc.iter_mut().enumerate() {
+                for &p in &part[o * STRIDED_LANES..][..STRIDED_LANES] {
+                    *a = g(*a, p);
+                }
+            }
+        }
     }
     Ok(acc)
 }
@@ -670,6 +740,7 @@ fn dot_vec<T: Copy>(
         (lo, ro)
     })?;
     let nb = d.lhs_batch.len();
+    let order = sum_order();
     map_indices(op, out_shape, |o| {
         let mut lo = 0;
         let mut ro = 0;
@@ -683,9 +754,14 @@ fn dot_vec<T: Copy>(
         for (k, &a) in rfree.iter().enumerate() {
             ro += o[nb + lfree.len() + k] * rst[a];
         }
-        coffs
-            .iter()
-            .fold(zero, |acc, &(cl, cr)| mac(acc, l[lo + cl], r[ro + cr]))
+        let term = |acc, &(cl, cr): &(usize, usize)| mac(acc, l[lo + cl], r[ro + cr]);
+        match order {
+            SumOrder::Sequential => coffs.iter().fold(zero, term),
+            SumOrder::Reversed => coffs.iter().rev().fold(zero, term),
+            SumOrder::Strided => (0..STRIDED_LANES)
+                .flat_map(|lane| coffs.iter().skip(lane).step_by(STRIDED_LANES))
+                .fold(zero, term),
+        }
     })
 }
 
@@ -1775,5 +1851,36 @@ mod tests {
             eval(&g, &[f64s(&[2], &[1.0, 2.0])]),
             Err(IrError::TypeMismatch { .. })
         ));
+    }
+
+    /// The other sum orders visit the same terms in another order: a sum whose value
+    /// rounding decides comes out differently, and the sequential order stays the default
+    /// (also after an order's evaluation).
+    #[test]
+    fn sum_orders_reorder_terms() {
+        let f = crate::parse_and_verify(
+            "func @f(%x: f64[9], %y: f64[9]) -> (f64[], f64[]) {\n\
+             %s = reduce_sum {axes = [0]} %x : f64[]\n\
+             %d = dot_general {lhs_batch = [], rhs_batch = [], lhs_contract = [0], \
+             rhs_contract = [0]} %x, %y : f64[]\n\
+             return %s, %d\n}\n",
+        )
+        .unwrap();
+        let mut x = [0.0; 9];
+        (x[0], x[1], x[8]) = (1e16, 1.0, -1e16);
+        let inputs = [f64s(&[9], &x), f64s(&[9], &[1.0; 9])];
+        let sums = |order| -> Vec<f64> {
+            let out = eval_in_order(&f, &inputs, order).unwrap();
+            out.iter().map(|t| v64(t)[0]).collect()
+        };
+        // 1e16 + 1 rounds back to 1e16; the 8-lane order pairs 1e16 with -1e16 first.
+        assert_eq!(sums(SumOrder::Sequential), [0.0, 0.0]);
+        assert_eq!(sums(SumOrder::Strided), [1.0, 1.0]);
+        assert_eq!(sums(SumOrder::Reversed), [0.0, 0.0]);
+        (x[0], x[1], x[8]) = (1.0, 1e16, -1e16);
+        let inputs = [f64s(&[9], &x), f64s(&[9], &[1.0; 9])];
+        let out = eval_in_order(&f, &inputs, SumOrder::Reversed).unwrap();
+        assert_eq!(v64(&out[0])[0], 1.0);
+        assert_eq!(v64(&eval(&f, &inputs).unwrap()[0])[0], 0.0);
     }
 }

@@ -18,42 +18,7 @@ use tenferro::fuzz::{
 /// fixed (the test then insists on it).
 ///
 /// Each entry: (regression file stem or failure-class tag, why it is open).
-const KNOWN_OPEN: &[(&str, &str)] = &[
-    (
-        "forward-forward-mismatch-8bff41c0",
-        "a c32 sum whose summands cancel catastrophically (i64::MIN and i64::MAX converted next \
-         to small integers): the fused whole-tensor sum adds in 8 lanes, the reference in \
-         sequence, and the two valid IEEE results (6 and 0; the exact sum is 2) differ by \
-         more than the check's tolerance, which is relative to the result, not to the \
-         summands",
-    ),
-    (
-        "forward-forward-mismatch-db289bf1",
-        "the same class in f64: a wrapping i64 cumprod reaches values near 2^63, converted \
-         and summed whole; the fused 8-lane order and the reference's sequential order give \
-         -2 and 14 from summands of magnitude 2^63",
-    ),
-    (
-        "forward-forward-mismatch-27701ea7",
-        "the same class from i32: two i32::MIN and two i32::MAX among small integers, \
-         converted to c32 (where 2^31 - 1 rounds to 2^31) and summed whole; the fused 8-lane \
-         order and the reference's sequential order give 0 and 4 (the exact sum is -2 plus \
-         the small terms)",
-    ),
-    (
-        "forward-forward-mismatch-2fc02897",
-        "`rem(cosh(s), s)` of an f32 whole sum `s` near 8: `rem` multiplies the last-bit \
-         difference between the fused 8-lane sum and the reference's sequential sum by \
-         about cosh(s) / s, so two valid f32 sums give 2.9236 and 2.9204",
-    ),
-    (
-        "grad-grad-mismatch-1b8468df",
-        "a select on `sinh(asinh(x)) != x`: the comparison is decided by rounding, true at \
-         x and false at x ± h, so the gradient (of the branch taken at x, 0.98) and the \
-         central difference (of the constant branch, 0) differ; the checker's non-smooth \
-         filter does not see rounding-decided comparisons",
-    ),
-];
+const KNOWN_OPEN: &[(&str, &str)] = &[];
 
 fn is_known_open(name: &str) -> Option<&'static str> {
     KNOWN_OPEN
