@@ -274,6 +274,9 @@ pub enum SumOrder {
     /// turn, as an 8-lane vector loop adds; a contraction visits its terms `0, 8, 16, …,
     /// 1, 9, …`.
     Strided,
+    /// `Sequential`, with each real contraction term added by a fused multiply-add (one
+    /// rounding per term, as FMA-based GEMM kernels compute).
+    Fused,
 }
 
 /// Partial results of [`SumOrder::Strided`].
@@ -598,7 +601,7 @@ fn reduce_vec<T: Copy>(
     let mut acc = try_vec_with_capacity(op, n)?;
     acc.resize(n, init);
     match sum_order() {
-        SumOrder::Sequential => {
+        SumOrder::Sequential | SumOrder::Fused => {
             for (i, &o) in dst.iter().enumerate() {
                 acc[o] = g(acc[o], xs[i]);
             }
@@ -709,6 +712,7 @@ fn dot_vec<T: Copy>(
     out_shape: &[usize],
     zero: T,
     mac: impl Fn(T, T, T) -> T,
+    fused: impl Fn(T, T, T) -> T,
 ) -> Result<Vec<T>, IrError> {
     let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
         (0..rank)
@@ -757,6 +761,9 @@ fn dot_vec<T: Copy>(
         let term = |acc, &(cl, cr): &(usize, usize)| mac(acc, l[lo + cl], r[ro + cr]);
         match order {
             SumOrder::Sequential => coffs.iter().fold(zero, term),
+            SumOrder::Fused => coffs
+                .iter()
+                .fold(zero, |acc, &(cl, cr)| fused(acc, l[lo + cl], r[ro + cr])),
             SumOrder::Reversed => coffs.iter().rev().fold(zero, term),
             SumOrder::Strided => (0..STRIDED_LANES)
                 .flat_map(|lane| coffs.iter().skip(lane).step_by(STRIDED_LANES))
@@ -786,6 +793,7 @@ fn eval_dot(
                 &shape,
                 0,
                 |a: $t, x: $t, y: $t| a.wrapping_add(x.wrapping_mul(y)),
+                |a: $t, x: $t, y: $t| a.wrapping_add(x.wrapping_mul(y)),
             )
         };
     }
@@ -800,6 +808,7 @@ fn eval_dot(
             &shape,
             0.0,
             |a, x, y| a + x * y,
+            |a, x, y| x.mul_add(y, a),
         )?),
         (Data::F64(u), Data::F64(v)) => Data::F64(dot_vec(
             op.name(),
@@ -811,6 +820,7 @@ fn eval_dot(
             &shape,
             0.0,
             |a, x, y| a + x * y,
+            |a, x, y| x.mul_add(y, a),
         )?),
         (Data::C32(u), Data::C32(v)) => Data::C32(dot_vec(
             op.name(),
@@ -822,6 +832,7 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
+            |a, x, y| a + x * y,
         )?),
         (Data::C64(u), Data::C64(v)) => Data::C64(dot_vec(
             op.name(),
@@ -832,6 +843,7 @@ fn eval_dot(
             d,
             &shape,
             Complex::new(0.0, 0.0),
+            |a, x, y| a + x * y,
             |a, x, y| a + x * y,
         )?),
         (Data::I32(u), Data::I32(v)) => Data::I32(int_dot!(u, v, i32)?),
@@ -1882,5 +1894,18 @@ mod tests {
         let out = eval_in_order(&f, &inputs, SumOrder::Reversed).unwrap();
         assert_eq!(v64(&out[0])[0], 1.0);
         assert_eq!(v64(&eval(&f, &inputs).unwrap()[0])[0], 0.0);
+        // A fused multiply-add keeps the product (1 + 2^-30)(1 - 2^-30) = 1 - 2^-60 whole.
+        let g = crate::parse_and_verify(
+            "func @g(%x: f64[2], %y: f64[2]) -> (f64[]) {\n\
+             %d = dot_general {lhs_batch = [], rhs_batch = [], lhs_contract = [0], \
+             rhs_contract = [0]} %x, %y : f64[]\n\
+             return %d\n}\n",
+        )
+        .unwrap();
+        let t = 2f64.powi(-30);
+        let inputs = [f64s(&[2], &[-1.0, 1.0 + t]), f64s(&[2], &[1.0, 1.0 - t])];
+        let dot = |order| v64(&eval_in_order(&g, &inputs, order).unwrap()[0])[0];
+        assert_eq!(dot(SumOrder::Sequential), 0.0);
+        assert_eq!(dot(SumOrder::Fused), -(t * t));
     }
 }
