@@ -1,8 +1,10 @@
-//! Gradients through einsum against central finite differences, jvp(grad) against
-//! differences of gradients, eager backward = traced grad, and a 10-site MPS norm.
+//! Gradients through einsum against central finite differences (f64 and c64), jvp(grad)
+//! against differences of gradients, eager backward = traced grad, and a 10-site MPS
+//! norm.
 
 mod common;
 use common::*;
+use num_complex::Complex64;
 use tenferro_ad::AdContext;
 use tenferro_cpu::CpuBackend;
 use tenferro_einsum::{einsum, einsum_labels};
@@ -90,6 +92,93 @@ fn gradients_by_finite_differences() {
     for (s, shapes) in &cases {
         for which in 0..shapes.len() {
             check_grad(s, shapes, which);
+        }
+    }
+}
+
+/// Complex operands from real noise (real and imaginary parts interleaved).
+fn ccol(shape: &[usize], seed: u64) -> (TracedTensor, Vec<f64>) {
+    let n: usize = shape.iter().product();
+    let v = noise(2 * n, seed);
+    (cz(shape, &v), v)
+}
+
+fn cz(shape: &[usize], v: &[f64]) -> TracedTensor {
+    let z = v.chunks(2).map(|p| Complex64::new(p[0], p[1])).collect();
+    TracedTensor::from_vec_col_major(shape.to_vec(), z)
+}
+
+/// `loss = |s|² + Re s` with `s = Σ w · einsum(subscripts, ops)` on c64 operands, one of
+/// them (`which`) conjugated in the network when `conj`: the gradient with respect to
+/// operand `which` (real part `∂loss/∂Re z`, imaginary part `∂loss/∂Im z`) against
+/// central differences of the real and imaginary parts.
+fn check_grad_c64(subscripts: &str, shapes: &[Vec<usize>], which: usize, conj: bool) {
+    let consts: Vec<TracedTensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| ccol(s, 31 + k as u64).0)
+        .collect();
+    let (_, x0) = ccol(&shapes[which], 9);
+    let loss_of = |x: &TracedTensor| {
+        let xc = if conj { x.conj() } else { x.clone() };
+        let refs: Vec<&TracedTensor> = (0..shapes.len())
+            .map(|k| if k == which { &xc } else { &consts[k] })
+            .collect();
+        let y = einsum(subscripts, &refs).unwrap();
+        let w = ccol(&y.shape().unwrap(), 5).0;
+        let s = (&y * &w).sum();
+        &(&(&s.real() * &s.real()) + &(&s.imag() * &s.imag())) + &s.real()
+    };
+    let value = |v: &[f64]| -> f64 {
+        let l = loss_of(&cz(&shapes[which], v));
+        let p = GraphCompiler::new().compile(&l).unwrap();
+        let mut ex = GraphExecutor::new(CpuBackend::new());
+        ex.run(&p).unwrap().to_vec::<f64>().unwrap()[0]
+    };
+    let x = cz(&shapes[which], &x0);
+    let g = AdContext::new().grad(&loss_of(&x), &x).unwrap();
+    let p = GraphCompiler::new().compile(&g).unwrap();
+    let got: Vec<f64> = GraphExecutor::new(CpuBackend::new())
+        .run(&p)
+        .unwrap()
+        .to_vec::<Complex64>()
+        .unwrap()
+        .iter()
+        .flat_map(|z| [z.re, z.im])
+        .collect();
+    let h = 1e-5;
+    let fd: Vec<f64> = (0..x0.len())
+        .map(|k| {
+            let (mut a, mut b) = (x0.clone(), x0.clone());
+            a[k] += h;
+            b[k] -= h;
+            (value(&a) - value(&b)) / (2.0 * h)
+        })
+        .collect();
+    assert_close(
+        &got,
+        &fd,
+        1e-6,
+        &format!("c64 grad of {subscripts} wrt operand {which} (conj {conj})"),
+    );
+}
+
+#[test]
+fn complex_gradients_by_finite_differences() {
+    let cases: Vec<(&str, Vec<Vec<usize>>)> = vec![
+        ("ij,jk->ik", vec![vec![2, 3], vec![3, 2]]),
+        ("ijb,jkb->ikb", vec![vec![2, 3, 2], vec![3, 2, 2]]),
+        ("ii,ij->j", vec![vec![3, 3], vec![3, 2]]),
+        (
+            "asb,csd,bd->ac",
+            vec![vec![2, 2, 3], vec![2, 2, 3], vec![3, 3]],
+        ),
+    ];
+    for (s, shapes) in &cases {
+        for which in 0..shapes.len() {
+            for conj in [false, true] {
+                check_grad_c64(s, shapes, which, conj);
+            }
         }
     }
 }
