@@ -34,15 +34,11 @@ fn largest_value(program: &CpuProgram) -> String {
         .graph
         .iter()
         .flat_map(|n| n.types.iter().map(move |t| (n, t)))
-        .map(|(n, t)| {
-            let bytes = t
-                .shape
-                .iter()
-                .fold(t.dtype.size_bytes(), |b, &d| b.saturating_mul(d));
-            (bytes, format!("`{}` {t} ({bytes} bytes)", n.op))
-        })
-        .max_by_key(|x| x.0)
-        .map_or_else(|| "unknown".into(), |x| x.1)
+        .max_by_key(|(_, t)| t.size_bytes())
+        .map_or_else(
+            || "unknown".into(),
+            |(n, t)| format!("`{}` {t} ({} bytes)", n.op, t.size_bytes()),
+        )
 }
 
 pub(crate) fn execute(

@@ -79,7 +79,7 @@ impl StridedCopy {
         }
         if let Some(block) = &self.block {
             if self.fits(src.len(), dst.len()) {
-                self.run_blocked(src, dst, block);
+                self.run_blocked(src, dst, block, &block.shape);
                 return;
             }
         }
@@ -124,11 +124,13 @@ impl StridedCopy {
         };
         let chunk = self.shape[split].div_ceil(parts);
         let step = self.dst_strides[split];
+        let shared = self.block_of_pieces(split);
         rayon::scope(|s| {
             for (i, d) in dst.chunks_mut(chunk * step).enumerate() {
                 let lo = i * chunk;
                 let mut shape = self.shape.clone();
                 shape[split] = d.len() / step;
+                let extent = shape[split];
                 let piece = StridedCopy {
                     shape,
                     src_offset: self.src_offset + lo * self.src_strides[split],
@@ -136,11 +138,35 @@ impl StridedCopy {
                     dst_offset: 0,
                     dst_strides: self.dst_strides.clone(),
                     block: None,
+                };
+                match shared {
+                    Some(b) if piece.fits(src.len(), d.len()) => s.spawn(move |_| {
+                        let mut loops = b.shape.clone();
+                        *loops.last_mut().expect("an outer axis") = extent;
+                        piece.run_blocked(src, d, b, &loops);
+                    }),
+                    _ => {
+                        let piece = piece.with_block();
+                        s.spawn(move |_| piece.run(src, d));
+                    }
                 }
-                .with_block();
-                s.spawn(move |_| piece.run(src, d));
             }
         });
+    }
+
+    /// The copy's inner block, when it serves the pieces of a split of axis `split`: the
+    /// split axis is the block's outermost outer axis, so the pieces differ only in its
+    /// extent.
+    fn block_of_pieces(&self, split: usize) -> Option<&InnerBlock> {
+        let axis = (
+            self.shape[split],
+            self.src_strides[split],
+            self.dst_strides[split],
+        );
+        self.block.as_ref().filter(|b| {
+            let last = b.shape.len() - 1;
+            last > 0 && (b.shape[last], b.src_strides[last], b.dst_strides[last]) == axis
+        })
     }
 
     /// The axis of largest destination stride, when the destination (of `len` elements)
@@ -187,19 +213,13 @@ impl StridedCopy {
     }
 
     /// The copy with the axes of `block` as its inner loop, read through the block's
-    /// offset tables. Requires [`Self::fits`] for `src` and `dst` (the accesses are
-    /// unchecked).
-    fn run_blocked<T: Copy>(&self, src: &[T], dst: &mut [T], block: &InnerBlock) {
-        let mut shape = vec![block.src.len()];
-        let (mut ss, mut ds) = (vec![0], vec![0]);
-        for &(n, s, d) in &block.outer {
-            shape.push(n);
-            ss.push(s);
-            ds.push(d);
-        }
+    /// offset tables, over the block's loop `shape` (its own, or a piece's: see
+    /// [`Self::run_parts`]). Requires [`Self::fits`] for `src` and `dst` (the accesses
+    /// are unchecked).
+    fn run_blocked<T: Copy>(&self, src: &[T], dst: &mut [T], block: &InnerBlock, shape: &[usize]) {
         for_each_outer(
-            &shape,
-            &[&ss, &ds],
+            shape,
+            &[&block.src_strides, &block.dst_strides],
             [self.src_offset, self.dst_offset],
             |[so, dof]| {
                 // SAFETY (every access below): `so + src[t]` and `dof + dst[t]` are the
@@ -290,9 +310,12 @@ const INNER_BLOCK_MAX: usize = 1024;
 /// bookkeeping every few elements, or reads (or writes) one cache line per element.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct InnerBlock {
-    /// The axes outside the block, by destination stride: (extent, source stride,
-    /// destination stride).
-    outer: Vec<(usize, usize, usize)>,
+    /// The loop over the block's positions (one step per block) and the axes outside it,
+    /// by destination stride: extents and source and destination strides, as
+    /// [`for_each_outer`] takes them (the block's own entry first, of stride 0).
+    shape: Vec<usize>,
+    src_strides: Vec<usize>,
+    dst_strides: Vec<usize>,
     src: Vec<usize>,
     dst: Vec<usize>,
     /// `dst[t] == t` for every position.
@@ -367,12 +390,16 @@ impl InnerBlock {
             }
         }
         let dst_contiguous = dst.iter().enumerate().all(|(t, &d)| d == t);
+        let (mut shape, mut src_strides, mut dst_strides) = (vec![len], vec![0], vec![0]);
+        for &a in by_dst.iter().filter(|a| !block.contains(a)) {
+            shape.push(ax[a].0);
+            src_strides.push(ax[a].1);
+            dst_strides.push(ax[a].2);
+        }
         InnerBlock {
-            outer: by_dst
-                .iter()
-                .filter(|a| !block.contains(a))
-                .map(|&a| ax[a])
-                .collect(),
+            shape,
+            src_strides,
+            dst_strides,
             src,
             dst,
             dst_contiguous,
@@ -463,6 +490,7 @@ pub fn for_each_outer<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tenferro_ir::col_major_strides;
 
     #[test]
     fn coalesce_merges_contiguous_axes_and_drops_ones() {
@@ -538,6 +566,11 @@ mod tests {
 
     #[test]
     fn short_axes_copy_through_an_inner_block() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut shared_pieces = 0;
         // A rank-10 permutation of extent-2 axes (source column-major, destination with
         // the axes reversed), with offsets; and a rank-6 one of extents 3 into a strided
         // (non-contiguous) destination.
@@ -556,17 +589,10 @@ mod tests {
         ] {
             let rank = shape.len();
             let n: usize = shape.iter().product();
-            let col_major = |sh: &[usize]| -> Vec<usize> {
-                let mut st = vec![1usize; sh.len()];
-                for a in 1..sh.len() {
-                    st[a] = st[a - 1] * sh[a - 1];
-                }
-                st
-            };
-            let src_strides = col_major(&shape);
+            let src_strides = col_major_strides(&shape);
             // Destination axis order `perm`, each destination stride scaled by `pad + 1`.
             let pshape: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
-            let pst = col_major(&pshape);
+            let pst = col_major_strides(&pshape);
             let mut dst_strides = vec![0usize; rank];
             for (j, &a) in perm.iter().enumerate() {
                 dst_strides[a] = pst[j] * (pad + 1);
@@ -578,7 +604,7 @@ mod tests {
             copy.run(&x, &mut got);
             let mut blocked = vec![-1i64; got.len()];
             assert!(copy.fits(x.len(), blocked.len()));
-            copy.run_blocked(&x, &mut blocked, &block);
+            copy.run_blocked(&x, &mut blocked, &block, &block.shape);
             assert_eq!(blocked, got, "{shape:?}");
             let mut want = vec![-1i64; got.len()];
             for p in 0..n {
@@ -590,7 +616,20 @@ mod tests {
                 want[d] = x[2 + p];
             }
             assert_eq!(got, want, "{shape:?}");
+            // In pieces on 2 threads (a dense destination from offset 0).
+            if pad == 0 {
+                let copy = StridedCopy::new(&shape, 2, &src_strides, 0, &dst_strides);
+                let split = copy.dense_outer_axis(n).expect("a dense destination");
+                shared_pieces += copy.block_of_pieces(split).is_some() as usize;
+                let mut parts = vec![-1i64; n];
+                pool.install(|| copy.run_parts(&x, &mut parts, 2));
+                assert_eq!(parts, want[1..], "{shape:?} in pieces");
+            }
         }
+        assert!(
+            shared_pieces > 0,
+            "no case ran its pieces on the copy's block"
+        );
     }
 
     #[test]
@@ -625,10 +664,7 @@ mod tests {
                 perm.swap(i, next(i + 1));
             }
             let gap = next(2);
-            let mut src_strides = vec![1usize; rank];
-            for a in 1..rank {
-                src_strides[a] = src_strides[a - 1] * shape[a - 1];
-            }
+            let src_strides = col_major_strides(&shape);
             let mut dst_strides = vec![0usize; rank];
             let mut st = 1;
             for &a in &perm {
@@ -653,7 +689,7 @@ mod tests {
             assert_eq!(got, want, "case {case}: {shape:?} perm {perm:?} gap {gap}");
             if let Some(block) = InnerBlock::new(&copy) {
                 let mut blocked = vec![u32::MAX; len];
-                copy.run_blocked(&x, &mut blocked, &block);
+                copy.run_blocked(&x, &mut blocked, &block, &block.shape);
                 assert_eq!(
                     blocked, want,
                     "case {case} blocked: {shape:?} perm {perm:?}"

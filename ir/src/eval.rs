@@ -11,15 +11,15 @@
 //! - `dot_general` accumulates `acc + l*r` from 0, the contracting indices in column-major
 //!   order (first contracting axis fastest);
 //! - `scatter_add` adds updates one at a time in column-major order of the updates.
-//!
-//! [`eval_in_order`] evaluates with the terms of reductions and contractions visited in
-//! another order ([`SumOrder`]); it tells a program whose value rounding decides from one
-//! a backend computes wrongly.
 //! - `argsort` is a stable sort under [`sort_cmp`]'s total order (`-0 == +0`, NaN last and
 //!   equal to every NaN); `descending` reverses the order, still stable;
 //! - cumulative ops start from the first element of the line (no identity: a cumsum of
 //!   `[-0.0]` is `[-0.0]`) and combine `acc ⊕ x` one element at a time, max/min with the
 //!   NaN-propagating `maximum` / `minimum`, integers wrapping.
+//!
+//! [`eval_in_order`] evaluates with the terms of reductions and contractions visited in
+//! another order ([`SumOrder`]); it tells a program whose value rounding decides from one
+//! a backend computes wrongly.
 
 use crate::dtype::{col_major_strides, DType, TensorType};
 use crate::error::IrError;

@@ -514,8 +514,10 @@ fn central(f: &Function, xs: &[Tensor], vs: &[Tensor], h: f64) -> Option<f64> {
 /// `x`. A branch that rounding or the step flips makes the difference quotient measure a
 /// jump, not the derivative the program's gradient gives.
 fn decisions_change(f: &Function, xs: &[Tensor], vs: &[Tensor], h: f64) -> bool {
-    let decisions: Vec<_> = (f.params().len()..f.num_values())
-        .map(tenferro_ir::Value::from_index)
+    let decisions: Vec<_> = f
+        .insts()
+        .iter()
+        .flat_map(|i| i.results.iter().copied())
         .filter(|&v| f.try_ty(v).is_some_and(|t| !t.dtype.is_float()))
         .collect();
     if decisions.is_empty() {
@@ -550,21 +552,20 @@ fn move_value(
         DType::F32 | DType::C32 => f64::from(f32::EPSILON),
         _ => f64::EPSILON,
     };
-    let mut constant = |x: f64| -> Option<tenferro_ir::Value> {
+    let constant = |g: &mut Function, x: f64| -> Option<tenferro_ir::Value> {
         g.push1(Op::Constant(Tensor::try_full(ty, x).ok()?), &[])
             .ok()
     };
-    let (up, down, tol) = (
-        constant(1.0 + 4.0 * eps)?,
-        constant(1.0 - 4.0 * eps)?,
-        constant(4.0 * eps)?,
-    );
     let mul = Op::Binary(BinaryOp::Mul);
     match how {
-        Nudge::Up => g.push1(mul, &[v, up]).ok(),
-        Nudge::Down => g.push1(mul, &[v, down]).ok(),
+        Nudge::Up | Nudge::Down => {
+            let dir = if matches!(how, Nudge::Up) { 1.0 } else { -1.0 };
+            let scale = constant(g, 1.0 + dir * 4.0 * eps)?;
+            g.push1(mul, &[v, scale]).ok()
+        }
         Nudge::ToInteger if ty.dtype.is_complex() => Some(v),
         Nudge::ToInteger => {
+            let tol = constant(g, 4.0 * eps)?;
             let r = g.push1(Op::Unary(UnaryOp::Round), &[v]).ok()?;
             let d = g.push1(Op::Binary(BinaryOp::Sub), &[v, r]).ok()?;
             let d = g.push1(Op::Unary(UnaryOp::Abs), &[d]).ok()?;

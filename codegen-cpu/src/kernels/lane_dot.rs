@@ -17,6 +17,7 @@
 //! rows, result columns or whole batch blocks (see [`parts`]). f32 and f64 on AVX-512
 //! only; other dtypes and CPUs take `dot`'s GEMM path.
 
+use crate::vmath::Isa;
 use std::ops::{Add, Range};
 
 /// Rows of lhs in a register tile.
@@ -69,7 +70,7 @@ impl LanePlan {
             || batch < lanes(elem_bytes)
             || k == 0
             || !lanes_pay(m, n, k)
-            || !available()
+            || !Isa::Avx512.is_available()
         {
             return None;
         }
@@ -99,17 +100,6 @@ pub(crate) const LANE_MAX_FLOPS_PER_ELEMENT: f64 = 24.0;
 pub(crate) fn lanes_pay(m: usize, n: usize, k: usize) -> bool {
     let (m, n, k) = (m as f64, n as f64, k as f64);
     m * n * k <= LANE_MAX_FLOPS_PER_ELEMENT * (m * k + k * n + m * n)
-}
-
-fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// An element type of the lane kernel, with its micro-kernel.
@@ -586,9 +576,9 @@ macro_rules! lane_fn {
             let run = |w: Part| {
                 PACKS.with_borrow_mut(|(pa, pb)| {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `LanePlan::new` checked AVX-512F and FMA; `c` covers the
-                    // result (its length is checked by the caller) and the parts are
-                    // disjoint.
+                    // SAFETY: `LanePlan::new` checked AVX-512F and FMA (`Isa::Avx512`); `c`
+                    // covers the result (its length is checked by the caller) and the parts
+                    // are disjoint.
                     unsafe {
                         $part(p, l, r, c, w, (pa, pb))
                     }

@@ -892,7 +892,7 @@ fn abs_sign_c64(a: &[Complex64], n: &mut [f64], g: &mut [Complex64]) {
     let mut done = 0;
     let mut bad = 0u64;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if crate::vmath::Isa::Avx512.is_available() {
         // SAFETY: AVX-512F is present; the three slices have one length (checked by
         // `twin_eval`).
         let (d, b) = unsafe { abs_sign_c64_avx512(a, n, g) };

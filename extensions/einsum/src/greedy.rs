@@ -62,23 +62,48 @@ struct Net<'a> {
     count: Vec<usize>,
 }
 
-impl Net<'_> {
+impl<'a> Net<'a> {
+    /// The network of operands `ixs` (labels per operand, unique within each) contracted
+    /// into `out`.
+    fn new(ixs: &[Vec<usize>], out: &[usize], sizes: &'a [usize]) -> Net<'a> {
+        let nl = sizes.len();
+        let mut net = Net {
+            sizes,
+            out: (0..nl).map(|l| out.contains(&l)).collect(),
+            labels: ixs.iter().cloned().map(Some).collect(),
+            holders: vec![Vec::new(); nl],
+            count: vec![0; nl],
+        };
+        for (i, ls) in ixs.iter().enumerate() {
+            for &l in ls {
+                net.holders[l].push(i);
+                net.count[l] += 1;
+            }
+        }
+        net
+    }
+
     fn size(&self, ls: &[usize]) -> f64 {
         ls.iter().map(|&l| self.sizes[l] as f64).product()
     }
 
-    /// Labels of the product of `a` and `b` (those of `a`, then those only `b` has) that
-    /// are still held elsewhere or in the output.
-    fn kept(&self, a: usize, b: usize) -> impl Iterator<Item = usize> + '_ {
+    /// Labels of the product of `a` and `b`: those of `a`, then those only `b` has.
+    fn union(&self, a: usize, b: usize) -> impl Iterator<Item = usize> + '_ {
         let la = self.labels[a].as_deref().unwrap_or(&[]);
         let lb = self.labels[b].as_deref().unwrap_or(&[]);
         la.iter()
             .chain(lb.iter().filter(move |l| !la.contains(l)))
             .copied()
-            .filter(move |&l| {
-                let here = la.contains(&l) as usize + lb.contains(&l) as usize;
-                self.out[l] || self.count[l] > here
-            })
+    }
+
+    /// The labels of [`Net::union`] still held elsewhere or in the output.
+    fn kept(&self, a: usize, b: usize) -> impl Iterator<Item = usize> + '_ {
+        let la = self.labels[a].as_deref().unwrap_or(&[]);
+        let lb = self.labels[b].as_deref().unwrap_or(&[]);
+        self.union(a, b).filter(move |&l| {
+            let here = la.contains(&l) as usize + lb.contains(&l) as usize;
+            self.out[l] || self.count[l] > here
+        })
     }
 
     fn cost(&self, a: usize, b: usize) -> f64 {
@@ -134,20 +159,7 @@ impl Net<'_> {
 /// shared labels are multiplied smallest first.
 pub(crate) fn greedy(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], seed: Option<u64>) -> Ssa {
     let n = ixs.len();
-    let nl = sizes.len();
-    let mut net = Net {
-        sizes,
-        out: (0..nl).map(|l| out.contains(&l)).collect(),
-        labels: ixs.iter().cloned().map(Some).collect(),
-        holders: vec![Vec::new(); nl],
-        count: vec![0; nl],
-    };
-    for (i, ls) in ixs.iter().enumerate() {
-        for &l in ls {
-            net.holders[l].push(i);
-            net.count[l] += 1;
-        }
-    }
+    let mut net = Net::new(ixs, out, sizes);
     let mut rng = seed.map(SplitMix);
     // Temperature of this run, relative to the best candidate's cost (log-uniform in
     // [0.01, 1]).
@@ -219,6 +231,24 @@ pub(crate) fn greedy(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], seed: O
         net.contract(a, b);
     }
     ssa
+}
+
+/// The multiply-adds of the steps of `ssa` (each the product of the extents of its two
+/// operands' labels) and the size of the largest intermediate.
+pub(crate) fn path_costs(
+    ixs: &[Vec<usize>],
+    out: &[usize],
+    sizes: &[usize],
+    ssa: &Ssa,
+) -> (f64, f64) {
+    let mut net = Net::new(ixs, out, sizes);
+    let (mut flops, mut big) = (0.0, 0.0f64);
+    for &(a, b) in ssa {
+        flops += net.union(a, b).map(|l| sizes[l] as f64).product::<f64>();
+        let id = net.contract(a, b);
+        big = big.max(net.size(net.labels[id].as_deref().unwrap_or(&[])));
+    }
+    (flops, big)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Contraction-order planning (on [`omeco`]) and the layout of every pairwise step.
 
 use crate::err;
-use crate::greedy::{greedy, Ssa};
+use crate::greedy::{greedy, path_costs, Ssa};
 use crate::parse::Resolved;
 use omeco::{EinCode, ExhaustiveSearch, Initializer, NestedEinsum, TreeSA};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -491,45 +491,8 @@ fn chain(n: usize) -> Ssa {
 
 /// Multiply-adds of an SSA order (for choosing between planners).
 fn cost(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], ssa: &Ssa) -> f64 {
-    let (flops, _) = walk_costs(ixs, out, sizes, ssa);
+    let (flops, _) = path_costs(ixs, out, sizes, ssa);
     flops
-}
-
-fn walk_costs(ixs: &[Vec<usize>], out: &[usize], sizes: &[usize], ssa: &Ssa) -> (f64, f64) {
-    let mut sets: Vec<Option<Vec<usize>>> = ixs.iter().cloned().map(Some).collect();
-    // Live operands holding each label, and whether the output does.
-    let mut held = vec![0usize; sizes.len()];
-    let mut in_out = vec![false; sizes.len()];
-    for s in ixs {
-        for &l in s {
-            held[l] += 1;
-        }
-    }
-    for &l in out {
-        in_out[l] = true;
-    }
-    let (mut flops, mut big) = (0.0, 0.0f64);
-    for &(a, b) in ssa {
-        let la = sets[a].take().unwrap_or_default();
-        let lb = sets[b].take().unwrap_or_default();
-        let mut all = la.clone();
-        all.extend(lb.iter().filter(|l| !la.contains(l)));
-        for &l in la.iter().chain(&lb) {
-            held[l] -= 1;
-        }
-        let keep: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|&l| in_out[l] || held[l] > 0)
-            .collect();
-        for &l in &keep {
-            held[l] += 1;
-        }
-        flops += all.iter().map(|&l| sizes[l] as f64).product::<f64>();
-        big = big.max(keep.iter().map(|&l| sizes[l] as f64).product());
-        sets.push(Some(keep));
-    }
-    (flops, big)
 }
 
 fn linear_to_ssa(n: usize, path: &[(usize, usize)]) -> Result<Ssa> {
