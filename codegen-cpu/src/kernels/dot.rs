@@ -1,8 +1,10 @@
 //! `dot_general` as batched GEMM. Each operand is seen as `batch` column-major-or-row-major
 //! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
 //! When an operand's axis groups are already single strided runs, faer reads it in place;
-//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (f32,
-//! f64, c32, c64); i64 and i32 use a plain loop (there is no integer BLAS).
+//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (f64,
+//! c32, c64, and f32 without AVX-512 or below 64 in some dimension); f32 products on
+//! AVX-512 run `gemm512`, which packs both operands itself from any strides; i64 and
+//! i32 use a plain loop (there is no integer BLAS).
 //!
 //! faer's x86 GEMM packs its left operand but streams its right operand (`rhs`, or `lhsᵀ`
 //! when the transpose of the product is written) in place, one `k`-long column per output
@@ -16,6 +18,7 @@
 
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
+use crate::kernels::gemm512;
 use crate::kernels::lane_dot::{self, LanePlan};
 use crate::strided::StridedCopy;
 use faer::linalg::matmul::matmul;
@@ -160,19 +163,21 @@ fn pack_streamed(rows: usize, cols: usize, k: usize) -> bool {
     rows >= PACK_STREAMED_MIN_ROWS && cols >= 2 && k >= 2
 }
 
-/// How the operands of an `[m, n, k]` product are read. The GEMM streams its right operand
-/// in place (see the module documentation): `rhs`, or `lhsᵀ` when the transpose of the
-/// product is written. When the product has enough output rows to re-read that operand
-/// many times, it is packed unless its contracting axis is already contiguous.
+/// How the operands of an `[m, n, k]` product are read. faer's GEMM streams its right
+/// operand in place (see the module documentation): `rhs`, or `lhsᵀ` when the transpose
+/// of the product is written. When the product has enough output rows to re-read that
+/// operand many times, it is packed unless its contracting axis is already contiguous.
+/// `gemm512` (`own`) packs both operands itself, from any strides.
 fn operand_plans(
     lhs: &OperandAxes,
     rhs: &OperandAxes,
     dtype: DType,
     [m, n, k]: [usize; 3],
     transposed_out: bool,
+    own: bool,
 ) -> (OperandPlan, OperandPlan) {
     let float = !matches!(dtype, DType::I64 | DType::I32);
-    let (lhs_unit, rhs_unit) = if !float {
+    let (lhs_unit, rhs_unit) = if !float || own {
         (Unit::Any, Unit::Any)
     } else if transposed_out {
         let pack = pack_streamed(n, m, k);
@@ -211,6 +216,8 @@ pub(crate) struct DotPlan {
     /// The product runs on batch lanes, reading the operands in place and writing the
     /// result directly (no pack, no unbatch copy).
     lane: Option<LanePlan>,
+    /// Each matrix product runs on `gemm512` ([`gemm512::takes`]).
+    own: bool,
 }
 
 impl DotPlan {
@@ -239,8 +246,9 @@ impl DotPlan {
             cols: rfree.clone(),
             batch: d.rhs_batch.clone(),
         };
-        let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false);
         let lane = lane_plan(&lhs_axes, &rhs_axes, l.dtype, batch, [m, n, k]);
+        let own = lane.is_none() && gemm512::takes(l.dtype, m, n, k);
+        let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false, own);
         let unbatch = (lane.is_none() && batch > 1 && out.numel() > 0).then(|| {
             StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
         });
@@ -259,6 +267,7 @@ impl DotPlan {
             lhs_free: lfree.len(),
             rhs_free: rfree.len(),
             lane,
+            own,
         }
     }
 
@@ -284,6 +293,7 @@ impl DotPlan {
             self.dtype,
             [self.m, self.n, self.k],
             true,
+            self.own,
         );
     }
 
@@ -307,6 +317,13 @@ impl DotPlan {
     pub(crate) fn kernel_name(&self) -> &'static str {
         if self.lane.is_some() {
             return "lane_gemm";
+        }
+        if self.own {
+            return if self.transposed_out {
+                "gemm512_transposed_out"
+            } else {
+                "gemm512"
+            };
         }
         match (
             self.dtype,
@@ -404,22 +421,49 @@ const PANEL_ALIGN: usize = 16;
 /// Smallest panel worth a thread of its own, in rows (or columns).
 const MIN_PANEL: usize = 32;
 
+/// An element type of faer's GEMM, and whether `gemm512` runs its products instead.
+trait Gemm: faer::traits::ComplexField {
+    /// `dst = a · c` on this thread by `gemm512`; `false` when it does not run it.
+    fn own(_dst: MatMut<'_, Self>, _a: MatRef<'_, Self>, _c: MatRef<'_, Self>) -> bool {
+        false
+    }
+}
+impl Gemm for f32 {
+    fn own(dst: MatMut<'_, f32>, a: MatRef<'_, f32>, c: MatRef<'_, f32>) -> bool {
+        gemm512::gemm(dst, a, c)
+    }
+}
+impl Gemm for f64 {
+    fn own(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, c: MatRef<'_, f64>) -> bool {
+        gemm512::gemm(dst, a, c)
+    }
+}
+impl Gemm for Complex32 {}
+impl Gemm for Complex64 {}
+
 /// `dst = a · c` on `threads` threads. The longer side of the result is cut into one
-/// panel per thread and each panel is one sequential faer GEMM (the threads share the
+/// panel per thread and each panel is one sequential GEMM (the threads share the
 /// read-only operands and pack their own parts). On two cores this scales 1.8× where
 /// faer's own parallel GEMM, which splits every packed block across the threads and
-/// synchronises between them, scales 1.6×. Each result element is the same sequential
-/// kernel's sum as in a one-thread run. Results too small to give every thread a panel
-/// run on faer's own parallelism.
-fn panel_matmul<T: faer::traits::ComplexField>(
-    dst: MatMut<'_, T>,
+/// synchronises between them, scales 1.6×. With `own` (decided once for the whole
+/// product by [`gemm512::takes`]), every panel runs `gemm512`, whose elements do not
+/// depend on the split; otherwise each result element is the same sequential faer
+/// kernel's sum as in a one-thread run, and results too small to give every thread a
+/// panel run on faer's own parallelism.
+fn panel_matmul<T: Gemm>(
+    mut dst: MatMut<'_, T>,
     a: MatRef<'_, T>,
     c: MatRef<'_, T>,
     one: T,
     threads: usize,
+    own: bool,
 ) {
     let (m, n) = (dst.nrows(), dst.ncols());
-    if threads <= 1 {
+    let seq = threads <= 1 || (own && m.max(n) < MIN_PANEL * threads);
+    if seq && own && T::own(dst.as_mut(), a, c) {
+        return;
+    }
+    if seq {
         return matmul(dst, Accum::Replace, a, c, one, Par::Seq);
     }
     if n > m {
@@ -430,6 +474,7 @@ fn panel_matmul<T: faer::traits::ComplexField>(
             a.transpose(),
             one,
             threads,
+            own,
         );
     }
     if m < MIN_PANEL * threads {
@@ -443,8 +488,8 @@ fn panel_matmul<T: faer::traits::ComplexField>(
     let (d0, d1) = dst.split_at_row_mut(h);
     let (a0, a1) = a.split_at_row(h);
     rayon::join(
-        || panel_matmul(d0, a0, c, one.clone(), t0),
-        || panel_matmul(d1, a1, c, one.clone(), t1),
+        || panel_matmul(d0, a0, c, one.clone(), t0, own),
+        || panel_matmul(d1, a1, c, one.clone(), t1, own),
     );
 }
 
@@ -473,7 +518,7 @@ macro_rules! gemm_fn {
                 } else {
                     MatMut::from_column_major_slice_mut(&mut *o, p.m, p.n)
                 };
-                panel_matmul(dst, a, c, $one, par.degree());
+                panel_matmul(dst, a, c, $one, par.degree(), p.own);
                 // faer scales complex products by `alpha = 1 + 0i`, which turns an
                 // infinite part into NaN (`inf · 0`); a block with a non-finite element
                 // is computed again element by element, as IEEE and the reference

@@ -17,6 +17,7 @@
 //! rows, result columns or whole batch blocks (see [`parts`]). f32 and f64 on AVX-512
 //! only; other dtypes and CPUs take `dot`'s GEMM path.
 
+use crate::kernels::packbuf::{elems_of, Line, PackElem};
 use crate::vmath::Isa;
 use std::ops::{Add, Range};
 
@@ -103,7 +104,7 @@ pub(crate) fn lanes_pay(m: usize, n: usize, k: usize) -> bool {
 }
 
 /// An element type of the lane kernel, with its micro-kernel.
-trait Lane: Copy + Default + Add<Output = Self> + Send + Sync {
+trait Lane: PackElem + Add<Output = Self> {
     /// The `MR × NR` tile of `L`-lane sums over `kc` packed steps of `pa` (`kc × MR × L`)
     /// and `pb` (`kc × NR × L`), stored with lane vector `(r, c)` at `out + r·rs + c·cs`.
     ///
@@ -194,13 +195,7 @@ macro_rules! lane_impl {
                 rs: usize,
                 cs: usize,
             ) {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: forwarded contract.
-                unsafe {
-                    $micro(kc, pa, pb, out, rs, cs)
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = (kc, pa, pb, out, rs, cs);
+                forward_x86!($micro(kc, pa, pb, out, rs, cs));
             }
         }
     };
@@ -216,30 +211,12 @@ struct Out<T>(*mut T);
 unsafe impl<T: Send> Send for Out<T> {}
 unsafe impl<T: Send> Sync for Out<T> {}
 
-/// 64 bytes on a 64-byte boundary: the packs are made of these, so that no load of the
-/// micro-kernel straddles two cache lines.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
-
 thread_local! {
     /// This thread's lhs and rhs packs, kept between products (a fresh pack of up to a
     /// megabyte per product cost as much to allocate and clear as the packing itself).
     static PACKS: std::cell::RefCell<(Vec<Line>, Vec<Line>)> = const {
         std::cell::RefCell::new((Vec::new(), Vec::new()))
     };
-}
-
-/// The first `len` elements of `lines`, grown (zero-filled) as needed, as `T`s.
-fn lanes_of<T: Lane>(lines: &mut Vec<Line>, len: usize) -> &mut [T] {
-    let size = std::mem::size_of::<T>();
-    let need = (len * size).div_ceil(64);
-    if lines.len() < need {
-        lines.resize(need, Line([0; 64]));
-    }
-    // SAFETY: `T` is f32 or f64 (every bit pattern valid, alignment at most 64, size
-    // dividing 64) and `need` lines hold at least `len` of them.
-    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), len) }
 }
 
 /// Copies `lv` lanes from `src` into the `L`-lane slot `dst`, zeroing the rest.
@@ -405,8 +382,8 @@ unsafe fn run_part<T: Lane, const L: usize>(
     let nc_max = (RHS_PACK_BYTES / (kc_max * sb_max * L * size) / NR * NR)
         .max(NR)
         .min(w.cols.len().next_multiple_of(NR));
-    let pa = lanes_of::<T>(pa, sb_max * kc_max * MR * L);
-    let pb = lanes_of::<T>(pb, sb_max * kc_max * nc_max * L);
+    let pa = elems_of::<T>(pa, sb_max * kc_max * MR * L);
+    let pb = elems_of::<T>(pb, sb_max * kc_max * nc_max * L);
     let mut tile = [[T::default(); L]; MR * NR];
     let mut sb0 = w.blocks.start;
     while sb0 < w.blocks.end {

@@ -117,3 +117,78 @@ fn a_program_of_several_threaded_steps_gives_the_bits_of_one_thread() {
         }
     }
 }
+
+#[test]
+fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
+    // On AVX-512, f32 products with every dimension at least 64 run the register-tiled
+    // kernel, whose every element is one FMA chain over k in increasing order (here
+    // checked exactly), whatever the thread count, tile edges and operand layouts.
+    for (lhs, rhs, dims, out, [m, n, k], [lr, lc, rr, rc]) in [
+        // Column-major operands; row panels with edges (300 = 9·32 + 12, 200 = 16·12 + 8).
+        (
+            "f32[300,257]",
+            "f32[257,200]",
+            "lhs_contract = [1], rhs_contract = [0]",
+            "f32[300,200]",
+            [300, 200, 257],
+            [1, 300, 1, 257],
+        ),
+        // Both operands transposed (contracting axes first, last), the transpose of the
+        // product written (row-major result panels), and two k blocks (k = 700).
+        (
+            "f32[700,100]",
+            "f32[90,700]",
+            "lhs_contract = [0], rhs_contract = [1]",
+            "f32[100,90]",
+            [100, 90, 700],
+            [700, 1, 90, 1],
+        ),
+    ] {
+        let text = format!(
+            "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
+        );
+        let f = parse_and_verify(&text).unwrap();
+        let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
+        let b = SeedRng::new(6).tensor(f.ty(f.params()[1]), false);
+        let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+        let run = |threads: usize| {
+            let backend = CpuBackend::with_threads(threads);
+            let p = backend.prepare(&f).unwrap();
+            let avx512 = tenferro_cpu::vmath::Isa::Avx512.is_available();
+            let names: Vec<&str> = p.steps().iter().map(|s| s.kernel_name()).collect();
+            assert_eq!(
+                names.iter().any(|s| s.starts_with("gemm512")),
+                avx512,
+                "{names:?}"
+            );
+            backend
+                .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
+                .unwrap()[0]
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let (one, two) = (run(1), run(2));
+        for j in 0..n {
+            for i in 0..m {
+                let mut chain = 0.0f32;
+                for p in 0..k {
+                    chain = av[i * lr + p * lc].mul_add(bv[p * rr + j * rc], chain);
+                }
+                let (x, y) = (one[i + j * m], two[i + j * m]);
+                assert_eq!(
+                    x.to_bits(),
+                    y.to_bits(),
+                    "{lhs}: ({i}, {j}) at 1 and 2 threads"
+                );
+                if tenferro_cpu::vmath::Isa::Avx512.is_available() {
+                    assert_eq!(x.to_bits(), chain.to_bits(), "{lhs}: ({i}, {j})");
+                } else {
+                    assert!(
+                        (x - chain).abs() <= 1e-3 * (1.0 + chain.abs()),
+                        "{lhs}: ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+}
