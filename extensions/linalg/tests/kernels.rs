@@ -328,6 +328,48 @@ fn eigh_diagonalizes_the_hermitian_matrix_of_the_lower_triangle() {
     }
 }
 
+#[test]
+fn eigh_of_larger_orders_divides_and_conquers_correctly() {
+    // Orders past the divide-and-conquer leaf size (64): random Hermitian matrices, and
+    // one with every eigenvalue repeated (two identical diagonal blocks, which the merge
+    // deflates).
+    for (s, dt) in DTYPES.into_iter().enumerate() {
+        let mut rng = Rng::new(70 + s as u64);
+        let n = 150;
+        let random = hermitian(&mut rng, n, dt.is_complex());
+        let h = 70;
+        let blk = hermitian(&mut rng, h, dt.is_complex());
+        let mut twice = vec![c(0.0, 0.0); 4 * h * h];
+        for j in 0..h {
+            for i in 0..h {
+                twice[i + j * 2 * h] = blk[i + j * h];
+                twice[h + i + (h + j) * 2 * h] = blk[i + j * h];
+            }
+        }
+        for (a, n) in [(random, n), (twice, 2 * h)] {
+            let (w, v) = traced(dt, &[n, n], &a).eigh().unwrap();
+            let out = run(&[&w, &v]);
+            let (wv, vv) = (values(&out[0]), values(&out[1]));
+            let t = tol(dt) * 20.0;
+            assert!(wv.windows(2).all(|p| p[0].re <= p[1].re), "{dt}: ascending");
+            let av = matmul(&a, &vv, n, n, n);
+            let mut vw = vv.clone();
+            for j in 0..n {
+                for i in 0..n {
+                    vw[i + j * n] *= wv[j];
+                }
+            }
+            assert_close(&av, &vw, t, &format!("{dt} n={n}: A V = V W"));
+            assert_close(
+                &matmul(&adjoint(&vv, n, n), &vv, n, n, n),
+                &eye(n),
+                t,
+                &format!("{dt} n={n}: VᴴV"),
+            );
+        }
+    }
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
