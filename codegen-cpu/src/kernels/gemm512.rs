@@ -553,6 +553,35 @@ mod tests {
     }
 
     #[test]
+    fn infinities_and_nans_propagate_as_in_the_chain() {
+        if !Isa::Avx512.is_available() {
+            return;
+        }
+        let (m, n, k) = (40, 30, 70);
+        let mut a = values(m * k, 11);
+        let mut b = values(k * n, 17);
+        a[5] = f64::INFINITY; // row 5, step 0: inf · b[0, j]
+        a[3 + 9 * m] = f64::NAN; // row 3, step 9
+        b[2 + 4 * k] = f64::NEG_INFINITY; // step 2, column 4
+        b[6 + 7 * k] = 0.0;
+        a[8 + 6 * m] = f64::INFINITY; // row 8, step 6 meets the zero: NaN in (8, 7)
+        let want = chain(m, n, k, &a, &b);
+        let mut c = vec![0.0; m * n];
+        gemm(
+            MatMut::from_column_major_slice_mut(&mut c, m, n),
+            MatRef::from_column_major_slice(&a, m, k),
+            MatRef::from_column_major_slice(&b, k, n),
+        );
+        assert!(c[8 + 7 * m].is_nan() && c[5].is_infinite());
+        for (i, (g, w)) in c.iter().zip(&want).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{i}: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
     fn f32_matches_the_chain() {
         if !Isa::Avx512.is_available() {
             return;
