@@ -7,6 +7,9 @@
 //! starting from zero: the tile is reloaded from C between `k` blocks, so neither the
 //! blocking, nor the element's place in a tile, nor the split of C between threads
 //! changes a bit of it.
+//!
+//! `dot` runs it for f32 products only (see [`takes`]); the f64 instance is tested but
+//! measured no faster than faer.
 
 use crate::kernels::packbuf::{elems_of, Line, PackElem};
 use crate::vmath::Isa;
@@ -34,21 +37,14 @@ thread_local! {
 pub(crate) trait Real: PackElem {
     /// Lanes of a 512-bit vector.
     const L: usize;
-    /// Contraction steps per block: a B panel (`KC × NR`) fills most of L1.
+    /// Contraction steps per block: a B panel (`KC × NR`, 24 KiB) stays in L1.
     const KC: usize;
     /// Rows of A per packed block (`MC × KC`, about 512 KiB: half of L2).
     const MC: usize;
     /// Columns of B per packed block.
     const NC: usize;
 
-    /// The `MR × NR` tile at `c` (column stride `ldc`) becomes the sum over `kc` steps of
-    /// the packed panels `pa` (`kc × MR`) and `pb` (`kc × NR`), added to the tile's values
-    /// when `load`, else to zero.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; the panels hold `kc` steps; `c` is valid for the tile.
-    /// Copies `n ≤ 64 / size_of::<Self>() · MV` elements from `src` to `dst`, in whole
-    /// vectors and a masked tail.
+    /// Copies `n` elements from `src` to `dst`, in whole vectors and a masked tail.
     ///
     /// # Safety
     /// The CPU has AVX-512F; `src` and `dst` are valid for `n` elements.
@@ -69,6 +65,12 @@ pub(crate) trait Real: PackElem {
         w: usize,
     );
 
+    /// The `MR × NR` tile at `c` (column stride `ldc`) becomes the sum over `kc` steps of
+    /// the packed panels `pa` (`kc × MR`) and `pb` (`kc × NR`), added to the tile's values
+    /// when `load`, else to zero.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the panels hold `kc` steps; `c` is valid for the tile.
     unsafe fn micro(
         kc: usize,
         pa: *const Self,
