@@ -352,7 +352,7 @@ fn plan_op(op: &Op, args: &[&TensorType], out: &TensorType) -> Result<StepKind> 
         Op::Select => StepKind::Select,
         Op::Convert { to } => StepKind::Convert(*to),
         Op::Reduce { kind, axes } => StepKind::Reduce(*kind, ReducePlan::new(&args[0].shape, axes)),
-        Op::DotGeneral(d) => StepKind::Dot(Box::new(DotPlan::new(d, args[0], args[1], out))),
+        Op::DotGeneral(d) => StepKind::Dot(Box::new(DotPlan::new(d, args[0], args[1], out)?)),
         Op::Transpose { perm } => {
             let xs = col_major_strides(&args[0].shape);
             let src: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();

@@ -84,6 +84,25 @@ pub(crate) fn check_fits(
     }
 }
 
+/// Err when a kernel plan of `op` needs `need` bytes for its own tables (`what`) and the
+/// machine has less than that available: planning happens before the executor's check
+/// of the program's peak, and a table sized by a huge axis must not abort the process.
+pub(crate) fn check_plan_fits(op: &str, what: &str, need: usize) -> Result<()> {
+    if need < CHECK_FROM_BYTES {
+        return Ok(());
+    }
+    match available_bytes() {
+        Some(a) if need as u128 > a => Err(RuntimeError::Kernel {
+            op: op.to_string(),
+            message: format!(
+                "planning it needs {need} bytes for {what}, more than the {a} bytes the \
+                 machine has available (MemAvailable + SwapFree, within any cgroup limit)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

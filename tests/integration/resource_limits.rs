@@ -98,6 +98,10 @@ const PROGRAMS: &[&str] = &[
     concat_overflow(),
     // A pad of an empty tensor whose padded axis overflows (saturating would give usize::MAX).
     "func @f(%0: f64[0,4611686018427387904], %1: f64[]) -> (f64[0,4611686018427387904]) {\n  %2 = pad {low = [0, 9223372036854775807], high = [0, 9223372036854775807]} %0, %1 : f64[0,4611686018427387904]\n  return %2\n}\n",
+    // A skinny product on batch lanes with 2^32 rows: its plan must not build a table per row.
+    "func @f(%a: f64[8,4294967296,1], %b: f64[8,1,1]) -> (f64[8,4294967296,1]) {\n  %c = dot_general {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} %a, %b\n  return %c\n}\n",
+    // An empty product with 2^32 batches: nothing to compute, no table per batch.
+    "func @f(%a: f64[4294967296,0,2], %b: f64[4294967296,2,3]) -> (f64[4294967296,0,3]) {\n  %c = dot_general {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} %a, %b\n  return %c\n}\n",
 ];
 
 const fn concat_overflow() -> &'static str {

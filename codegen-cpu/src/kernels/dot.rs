@@ -88,7 +88,9 @@ fn offsets(shape: &[usize], strides: &[usize], axes: &[usize]) -> Vec<usize> {
 }
 
 impl OperandPlan {
-    fn new(ax: &OperandAxes, unit: Unit) -> Self {
+    /// The plan of an operand read as `unit` asks; `empty` (the product computes nothing)
+    /// leaves out the batch offsets, which `dot` then never reads.
+    fn new(ax: &OperandAxes, unit: Unit, empty: bool) -> Self {
         let OperandAxes {
             shape,
             rows: row_axes,
@@ -113,7 +115,11 @@ impl OperandPlan {
                     pack: None,
                     row_stride: rs,
                     col_stride: cs,
-                    batch_offsets: offsets(shape, &strides, batch_axes),
+                    batch_offsets: if empty {
+                        Vec::new()
+                    } else {
+                        offsets(shape, &strides, batch_axes)
+                    },
                 };
             }
         }
@@ -146,7 +152,11 @@ impl OperandPlan {
             )),
             row_stride,
             col_stride,
-            batch_offsets: (0..batch).map(|b| b * rows * cols).collect(),
+            batch_offsets: if empty {
+                Vec::new()
+            } else {
+                (0..batch).map(|b| b * rows * cols).collect()
+            },
         }
     }
 }
@@ -176,6 +186,7 @@ fn operand_plans(
     transposed_out: bool,
     own: bool,
 ) -> (OperandPlan, OperandPlan) {
+    let empty = m.saturating_mul(n) == 0 || k == 0;
     let float = !matches!(dtype, DType::I64 | DType::I32);
     let (lhs_unit, rhs_unit) = if !float || own {
         (Unit::Any, Unit::Any)
@@ -187,8 +198,8 @@ fn operand_plans(
         (Unit::Any, if pack { Unit::Rows } else { Unit::Any })
     };
     (
-        OperandPlan::new(lhs, lhs_unit),
-        OperandPlan::new(rhs, rhs_unit),
+        OperandPlan::new(lhs, lhs_unit, empty),
+        OperandPlan::new(rhs, rhs_unit, empty),
     )
 }
 
@@ -221,7 +232,15 @@ pub(crate) struct DotPlan {
 }
 
 impl DotPlan {
-    pub(crate) fn new(d: &DotDims, l: &TensorType, r: &TensorType, out: &TensorType) -> DotPlan {
+    /// The plan, or an error when its per-batch offset tables would not fit in memory.
+    /// An empty product (no result element or no contraction step) plans no tables: `dot`
+    /// returns or zero-fills before reading them.
+    pub(crate) fn new(
+        d: &DotDims,
+        l: &TensorType,
+        r: &TensorType,
+        out: &TensorType,
+    ) -> Result<DotPlan> {
         let free = |rank: usize, batch: &[usize], contract: &[usize]| -> Vec<usize> {
             (0..rank)
                 .filter(|a| !batch.contains(a) && !contract.contains(a))
@@ -248,11 +267,16 @@ impl DotPlan {
         };
         let lane = lane_plan(&lhs_axes, &rhs_axes, l.dtype, batch, [m, n, k]);
         let own = lane.is_none() && gemm512::takes(l.dtype, m, n, k);
+        let empty = batch.saturating_mul(m).saturating_mul(n) == 0 || k == 0;
+        if !empty {
+            let need = batch.saturating_mul(2 * std::mem::size_of::<usize>());
+            crate::sysmem::check_plan_fits("dot_general", "its operands' batch offsets", need)?;
+        }
         let (lhs, rhs) = operand_plans(&lhs_axes, &rhs_axes, l.dtype, [m, n, k], false, own);
         let unbatch = (lane.is_none() && batch > 1 && out.numel() > 0).then(|| {
             StridedCopy::new(&[m, n, batch], 0, &[1, m, m * n], 0, &[batch, batch * m, 1])
         });
-        DotPlan {
+        Ok(DotPlan {
             dtype: l.dtype,
             batch,
             m,
@@ -268,7 +292,7 @@ impl DotPlan {
             rhs_free: rfree.len(),
             lane,
             own,
-        }
+        })
     }
 
     /// Whether the product's transpose can be written directly: one unbatched product
@@ -340,6 +364,11 @@ impl DotPlan {
     }
 }
 
+/// Longest matrix side (rows, columns or contraction steps) of a product on batch lanes:
+/// the lane kernel is for small matrices, and its plan holds an offset per row, column
+/// and step (a skinny product passes `lanes_pay` with any length of its long side).
+const LANE_MAX_SIDE: usize = 1 << 16;
+
 /// The lane plan of a product whose batch axes run with stride 1 in both operands (the
 /// result always has them first), when `lane_dot` takes it.
 fn lane_plan(
@@ -354,6 +383,11 @@ fn lane_plan(
         DType::F64 => 8,
         _ => return None,
     };
+    let [m, n, k] = mnk;
+    // Checked before the offset tables are built: they are as long as the matrices' sides.
+    if k == 0 || m.max(n).max(k) > LANE_MAX_SIDE || !lane_dot::lanes_pay(m, n, k) {
+        return None;
+    }
     let ls = col_major_strides(&lhs.shape);
     let rs = col_major_strides(&rhs.shape);
     if group_stride(&lhs.shape, &ls, &lhs.batch) != Some(1)
