@@ -102,6 +102,16 @@ const PROGRAMS: &[&str] = &[
     "func @f(%a: f64[8,4294967296,1], %b: f64[8,1,1]) -> (f64[8,4294967296,1]) {\n  %c = dot_general {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} %a, %b\n  return %c\n}\n",
     // An empty product with 2^32 batches: nothing to compute, no table per batch.
     "func @f(%a: f64[4294967296,0,2], %b: f64[4294967296,2,3]) -> (f64[4294967296,0,3]) {\n  %c = dot_general {lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]} %a, %b\n  return %c\n}\n",
+    // Empty tensors with one huge axis through every structural and scan op: no plan may
+    // build a table per element of the huge axis.
+    "func @f(%a: f64[0,4611686018427387904]) -> (f64[4611686018427387904,0]) {\n  %b = transpose {perm = [1, 0]} %a : f64[4611686018427387904,0]\n  return %b\n}\n",
+    "func @f(%a: f64[0,4611686018427387904]) -> (f64[0]) {\n  %b = reduce_sum {axes = [1]} %a : f64[0]\n  return %b\n}\n",
+    "func @f(%a: f64[4611686018427387904,0]) -> (f64[0]) {\n  %b = reduce_max {axes = [0]} %a : f64[0]\n  return %b\n}\n",
+    "func @f(%a: f64[4611686018427387904,0]) -> (f64[4611686018427387904,0]) {\n  %b = cumsum {axis = 0, reverse = true} %a : f64[4611686018427387904,0]\n  return %b\n}\n",
+    "func @f(%a: f64[0,4611686018427387904]) -> (i64[0,4611686018427387904]) {\n  %b = argsort {axis = 1, descending = false} %a : i64[0,4611686018427387904]\n  return %b\n}\n",
+    "func @f(%a: f64[0]) -> (f64[0,4611686018427387904]) {\n  %b = broadcast_in_dim {shape = [0, 4611686018427387904], dims = [0]} %a : f64[0,4611686018427387904]\n  return %b\n}\n",
+    "func @f(%a: f64[0,4294967296], %b: f64[4294967296,3]) -> (f64[0,3]) {\n  %c = dot_general {lhs_contract = [1], rhs_contract = [0]} %a, %b\n  return %c\n}\n",
+    "func @f(%a: f64[3,0], %b: f64[0,4294967296]) -> (f64[3,4294967296]) {\n  %c = dot_general {lhs_contract = [1], rhs_contract = [0]} %a, %b\n  return %c\n}\n",
 ];
 
 const fn concat_overflow() -> &'static str {
