@@ -41,7 +41,9 @@ pub(crate) trait Real: PackElem {
     const KC: usize;
     /// Rows of A per packed block (`MC × KC`, about 512 KiB: half of L2).
     const MC: usize;
-    /// Columns of B per packed block.
+    /// Columns of B per packed block (`KC × NC`, 2 MiB: each thread keeps its packs
+    /// between products, so this bounds the memory a thread holds; a wider B costs one
+    /// more pack of A per block, `1 / NC` of the multiply-adds).
     const NC: usize;
 
     /// Copies `n` elements from `src` to `dst`, in whole vectors and a masked tail.
@@ -310,8 +312,8 @@ macro_rules! real_impl {
         }
     };
 }
-real_impl!(f32, micro_f32, copy_run_f32, pack_lines_f32, 512, 256, 3072);
-real_impl!(f64, micro_f64, copy_run_f64, pack_lines_f64, 256, 256, 3072);
+real_impl!(f32, micro_f32, copy_run_f32, pack_lines_f32, 512, 256, 1024);
+real_impl!(f64, micro_f64, copy_run_f64, pack_lines_f64, 256, 256, 1024);
 
 /// A strided read-only matrix: element `(i, j)` at `ptr + i·rs + j·cs`.
 #[derive(Clone, Copy)]
@@ -527,8 +529,14 @@ mod tests {
         if !Isa::Avx512.is_available() {
             return;
         }
-        // Edges in every direction, several k blocks, several row blocks.
-        for &(m, n, k) in &[(16, 16, 16), (37, 29, 300), (300, 13, 17), (17, 40, 600)] {
+        // Edges in every direction, several k, row and column blocks.
+        for &(m, n, k) in &[
+            (16, 16, 16),
+            (37, 29, 300),
+            (300, 13, 17),
+            (17, 40, 600),
+            (20, 1100, 30),
+        ] {
             let a = values(m * k, 7);
             let b = values(k * n, 13);
             let want = chain(m, n, k, &a, &b);
