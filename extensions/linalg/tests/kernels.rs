@@ -309,23 +309,35 @@ fn eigh_diagonalizes_the_hermitian_matrix_of_the_lower_triangle() {
         assert_close(&wov, &wv, t, "eigvalsh = W");
         for b in 0..NB {
             let (wb, vb, ab) = (block(&wv, n, b), block(&vv, 9, b), block(&a, 9, b));
-            assert!(wb[0].re <= wb[1].re && wb[1].re <= wb[2].re, "ascending");
-            let av = matmul(&ab, &vb, n, n, n);
-            let mut vw = vb.clone();
-            for j in 0..n {
-                for i in 0..n {
-                    vw[i + j * n] *= wb[j];
-                }
-            }
-            assert_close(&av, &vw, t, &format!("{dt} A V = V W"));
-            assert_close(
-                &matmul(&adjoint(&vb, n, n), &vb, n, n, n),
-                &eye(n),
-                t,
-                "VᴴV",
-            );
+            check_eigh(&ab, &wb, &vb, n, t, &format!("{dt}"));
         }
     }
+}
+
+/// `w` ascending, `A V = V diag(w)` and `VᴴV = I` (order `n`, within `t`).
+fn check_eigh(a: &[C], w: &[C], v: &[C], n: usize, t: f64, what: &str) {
+    assert!(
+        w.windows(2).all(|p| p[0].re <= p[1].re),
+        "{what}: ascending"
+    );
+    let mut vw = v.to_vec();
+    for j in 0..n {
+        for i in 0..n {
+            vw[i + j * n] *= w[j];
+        }
+    }
+    assert_close(
+        &matmul(a, v, n, n, n),
+        &vw,
+        t,
+        &format!("{what}: A V = V W"),
+    );
+    assert_close(
+        &matmul(&adjoint(v, n, n), v, n, n, n),
+        &eye(n),
+        t,
+        &format!("{what}: VᴴV"),
+    );
 }
 
 #[test]
@@ -350,22 +362,7 @@ fn eigh_of_larger_orders_divides_and_conquers_correctly() {
             let (w, v) = traced(dt, &[n, n], &a).eigh().unwrap();
             let out = run(&[&w, &v]);
             let (wv, vv) = (values(&out[0]), values(&out[1]));
-            let t = tol(dt) * 20.0;
-            assert!(wv.windows(2).all(|p| p[0].re <= p[1].re), "{dt}: ascending");
-            let av = matmul(&a, &vv, n, n, n);
-            let mut vw = vv.clone();
-            for j in 0..n {
-                for i in 0..n {
-                    vw[i + j * n] *= wv[j];
-                }
-            }
-            assert_close(&av, &vw, t, &format!("{dt} n={n}: A V = V W"));
-            assert_close(
-                &matmul(&adjoint(&vv, n, n), &vv, n, n, n),
-                &eye(n),
-                t,
-                &format!("{dt} n={n}: VᴴV"),
-            );
+            check_eigh(&a, &wv, &vv, n, tol(dt) * 20.0, &format!("{dt} n={n}"));
         }
     }
 }
