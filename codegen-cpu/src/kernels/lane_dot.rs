@@ -493,11 +493,12 @@ macro_rules! isa_fn {
 isa_fn!(part_f32, f32);
 isa_fn!(part_f64, f64);
 
-/// The parts `threads` threads compute: the result's rows or columns (the longer side)
-/// in `MR`/`NR`-aligned ranges when that side has enough of them, else the batch blocks.
-/// Cutting rows or columns keeps every thread's stores in separate cache lines (the
-/// result need not be 64-byte aligned, and a cut through the batch would make the
-/// threads share a line at every row and column).
+/// The parts `threads` threads compute: the result's rows or columns in `MR`/`NR`-aligned
+/// ranges when that side has enough of them (of the two, the one whose largest part is
+/// the smaller share; the longer side on a tie), else the batch blocks. Cutting rows or
+/// columns keeps every thread's stores in separate cache lines (the result need not be
+/// 64-byte aligned, and a cut through the batch would make the threads share a line at
+/// every row and column).
 fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
     let whole = Part {
         blocks: 0..blocks,
@@ -516,7 +517,24 @@ fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
     if threads <= 1 {
         return vec![whole];
     }
-    if p.m >= p.n && p.m >= 2 * threads * MR {
+    // The largest part's share of the register-tile panels of a side cut for the
+    // threads (a part's last panel costs a whole one even when cut short), when that
+    // side can be cut.
+    let share = |len: usize, align: usize| -> Option<f64> {
+        (len >= 2 * threads * align).then(|| {
+            let panels: Vec<usize> = cut(len, align)
+                .iter()
+                .map(|r| r.len().div_ceil(align))
+                .collect();
+            let most = panels.iter().copied().max().unwrap_or(1);
+            most as f64 / panels.iter().sum::<usize>().max(1) as f64
+        })
+    };
+    let rows_first = match (share(p.m, MR), share(p.n, NR)) {
+        (Some(r), Some(c)) => r < c || (r == c && p.m >= p.n),
+        (r, _) => r.is_some(),
+    };
+    if rows_first {
         cut(p.m, MR)
             .into_iter()
             .map(|rows| Part {
@@ -524,7 +542,7 @@ fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
                 ..whole.clone()
             })
             .collect()
-    } else if p.n >= 2 * threads * NR {
+    } else if share(p.n, NR).is_some() {
         cut(p.n, NR)
             .into_iter()
             .map(|cols| Part {
@@ -629,5 +647,18 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s == 1), "{batch} {m} {n} {threads}");
         }
+    }
+
+    #[test]
+    fn parts_take_the_more_even_cut() {
+        // 64 rows cut for 2 threads at multiples of 6 give 6 and 5 register panels; 64
+        // columns at multiples of 4 give 8 and 8: the columns are cut.
+        let p = plan(32, 64, 64);
+        let w = parts(&p, 4, 2);
+        assert_eq!(w.len(), 2);
+        assert!(w.iter().all(|w| w.rows == (0..64) && w.cols.len() == 32));
+        // 72 rows give 6 and 6 panels, 64 columns 8 and 8: a tie goes to the longer side.
+        let w = parts(&plan(32, 72, 64), 4, 2);
+        assert!(w.iter().all(|w| w.cols == (0..64) && w.rows.len() == 36));
     }
 }
