@@ -65,11 +65,8 @@ pub(crate) fn check_fits(
     available: impl FnOnce() -> Option<u128>,
     largest: impl FnOnce() -> String,
 ) -> Result<()> {
-    if need < CHECK_FROM_BYTES {
-        return Ok(());
-    }
-    match available() {
-        Some(a) if need as u128 > a => Err(RuntimeError::Kernel {
+    match short_of(need, available) {
+        Some(a) => Err(RuntimeError::Kernel {
             op: format!("program `{name}`"),
             message: format!(
                 "its memory plan needs {need} bytes more at its peak (intermediates and \
@@ -80,26 +77,32 @@ pub(crate) fn check_fits(
                 largest()
             ),
         }),
-        _ => Ok(()),
+        None => Ok(()),
     }
+}
+
+/// The bytes available, when `need` (asked only from [`CHECK_FROM_BYTES`] on) exceeds
+/// them.
+fn short_of(need: usize, available: impl FnOnce() -> Option<u128>) -> Option<u128> {
+    if need < CHECK_FROM_BYTES {
+        return None;
+    }
+    available().filter(|&a| need as u128 > a)
 }
 
 /// Err when a kernel plan of `op` needs `need` bytes for its own tables (`what`) and the
 /// machine has less than that available: planning happens before the executor's check
 /// of the program's peak, and a table sized by a huge axis must not abort the process.
 pub(crate) fn check_plan_fits(op: &str, what: &str, need: usize) -> Result<()> {
-    if need < CHECK_FROM_BYTES {
-        return Ok(());
-    }
-    match available_bytes() {
-        Some(a) if need as u128 > a => Err(RuntimeError::Kernel {
+    match short_of(need, available_bytes) {
+        Some(a) => Err(RuntimeError::Kernel {
             op: op.to_string(),
             message: format!(
                 "planning it needs {need} bytes for {what}, more than the {a} bytes the \
                  machine has available (MemAvailable + SwapFree, within any cgroup limit)"
             ),
         }),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 

@@ -467,11 +467,7 @@ impl Gemm for f32 {
         gemm512::gemm(dst, a, c)
     }
 }
-impl Gemm for f64 {
-    fn own(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, c: MatRef<'_, f64>) -> bool {
-        gemm512::gemm(dst, a, c)
-    }
-}
+impl Gemm for f64 {}
 impl Gemm for Complex32 {}
 impl Gemm for Complex64 {}
 

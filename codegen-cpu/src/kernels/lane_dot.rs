@@ -195,7 +195,13 @@ macro_rules! lane_impl {
                 rs: usize,
                 cs: usize,
             ) {
-                forward_x86!($micro(kc, pa, pb, out, rs, cs));
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: forwarded contract.
+                unsafe {
+                    $micro(kc, pa, pb, out, rs, cs)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (kc, pa, pb, out, rs, cs);
             }
         }
     };
@@ -530,7 +536,8 @@ fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
             most as f64 / panels.iter().sum::<usize>().max(1) as f64
         })
     };
-    let rows_first = match (share(p.m, MR), share(p.n, NR)) {
+    let (rows, cols) = (share(p.m, MR), share(p.n, NR));
+    let rows_first = match (rows, cols) {
         (Some(r), Some(c)) => r < c || (r == c && p.m >= p.n),
         (r, _) => r.is_some(),
     };
@@ -542,7 +549,7 @@ fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
                 ..whole.clone()
             })
             .collect()
-    } else if share(p.n, NR).is_some() {
+    } else if cols.is_some() {
         cut(p.n, NR)
             .into_iter()
             .map(|cols| Part {

@@ -4,20 +4,6 @@
 //! `buffer`, `error`, `strided`, `schedule`, `math` and `vmath` (and `fused` imports
 //! `tile`); the program, the planner and the executor import them, never the reverse.
 
-/// Calls an x86-64 kernel with the caller's arguments under the caller's safety contract
-/// (elsewhere the arguments are dropped: those kernels are never selected there).
-macro_rules! forward_x86 {
-    ($f:ident($($a:ident),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the caller's contract is the kernel's.
-        unsafe {
-            $f($($a),*)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = ($($a),*);
-    };
-}
-
 pub(crate) mod dot;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
