@@ -78,6 +78,9 @@ pub(crate) enum TileOpKind {
     Copy,
     /// Fold the operand into reduction `reductions[i]`.
     Reduce(usize),
+    /// A complex `mul` reading each operand through a [`Fold`]: the `conj` or real-to-
+    /// complex `convert` that produced it, folded in (no tile pass of its own).
+    MulFolded([Fold; 2]),
     /// Two unary ops of one operand computed in one pass (see [`Twin`]): the op's `dst`
     /// gets the first of them in program order (`a_first` says whether that is the
     /// twin's first op), `other` the second (IR value `other_value`).
@@ -87,6 +90,19 @@ pub(crate) enum TileOpKind {
         other_value: usize,
         a_first: bool,
     },
+}
+
+/// How a [`TileOpKind::MulFolded`] reads one operand. The kernel builds the folded
+/// value in registers with the ops the folded op would have run (a sign flip, a zero
+/// imaginary part), so the product has the unfused bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// The operand as stored.
+    Plain,
+    /// The operand's conjugate.
+    Conj,
+    /// A real operand `x` read as the complex `(x, +0)`.
+    Real,
 }
 
 /// Pairs of unary ops of one operand that share their work.
@@ -323,7 +339,16 @@ impl fmt::Display for KernelSchedule {
             )?;
         }
         for op in &self.ops {
-            let args: Vec<String> = op.srcs.iter().map(src_name).collect();
+            let mut args: Vec<String> = op.srcs.iter().map(src_name).collect();
+            if let TileOpKind::MulFolded(folds) = &op.kind {
+                for (a, fd) in args.iter_mut().zip(folds) {
+                    match fd {
+                        Fold::Plain => {}
+                        Fold::Conj => *a = format!("conj({a})"),
+                        Fold::Real => *a = format!("real-as-complex({a})"),
+                    }
+                }
+            }
             let dst = match op.dst {
                 Some(Dst::Slot(s)) => format!("t{s}"),
                 Some(Dst::Output(o)) => format!("out{o}"),
@@ -354,6 +379,7 @@ impl fmt::Display for KernelSchedule {
                     let name = match kind {
                         TileOpKind::Unary(u) => u.name().to_string(),
                         TileOpKind::Binary(b) => b.name().to_string(),
+                        TileOpKind::MulFolded(_) => "mul".into(),
                         TileOpKind::Compare(c) => format!("compare {}", c.name()),
                         TileOpKind::Select => "select".into(),
                         TileOpKind::Convert(d) => format!("convert {d}"),
@@ -430,6 +456,44 @@ pub(crate) fn build(
     for (j, &k) in members.iter().enumerate() {
         for a in &f.insts()[k].args {
             last_use.insert(a.index(), j);
+        }
+    }
+    // A `conj` or real-to-complex `convert` read only by one complex `mul` of the group
+    // (and not stored) is folded into that mul: folded[value] = (fold, its operand). The
+    // operand then lives until the mul.
+    let mut reads: HashMap<usize, usize> = HashMap::new();
+    for &k in &members {
+        for a in &f.insts()[k].args {
+            *reads.entry(a.index()).or_default() += 1;
+        }
+    }
+    let mut folded: HashMap<usize, (Fold, usize)> = HashMap::new();
+    for (j, &k) in members.iter().enumerate() {
+        let inst = &f.insts()[k];
+        let d = ty(inst.results[0].index()).dtype;
+        if !matches!(inst.op, Op::Binary(BinaryOp::Mul)) || !d.is_complex() {
+            continue;
+        }
+        for a in &inst.args {
+            let a = a.index();
+            let Some(&p) = is_member_value.get(&a) else {
+                continue;
+            };
+            if stored(a) || reads.get(&a) != Some(&1) {
+                continue;
+            }
+            let prod = &f.insts()[members[p]];
+            let Some(x) = prod.args.first().map(|x| x.index()) else {
+                continue;
+            };
+            let fold = match prod.op {
+                Op::Unary(UnaryOp::Conj) if ty(x).dtype == d => Fold::Conj,
+                Op::Convert { to } if to == d && ty(x).dtype == d.real() => Fold::Real,
+                _ => continue,
+            };
+            folded.insert(a, (fold, x));
+            let e = last_use.entry(x).or_insert(j);
+            *e = (*e).max(j);
         }
     }
     for &k in members.iter().rev() {
@@ -582,10 +646,22 @@ pub(crate) fn build(
         let inst = &f.insts()[k];
         let r = inst.results[0].index();
         let rty = ty(r);
-        let srcs: Vec<Src> = inst.args.iter().map(|a| loc[&a.index()]).collect();
+        // The values read, a folded operand replaced by its own operand.
+        let read: Vec<(Fold, usize)> = inst
+            .args
+            .iter()
+            .map(|a| {
+                let a = a.index();
+                folded.get(&a).copied().unwrap_or((Fold::Plain, a))
+            })
+            .collect();
+        let srcs: Vec<Src> = read.iter().map(|(_, a)| loc[a]).collect();
         let kind = match &inst.op {
-            // Computed with its partner, earlier.
-            _ if paired_later[j] => None,
+            // Computed with its partner, earlier; or folded into its reader.
+            _ if paired_later[j] || folded.contains_key(&r) => None,
+            Op::Binary(BinaryOp::Mul) if read.iter().any(|(fd, _)| *fd != Fold::Plain) => {
+                Some(TileOpKind::MulFolded([read[0].0, read[1].0]))
+            }
             Op::Unary(_) if partner[j].is_some() => {
                 let (j2, twin, a_first) = partner[j].unwrap_or((j, Twin::SinCos, true));
                 let r2 = f.insts()[members[j2]].results[0].index();
@@ -679,8 +755,7 @@ pub(crate) fn build(
             _ => {}
         }
         // Free slots whose values are dead after this op.
-        for a in &inst.args {
-            let a = a.index();
+        for &(_, a) in &read {
             if last_use.get(&a) == Some(&j) {
                 if let Some(Src::Slot(x)) = loc.get(&a) {
                     let still_used = loc.iter().any(|(v, l)| {
@@ -707,7 +782,10 @@ pub(crate) fn build(
         let Some(j) = s.ops.iter().position(|op| op.dst == Some(Dst::Output(o))) else {
             continue;
         };
-        if !matches!(s.ops[j].kind, TileOpKind::Unary(_) | TileOpKind::Binary(_)) {
+        if !matches!(
+            s.ops[j].kind,
+            TileOpKind::Unary(_) | TileOpKind::Binary(_) | TileOpKind::MulFolded(_)
+        ) {
             continue;
         }
         for (i, (_, ity)) in s.inputs.iter().enumerate() {

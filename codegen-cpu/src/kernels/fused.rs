@@ -81,6 +81,7 @@ struct Block<'a> {
     out_base: Vec<usize>,
 }
 
+#[inline(always)]
 fn resolve<'a>(
     src: &Src,
     slots: &'a [Data],
@@ -267,7 +268,7 @@ fn run_block(
                     res?;
                 }
                 (kind, _)
-                    if !matches!(kind, TileOpKind::Binary(_))
+                    if !matches!(kind, TileOpKind::Binary(_) | TileOpKind::MulFolded(_))
                         && op.srcs.iter().any(|x| matches!(x, Src::Scalar { .. })) =>
                 {
                     return Err("a broadcast scalar read by a non-binary op".into());

@@ -6,7 +6,7 @@
 //! (an in-place update).
 
 use crate::math;
-use crate::schedule::{TileOpKind, Twin};
+use crate::schedule::{Fold, TileOpKind, Twin};
 use crate::vmath::TableLoop;
 use num_complex::{Complex, Complex32, Complex64};
 use std::ops::Range;
@@ -438,8 +438,8 @@ impl<T: Copy> ElemMap2<T> for TableMap2<'_, T> {
 }
 
 /// `d = a · b` over c64 tiles (`None` is the destination itself). Operands of the tile's
-/// length go through an AVX kernel when the CPU has AVX (same bits as `Complex64 * `:
-/// two products and one subtraction / addition per part, no FMA).
+/// length go through the vector kernels of [`mul_folded`] when the CPU has AVX (same
+/// bits as `Complex64 * Complex64`).
 #[inline(always)]
 fn mul_c64(a: Option<&[Complex64]>, b: Option<&[Complex64]>, d: &mut [Complex64]) {
     #[cfg(target_arch = "x86_64")]
@@ -453,39 +453,293 @@ fn mul_c64(a: Option<&[Complex64]>, b: Option<&[Complex64]>, d: &mut [Complex64]
             // SAFETY: AVX is available (checked above); `ap` and `bp` point at `n`
             // readable complex numbers (the operands, or `d` itself), `dp` at `n`
             // writable ones, and element `i` is read before it is written.
-            unsafe { mul_c64_avx(ap, bp, dp, n) };
+            unsafe { cmul::mul([Fold::Plain; 2], ap, bp, dp, n) };
             return;
         }
     }
     map2_same(a, b, d, |p: Complex64, q: Complex64| p * q)
 }
 
-/// `d[i] = a[i] · b[i]` for `n` complex numbers stored as (re, im) pairs of f64: two
-/// numbers per 256-bit vector, `addsub(a · re(b), swap(a) · im(b))`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn mul_c64_avx(a: *const f64, b: *const f64, d: *mut f64, n: usize) {
-    use std::arch::x86_64::*;
-    let mut i = 0;
-    while i + 2 <= n {
-        // SAFETY (whole block): indices below 2n, see `mul_c64`.
-        unsafe {
-            let x = _mm256_loadu_pd(a.add(2 * i));
-            let y = _mm256_loadu_pd(b.add(2 * i));
-            let p = _mm256_mul_pd(x, _mm256_movedup_pd(y));
-            let q = _mm256_mul_pd(_mm256_permute_pd(x, 0b0101), _mm256_permute_pd(y, 0b1111));
-            _mm256_storeu_pd(d.add(2 * i), _mm256_addsub_pd(p, q));
+/// One operand of [`mul_folded`]: complex, real (a [`Fold::Real`] operand), or the
+/// destination itself (`None` in the op's operand list).
+#[derive(Clone, Copy)]
+enum Factor<'a, T> {
+    Complex(&'a [Complex<T>]),
+    Real(&'a [T]),
+    Dst,
+}
+
+/// The slices a [`Factor`] of one precision takes: its complex and real dtypes.
+trait FactorOf: Sized {
+    fn factor(x: Slice<'_>) -> Option<Factor<'_, Self>>;
+}
+
+macro_rules! factor_of {
+    ($($T:ty: $C:ident $R:ident),*) => {$(
+        impl FactorOf for $T {
+            fn factor(x: Slice<'_>) -> Option<Factor<'_, $T>> {
+                match x {
+                    Slice::$C(v) => Some(Factor::Complex(v)),
+                    Slice::$R(v) => Some(Factor::Real(v)),
+                    _ => None,
+                }
+            }
         }
-        i += 2;
+    )*};
+}
+factor_of!(f64: C64 F64, f32: C32 F32);
+
+impl<'a, T: FactorOf> Factor<'a, T> {
+    /// The operand read through `fold`, or why it does not fit.
+    fn new(x: Option<Slice<'a>>, fold: Fold) -> std::result::Result<Self, String> {
+        let f = match x {
+            None => Factor::Dst,
+            Some(x) => T::factor(x).ok_or_else(|| mismatch("mul"))?,
+        };
+        match (fold, &f) {
+            (Fold::Real, Factor::Real(_))
+            | (Fold::Plain | Fold::Conj, Factor::Complex(_) | Factor::Dst) => Ok(f),
+            _ => Err(mismatch("mul")),
+        }
     }
-    if i < n {
-        // SAFETY: as above, for the last element.
+}
+
+impl<T> Factor<'_, T> {
+    /// Elements, or `None` for the destination.
+    fn len(&self) -> Option<usize> {
+        match self {
+            Factor::Complex(x) => Some(x.len()),
+            Factor::Real(x) => Some(x.len()),
+            Factor::Dst => None,
+        }
+    }
+}
+
+/// `d = fa(a) · fb(b)` over complex tiles, each operand read through its [`Fold`]: as
+/// stored, conjugated (the imaginary part negated), or a real operand as `(x, +0)`. The
+/// complex product is the same expression as `Complex * Complex`, so the result has
+/// the bits of the unfused `conj` / `convert` and `mul`. Operands of one element are
+/// broadcast, as for binary ops.
+fn mul_folded(
+    folds: [Fold; 2],
+    a: Option<Slice<'_>>,
+    b: Option<Slice<'_>>,
+    dst: SliceMut<'_>,
+) -> KResult {
+    match dst {
+        SliceMut::C64(d) => {
+            let (fa, fb) = (Factor::<f64>::new(a, folds[0])?, Factor::new(b, folds[1])?);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let n = d.len();
+                let full = |f: &Factor<'_, f64>| f.len().is_none_or(|l| l == n);
+                if full(&fa) && full(&fb) && std::arch::is_x86_feature_detected!("avx") {
+                    let dp = d.as_mut_ptr() as *mut f64;
+                    let ptr = |f: &Factor<'_, f64>| match f {
+                        Factor::Complex(x) => x.as_ptr() as *const f64,
+                        Factor::Real(x) => x.as_ptr(),
+                        Factor::Dst => dp as *const f64,
+                    };
+                    let (ap, bp) = (ptr(&fa), ptr(&fb));
+                    // SAFETY: AVX is available (checked above); `ap` and `bp` point at `n`
+                    // readable operands (complex numbers, or reals for a `Real` fold, as
+                    // `Factor::new` checked), `dp` at `n` writable complex numbers, and
+                    // element `i` is read before it is written.
+                    unsafe { cmul::mul(folds, ap, bp, dp, n) };
+                    return Ok(());
+                }
+            }
+            mul_folded_scalar(folds, fa, fb, d);
+            Ok(())
+        }
+        SliceMut::C32(d) => {
+            let (fa, fb) = (Factor::<f32>::new(a, folds[0])?, Factor::new(b, folds[1])?);
+            mul_folded_scalar(folds, fa, fb, d);
+            Ok(())
+        }
+        _ => Err(mismatch("mul")),
+    }
+}
+
+/// [`mul_folded`] element by element (a length-1 operand broadcast).
+fn mul_folded_scalar<T>(folds: [Fold; 2], a: Factor<'_, T>, b: Factor<'_, T>, d: &mut [Complex<T>])
+where
+    T: Copy + Default + std::ops::Neg<Output = T>,
+    Complex<T>: std::ops::Mul<Output = Complex<T>>,
+{
+    let n = d.len();
+    // Index step: 0 for a broadcast element.
+    let step = |f: &Factor<'_, T>| usize::from(f.len().is_none_or(|l| l != 1 || n == 1));
+    let (sa, sb) = (step(&a), step(&b));
+    let at = |f: &Factor<'_, T>, fold: Fold, i: usize, own: Complex<T>| -> Complex<T> {
+        let z = match f {
+            Factor::Complex(x) => x[i],
+            Factor::Real(x) => Complex::new(x[i], T::default()),
+            Factor::Dst => own,
+        };
+        match fold {
+            Fold::Conj => Complex::new(z.re, -z.im),
+            Fold::Plain | Fold::Real => z,
+        }
+    };
+    for i in 0..n {
+        let own = d[i];
+        d[i] = at(&a, folds[0], i * sa, own) * at(&b, folds[1], i * sb, own);
+    }
+}
+
+/// The x86-64 kernels of c64 products, `d[i] = fa(a[i]) · fb(b[i])` over `n` full-length
+/// operands (see [`mul_folded`]): four products per 512-bit vector on AVX-512, two per
+/// 256-bit vector on AVX. Both compute each part as `Complex * Complex` does (two
+/// products, then one subtraction or addition; no FMA), so they give its bits.
+#[cfg(target_arch = "x86_64")]
+mod cmul {
+    use super::Fold;
+    use num_complex::Complex64;
+    use std::arch::x86_64::*;
+
+    const PLAIN: u8 = 0;
+    const CONJ: u8 = 1;
+    const REAL: u8 = 2;
+
+    /// Runs the kernel for `folds`, the widest the CPU has.
+    ///
+    /// # Safety
+    /// The CPU has AVX; `a` and `b` point at `n` readable operands (complex numbers, or
+    /// reals for a `Real` fold), `d` at `n` writable complex numbers; element `i` of an
+    /// operand that aliases `d` is read before `d[i]` is written.
+    pub(super) unsafe fn mul(
+        folds: [Fold; 2],
+        a: *const f64,
+        b: *const f64,
+        d: *mut f64,
+        n: usize,
+    ) {
+        let wide = std::arch::is_x86_feature_detected!("avx512f");
+        macro_rules! go {
+            ($($fa:ident $fb:ident => $ca:ident $cb:ident),* $(,)?) => {
+                match folds {
+                    $([Fold::$fa, Fold::$fb] => {
+                        // SAFETY: the caller's contract; AVX-512F checked for the wide one.
+                        unsafe {
+                            let done = if wide { mul512::<$ca, $cb>(a, b, d, n) } else { 0 };
+                            mul256::<$ca, $cb>(a, b, d, done, n)
+                        }
+                    })*
+                }
+            };
+        }
+        go!(
+            Plain Plain => PLAIN PLAIN, Plain Conj => PLAIN CONJ, Plain Real => PLAIN REAL,
+            Conj Plain => CONJ PLAIN, Conj Conj => CONJ CONJ, Conj Real => CONJ REAL,
+            Real Plain => REAL PLAIN, Real Conj => REAL CONJ, Real Real => REAL REAL,
+        )
+    }
+
+    /// Elements `i .. i + 4` of `p`, folded by `F`.
+    #[inline(always)]
+    unsafe fn four<const F: u8>(p: *const f64, i: usize) -> __m512d {
+        // SAFETY (whole block): the caller reads elements `i .. i + 4` of `p`; AVX-512F.
         unsafe {
-            let x = Complex64::new(*a.add(2 * i), *a.add(2 * i + 1));
-            let y = Complex64::new(*b.add(2 * i), *b.add(2 * i + 1));
-            let z = x * y;
-            *d.add(2 * i) = z.re;
-            *d.add(2 * i + 1) = z.im;
+            match F {
+                // Four reals into the even (real) lanes, +0 in the odd ones.
+                REAL => _mm512_maskz_expandloadu_pd(0x55, p.add(i)),
+                CONJ => {
+                    let sign = _mm512_set_epi64(i64::MIN, 0, i64::MIN, 0, i64::MIN, 0, i64::MIN, 0);
+                    let x = _mm512_castpd_si512(_mm512_loadu_pd(p.add(2 * i)));
+                    _mm512_castsi512_pd(_mm512_xor_epi64(x, sign))
+                }
+                _ => _mm512_loadu_pd(p.add(2 * i)),
+            }
+        }
+    }
+
+    /// Whole groups of four products from element 0; returns how many it wrote.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn mul512<const FA: u8, const FB: u8>(
+        a: *const f64,
+        b: *const f64,
+        d: *mut f64,
+        n: usize,
+    ) -> usize {
+        let mut i = 0;
+        while i + 4 <= n {
+            // SAFETY (whole block): indices below n, see `mul`.
+            unsafe {
+                let x = four::<FA>(a, i);
+                let y = four::<FB>(b, i);
+                let p = _mm512_mul_pd(x, _mm512_movedup_pd(y));
+                let q = _mm512_mul_pd(_mm512_permute_pd(x, 0x55), _mm512_permute_pd(y, 0xff));
+                // Real lanes p - q, imaginary lanes p + q.
+                let r = _mm512_mask_sub_pd(_mm512_add_pd(p, q), 0x55, p, q);
+                _mm512_storeu_pd(d.add(2 * i), r);
+            }
+            i += 4;
+        }
+        i
+    }
+
+    /// Elements `i .. i + 2` of `p`, folded by `F`.
+    #[inline(always)]
+    unsafe fn two<const F: u8>(p: *const f64, i: usize) -> __m256d {
+        // SAFETY (whole block): the caller reads elements `i .. i + 2` of `p`; AVX.
+        unsafe {
+            match F {
+                REAL => {
+                    let r = _mm_loadu_pd(p.add(i));
+                    let z = _mm_setzero_pd();
+                    _mm256_set_m128d(_mm_unpackhi_pd(r, z), _mm_unpacklo_pd(r, z))
+                }
+                CONJ => _mm256_xor_pd(
+                    _mm256_loadu_pd(p.add(2 * i)),
+                    _mm256_set_pd(-0.0, 0.0, -0.0, 0.0),
+                ),
+                _ => _mm256_loadu_pd(p.add(2 * i)),
+            }
+        }
+    }
+
+    /// Element `i` of `p`, folded by `F`.
+    #[inline(always)]
+    unsafe fn one<const F: u8>(p: *const f64, i: usize) -> Complex64 {
+        // SAFETY (whole block): the caller reads element `i` of `p`.
+        unsafe {
+            match F {
+                REAL => Complex64::new(*p.add(i), 0.0),
+                CONJ => Complex64::new(*p.add(2 * i), -*p.add(2 * i + 1)),
+                _ => Complex64::new(*p.add(2 * i), *p.add(2 * i + 1)),
+            }
+        }
+    }
+
+    /// Products `from .. n`, two per vector, the last one alone.
+    #[target_feature(enable = "avx")]
+    unsafe fn mul256<const FA: u8, const FB: u8>(
+        a: *const f64,
+        b: *const f64,
+        d: *mut f64,
+        from: usize,
+        n: usize,
+    ) {
+        let mut i = from;
+        while i + 2 <= n {
+            // SAFETY (whole block): indices below n, see `mul`.
+            unsafe {
+                let x = two::<FA>(a, i);
+                let y = two::<FB>(b, i);
+                let p = _mm256_mul_pd(x, _mm256_movedup_pd(y));
+                let q = _mm256_mul_pd(_mm256_permute_pd(x, 0b0101), _mm256_permute_pd(y, 0b1111));
+                _mm256_storeu_pd(d.add(2 * i), _mm256_addsub_pd(p, q));
+            }
+            i += 2;
+        }
+        if i < n {
+            // SAFETY: as above, for the last element.
+            unsafe {
+                let z = one::<FA>(a, i) * one::<FB>(b, i);
+                *d.add(2 * i) = z.re;
+                *d.add(2 * i + 1) = z.im;
+            }
         }
     }
 }
@@ -847,6 +1101,12 @@ fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>
         TileOpKind::Unary(u) => unary(*u, srcs.first().copied().flatten(), dst),
         TileOpKind::Binary(b) => binary(
             *b,
+            srcs.first().copied().flatten(),
+            srcs.get(1).copied().flatten(),
+            dst,
+        ),
+        TileOpKind::MulFolded(folds) => mul_folded(
+            *folds,
             srcs.first().copied().flatten(),
             srcs.get(1).copied().flatten(),
             dst,
@@ -1264,6 +1524,99 @@ pub(crate) fn strided_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fold_pair_gives_the_bits_of_the_unfused_product_at_every_length() {
+        let special = [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1e-310,
+        ];
+        let folds = [Fold::Plain, Fold::Conj, Fold::Real];
+        for n in 0..14usize {
+            let val =
+                |k: usize| special[k % special.len()] + if k % 5 == 0 { 0.0 } else { k as f64 };
+            let za: Vec<Complex64> = (0..n)
+                .map(|i| Complex64::new(val(3 * i), val(7 * i + 1)))
+                .collect();
+            let zb: Vec<Complex64> = (0..n)
+                .map(|i| Complex64::new(val(5 * i + 2), val(i + 3)))
+                .collect();
+            let ra: Vec<f64> = (0..n).map(|i| val(11 * i + 4)).collect();
+            let rb: Vec<f64> = (0..n).map(|i| val(13 * i + 6)).collect();
+            for fa in folds {
+                for fb in folds {
+                    let pick = |fd: Fold, z: &[Complex64], r: &[f64], i: usize| match fd {
+                        Fold::Plain => z[i],
+                        Fold::Conj => z[i].conj(),
+                        Fold::Real => Complex64::new(r[i], 0.0),
+                    };
+                    let want: Vec<Complex64> = (0..n)
+                        .map(|i| pick(fa, &za, &ra, i) * pick(fb, &zb, &rb, i))
+                        .collect();
+                    let a = if fa == Fold::Real {
+                        Slice::F64(&ra)
+                    } else {
+                        Slice::C64(&za)
+                    };
+                    let b = if fb == Fold::Real {
+                        Slice::F64(&rb)
+                    } else {
+                        Slice::C64(&zb)
+                    };
+
+                    let mut got = vec![Complex64::new(9.0, 9.0); n];
+                    mul_folded([fa, fb], Some(a), Some(b), SliceMut::C64(&mut got)).unwrap();
+                    for i in 0..n {
+                        let same = |x: f64, y: f64| {
+                            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+                        };
+                        assert!(
+                            same(got[i].re, want[i].re) && same(got[i].im, want[i].im),
+                            "{fa:?} {fb:?} n {n} element {i}: {} vs {}",
+                            got[i],
+                            want[i]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn folded_mul_rejects_operands_of_the_wrong_dtype() {
+        let z = [Complex64::new(1.0, 2.0)];
+        let r = [1.0f64];
+        let mut d = [Complex64::new(0.0, 0.0)];
+        // A Real fold over a complex operand, a Conj fold over a real one.
+        let e = mul_folded(
+            [Fold::Real, Fold::Plain],
+            Some(Slice::C64(&z)),
+            Some(Slice::C64(&z)),
+            SliceMut::C64(&mut d),
+        );
+        assert!(e.is_err());
+        let e = mul_folded(
+            [Fold::Conj, Fold::Plain],
+            Some(Slice::F64(&r)),
+            Some(Slice::C64(&z)),
+            SliceMut::C64(&mut d),
+        );
+        assert!(e.is_err());
+        let mut d = [0.0f64];
+        let e = mul_folded(
+            [Fold::Conj, Fold::Plain],
+            Some(Slice::C64(&z)),
+            Some(Slice::C64(&z)),
+            SliceMut::F64(&mut d),
+        );
+        assert!(e.is_err());
+    }
 
     /// Ulps between two finite f64 of one sign (`u64::MAX` across signs).
     fn ulps(a: f64, b: f64) -> u64 {

@@ -571,3 +571,77 @@ fn one_binary_op_over_broadcasts_runs_direct_with_the_reference_bits() {
         }
     }
 }
+
+/// A `conj` or real-to-complex `convert` read by one complex `mul` only is folded into
+/// it (the schedule shows `conj(..)` / `real-as-complex(..)`); the product keeps the bits
+/// of the unfused ops, including special values, broadcast scalars, odd tails and two
+/// threads. Values read twice or stored are not folded and stay exact too.
+#[test]
+fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
+    for dt in [DType::C64, DType::C32] {
+        let rt = dt.real();
+        for n in [1usize, 3, 7, 1001, 20_000] {
+            let x = SeedRng::new(60 + n as u64).tensor(&TensorType::new(dt, vec![n]), true);
+            let y = SeedRng::new(70 + n as u64).tensor(&TensorType::new(dt, vec![n]), true);
+            let r = SeedRng::new(80 + n as u64).tensor(&TensorType::new(rt, vec![n]), true);
+            let mut f = Function::new("folds");
+            let (px, py, pr) = (
+                param(&mut f, dt, &[n]),
+                param(&mut f, dt, &[n]),
+                param(&mut f, rt, &[n]),
+            );
+            let un = |f: &mut Function, u: UnaryOp, a: Value| f.push1(Op::Unary(u), &[a]).unwrap();
+            let real = |f: &mut Function, a: Value| f.push1(Op::Convert { to: dt }, &[a]).unwrap();
+            let mul = |f: &mut Function, a: Value, b: Value| {
+                f.push1(Op::Binary(BinaryOp::Mul), &[a, b]).unwrap()
+            };
+            let cx = un(&mut f, UnaryOp::Conj, px);
+            let a = mul(&mut f, cx, py);
+            let cy = un(&mut f, UnaryOp::Conj, py);
+            let b = mul(&mut f, px, cy);
+            let rr = real(&mut f, pr);
+            let c = mul(&mut f, py, rr);
+            let (cx2, rr2) = (un(&mut f, UnaryOp::Conj, px), real(&mut f, pr));
+            let d = mul(&mut f, cx2, rr2);
+            // Read twice: not folded.
+            let cy2 = un(&mut f, UnaryOp::Conj, py);
+            let e = mul(&mut f, cy2, cy2);
+            // A broadcast scalar beside a folded operand.
+            let s = splat(&mut f, dt, -1.5, &[n]);
+            let cx3 = un(&mut f, UnaryOp::Conj, px);
+            let g = mul(&mut f, cx3, s);
+            // Stored: not folded.
+            let h = un(&mut f, UnaryOp::Conj, px);
+            let hy = mul(&mut f, h, py);
+            // Chained: a folded operand read from a slot.
+            let ca = un(&mut f, UnaryOp::Conj, a);
+            let k = mul(&mut f, ca, d);
+            f.set_outputs(vec![a, b, c, d, e, g, h, hy, k]);
+            let inputs = [x, y, r];
+            let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+            if dt == DType::C64 && n > 1 {
+                let text = CpuBackend::with_threads(1).prepare(&f).unwrap().to_string();
+                assert!(text.contains("mul conj(in0), in1"), "{text}");
+                assert!(text.contains("real-as-complex(in2)"), "{text}");
+                assert!(text.contains("t0 = conj in0 : c64"), "{text}");
+                assert!(text.contains("out0 = conj in0 : c64"), "{text}");
+                assert!(text.contains("mul conj(out0), out1"), "{text}");
+            }
+            for threads in [1, 2] {
+                let got = run_cpu(&f, &inputs, threads);
+                for (o, (g, w)) in got.iter().zip(&want).enumerate() {
+                    for i in 0..n {
+                        let (gv, wv) = (g.data().get_c64(i), w.data().get_c64(i));
+                        let same = |a: f64, b: f64| {
+                            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+                        };
+                        assert!(
+                            same(gv.re, wv.re) && same(gv.im, wv.im),
+                            "{dt} n {n} threads {threads} output {o} element {i}: {gv} vs {wv}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
