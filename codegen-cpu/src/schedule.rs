@@ -5,7 +5,9 @@
 //! dtype dispatch per op per tile); values used outside the group are written straight
 //! into their output buffers, the others live in reused tile slots. A group that is one
 //! binary op whose operands run contiguously (or stay fixed) along its fastest merged axis
-//! also gets a `DirectBinary` plan, which skips the tile slots.
+//! also gets a `DirectBinary` plan, which skips the tile slots. A `conj` or real-to-
+//! complex `convert` read by one complex `mul` only is folded into that mul (a
+//! [`Fold`] of its operand) instead of running a tile pass of its own.
 //!
 //! Reduction order (fixed, documented, independent of the thread count):
 //! - *whole* reductions (scalar result) fold each block into 8 lanes (element `i` of a

@@ -181,22 +181,36 @@ mod x86 {
             for p0 in (0..kc).step_by(L) {
                 let np = (kc - p0).min(L);
                 let lmask = mask(np);
+                // Every loop below has a constant trip count, so `v` stays in registers;
+                // lines past `nl` load nothing (an empty mask) and stay zero.
                 let mut v = [_mm512_setzero_ps(); L];
                 // SAFETY (the loads and stores): the caller's contract; the masks keep
-                // them to the `np` steps and the slots below `w` that exist.
-                for (i, x) in v.iter_mut().enumerate().take(nl) {
-                    *x = unsafe { _mm512_maskz_loadu_ps(lmask, lines[r0 + i].add(p0)) };
+                // them to the `np` steps and the slots below `w` that exist, and a load
+                // with an empty mask reads no memory.
+                for (i, x) in v.iter_mut().enumerate() {
+                    let (m, line) = if i < nl {
+                        (lmask, lines[r0 + i])
+                    } else {
+                        (0, lines[r0])
+                    };
+                    *x = unsafe { _mm512_maskz_loadu_ps(m, line.add(p0)) };
                 }
-                for s in 0..4 {
-                    let b = L >> (s + 1);
-                    for i in (0..L).filter(|i| i & b == 0) {
-                        let (x, y) = (v[i], v[i + b]);
-                        v[i] = _mm512_permutex2var_ps(x, lo[s], y);
-                        v[i + b] = _mm512_permutex2var_ps(x, hi[s], y);
+                // The four stages written out, so that every index is a constant.
+                macro_rules! stage {
+                    ($s:literal, $b:literal, [$($i:literal),*]) => {$(
+                        let (x, y) = (v[$i], v[$i + $b]);
+                        v[$i] = _mm512_permutex2var_ps(x, lo[$s], y);
+                        v[$i + $b] = _mm512_permutex2var_ps(x, hi[$s], y);
+                    )*};
+                }
+                stage!(0, 8, [0, 1, 2, 3, 4, 5, 6, 7]);
+                stage!(1, 4, [0, 1, 2, 3, 8, 9, 10, 11]);
+                stage!(2, 2, [0, 1, 4, 5, 8, 9, 12, 13]);
+                stage!(3, 1, [0, 2, 4, 6, 8, 10, 12, 14]);
+                for (p, x) in v.iter().enumerate() {
+                    if p < np {
+                        unsafe { _mm512_mask_storeu_ps(dst.add((p0 + p) * w + r0), smask, *x) };
                     }
-                }
-                for (p, x) in v.iter().enumerate().take(np) {
-                    unsafe { _mm512_mask_storeu_ps(dst.add((p0 + p) * w + r0), smask, *x) };
                 }
             }
         }
