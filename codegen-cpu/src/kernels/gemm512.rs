@@ -29,9 +29,14 @@ const KC: usize = 512;
 /// multiple of `MR`.
 const MC: usize = 8 * MR;
 /// Columns of B per packed block (`KC × NC`, 2 MiB: each thread keeps its packs between
-/// products, so this bounds the memory a thread holds; a wider B costs one more pack of
-/// A per block, `1 / NC` of the multiply-adds). Whole panels: a multiple of `NR`.
+/// products, so this bounds the memory a thread holds). Each block packs all of A again,
+/// which costs far more than its share of multiply-adds (a pack runs at memory speed), so
+/// products up to [`NC_STRETCH`] columns take one block. Whole panels: a multiple of `NR`.
 const NC: usize = 1024 / NR * NR;
+/// Widest `n` packed as one block (`KC × NC_STRETCH`, 2.5 MiB): 1024 columns would
+/// otherwise take a block of 1020 and one of 4, with A packed twice (W4_mm_f32 at one
+/// thread: 12.3 -> 11.8 ms).
+const NC_STRETCH: usize = NC + NC / 4;
 
 /// Fewest rows, columns and contraction steps for which [`takes`] picks this kernel:
 /// below them the packing costs more than it saves, and faer's small-product kernels are
@@ -67,7 +72,7 @@ impl Src {
 /// when the CPU has AVX-512.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{elems_of, Line, Src, KC, L, MC, MR, MV, NC, NR};
+    use super::{elems_of, Line, Src, KC, L, MC, MR, MV, NC, NC_STRETCH, NR};
     use std::arch::x86_64::*;
 
     /// The `MR × NR` tile at `c` (column stride `ldc`) becomes the sum over `kc` steps of
@@ -281,7 +286,11 @@ mod x86 {
     ) {
         let kc_max = KC.min(k);
         let mc_max = MC.min(m.next_multiple_of(MR));
-        let nc_max = NC.min(n.next_multiple_of(NR));
+        let nc_max = if n <= NC_STRETCH {
+            n.next_multiple_of(NR)
+        } else {
+            NC
+        };
         let pa = elems_of::<f32>(pa, mc_max * kc_max);
         let pb = elems_of::<f32>(pb, nc_max * kc_max);
         let mut tile = [0.0f32; MR * NR];
@@ -420,13 +429,14 @@ mod tests {
             return;
         }
         // Edges in every direction; several k (KC 512), row (MC 256) and column (NC
-        // 1024) blocks.
+        // 1020) blocks, and one stretched column block (1100 columns).
         for &(m, n, k) in &[
             (16, 16, 16),
             (37, 29, 300),
             (300, 13, 17),
             (17, 40, 600),
             (20, 1100, 30),
+            (20, 1400, 30),
             (70, 25, 530),
         ] {
             let a = values(m * k, 7);
