@@ -81,8 +81,13 @@ pub(crate) enum TileOpKind {
     /// Fold the operand into reduction `reductions[i]`.
     Reduce(usize),
     /// A complex `mul` reading each operand through a [`Fold`]: the `conj` or real-to-
-    /// complex `convert` that produced it, folded in (no tile pass of its own).
-    MulFolded([Fold; 2]),
+    /// complex `convert` (of a real value, or of a real `u + u`) that produced it, folded
+    /// in (no tile pass of its own). `twice`: the product's only reader, `y + y`, is
+    /// folded in too (the op writes that sum).
+    MulFolded {
+        folds: [Fold; 2],
+        twice: bool,
+    },
     /// Two unary ops of one operand computed in one pass (see [`Twin`]): the op's `dst`
     /// gets the first of them in program order (`a_first` says whether that is the
     /// twin's first op), `other` the second (IR value `other_value`).
@@ -105,6 +110,8 @@ pub(crate) enum Fold {
     Conj,
     /// A real operand `x` read as the complex `(x, +0)`.
     Real,
+    /// A real operand `u` read as the complex `(u + u, +0)`.
+    RealTwice,
 }
 
 /// Pairs of unary ops of one operand that share their work.
@@ -342,12 +349,13 @@ impl fmt::Display for KernelSchedule {
         }
         for op in &self.ops {
             let mut args: Vec<String> = op.srcs.iter().map(src_name).collect();
-            if let TileOpKind::MulFolded(folds) = &op.kind {
+            if let TileOpKind::MulFolded { folds, .. } = &op.kind {
                 for (a, fd) in args.iter_mut().zip(folds) {
                     match fd {
                         Fold::Plain => {}
                         Fold::Conj => *a = format!("conj({a})"),
                         Fold::Real => *a = format!("real-as-complex({a})"),
+                        Fold::RealTwice => *a = format!("real-as-complex({a} + {a})"),
                     }
                 }
             }
@@ -381,7 +389,8 @@ impl fmt::Display for KernelSchedule {
                     let name = match kind {
                         TileOpKind::Unary(u) => u.name().to_string(),
                         TileOpKind::Binary(b) => b.name().to_string(),
-                        TileOpKind::MulFolded(_) => "mul".into(),
+                        TileOpKind::MulFolded { twice: false, .. } => "mul".into(),
+                        TileOpKind::MulFolded { twice: true, .. } => "twice mul".into(),
                         TileOpKind::Compare(c) => format!("compare {}", c.name()),
                         TileOpKind::Select => "select".into(),
                         TileOpKind::Convert(d) => format!("convert {d}"),
@@ -469,13 +478,30 @@ pub(crate) fn build(
             *reads.entry(a.index()).or_default() += 1;
         }
     }
+    // A member value read only by the member `x + x` (and not stored): that add's
+    // member position.
+    let doubled_by = |v: usize| -> Option<usize> {
+        if stored(v) || reads.get(&v) != Some(&2) {
+            return None;
+        }
+        members.iter().position(|&k| {
+            let inst = &f.insts()[k];
+            matches!(inst.op, Op::Binary(BinaryOp::Add)) && inst.args.iter().all(|a| a.index() == v)
+        })
+    };
     let mut folded: HashMap<usize, (Fold, usize)> = HashMap::new();
+    // Members computed inside a folded mul: a `u + u` under a real operand, and the
+    // `y + y` of a mul's result `y` (doubled[y] = that sum).
+    let mut absorbed: Vec<bool> = vec![false; members.len()];
+    let mut doubled: HashMap<usize, usize> = HashMap::new();
     for (j, &k) in members.iter().enumerate() {
         let inst = &f.insts()[k];
-        let d = ty(inst.results[0].index()).dtype;
+        let y = inst.results[0].index();
+        let d = ty(y).dtype;
         if !matches!(inst.op, Op::Binary(BinaryOp::Mul)) || !d.is_complex() {
             continue;
         }
+        let mut any = false;
         for a in &inst.args {
             let a = a.index();
             let Some(&p) = is_member_value.get(&a) else {
@@ -485,17 +511,41 @@ pub(crate) fn build(
                 continue;
             }
             let prod = &f.insts()[members[p]];
-            let Some(x) = prod.args.first().map(|x| x.index()) else {
+            let Some(mut x) = prod.args.first().map(|x| x.index()) else {
                 continue;
             };
             let fold = match prod.op {
                 Op::Unary(UnaryOp::Conj) if ty(x).dtype == d => Fold::Conj,
-                Op::Convert { to } if to == d && ty(x).dtype == d.real() => Fold::Real,
+                Op::Convert { to } if to == d && ty(x).dtype == d.real() => {
+                    // A real `u + u` read only here: summed in the mul's registers.
+                    let sum = is_member_value.get(&x).copied().filter(|&q| {
+                        let add = &f.insts()[members[q]];
+                        matches!(add.op, Op::Binary(BinaryOp::Add))
+                            && add.args[0] == add.args[1]
+                            && !stored(x)
+                            && reads.get(&x) == Some(&1)
+                    });
+                    match sum {
+                        Some(q) => {
+                            absorbed[q] = true;
+                            x = f.insts()[members[q]].args[0].index();
+                            Fold::RealTwice
+                        }
+                        None => Fold::Real,
+                    }
+                }
                 _ => continue,
             };
+            any = true;
             folded.insert(a, (fold, x));
             let e = last_use.entry(x).or_insert(j);
             *e = (*e).max(j);
+        }
+        if let Some(q) = doubled_by(y) {
+            absorbed[q] = true;
+            doubled.insert(y, f.insts()[members[q]].results[0].index());
+        } else if !any {
+            continue;
         }
     }
     for &k in members.iter().rev() {
@@ -657,12 +707,28 @@ pub(crate) fn build(
                 folded.get(&a).copied().unwrap_or((Fold::Plain, a))
             })
             .collect();
-        let srcs: Vec<Src> = read.iter().map(|(_, a)| loc[a]).collect();
+        // Computed with its partner, earlier; or folded into its reader.
+        let skip = paired_later[j] || absorbed[j] || folded.contains_key(&r);
+        let srcs: Vec<Src> = if skip {
+            Vec::new()
+        } else {
+            read.iter().map(|(_, a)| loc[a]).collect()
+        };
+        // A doubled mul writes the sum's value.
+        let (r, rty) = match doubled.get(&r) {
+            Some(&r2) => (r2, ty(r2)),
+            None => (r, rty),
+        };
         let kind = match &inst.op {
-            // Computed with its partner, earlier; or folded into its reader.
-            _ if paired_later[j] || folded.contains_key(&r) => None,
-            Op::Binary(BinaryOp::Mul) if read.iter().any(|(fd, _)| *fd != Fold::Plain) => {
-                Some(TileOpKind::MulFolded([read[0].0, read[1].0]))
+            _ if skip => None,
+            Op::Binary(BinaryOp::Mul)
+                if read.iter().any(|(fd, _)| *fd != Fold::Plain)
+                    || r != inst.results[0].index() =>
+            {
+                Some(TileOpKind::MulFolded {
+                    folds: [read[0].0, read[1].0],
+                    twice: r != inst.results[0].index(),
+                })
             }
             Op::Unary(_) if partner[j].is_some() => {
                 let (j2, twin, a_first) = partner[j].unwrap_or((j, Twin::SinCos, true));
@@ -738,7 +804,7 @@ pub(crate) fn build(
                     },
                 );
             }
-            (None, Op::Reshape { .. }) => {
+            (None, Op::Reshape { .. }) if !skip => {
                 let src = srcs[0];
                 if stored(r) {
                     let o = new_output(&mut s, r, OutputKind::Tiles);
@@ -786,7 +852,7 @@ pub(crate) fn build(
         };
         if !matches!(
             s.ops[j].kind,
-            TileOpKind::Unary(_) | TileOpKind::Binary(_) | TileOpKind::MulFolded(_)
+            TileOpKind::Unary(_) | TileOpKind::Binary(_) | TileOpKind::MulFolded { .. }
         ) {
             continue;
         }

@@ -268,7 +268,7 @@ fn run_block(
                     res?;
                 }
                 (kind, _)
-                    if !matches!(kind, TileOpKind::Binary(_) | TileOpKind::MulFolded(_))
+                    if !matches!(kind, TileOpKind::Binary(_) | TileOpKind::MulFolded { .. })
                         && op.srcs.iter().any(|x| matches!(x, Src::Scalar { .. })) =>
                 {
                     return Err("a broadcast scalar read by a non-binary op".into());

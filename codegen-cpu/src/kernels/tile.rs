@@ -453,7 +453,7 @@ fn mul_c64(a: Option<&[Complex64]>, b: Option<&[Complex64]>, d: &mut [Complex64]
             // SAFETY: AVX is available (checked above); `ap` and `bp` point at `n`
             // readable complex numbers (the operands, or `d` itself), `dp` at `n`
             // writable ones, and element `i` is read before it is written.
-            unsafe { cmul::mul([Fold::Plain; 2], ap, bp, dp, n) };
+            unsafe { cmul::mul([Fold::Plain; 2], false, ap, bp, dp, n) };
             return;
         }
     }
@@ -497,7 +497,7 @@ impl<'a, T: FactorOf> Factor<'a, T> {
             Some(x) => T::factor(x).ok_or_else(|| mismatch("mul"))?,
         };
         match (fold, &f) {
-            (Fold::Real, Factor::Real(_))
+            (Fold::Real | Fold::RealTwice, Factor::Real(_))
             | (Fold::Plain | Fold::Conj, Factor::Complex(_) | Factor::Dst) => Ok(f),
             _ => Err(mismatch("mul")),
         }
@@ -516,12 +516,14 @@ impl<T> Factor<'_, T> {
 }
 
 /// `d = fa(a) · fb(b)` over complex tiles, each operand read through its [`Fold`]: as
-/// stored, conjugated (the imaginary part negated), or a real operand as `(x, +0)`. The
-/// complex product is the same expression as `Complex * Complex`, so the result has
-/// the bits of the unfused `conj` / `convert` and `mul`. Operands of one element are
-/// broadcast, as for binary ops.
+/// stored, conjugated (the imaginary part negated), or a real operand `x` as `(x, +0)` or
+/// `(x + x, +0)`; with `twice`, `d = y + y` for that product `y`. The complex product is
+/// the same expression as `Complex * Complex` and the sums are the same additions, so
+/// the result has the bits of the unfused ops. Operands of one element are broadcast,
+/// as for binary ops.
 fn mul_folded(
     folds: [Fold; 2],
+    twice: bool,
     a: Option<Slice<'_>>,
     b: Option<Slice<'_>>,
     dst: SliceMut<'_>,
@@ -545,16 +547,16 @@ fn mul_folded(
                     // readable operands (complex numbers, or reals for a `Real` fold, as
                     // `Factor::new` checked), `dp` at `n` writable complex numbers, and
                     // element `i` is read before it is written.
-                    unsafe { cmul::mul(folds, ap, bp, dp, n) };
+                    unsafe { cmul::mul(folds, twice, ap, bp, dp, n) };
                     return Ok(());
                 }
             }
-            mul_folded_scalar(folds, fa, fb, d);
+            mul_folded_scalar(folds, twice, fa, fb, d);
             Ok(())
         }
         SliceMut::C32(d) => {
             let (fa, fb) = (Factor::<f32>::new(a, folds[0])?, Factor::new(b, folds[1])?);
-            mul_folded_scalar(folds, fa, fb, d);
+            mul_folded_scalar(folds, twice, fa, fb, d);
             Ok(())
         }
         _ => Err(mismatch("mul")),
@@ -562,9 +564,14 @@ fn mul_folded(
 }
 
 /// [`mul_folded`] element by element (a length-1 operand broadcast).
-fn mul_folded_scalar<T>(folds: [Fold; 2], a: Factor<'_, T>, b: Factor<'_, T>, d: &mut [Complex<T>])
-where
-    T: Copy + Default + std::ops::Neg<Output = T>,
+fn mul_folded_scalar<T>(
+    folds: [Fold; 2],
+    twice: bool,
+    a: Factor<'_, T>,
+    b: Factor<'_, T>,
+    d: &mut [Complex<T>],
+) where
+    T: Copy + Default + std::ops::Neg<Output = T> + std::ops::Add<Output = T>,
     Complex<T>: std::ops::Mul<Output = Complex<T>>,
 {
     let n = d.len();
@@ -574,24 +581,31 @@ where
     let at = |f: &Factor<'_, T>, fold: Fold, i: usize, own: Complex<T>| -> Complex<T> {
         let z = match f {
             Factor::Complex(x) => x[i],
+            Factor::Real(x) if fold == Fold::RealTwice => Complex::new(x[i] + x[i], T::default()),
             Factor::Real(x) => Complex::new(x[i], T::default()),
             Factor::Dst => own,
         };
         match fold {
             Fold::Conj => Complex::new(z.re, -z.im),
-            Fold::Plain | Fold::Real => z,
+            Fold::Plain | Fold::Real | Fold::RealTwice => z,
         }
     };
     for i in 0..n {
         let own = d[i];
-        d[i] = at(&a, folds[0], i * sa, own) * at(&b, folds[1], i * sb, own);
+        let y = at(&a, folds[0], i * sa, own) * at(&b, folds[1], i * sb, own);
+        d[i] = if twice {
+            Complex::new(y.re + y.re, y.im + y.im)
+        } else {
+            y
+        };
     }
 }
 
-/// The x86-64 kernels of c64 products, `d[i] = fa(a[i]) · fb(b[i])` over `n` full-length
-/// operands (see [`mul_folded`]): four products per 512-bit vector on AVX-512, two per
-/// 256-bit vector on AVX. Both compute each part as `Complex * Complex` does (two
-/// products, then one subtraction or addition; no FMA), so they give its bits.
+/// The x86-64 kernels of c64 products, `d[i] = fa(a[i]) · fb(b[i])` (doubled with
+/// `twice`) over `n` full-length operands (see [`mul_folded`]): four products per 512-bit
+/// vector on AVX-512, two per 256-bit vector on AVX. Both compute each part as
+/// `Complex * Complex` does (two products, then one subtraction or addition; no FMA), so
+/// they give its bits.
 #[cfg(target_arch = "x86_64")]
 mod cmul {
     use super::Fold;
@@ -601,39 +615,70 @@ mod cmul {
     const PLAIN: u8 = 0;
     const CONJ: u8 = 1;
     const REAL: u8 = 2;
+    const REAL_TWICE: u8 = 3;
 
-    /// Runs the kernel for `folds`, the widest the CPU has.
+    /// Runs the kernel for `folds` and `twice`, the widest the CPU has.
     ///
     /// # Safety
     /// The CPU has AVX; `a` and `b` point at `n` readable operands (complex numbers, or
-    /// reals for a `Real` fold), `d` at `n` writable complex numbers; element `i` of an
-    /// operand that aliases `d` is read before `d[i]` is written.
+    /// reals for a `Real` / `RealTwice` fold), `d` at `n` writable complex numbers;
+    /// element `i` of an operand that aliases `d` is read before `d[i]` is written.
     pub(super) unsafe fn mul(
         folds: [Fold; 2],
+        twice: bool,
         a: *const f64,
         b: *const f64,
         d: *mut f64,
         n: usize,
     ) {
         let wide = std::arch::is_x86_feature_detected!("avx512f");
+        // Every (fold, fold) pair, each with and without the doubling.
         macro_rules! go {
-            ($($fa:ident $fb:ident => $ca:ident $cb:ident),* $(,)?) => {
-                match folds {
-                    $([Fold::$fa, Fold::$fb] => {
-                        // SAFETY: the caller's contract; AVX-512F checked for the wide one.
-                        unsafe {
-                            let done = if wide { mul512::<$ca, $cb>(a, b, d, n) } else { 0 };
-                            mul256::<$ca, $cb>(a, b, d, done, n)
-                        }
-                    })*
+            ($($fa:ident $ca:ident, $fb:ident $cb:ident);* $(;)?) => {
+                match (folds, twice) {
+                    $(
+                        ([Fold::$fa, Fold::$fb], false) => run::<$ca, $cb, false>(wide, a, b, d, n),
+                        ([Fold::$fa, Fold::$fb], true) => run::<$ca, $cb, true>(wide, a, b, d, n),
+                    )*
                 }
             };
         }
-        go!(
-            Plain Plain => PLAIN PLAIN, Plain Conj => PLAIN CONJ, Plain Real => PLAIN REAL,
-            Conj Plain => CONJ PLAIN, Conj Conj => CONJ CONJ, Conj Real => CONJ REAL,
-            Real Plain => REAL PLAIN, Real Conj => REAL CONJ, Real Real => REAL REAL,
-        )
+        // SAFETY: the caller's contract.
+        unsafe {
+            go!(
+                Plain PLAIN, Plain PLAIN; Plain PLAIN, Conj CONJ;
+                Plain PLAIN, Real REAL; Plain PLAIN, RealTwice REAL_TWICE;
+                Conj CONJ, Plain PLAIN; Conj CONJ, Conj CONJ;
+                Conj CONJ, Real REAL; Conj CONJ, RealTwice REAL_TWICE;
+                Real REAL, Plain PLAIN; Real REAL, Conj CONJ;
+                Real REAL, Real REAL; Real REAL, RealTwice REAL_TWICE;
+                RealTwice REAL_TWICE, Plain PLAIN; RealTwice REAL_TWICE, Conj CONJ;
+                RealTwice REAL_TWICE, Real REAL; RealTwice REAL_TWICE, RealTwice REAL_TWICE;
+            )
+        }
+    }
+
+    /// One kernel instance: whole groups of four on AVX-512 (`wide`), the rest on AVX.
+    ///
+    /// # Safety
+    /// As [`mul`]; `wide` only if the CPU has AVX-512F.
+    #[inline(always)]
+    unsafe fn run<const FA: u8, const FB: u8, const TW: bool>(
+        wide: bool,
+        a: *const f64,
+        b: *const f64,
+        d: *mut f64,
+        n: usize,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let done = if wide {
+                mul512::<FA, FB, TW>(a, b, d, n)
+            } else {
+                0
+            };
+            mul256::<FA, FB, TW>(a, b, d, done, n)
+        }
     }
 
     /// Elements `i .. i + 4` of `p`, folded by `F`.
@@ -644,6 +689,10 @@ mod cmul {
             match F {
                 // Four reals into the even (real) lanes, +0 in the odd ones.
                 REAL => _mm512_maskz_expandloadu_pd(0x55, p.add(i)),
+                REAL_TWICE => {
+                    let r = _mm512_maskz_expandloadu_pd(0x55, p.add(i));
+                    _mm512_add_pd(r, r)
+                }
                 CONJ => {
                     let sign = _mm512_set_epi64(i64::MIN, 0, i64::MIN, 0, i64::MIN, 0, i64::MIN, 0);
                     let x = _mm512_castpd_si512(_mm512_loadu_pd(p.add(2 * i)));
@@ -656,7 +705,7 @@ mod cmul {
 
     /// Whole groups of four products from element 0; returns how many it wrote.
     #[target_feature(enable = "avx512f")]
-    unsafe fn mul512<const FA: u8, const FB: u8>(
+    unsafe fn mul512<const FA: u8, const FB: u8, const TW: bool>(
         a: *const f64,
         b: *const f64,
         d: *mut f64,
@@ -671,7 +720,10 @@ mod cmul {
                 let p = _mm512_mul_pd(x, _mm512_movedup_pd(y));
                 let q = _mm512_mul_pd(_mm512_permute_pd(x, 0x55), _mm512_permute_pd(y, 0xff));
                 // Real lanes p - q, imaginary lanes p + q.
-                let r = _mm512_mask_sub_pd(_mm512_add_pd(p, q), 0x55, p, q);
+                let mut r = _mm512_mask_sub_pd(_mm512_add_pd(p, q), 0x55, p, q);
+                if TW {
+                    r = _mm512_add_pd(r, r);
+                }
                 _mm512_storeu_pd(d.add(2 * i), r);
             }
             i += 4;
@@ -685,8 +737,11 @@ mod cmul {
         // SAFETY (whole block): the caller reads elements `i .. i + 2` of `p`; AVX.
         unsafe {
             match F {
-                REAL => {
-                    let r = _mm_loadu_pd(p.add(i));
+                REAL | REAL_TWICE => {
+                    let mut r = _mm_loadu_pd(p.add(i));
+                    if F == REAL_TWICE {
+                        r = _mm_add_pd(r, r);
+                    }
                     let z = _mm_setzero_pd();
                     _mm256_set_m128d(_mm_unpackhi_pd(r, z), _mm_unpacklo_pd(r, z))
                 }
@@ -706,6 +761,7 @@ mod cmul {
         unsafe {
             match F {
                 REAL => Complex64::new(*p.add(i), 0.0),
+                REAL_TWICE => Complex64::new(*p.add(i) + *p.add(i), 0.0),
                 CONJ => Complex64::new(*p.add(2 * i), -*p.add(2 * i + 1)),
                 _ => Complex64::new(*p.add(2 * i), *p.add(2 * i + 1)),
             }
@@ -714,7 +770,7 @@ mod cmul {
 
     /// Products `from .. n`, two per vector, the last one alone.
     #[target_feature(enable = "avx")]
-    unsafe fn mul256<const FA: u8, const FB: u8>(
+    unsafe fn mul256<const FA: u8, const FB: u8, const TW: bool>(
         a: *const f64,
         b: *const f64,
         d: *mut f64,
@@ -729,14 +785,21 @@ mod cmul {
                 let y = two::<FB>(b, i);
                 let p = _mm256_mul_pd(x, _mm256_movedup_pd(y));
                 let q = _mm256_mul_pd(_mm256_permute_pd(x, 0b0101), _mm256_permute_pd(y, 0b1111));
-                _mm256_storeu_pd(d.add(2 * i), _mm256_addsub_pd(p, q));
+                let mut r = _mm256_addsub_pd(p, q);
+                if TW {
+                    r = _mm256_add_pd(r, r);
+                }
+                _mm256_storeu_pd(d.add(2 * i), r);
             }
             i += 2;
         }
         if i < n {
             // SAFETY: as above, for the last element.
             unsafe {
-                let z = one::<FA>(a, i) * one::<FB>(b, i);
+                let mut z = one::<FA>(a, i) * one::<FB>(b, i);
+                if TW {
+                    z = Complex64::new(z.re + z.re, z.im + z.im);
+                }
                 *d.add(2 * i) = z.re;
                 *d.add(2 * i + 1) = z.im;
             }
@@ -1105,8 +1168,9 @@ fn eval_generic(kind: &TileOpKind, srcs: &[Option<Slice<'_>>], dst: SliceMut<'_>
             srcs.get(1).copied().flatten(),
             dst,
         ),
-        TileOpKind::MulFolded(folds) => mul_folded(
+        TileOpKind::MulFolded { folds, twice } => mul_folded(
             *folds,
+            *twice,
             srcs.first().copied().flatten(),
             srcs.get(1).copied().flatten(),
             dst,
@@ -1537,7 +1601,7 @@ mod tests {
             f64::NAN,
             1e-310,
         ];
-        let folds = [Fold::Plain, Fold::Conj, Fold::Real];
+        let folds = [Fold::Plain, Fold::Conj, Fold::Real, Fold::RealTwice];
         for n in 0..14usize {
             let val =
                 |k: usize| special[k % special.len()] + if k % 5 == 0 { 0.0 } else { k as f64 };
@@ -1555,33 +1619,38 @@ mod tests {
                         Fold::Plain => z[i],
                         Fold::Conj => z[i].conj(),
                         Fold::Real => Complex64::new(r[i], 0.0),
+                        Fold::RealTwice => Complex64::new(r[i] + r[i], 0.0),
                     };
                     let want: Vec<Complex64> = (0..n)
                         .map(|i| pick(fa, &za, &ra, i) * pick(fb, &zb, &rb, i))
                         .collect();
-                    let a = if fa == Fold::Real {
+                    let real = |fd: Fold| matches!(fd, Fold::Real | Fold::RealTwice);
+                    let a = if real(fa) {
                         Slice::F64(&ra)
                     } else {
                         Slice::C64(&za)
                     };
-                    let b = if fb == Fold::Real {
+                    let b = if real(fb) {
                         Slice::F64(&rb)
                     } else {
                         Slice::C64(&zb)
                     };
 
-                    let mut got = vec![Complex64::new(9.0, 9.0); n];
-                    mul_folded([fa, fb], Some(a), Some(b), SliceMut::C64(&mut got)).unwrap();
-                    for i in 0..n {
-                        let same = |x: f64, y: f64| {
-                            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
-                        };
-                        assert!(
-                            same(got[i].re, want[i].re) && same(got[i].im, want[i].im),
-                            "{fa:?} {fb:?} n {n} element {i}: {} vs {}",
-                            got[i],
-                            want[i]
-                        );
+                    for twice in [false, true] {
+                        let mut got = vec![Complex64::new(9.0, 9.0); n];
+                        let d = SliceMut::C64(&mut got);
+                        mul_folded([fa, fb], twice, Some(a), Some(b), d).unwrap();
+                        for i in 0..n {
+                            let w = if twice { want[i] + want[i] } else { want[i] };
+                            let same = |x: f64, y: f64| {
+                                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+                            };
+                            assert!(
+                                same(got[i].re, w.re) && same(got[i].im, w.im),
+                                "{fa:?} {fb:?} twice {twice} n {n} element {i}: {} vs {w}",
+                                got[i],
+                            );
+                        }
                     }
                 }
             }
@@ -1596,6 +1665,7 @@ mod tests {
         // A Real fold over a complex operand, a Conj fold over a real one.
         let e = mul_folded(
             [Fold::Real, Fold::Plain],
+            false,
             Some(Slice::C64(&z)),
             Some(Slice::C64(&z)),
             SliceMut::C64(&mut d),
@@ -1603,7 +1673,16 @@ mod tests {
         assert!(e.is_err());
         let e = mul_folded(
             [Fold::Conj, Fold::Plain],
+            false,
             Some(Slice::F64(&r)),
+            Some(Slice::C64(&z)),
+            SliceMut::C64(&mut d),
+        );
+        assert!(e.is_err());
+        let e = mul_folded(
+            [Fold::Plain, Fold::RealTwice],
+            true,
+            Some(Slice::C64(&z)),
             Some(Slice::C64(&z)),
             SliceMut::C64(&mut d),
         );
@@ -1611,6 +1690,7 @@ mod tests {
         let mut d = [0.0f64];
         let e = mul_folded(
             [Fold::Conj, Fold::Plain],
+            false,
             Some(Slice::C64(&z)),
             Some(Slice::C64(&z)),
             SliceMut::F64(&mut d),

@@ -572,9 +572,10 @@ fn one_binary_op_over_broadcasts_runs_direct_with_the_reference_bits() {
     }
 }
 
-/// A `conj` or real-to-complex `convert` read by one complex `mul` only is folded into
-/// it (the schedule shows `conj(..)` / `real-as-complex(..)`); the product keeps the bits
-/// of the unfused ops, including special values, broadcast scalars, odd tails and two
+/// A `conj` or real-to-complex `convert` (of a real `u + u` too) read by one complex
+/// `mul` only is folded into it (the schedule shows `conj(..)` / `real-as-complex(..)`),
+/// and so is a product's only reader `y + y` (`twice mul`); the result keeps the bits of
+/// the unfused ops, including special values, broadcast scalars, odd tails and two
 /// threads. Values read twice or stored are not folded and stay exact too.
 #[test]
 fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
@@ -616,7 +617,25 @@ fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
             // Chained: a folded operand read from a slot.
             let ca = un(&mut f, UnaryOp::Conj, a);
             let k = mul(&mut f, ca, d);
-            f.set_outputs(vec![a, b, c, d, e, g, h, hy, k]);
+            let add = |f: &mut Function, a: Value, b: Value| {
+                f.push1(Op::Binary(BinaryOp::Add), &[a, b]).unwrap()
+            };
+            // A real `r + r` under the convert (r also read elsewhere), and the
+            // product's `y + y`: both summed inside the mul.
+            let rr3 = add(&mut f, pr, pr);
+            let c3 = real(&mut f, rr3);
+            let cx4 = un(&mut f, UnaryOp::Conj, px);
+            let prod = mul(&mut f, cx4, c3);
+            let yy = add(&mut f, prod, prod);
+            // A doubled plain product whose sum is read by a later folded mul.
+            let z = mul(&mut f, px, py);
+            let zz = add(&mut f, z, z);
+            let cz = un(&mut f, UnaryOp::Conj, zz);
+            let w = mul(&mut f, cz, yy);
+            // A product read beside its sum: not doubled.
+            let v = mul(&mut f, px, c);
+            let vv = add(&mut f, v, v);
+            f.set_outputs(vec![a, b, c, d, e, g, h, hy, k, yy, w, v, vv]);
             let inputs = [x, y, r];
             let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
             if dt == DType::C64 && n > 1 {
@@ -626,6 +645,13 @@ fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
                 assert!(text.contains("t0 = conj in0 : c64"), "{text}");
                 assert!(text.contains("out0 = conj in0 : c64"), "{text}");
                 assert!(text.contains("mul conj(out0), out1"), "{text}");
+                // Input numbers are per group: in0 is the real parameter there.
+                assert!(
+                    text.contains("twice mul conj(in1), real-as-complex(in0 + in0)"),
+                    "{text}"
+                );
+                assert!(text.contains("t0 = twice mul in1, in2"), "{text}");
+                assert!(text.contains("mul conj(t0), out0"), "{text}");
             }
             for threads in [1, 2] {
                 let got = run_cpu(&f, &inputs, threads);
