@@ -1661,41 +1661,31 @@ mod tests {
     fn folded_mul_rejects_operands_of_the_wrong_dtype() {
         let z = [Complex64::new(1.0, 2.0)];
         let r = [1.0f64];
-        let mut d = [Complex64::new(0.0, 0.0)];
-        // A Real fold over a complex operand, a Conj fold over a real one.
-        let e = mul_folded(
-            [Fold::Real, Fold::Plain],
-            false,
-            Some(Slice::C64(&z)),
-            Some(Slice::C64(&z)),
-            SliceMut::C64(&mut d),
-        );
-        assert!(e.is_err());
-        let e = mul_folded(
-            [Fold::Conj, Fold::Plain],
-            false,
-            Some(Slice::F64(&r)),
-            Some(Slice::C64(&z)),
-            SliceMut::C64(&mut d),
-        );
-        assert!(e.is_err());
-        let e = mul_folded(
-            [Fold::Plain, Fold::RealTwice],
-            true,
-            Some(Slice::C64(&z)),
-            Some(Slice::C64(&z)),
-            SliceMut::C64(&mut d),
-        );
-        assert!(e.is_err());
+        // Real folds over a complex operand, a Conj fold over a real one.
+        for (folds, x) in [
+            ([Fold::Real, Fold::Plain], Slice::C64(&z)),
+            ([Fold::Plain, Fold::RealTwice], Slice::C64(&z)),
+            ([Fold::Conj, Fold::Plain], Slice::F64(&r)),
+        ] {
+            let mut d = [Complex64::new(0.0, 0.0)];
+            let (a, b) = if folds[0] == Fold::Plain {
+                (Slice::C64(&z), x)
+            } else {
+                (x, Slice::C64(&z))
+            };
+            assert!(mul_folded(folds, true, Some(a), Some(b), SliceMut::C64(&mut d)).is_err());
+        }
+        // A real destination.
         let mut d = [0.0f64];
-        let e = mul_folded(
+        let (a, b) = (Some(Slice::C64(&z)), Some(Slice::C64(&z)));
+        assert!(mul_folded(
             [Fold::Conj, Fold::Plain],
             false,
-            Some(Slice::C64(&z)),
-            Some(Slice::C64(&z)),
-            SliceMut::F64(&mut d),
-        );
-        assert!(e.is_err());
+            a,
+            b,
+            SliceMut::F64(&mut d)
+        )
+        .is_err());
     }
 
     /// Ulps between two finite f64 of one sign (`u64::MAX` across signs).
