@@ -7,7 +7,8 @@
 //! binary op whose operands run contiguously (or stay fixed) along its fastest merged axis
 //! also gets a `DirectBinary` plan, which skips the tile slots. A `conj` or real-to-
 //! complex `convert` read by one complex `mul` only is folded into that mul (a
-//! [`Fold`] of its operand) instead of running a tile pass of its own.
+//! [`Fold`] of its operand) instead of running a tile pass of its own, and so is the
+//! product's `y + y` when that is its only reader.
 //!
 //! Reduction order (fixed, documented, independent of the thread count):
 //! - *whole* reductions (scalar result) fold each block into 8 lanes (element `i` of a
@@ -100,8 +101,8 @@ pub(crate) enum TileOpKind {
 }
 
 /// How a [`TileOpKind::MulFolded`] reads one operand. The kernel builds the folded
-/// value in registers with the ops the folded op would have run (a sign flip, a zero
-/// imaginary part), so the product has the unfused bits.
+/// value in registers with the ops the folded ops would have run (a sign flip, a zero
+/// imaginary part, a sum), so the product has the unfused bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fold {
     /// The operand as stored.
@@ -501,7 +502,6 @@ pub(crate) fn build(
         if !matches!(inst.op, Op::Binary(BinaryOp::Mul)) || !d.is_complex() {
             continue;
         }
-        let mut any = false;
         for a in &inst.args {
             let a = a.index();
             let Some(&p) = is_member_value.get(&a) else {
@@ -536,7 +536,6 @@ pub(crate) fn build(
                 }
                 _ => continue,
             };
-            any = true;
             folded.insert(a, (fold, x));
             let e = last_use.entry(x).or_insert(j);
             *e = (*e).max(j);
@@ -544,8 +543,6 @@ pub(crate) fn build(
         if let Some(q) = doubled_by(y) {
             absorbed[q] = true;
             doubled.insert(y, f.insts()[members[q]].results[0].index());
-        } else if !any {
-            continue;
         }
     }
     for &k in members.iter().rev() {
