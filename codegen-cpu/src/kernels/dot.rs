@@ -364,11 +364,6 @@ impl DotPlan {
     }
 }
 
-/// Longest matrix side (rows, columns or contraction steps) of a product on batch lanes:
-/// the lane kernel is for small matrices, and its plan holds an offset per row, column
-/// and step (a skinny product passes `lanes_pay` with any length of its long side).
-const LANE_MAX_SIDE: usize = 1 << 16;
-
 /// The lane plan of a product whose batch axes run with stride 1 in both operands (the
 /// result always has them first), when `lane_dot` takes it.
 fn lane_plan(
@@ -383,11 +378,6 @@ fn lane_plan(
         DType::F64 => 8,
         _ => return None,
     };
-    let [m, n, k] = mnk;
-    // Checked before the offset tables are built: they are as long as the matrices' sides.
-    if k == 0 || m.max(n).max(k) > LANE_MAX_SIDE || !lane_dot::lanes_pay(m, n, k) {
-        return None;
-    }
     let ls = col_major_strides(&lhs.shape);
     let rs = col_major_strides(&rhs.shape);
     if group_stride(&lhs.shape, &ls, &lhs.batch) != Some(1)
@@ -395,17 +385,14 @@ fn lane_plan(
     {
         return None;
     }
-    LanePlan::new(
-        bytes,
-        batch,
-        mnk,
+    LanePlan::new(bytes, batch, mnk, || {
         [
             offsets(&lhs.shape, &ls, &lhs.rows),
             offsets(&lhs.shape, &ls, &lhs.cols),
             offsets(&rhs.shape, &rs, &rhs.rows),
             offsets(&rhs.shape, &rs, &rhs.cols),
-        ],
-    )
+        ]
+    })
 }
 
 /// A read-only faer view of `rows × cols` at the start of `x` with the given strides

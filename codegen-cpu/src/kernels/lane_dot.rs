@@ -55,26 +55,30 @@ const fn lanes(elem_bytes: usize) -> usize {
 }
 
 impl LanePlan {
-    /// The plan for a product of `batch` `m × k` by `k × n` matrices whose batch index has
-    /// stride 1 in both operands and in the `[batch, m, n]` result, given the offsets of
-    /// each operand's matrix indices; `None` unless the CPU has AVX-512, the dtype is f32
-    /// or f64 (`elem_bytes` 4 or 8), the batch fills at least one vector, the product
-    /// has a contraction (`k = 0` leaves nothing to store: the generic path zero-fills)
-    /// and its matrices are small enough ([`lanes_pay`]).
+    /// The plan for a product of `batch` `m × k` by `k × n` matrices of `elem_bytes`-byte
+    /// elements whose batch index has stride 1 in both operands and in the `[batch, m, n]`
+    /// result; `tables` gives the offsets of each operand's matrix indices. `None` (and
+    /// `tables` not called: its tables are as long as the sides) unless the CPU has
+    /// AVX-512, the dtype is f32 or f64 (`elem_bytes` 4 or 8), the batch fills at least
+    /// one vector, the product has a contraction (`k = 0` leaves nothing to store: the
+    /// generic path zero-fills), no side is longer than [`LANE_MAX_SIDE`] and the
+    /// matrices are small enough ([`lanes_pay`]).
     pub(crate) fn new(
         elem_bytes: usize,
         batch: usize,
         [m, n, k]: [usize; 3],
-        [lhs_rows, lhs_cols, rhs_rows, rhs_cols]: [Vec<usize>; 4],
+        tables: impl FnOnce() -> [Vec<usize>; 4],
     ) -> Option<LanePlan> {
         if !matches!(elem_bytes, 4 | 8)
             || batch < lanes(elem_bytes)
             || k == 0
+            || m.max(n).max(k) > LANE_MAX_SIDE
             || !lanes_pay(m, n, k)
             || !Isa::Avx512.is_available()
         {
             return None;
         }
+        let [lhs_rows, lhs_cols, rhs_rows, rhs_cols] = tables();
         Some(LanePlan {
             batch,
             m,
@@ -87,6 +91,11 @@ impl LanePlan {
         })
     }
 }
+
+/// Longest matrix side (rows, columns or contraction steps) of a product on batch lanes:
+/// the lane kernel is for small matrices, and its plan holds an offset per row, column
+/// and step (a skinny product passes [`lanes_pay`] with any length of its long side).
+const LANE_MAX_SIDE: usize = 1 << 16;
 
 /// Largest ratio of multiply-adds to matrix elements (`m·n·k / (m·k + k·n + m·n)`) for
 /// which batch lanes beat the GEMM path. That path copies both operands and the result

@@ -4,10 +4,15 @@
 
 use crate::common;
 
-use common::SeedRng;
+use common::{run_cpu, SeedRng};
 use tenferro_cpu::CpuBackend;
-use tenferro_ir::parse_and_verify;
+use tenferro_ir::{parse_and_verify, Function, Tensor};
 use tenferro_runtime::{Backend, ExtensionRegistry};
+
+/// The only result of `f` at `threads` threads, as `T`s.
+fn result<T: tenferro_ir::Element>(f: &Function, inputs: &[Tensor], threads: usize) -> Vec<T> {
+    run_cpu(f, inputs, threads)[0].to_vec::<T>().unwrap()
+}
 
 #[test]
 fn gemm_is_the_same_at_one_and_two_threads() {
@@ -53,16 +58,8 @@ fn gemm_is_the_same_at_one_and_two_threads() {
         let f = parse_and_verify(&text).unwrap();
         let a = SeedRng::new(1).tensor(f.ty(f.params()[0]), false);
         let b = SeedRng::new(2).tensor(f.ty(f.params()[1]), false);
-        let run = |threads: usize| {
-            let backend = CpuBackend::with_threads(threads);
-            let p = backend.prepare(&f).unwrap();
-            backend
-                .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
-                .unwrap()[0]
-                .to_vec::<f64>()
-                .unwrap()
-        };
-        let (one, two) = (run(1), run(2));
+        let inputs = [a.clone(), b.clone()];
+        let (one, two) = (result::<f64>(&f, &inputs, 1), result::<f64>(&f, &inputs, 2));
         assert!(
             one.iter()
                 .zip(&two)
@@ -151,9 +148,8 @@ fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
         let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
         let b = SeedRng::new(6).tensor(f.ty(f.params()[1]), false);
         let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
-        let run = |threads: usize| {
-            let backend = CpuBackend::with_threads(threads);
-            let p = backend.prepare(&f).unwrap();
+        for threads in [1, 2] {
+            let p = CpuBackend::with_threads(threads).prepare(&f).unwrap();
             let avx512 = tenferro_cpu::vmath::Isa::Avx512.is_available();
             let names: Vec<&str> = p.steps().iter().map(|s| s.kernel_name()).collect();
             assert_eq!(
@@ -161,13 +157,9 @@ fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
                 avx512,
                 "{names:?}"
             );
-            backend
-                .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
-                .unwrap()[0]
-                .to_vec::<f32>()
-                .unwrap()
-        };
-        let (one, two) = (run(1), run(2));
+        }
+        let inputs = [a.clone(), b.clone()];
+        let (one, two) = (result::<f32>(&f, &inputs, 1), result::<f32>(&f, &inputs, 2));
         for j in 0..n {
             for i in 0..m {
                 let mut chain = 0.0f32;
@@ -240,16 +232,8 @@ proptest::proptest! {
         let a = r.tensor(f.ty(f.params()[0]), false);
         let bt = r.tensor(f.ty(f.params()[1]), false);
         let (av, bv) = (a.to_vec::<f32>().unwrap(), bt.to_vec::<f32>().unwrap());
-        let run = |threads: usize| {
-            let backend = CpuBackend::with_threads(threads);
-            let p = backend.prepare(&f).unwrap();
-            backend
-                .execute(&p, &[a.clone(), bt.clone()], &ExtensionRegistry::new())
-                .unwrap()[0]
-                .to_vec::<f32>()
-                .unwrap()
-        };
-        let (one, two) = (run(1), run(2));
+        let inputs = [a.clone(), bt.clone()];
+        let (one, two) = (result::<f32>(&f, &inputs, 1), result::<f32>(&f, &inputs, 2));
         let want = tenferro_ir::eval::eval(&f, &[a.clone(), bt.clone()]).unwrap()[0]
             .to_vec::<f32>()
             .unwrap();
