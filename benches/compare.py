@@ -12,7 +12,7 @@ L_* workloads (linear algebra, not part of `all`: `--workload L`) compare with J
 by `benches/linalg_jax.py`.
 
 tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
-process per thread count). JAX: `python3 ../shared/peers/workloads.py --system jax
+process per thread count; at one thread pinned to one CPU, as the peers pin themselves). JAX: `python3 ../shared/peers/workloads.py --system jax
 --threads T --workload W --json FILE` (one fresh process per thread count, as its docs
 require), run now on this machine. The table also shows the best recorded peer of
 `../shared/peers/results.json` (JAX / torch / torch.compile / numpy, measured earlier on
@@ -38,10 +38,18 @@ def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None):
     if einsum_path:
         cmd += ["--einsum-path", einsum_path]
     env = dict(os.environ)
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                         preexec_fn=pin_to_one_cpu if threads == 1 else None)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
     return records_by_workload(out.stdout)
+
+
+def pin_to_one_cpu():
+    """Pins the calling process (and its children) to the first CPU it may run on, as the
+    peers' scripts pin themselves at one thread, so that neither side migrates between
+    cores (and their private caches) mid-run."""
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
 def records_by_workload(stdout):

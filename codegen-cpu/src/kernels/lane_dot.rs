@@ -6,16 +6,18 @@
 //! together through a register-tiled product in which every step is a fused multiply-add
 //! of whole vectors, and the result is stored in place, without a copy.
 //!
-//! For each block of `L` batch elements, the operands are packed in panels (`MR` rows of
-//! lhs or `NR` columns of rhs, `KC` steps of the contraction, each entry `L` lanes), the
-//! micro-kernel keeps an `MR × NR` tile of `L`-lane accumulators in registers, and rows,
-//! columns and lanes past the ends are zero-padded in the packs and not stored. Each panel
-//! is packed just before its first use, so the loads of cold operands are spread between
-//! micro-kernel calls instead of stalling one long packing pass. Every
-//! result element is the sum over the contraction in increasing order (FMA within a
-//! `KC` block, added block by block), whatever the thread count: threads take result
-//! rows, result columns or whole batch blocks (see [`parts`]). f32 and f64 on AVX-512
-//! only; other dtypes and CPUs take `dot`'s GEMM path.
+//! For each block of `L` batch elements, the micro-kernel keeps an `MR × NR` tile of
+//! `L`-lane accumulators in registers over `KC` steps of the contraction. The lhs is
+//! packed in `MR`-row panels (each entry `L` lanes), which stay in L1 while every column
+//! panel meets them. When the rhs offsets are regular ([`run_direct`]) the rhs panels are
+//! read in place from L2; otherwise ([`run_part`]) they are packed too, for several
+//! blocks at once. Rows, columns and lanes past the ends are zero-padded in the packs
+//! and not stored; a short row panel skips its padding's multiply-adds. Every result
+//! element is one chain of fused multiply-adds over the contraction in increasing order
+//! (a `KC` block goes on from the sums the previous one stored), whatever the blocking
+//! and the thread count: threads take result rows, result columns or whole batch blocks
+//! (see [`parts`]). f32 and f64 on AVX-512 only; other dtypes and CPUs take `dot`'s GEMM
+//! path.
 
 use crate::kernels::packbuf::{elems_of, Line, PackElem};
 use crate::vmath::Isa;
@@ -47,6 +49,9 @@ pub(crate) struct LanePlan {
     /// Offset of each rhs row (contraction index) and column (free index).
     rhs_rows: Vec<usize>,
     rhs_cols: Vec<usize>,
+    /// The rhs offsets' strides `[row, column]` when both tables are arithmetic
+    /// progressions: the micro-kernel then reads whole rhs panels in place.
+    rhs_strides: Option<[usize; 2]>,
 }
 
 /// Lanes of a 512-bit vector of `elem_bytes`-byte elements.
@@ -79,6 +84,9 @@ impl LanePlan {
             return None;
         }
         let [lhs_rows, lhs_cols, rhs_rows, rhs_cols] = tables();
+        let rhs_strides = stride(&rhs_rows)
+            .zip(stride(&rhs_cols))
+            .map(|(r, c)| [r, c]);
         Some(LanePlan {
             batch,
             m,
@@ -88,8 +96,19 @@ impl LanePlan {
             lhs_cols,
             rhs_rows,
             rhs_cols,
+            rhs_strides,
         })
     }
+}
+
+/// The common difference of `offsets` when they are an increasing arithmetic progression
+/// (0 for a single offset).
+fn stride(offsets: &[usize]) -> Option<usize> {
+    let d = match offsets {
+        [x, y, ..] => y.checked_sub(*x).filter(|&d| d > 0)?,
+        _ => 0,
+    };
+    offsets.windows(2).all(|w| w[1] == w[0] + d).then_some(d)
 }
 
 /// Longest matrix side (rows, columns or contraction steps) of a product on batch lanes:
@@ -114,19 +133,24 @@ pub(crate) fn lanes_pay(m: usize, n: usize, k: usize) -> bool {
 
 /// An element type of the lane kernel, with its micro-kernel.
 trait Lane: PackElem + Add<Output = Self> {
-    /// The `MR × NR` tile of `L`-lane sums over `kc` packed steps of `pa` (`kc × MR × L`)
-    /// and `pb` (`kc × NR × L`), stored with lane vector `(r, c)` at `out + r·rs + c·cs`.
+    /// The `MR × NR` tile of `L`-lane sums over `kc` steps, stored with lane vector
+    /// `(r, c)` at `out + r·rs + c·cs`. Step `j` multiplies the lhs vectors at
+    /// `pa + r·ars + j·ajs` by the rhs vectors at `pb + c·bcs + j·bjs`: a packed panel
+    /// (`[kc][MR][L]`: `ars = L`, `ajs = MR·L`) or the operand itself. With `acc`, each sum
+    /// starts from the value already at its place in `out` (one chain of multiply-adds
+    /// over consecutive contraction blocks); else from zero.
+    ///
+    /// Only the first `R ≤ MR` rows are computed and stored.
     ///
     /// # Safety
     /// The CPU has AVX-512F; `pa` and `pb` hold the elements named, and `out` is valid
-    /// for `L` elements at each of the `MR × NR` places.
-    unsafe fn micro(
+    /// for `L` elements at each of the `R × NR` places.
+    unsafe fn micro<const R: usize>(
         kc: usize,
-        pa: *const Self,
-        pb: *const Self,
-        out: *mut Self,
-        rs: usize,
-        cs: usize,
+        pa: (*const Self, [usize; 2]),
+        pb: (*const Self, [usize; 2]),
+        out: (*mut Self, [usize; 2]),
+        acc: bool,
     );
 }
 
@@ -138,39 +162,44 @@ macro_rules! micro_avx512 {
         /// As [`Lane::micro`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
-        unsafe fn $name(
+        unsafe fn $name<const R: usize>(
             kc: usize,
-            pa: *const $t,
-            pb: *const $t,
-            out: *mut $t,
-            rs: usize,
-            cs: usize,
+            (pa, [ars, ajs]): (*const $t, [usize; 2]),
+            (pb, [bcs, bjs]): (*const $t, [usize; 2]),
+            (out, [rs, cs]): (*mut $t, [usize; 2]),
+            from_out: bool,
         ) {
             use std::arch::x86_64::*;
-            const L: usize = lanes(std::mem::size_of::<$t>());
+            let at = |i: usize| (i / NR) * rs + (i % NR) * cs;
             let mut acc = [$zero(); MR * NR];
+            if from_out {
+                for (i, v) in acc.iter_mut().enumerate().take(R * NR) {
+                    // SAFETY: the caller's contract on `out`.
+                    *v = unsafe { $load(out.add(at(i))) };
+                }
+            }
             for j in 0..kc {
-                // SAFETY: step `j` of both panels is in bounds (the caller's contract).
+                // SAFETY: step `j` of both operands is in bounds (the caller's contract).
                 unsafe {
-                    let a = pa.add(j * MR * L);
-                    let b = pb.add(j * NR * L);
+                    let a = pa.add(j * ajs);
+                    let b = pb.add(j * bjs);
                     // The step's `NR` rhs vectors stay in registers while its `MR` lhs
                     // vectors pass: `MR·NR + NR + 1` of the 32 vector registers.
                     let mut bv = [$zero(); NR];
                     for (c, v) in bv.iter_mut().enumerate() {
-                        *v = $load(b.add(c * L));
+                        *v = $load(b.add(c * bcs));
                     }
-                    for r in 0..MR {
-                        let av = $load(a.add(r * L));
+                    for r in 0..R {
+                        let av = $load(a.add(r * ars));
                         for c in 0..NR {
                             acc[r * NR + c] = $fma(av, bv[c], acc[r * NR + c]);
                         }
                     }
                 }
             }
-            for (i, v) in acc.iter().enumerate() {
+            for (i, v) in acc.iter().enumerate().take(R * NR) {
                 // SAFETY: the caller's contract on `out`.
-                unsafe { $store(out.add((i / NR) * rs + (i % NR) * cs), *v) };
+                unsafe { $store(out.add(at(i)), *v) };
             }
         }
     };
@@ -196,21 +225,20 @@ macro_rules! lane_impl {
     ($t:ty, $micro:ident) => {
         impl Lane for $t {
             #[inline(always)]
-            unsafe fn micro(
+            unsafe fn micro<const R: usize>(
                 kc: usize,
-                pa: *const $t,
-                pb: *const $t,
-                out: *mut $t,
-                rs: usize,
-                cs: usize,
+                pa: (*const $t, [usize; 2]),
+                pb: (*const $t, [usize; 2]),
+                out: (*mut $t, [usize; 2]),
+                acc: bool,
             ) {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: forwarded contract.
                 unsafe {
-                    $micro(kc, pa, pb, out, rs, cs)
+                    $micro::<R>(kc, pa, pb, out, acc)
                 }
                 #[cfg(not(target_arch = "x86_64"))]
-                let _ = (kc, pa, pb, out, rs, cs);
+                let _ = (kc, pa, pb, out, acc);
             }
         }
     };
@@ -243,31 +271,6 @@ fn put<T: Lane, const L: usize>(dst: &mut [T], src: &[T], lv: usize) {
     } else {
         *dst = [T::default(); L];
         dst[..lv].copy_from_slice(&src[..lv]);
-    }
-}
-
-/// Stores (`first`) or adds the `lv` lanes of `t` at `dst`.
-///
-/// # Safety
-/// `dst` is valid for `lv` elements that no other thread accesses.
-#[inline(always)]
-unsafe fn store<T: Lane, const L: usize>(dst: *mut T, t: &[T; L], lv: usize, first: bool) {
-    if lv == L {
-        // SAFETY: the caller's contract, with `lv == L`.
-        let d = unsafe { &mut *dst.cast::<[T; L]>() };
-        if first {
-            *d = *t;
-        } else {
-            for l in 0..L {
-                d[l] = d[l] + t[l];
-            }
-        }
-    } else {
-        // SAFETY: the caller's contract.
-        let d = unsafe { std::slice::from_raw_parts_mut(dst, lv) };
-        for (d, &s) in d.iter_mut().zip(t) {
-            *d = if first { s } else { *d + s };
-        }
     }
 }
 
@@ -399,7 +402,7 @@ unsafe fn run_part<T: Lane, const L: usize>(
         .min(w.cols.len().next_multiple_of(NR));
     let pa = elems_of::<T>(pa, sb_max * kc_max * MR * L);
     let pb = elems_of::<T>(pb, sb_max * kc_max * nc_max * L);
-    let mut tile = [[T::default(); L]; MR * NR];
+    let mut tile = Tile::<T, L>::new();
     let mut sb0 = w.blocks.start;
     while sb0 < w.blocks.end {
         let nb = sb_max.min(w.blocks.end - sb0);
@@ -412,7 +415,6 @@ unsafe fn run_part<T: Lane, const L: usize>(
             let col_panels = nc.div_ceil(NR);
             for k0 in (0..p.k).step_by(kc_max) {
                 let kc = kc_max.min(p.k - k0);
-                let first = k0 == 0;
                 // lhs: `[nb][kc][MR][L]`, one row panel; rhs: `[nb][nc / NR][kc][NR][L]`.
                 let pa_at = |bi: usize| bi * kc * MR * L;
                 let pb_at = |bi: usize, q: usize| ((bi * col_panels + q) * kc) * NR * L;
@@ -423,7 +425,7 @@ unsafe fn run_part<T: Lane, const L: usize>(
                     pack::<T, L, MR>(pa, a, base, lanes_in, nb, (0, 1), lhs_rows, lhs_steps);
                     for bi in 0..nb {
                         let lv = lanes_in(bi);
-                        let paq = &pa[pa_at(bi)..pa_at(bi + 1)];
+                        let paq = (pa[pa_at(bi)..].as_ptr(), [L, MR * L]);
                         for q in 0..col_panels {
                             let (j, cols) = (n0 + q * NR, NR.min(nc - q * NR));
                             if i == w.rows.start && bi == 0 {
@@ -433,49 +435,13 @@ unsafe fn run_part<T: Lane, const L: usize>(
                                     pb, b, base, lanes_in, nb, panel, rhs_cols, rhs_steps,
                                 );
                             }
-                            let pbq = &pb[pb_at(bi, q)..pb_at(bi, q + 1)];
+                            let pbq = (pb[pb_at(bi, q)..].as_ptr(), [L, NR * L]);
                             let at = base + bi * L + p.batch * (i + p.m * j);
-                            if first && lv == L && rows == MR && cols == NR {
-                                // A whole tile of full lanes, stored in place.
-                                // SAFETY: the CPU has AVX-512F (the caller's contract); the
-                                // panels hold `kc` steps; lane vector `(r, c)` is result
-                                // element `(b, i + r, j + c)` for the block's `L` batch
-                                // indices, all in the result (i + r < m, j + c < n, the
-                                // block's lanes end by `batch`) and owned by this part.
-                                unsafe {
-                                    T::micro(
-                                        kc,
-                                        paq.as_ptr(),
-                                        pbq.as_ptr(),
-                                        c.0.add(at),
-                                        p.batch,
-                                        p.batch * p.m,
-                                    )
-                                };
-                                continue;
-                            }
-                            // SAFETY: as above, into `tile` (`MR × NR × L` elements).
-                            unsafe {
-                                T::micro(
-                                    kc,
-                                    paq.as_ptr(),
-                                    pbq.as_ptr(),
-                                    tile.as_mut_ptr().cast(),
-                                    NR * L,
-                                    L,
-                                )
-                            };
-                            for r in 0..rows {
-                                for cc in 0..cols {
-                                    let at = at + p.batch * (r + p.m * cc);
-                                    // SAFETY: `at + lv <= batch·m·n` (the block's lanes end
-                                    // by `batch`, i < m, j < n), and this part owns the
-                                    // element.
-                                    unsafe {
-                                        store::<T, L>(c.0.add(at), &tile[r * NR + cc], lv, first)
-                                    };
-                                }
-                            }
+                            // SAFETY: the CPU has AVX-512F (the caller's contract); the
+                            // panels hold `kc` steps; lane vector `(r, c)` of the tile is
+                            // result element `(b, i + r, j + c)` for the block's batch
+                            // indices, owned by this part.
+                            unsafe { tile.run(p, c, at, (lv, rows, cols), (kc, paq, pbq), k0 > 0) };
                         }
                     }
                 }
@@ -484,9 +450,158 @@ unsafe fn run_part<T: Lane, const L: usize>(
     }
 }
 
+/// Bytes of the rhs elements (`KC` steps of all of a part's columns, for one block of
+/// lanes) that [`run_direct`] reads in place for every row panel: they stay in L2.
+const DIRECT_RHS_BYTES: usize = 256 << 10;
+
+/// The part `w` of the product `c = a · b` when the rhs offsets are regular
+/// (`rhs_strides`, its row and column strides): one block of `L` lanes at a time, each
+/// `MR`-row panel of lhs is packed (it meets every column panel from L1) while the rhs
+/// panels are read in place, from L2, instead of copied (a partial last column panel is
+/// packed, zero-padded). A block with fewer than `L` lanes goes to [`run_part`].
+///
+/// # Safety
+/// As [`run_part`].
+#[inline(always)]
+unsafe fn run_direct<T: Lane, const L: usize>(
+    p: &LanePlan,
+    [rhs_row, rhs_col]: [usize; 2],
+    a: &[T],
+    b: &[T],
+    c: Out<T>,
+    w: Part,
+    (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
+) {
+    let size = std::mem::size_of::<T>();
+    let kc_max = (DIRECT_RHS_BYTES / (w.cols.len() * L * size)).clamp(1, p.k);
+    let full_cols = w.cols.start + w.cols.len() / NR * NR;
+    let mut tile = Tile::<T, L>::new();
+    for blk in w.blocks.clone() {
+        let base = blk * L;
+        if p.batch - base < L {
+            let w = Part {
+                blocks: blk..blk + 1,
+                ..w.clone()
+            };
+            // SAFETY: the caller's contract, for a block of this part.
+            unsafe { run_part::<T, L>(p, a, b, c, w, (&mut *pa, &mut *pb)) };
+            continue;
+        }
+        let (pa, pb) = (
+            elems_of::<T>(pa, kc_max * MR * L),
+            elems_of::<T>(pb, kc_max * NR * L),
+        );
+        let all = |_| L;
+        for k0 in (0..p.k).step_by(kc_max) {
+            let kc = kc_max.min(p.k - k0);
+            let (lhs_steps, rhs_steps) = (&p.lhs_cols[k0..k0 + kc], &p.rhs_rows[k0..k0 + kc]);
+            if full_cols < w.cols.end {
+                let rhs_cols = &p.rhs_cols[full_cols..w.cols.end];
+                pack::<T, L, NR>(pb, b, base, all, 1, (0, 1), rhs_cols, rhs_steps);
+            }
+            for i in w.rows.clone().step_by(MR) {
+                let rows = MR.min(w.rows.end - i);
+                pack::<T, L, MR>(
+                    pa,
+                    a,
+                    base,
+                    all,
+                    1,
+                    (0, 1),
+                    &p.lhs_rows[i..i + rows],
+                    lhs_steps,
+                );
+                let paq = (pa.as_ptr(), [L, MR * L]);
+                for j in w.cols.clone().step_by(NR) {
+                    let cols = NR.min(w.cols.end - j);
+                    let pbq = if cols == NR {
+                        // Step `s` of column `j + c` at `base + rhs_cols[j] + rhs_rows[k0]
+                        // + c·rhs_col + s·rhs_row`, its `L` lanes inside `b`.
+                        let at = base + p.rhs_cols[j] + p.rhs_rows[k0];
+                        (b[at..].as_ptr(), [rhs_col, rhs_row])
+                    } else {
+                        (pb.as_ptr(), [L, NR * L])
+                    };
+                    let at = base + p.batch * (i + p.m * j);
+                    // SAFETY: the CPU has AVX-512F (the caller's contract); the lhs pack
+                    // and the rhs panel (in place: every step's `NR` vectors lie in `b`,
+                    // the block's `L` lanes being in the batch) hold `kc` steps; the tile
+                    // is result element `(b, i + r, j + c)` for the block's batch
+                    // indices, owned by this part.
+                    unsafe { tile.run(p, c, at, (L, rows, cols), (kc, paq, pbq), k0 > 0) };
+                }
+            }
+        }
+    }
+}
+
+/// A register tile of the result on its way to memory when it is not whole (rows,
+/// columns or lanes past the result's ends).
+struct Tile<T, const L: usize>([[T; L]; MR * NR]);
+
+impl<T: Lane, const L: usize> Tile<T, L> {
+    fn new() -> Self {
+        Tile([[T::default(); L]; MR * NR])
+    }
+
+    /// The tile at result offset `at` (lane vector `(r, c)` at `at + r·batch +
+    /// c·batch·m`), of which `lv` lanes, `rows` rows and `cols` columns are in the result:
+    /// `kc` steps of the operands given (as [`Lane::micro`] takes them), continuing the
+    /// sums stored there when `acc`. A whole tile is computed in place; any other through
+    /// this buffer.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the operands hold `kc` steps of the tile; the tile's
+    /// elements in the result are owned by the caller.
+    #[inline(always)]
+    unsafe fn run(
+        &mut self,
+        p: &LanePlan,
+        c: Out<T>,
+        at: usize,
+        (lv, rows, cols): (usize, usize, usize),
+        (kc, pa, pb): (usize, (*const T, [usize; 2]), (*const T, [usize; 2])),
+        acc: bool,
+    ) {
+        let (rs, cs) = (p.batch, p.batch * p.m);
+        if lv == L && cols == NR {
+            // All lanes and columns: the tile's rows are computed in place (the FMAs of
+            // the zero rows padding a short panel are skipped).
+            let out = (c.0.add(at), [rs, cs]);
+            // SAFETY (every arm): the caller's contract, for the first `rows` rows.
+            match rows {
+                MR => unsafe { T::micro::<MR>(kc, pa, pb, out, acc) },
+                5 => unsafe { T::micro::<5>(kc, pa, pb, out, acc) },
+                4 => unsafe { T::micro::<4>(kc, pa, pb, out, acc) },
+                3 => unsafe { T::micro::<3>(kc, pa, pb, out, acc) },
+                2 => unsafe { T::micro::<2>(kc, pa, pb, out, acc) },
+                _ => unsafe { T::micro::<1>(kc, pa, pb, out, acc) },
+            }
+            return;
+        }
+        // SAFETY (the slices): `at + r·rs + c·cs + lv <= batch·m·n` for the tile's rows
+        // and columns in the result (the block's lanes end by `batch`), owned by the
+        // caller.
+        let place = |r: usize, cc: usize| unsafe {
+            std::slice::from_raw_parts_mut(c.0.add(at + r * rs + cc * cs), lv)
+        };
+        let cells = (0..rows).flat_map(|r| (0..cols).map(move |cc| (r, cc)));
+        if acc {
+            for (r, cc) in cells.clone() {
+                put::<T, L>(&mut self.0[r * NR + cc], place(r, cc), lv);
+            }
+        }
+        // SAFETY: as above, into the buffer (`MR × NR × L` elements).
+        unsafe { T::micro::<MR>(kc, pa, pb, (self.0.as_mut_ptr().cast(), [NR * L, L]), acc) };
+        for (r, cc) in cells {
+            place(r, cc).copy_from_slice(&self.0[r * NR + cc][..lv]);
+        }
+    }
+}
+
 macro_rules! isa_fn {
     ($name:ident, $t:ty) => {
-        /// [`run_part`] compiled for AVX-512.
+        /// [`run_direct`] or [`run_part`], compiled for AVX-512.
         ///
         /// # Safety
         /// As [`run_part`].
@@ -501,7 +616,10 @@ macro_rules! isa_fn {
             packs: (&mut Vec<Line>, &mut Vec<Line>),
         ) {
             const L: usize = lanes(std::mem::size_of::<$t>());
-            unsafe { run_part::<$t, L>(p, a, b, c, w, packs) }
+            match p.rhs_strides {
+                Some(st) => unsafe { run_direct::<$t, L>(p, st, a, b, c, w, packs) },
+                None => unsafe { run_part::<$t, L>(p, a, b, c, w, packs) },
+            }
         }
     };
 }
@@ -623,6 +741,7 @@ mod tests {
             lhs_cols: Vec::new(),
             rhs_rows: Vec::new(),
             rhs_cols: Vec::new(),
+            rhs_strides: None,
         }
     }
 
@@ -636,6 +755,17 @@ mod tests {
         assert!(lanes_pay(300, 300, 4));
         assert!(!lanes_pay(96, 96, 96));
         assert!(!lanes_pay(256, 256, 256));
+    }
+
+    /// Rhs panels are read in place only when their offsets are a progression.
+    #[test]
+    fn strides_of_progressions_only() {
+        assert_eq!(stride(&[0, 3, 6, 9]), Some(3));
+        assert_eq!(stride(&[7]), Some(0));
+        assert_eq!(stride(&[]), Some(0));
+        assert_eq!(stride(&[0, 16, 32, 336]), None);
+        assert_eq!(stride(&[6, 3, 0]), None);
+        assert_eq!(stride(&[4, 4]), None);
     }
 
     /// Every (block, row, column) is in exactly one part.

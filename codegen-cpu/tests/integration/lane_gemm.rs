@@ -62,6 +62,20 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]",
         "f64[20003,3,5]",
     ),
+    // Two rhs free axes on either side of the contracted one: the rhs column offsets are
+    // no progression, so its panels are packed rather than read in place.
+    (
+        "f64[16,5,7]",
+        "f64[16,3,7,4]",
+        "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [2]",
+        "f64[16,5,3,4]",
+    ),
+    (
+        "f32[35,9,20]",
+        "f32[35,2,20,5]",
+        "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [2]",
+        "f32[35,9,2,5]",
+    ),
     // k = 1 (a batched outer product through the lane kernel).
     (
         "f64[24,6,1]",
