@@ -246,6 +246,14 @@ macro_rules! lane_impl {
 lane_impl!(f32, micro_f32);
 lane_impl!(f64, micro_f64);
 
+/// The operands of a product on lanes and its result.
+#[derive(Clone, Copy)]
+struct Operands<'a, T> {
+    a: &'a [T],
+    b: &'a [T],
+    c: Out<T>,
+}
+
 /// The result pointer, shared by the threads: each writes the lanes of its own batch
 /// blocks only.
 #[derive(Clone, Copy)]
@@ -388,9 +396,7 @@ struct Part {
 #[inline(always)]
 unsafe fn run_part<T: Lane, const L: usize>(
     p: &LanePlan,
-    a: &[T],
-    b: &[T],
-    c: Out<T>,
+    Operands { a, b, c }: Operands<'_, T>,
     w: Part,
     (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
 ) {
@@ -464,14 +470,12 @@ const DIRECT_RHS_BYTES: usize = 256 << 10;
 /// As [`run_part`].
 #[inline(always)]
 unsafe fn run_direct<T: Lane, const L: usize>(
-    p: &LanePlan,
-    [rhs_row, rhs_col]: [usize; 2],
-    a: &[T],
-    b: &[T],
-    c: Out<T>,
+    (p, [rhs_row, rhs_col]): (&LanePlan, [usize; 2]),
+    ops: Operands<'_, T>,
     w: Part,
     (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
 ) {
+    let Operands { a, b, c } = ops;
     let size = std::mem::size_of::<T>();
     let kc_max = (DIRECT_RHS_BYTES / (w.cols.len() * L * size)).clamp(1, p.k);
     let full_cols = w.cols.start + w.cols.len() / NR * NR;
@@ -484,7 +488,7 @@ unsafe fn run_direct<T: Lane, const L: usize>(
                 ..w.clone()
             };
             // SAFETY: the caller's contract, for a block of this part.
-            unsafe { run_part::<T, L>(p, a, b, c, w, (&mut *pa, &mut *pb)) };
+            unsafe { run_part::<T, L>(p, ops, w, (&mut *pa, &mut *pb)) };
             continue;
         }
         let (pa, pb) = (
@@ -616,9 +620,10 @@ macro_rules! isa_fn {
             packs: (&mut Vec<Line>, &mut Vec<Line>),
         ) {
             const L: usize = lanes(std::mem::size_of::<$t>());
+            let ops = Operands { a, b, c };
             match p.rhs_strides {
-                Some(st) => unsafe { run_direct::<$t, L>(p, st, a, b, c, w, packs) },
-                None => unsafe { run_part::<$t, L>(p, a, b, c, w, packs) },
+                Some(st) => unsafe { run_direct::<$t, L>((p, st), ops, w, packs) },
+                None => unsafe { run_part::<$t, L>(p, ops, w, packs) },
             }
         }
     };
