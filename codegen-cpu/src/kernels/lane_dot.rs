@@ -66,8 +66,8 @@ impl LanePlan {
     /// `tables` not called: its tables are as long as the sides) unless the CPU has
     /// AVX-512, the dtype is f32 or f64 (`elem_bytes` 4 or 8), the batch fills at least
     /// one vector, the product has a contraction (`k = 0` leaves nothing to store: the
-    /// generic path zero-fills), no side is longer than [`LANE_MAX_SIDE`] and the
-    /// matrices are small enough ([`lanes_pay`]).
+    /// generic path zero-fills) and a non-empty result, no side is longer than
+    /// [`LANE_MAX_SIDE`] and the matrices are small enough ([`lanes_pay`]).
     pub(crate) fn new(
         elem_bytes: usize,
         batch: usize,
@@ -77,6 +77,8 @@ impl LanePlan {
         if !matches!(elem_bytes, 4 | 8)
             || batch < lanes(elem_bytes)
             || k == 0
+            || m == 0
+            || n == 0
             || m.max(n).max(k) > LANE_MAX_SIDE
             || !lanes_pay(m, n, k)
             || !Isa::Avx512.is_available()

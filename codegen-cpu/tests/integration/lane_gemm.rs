@@ -244,3 +244,34 @@ fn other_batch_first_products_match_the_reference() {
         common::assert_close(&one, &want, &format!("{lhs} batch-first product"));
     }
 }
+
+/// Batch-first products with an empty side give the empty (or all-zero) result of the
+/// reference, at one and two threads, whichever kernel takes them.
+#[test]
+fn batch_first_products_with_an_empty_side() {
+    for (lhs, rhs, out) in [
+        ("f64[16,0,7]", "f64[16,7,3]", "f64[16,0,3]"),
+        ("f64[16,5,7]", "f64[16,7,0]", "f64[16,5,0]"),
+        ("f32[32,5,0]", "f32[32,0,3]", "f32[32,5,3]"),
+        ("f64[0,5,7]", "f64[0,7,3]", "f64[0,5,3]"),
+    ] {
+        let text = format!(
+            "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]}} %a, %b\n  return %c\n}}\n"
+        );
+        let f = parse_and_verify(&text).unwrap();
+        let a = SeedRng::new(3).tensor(f.ty(f.params()[0]), false);
+        let b = SeedRng::new(4).tensor(f.ty(f.params()[1]), false);
+        let want = tenferro_ir::eval::eval(&f, &[a.clone(), b.clone()]).unwrap()[0].clone();
+        for threads in [1, 2] {
+            let backend = CpuBackend::with_threads(threads);
+            let p = backend.prepare(&f).unwrap();
+            let got = backend
+                .execute(&p, &[a.clone(), b.clone()], &ExtensionRegistry::new())
+                .unwrap();
+            assert!(
+                common::bits_eq_any_nan(&got[0], &want),
+                "{lhs} x {rhs} at {threads} threads"
+            );
+        }
+    }
+}
