@@ -459,7 +459,8 @@ unsafe fn run_part<T: Lane, const L: usize>(
 }
 
 /// Bytes of the rhs elements (`KC` steps of all of a part's columns, for one block of
-/// lanes) that [`run_direct`] reads in place for every row panel: they stay in L2.
+/// lanes) that [`run_direct`] reads in place for every row panel: they stay in L2. (`KC`
+/// is also at most what keeps an lhs panel within [`PANEL_BYTES`], in L1.)
 const DIRECT_RHS_BYTES: usize = 256 << 10;
 
 /// The part `w` of the product `c = a · b` when the rhs offsets are regular
@@ -479,7 +480,9 @@ unsafe fn run_direct<T: Lane, const L: usize>(
 ) {
     let Operands { a, b, c } = ops;
     let size = std::mem::size_of::<T>();
-    let kc_max = (DIRECT_RHS_BYTES / (w.cols.len() * L * size)).clamp(1, p.k);
+    let kc_max = (DIRECT_RHS_BYTES / (w.cols.len() * L * size))
+        .min(PANEL_BYTES / (MR * L * size))
+        .clamp(1, p.k);
     let full_cols = w.cols.start + w.cols.len() / NR * NR;
     let mut tile = Tile::<T, L>::new();
     for blk in w.blocks.clone() {
