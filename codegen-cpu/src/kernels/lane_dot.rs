@@ -458,13 +458,23 @@ unsafe fn run_part<T: Lane, const L: usize>(
     }
 }
 
+/// Whether every rhs vector [`run_direct`] reads in place (at `b` plus a multiple of `L`
+/// and of the `strides`) is a whole 64-byte cache line. A vector across two lines costs two
+/// L1 accesses, and the rhs is read once per row panel: misaligned, the in-place panels
+/// measured 20 % slower than packed ones (`bij,bjk->bik`, 32 × 64³, f64, AMD Zen 4).
+fn aligned_in_place<T>(b: *const T, strides: [usize; 2]) -> bool {
+    let size = std::mem::size_of::<T>();
+    (b as usize) % 64 == 0 && strides.iter().all(|&s| (s * size) % 64 == 0)
+}
+
 /// Bytes of the rhs elements (`KC` steps of all of a part's columns, for one block of
 /// lanes) that [`run_direct`] reads in place for every row panel: they stay in L2. (`KC`
 /// is also at most what keeps an lhs panel within [`PANEL_BYTES`], in L1.)
 const DIRECT_RHS_BYTES: usize = 256 << 10;
 
 /// The part `w` of the product `c = a · b` when the rhs offsets are regular
-/// (`rhs_strides`, its row and column strides): one block of `L` lanes at a time, each
+/// (`rhs_strides`, its row and column strides) and its vectors whole cache lines
+/// ([`aligned_in_place`]): one block of `L` lanes at a time, each
 /// `MR`-row panel of lhs is packed (it meets every column panel from L1) while the rhs
 /// panels are read in place, from L2, instead of copied (a partial last column panel is
 /// packed, zero-padded). A block with fewer than `L` lanes goes to [`run_part`].
@@ -626,7 +636,7 @@ macro_rules! isa_fn {
         ) {
             const L: usize = lanes(std::mem::size_of::<$t>());
             let ops = Operands { a, b, c };
-            match p.rhs_strides {
+            match p.rhs_strides.filter(|&st| aligned_in_place(b.as_ptr(), st)) {
                 Some(st) => unsafe { run_direct::<$t, L>((p, st), ops, w, packs) },
                 None => unsafe { run_part::<$t, L>(p, ops, w, packs) },
             }
@@ -765,6 +775,46 @@ mod tests {
         assert!(lanes_pay(300, 300, 4));
         assert!(!lanes_pay(96, 96, 96));
         assert!(!lanes_pay(256, 256, 256));
+    }
+
+    /// The in-place rhs path (64-byte aligned rhs) and the packed one (the same rhs one
+    /// element further on) give the same bits: each element is one FMA chain either way.
+    #[test]
+    fn in_place_and_packed_rhs_give_the_same_bits() {
+        let (batch, m, n, k) = (24, 13, 9, 70);
+        let tables = || {
+            let step = |len: usize, stride: usize| (0..len).map(|i| i * stride).collect();
+            [
+                step(m, batch),
+                step(k, batch * m),
+                step(k, batch),
+                step(n, batch * k),
+            ]
+        };
+        let Some(p) = LanePlan::new(8, batch, [m, n, k], tables) else {
+            return; // no AVX-512 here
+        };
+        let value = |i: usize| ((i * 7919) % 1009) as f64 / 1009.0 - 0.5;
+        let lhs: Vec<f64> = (0..batch * m * k).map(value).collect();
+        let rhs: Vec<f64> = (0..batch * k * n).map(|i| value(i + 17)).collect();
+        // A buffer with room to place the rhs at a 64-byte boundary and one element past it.
+        let mut room = vec![0.0f64; rhs.len() + 9];
+        let at = room.as_ptr().align_offset(64);
+        let mut results = Vec::new();
+        for shift in [0, 1] {
+            room[at + shift..at + shift + rhs.len()].copy_from_slice(&rhs);
+            let r = &room[at + shift..at + shift + rhs.len()];
+            assert_eq!(
+                aligned_in_place(r.as_ptr(), p.rhs_strides.unwrap()),
+                shift == 0
+            );
+            for threads in [1, 2] {
+                let mut out = vec![f64::NAN; batch * m * n];
+                lane_gemm_f64(&p, &lhs, r, &mut out, threads);
+                results.push(out.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            }
+        }
+        assert!(results.iter().all(|r| *r == results[0]));
     }
 
     /// Rhs panels are read in place only when their offsets are a progression.
