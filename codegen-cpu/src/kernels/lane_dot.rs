@@ -9,9 +9,9 @@
 //! For each block of `L` batch elements, the micro-kernel keeps an `MR × NR` tile of
 //! `L`-lane accumulators in registers over `KC` steps of the contraction. The lhs is
 //! packed in `MR`-row panels (each entry `L` lanes), which stay in L1 while every column
-//! panel meets them. When the rhs offsets are regular ([`run_direct`]) the rhs panels are
-//! read in place from L2; otherwise ([`run_part`]) they are packed too, for several
-//! blocks at once. Rows, columns and lanes past the ends are zero-padded in the packs
+//! panel meets them. When the rhs offsets are regular and its vectors whole cache lines
+//! ([`run_direct`]) the rhs panels are read in place from L2; otherwise ([`run_part`])
+//! they are packed too, for several blocks at once. Rows, columns and lanes past the ends are zero-padded in the packs
 //! and not stored; a short row panel skips its padding's multiply-adds. Every result
 //! element is one chain of fused multiply-adds over the contraction in increasing order
 //! (a `KC` block goes on from the sums the previous one stored), whatever the blocking
@@ -21,7 +21,7 @@
 
 use crate::kernels::packbuf::{elems_of, Line, PackElem};
 use crate::vmath::Isa;
-use std::ops::{Add, Range};
+use std::ops::Range;
 
 /// Rows of lhs in a register tile.
 const MR: usize = 6;
@@ -134,7 +134,7 @@ pub(crate) fn lanes_pay(m: usize, n: usize, k: usize) -> bool {
 }
 
 /// An element type of the lane kernel, with its micro-kernel.
-trait Lane: PackElem + Add<Output = Self> {
+trait Lane: PackElem {
     /// The `MR × NR` tile of `L`-lane sums over `kc` steps, stored with lane vector
     /// `(r, c)` at `out + r·rs + c·cs`. Step `j` multiplies the lhs vectors at
     /// `pa + r·ars + j·ajs` by the rhs vectors at `pb + c·bcs + j·bjs`: a packed panel
@@ -494,23 +494,24 @@ unsafe fn run_direct<T: Lane, const L: usize>(
         .min(PANEL_BYTES / (MR * L * size))
         .clamp(1, p.k);
     let full_cols = w.cols.start + w.cols.len() / NR * NR;
+    // Only the batch's last block can be partial: it goes to the packed path.
+    let full = w.blocks.start..w.blocks.end.min(p.batch / L).max(w.blocks.start);
+    if full.end < w.blocks.end {
+        let w = Part {
+            blocks: full.end..w.blocks.end,
+            ..w.clone()
+        };
+        // SAFETY: the caller's contract, for a block of this part.
+        unsafe { run_part::<T, L>(p, ops, w, (&mut *pa, &mut *pb)) };
+    }
+    let (pa, pb) = (
+        elems_of::<T>(pa, kc_max * MR * L),
+        elems_of::<T>(pb, kc_max * NR * L),
+    );
     let mut tile = Tile::<T, L>::new();
-    for blk in w.blocks.clone() {
+    let all = |_| L;
+    for blk in full {
         let base = blk * L;
-        if p.batch - base < L {
-            let w = Part {
-                blocks: blk..blk + 1,
-                ..w.clone()
-            };
-            // SAFETY: the caller's contract, for a block of this part.
-            unsafe { run_part::<T, L>(p, ops, w, (&mut *pa, &mut *pb)) };
-            continue;
-        }
-        let (pa, pb) = (
-            elems_of::<T>(pa, kc_max * MR * L),
-            elems_of::<T>(pb, kc_max * NR * L),
-        );
-        let all = |_| L;
         for k0 in (0..p.k).step_by(kc_max) {
             let kc = kc_max.min(p.k - k0);
             let (lhs_steps, rhs_steps) = (&p.lhs_cols[k0..k0 + kc], &p.rhs_rows[k0..k0 + kc]);
@@ -554,8 +555,8 @@ unsafe fn run_direct<T: Lane, const L: usize>(
     }
 }
 
-/// A register tile of the result on its way to memory when it is not whole (rows,
-/// columns or lanes past the result's ends).
+/// Runs the micro-kernel on one tile of the result: in place when its lanes and columns
+/// are all in the result, else through its buffer.
 struct Tile<T, const L: usize>([[T; L]; MR * NR]);
 
 impl<T: Lane, const L: usize> Tile<T, L> {
@@ -779,12 +780,17 @@ mod tests {
 
     /// Every element is one FMA chain over the contraction in increasing order, whichever
     /// path takes it: the in-place rhs path (a rhs on a cache line, strides in whole
-    /// lines), the packed path (the rhs one element off a line, or a batch whose strides
-    /// are not whole lines), at 1 and 2 threads.
+    /// lines; with a partial last block when a single rhs vector makes both strides 0),
+    /// the packed path (the rhs one element off a line, or a batch whose strides are not
+    /// whole lines), at 1 and 2 threads.
     #[test]
     fn every_path_gives_the_fma_chain_bits() {
-        let (m, n, k) = (13, 9, 70);
-        for batch in [24, 20] {
+        // (batch, m, n, k, whether an aligned rhs is read in place)
+        for (batch, m, n, k, whole) in [
+            (24, 13, 9, 70, true),
+            (20, 13, 9, 70, false),
+            (20, 7, 1, 1, true),
+        ] {
             let tables = || {
                 let step = |len: usize, stride: usize| (0..len).map(|i| i * stride).collect();
                 [
@@ -814,7 +820,7 @@ mod tests {
                 room[at + off..at + off + rhs.len()].copy_from_slice(&rhs);
                 let r = &room[at + off..at + off + rhs.len()];
                 let in_place = aligned_in_place(r.as_ptr(), p.rhs_strides.unwrap());
-                assert_eq!(in_place, off == 0 && batch % 8 == 0);
+                assert_eq!(in_place, off == 0 && whole);
                 for threads in [1, 2] {
                     let mut out = vec![f64::NAN; batch * m * n];
                     lane_gemm_f64(&p, &lhs, r, &mut out, threads);
