@@ -97,12 +97,14 @@ def run_linalg_jax(workloads, threads, min_time):
 
 
 def run_einsum_peers(instances, threads, einsum_path=None):
-    """numpy and JAX on the einsum instances (`../shared/peers/einsum/run_peers.py`, live):
+    """numpy and JAX on the einsum instances (`../shared/peers/einsum/run_peers.py`, live, on
+    the instance files tenferro ships in `extensions/einsum/instances/`):
     {"einsum_<instance>": {"jax": rec, "numpy": rec}}."""
     if not instances:
         return {}
     cmd = [sys.executable, os.path.join(PEERS, "einsum", "run_peers.py"), "--systems", "numpy,jax",
-           "--threads", str(threads), "--instances", ",".join(instances)]
+           "--threads", str(threads), "--instances", ",".join(instances),
+           "--instances-dir", os.path.join(ROOT, "extensions", "einsum", "instances")]
     if einsum_path:
         cmd += ["--path-source", "upstream_" + einsum_path]
     res = {}

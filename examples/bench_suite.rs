@@ -95,9 +95,11 @@ fn linalg_batched(id: &str) -> Option<(&str, usize, usize)> {
 /// The einsum instances of tensor4all/tenferro-benchmark shipped in
 /// `extensions/einsum/instances/` (forward einsum, planned with `Optimize::Auto`; not part
 /// of `all`: select them with `--workload einsum` or by id).
-const EINSUM_IDS: [&str; 16] = [
+const EINSUM_IDS: [&str; 23] = [
+    "einsum_bin_batched_matmul_b32_m128_n128_k128",
     "einsum_bin_batched_matmul_b32_m64_n64_k64",
     "einsum_bin_batched_outer_product_compact_j16_k16_o64_t64",
+    "einsum_bin_batched_outer_product_noncompact_j16_k16_o64_t64",
     "einsum_bin_elementwise_mul_2048x2048",
     "einsum_bin_matmul_1024",
     "einsum_bin_matmul_256",
@@ -105,12 +107,17 @@ const EINSUM_IDS: [&str; 16] = [
     "einsum_bin_omeinsum_matmul_10x10",
     "einsum_bin_outer_product_4096",
     "einsum_bin_permuted_r4_abcd_dbef_acef_d32",
+    "einsum_gm_queen5_5_3.wcsp",
     "einsum_lm_batch_likelihood_brackets_4_4d",
+    "einsum_lm_batch_likelihood_sentence_3_12d",
+    "einsum_lm_batch_likelihood_sentence_4_4d",
     "einsum_nary_matmul_chain_64",
     "einsum_str_matrix_chain_multiplication_100",
     "einsum_str_mps_varying_inner_product_200",
+    "einsum_str_nw_mera_closed_120",
     "einsum_str_nw_mera_open_26",
     "einsum_sw_abcd_dbef_acef_d4",
+    "einsum_tensornetwork_permutation_focus_step409_316",
     "einsum_tensornetwork_permutation_light_415",
 ];
 
@@ -583,14 +590,21 @@ fn time_runs<B: Backend>(
     Ok(Ok((times, first_ms)))
 }
 
-fn select(spec: &str) -> Vec<&'static str> {
-    let mut out = Vec::new();
+fn select(spec: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         for id in IDS.into_iter().chain(EINSUM_IDS).chain(LINALG_IDS) {
             let all = part == "all" && id.starts_with('W');
             let hit = all || id == part || id.starts_with(part);
-            if hit && !out.contains(&id) {
-                out.push(id);
+            if hit && !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
+            }
+        }
+        // Any other instance file in `extensions/einsum/instances/`, by its full id.
+        if let Some(name) = part.strip_prefix("einsum_") {
+            let known = tenferro_einsum::instances::names().iter().any(|n| n == name);
+            if known && !out.iter().any(|o| o == part) {
+                out.push(part.to_string());
             }
         }
     }
@@ -648,6 +662,7 @@ fn main() -> Res<()> {
         .with_extension_rules(tenferro_linalg::ad_rules()?)
         .build()?;
     for id in select(&workloads) {
+        let id = id.as_str();
         if id == "S_add_f64x4" {
             tiny_add(threads)?;
             continue;

@@ -654,7 +654,7 @@ pub const LANE_BATCH_MIN: usize = 16;
 /// Largest ratio of multiply-adds to matrix elements, `m·n·k / (m·k + k·n + m·n)` per
 /// batch element, for which such a product is left for the lanes (mirrors
 /// `tenferro-cpu`): larger matrices run faster as GEMMs on transposed operands.
-pub const LANE_MAX_FLOPS_PER_ELEMENT: f64 = 24.0;
+pub const LANE_MAX_FLOPS_PER_ELEMENT: f64 = 96.0;
 
 /// Whether batch lanes pay for an `m × k` by `k × n` product per batch element.
 fn lanes_pay(m: usize, n: usize, k: usize) -> bool {

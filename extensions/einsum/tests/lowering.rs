@@ -61,9 +61,9 @@ func @main(%0: f64[8,64,64], %2: f64[8,64,64]) -> (f64[8,64,64]) {
 
 #[test]
 fn batched_matmul_of_large_matrices_with_the_batch_axis_first_is_transposed_for_gemms() {
-    // 128³ per batch element: enough multiply-adds per element for GEMMs to beat lanes.
-    let x = TracedTensor::input(DType::F64, &[32, 128, 128]);
-    let y = TracedTensor::input(DType::F64, &[32, 128, 128]);
+    // 384³ per batch element: enough multiply-adds per element for GEMMs to beat lanes.
+    let x = TracedTensor::input(DType::F64, &[32, 384, 384]);
+    let y = TracedTensor::input(DType::F64, &[32, 384, 384]);
     let z = einsum("bij,bjk->bik", &[&x, &y]).unwrap();
     let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
     assert_eq!(
