@@ -602,7 +602,9 @@ fn select(spec: &str) -> Vec<String> {
         }
         // Any other instance file in `extensions/einsum/instances/`, by its full id.
         if let Some(name) = part.strip_prefix("einsum_") {
-            let known = tenferro_einsum::instances::names().iter().any(|n| n == name);
+            let known = tenferro_einsum::instances::names()
+                .iter()
+                .any(|n| n == name);
             if known && !out.iter().any(|o| o == part) {
                 out.push(part.to_string());
             }

@@ -16,12 +16,12 @@ use tenferro_runtime::Result;
 pub enum Optimize {
     /// The cheapest of [`Optimize::Greedy`], the exhaustive search (up to
     /// [`AUTO_OPTIMAL_MAX`] operands) and, when the best of those costs more than
-    /// [`AUTO_TREE_SA_FLOPS`] multiply-adds, TreeSA with 20 moves per level and
-    /// [`auto_tree_sa_trials`] independent trials. On upstream's benchmark networks
-    /// (26–415 operands) this
-    /// matches or beats upstream's stored paths; planning then takes 0.03–0.25 s on 2
-    /// cores, paid once per (subscripts, shapes): plans are cached. Every planner is
-    /// deterministic: one network always gets the same plan.
+    /// [`AUTO_TREE_SA_FLOPS`] multiply-adds, TreeSA ([`auto_tree_sa_effort`]) with space
+    /// penalised only beyond the best plan's largest intermediate. On upstream's
+    /// benchmark networks (26–415 operands) this matches or beats upstream's stored
+    /// paths; planning then takes 0.03–0.7 s on 2 cores, paid once per (subscripts,
+    /// shapes): plans are cached. Every planner is deterministic: one network always gets
+    /// the same plan.
     #[default]
     Auto,
     /// opt_einsum's greedy rule (contract the pair that removes the most memory, ties by
@@ -70,6 +70,30 @@ pub const GREEDY_THERMAL_FLOPS: f64 = 1e5;
 /// Cost (multiply-adds) of the best plan found so far above which [`Optimize::Auto`]
 /// also tries TreeSA.
 pub const AUTO_TREE_SA_FLOPS: f64 = 1e6;
+
+/// Multiply-adds of the best plan found so far above which [`Optimize::Auto`]'s TreeSA
+/// searches longer (see [`auto_tree_sa_effort`]): such a contraction runs for tens of
+/// milliseconds or more, and a plan is made once per (subscripts, shapes).
+pub const AUTO_TREE_SA_LONG_FLOPS: f64 = 1e9;
+
+/// Smallest space target (log2 elements) of [`Optimize::Auto`]'s TreeSA (omeco's
+/// default). Above it the target is the best plan's own largest intermediate.
+pub const AUTO_TREE_SA_SC_TARGET_MIN: f64 = 20.0;
+
+/// TreeSA (trials, moves per temperature level) of [`Optimize::Auto`] on a network of
+/// `n` operands whose best plan so far costs `flops` multiply-adds:
+/// ([`auto_tree_sa_trials`], 20), or at least 4 trials of 50 moves above
+/// [`AUTO_TREE_SA_LONG_FLOPS`]. On upstream's 160-operand graphical model
+/// (gm_queen5_5_3) the longer search finds 10^9.25 multiply-adds in 0.35 s where the
+/// short one found 10^9.38 and upstream's stored path costs 10^9.47.
+pub fn auto_tree_sa_effort(n: usize, flops: f64) -> (usize, usize) {
+    let trials = auto_tree_sa_trials(n);
+    if flops > AUTO_TREE_SA_LONG_FLOPS {
+        (trials.max(4), 50)
+    } else {
+        (trials, 20)
+    }
+}
 
 /// TreeSA trials [`Optimize::Auto`] runs on a network of `n` operands: 8 up to 100
 /// operands, fewer above (a trial's time grows with `n`), at least 2 (random starts vary:
@@ -569,12 +593,14 @@ fn order(
             omeco::optimize_code(c, s, &ExhaustiveSearch::default())
         })
     };
-    let tree_sa = |ntrials: usize, niters: usize| {
-        let sa = seeded_tree_sa(
-            TreeSA::fast()
-                .with_ntrials(ntrials.max(1))
-                .with_niters(niters.max(1)),
-        );
+    let tree_sa = |ntrials: usize, niters: usize, sc_target: Option<f64>| {
+        let mut sa = TreeSA::fast()
+            .with_ntrials(ntrials.max(1))
+            .with_niters(niters.max(1));
+        if let Some(t) = sc_target {
+            sa = sa.with_sc_target(t);
+        }
+        let sa = seeded_tree_sa(sa);
         run_omeco(ixs, out, sizes, |c, s| omeco::optimize_code(c, s, &sa))
     };
     let (_, ssa, name) = match o {
@@ -585,7 +611,7 @@ fn order(
         },
         Optimize::TreeSa { ntrials, niters } => {
             let g = greedy("greedy (treesa found nothing cheaper)");
-            match tree_sa(*ntrials, *niters) {
+            match tree_sa(*ntrials, *niters, None) {
                 // TreeSA on ties.
                 Some(s) => cheaper(costed(s, "treesa"), g),
                 None => g,
@@ -600,7 +626,12 @@ fn order(
                 }
             }
             if best.0 > AUTO_TREE_SA_FLOPS {
-                if let Some(s) = tree_sa(auto_tree_sa_trials(n), 20) {
+                // Space is penalised only beyond the best plan's largest intermediate: the
+                // search minimises multiply-adds without growing the memory the plan needs.
+                let (_, big) = path_costs(ixs, out, sizes, &best.1);
+                let sc_target = big.max(1.0).log2().max(AUTO_TREE_SA_SC_TARGET_MIN);
+                let (trials, iters) = auto_tree_sa_effort(n, best.0);
+                if let Some(s) = tree_sa(trials, iters, Some(sc_target)) {
                     best = cheaper(best, costed(s, "auto: treesa"));
                 }
             }

@@ -35,25 +35,38 @@ fn instances_plan() {
 fn auto_close_to_upstream() {
     for name in [
         "str_nw_mera_open_26",
+        "str_nw_mera_closed_120",
         "lm_batch_likelihood_brackets_4_4d",
+        "lm_batch_likelihood_sentence_3_12d",
+        "lm_batch_likelihood_sentence_4_4d",
         "str_matrix_chain_multiplication_100",
         "str_mps_varying_inner_product_200",
         "tensornetwork_permutation_light_415",
+        "tensornetwork_permutation_focus_step409_316",
+        // A graphical model: a space target of 2^20 made TreeSA 1.8x worse than upstream.
+        "gm_queen5_5_3.wcsp",
     ] {
         let inst = instances::load(name).unwrap();
-        let up = &inst.upstream[0];
         let ours = plan_einsum(&inst.subscripts, &inst.shapes, &opts(Optimize::Auto)).unwrap();
-        let theirs = plan_einsum(
-            &inst.subscripts,
-            &inst.shapes,
-            &opts(Optimize::Path(up.path.clone())),
-        )
-        .unwrap();
+        // The cheapest of upstream's stored paths, re-costed here.
+        let theirs = inst
+            .upstream
+            .iter()
+            .map(|up| {
+                plan_einsum(
+                    &inst.subscripts,
+                    &inst.shapes,
+                    &opts(Optimize::Path(up.path.clone())),
+                )
+                .unwrap()
+                .log10_flops()
+            })
+            .fold(f64::INFINITY, f64::min);
         assert!(
-            ours.log10_flops() <= theirs.log10_flops() + 1.05f64.log10(),
+            ours.log10_flops() <= theirs + 1.05f64.log10(),
             "{name}: auto 10^{:.3} vs upstream 10^{:.3}",
             ours.log10_flops(),
-            theirs.log10_flops()
+            theirs
         );
     }
 }
