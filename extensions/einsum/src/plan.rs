@@ -16,8 +16,8 @@ use tenferro_runtime::Result;
 pub enum Optimize {
     /// The cheapest of [`Optimize::Greedy`], the exhaustive search (up to
     /// [`AUTO_OPTIMAL_MAX`] operands) and, when the best of those costs more than
-    /// [`AUTO_TREE_SA_FLOPS`] multiply-adds, TreeSA ([`auto_tree_sa_effort`]) with space
-    /// penalised only beyond the best plan's largest intermediate. On upstream's
+    /// [`AUTO_TREE_SA_FLOPS`] multiply-adds, TreeSA ([`auto_tree_sa_effort`], space target
+    /// [`AUTO_TREE_SA_SC_TARGET_MIN`]). On upstream's
     /// benchmark networks (26–415 operands) this matches or beats upstream's stored
     /// paths; planning then takes 0.03–0.7 s on 2 cores, paid once per (subscripts,
     /// shapes): plans are cached. Every planner is deterministic: one network always gets
@@ -76,8 +76,11 @@ pub const AUTO_TREE_SA_FLOPS: f64 = 1e6;
 /// milliseconds or more, and a plan is made once per (subscripts, shapes).
 pub const AUTO_TREE_SA_LONG_FLOPS: f64 = 1e9;
 
-/// Smallest space target (log2 elements) of [`Optimize::Auto`]'s TreeSA (omeco's
-/// default). Above it the target is the best plan's own largest intermediate.
+/// Space target (log2 elements) of [`Optimize::Auto`]'s TreeSA (omeco's default) on
+/// networks up to [`AUTO_TREE_SA_LONG_FLOPS`], and its floor above, where the target is
+/// the best plan's own largest intermediate. On upstream's 316-tensor network of extent-2
+/// axes (10^7.6 multiply-adds) a target of 2^23 found 20 % fewer multiply-adds with
+/// intermediates twice as large, and ran 2x slower.
 pub const AUTO_TREE_SA_SC_TARGET_MIN: f64 = 20.0;
 
 /// TreeSA (trials, moves per temperature level) of [`Optimize::Auto`] on a network of
@@ -626,11 +629,17 @@ fn order(
                 }
             }
             if best.0 > AUTO_TREE_SA_FLOPS {
-                // Space is penalised only beyond the best plan's largest intermediate: the
-                // search minimises multiply-adds without growing the memory the plan needs.
-                let (_, big) = path_costs(ixs, out, sizes, &best.1);
-                let sc_target = big.max(1.0).log2().max(AUTO_TREE_SA_SC_TARGET_MIN);
                 let (trials, iters) = auto_tree_sa_effort(n, best.0);
+                // On costly networks space is penalised only beyond the best plan's
+                // largest intermediate: the search minimises multiply-adds without growing
+                // the memory the plan needs. On cheaper ones, whose time goes to moving
+                // data more than to multiply-adds, intermediates above 2^20 elements are.
+                let sc_target = if best.0 > AUTO_TREE_SA_LONG_FLOPS {
+                    let (_, big) = path_costs(ixs, out, sizes, &best.1);
+                    big.max(1.0).log2().max(AUTO_TREE_SA_SC_TARGET_MIN)
+                } else {
+                    AUTO_TREE_SA_SC_TARGET_MIN
+                };
                 if let Some(s) = tree_sa(trials, iters, Some(sc_target)) {
                     best = cheaper(best, costed(s, "auto: treesa"));
                 }
