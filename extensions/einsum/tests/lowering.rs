@@ -122,3 +122,22 @@ fn batched_inner_products_lower_to_a_multiply_and_a_sum() {
     let lowered = lower(&[&w], &[], LowerMode::Program).unwrap();
     assert_eq!(count(&lowered.function, "dot_general"), 1);
 }
+
+#[test]
+fn a_final_batched_outer_product_writes_the_output_order() {
+    // C[t,o,k,j] = A[t,j,k] · B[t,o]: the multiply broadcasts both operands straight into
+    // the output order; only the small lhs is transposed (its axes k, j swap places).
+    let x = TracedTensor::input(DType::F64, &[64, 16, 16]);
+    let y = TracedTensor::input(DType::F64, &[64, 64]);
+    let z = einsum("tjk,to->tokj", &[&x, &y]).unwrap();
+    let lowered = lower(&[&z], &[], LowerMode::Program).unwrap();
+    let want = "\
+func @main(%0: f64[64,16,16], %3: f64[64,64]) -> (f64[64,64,16,16]) {
+  %1 = transpose {perm = [0, 2, 1]} %0 : f64[64,16,16]
+  %2 = broadcast_in_dim {shape = [64, 64, 16, 16], dims = [0, 2, 3]} %1 : f64[64,64,16,16]
+  %4 = broadcast_in_dim {shape = [64, 64, 16, 16], dims = [0, 1]} %3 : f64[64,64,16,16]
+  %5 = mul %2, %4 : f64[64,64,16,16]
+  return %5
+}";
+    assert_eq!(tenferro_ir::print(&lowered.function).trim(), want);
+}

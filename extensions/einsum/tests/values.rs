@@ -525,3 +525,51 @@ fn small_operands_keep_the_gemm_pack() {
     assert!(s.lhs_perm.is_none() && s.rhs_perm.is_none(), "{p}");
     assert_eq!(s.packs, 2, "{p}");
 }
+
+/// Batched outer products whose output order differs from dot_general's (batch axes, then
+/// the lhs's free axes, then the rhs's): the multiply writes the output order directly.
+/// Every order of `t, j, k, o` in `tjk,to->…`, and a two-axis batch with a repeated
+/// output index after the product, against the naive contraction.
+#[test]
+fn batched_outer_products_in_every_output_order() {
+    let ax = |ids: &[usize]| -> Vec<Ax> { ids.iter().map(|&id| Ax { id, bcast: false }).collect() };
+    let sizes = [3, 4, 2, 5]; // t j k o
+    let letters = ['t', 'j', 'k', 'o'];
+    let a = noise(3 * 4 * 2, 1);
+    let b = noise(3 * 5, 2);
+    let (x, y) = (col(&[3, 4, 2], a.clone()), col(&[3, 5], b.clone()));
+    let mut perms = Vec::new();
+    for p in 0..4usize.pow(4) {
+        let q: Vec<usize> = (0..4).map(|k| p / 4usize.pow(k) % 4).collect();
+        let mut seen = [false; 4];
+        if q.iter().all(|&d| !std::mem::replace(&mut seen[d], true)) {
+            perms.push(q);
+        }
+    }
+    assert_eq!(perms.len(), 24);
+    for q in perms {
+        let out: String = q.iter().map(|&d| letters[d]).collect();
+        let subs = format!("tjk,to->{out}");
+        let got = vals(&einsum(&subs, &[&x, &y]).unwrap());
+        let want = naive(
+            &sizes,
+            &[ax(&[0, 1, 2]), ax(&[0, 3])],
+            &[a.clone(), b.clone()],
+            &q,
+        );
+        assert_close(&got, &want, 1e-15, &subs);
+    }
+    // Batch axes t and s, the lhs's free axis repeated in the output.
+    let sizes = [2, 3, 4, 5]; // t s j o
+    let a = noise(2 * 4 * 3, 3);
+    let b = noise(3 * 5 * 2, 4);
+    let (x, y) = (col(&[2, 4, 3], a.clone()), col(&[3, 5, 2], b.clone()));
+    let got = vals(&einsum("tjs,sot->jostj", &[&x, &y]).unwrap());
+    let want = naive(
+        &sizes,
+        &[ax(&[0, 2, 1]), ax(&[1, 3, 0])],
+        &[a, b],
+        &[2, 3, 1, 0, 2],
+    );
+    assert_close(&got, &want, 1e-15, "tjs,sot->jostj");
+}
