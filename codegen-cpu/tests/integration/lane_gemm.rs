@@ -41,6 +41,20 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "lhs_batch = [0, 1], rhs_batch = [0, 1], lhs_contract = [2], rhs_contract = [3]",
         "f64[4,5,6,3]",
     ),
+    // Matrices of about 140³ (ratio 47): lanes since the threshold is 96; several
+    // contraction blocks, partial row and column panels.
+    (
+        "f64[9,130,150]",
+        "f64[9,150,140]",
+        "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]",
+        "f64[9,130,140]",
+    ),
+    (
+        "f32[17,131,149]",
+        "f32[17,149,141]",
+        "lhs_batch = [0], rhs_batch = [0], lhs_contract = [2], rhs_contract = [1]",
+        "f32[17,131,141]",
+    ),
     // Many rows: split over rows at two threads.
     (
         "f64[16,150,60]",
