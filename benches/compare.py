@@ -14,9 +14,10 @@ by `benches/linalg_jax.py`.
 tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
 process per thread count; at one thread pinned to one CPU, as the peers pin themselves).
 JAX: `python3 ../shared/peers/workloads.py --system jax --threads T --workload W --json
-FILE` (one fresh process per thread count, as its docs require), run now on this machine. The table also shows the best recorded peer of
-`../shared/peers/results.json` (JAX / torch / torch.compile / numpy, measured earlier on
-this machine) and tenferro's ratio to it. Ratios < 1 mean tenferro is faster.
+FILE` (one fresh process per thread count, as its docs require), run now on this
+machine. The table also shows the best recorded peer of `../shared/peers/results.json`
+(JAX / torch / torch.compile / numpy, measured earlier on this machine) and tenferro's
+ratio to it. Ratios < 1 mean tenferro is faster.
 """
 import argparse
 import datetime

@@ -92,34 +92,21 @@ fn linalg_batched(id: &str) -> Option<(&str, usize, usize)> {
     }
 }
 
-/// The einsum instances of tensor4all/tenferro-benchmark shipped in
-/// `extensions/einsum/instances/` (forward einsum, planned with `Optimize::Auto`; not part
-/// of `all`: select them with `--workload einsum` or by id).
-const EINSUM_IDS: [&str; 23] = [
-    "einsum_bin_batched_matmul_b32_m128_n128_k128",
-    "einsum_bin_batched_matmul_b32_m64_n64_k64",
-    "einsum_bin_batched_outer_product_compact_j16_k16_o64_t64",
-    "einsum_bin_batched_outer_product_noncompact_j16_k16_o64_t64",
-    "einsum_bin_elementwise_mul_2048x2048",
-    "einsum_bin_matmul_1024",
-    "einsum_bin_matmul_256",
-    "einsum_bin_omeinsum_batched_matmul_8x8_batch_4",
-    "einsum_bin_omeinsum_matmul_10x10",
-    "einsum_bin_outer_product_4096",
-    "einsum_bin_permuted_r4_abcd_dbef_acef_d32",
-    "einsum_gm_queen5_5_3.wcsp",
-    "einsum_lm_batch_likelihood_brackets_4_4d",
-    "einsum_lm_batch_likelihood_sentence_3_12d",
-    "einsum_lm_batch_likelihood_sentence_4_4d",
-    "einsum_nary_matmul_chain_64",
-    "einsum_str_matrix_chain_multiplication_100",
-    "einsum_str_mps_varying_inner_product_200",
-    "einsum_str_nw_mera_closed_120",
-    "einsum_str_nw_mera_open_26",
-    "einsum_sw_abcd_dbef_acef_d4",
-    "einsum_tensornetwork_permutation_focus_step409_316",
-    "einsum_tensornetwork_permutation_light_415",
-];
+/// Ids of the einsum instances of tensor4all/tenferro-benchmark shipped in
+/// `extensions/einsum/instances/`, `einsum_<file name>` (forward einsum, planned with
+/// `Optimize::Auto`; not part of `all`: select them with `--workload einsum` or by id).
+fn einsum_ids() -> Vec<String> {
+    tenferro_einsum::instances::names()
+        .into_iter()
+        .map(|n| format!("einsum_{n}"))
+        .collect()
+}
+
+/// Every workload id, in listing order.
+fn all_ids() -> Vec<String> {
+    let fixed = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    [fixed(&IDS), einsum_ids(), fixed(&LINALG_IDS)].concat()
+}
 
 /// xorshift64* numbers: uniform in [lo, hi) or roughly normal.
 struct Rng(u64);
@@ -591,22 +578,14 @@ fn time_runs<B: Backend>(
 }
 
 fn select(spec: &str) -> Vec<String> {
+    let ids = all_ids();
     let mut out: Vec<String> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        for id in IDS.into_iter().chain(EINSUM_IDS).chain(LINALG_IDS) {
+        for id in &ids {
             let all = part == "all" && id.starts_with('W');
             let hit = all || id == part || id.starts_with(part);
-            if hit && !out.iter().any(|o| o == id) {
-                out.push(id.to_string());
-            }
-        }
-        // Any other instance file in `extensions/einsum/instances/`, by its full id.
-        if let Some(name) = part.strip_prefix("einsum_") {
-            let known = tenferro_einsum::instances::names()
-                .iter()
-                .any(|n| n == name);
-            if known && !out.iter().any(|o| o == part) {
-                out.push(part.to_string());
+            if hit && !out.contains(id) {
+                out.push(id.clone());
             }
         }
     }
@@ -651,7 +630,7 @@ fn main() -> Res<()> {
                 continue;
             }
             "--list" => {
-                for id in IDS.into_iter().chain(EINSUM_IDS).chain(LINALG_IDS) {
+                for id in all_ids() {
                     println!("{id}");
                 }
                 return Ok(());
