@@ -88,10 +88,7 @@ impl LanePlan {
             return None;
         }
         let [lhs_rows, lhs_cols, rhs_rows, rhs_cols] = tables();
-        let rhs_strides = stride(&rhs_rows)
-            .zip(stride(&rhs_cols))
-            .map(|(r, c)| [r, c])
-            .filter(|_| in_place_pays());
+        let rhs_strides = progressions(&rhs_rows, &rhs_cols).filter(|_| in_place_pays());
         Some(LanePlan {
             batch,
             m,
@@ -116,10 +113,16 @@ fn stride(offsets: &[usize]) -> Option<usize> {
     offsets.windows(2).all(|w| w[1] == w[0] + d).then_some(d)
 }
 
+/// The strides `[row, column]` of an operand's offset tables when both are arithmetic
+/// progressions.
+fn progressions(rows: &[usize], cols: &[usize]) -> Option<[usize; 2]> {
+    stride(rows).zip(stride(cols)).map(|(r, c)| [r, c])
+}
+
 /// Whether reading rhs panels in place ([`run_direct`]) beats packing them on this CPU.
 /// It does on AMD Zen 4 (`bij,bjk->bik`, f64, batch 32, 64³: 0.35 against 0.39 ms, one
-/// thread) and loses on Intel's Sapphire Rapids Xeons, whose L1 misses the in-place
-/// panels' 4-column, line-strided reads (128³: 8.4-9.5 against 3.9-5.4 ms at one thread,
+/// thread) and loses on an Intel Xeon VM of the Sapphire Rapids class, where the time
+/// sits on the in-place rhs loads (128³: 8.4-9.5 against 3.9-5.4 ms at one thread,
 /// 4.7-5.1 against 3.0-3.1 ms at two; software prefetch of the next steps did not
 /// help), so only AMD CPUs read in place.
 fn in_place_pays() -> bool {
@@ -127,9 +130,10 @@ fn in_place_pays() -> bool {
     {
         static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *AMD.get_or_init(|| {
-            // SAFETY: CPUID leaf 0 (the vendor string) exists on every x86-64 CPU.
-            let id = unsafe { std::arch::x86_64::__cpuid(0) };
-            [id.ebx, id.edx, id.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163]
+            // CPUID leaf 0: the vendor string, present on every x86-64 CPU.
+            let id = std::arch::x86_64::__cpuid(0);
+            let vendor = [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes);
+            vendor.as_flattened() == b"AuthenticAMD"
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -831,8 +835,7 @@ mod tests {
                 return; // no AVX-512 here
             };
             // Both rhs paths run here, whether or not this CPU picks the in-place one.
-            let progressions = stride(&p.rhs_rows).zip(stride(&p.rhs_cols));
-            p.rhs_strides = progressions.map(|(r, c)| [r, c]);
+            p.rhs_strides = progressions(&p.rhs_rows, &p.rhs_cols);
             let value = |i: usize| ((i * 7919) % 1009) as f64 / 1009.0 - 0.5;
             let lhs: Vec<f64> = (0..batch * m * k).map(value).collect();
             let rhs: Vec<f64> = (0..batch * k * n).map(|i| value(i + 17)).collect();
