@@ -246,14 +246,21 @@ mod x86 {
         // SAFETY (all accesses): the caller's contract.
         let at =
             |f: usize, p: usize| unsafe { x.ptr.offset(f as isize * x.rs + p as isize * x.cs) };
+        if x.rs == 1 {
+            // Step by step, each step's free indices read as one contiguous run and
+            // scattered over the panels: panel by panel would read runs of `w` at the
+            // step stride, which at power-of-two strides the prefetchers do not follow.
+            let base = dst.as_mut_ptr();
+            for p in 0..kc {
+                for q in 0..panels {
+                    let rows = w.min(fc - q * w);
+                    unsafe { copy_run(at(f0 + q * w, p0 + p), base.add((q * kc + p) * w), rows) };
+                }
+            }
+            return;
+        }
         for (q, panel) in dst.chunks_exact_mut(kc * w).enumerate() {
             let rows = w.min(fc - q * w);
-            if x.rs == 1 {
-                for (p, step) in panel.chunks_exact_mut(w).enumerate() {
-                    unsafe { copy_run(at(f0 + q * w, p0 + p), step.as_mut_ptr(), rows) };
-                }
-                continue;
-            }
             let mut src = [x.ptr; 64];
             for (r, s) in src.iter_mut().enumerate().take(rows) {
                 *s = at(f0 + q * w + r, p0);
