@@ -11,13 +11,20 @@ einsum_<instance> workloads (not part of `all`) compare with numpy and JAX run n
 L_* workloads (linear algebra, not part of `all`: `--workload L`) compare with JAX run now
 by `benches/linalg_jax.py`.
 
-tenferro: `cargo run --release --example bench_suite -- --workload W --threads T` (one
-process per thread count; at one thread pinned to one CPU, as the peers pin themselves).
-JAX: `python3 ../shared/peers/workloads.py --system jax --threads T --workload W --json
-FILE` (one fresh process per thread count, as its docs require), run now on this
-machine. The table also shows the best recorded peer of `../shared/peers/results.json`
-(JAX / torch / torch.compile / numpy, measured earlier on this machine) and tenferro's
-ratio to it. Ratios < 1 mean tenferro is faster.
+tenferro: `target/release/examples/bench_suite --workload W --threads T` (built once by
+cargo first; one process per workload and round; at one thread pinned to one CPU, as the
+peers pin themselves). JAX: `python3 ../shared/peers/workloads.py --system jax --threads T
+--workload W --json FILE` (a fresh process each time, as its docs require), run now on
+this machine. For W and S rows the "best peer" columns are the best recorded peer of
+`../shared/peers/results.json` (JAX / torch / torch.compile / numpy, measured earlier on
+another machine); for einsum rows, the faster of numpy and JAX run now. Ratios < 1 mean
+tenferro is faster.
+
+On a shared VM one program's median moves by 1.3-1.5x between runs minutes apart, so each
+workload runs `--rounds` times (default 3), tenferro and its live peers alternating, one
+workload after another; a side's time is the median of its round medians, and the last
+column gives the range of the per-round ratios (tenferro against the faster live peer of
+the same round) beside the ratio of those medians.
 """
 import argparse
 import datetime
@@ -32,10 +39,32 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(os.path.dirname(ROOT), "shared", "peers")
 
 
+BENCH_SUITE = os.path.join(ROOT, "target", "release", "examples", "bench_suite")
+
+
+def build_bench_suite():
+    """Builds the benchmark binary once, so that the timed runs start no cargo."""
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "bench_suite"],
+                   cwd=ROOT, check=True)
+
+
+def select(spec):
+    """The workload ids `spec` names, in bench_suite's order and by its rules: an id, a
+    prefix of ids, or `all` (the W workloads)."""
+    ids = subprocess.run([BENCH_SUITE, "--list"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        for wid in ids:
+            hit = (part == "all" and wid.startswith("W")) or wid.startswith(part)
+            if part and hit and wid not in out:
+                out.append(wid)
+    return out
+
+
 def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None):
-    cmd = ["cargo", "run", "--release", "--quiet", "--example", "bench_suite", "--",
-           "--workload", workloads, "--threads", str(threads), "--min-time", str(min_time),
-           "--opt", opt]
+    cmd = [BENCH_SUITE, "--workload", workloads, "--threads", str(threads),
+           "--min-time", str(min_time), "--opt", opt]
     if einsum_path:
         cmd += ["--einsum-path", einsum_path]
     env = dict(os.environ)
@@ -138,11 +167,35 @@ def fmt(x, nd=3):
     return f"{x:.{nd}g}"
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def peers_of(wid, t, args):
+    """The live peers' medians for one workload: {system: median_ms}."""
+    if args.no_jax:
+        return {}
+    if wid.startswith("einsum_"):
+        recs = run_einsum_peers([wid[len("einsum_"):]], t, args.einsum_path).get(wid, {})
+        return {name: r["median_ms"] for name, r in recs.items() if r.get("median_ms") is not None}
+    if wid.startswith("L_"):
+        rec = run_linalg_jax([wid], t, args.min_time).get(wid, {})
+    elif wid.startswith(("W", "S")):
+        rec = run_jax(wid, t).get(wid, {})
+    else:
+        rec = {}
+    return {"jax": rec["median_ms"]} if rec.get("median_ms") is not None else {}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", default="all")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--min-time", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating runs of tenferro and its peers per workload (median of round medians)")
     ap.add_argument("--no-jax", action="store_true", help="skip the live JAX run")
     ap.add_argument("--opt", default="O2", help="tenferro's optimization level (O0, O1, O2)")
     ap.add_argument("--einsum-path", choices=("opt_flops", "opt_size"),
@@ -150,47 +203,52 @@ def main():
     args = ap.parse_args()
 
     print(f"date {datetime.datetime.now().isoformat(timespec='seconds')}, host {platform.node()}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, tenferro --opt {args.opt}")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, tenferro --opt {args.opt}, "
+          f"{args.rounds} rounds")
+    build_bench_suite()
+    workloads = select(args.workload)
     rows = []
     for t in [int(x) for x in args.threads.split(",")]:
-        print(f"threads {t}: load average before tenferro {os.getloadavg()[0]:.2f}")
-        ours = run_tenferro(args.workload, t, args.min_time, args.opt, args.einsum_path)
-        # workloads.py knows only the W/S peer workloads; L_* and einsum_* have their own runners.
-        own = all(p.strip().startswith(("L", "einsum")) for p in args.workload.split(","))
-        jax = {} if args.no_jax or own else run_jax(args.workload, t)
-        lin = [w for w in ours if w.startswith("L_")]
-        if lin and not args.no_jax:
-            jax.update(run_linalg_jax(lin, t, args.min_time))
-        ein = [w[len("einsum_"):] for w in ours if w.startswith("einsum_")]
-        ein_peers = {} if args.no_jax else run_einsum_peers(ein, t, args.einsum_path)
-        for wid, rec in ours.items():
-            if "median_us" in rec:
-                rec["median_ms"] = rec["median_us"] / 1000.0
-            if "median_ms" not in rec:
-                rows.append((wid, t, None, None, None, None, rec.get("error", "?")))
+        print(f"threads {t}: load average {os.getloadavg()[0]:.2f}")
+        for wid in workloads:
+            mine, theirs, err = [], {}, None
+            for _ in range(max(args.rounds, 1)):
+                rec = run_tenferro(wid, t, args.min_time, args.opt, args.einsum_path).get(wid, {})
+                if "median_us" in rec:
+                    rec["median_ms"] = rec["median_us"] / 1000.0
+                if "median_ms" not in rec:
+                    err = rec.get("error", "no result")
+                    break
+                mine.append(rec["median_ms"])
+                for name, ms in peers_of(wid, t, args).items():
+                    theirs.setdefault(name, []).append(ms)
+            if err:
+                rows.append((wid, t, None, None, None, None, None, err))
                 continue
-            mine = rec["median_ms"]
-            j = jax.get(wid, {}).get("median_ms")
-            best, who = recorded_best(wid, t)
+            # Per-round ratios against the faster live peer of that round (same index).
+            rounds = [min(v[i] for v in theirs.values() if i < len(v)) for i in range(len(mine))
+                      if any(i < len(v) for v in theirs.values())]
+            spread = [m / p for m, p in zip(mine, rounds)]
+            j = median(theirs["jax"]) if "jax" in theirs else None
             if wid.startswith("einsum_"):
-                # einsum instances: JAX and numpy (opt_einsum greedy path) run now.
-                peers = ein_peers.get(wid, {})
-                j = peers.get("jax", {}).get("median_ms")
-                cells = [(r["median_ms"], name) for name, r in peers.items()
-                         if r.get("median_ms") is not None]
+                # einsum instances: the faster of JAX and numpy (opt_einsum greedy path), now.
+                cells = [(median(v), name) for name, v in theirs.items()]
                 best, who = min(cells) if cells else (None, None)
-            rows.append((wid, t, mine, j, best, who, None))
+            else:
+                best, who = recorded_best(wid, t)
+            rows.append((wid, t, median(mine), j, best, who, spread, None))
     print()
-    print("| workload | threads | tenferro ms | JAX ms (now) | tenferro / JAX | best recorded peer ms | tenferro / best |")
-    print("|---|---|---|---|---|---|---|")
-    for wid, t, mine, j, best, who, err in rows:
+    print("| workload | threads | tenferro ms | JAX ms (now) | tenferro / JAX | best peer ms | tenferro / best | per-round ratio range |")
+    print("|---|---|---|---|---|---|---|---|")
+    for wid, t, mine, j, best, who, spread, err in rows:
         if err:
-            print(f"| {wid} | {t} | error: {err[:60]} | | | | |")
+            print(f"| {wid} | {t} | error: {err[:60]} | | | | | |")
             continue
         r_j = fmt(mine / j) if j else "—"
         r_b = fmt(mine / best) if best else "—"
         peer = f"{fmt(best)} ({who})" if best else "—"
-        print(f"| {wid} | {t} | {fmt(mine)} | {fmt(j)} | {r_j} | {peer} | {r_b} |")
+        rng = f"{fmt(min(spread))}-{fmt(max(spread))}" if spread else "—"
+        print(f"| {wid} | {t} | {fmt(mine)} | {fmt(j)} | {r_j} | {peer} | {r_b} | {rng} |")
 
 
 if __name__ == "__main__":

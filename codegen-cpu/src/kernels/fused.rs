@@ -343,54 +343,82 @@ fn run_single(
     Ok(())
 }
 
-/// Calls `body(done, take, offsets)` for the runs covering elements `e0 .. e0 + len`
-/// (column-major) of `d`'s shape: `take` elements written at `done` of the chunk, each
+/// The runs covering elements `e0 .. e0 + len` (column-major) of a [`DirectBinary`]'s
+/// shape, as `(done, take, offsets)`: `take` elements written at `done` of the chunk, each
 /// operand read from `offsets[k]` (its run start plus the position within the run when it
-/// is contiguous along the run). The first and last runs may be partial.
-fn for_runs(
-    d: &DirectBinary,
-    e0: usize,
+/// is contiguous along the run). The first and last runs may be partial. An iterator
+/// rather than a callback, so that the loop over a run is compiled in its caller's
+/// `target_feature` context (a closure does not inherit it).
+struct Runs<'a> {
+    d: &'a DirectBinary,
+    idx: Vec<usize>,
+    off: [usize; 2],
+    unit: [usize; 2],
+    p: usize,
+    done: usize,
     len: usize,
-    mut body: impl FnMut(usize, usize, [usize; 2]),
-) {
-    let n0 = d.shape[0];
-    let rank = d.shape.len();
-    let mut idx = vec![0usize; rank];
-    let mut off = [d.operands[0].1, d.operands[1].1];
-    let mut rem = e0 / n0;
-    for a in 1..rank {
-        idx[a] = rem % d.shape[a];
-        rem /= d.shape[a];
-        for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-            *o += idx[a] * st[a];
+}
+
+impl<'a> Runs<'a> {
+    #[inline(always)]
+    fn new(d: &'a DirectBinary, e0: usize, len: usize) -> Self {
+        let n0 = d.shape[0];
+        let rank = d.shape.len();
+        let mut idx = vec![0usize; rank];
+        let mut off = [d.operands[0].1, d.operands[1].1];
+        let mut rem = e0 / n0;
+        for a in 1..rank {
+            idx[a] = rem % d.shape[a];
+            rem /= d.shape[a];
+            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
+                *o += idx[a] * st[a];
+            }
+        }
+        let unit = [d.operands[0].2[0], d.operands[1].2[0]];
+        Runs {
+            d,
+            idx,
+            off,
+            unit,
+            p: e0 % n0,
+            done: 0,
+            len,
         }
     }
-    let unit = [d.operands[0].2[0], d.operands[1].2[0]];
-    let (mut p, mut done) = (e0 % n0, 0);
-    while done < len {
-        let take = (n0 - p).min(len - done);
-        body(done, take, [off[0] + unit[0] * p, off[1] + unit[1] * p]);
-        done += take;
-        p += take;
-        if p < n0 {
-            continue;
+}
+
+impl Iterator for Runs<'_> {
+    type Item = (usize, usize, [usize; 2]);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done >= self.len {
+            return None;
         }
-        p = 0;
-        let mut a = 1;
-        while a < rank {
-            idx[a] += 1;
-            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-                *o += st[a];
+        let d = self.d;
+        let n0 = d.shape[0];
+        let (p, done) = (self.p, self.done);
+        let take = (n0 - p).min(self.len - done);
+        let item = (done, take, [0, 1].map(|k| self.off[k] + self.unit[k] * p));
+        self.done += take;
+        self.p += take;
+        if self.p == n0 {
+            self.p = 0;
+            for a in 1..d.shape.len() {
+                self.idx[a] += 1;
+                for (o, (_, _, st)) in self.off.iter_mut().zip(&d.operands) {
+                    *o += st[a];
+                }
+                if self.idx[a] < d.shape[a] {
+                    break;
+                }
+                for (o, (_, _, st)) in self.off.iter_mut().zip(&d.operands) {
+                    *o -= st[a] * d.shape[a];
+                }
+                self.idx[a] = 0;
             }
-            if idx[a] < d.shape[a] {
-                break;
-            }
-            for (o, (_, _, st)) in off.iter_mut().zip(&d.operands) {
-                *o -= st[a] * d.shape[a];
-            }
-            idx[a] = 0;
-            a += 1;
         }
+        Some(item)
     }
 }
 
@@ -411,7 +439,7 @@ impl<T: Copy> ElemMap2<T> for DirectRuns<'_, T> {
     fn map<F: Fn(T, T) -> T + Copy>(self, f: F) {
         let (a, b, dst) = (self.a, self.b, self.dst);
         let unit = [self.plan.operands[0].2[0], self.plan.operands[1].2[0]];
-        for_runs(self.plan, self.e0, dst.len(), |done, take, [oa, ob]| {
+        for (done, take, [oa, ob]) in Runs::new(self.plan, self.e0, dst.len()) {
             let d = &mut dst[done..done + take];
             match unit {
                 [1, 1] => {
@@ -434,7 +462,7 @@ impl<T: Copy> ElemMap2<T> for DirectRuns<'_, T> {
                 }
                 _ => d.fill(f(a[oa], b[ob])),
             }
-        });
+        }
     }
 }
 
