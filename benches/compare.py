@@ -49,17 +49,9 @@ def build_bench_suite():
 
 
 def select(spec):
-    """The workload ids `spec` names, in bench_suite's order and by its rules: an id, a
-    prefix of ids, or `all` (the W workloads)."""
-    ids = subprocess.run([BENCH_SUITE, "--list"], capture_output=True, text=True,
-                         check=True).stdout.split()
-    out = []
-    for part in (p.strip() for p in spec.split(",")):
-        for wid in ids:
-            hit = (part == "all" and wid.startswith("W")) or wid.startswith(part)
-            if part and hit and wid not in out:
-                out.append(wid)
-    return out
+    """The workload ids `spec` names, as bench_suite selects them (`--list --workload`)."""
+    return subprocess.run([BENCH_SUITE, "--list", "--workload", spec], capture_output=True,
+                          text=True, check=True).stdout.split()
 
 
 def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None):
@@ -211,7 +203,8 @@ def main():
     for t in [int(x) for x in args.threads.split(",")]:
         print(f"threads {t}: load average {os.getloadavg()[0]:.2f}")
         for wid in workloads:
-            mine, theirs, err = [], {}, None
+            # One (tenferro ms, {peer: ms}) per round.
+            rounds, err = [], None
             for _ in range(max(args.rounds, 1)):
                 rec = run_tenferro(wid, t, args.min_time, args.opt, args.einsum_path).get(wid, {})
                 if "median_us" in rec:
@@ -219,16 +212,17 @@ def main():
                 if "median_ms" not in rec:
                     err = rec.get("error", "no result")
                     break
-                mine.append(rec["median_ms"])
-                for name, ms in peers_of(wid, t, args).items():
-                    theirs.setdefault(name, []).append(ms)
+                rounds.append((rec["median_ms"], peers_of(wid, t, args)))
             if err:
                 rows.append((wid, t, None, None, None, None, None, err))
                 continue
-            # Per-round ratios against the faster live peer of that round (same index).
-            rounds = [min(v[i] for v in theirs.values() if i < len(v)) for i in range(len(mine))
-                      if any(i < len(v) for v in theirs.values())]
-            spread = [m / p for m, p in zip(mine, rounds)]
+            mine = [m for m, _ in rounds]
+            theirs = {}
+            for _, peers in rounds:
+                for name, ms in peers.items():
+                    theirs.setdefault(name, []).append(ms)
+            # Per-round ratios against the faster live peer of the same round.
+            spread = [m / min(peers.values()) for m, peers in rounds if peers]
             j = median(theirs["jax"]) if "jax" in theirs else None
             if wid.startswith("einsum_"):
                 # einsum instances: the faster of JAX and numpy (opt_einsum greedy path), now.

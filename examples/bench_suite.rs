@@ -601,6 +601,7 @@ fn main() -> Res<()> {
     let mut opt = OptLevel::default();
     let mut einsum_path: Option<String> = None;
     let mut xla = false;
+    let mut list = false;
     let mut i = 0;
     while i < args.len() {
         let val = args.get(i + 1).cloned().unwrap_or_default();
@@ -630,14 +631,21 @@ fn main() -> Res<()> {
                 continue;
             }
             "--list" => {
-                for id in all_ids() {
-                    println!("{id}");
-                }
-                return Ok(());
+                list = true;
+                i += 1;
+                continue;
             }
             other => return Err(format!("unknown argument `{other}`").into()),
         }
         i += 2;
+    }
+    if list {
+        // The ids `--workload` selects (every id when it is not given).
+        let given = args.iter().any(|a| a == "--workload");
+        for id in if given { select(&workloads) } else { all_ids() } {
+            println!("{id}");
+        }
+        return Ok(());
     }
     let ad = AdContext::builder()
         .with_extension_rules(tenferro_linalg::ad_rules()?)

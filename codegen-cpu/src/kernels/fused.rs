@@ -353,6 +353,7 @@ struct Runs<'a> {
     d: &'a DirectBinary,
     idx: Vec<usize>,
     off: [usize; 2],
+    /// Each operand's stride along the run (1: contiguous, 0: one element repeated).
     unit: [usize; 2],
     p: usize,
     done: usize,
@@ -438,8 +439,9 @@ impl<T: Copy> ElemMap2<T> for DirectRuns<'_, T> {
     #[inline(always)]
     fn map<F: Fn(T, T) -> T + Copy>(self, f: F) {
         let (a, b, dst) = (self.a, self.b, self.dst);
-        let unit = [self.plan.operands[0].2[0], self.plan.operands[1].2[0]];
-        for (done, take, [oa, ob]) in Runs::new(self.plan, self.e0, dst.len()) {
+        let runs = Runs::new(self.plan, self.e0, dst.len());
+        let unit = runs.unit;
+        for (done, take, [oa, ob]) in runs {
             let d = &mut dst[done..done + take];
             match unit {
                 [1, 1] => {
