@@ -143,8 +143,8 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     let mut singles: Vec<Option<(StepKind, Vec<TensorType>)>> =
         singles.into_iter().map(Some).collect();
 
-    // A matrix product read only by its 2-D transpose writes the transpose directly (the
-    // GEMM stores row-major): the transpose step disappears.
+    // A product read only by a transpose writes the transposed result itself where
+    // `DotPlan::absorb_transpose` can: the transpose step disappears.
     let mut def_inst: Vec<Option<usize>> = vec![None; n];
     for (k, inst) in f.insts().iter().enumerate() {
         for r in &inst.results {
@@ -154,20 +154,22 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     // Transpose instruction -> the product that writes its result.
     let mut transposed_by: Vec<Option<usize>> = vec![None; f.insts().len()];
     for (k, inst) in f.insts().iter().enumerate() {
-        if !matches!(&inst.op, Op::Transpose { perm } if perm.as_slice() == [1, 0]) {
+        let Op::Transpose { perm } = &inst.op else {
             continue;
-        }
+        };
         let a = inst.args[0].index();
+        let t = inst.results[0].index();
         let Some(d) = def_inst[a] else { continue };
         if is_output[a] || consumers[a].as_slice() != [k] {
             continue;
         }
-        if !matches!(class[a], ValueClass::Materialized) {
+        if !matches!(class[a], ValueClass::Materialized)
+            || !matches!(class[t], ValueClass::Materialized)
+        {
             continue;
         }
         if let Some((StepKind::Dot(plan), tys)) = &mut singles[d] {
-            if plan.can_transpose_out(&tys[0]) {
-                plan.set_transposed_out();
+            if plan.absorb_transpose(perm) {
                 *tys = vec![f.ty(inst.results[0]).clone()];
                 transposed_by[k] = Some(d);
             }

@@ -295,30 +295,83 @@ impl DotPlan {
         })
     }
 
-    /// Whether the product's transpose can be written directly: one unbatched product
-    /// whose result is the matrix `[m, n]` with `m` from exactly one lhs axis and `n` from
-    /// exactly one rhs axis, which the transpose turns into `[n, m]`. A rank-2 result whose
-    /// two axes both come from one operand (`n = 1` or `m = 1`) is not such a matrix: its
-    /// row-major `m × n` store is the untransposed result.
-    pub(crate) fn can_transpose_out(&self, out: &TensorType) -> bool {
-        self.batch == 1
-            && out.rank() == 2
-            && self.lhs_free == 1
-            && self.rhs_free == 1
-            && !self.transposed_out
-    }
-
-    /// Makes the step write the transpose of the product.
-    pub(crate) fn set_transposed_out(&mut self) {
-        self.transposed_out = true;
-        (self.lhs, self.rhs) = operand_plans(
-            &self.lhs_axes,
-            &self.rhs_axes,
+    /// Makes the step write `transpose {perm}` of the product instead of the product,
+    /// when that saves the transpose's copy; returns whether it did.
+    ///
+    /// - A batched product, which goes through the `[m, n, batch]` scratch anyway, copies
+    ///   the scratch straight into the transposed layout (one copy instead of two); when
+    ///   that layout is the scratch's own (the batch axes moved last), the GEMMs write
+    ///   the result directly and nothing is copied.
+    /// - An unbatched product whose transpose keeps the lhs free axes together and the
+    ///   rhs free axes together reads those axes in their new order (`m` and `n` are the
+    ///   same products of extents), and writes its transpose row-major when the rhs axes
+    ///   come first. This is declined when it would pack an operand, larger than the
+    ///   result, that was read in place.
+    ///
+    /// Products on batch lanes, and transposes that interleave the two operands' axes,
+    /// keep their transpose step.
+    pub(crate) fn absorb_transpose(&mut self, perm: &[usize]) -> bool {
+        let nb = self.lhs_axes.batch.len();
+        let (lf, rf) = (self.lhs_free, self.rhs_free);
+        if self.lane.is_some() || self.transposed_out || perm.len() != nb + lf + rf {
+            return false;
+        }
+        let lfree = self.lhs_axes.rows.clone();
+        let rfree = self.rhs_axes.cols.clone();
+        // The product's axes: batch, lhs free, rhs free.
+        let shape: Vec<usize> = (self.lhs_axes.batch.iter().map(|&a| self.lhs_axes.shape[a]))
+            .chain(lfree.iter().map(|&a| self.lhs_axes.shape[a]))
+            .chain(rfree.iter().map(|&a| self.rhs_axes.shape[a]))
+            .collect();
+        if self.unbatch.is_some() {
+            let result: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+            let rstrides = col_major_strides(&result);
+            let mut dst = vec![0usize; perm.len()];
+            for (i, &a) in perm.iter().enumerate() {
+                dst[a] = rstrides[i];
+            }
+            // The scratch's axes: lhs free, rhs free, batch (column-major).
+            let order: Vec<usize> = (nb..nb + lf + rf).chain(0..nb).collect();
+            let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+            let src = col_major_strides(&it_shape);
+            let dst: Vec<usize> = order.iter().map(|&a| dst[a]).collect();
+            let identity = (0..order.len()).all(|i| it_shape[i] == 1 || src[i] == dst[i]);
+            self.unbatch = (!identity).then(|| StridedCopy::new(&it_shape, 0, &src, 0, &dst));
+            return true;
+        }
+        let q: Vec<usize> = perm.iter().copied().filter(|&a| a >= nb).collect();
+        let is_lhs = |a: usize| a < nb + lf;
+        let (transposed, rows, cols) = if q[..lf].iter().all(|&a| is_lhs(a)) {
+            (false, &q[..lf], &q[lf..])
+        } else if q[..rf].iter().all(|&a| !is_lhs(a)) {
+            (true, &q[rf..], &q[..rf])
+        } else {
+            return false;
+        };
+        let mut lhs_axes = self.lhs_axes.clone();
+        let mut rhs_axes = self.rhs_axes.clone();
+        lhs_axes.rows = rows.iter().map(|&a| lfree[a - nb]).collect();
+        rhs_axes.cols = cols.iter().map(|&a| rfree[a - nb - lf]).collect();
+        let (lhs, rhs) = operand_plans(
+            &lhs_axes,
+            &rhs_axes,
             self.dtype,
             [self.m, self.n, self.k],
-            true,
+            transposed,
             self.own,
         );
+        let out_numel = self.batch * self.m * self.n;
+        let new_pack = |old: &OperandPlan, new: &OperandPlan, ax: &OperandAxes| {
+            old.pack.is_none()
+                && new.pack.is_some()
+                && ax.shape.iter().product::<usize>() > out_numel
+        };
+        if new_pack(&self.lhs, &lhs, &lhs_axes) || new_pack(&self.rhs, &rhs, &rhs_axes) {
+            return false;
+        }
+        (self.lhs, self.rhs, self.lhs_axes, self.rhs_axes) = (lhs, rhs, lhs_axes, rhs_axes);
+        self.transposed_out = transposed;
+        true
     }
 
     /// Whether the product is worth the backend's threads: at least 2^20 multiply-adds

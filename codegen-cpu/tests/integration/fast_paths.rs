@@ -671,3 +671,129 @@ fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
         }
     }
 }
+
+/// A product read only by a transpose: every permutation of every kind of product
+/// (batched or not, free axes from one side, both or neither, operand axes in any order)
+/// gives the reference evaluator's result, at 1 and 2 threads, fused or not; a batched
+/// product (off batch lanes) and its transpose run as one step.
+#[test]
+fn products_write_any_transpose_of_themselves() {
+    let mut rng = SeedRng::new(17);
+    for case in 0..400 {
+        let dt = [DType::F64, DType::F32, DType::C64, DType::I64][case % 4];
+        let nb = rng.below(3);
+        let (lf, rf, nc) = (rng.below(3), rng.below(3), rng.below(3));
+        let mut ext = || [1, 2, 3, 4, 5, 12][rng.below(6)];
+        let bs: Vec<usize> = (0..nb).map(|_| ext()).collect();
+        let ls: Vec<usize> = (0..lf).map(|_| ext()).collect();
+        let rs: Vec<usize> = (0..rf).map(|_| ext()).collect();
+        let cs: Vec<usize> = (0..nc).map(|_| ext()).collect();
+        // Logical axes of each operand (0 batch, 1 free, 2 contract; index) in a
+        // shuffled order.
+        let mut side = |free: &[usize]| {
+            let mut axes: Vec<(usize, usize)> = (0..nb)
+                .map(|i| (0, i))
+                .chain((0..free.len()).map(|i| (1, i)))
+                .chain((0..nc).map(|i| (2, i)))
+                .collect();
+            for i in (1..axes.len()).rev() {
+                axes.swap(i, rng.below(i + 1));
+            }
+            axes
+        };
+        let la = side(&ls);
+        let ra = side(&rs);
+        let shape_of = |axes: &[(usize, usize)], free: &[usize]| -> Vec<usize> {
+            axes.iter().map(|&(g, i)| [&bs, free, &cs][g][i]).collect()
+        };
+        let pos = |axes: &[(usize, usize)], g: usize| -> Vec<usize> {
+            let n = axes.iter().filter(|a| a.0 == g).count();
+            (0..n)
+                .map(|i| axes.iter().position(|&a| a == (g, i)).unwrap())
+                .collect()
+        };
+        let (lshape, rshape) = (shape_of(&la, &ls), shape_of(&ra, &rs));
+        let dims = DotDims {
+            lhs_batch: pos(&la, 0),
+            rhs_batch: pos(&ra, 0),
+            lhs_contract: pos(&la, 2),
+            rhs_contract: pos(&ra, 2),
+        };
+        let rank = nb + lf + rf;
+        let mut perm: Vec<usize> = (0..rank).collect();
+        for i in (1..rank).rev() {
+            perm.swap(i, rng.below(i + 1));
+        }
+        let mut f = Function::new("product_transpose");
+        let a = param(&mut f, dt, &lshape);
+        let b = param(&mut f, dt, &rshape);
+        let p = f.push1(Op::DotGeneral(dims.clone()), &[a, b]).unwrap();
+        let t = f.push1(Op::Transpose { perm: perm.clone() }, &[p]).unwrap();
+        f.set_outputs(vec![t]);
+        let what = format!("case {case}: {dt} {lshape:?} x {rshape:?} {dims:?} perm {perm:?}");
+        let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        let batched = bs.iter().product::<usize>() > 1;
+        let lanes = prepared
+            .steps()
+            .iter()
+            .any(|s| s.kernel_name() == "lane_gemm");
+        if batched && !lanes {
+            assert_eq!(prepared.steps().len(), 1, "{what}");
+        }
+        let inputs = [
+            rand_tensor(dt, &lshape, case as u64),
+            rand_tensor(dt, &rshape, case as u64 + 1000),
+        ];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        for (threads, fusion) in [(1, true), (2, true), (1, false)] {
+            let got = run_cpu_with(&f, &inputs, threads, fusion);
+            assert_eq!(got[0].shape(), want[0].shape(), "{what}");
+            if dt == DType::I64 {
+                assert!(got[0].bits_eq(&want[0]), "{what}");
+            } else {
+                let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
+                assert!(close_rel(&got[0], &want[0], tol), "{what}");
+            }
+        }
+    }
+}
+
+/// An unbatched product whose transpose reorders the lhs free axes among themselves (a
+/// tensor-network step: `abcde,fcb->adef` then `adef->daef`) reads the lhs free axes in
+/// the new order and runs as one step.
+#[test]
+fn a_transpose_within_one_operands_axes_is_read_into_the_product() {
+    let mut f = Function::new("reordered");
+    let a = param(&mut f, DType::F64, &[6, 5, 4, 6, 3]);
+    let b = param(&mut f, DType::F64, &[40, 5, 4]);
+    let dims = DotDims {
+        lhs_contract: vec![2, 1],
+        rhs_contract: vec![2, 1],
+        lhs_batch: vec![],
+        rhs_batch: vec![],
+    };
+    let p = f.push1(Op::DotGeneral(dims), &[a, b]).unwrap();
+    let t = f
+        .push1(
+            Op::Transpose {
+                perm: vec![1, 0, 2, 3],
+            },
+            &[p],
+        )
+        .unwrap();
+    f.set_outputs(vec![t]);
+    let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+    assert_eq!(prepared.steps().len(), 1);
+    let inputs = [
+        rand_tensor(DType::F64, &[6, 5, 4, 6, 3], 3),
+        rand_tensor(DType::F64, &[40, 5, 4], 4),
+    ];
+    let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+    for threads in [1, 2] {
+        assert!(close_rel(
+            &run_cpu(&f, &inputs, threads)[0],
+            &want[0],
+            1e-12
+        ));
+    }
+}
