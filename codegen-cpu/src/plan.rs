@@ -175,6 +175,45 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
             }
         }
     }
+    // A batched product read only by another product, as one operand, leaves its result
+    // in its `[m, n, batch]` scratch and the reader reads it through those strides: the
+    // unbatching copy becomes at most the reader's pack, a copy within each batch's block.
+    let mut producer = def_inst.clone();
+    for (k, d) in transposed_by.iter().enumerate() {
+        if let Some(d) = d {
+            producer[f.insts()[k].results[0].index()] = Some(*d);
+        }
+    }
+    for (c, inst) in f.insts().iter().enumerate() {
+        if !matches!(&inst.op, Op::DotGeneral(_)) || inst.args.len() != 2 {
+            continue;
+        }
+        for side in 0..2 {
+            let v = inst.args[side].index();
+            if is_output[v]
+                || consumers[v].as_slice() != [c]
+                || !matches!(class[v], ValueClass::Materialized)
+            {
+                continue;
+            }
+            let Some(d) = producer[v] else { continue };
+            let strides = match &singles[d] {
+                Some((StepKind::Dot(p), _)) => p.scratch_strides(),
+                _ => None,
+            };
+            let Some(strides) = strides else { continue };
+            let Some((StepKind::Dot(reader), _)) = &mut singles[c] else {
+                continue;
+            };
+            if reader.on_lanes() {
+                continue;
+            }
+            reader.read_with_strides(side, strides);
+            if let Some((StepKind::Dot(p), _)) = &mut singles[d] {
+                p.keep_scratch_layout();
+            }
+        }
+    }
     let mut product_result: Vec<Option<usize>> = vec![None; f.insts().len()];
     for (k, d) in transposed_by.iter().enumerate() {
         if let Some(d) = d {

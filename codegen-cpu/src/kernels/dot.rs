@@ -38,10 +38,13 @@ enum Unit {
     Cols,
 }
 
-/// An operand's axes: its shape and which axes make the matrix rows, columns and batch.
+/// An operand's axes: its shape, its strides in its buffer (column-major unless it is a
+/// product left in its scratch layout), and which axes make the matrix rows, columns and
+/// batch.
 #[derive(Clone, Debug)]
 struct OperandAxes {
     shape: Vec<usize>,
+    strides: Vec<usize>,
     rows: Vec<usize>,
     cols: Vec<usize>,
     batch: Vec<usize>,
@@ -93,11 +96,11 @@ impl OperandPlan {
     fn new(ax: &OperandAxes, unit: Unit, empty: bool) -> Self {
         let OperandAxes {
             shape,
+            strides,
             rows: row_axes,
             cols: col_axes,
             batch: batch_axes,
         } = ax;
-        let strides = col_major_strides(shape);
         let rows: usize = row_axes.iter().map(|&a| shape[a]).product();
         let cols: usize = col_axes.iter().map(|&a| shape[a]).product();
         let rs = group_stride(shape, &strides, row_axes);
@@ -118,7 +121,7 @@ impl OperandPlan {
                     batch_offsets: if empty {
                         Vec::new()
                     } else {
-                        offsets(shape, &strides, batch_axes)
+                        offsets(shape, strides, batch_axes)
                     },
                 };
             }
@@ -229,6 +232,9 @@ pub(crate) struct DotPlan {
     lane: Option<LanePlan>,
     /// Each matrix product runs on `gemm512` ([`gemm512::takes`]).
     own: bool,
+    /// The step returns `transpose {out_perm}` of the product (batched products: the
+    /// unbatching copy writes that layout); the identity otherwise.
+    out_perm: Vec<usize>,
 }
 
 impl DotPlan {
@@ -255,12 +261,14 @@ impl DotPlan {
         let n: usize = size(r, &rfree);
         let lhs_axes = OperandAxes {
             shape: l.shape.clone(),
+            strides: col_major_strides(&l.shape),
             rows: lfree.clone(),
             cols: d.lhs_contract.clone(),
             batch: d.lhs_batch.clone(),
         };
         let rhs_axes = OperandAxes {
             shape: r.shape.clone(),
+            strides: col_major_strides(&r.shape),
             rows: d.rhs_contract.clone(),
             cols: rfree.clone(),
             batch: d.rhs_batch.clone(),
@@ -292,6 +300,7 @@ impl DotPlan {
             rhs_free: rfree.len(),
             lane,
             own,
+            out_perm: (0..out.rank()).collect(),
         })
     }
 
@@ -337,6 +346,7 @@ impl DotPlan {
             let dst: Vec<usize> = order.iter().map(|&a| dst[a]).collect();
             let identity = (0..order.len()).all(|i| it_shape[i] == 1 || src[i] == dst[i]);
             self.unbatch = (!identity).then(|| StridedCopy::new(&it_shape, 0, &src, 0, &dst));
+            self.out_perm = perm.to_vec();
             return true;
         }
         let q: Vec<usize> = perm.iter().copied().filter(|&a| a >= nb).collect();
@@ -372,6 +382,58 @@ impl DotPlan {
         (self.lhs, self.rhs, self.lhs_axes, self.rhs_axes) = (lhs, rhs, lhs_axes, rhs_axes);
         self.transposed_out = transposed;
         true
+    }
+
+    /// Whether the product runs on batch lanes.
+    pub(crate) fn on_lanes(&self) -> bool {
+        self.lane.is_some()
+    }
+
+    /// The strides of the step's result (its axes as returned, after an absorbed
+    /// transpose) in the `[m, n, batch]` scratch of a batched product, when it has one
+    /// and copies it into another layout; `None` otherwise.
+    pub(crate) fn scratch_strides(&self) -> Option<Vec<usize>> {
+        self.unbatch.as_ref()?;
+        let nb = self.lhs_axes.batch.len();
+        let (lf, rf) = (self.lhs_free, self.rhs_free);
+        let shape: Vec<usize> = (self.lhs_axes.batch.iter())
+            .chain(&self.lhs_axes.rows)
+            .map(|&a| self.lhs_axes.shape[a])
+            .chain(self.rhs_axes.cols.iter().map(|&a| self.rhs_axes.shape[a]))
+            .collect();
+        let order: Vec<usize> = (nb..nb + lf + rf).chain(0..nb).collect();
+        let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+        let mut product = vec![0usize; shape.len()];
+        for (&a, s) in order.iter().zip(col_major_strides(&it_shape)) {
+            product[a] = s;
+        }
+        Some(self.out_perm.iter().map(|&a| product[a]).collect())
+    }
+
+    /// Makes a batched product leave its result in the `[m, n, batch]` scratch layout
+    /// ([`DotPlan::scratch_strides`]) instead of copying it: for a consumer that reads it
+    /// through those strides.
+    pub(crate) fn keep_scratch_layout(&mut self) {
+        self.unbatch = None;
+    }
+
+    /// Makes the product read operand `side` (0 lhs, 1 rhs) through `strides` (its
+    /// producer's layout) instead of column-major; packs are re-planned. Not for products
+    /// on batch lanes.
+    pub(crate) fn read_with_strides(&mut self, side: usize, strides: Vec<usize>) {
+        if side == 0 {
+            self.lhs_axes.strides = strides;
+        } else {
+            self.rhs_axes.strides = strides;
+        }
+        (self.lhs, self.rhs) = operand_plans(
+            &self.lhs_axes,
+            &self.rhs_axes,
+            self.dtype,
+            [self.m, self.n, self.k],
+            self.transposed_out,
+            self.own,
+        );
     }
 
     /// Whether the product is worth the backend's threads: at least 2^20 multiply-adds
@@ -431,19 +493,18 @@ fn lane_plan(
         DType::F64 => 8,
         _ => return None,
     };
-    let ls = col_major_strides(&lhs.shape);
-    let rs = col_major_strides(&rhs.shape);
-    if group_stride(&lhs.shape, &ls, &lhs.batch) != Some(1)
-        || group_stride(&rhs.shape, &rs, &rhs.batch) != Some(1)
+    let (ls, rs) = (&lhs.strides, &rhs.strides);
+    if group_stride(&lhs.shape, ls, &lhs.batch) != Some(1)
+        || group_stride(&rhs.shape, rs, &rhs.batch) != Some(1)
     {
         return None;
     }
     LanePlan::new(bytes, batch, mnk, || {
         [
-            offsets(&lhs.shape, &ls, &lhs.rows),
-            offsets(&lhs.shape, &ls, &lhs.cols),
-            offsets(&rhs.shape, &rs, &rhs.rows),
-            offsets(&rhs.shape, &rs, &rhs.cols),
+            offsets(&lhs.shape, ls, &lhs.rows),
+            offsets(&lhs.shape, ls, &lhs.cols),
+            offsets(&rhs.shape, rs, &rhs.rows),
+            offsets(&rhs.shape, rs, &rhs.cols),
         ]
     })
 }

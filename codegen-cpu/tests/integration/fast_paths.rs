@@ -797,3 +797,98 @@ fn a_transpose_within_one_operands_axes_is_read_into_the_product() {
         ));
     }
 }
+
+/// A batched product read only by another product (directly or through a transpose the
+/// first one absorbs) is left in its `[m, n, batch]` scratch and read through its strides:
+/// random chains agree with the reference evaluator at 1 and 2 threads, fused or not,
+/// with the reader's operand on either side and its axes in any role.
+#[test]
+fn a_product_reads_a_batched_product_in_its_scratch_layout() {
+    let mut rng = SeedRng::new(29);
+    for case in 0..300 {
+        let dt = [DType::F64, DType::F32, DType::C64, DType::I64][case % 4];
+        let mut ext = |rng: &mut SeedRng| [2, 3, 4, 5, 12][rng.below(5)];
+        let (b, m, n, k) = (ext(&mut rng), ext(&mut rng), ext(&mut rng), ext(&mut rng));
+        // P = [b, m, n]: batch 0 with batch 2 of a [m, k, b] and batch 0 of a [b, k, n].
+        let mut f = Function::new("chain");
+        let a = param(&mut f, dt, &[m, k, b]);
+        let bb = param(&mut f, dt, &[b, k, n]);
+        let pd = DotDims {
+            lhs_batch: vec![2],
+            rhs_batch: vec![0],
+            lhs_contract: vec![1],
+            rhs_contract: vec![1],
+        };
+        let mut x = f.push1(Op::DotGeneral(pd), &[a, bb]).unwrap();
+        let mut xs = vec![b, m, n];
+        if rng.below(2) == 1 {
+            let mut perm = vec![0, 1, 2];
+            for i in (1..3).rev() {
+                perm.swap(i, rng.below(i + 1));
+            }
+            xs = perm.iter().map(|&p| xs[p]).collect();
+            x = f.push1(Op::Transpose { perm }, &[x]).unwrap();
+        }
+        // Each of x's axes is a batch (0), free (1) or contracted (2) axis of the reader.
+        let roles: Vec<usize> = (0..3).map(|_| rng.below(3)).collect();
+        let extra: Vec<usize> = (0..rng.below(3)).map(|_| ext(&mut rng)).collect();
+        // The other operand: x's batch and contracted axes, then its own free axes,
+        // shuffled.
+        let mut other: Vec<(usize, usize)> = (0..3)
+            .filter(|&i| roles[i] != 1)
+            .map(|i| (0, i))
+            .chain((0..extra.len()).map(|i| (1, i)))
+            .collect();
+        for i in (1..other.len()).rev() {
+            other.swap(i, rng.below(i + 1));
+        }
+        let oshape: Vec<usize> = other
+            .iter()
+            .map(|&(g, i)| if g == 0 { xs[i] } else { extra[i] })
+            .collect();
+        let c = param(&mut f, dt, &oshape);
+        let at = |i: usize| other.iter().position(|&o| o == (0, i)).unwrap();
+        let xb: Vec<usize> = (0..3).filter(|&i| roles[i] == 0).collect();
+        let xc: Vec<usize> = (0..3).filter(|&i| roles[i] == 2).collect();
+        let cb: Vec<usize> = xb.iter().map(|&i| at(i)).collect();
+        let cc: Vec<usize> = xc.iter().map(|&i| at(i)).collect();
+        let x_lhs = rng.below(2) == 0;
+        let dims = if x_lhs {
+            DotDims {
+                lhs_batch: xb,
+                rhs_batch: cb,
+                lhs_contract: xc,
+                rhs_contract: cc,
+            }
+        } else {
+            DotDims {
+                lhs_batch: cb,
+                rhs_batch: xb,
+                lhs_contract: cc,
+                rhs_contract: xc,
+            }
+        };
+        let args = if x_lhs { [x, c] } else { [c, x] };
+        let y = f.push1(Op::DotGeneral(dims.clone()), &args).unwrap();
+        f.set_outputs(vec![y]);
+        let what = format!("case {case}: {dt} x {xs:?} roles {roles:?} other {oshape:?} {dims:?}");
+        let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        assert_eq!(prepared.steps().len(), 2, "{what}");
+        let inputs = [
+            rand_tensor(dt, &[m, k, b], case as u64),
+            rand_tensor(dt, &[b, k, n], case as u64 + 1000),
+            rand_tensor(dt, &oshape, case as u64 + 2000),
+        ];
+        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
+        for (threads, fusion) in [(1, true), (2, true), (1, false)] {
+            let got = run_cpu_with(&f, &inputs, threads, fusion);
+            assert_eq!(got[0].shape(), want[0].shape(), "{what}");
+            if dt == DType::I64 {
+                assert!(got[0].bits_eq(&want[0]), "{what}");
+            } else {
+                let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
+                assert!(close_rel(&got[0], &want[0], tol), "{what}");
+            }
+        }
+    }
+}

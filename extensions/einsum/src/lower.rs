@@ -134,7 +134,7 @@ fn batched_inner_product(
 pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
     let r = &plan.resolved;
     let mut vals: Vec<Option<TracedTensor>> = Vec::with_capacity(operands.len() + plan.steps.len());
-    for (i, (x, p)) in operands.iter().zip(&plan.prep).enumerate() {
+    for (x, p) in operands.iter().zip(&plan.prep) {
         let mut x = (*x).clone();
         if !p.squeeze.is_empty() {
             let s = x.shape()?;
@@ -148,7 +148,6 @@ pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<Tra
             x = x.diagonal(0, a as isize, b as isize)?;
         }
         x = sum(x, &p.sum_axes)?;
-        let _ = i;
         vals.push(Some(x));
     }
     // The last product, when it is a broadcast multiply, writes the final order directly.
