@@ -302,6 +302,12 @@ const BLOCKED_MIN_ELEMENTS: usize = 4096;
 /// Most elements of an [`InnerBlock`] (its offset tables stay in L1).
 const INNER_BLOCK_MAX: usize = 1024;
 
+/// Longest destination run an [`InnerBlock`] takes from a destination-contiguous axis
+/// that does not fit whole (it splits the axis by the largest divisor that keeps the run
+/// at most this long and at least [`SHORT_RUN`]), leaving room for the source's fastest
+/// axes in the block.
+const DST_RUN: usize = 128;
+
 /// A group of axes of a copy taken as its inner loop, the destination's fastest axes
 /// first, then the source's: the source and destination offset of each of its positions
 /// (in that axis order), so the block writes runs of the destination and reads nearby
@@ -342,17 +348,43 @@ impl InnerBlock {
             let (by_dst, by_src) = (by(|x| x.2), by(|x| x.1));
             let mut block: Vec<usize> = Vec::new();
             let mut len = 1usize;
+            let mut split: Option<(usize, usize)> = None;
             for (order, goal) in [(&by_dst, SHORT_RUN), (&by_src, SHORT_RUN * SHORT_RUN)] {
                 for &a in order {
                     if len >= goal {
                         break;
                     }
-                    if block.contains(&a) || len * ax[a].0 > INNER_BLOCK_MAX {
+                    if block.contains(&a) {
+                        continue;
+                    }
+                    if len * ax[a].0 > INNER_BLOCK_MAX {
+                        // The destination run so far continues along this axis: take
+                        // part of it rather than a later axis, which would cut the
+                        // block's destination runs short.
+                        if goal == SHORT_RUN && ax[a].2 == len {
+                            let n = ax[a].0;
+                            split = (2..=DST_RUN / len)
+                                .rev()
+                                .find(|b| n % b == 0 && len * b >= SHORT_RUN)
+                                .map(|b| (a, b));
+                            if split.is_some() {
+                                break;
+                            }
+                        }
                         continue;
                     }
                     block.push(a);
                     len *= ax[a].0;
                 }
+                if split.is_some() {
+                    break;
+                }
+            }
+            if let Some((a, b)) = split {
+                let (n, s, d) = ax[a];
+                ax[a] = (b, s, d);
+                ax.push((n / b, s * b, d * b));
+                continue;
             }
             if len >= SHORT_RUN {
                 return Some(Self::build(&ax, &block, &by_dst, len));
@@ -586,6 +618,9 @@ mod tests {
             // A long axis interleaved with a short one: the long one is split.
             (vec![4096, 4], vec![1, 0], 0),
             (vec![3000, 3], vec![1, 0], 1),
+            // A destination run of 9 that continues along an axis of 243: a ninth of
+            // that axis joins the block (runs of 81), then the source's fastest axis.
+            (vec![9, 3, 243, 5, 3], vec![1, 4, 2, 0, 3], 0),
         ] {
             let rank = shape.len();
             let n: usize = shape.iter().product();
@@ -599,6 +634,9 @@ mod tests {
             }
             let copy = StridedCopy::new(&shape, 2, &src_strides, 1, &dst_strides);
             let block = InnerBlock::new(&copy).expect("a block");
+            if shape.len() == 5 {
+                assert_eq!(block.shape[0], 729, "{block:?}");
+            }
             let x: Vec<i64> = (0..(n + 2) as i64).collect();
             let mut got = vec![-1i64; 1 + n * (pad + 1)];
             copy.run(&x, &mut got);

@@ -279,7 +279,10 @@ pub struct EinsumPlan {
     /// The largest intermediate (step result), in elements.
     pub largest_intermediate: f64,
     /// Copies that reorder data: GEMM operand packs plus explicit `transpose`s (the final
-    /// one into the output order, when needed).
+    /// one into the output order, when needed). An upper bound for the CPU backend, which
+    /// folds a transpose of a product's result into the product (for a batched product,
+    /// into the copy out of its `[m, n, batch]` scratch, or removes that copy when the
+    /// next product reads the scratch layout in place).
     pub transposes: usize,
     /// Whether a final transpose into the output order is needed.
     pub(crate) final_perm: Option<Vec<usize>>,
