@@ -14,7 +14,12 @@
 //! contracting axis contiguous first (an `O(k·n)` tiled copy against `O(m·k·n)` flops).
 //! The result `[batch..., m..., n...]` has the batch axes fastest, so batched products go
 //! through a `[m, n, batch]` buffer and one strided copy, unless the batch axes are also
-//! the operands' fastest axes: those products run on batch lanes (`lane_dot`).
+//! the operands' fastest axes: those products run on batch lanes (`lane_dot`). The
+//! planner folds a transpose of the result into the product
+//! ([`DotPlan::absorb_transpose`]: the copy writes the transposed layout, or the operands'
+//! free axes are read in the transposed order), and a product that reads a batched
+//! product's result takes it in the scratch layout ([`DotPlan::scratch_strides`]), so
+//! the copy disappears.
 
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
