@@ -672,6 +672,22 @@ fn conj_and_real_operands_folded_into_complex_mul_keep_the_reference_bits() {
     }
 }
 
+/// `f` on the CPU backend at 1 and 2 threads, fused and not, gives the reference
+/// evaluator's result (bit for bit for integers).
+fn matches_reference(f: &Function, inputs: &[Tensor], dt: DType, what: &str) {
+    let want = tenferro_ir::eval::eval(f, inputs).unwrap();
+    for (threads, fusion) in [(1, true), (2, true), (1, false)] {
+        let got = run_cpu_with(f, inputs, threads, fusion);
+        assert_eq!(got[0].shape(), want[0].shape(), "{what}");
+        if dt == DType::I64 {
+            assert!(got[0].bits_eq(&want[0]), "{what}");
+        } else {
+            let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
+            assert!(close_rel(&got[0], &want[0], tol), "{what}");
+        }
+    }
+}
+
 /// A product read only by a transpose: every permutation of every kind of product
 /// (batched or not, free axes from one side, both or neither, operand axes in any order)
 /// gives the reference evaluator's result, at 1 and 2 threads, fused or not; a batched
@@ -744,17 +760,7 @@ fn products_write_any_transpose_of_themselves() {
             rand_tensor(dt, &lshape, case as u64),
             rand_tensor(dt, &rshape, case as u64 + 1000),
         ];
-        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
-        for (threads, fusion) in [(1, true), (2, true), (1, false)] {
-            let got = run_cpu_with(&f, &inputs, threads, fusion);
-            assert_eq!(got[0].shape(), want[0].shape(), "{what}");
-            if dt == DType::I64 {
-                assert!(got[0].bits_eq(&want[0]), "{what}");
-            } else {
-                let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
-                assert!(close_rel(&got[0], &want[0], tol), "{what}");
-            }
-        }
+        matches_reference(&f, &inputs, dt, &what);
     }
 }
 
@@ -807,7 +813,7 @@ fn a_product_reads_a_batched_product_in_its_scratch_layout() {
     let mut rng = SeedRng::new(29);
     for case in 0..300 {
         let dt = [DType::F64, DType::F32, DType::C64, DType::I64][case % 4];
-        let mut ext = |rng: &mut SeedRng| [2, 3, 4, 5, 12][rng.below(5)];
+        let ext = |rng: &mut SeedRng| [2, 3, 4, 5, 12][rng.below(5)];
         let (b, m, n, k) = (ext(&mut rng), ext(&mut rng), ext(&mut rng), ext(&mut rng));
         // P = [b, m, n]: batch 0 with batch 2 of a [m, k, b] and batch 0 of a [b, k, n].
         let mut f = Function::new("chain");
@@ -879,16 +885,6 @@ fn a_product_reads_a_batched_product_in_its_scratch_layout() {
             rand_tensor(dt, &[b, k, n], case as u64 + 1000),
             rand_tensor(dt, &oshape, case as u64 + 2000),
         ];
-        let want = tenferro_ir::eval::eval(&f, &inputs).unwrap();
-        for (threads, fusion) in [(1, true), (2, true), (1, false)] {
-            let got = run_cpu_with(&f, &inputs, threads, fusion);
-            assert_eq!(got[0].shape(), want[0].shape(), "{what}");
-            if dt == DType::I64 {
-                assert!(got[0].bits_eq(&want[0]), "{what}");
-            } else {
-                let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
-                assert!(close_rel(&got[0], &want[0], tol), "{what}");
-            }
-        }
+        matches_reference(&f, &inputs, dt, &what);
     }
 }
