@@ -178,10 +178,13 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
     // A batched product read only by another product, as one operand, leaves its result
     // in its `[m, n, batch]` scratch and the reader reads it through those strides: the
     // unbatching copy becomes at most the reader's pack, a copy within each batch's block.
-    let mut producer = def_inst.clone();
+    let mut product_result: Vec<Option<usize>> = vec![None; f.insts().len()];
+    let mut producer = def_inst;
     for (k, d) in transposed_by.iter().enumerate() {
         if let Some(d) = d {
-            producer[f.insts()[k].results[0].index()] = Some(*d);
+            let t = f.insts()[k].results[0].index();
+            product_result[*d] = Some(t);
+            producer[t] = Some(*d);
         }
     }
     for (c, inst) in f.insts().iter().enumerate() {
@@ -214,12 +217,6 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
             }
         }
     }
-    let mut product_result: Vec<Option<usize>> = vec![None; f.insts().len()];
-    for (k, d) in transposed_by.iter().enumerate() {
-        if let Some(d) = d {
-            product_result[*d] = Some(f.insts()[k].results[0].index());
-        }
-    }
 
     let mut steps: Vec<Step> = Vec::with_capacity(units.len());
     for unit in &units {
@@ -247,10 +244,13 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     Some(t) => vec![t],
                     None => inst.results.iter().map(|r| r.index()).collect(),
                 };
-                let op_name = match product_result[k] {
+                let mut op_name = match product_result[k] {
                     Some(_) => format!("{} + transpose", inst.op.name()),
                     None => inst.op.name().to_string(),
                 };
+                if matches!(&kind, StepKind::Dot(p) if p.writes_scratch_layout()) {
+                    op_name.push_str(", [m, n, batch] layout");
+                }
                 steps.push(Step {
                     op_name,
                     kind,

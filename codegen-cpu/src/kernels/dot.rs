@@ -108,8 +108,8 @@ impl OperandPlan {
         } = ax;
         let rows: usize = row_axes.iter().map(|&a| shape[a]).product();
         let cols: usize = col_axes.iter().map(|&a| shape[a]).product();
-        let rs = group_stride(shape, &strides, row_axes);
-        let cs = group_stride(shape, &strides, col_axes);
+        let rs = group_stride(shape, strides, row_axes);
+        let cs = group_stride(shape, strides, col_axes);
         if let (Some(rs), Some(cs)) = (rs, cs) {
             let rs = if rows <= 1 { 1 } else { rs };
             let cs = if cols <= 1 { 1 } else { cs };
@@ -332,20 +332,15 @@ impl DotPlan {
         }
         let lfree = self.lhs_axes.rows.clone();
         let rfree = self.rhs_axes.cols.clone();
-        // The product's axes: batch, lhs free, rhs free.
-        let shape: Vec<usize> = (self.lhs_axes.batch.iter().map(|&a| self.lhs_axes.shape[a]))
-            .chain(lfree.iter().map(|&a| self.lhs_axes.shape[a]))
-            .chain(rfree.iter().map(|&a| self.rhs_axes.shape[a]))
-            .collect();
         if self.unbatch.is_some() {
+            let shape = self.product_shape();
             let result: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
             let rstrides = col_major_strides(&result);
             let mut dst = vec![0usize; perm.len()];
             for (i, &a) in perm.iter().enumerate() {
                 dst[a] = rstrides[i];
             }
-            // The scratch's axes: lhs free, rhs free, batch (column-major).
-            let order: Vec<usize> = (nb..nb + lf + rf).chain(0..nb).collect();
+            let order = self.scratch_order();
             let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
             let src = col_major_strides(&it_shape);
             let dst: Vec<usize> = order.iter().map(|&a| dst[a]).collect();
@@ -389,6 +384,24 @@ impl DotPlan {
         true
     }
 
+    /// Extents of the product's axes: batch, lhs free, rhs free (each in the order read).
+    fn product_shape(&self) -> Vec<usize> {
+        (self.lhs_axes.batch.iter())
+            .chain(&self.lhs_axes.rows)
+            .map(|&a| self.lhs_axes.shape[a])
+            .chain(self.rhs_axes.cols.iter().map(|&a| self.rhs_axes.shape[a]))
+            .collect()
+    }
+
+    /// The product's axes in the order the `[m, n, batch]` scratch lays them out
+    /// column-major: lhs free, rhs free, batch.
+    fn scratch_order(&self) -> Vec<usize> {
+        let nb = self.lhs_axes.batch.len();
+        (nb..nb + self.lhs_free + self.rhs_free)
+            .chain(0..nb)
+            .collect()
+    }
+
     /// Whether the product runs on batch lanes.
     pub(crate) fn on_lanes(&self) -> bool {
         self.lane.is_some()
@@ -399,20 +412,21 @@ impl DotPlan {
     /// and copies it into another layout; `None` otherwise.
     pub(crate) fn scratch_strides(&self) -> Option<Vec<usize>> {
         self.unbatch.as_ref()?;
-        let nb = self.lhs_axes.batch.len();
-        let (lf, rf) = (self.lhs_free, self.rhs_free);
-        let shape: Vec<usize> = (self.lhs_axes.batch.iter())
-            .chain(&self.lhs_axes.rows)
-            .map(|&a| self.lhs_axes.shape[a])
-            .chain(self.rhs_axes.cols.iter().map(|&a| self.rhs_axes.shape[a]))
-            .collect();
-        let order: Vec<usize> = (nb..nb + lf + rf).chain(0..nb).collect();
+        let shape = self.product_shape();
+        let order = self.scratch_order();
         let it_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
         let mut product = vec![0usize; shape.len()];
         for (&a, s) in order.iter().zip(col_major_strides(&it_shape)) {
             product[a] = s;
         }
         Some(self.out_perm.iter().map(|&a| product[a]).collect())
+    }
+
+    /// Whether the GEMMs of a batched product write the step's result directly in the
+    /// `[m, n, batch]` scratch layout: kept for a reader ([`DotPlan::keep_scratch_layout`])
+    /// or the layout of an absorbed transpose.
+    pub(crate) fn writes_scratch_layout(&self) -> bool {
+        self.batch > 1 && self.lane.is_none() && self.unbatch.is_none() && self.m * self.n > 0
     }
 
     /// Makes a batched product leave its result in the `[m, n, batch]` scratch layout
