@@ -25,7 +25,7 @@ use tenferro_runtime::{
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const IDS: [&str; 25] = [
+const IDS: [&str; 27] = [
     "W1",
     "W2_fwd_1e6",
     "W2_grad_1e6",
@@ -52,6 +52,9 @@ const IDS: [&str; 25] = [
     "S_mm_tn_t_f64",
     "S_mm_nt_f32",
     "S_mm_tn_t_f32",
+    // Matrix-vector products of W5 alone: A·x and xᵀ·A, A f64[1000, 1000] (8 MB).
+    "S_mv_f64",
+    "S_vm_f64",
     // Backend overhead of one eager op: the prepared `a + b` on f64[4], run directly.
     "S_add_f64x4",
 ];
@@ -315,6 +318,20 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> 
                 inputs: vec![(b, bv), (c, cv)],
             }
         }
+        "S_mv_f64" | "S_vm_f64" => {
+            let n = 1000;
+            let (a, av) = input(&[n, n], rng.normal(n * n, 1.0))?;
+            let (x, xv) = input(&[n], rng.normal(n, 1.0))?;
+            let c = if id == "S_mv_f64" {
+                a.matmul(&x)?
+            } else {
+                x.matmul(&a)?
+            };
+            Built {
+                program: compile(&[&c])?,
+                inputs: vec![(a, av), (x, xv)],
+            }
+        }
         "S_sum_1e7" => {
             let n = 10_000_000;
             let (x, xv) = input(&[n], rng.uniform(n, -1.0, 1.0))?;
@@ -451,6 +468,7 @@ fn min_bytes(id: &str) -> Option<f64> {
     match id {
         "S_triad_1e7" | "S_stream_triad_1e7" => Some(3.0 * 8e7),
         "S_sum_1e7" => Some(8e7),
+        "S_mv_f64" | "S_vm_f64" => Some(8e6),
         "W2_fwd_1e7" => Some(1.6e8),
         "W2_grad_1e7" => Some(2.4e8),
         _ => None,

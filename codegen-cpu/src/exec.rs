@@ -7,7 +7,7 @@
 
 use crate::buffer::{self, with_slice, BufferPool};
 use crate::error::internal;
-use crate::kernels::{dot, elementwise, fused, index, reduce, scan};
+use crate::kernels::{dot, elementwise, fused, index, reduce, scan, shared_matrix};
 use crate::memory::Alloc;
 use crate::program::{CpuProgram, Step, StepKind, INLINE_EXTENSION_ELEMENTS};
 use crate::state::{RunState, Slot};
@@ -289,6 +289,12 @@ fn run_step(threads: &Threads, step: &Step, args: &[&Data], pool: &mut BufferPoo
                 }
                 _ => dot::dot(name, plan, l, r, &mut out, pool, faer::Par::Seq)?,
             }
+            out
+        }
+        StepKind::SharedMatrix(plan) => {
+            // The pass writes every element of `out` (the sum of the blocks' partials).
+            let mut out = result_buffer(name, pool, ty)?;
+            shared_matrix::run(name, plan, args, &mut out, pool, threads.pool())?;
             out
         }
         StepKind::Copy(copy) => {

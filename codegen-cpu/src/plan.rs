@@ -11,6 +11,7 @@ use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
 use crate::kernels::reduce::ReducePlan;
 use crate::kernels::scan::ScanPlan;
+use crate::kernels::shared_matrix::SharedMatrixPlan;
 use crate::memory::{self, Alloc, MemKind, StepDesc, StepMemory};
 use crate::program::{CpuProgram, GraphNode, Step, StepKind};
 use crate::schedule;
@@ -283,6 +284,8 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
         }
     }
 
+    merge_shared_matrix(f, &mut steps, &is_output);
+
     // Last use of every slot over the steps; outputs are never freed.
     let mut last_use: Vec<Option<usize>> = vec![None; n];
     for (si, s) in steps.iter().enumerate() {
@@ -382,6 +385,126 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
         cache: RunCache::default(),
         threaded_steps,
     })
+}
+
+/// Merges a product `y = A·X`, the fused group computing `w` from `y` row by row, and the
+/// product `Aᵀ·w` into one [`StepKind::SharedMatrix`] step at the place of the last one,
+/// which reads `A` once (see [`crate::kernels::shared_matrix`]), where `y` and `w` are read
+/// by no other step and are not outputs.
+fn merge_shared_matrix(f: &Function, steps: &mut Vec<Step>, is_output: &[bool]) {
+    let n = f.num_values();
+    let ty = |v: usize| f.ty(tenferro_ir::Value::from_index(v));
+    let mut def_inst: Vec<Option<usize>> = vec![None; n];
+    for (k, inst) in f.insts().iter().enumerate() {
+        for r in &inst.results {
+            def_inst[r.index()] = Some(k);
+        }
+    }
+    let mut step_of: Vec<Option<usize>> = vec![None; n];
+    let mut readers = vec![0usize; n];
+    for (si, s) in steps.iter().enumerate() {
+        for &r in &s.results {
+            step_of[r] = Some(si);
+        }
+        for &a in &s.args {
+            readers[a] += 1;
+        }
+    }
+    let dot_of = |v: usize| -> Option<&tenferro_ir::DotDims> {
+        match &f.insts()[def_inst[v]?].op {
+            Op::DotGeneral(d) if d.lhs_batch.is_empty() && d.rhs_batch.is_empty() => Some(d),
+            _ => None,
+        }
+    };
+    // A value in a product's `[m, n, batch]` scratch layout is not column-major.
+    let column_major = |v: usize, steps: &[Step]| match step_of[v].map(|s| &steps[s].kind) {
+        Some(StepKind::Dot(p)) => !p.writes_scratch_layout(),
+        _ => true,
+    };
+    let private = |v: usize| !is_output[v] && readers[v] == 1;
+    let mut removed = vec![false; steps.len()];
+    for s3 in 0..steps.len() {
+        if !matches!(steps[s3].kind, StepKind::Dot(_)) || steps[s3].args.len() != 2 {
+            continue;
+        }
+        let r3 = steps[s3].results[0];
+        let Some(d3) = dot_of(r3) else { continue };
+        if d3.lhs_contract != [0] || d3.rhs_contract != [0] {
+            continue;
+        }
+        let (l, r) = (steps[s3].args[0], steps[s3].args[1]);
+        let (a, wv) = match (ty(l).rank(), ty(r).rank()) {
+            (2, 1) => (l, r),
+            (1, 2) => (r, l),
+            _ => continue,
+        };
+        let (m, k, dtype) = (ty(a).shape[0], ty(a).shape[1], ty(a).dtype);
+        if ty(wv).shape != [m] || ty(wv).dtype != dtype || !private(wv) {
+            continue;
+        }
+        let Some(s2) = step_of[wv] else { continue };
+        let StepKind::Fused(sched) = &steps[s2].kind else {
+            continue;
+        };
+        if steps[s2].results != [wv] {
+            continue;
+        }
+        let mut merged = None;
+        for (yi, &y) in steps[s2].args.iter().enumerate() {
+            if !private(y) {
+                continue;
+            }
+            let Some(s1) = step_of[y] else { continue };
+            if !matches!(steps[s1].kind, StepKind::Dot(_)) || steps[s1].results != [y] {
+                continue;
+            }
+            let Some(d1) = dot_of(y) else { continue };
+            let (a1, x) = (steps[s1].args[0], steps[s1].args[1]);
+            if a1 != a || d1.lhs_contract != [1] || d1.rhs_contract != [0] {
+                continue;
+            }
+            let p = match ty(x).shape.as_slice() {
+                [kx] if *kx == k => 1,
+                [kx, p] if *kx == k => *p,
+                _ => continue,
+            };
+            let y_shape: &[usize] = &ty(y).shape;
+            if !(y_shape == [m] && p == 1 || y_shape == [m, p]) || ty(x).dtype != dtype {
+                continue;
+            }
+            if !column_major(a, steps) || !column_major(x, steps) {
+                continue;
+            }
+            let Some(plan) = SharedMatrixPlan::new(dtype, [m, k, p], (**sched).clone(), yi) else {
+                continue;
+            };
+            let mut args = vec![a, x];
+            args.extend(
+                steps[s2]
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != yi)
+                    .map(|(_, &v)| v),
+            );
+            merged = Some((s1, plan, args));
+            break;
+        }
+        let Some((s1, plan, args)) = merged else {
+            continue;
+        };
+        let step = &mut steps[s3];
+        step.op_name = format!("dot_general + fused g{} + dot_general", plan.sched.group);
+        step.kind = StepKind::SharedMatrix(Box::new(plan));
+        step.args = args;
+        removed[s1] = true;
+        removed[s2] = true;
+    }
+    let mut i = 0;
+    steps.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
 }
 
 /// Chooses the kernel of one (type-checked) op and precomputes its plan.

@@ -9,6 +9,7 @@ use crate::kernels::dot::DotPlan;
 use crate::kernels::index::GatherPlan;
 use crate::kernels::reduce::ReducePlan;
 use crate::kernels::scan::ScanPlan;
+use crate::kernels::shared_matrix::SharedMatrixPlan;
 use crate::memory::{Alloc, StepMemory};
 use crate::schedule::KernelSchedule;
 use crate::state::RunState;
@@ -170,7 +171,12 @@ impl fmt::Display for CpuProgram {
                 write!(f, " ; free {}", fr.join(", "))?;
             }
             writeln!(f)?;
-            if let StepKind::Fused(k) = &s.kind {
+            let sched = match &s.kind {
+                StepKind::Fused(k) => Some(&**k),
+                StepKind::SharedMatrix(p) => Some(&p.sched),
+                _ => None,
+            };
+            if let Some(k) = sched {
                 for line in k.to_string().lines() {
                     writeln!(f, "    {line}")?;
                 }
@@ -204,6 +210,7 @@ impl Step {
         match &self.kind {
             StepKind::Fused(s) => s.num_blocks() > 1,
             StepKind::Dot(p) => p.worth_threads(),
+            StepKind::SharedMatrix(p) => p.blocks() > 1,
             StepKind::Copy(c) => c.parts(2) > 1,
             StepKind::Extension(_) => {
                 let numel: usize = self
@@ -263,6 +270,9 @@ pub(crate) enum StepKind {
     Convert(DType),
     Reduce(ReduceOp, ReducePlan),
     Dot(Box<DotPlan>),
+    /// `Aᵀ·w(A·X)`: two products sharing a matrix and the elementwise group between
+    /// them, in one pass over the matrix (operands: `A`, `X`, the group's other inputs).
+    SharedMatrix(Box<SharedMatrixPlan>),
     /// Transpose, broadcast_in_dim and slice: one strided copy into a fresh buffer.
     Copy(StridedCopy),
     /// Same buffer, new shape.
@@ -299,6 +309,7 @@ impl StepKind {
             StepKind::Reduce(..) => "reduce",
             StepKind::Fused(_) => "fused",
             StepKind::Dot(d) => d.kernel_name(),
+            StepKind::SharedMatrix(_) => "shared_matrix",
             StepKind::Copy(_) => "strided_copy",
             StepKind::Reshape(_) => "reshape",
             StepKind::Pad(_) => "pad",

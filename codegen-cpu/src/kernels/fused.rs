@@ -176,6 +176,39 @@ fn new_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
         .collect()
 }
 
+/// Tile slots for [`run_rows`] (one set per thread).
+pub(crate) fn tile_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
+    new_slots(s)
+}
+
+/// Runs positions `b0 .. b1` of a schedule whose only output is elementwise (`Tiles`),
+/// writing them to `out` (that output's elements `b0 .. b1`); `slots` from
+/// [`tile_slots`]. Inputs are read at those positions only (and through their loads).
+pub(crate) fn run_rows(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    b0: usize,
+    b1: usize,
+    out: SliceMut<'_>,
+    slots: &mut [Data],
+) -> KResult {
+    if s.outputs.len() != 1
+        || !matches!(s.outputs[0].kind, OutputKind::Tiles)
+        || !s.reductions.is_empty()
+        || b1 > s.numel
+        || out_len(&out) != b1 - b0
+    {
+        return Err("rows of a schedule that is not one elementwise output".into());
+    }
+    let blk = Block {
+        b0,
+        b1,
+        outs: vec![Some(out)],
+        out_base: vec![b0],
+    };
+    run_block(s, inputs, blk, slots).map(|_| ())
+}
+
 fn run_block(
     s: &KernelSchedule,
     inputs: &[&Data],

@@ -13,4 +13,5 @@ pub(crate) mod lane_dot;
 pub(crate) mod packbuf;
 pub(crate) mod reduce;
 pub(crate) mod scan;
+pub(crate) mod shared_matrix;
 pub(crate) mod tile;

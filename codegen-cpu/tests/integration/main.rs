@@ -11,4 +11,5 @@ mod ops;
 mod recycling;
 mod runtime;
 mod scan_kernel;
+mod shared_matrix;
 mod vmath_accuracy;
