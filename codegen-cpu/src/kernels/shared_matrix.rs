@@ -73,7 +73,6 @@ impl SharedMatrixPlan {
             || sched.outputs[0].ty.numel() != m
             || sched.outputs[0].ty.dtype != dtype
             || !sched.reductions.is_empty()
-            || sched.direct.is_some()
             || !sched.inplace.is_empty()
             || sched.loads.iter().any(|l| l.input == y_input)
         {

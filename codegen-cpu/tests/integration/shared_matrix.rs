@@ -41,6 +41,35 @@ fn dot(f: &mut Function, a: Value, b: Value, lc: usize, rc: usize) -> Value {
 /// `A [m, k]`, `X [k]` (`p = None`) or `[k, p]`, `v [m]`: `y = A·X`, `w = tanh(y₀)·y_last
 /// + v·y_mid` elementwise, returns `Aᵀ·w`.
 fn program(dt: DType, m: usize, k: usize, p: Option<usize>, variant: Variant) -> Function {
+    program_with(dt, m, k, p, variant, None)
+}
+
+/// A random elementwise expression of the leaves (`y`'s columns, `v`, a broadcast
+/// constant), `depth` levels deep.
+fn random_expr(f: &mut Function, rng: &mut SeedRng, leaves: &[Value], depth: usize) -> Value {
+    if depth == 0 || rng.below(4) == 0 {
+        return leaves[rng.below(leaves.len())];
+    }
+    if rng.below(3) == 0 {
+        let u = [UnaryOp::Tanh, UnaryOp::Sin, UnaryOp::Neg, UnaryOp::Abs][rng.below(4)];
+        let x = random_expr(f, rng, leaves, depth - 1);
+        return f.push1(Op::Unary(u), &[x]).unwrap();
+    }
+    let b = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max][rng.below(4)];
+    let x = random_expr(f, rng, leaves, depth - 1);
+    let y = random_expr(f, rng, leaves, depth - 1);
+    f.push1(Op::Binary(b), &[x, y]).unwrap()
+}
+
+/// [`program`], with `w` a random expression of seed `expr` when given.
+fn program_with(
+    dt: DType,
+    m: usize,
+    k: usize,
+    p: Option<usize>,
+    variant: Variant,
+    expr: Option<u64>,
+) -> Function {
     let mut f = Function::new("shared_matrix");
     let a = f.add_param(TensorType::new(dt, vec![m, k]));
     let x_shape = match p {
@@ -97,7 +126,30 @@ fn program(dt: DType, m: usize, k: usize, p: Option<usize>, variant: Variant) ->
     let u = f
         .push1(Op::Binary(BinaryOp::Mul), &[v, cols[cols.len() / 2]])
         .unwrap();
-    let w = f.push1(Op::Binary(BinaryOp::Add), &[t, u]).unwrap();
+    let mut w = f.push1(Op::Binary(BinaryOp::Add), &[t, u]).unwrap();
+    if let Some(seed) = expr {
+        let c = f
+            .push1(
+                Op::Constant(Tensor::full(&TensorType::scalar(dt), 0.75)),
+                &[],
+            )
+            .unwrap();
+        let c = f
+            .push1(
+                Op::BroadcastInDim {
+                    shape: vec![m],
+                    dims: vec![],
+                },
+                &[c],
+            )
+            .unwrap();
+        let mut leaves = cols.clone();
+        leaves.extend([v, c, w]);
+        let mut rng = SeedRng::new(seed);
+        // Always reads the first `w`, so no instruction is dead.
+        let e = random_expr(&mut f, &mut rng, &leaves, 4);
+        w = f.push1(Op::Binary(BinaryOp::Mul), &[e, w]).unwrap();
+    }
     let r = if variant == Variant::MatrixFirst {
         dot(&mut f, a, w, 0, 0)
     } else {
@@ -185,6 +237,23 @@ fn a_matrix_read_once_gives_the_three_steps_result() {
             assert!(uses_pass(&f), "{what}: not one pass");
             check(&f, &inputs(DType::F64, m, k, p, case as u64), &what);
         }
+    }
+}
+
+/// Random elementwise groups between the products (unary and binary ops over `y`'s
+/// columns, `v` and a constant) run as one pass and agree with the reference, with the
+/// same bits at 1 and 2 threads.
+#[test]
+fn any_elementwise_group_between_the_products_runs_in_the_pass() {
+    let mut rng = SeedRng::new(31);
+    for case in 0..40 {
+        let m = 1000 + rng.below(1500);
+        let k = 70 + rng.below(700);
+        let p = [None, Some(1), Some(2), Some(3), Some(4)][rng.below(5)];
+        let f = program_with(DType::F64, m, k, p, Variant::Plain, Some(case));
+        let what = format!("case {case}: m {m}, k {k}, p {p:?}");
+        assert!(uses_pass(&f), "{what}: not one pass");
+        check(&f, &inputs(DType::F64, m, k, p, 1000 + case), &what);
     }
 }
 
