@@ -1,7 +1,9 @@
 //! Criterion benches of the fused CPU backend on the peer workloads' kernels (smaller
 //! sizes than `examples/bench_suite.rs`, which runs the full peer table): the W2 chain
-//! forward and gradient, a STREAM-like triad, a whole sum, and a 256×512 MLP layer
-//! (GEMM + bias + tanh). Each program is compiled once; the loop times execution only.
+//! forward and gradient, a STREAM-like triad, a whole sum, a 256×512 MLP layer
+//! (GEMM + bias + tanh), and the gradient and Hessian-vector product of `Σ tanh(A·x)²`
+//! with `A` of 1000² (one pass over `A` each). Each program is compiled once; the loop
+//! times execution only.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tenferro_ad::AdContext;
@@ -94,6 +96,32 @@ fn mlp_layer() -> Case {
     }
 }
 
+/// The gradient (`hvp = false`) or the Hessian-vector product (W5) of `Σ tanh(A·x)²`.
+fn tanh_loss(n: usize, hvp: bool) -> Case {
+    let a = TracedTensor::input(DType::F64, &[n, n]);
+    let x = TracedTensor::input(DType::F64, &[n]);
+    let v = TracedTensor::input(DType::F64, &[n]);
+    let t = a.matmul(&x).expect("shapes agree").tanh();
+    let f = (&t * &t).sum();
+    let ad = AdContext::new();
+    let g = ad.grad(&f, &x).expect("grad");
+    let (out, inputs) = if hvp {
+        let h = ad.jvp(&g, &x, &v).expect("jvp of the grad");
+        (h, vec![(v, tensor(&[n], DType::F64, 11))])
+    } else {
+        (g, vec![])
+    };
+    let mut all = vec![
+        (a, tensor(&[n, n], DType::F64, 9)),
+        (x, tensor(&[n], DType::F64, 10)),
+    ];
+    all.extend(inputs);
+    Case {
+        program: GraphCompiler::new().compile(&out).expect("compiles"),
+        inputs: all,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let n = 1_000_000;
     for threads in [1, 2] {
@@ -115,6 +143,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function("mlp_layer_256x512_f64", |bch| {
             bch.iter(|| layer.run(&mut exec))
         });
+        g.throughput(Throughput::Bytes(8_000_000));
+        for (name, case) in [
+            ("tanh_loss_grad_1000_f64", tanh_loss(1000, false)),
+            ("tanh_loss_hvp_1000_f64", tanh_loss(1000, true)),
+        ] {
+            g.bench_function(name, |bch| bch.iter(|| case.run(&mut exec)));
+        }
         g.finish();
     }
 }
