@@ -11,7 +11,11 @@
 //!    decision with its reason ([`FusionNote`]);
 //! 2. each group gets a [`KernelSchedule`] ([`schedule`]): a loop over L1-sized tiles,
 //!    blocks of tiles split over the backend's threads, and a fixed reduction order;
-//! 3. the [`memory`] plan decides in-place updates and buffer reuse and reports
+//! 3. a product `A·X` (at most four columns), the group computing `w` from it row by row
+//!    and the product `Aᵀ·w` become one step that reads `A` once, block of rows by block
+//!    of rows (`shared_matrix`: the gradient of `Σ g(A·x)` and its Hessian-vector
+//!    products), when nothing else reads the values between them;
+//! 4. the [`memory`] plan decides in-place updates and buffer reuse and reports
 //!    [`CpuProgram::peak_bytes`]; released intermediates are kept for the next run.
 //!
 //! [`Backend::execute`] walks the steps. Single-step kernels match dtype and op once per
@@ -33,7 +37,8 @@
 //!
 //! Modules form a DAG: `plan` builds a `program` (the steps and their kernels' plan
 //! types), `exec` runs it with the run `state` and the backend's `threads`; `kernels`
-//! import only `buffer`, `error`, `strided`, `schedule`, `math` and `vmath`; `schedule`
+//! import only `buffer`, `error`, `strided`, `schedule`, `math` and `vmath` (and each
+//! other: `fused` imports `tile`; `shared_matrix` imports `fused` and `tile`); `schedule`
 //! imports `fusion`; this root imports `plan` and `exec` and nothing imports it.
 
 mod buffer;

@@ -2,7 +2,8 @@
 //! tight loop; fused kernels (`fused`, `tile`) do so once per op per tile. Each kernel
 //! owns the plan type it runs (`DotPlan`, `GatherPlan`, ...). Kernels import only
 //! `buffer`, `error`, `strided`, `schedule`, `math` and `vmath` (and `fused` imports
-//! `tile`); the program, the planner and the executor import them, never the reverse.
+//! `tile`; `shared_matrix` imports `fused` and `tile`); the program, the planner and the
+//! executor import them, never the reverse.
 
 pub(crate) mod dot;
 pub(crate) mod elementwise;
