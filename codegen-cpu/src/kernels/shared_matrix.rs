@@ -137,7 +137,7 @@ impl Real for f64 {
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::type_complexity)]
 struct Kernels<T> {
-    products: unsafe fn(&[T], &[T], &mut [T], usize, usize, usize, usize, usize),
+    products: unsafe fn(&[T], &[T], &mut [T], BlockRows),
     dots: unsafe fn(&[T], &[T], &mut [T], usize, usize, usize),
 }
 
@@ -221,7 +221,7 @@ fn run_typed<T: Real>(
             let i0 = b * rows;
             let i1 = (i0 + rows).min(m);
             let yt = T::slice_mut(y).ok_or("scratch of another dtype")?;
-            block_products(a, x, yt, m, k, p, i0, i1);
+            block_products(a, x, yt, BlockRows { m, k, p, i0, i1 });
             let wb = &mut wt[i0 - i_base..i1 - i_base];
             {
                 let mut inputs: Vec<&Data> = Vec::with_capacity(plan.sched.inputs.len());
@@ -254,41 +254,32 @@ fn run_typed<T: Real>(
     Ok(())
 }
 
-/// `y[i + c·m] = Σ_j A[i + j·m] · X[j + c·k]` for the block's rows `i0 .. i1`, `j` in
-/// increasing order.
-#[allow(clippy::too_many_arguments)]
-fn block_products<T: Real>(
-    a: &[T],
-    x: &[T],
-    y: &mut [T],
+/// Rows `i0 .. i1` of the product of `A` (`m × k`) and `X` (`k × p`).
+#[derive(Clone, Copy, Debug)]
+struct BlockRows {
     m: usize,
     k: usize,
     p: usize,
     i0: usize,
     i1: usize,
-) {
+}
+
+/// `y[i + c·m] = Σ_j A[i + j·m] · X[j + c·k]` for the block's rows `i0 .. i1`, `j` in
+/// increasing order.
+fn block_products<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
     #[cfg(target_arch = "x86_64")]
     {
         if let Some(f) = T::avx2() {
             // SAFETY: `avx2` returns the kernels only on a CPU with AVX2.
-            return unsafe { (f.products)(a, x, y, m, k, p, i0, i1) };
+            return unsafe { (f.products)(a, x, y, rows) };
         }
     }
-    block_products_any(a, x, y, m, k, p, i0, i1)
+    block_products_any(a, x, y, rows)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn block_products_any<T: Real>(
-    a: &[T],
-    x: &[T],
-    y: &mut [T],
-    m: usize,
-    k: usize,
-    p: usize,
-    i0: usize,
-    i1: usize,
-) {
+fn block_products_any<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
+    let BlockRows { m, k, p, i0, i1 } = rows;
     let r = i1 - i0;
     for c in 0..p {
         let yc = &mut y[c * m + i0..c * m + i1];
@@ -379,7 +370,7 @@ fn block_dots_any<T: Real>(a: &[T], w: &[T], part: &mut [T], m: usize, k: usize,
 /// element is the same sum as in the portable loops).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::block_products_any;
+    use super::{block_products_any, BlockRows};
     use std::arch::x86_64::*;
 
     /// Columns ahead of the current four whose lines are prefetched.
@@ -393,41 +384,24 @@ mod avx2 {
     /// The CPU supports AVX2; `a` holds `m · k`, `x` `k · p`, `y` `m · p` elements and
     /// `i0 ≤ i1 ≤ m`, `p ≤ 4`.
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn products_f64(
-        a: &[f64],
-        x: &[f64],
-        y: &mut [f64],
-        m: usize,
-        k: usize,
-        p: usize,
-        i0: usize,
-        i1: usize,
-    ) {
-        if a.len() < m * k || x.len() < k * p || y.len() < m * p || i1 > m {
-            return block_products_any(a, x, y, m, k, p, i0, i1);
+    pub(super) unsafe fn products_f64(a: &[f64], x: &[f64], y: &mut [f64], rows: BlockRows) {
+        let BlockRows { m, k, p, i0, i1 } = rows;
+        if a.len() < m * k || x.len() < k * p || y.len() < m * p || i0 > i1 || i1 > m {
+            return block_products_any(a, x, y, rows);
         }
         match p {
-            1 => products_p::<1>(a, x, y, m, k, i0, i1),
-            2 => products_p::<2>(a, x, y, m, k, i0, i1),
-            3 => products_p::<3>(a, x, y, m, k, i0, i1),
-            4 => products_p::<4>(a, x, y, m, k, i0, i1),
-            _ => block_products_any(a, x, y, m, k, p, i0, i1),
+            1 => products_p::<1>(a, x, y, rows),
+            2 => products_p::<2>(a, x, y, rows),
+            3 => products_p::<3>(a, x, y, rows),
+            4 => products_p::<4>(a, x, y, rows),
+            _ => block_products_any(a, x, y, rows),
         }
     }
 
     /// [`products_f64`] for `P` columns of `X` (checked lengths).
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn products_p<const P: usize>(
-        a: &[f64],
-        x: &[f64],
-        y: &mut [f64],
-        m: usize,
-        k: usize,
-        i0: usize,
-        i1: usize,
-    ) {
+    unsafe fn products_p<const P: usize>(a: &[f64], x: &[f64], y: &mut [f64], rows: BlockRows) {
+        let BlockRows { m, k, i0, i1, .. } = rows;
         let r = i1 - i0;
         let rv = r / 4 * 4;
         for c in 0..P {
