@@ -169,21 +169,17 @@ fn put_dst<'a>(t: Taken<'a>, slots: &mut [Data], outs: &mut [Option<SliceMut<'a>
 
 /// Tile slots of one worker (allocated once per worker, reused over its blocks); an
 /// allocation failure is an error naming the bytes.
-fn new_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
+/// Tile slots of a schedule (one set per thread; see also [`run_rows`]).
+pub(crate) fn new_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
     s.slot_types
         .iter()
         .map(|d| Data::try_zeros("tile slots", *d, s.tile).map_err(|e| e.to_string()))
         .collect()
 }
 
-/// Tile slots for [`run_rows`] (one set per thread).
-pub(crate) fn tile_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
-    new_slots(s)
-}
-
 /// Runs positions `b0 .. b1` of a schedule whose only output is elementwise (`Tiles`),
 /// writing them to `out` (that output's elements `b0 .. b1`); `slots` from
-/// [`tile_slots`]. Inputs are read at those positions only (and through their loads).
+/// [`new_slots`]. Inputs are read at those positions only (and through their loads).
 pub(crate) fn run_rows(
     s: &KernelSchedule,
     inputs: &[&Data],
@@ -195,6 +191,7 @@ pub(crate) fn run_rows(
     if s.outputs.len() != 1
         || !matches!(s.outputs[0].kind, OutputKind::Tiles)
         || !s.reductions.is_empty()
+        || b0 > b1
         || b1 > s.numel
         || out_len(&out) != b1 - b0
     {

@@ -13,13 +13,12 @@
 //! leftover rows in order; `r[j]` adds the blocks' partials in block order. Threads take
 //! contiguous ranges of blocks.
 
-use super::fused::{run_rows, tile_slots};
+use super::fused::{new_slots, run_rows};
 use super::tile::SliceMut;
 use crate::buffer::{self, BufferPool};
 use crate::error::internal;
 use crate::schedule::{KernelSchedule, Src};
 use rayon::prelude::*;
-use std::ops::{Add, Mul};
 use tenferro_ir::{DType, Data, Element};
 use tenferro_runtime::Result;
 
@@ -38,7 +37,6 @@ const LANES: usize = 8;
 /// A planned `Aᵀ·w(A·X)`.
 #[derive(Clone, Debug)]
 pub(crate) struct SharedMatrixPlan {
-    pub(crate) dtype: DType,
     pub(crate) m: usize,
     pub(crate) k: usize,
     pub(crate) p: usize,
@@ -94,7 +92,6 @@ impl SharedMatrixPlan {
         }
         let rows = (BLOCK_BYTES / (k * elem)) / 16 * 16;
         Some(SharedMatrixPlan {
-            dtype,
             m,
             k,
             p,
@@ -108,37 +105,6 @@ impl SharedMatrixPlan {
     pub(crate) fn blocks(&self) -> usize {
         self.m.div_ceil(self.rows.max(1))
     }
-}
-
-/// An element type of the pass.
-trait Real: Element + Copy + Default + Send + Sync + Add<Output = Self> + Mul<Output = Self> {
-    fn tiles(x: &mut [Self]) -> SliceMut<'_>;
-    /// Hand-vectorised kernels, on a CPU with AVX2, for types that have them.
-    #[cfg(target_arch = "x86_64")]
-    fn avx2() -> Option<Kernels<Self>> {
-        None
-    }
-}
-impl Real for f64 {
-    fn tiles(x: &mut [f64]) -> SliceMut<'_> {
-        SliceMut::F64(x)
-    }
-    #[cfg(target_arch = "x86_64")]
-    fn avx2() -> Option<Kernels<f64>> {
-        std::arch::is_x86_feature_detected!("avx2").then_some(Kernels {
-            products: avx2::products_f64,
-            dots: avx2::dots_f64,
-        })
-    }
-}
-
-/// A type's [`block_products`] and [`block_dots`] (same signatures, `unsafe`: they need
-/// the CPU feature they were compiled for).
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::type_complexity)]
-struct Kernels<T> {
-    products: unsafe fn(&[T], &[T], &mut [T], BlockRows),
-    dots: unsafe fn(&[T], &[T], &mut [T], usize, usize, usize),
 }
 
 /// Runs the plan: `args` are `A`, `X`, then the group's inputs other than `y` in order;
@@ -161,15 +127,15 @@ pub(crate) fn run(
         .min(plan.blocks())
         .max(1);
     let mut take = |n: usize| {
-        pool.take(plan.dtype, n)
-            .unwrap_or_else(|| buffer::fresh_scratch(plan.dtype, n))
+        pool.take(DType::F64, n)
+            .unwrap_or_else(|| buffer::fresh_scratch(DType::F64, n))
     };
     let mut ys: Vec<Data> = (0..workers).map(|_| take(m * p)).collect();
     let mut w = take(m);
     let mut partials = take(plan.blocks() * k);
     let res = match (args[0], args[1], &mut *out) {
         (Data::F64(a), Data::F64(x), Data::F64(o)) => {
-            run_typed::<f64>(plan, a, x, args, o, &mut ys, &mut w, &mut partials, threads)
+            run_f64(plan, a, x, args, o, &mut ys, &mut w, &mut partials, threads)
         }
         _ => Err("operands of another dtype".to_string()),
     };
@@ -180,12 +146,12 @@ pub(crate) fn run(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_typed<T: Real>(
+fn run_f64(
     plan: &SharedMatrixPlan,
-    a: &[T],
-    x: &[T],
+    a: &[f64],
+    x: &[f64],
     args: &[&Data],
-    out: &mut [T],
+    out: &mut [f64],
     ys: &mut [Data],
     w: &mut Data,
     partials: &mut Data,
@@ -196,8 +162,8 @@ fn run_typed<T: Real>(
     if a.len() != m * k || x.len() != k * p || out.len() != k {
         return Err("operand of the wrong length".into());
     }
-    let w = T::slice_mut(w).ok_or("scratch of another dtype")?;
-    let partials = T::slice_mut(partials).ok_or("scratch of another dtype")?;
+    let w = f64::slice_mut(w).ok_or("scratch of another dtype")?;
+    let partials = f64::slice_mut(partials).ok_or("scratch of another dtype")?;
     // Worker `t` runs blocks `t·nb/workers ..`; its rows of `w` and its partials are
     // contiguous.
     let workers = ys.len();
@@ -214,13 +180,13 @@ fn run_typed<T: Real>(
         p_rest = pr;
         jobs.push((b0, b1, y, wt, pt));
     }
-    let job = |(b0, b1, y, wt, pt): (usize, usize, &mut Data, &mut [T], &mut [T])| {
-        let mut slots = tile_slots(&plan.sched)?;
+    let job = |(b0, b1, y, wt, pt): (usize, usize, &mut Data, &mut [f64], &mut [f64])| {
+        let mut slots = new_slots(&plan.sched)?;
         let i_base = b0 * rows;
         for b in b0..b1 {
             let i0 = b * rows;
             let i1 = (i0 + rows).min(m);
-            let yt = T::slice_mut(y).ok_or("scratch of another dtype")?;
+            let yt = f64::slice_mut(y).ok_or("scratch of another dtype")?;
             block_products(a, x, yt, BlockRows { m, k, p, i0, i1 });
             let wb = &mut wt[i0 - i_base..i1 - i_base];
             {
@@ -233,7 +199,7 @@ fn run_typed<T: Real>(
                         inputs.push(rest.next().ok_or("missing operand")?);
                     }
                 }
-                run_rows(&plan.sched, &inputs, i0, i1, T::tiles(wb), &mut slots)?;
+                run_rows(&plan.sched, &inputs, i0, i1, SliceMut::F64(wb), &mut slots)?;
             }
             let pb = &mut pt[(b - b0) * k..(b - b0 + 1) * k];
             block_dots(a, wb, pb, m, k, i0);
@@ -247,7 +213,7 @@ fn run_typed<T: Real>(
     for (j, o) in out.iter_mut().enumerate() {
         let mut s = partials[j];
         for b in 1..nb {
-            s = s + partials[b * k + j];
+            s += partials[b * k + j];
         }
         *o = s;
     }
@@ -266,25 +232,25 @@ struct BlockRows {
 
 /// `y[i + c·m] = Σ_j A[i + j·m] · X[j + c·k]` for the block's rows `i0 .. i1`, `j` in
 /// increasing order.
-fn block_products<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
+fn block_products(a: &[f64], x: &[f64], y: &mut [f64], rows: BlockRows) {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(f) = T::avx2() {
-            // SAFETY: `avx2` returns the kernels only on a CPU with AVX2.
-            return unsafe { (f.products)(a, x, y, rows) };
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { avx2::products_f64(a, x, y, rows) };
         }
     }
     block_products_any(a, x, y, rows)
 }
 
 #[inline(always)]
-fn block_products_any<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
+fn block_products_any(a: &[f64], x: &[f64], y: &mut [f64], rows: BlockRows) {
     let BlockRows { m, k, p, i0, i1 } = rows;
     let r = i1 - i0;
     for c in 0..p {
         let yc = &mut y[c * m + i0..c * m + i1];
         let xc = &x[c * k..(c + 1) * k];
-        yc.fill(T::default());
+        yc.fill(0.0);
         let col = |j: usize| &a[j * m + i0..j * m + i1];
         let mut j = 0;
         while j + 4 <= k {
@@ -298,7 +264,7 @@ fn block_products_any<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
         while j < k {
             let (a0, c0) = (col(j), xc[j]);
             for i in 0..r {
-                yc[i] = yc[i] + a0[i] * c0;
+                yc[i] += a0[i] * c0;
             }
             j += 1;
         }
@@ -307,29 +273,29 @@ fn block_products_any<T: Real>(a: &[T], x: &[T], y: &mut [T], rows: BlockRows) {
 
 /// `part[j] = Σ_{i ∈ block} A[i0 + i + j·m] · w[i]` (see the module documentation for the
 /// order), four columns at a time.
-fn block_dots<T: Real>(a: &[T], w: &[T], part: &mut [T], m: usize, k: usize, i0: usize) {
+fn block_dots(a: &[f64], w: &[f64], part: &mut [f64], m: usize, k: usize, i0: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        if let Some(f) = T::avx2() {
-            // SAFETY: `avx2` returns the kernels only on a CPU with AVX2.
-            return unsafe { (f.dots)(a, w, part, m, k, i0) };
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { avx2::dots_f64(a, w, part, m, k, i0) };
         }
     }
     block_dots_any(a, w, part, m, k, i0)
 }
 
 #[inline(always)]
-fn block_dots_any<T: Real>(a: &[T], w: &[T], part: &mut [T], m: usize, k: usize, i0: usize) {
+fn block_dots_any(a: &[f64], w: &[f64], part: &mut [f64], m: usize, k: usize, i0: usize) {
     let r = w.len();
     let full = r / LANES * LANES;
     let (wf, wt) = w.split_at(full);
-    let combine = |s: [T; LANES], tail: T| -> T {
+    let combine = |s: [f64; LANES], tail: f64| -> f64 {
         ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])) + tail
     };
-    let tail = |c: &[T]| -> T {
-        let mut t = T::default();
+    let tail = |c: &[f64]| -> f64 {
+        let mut t = 0.0;
         for (&u, &v) in c[full..].iter().zip(wt) {
-            t = t + u * v;
+            t += u * v;
         }
         t
     };
@@ -337,13 +303,13 @@ fn block_dots_any<T: Real>(a: &[T], w: &[T], part: &mut [T], m: usize, k: usize,
     let mut j = 0;
     while j + 4 <= k {
         let cs = [col(j), col(j + 1), col(j + 2), col(j + 3)];
-        let mut s = [[T::default(); LANES]; 4];
+        let mut s = [[0.0f64; LANES]; 4];
         for (ch, wv) in wf.chunks_exact(LANES).enumerate() {
             let i = ch * LANES;
             for q in 0..4 {
                 let cv = &cs[q][i..i + LANES];
                 for l in 0..LANES {
-                    s[q][l] = s[q][l] + cv[l] * wv[l];
+                    s[q][l] += cv[l] * wv[l];
                 }
             }
         }
@@ -354,11 +320,11 @@ fn block_dots_any<T: Real>(a: &[T], w: &[T], part: &mut [T], m: usize, k: usize,
     }
     while j < k {
         let c = col(j);
-        let mut s = [T::default(); LANES];
+        let mut s = [0.0f64; LANES];
         for (ch, wv) in wf.chunks_exact(LANES).enumerate() {
             let cv = &c[ch * LANES..ch * LANES + LANES];
             for l in 0..LANES {
-                s[l] = s[l] + cv[l] * wv[l];
+                s[l] += cv[l] * wv[l];
             }
         }
         part[j] = combine(s, tail(c));
