@@ -1,10 +1,10 @@
 //! `dot_general` as batched GEMM. Each operand is seen as `batch` column-major-or-row-major
 //! matrices: lhs as `(m, k)` (its free axes, then its contracting axes), rhs as `(k, n)`.
 //! When an operand's axis groups are already single strided runs, faer reads it in place;
-//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (f64,
-//! c32, c64, and f32 without AVX-512 or below 64 in some dimension); f32 products on
-//! AVX-512 run `gemm512`, which packs both operands itself from any strides; i64 and
-//! i32 use a plain loop (there is no integer BLAS).
+//! otherwise it is packed once into a contiguous buffer. faer's GEMM runs per batch (c32,
+//! c64, and f32 / f64 without AVX-512 or below `gemm512::takes`' sizes); the other f32
+//! and f64 products run `gemm512`, which packs both operands itself from any strides; i64
+//! and i32 use a plain loop (there is no integer BLAS).
 //!
 //! faer's x86 GEMM packs its left operand but streams its right operand (`rhs`, or `lhsᵀ`
 //! when the transpose of the product is written) in place, one `k`-long column per output
@@ -587,7 +587,11 @@ impl Gemm for f32 {
         gemm512::gemm(dst, a, c)
     }
 }
-impl Gemm for f64 {}
+impl Gemm for f64 {
+    fn own(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, c: MatRef<'_, f64>) -> bool {
+        gemm512::gemm(dst, a, c)
+    }
+}
 impl Gemm for Complex32 {}
 impl Gemm for Complex64 {}
 

@@ -1,47 +1,44 @@
-//! Register-tiled f32 GEMM on AVX-512: `C = A·B` in Goto's loop order. B is packed
-//! `KC × NC` at a time in `NR`-column panels, A `MC × KC` at a time in `MR`-row panels
-//! (kept in L2); the micro-kernel holds an `MR × NR` tile of C in 24 vector registers
-//! while an A panel streams from L2 past a B panel held in L1.
+//! Register-tiled f32 and f64 GEMM on AVX-512: `C = A·B` in Goto's loop order. B is
+//! packed `KC × NC` at a time in `NR`-column panels, A `MC × KC` at a time in `MR`-row
+//! panels (kept in L2); the micro-kernel holds an `MR × NR` tile of C in 24 vector
+//! registers (`MR` is two vectors: 32 f32 or 16 f64 rows) while an A panel streams from
+//! L2 past a B panel held in L1. The blocks are sized in bytes, so both types keep the
+//! same cache footprint.
 //!
 //! Every element of C is one chain of fused multiply-adds over `k` in increasing order,
 //! starting from zero: the tile is reloaded from C between `k` blocks, so neither the
 //! blocking, nor the element's place in a tile, nor the split of C between threads
 //! changes a bit of it.
-//!
-//! f32 only: on f64 the same kernel measured no faster than faer, which `dot` keeps.
 
-use crate::kernels::packbuf::{elems_of, Line};
+use crate::kernels::packbuf::{elems_of, Line, PackElem};
 use crate::vmath::Isa;
 use faer::{MatMut, MatRef};
 use tenferro_ir::DType;
 
-/// Lanes of a 512-bit f32 vector.
-const L: usize = 16;
 /// Vectors of rows in a register tile.
 const MV: usize = 2;
-/// Rows in a register tile.
-const MR: usize = MV * L;
 /// Columns in a register tile.
 const NR: usize = 12;
-/// Contraction steps per block: a B panel (`KC × NR`, 24 KiB) stays in L1.
-const KC: usize = 512;
-/// Rows of A per packed block (`MC × KC`, 512 KiB: a quarter of L2). Whole panels: a
-/// multiple of `MR`.
-const MC: usize = 8 * MR;
-/// Columns of B per packed block (`KC × NC`, 2 MiB: each thread keeps its packs between
-/// products, so this bounds the memory a thread holds). Each block packs all of A again,
-/// which costs far more than its share of multiply-adds (a pack runs at memory speed), so
-/// products up to [`NC_STRETCH`] columns take one block. Whole panels: a multiple of `NR`.
-const NC: usize = 1024 / NR * NR;
-/// Widest `n` packed as one block (`KC × NC_STRETCH`, 2.5 MiB): 1024 columns would
-/// otherwise take a block of 1020 and one of 4, with A packed twice (W4_mm_f32 at one
-/// thread: 12.3 -> 11.8 ms).
-const NC_STRETCH: usize = NC + NC / 4;
+/// Bytes of a B panel (`KC × NR`), kept in L1: `KC` is 512 f32 or 256 f64 steps.
+const B_PANEL_BYTES: usize = 24 << 10;
+/// Bytes of a packed A block (`MC × KC`: a quarter of L2): `MC` is 256 rows, whole panels.
+const A_BLOCK_BYTES: usize = 512 << 10;
+/// Bytes of a packed B block (`KC × NC`: each thread keeps its packs between products, so
+/// this bounds the memory a thread holds): `NC` is 1020 columns. Each block packs all of
+/// A again, which costs far more than its share of multiply-adds (a pack runs at memory
+/// speed), so products up to `NC + NC / 4` columns take one block (1024 columns would
+/// otherwise take a block of 1020 and one of 4, with A packed twice: W4_mm_f32 at one
+/// thread 12.3 -> 11.8 ms).
+const B_BLOCK_BYTES: usize = 2 << 20;
 
 /// Fewest rows, columns and contraction steps for which [`takes`] picks this kernel:
 /// below them the packing costs more than it saves, and faer's small-product kernels are
 /// as fast.
 const MIN_DIM: usize = 64;
+/// [`MIN_DIM`] for f64 products.
+const MIN_DIM_F64: usize = 128;
+/// Multiply-adds an f64 product must exceed to take this kernel (`256³`).
+const MIN_MADDS_F64: u128 = 1 << 24;
 
 thread_local! {
     /// This thread's A and B packs, kept between products.
@@ -52,14 +49,14 @@ thread_local! {
 
 /// A strided read-only matrix: element `(i, j)` at `ptr + i·rs + j·cs`.
 #[derive(Clone, Copy)]
-struct Src {
-    ptr: *const f32,
+struct Src<T> {
+    ptr: *const T,
     rs: isize,
     cs: isize,
 }
 
-impl Src {
-    fn transposed(self) -> Src {
+impl<T> Src<T> {
+    fn transposed(self) -> Src<T> {
         Src {
             ptr: self.ptr,
             rs: self.cs,
@@ -68,65 +65,272 @@ impl Src {
     }
 }
 
+/// An element type of this kernel: f32 or f64 (on x86-64, those with vector operations).
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait Elem: x86::Simd {}
+#[cfg(target_arch = "x86_64")]
+impl<T: x86::Simd> Elem for T {}
+/// An element type of this kernel: f32 or f64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) trait Elem: PackElem + faer::traits::ComplexField {}
+#[cfg(not(target_arch = "x86_64"))]
+impl Elem for f32 {}
+#[cfg(not(target_arch = "x86_64"))]
+impl Elem for f64 {}
+
 /// The AVX-512 kernels; the module exists on x86-64 only, and [`gemm`] calls it only
 /// when the CPU has AVX-512.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{elems_of, Line, Src, KC, L, MC, MR, MV, NC, NC_STRETCH, NR};
+    use super::{elems_of, Line, Src, A_BLOCK_BYTES, B_BLOCK_BYTES, B_PANEL_BYTES, MV, NR};
     use std::arch::x86_64::*;
+
+    /// The vector operations of one element type. Every method is an AVX-512F intrinsic
+    /// (or a few), inlined into the `avx512f` functions below that call it.
+    pub(crate) trait Simd: super::PackElem + faer::traits::ComplexField {
+        /// Lanes of a 512-bit vector.
+        const L: usize;
+        /// A 512-bit vector of `L` elements.
+        type V: Copy;
+        /// Contraction steps per block (a `KC × NR` B panel fills [`B_PANEL_BYTES`]).
+        const KC: usize = B_PANEL_BYTES / (NR * std::mem::size_of::<Self>());
+        /// Rows of a register tile.
+        const MR: usize = MV * Self::L;
+        /// Rows of A per packed block (`MC × KC` fills [`A_BLOCK_BYTES`]): whole panels.
+        const MC: usize =
+            A_BLOCK_BYTES / (Self::KC * std::mem::size_of::<Self>()) / Self::MR * Self::MR;
+        /// Columns of B per packed block (`KC × NC` fills [`B_BLOCK_BYTES`]): whole panels.
+        const NC: usize = B_BLOCK_BYTES / (Self::KC * std::mem::size_of::<Self>()) / NR * NR;
+        /// Widest `n` packed as one block.
+        const NC_STRETCH: usize = Self::NC + Self::NC / 4;
+
+        unsafe fn zero() -> Self::V;
+        /// Load from a 64-byte aligned address.
+        unsafe fn load(p: *const Self) -> Self::V;
+        unsafe fn loadu(p: *const Self) -> Self::V;
+        unsafe fn storeu(p: *mut Self, v: Self::V);
+        unsafe fn set1(x: Self) -> Self::V;
+        /// `a·b + c`, one rounding.
+        unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+        /// The lanes of `m` (bit `i`: lane `i`) loaded, the others zero; no memory read
+        /// outside them.
+        unsafe fn maskz_loadu(m: u16, p: *const Self) -> Self::V;
+        /// The lanes of `m` stored; no memory written outside them.
+        unsafe fn mask_storeu(p: *mut Self, m: u16, v: Self::V);
+        /// `v[i]` lane `j` becomes `v[j]` lane `i`, for `i, j < L` (an `L × L` block
+        /// transposed in registers).
+        unsafe fn transpose(v: &mut [Self::V; 16]);
+    }
+
+    /// Lane `j`'s sources in the two vectors of transposing stage `s` of an `l × l`
+    /// block: the stage swaps bit `l >> (s + 1)` of the line and the step index of every
+    /// element, lanes with that bit clear taken from the first vector (indices below `l`),
+    /// the others from the second.
+    fn stage_sources(l: usize, s: usize, j: usize) -> (usize, usize) {
+        let b = l >> (s + 1);
+        if j & b == 0 {
+            (j, j + b)
+        } else {
+            (l + j - b, l + j)
+        }
+    }
+
+    impl Simd for f32 {
+        const L: usize = 16;
+        type V = __m512;
+        #[inline(always)]
+        unsafe fn zero() -> __m512 {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            unsafe { _mm512_load_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn loadu(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn storeu(p: *mut f32, v: __m512) {
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn set1(x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn maskz_loadu(m: u16, p: *const f32) -> __m512 {
+            unsafe { _mm512_maskz_loadu_ps(m, p) }
+        }
+        #[inline(always)]
+        unsafe fn mask_storeu(p: *mut f32, m: u16, v: __m512) {
+            unsafe { _mm512_mask_storeu_ps(p, m, v) }
+        }
+        #[inline(always)]
+        unsafe fn transpose(v: &mut [__m512; 16]) {
+            let t = |s: usize| {
+                let (l, h): ([i32; 16], [i32; 16]) = (
+                    std::array::from_fn(|j| stage_sources(16, s, j).0 as i32),
+                    std::array::from_fn(|j| stage_sources(16, s, j).1 as i32),
+                );
+                // SAFETY: each table holds 16 lanes.
+                unsafe {
+                    (
+                        _mm512_loadu_si512(l.as_ptr().cast()),
+                        _mm512_loadu_si512(h.as_ptr().cast()),
+                    )
+                }
+            };
+            let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
+            // The four stages written out, so that every index is a constant and the
+            // sixteen vectors stay in registers.
+            macro_rules! stage {
+                ($t:ident, $b:literal, [$($i:literal),*]) => {$(
+                    let (x, y) = (v[$i], v[$i + $b]);
+                    unsafe {
+                        v[$i] = _mm512_permutex2var_ps(x, $t.0, y);
+                        v[$i + $b] = _mm512_permutex2var_ps(x, $t.1, y);
+                    }
+                )*};
+            }
+            stage!(t0, 8, [0, 1, 2, 3, 4, 5, 6, 7]);
+            stage!(t1, 4, [0, 1, 2, 3, 8, 9, 10, 11]);
+            stage!(t2, 2, [0, 1, 4, 5, 8, 9, 12, 13]);
+            stage!(t3, 1, [0, 2, 4, 6, 8, 10, 12, 14]);
+        }
+    }
+
+    impl Simd for f64 {
+        const L: usize = 8;
+        type V = __m512d;
+        #[inline(always)]
+        unsafe fn zero() -> __m512d {
+            unsafe { _mm512_setzero_pd() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f64) -> __m512d {
+            unsafe { _mm512_load_pd(p) }
+        }
+        #[inline(always)]
+        unsafe fn loadu(p: *const f64) -> __m512d {
+            unsafe { _mm512_loadu_pd(p) }
+        }
+        #[inline(always)]
+        unsafe fn storeu(p: *mut f64, v: __m512d) {
+            unsafe { _mm512_storeu_pd(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn set1(x: f64) -> __m512d {
+            unsafe { _mm512_set1_pd(x) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+            unsafe { _mm512_fmadd_pd(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn maskz_loadu(m: u16, p: *const f64) -> __m512d {
+            unsafe { _mm512_maskz_loadu_pd(m as __mmask8, p) }
+        }
+        #[inline(always)]
+        unsafe fn mask_storeu(p: *mut f64, m: u16, v: __m512d) {
+            unsafe { _mm512_mask_storeu_pd(p, m as __mmask8, v) }
+        }
+        #[inline(always)]
+        unsafe fn transpose(v: &mut [__m512d; 16]) {
+            let t = |s: usize| {
+                let (l, h): ([i64; 8], [i64; 8]) = (
+                    std::array::from_fn(|j| stage_sources(8, s, j).0 as i64),
+                    std::array::from_fn(|j| stage_sources(8, s, j).1 as i64),
+                );
+                // SAFETY: each table holds 8 lanes of 64 bits.
+                unsafe {
+                    (
+                        _mm512_loadu_si512(l.as_ptr().cast()),
+                        _mm512_loadu_si512(h.as_ptr().cast()),
+                    )
+                }
+            };
+            let (t0, t1, t2) = (t(0), t(1), t(2));
+            macro_rules! stage {
+                ($t:ident, $b:literal, [$($i:literal),*]) => {$(
+                    let (x, y) = (v[$i], v[$i + $b]);
+                    unsafe {
+                        v[$i] = _mm512_permutex2var_pd(x, $t.0, y);
+                        v[$i + $b] = _mm512_permutex2var_pd(x, $t.1, y);
+                    }
+                )*};
+            }
+            stage!(t0, 4, [0, 1, 2, 3]);
+            stage!(t1, 2, [0, 1, 4, 5]);
+            stage!(t2, 1, [0, 2, 4, 6]);
+        }
+    }
 
     /// The `MR × NR` tile at `c` (column stride `ldc`) becomes the sum over `kc` steps of
     /// the packed panels `pa` (`kc × MR`) and `pb` (`kc × NR`), added to the tile's
-    /// values when `load`, else to zero.
+    /// values when `load`, else to zero. The lines of the tile at `next` (the same
+    /// column stride), which the next call reads or writes, are fetched into L2 meanwhile.
     ///
     /// # Safety
     /// The CPU has AVX-512F; the panels hold `kc` steps, `pa` 64-byte aligned; `c` is
     /// valid for the tile.
     #[target_feature(enable = "avx512f")]
-    unsafe fn micro(
+    unsafe fn micro<T: Simd>(
         kc: usize,
-        pa: *const f32,
-        pb: *const f32,
-        c: *mut f32,
-        ldc: usize,
+        pa: *const T,
+        pb: *const T,
+        (c, ldc): (*mut T, usize),
+        next: *const T,
         load: bool,
     ) {
-        let mut acc = [[_mm512_setzero_ps(); MV]; NR];
+        let l = T::L;
+        // A prefetch never faults, whatever the address.
+        for j in 0..NR {
+            for v in 0..MV {
+                let at = next.wrapping_add(j * ldc + v * l).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T1>(at);
+            }
+        }
+        let mut acc = [[unsafe { T::zero() }; MV]; NR];
         // SAFETY (all blocks below): the caller's contract on the panels and the tile;
         // every panel step is `MV` whole, aligned vectors.
         if load {
             for (j, col) in acc.iter_mut().enumerate() {
                 for (v, x) in col.iter_mut().enumerate() {
-                    *x = unsafe { _mm512_loadu_ps(c.add(j * ldc + v * L)) };
+                    *x = unsafe { T::loadu(c.add(j * ldc + v * l)) };
                 }
             }
         }
         for p in 0..kc {
             unsafe {
-                let a = pa.add(p * MR);
+                let a = pa.add(p * T::MR);
                 let b = pb.add(p * NR);
-                let mut av = [_mm512_setzero_ps(); MV];
+                let mut av = [T::zero(); MV];
                 for (v, x) in av.iter_mut().enumerate() {
-                    *x = _mm512_load_ps(a.add(v * L));
+                    *x = T::load(a.add(v * l));
                 }
                 for (j, col) in acc.iter_mut().enumerate() {
-                    let bj = _mm512_set1_ps(*b.add(j));
+                    let bj = T::set1(*b.add(j));
                     for (v, x) in col.iter_mut().enumerate() {
-                        *x = _mm512_fmadd_ps(av[v], bj, *x);
+                        *x = T::fmadd(av[v], bj, *x);
                     }
                 }
             }
         }
         for (j, col) in acc.iter().enumerate() {
             for (v, x) in col.iter().enumerate() {
-                unsafe { _mm512_storeu_ps(c.add(j * ldc + v * L), *x) };
+                unsafe { T::storeu(c.add(j * ldc + v * l), *x) };
             }
         }
     }
 
     /// The first `m ≤ 16` lanes set.
-    fn mask(m: usize) -> __mmask16 {
-        ((1u32 << m) - 1) as __mmask16
+    fn mask(m: usize) -> u16 {
+        ((1u32 << m) - 1) as u16
     }
 
     /// Copies `n` elements from `src` to `dst`, in whole vectors and a masked tail.
@@ -134,13 +338,13 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX-512F; `src` and `dst` are valid for `n` elements.
     #[target_feature(enable = "avx512f")]
-    unsafe fn copy_run(src: *const f32, dst: *mut f32, n: usize) {
+    unsafe fn copy_run<T: Simd>(src: *const T, dst: *mut T, n: usize) {
         let mut i = 0;
         while i < n {
-            let m = mask((n - i).min(L));
+            let m = mask((n - i).min(T::L));
             // SAFETY: the caller's contract; the mask covers the elements left.
-            unsafe { _mm512_mask_storeu_ps(dst.add(i), m, _mm512_maskz_loadu_ps(m, src.add(i))) };
-            i += L;
+            unsafe { T::mask_storeu(dst.add(i), m, T::maskz_loadu(m, src.add(i))) };
+            i += T::L;
         }
     }
 
@@ -152,69 +356,38 @@ mod x86 {
     /// The CPU has AVX-512F; `lines[r]` is valid for `kc` elements (`r < rows ≤ w`);
     /// `dst` for `kc · w`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack_lines(
-        dst: *mut f32,
-        lines: &[*const f32; 64],
+    unsafe fn pack_lines<T: Simd>(
+        dst: *mut T,
+        lines: &[*const T; 64],
         rows: usize,
         kc: usize,
         w: usize,
     ) {
-        // Stage `s` swaps bit `b = L >> (s + 1)` of the line and the step index of every
-        // element: lanes with that bit clear come from the first vector, the others from
-        // the second; after the four stages element `(r, p)` sits at `(p, r)`.
-        let mut lo = [_mm512_setzero_si512(); 4];
-        let mut hi = [_mm512_setzero_si512(); 4];
-        for s in 0..4 {
-            let b = L >> (s + 1);
-            let (mut l, mut h) = ([0i32; L], [0i32; L]);
-            for j in 0..L {
-                (l[j], h[j]) = if j & b == 0 {
-                    (j as i32, (j + b) as i32)
-                } else {
-                    ((L + j - b) as i32, (L + j) as i32)
-                };
-            }
-            // SAFETY: each table holds `L` lanes.
-            unsafe {
-                lo[s] = _mm512_loadu_si512(l.as_ptr().cast());
-                hi[s] = _mm512_loadu_si512(h.as_ptr().cast());
-            }
-        }
-        for r0 in (0..rows).step_by(L) {
-            let nl = (rows - r0).min(L);
-            let smask = mask((w - r0).min(L));
-            for p0 in (0..kc).step_by(L) {
-                let np = (kc - p0).min(L);
+        let l = T::L;
+        for r0 in (0..rows).step_by(l) {
+            let nl = (rows - r0).min(l);
+            let smask = mask((w - r0).min(l));
+            for p0 in (0..kc).step_by(l) {
+                let np = (kc - p0).min(l);
                 let lmask = mask(np);
                 // Every loop below has a constant trip count, so `v` stays in registers;
                 // lines past `nl` load nothing (an empty mask) and stay zero.
-                let mut v = [_mm512_setzero_ps(); L];
+                let mut v = [unsafe { T::zero() }; 16];
                 // SAFETY (the loads and stores): the caller's contract; the masks keep
                 // them to the `np` steps and the slots below `w` that exist, and a load
                 // with an empty mask reads no memory.
-                for (i, x) in v.iter_mut().enumerate() {
+                for (i, x) in v.iter_mut().enumerate().take(l) {
                     let (m, line) = if i < nl {
                         (lmask, lines[r0 + i])
                     } else {
                         (0, lines[r0])
                     };
-                    *x = unsafe { _mm512_maskz_loadu_ps(m, line.add(p0)) };
+                    *x = unsafe { T::maskz_loadu(m, line.add(p0)) };
                 }
-                // The four stages written out, so that every index is a constant.
-                macro_rules! stage {
-                    ($s:literal, $b:literal, [$($i:literal),*]) => {$(
-                        let (x, y) = (v[$i], v[$i + $b]);
-                        v[$i] = _mm512_permutex2var_ps(x, lo[$s], y);
-                        v[$i + $b] = _mm512_permutex2var_ps(x, hi[$s], y);
-                    )*};
-                }
-                stage!(0, 8, [0, 1, 2, 3, 4, 5, 6, 7]);
-                stage!(1, 4, [0, 1, 2, 3, 8, 9, 10, 11]);
-                stage!(2, 2, [0, 1, 4, 5, 8, 9, 12, 13]);
-                stage!(3, 1, [0, 2, 4, 6, 8, 10, 12, 14]);
-                for (p, x) in v.iter().enumerate() {
+                unsafe { T::transpose(&mut v) };
+                for (p, x) in v.iter().enumerate().take(l) {
                     if p < np {
-                        unsafe { _mm512_mask_storeu_ps(dst.add((p0 + p) * w + r0), smask, *x) };
+                        unsafe { T::mask_storeu(dst.add((p0 + p) * w + r0), smask, *x) };
                     }
                 }
             }
@@ -231,9 +404,9 @@ mod x86 {
     /// The CPU has AVX-512F; the indices are inside `x`; `dst` holds
     /// `ceil(fc / w) · kc · w` elements; `w ≤ 64`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack(
-        dst: &mut [f32],
-        x: Src,
+    unsafe fn pack<T: Simd>(
+        dst: &mut [T],
+        x: Src<T>,
         (f0, fc): (usize, usize),
         (p0, kc): (usize, usize),
         w: usize,
@@ -241,7 +414,7 @@ mod x86 {
         let panels = fc.div_ceil(w);
         let dst = &mut dst[..panels * kc * w];
         if fc < panels * w {
-            dst[(panels - 1) * kc * w..].fill(0.0);
+            dst[(panels - 1) * kc * w..].fill(T::default());
         }
         // SAFETY (all accesses): the caller's contract.
         let at =
@@ -283,24 +456,25 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX-512F; `a`, `b` and `c` are valid for the shapes given.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gemm_seq(
+    pub(super) unsafe fn gemm_seq<T: Simd>(
         [m, n, k]: [usize; 3],
-        a: Src,
-        b: Src,
-        c: *mut f32,
+        a: Src<T>,
+        b: Src<T>,
+        c: *mut T,
         ldc: usize,
         (pa, pb): (&mut Vec<Line>, &mut Vec<Line>),
     ) {
-        let kc_max = KC.min(k);
-        let mc_max = MC.min(m.next_multiple_of(MR));
-        let nc_max = if n <= NC_STRETCH {
+        let (mr, kc_max) = (T::MR, T::KC.min(k));
+        let mc_max = T::MC.min(m.next_multiple_of(mr));
+        let nc_max = if n <= T::NC_STRETCH {
             n.next_multiple_of(NR)
         } else {
-            NC
+            T::NC
         };
-        let pa = elems_of::<f32>(pa, mc_max * kc_max);
-        let pb = elems_of::<f32>(pb, nc_max * kc_max);
-        let mut tile = [0.0f32; MR * NR];
+        let pa = elems_of::<T>(pa, mc_max * kc_max);
+        let pb = elems_of::<T>(pb, nc_max * kc_max);
+        // An edge tile (`MR × NR`, column-major; `MR` is at most 32).
+        let mut tile = [T::default(); 32 * NR];
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
@@ -312,29 +486,33 @@ mod x86 {
                     pack(pb, b.transposed(), (jc, nc), (pc, kc), NR);
                     for ic in (0..m).step_by(mc_max) {
                         let mc = mc_max.min(m - ic);
-                        pack(pa, a, (ic, mc), (pc, kc), MR);
+                        pack(pa, a, (ic, mc), (pc, kc), mr);
                         for (jq, jr) in (0..nc).step_by(NR).enumerate() {
                             let cols = NR.min(nc - jr);
                             let bp = pb.as_ptr().add(jq * kc * NR);
-                            for (iq, ir) in (0..mc).step_by(MR).enumerate() {
-                                let rows = MR.min(mc - ir);
-                                let ap = pa.as_ptr().add(iq * kc * MR);
+                            for (iq, ir) in (0..mc).step_by(mr).enumerate() {
+                                let rows = mr.min(mc - ir);
+                                let ap = pa.as_ptr().add(iq * kc * mr);
                                 let cp = c.add(ic + ir + (jc + jr) * ldc);
-                                if rows == MR && cols == NR {
-                                    micro(kc, ap, bp, cp, ldc, load);
+                                let next = if ir + mr < mc {
+                                    cp.wrapping_add(mr)
+                                } else {
+                                    c.wrapping_add(ic + (jc + jr + NR) * ldc)
+                                };
+                                if rows == mr && cols == NR {
+                                    micro(kc, ap, bp, (cp, ldc), next, load);
                                     continue;
                                 }
-                                // An edge tile: through `tile` (`MR × NR`, column-major).
                                 if load {
                                     for j in 0..cols {
                                         let src = std::slice::from_raw_parts(cp.add(j * ldc), rows);
-                                        tile[j * MR..j * MR + rows].copy_from_slice(src);
+                                        tile[j * mr..j * mr + rows].copy_from_slice(src);
                                     }
                                 }
-                                micro(kc, ap, bp, tile.as_mut_ptr(), MR, load);
+                                micro(kc, ap, bp, (tile.as_mut_ptr(), mr), next, load);
                                 for j in 0..cols {
                                     let dst = std::slice::from_raw_parts_mut(cp.add(j * ldc), rows);
-                                    dst.copy_from_slice(&tile[j * MR..j * MR + rows]);
+                                    dst.copy_from_slice(&tile[j * mr..j * mr + rows]);
                                 }
                             }
                         }
@@ -345,22 +523,29 @@ mod x86 {
     }
 }
 
-/// Whether [`gemm`] runs an `m × n` product over `k` steps of `dtype` on this CPU: f32,
-/// AVX-512 and every dimension at least [`MIN_DIM`]. f64 products stay on faer, which
-/// measured as fast as this kernel on them (W3/W4 f64, Intel Xeon VM); faer's f32 path
-/// trails it (it reads A in place, which at power-of-two strides misses the caches).
-/// Decided once per product, so that every thread's panel of it runs the same kernel.
+/// Whether [`gemm`] runs an `m × n` product over `k` steps of `dtype` on this CPU: f32
+/// with every dimension at least [`MIN_DIM`], or f64 with every dimension at least
+/// [`MIN_DIM_F64`] and more than [`MIN_MADDS_F64`] multiply-adds, on AVX-512. faer's f32
+/// kernel reads A in place, which at power-of-two strides misses the caches; its f64
+/// kernel is as fast as this one up to 256³ and trails it above (1024³, one thread,
+/// Intel Xeon VM: 0.90-0.93x faer's time, and 0.89x on the two products of a matmul's
+/// vjp). Decided once per product, so that every thread's panel of it runs the same
+/// kernel.
 pub(crate) fn takes(dtype: DType, m: usize, n: usize, k: usize) -> bool {
-    dtype == DType::F32
-        && m >= MIN_DIM
-        && n >= MIN_DIM
-        && k >= MIN_DIM
-        && Isa::Avx512.is_available()
+    let fits = match dtype {
+        DType::F32 => m.min(n).min(k) >= MIN_DIM,
+        DType::F64 => {
+            m.min(n).min(k) >= MIN_DIM_F64
+                && (m as u128) * (n as u128) * (k as u128) > MIN_MADDS_F64
+        }
+        _ => false,
+    };
+    fits && Isa::Avx512.is_available()
 }
 
 /// `dst = a · b` on this thread, when the CPU has AVX-512 and `dst` has a unit stride
 /// (column- or row-major); returns whether it ran. Callers check [`takes`] first.
-pub(crate) fn gemm(dst: MatMut<'_, f32>, a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> bool {
+pub(crate) fn gemm<T: Elem>(dst: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>) -> bool {
     if !Isa::Avx512.is_available() {
         return false;
     }
@@ -379,11 +564,11 @@ pub(crate) fn gemm(dst: MatMut<'_, f32>, a: MatRef<'_, f32>, b: MatRef<'_, f32>)
     if k == 0 {
         for j in 0..n {
             // SAFETY: column `j` of `dst` holds `m` elements at unit stride.
-            unsafe { std::slice::from_raw_parts_mut(c.add(j * ldc), m) }.fill(0.0);
+            unsafe { std::slice::from_raw_parts_mut(c.add(j * ldc), m) }.fill(T::default());
         }
         return true;
     }
-    let src = |x: MatRef<'_, f32>| Src {
+    let src = |x: MatRef<'_, T>| Src {
         ptr: x.as_ptr(),
         rs: x.row_stride(),
         cs: x.col_stride(),
@@ -403,14 +588,50 @@ pub(crate) fn gemm(dst: MatMut<'_, f32>, a: MatRef<'_, f32>, b: MatRef<'_, f32>)
 mod tests {
     use super::*;
 
+    /// The element operations the tests need.
+    trait Real: Elem + PartialEq + std::fmt::Debug {
+        fn of(x: f64) -> Self;
+        fn fma(self, b: Self, c: Self) -> Self;
+        fn bits(self) -> u64;
+        fn nan(self) -> bool;
+    }
+    impl Real for f32 {
+        fn of(x: f64) -> f32 {
+            x as f32
+        }
+        fn fma(self, b: f32, c: f32) -> f32 {
+            self.mul_add(b, c)
+        }
+        fn bits(self) -> u64 {
+            self.to_bits().into()
+        }
+        fn nan(self) -> bool {
+            self.is_nan()
+        }
+    }
+    impl Real for f64 {
+        fn of(x: f64) -> f64 {
+            x
+        }
+        fn fma(self, b: f64, c: f64) -> f64 {
+            self.mul_add(b, c)
+        }
+        fn bits(self) -> u64 {
+            self.to_bits()
+        }
+        fn nan(self) -> bool {
+            self.is_nan()
+        }
+    }
+
     /// `a·b` as one FMA chain per element in increasing `k`: the bits `gemm` promises.
-    fn chain(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
-        let mut c = vec![0.0; m * n];
+    fn chain<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T]) -> Vec<T> {
+        let mut c = vec![T::of(0.0); m * n];
         for j in 0..n {
             for i in 0..m {
-                let mut s = 0.0f32;
+                let mut s = T::of(0.0);
                 for p in 0..k {
-                    s = a[i + p * m].mul_add(b[p + j * k], s);
+                    s = a[i + p * m].fma(b[p + j * k], s);
                 }
                 c[i + j * m] = s;
             }
@@ -418,25 +639,22 @@ mod tests {
         c
     }
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
+    fn values<T: Real>(len: usize, seed: u64) -> Vec<T> {
         (0..len)
-            .map(|i| (((i as u64 + 1) * seed % 1009) as f32 - 504.0) / 97.0)
+            .map(|i| T::of((((i as u64 + 1) * seed % 1009) as f64 - 504.0) / 97.0))
             .collect()
     }
 
-    fn same_bits(got: &[f32], want: &[f32]) -> bool {
+    fn same_bits<T: Real>(got: &[T], want: &[T]) -> bool {
         got.iter()
             .zip(want)
-            .all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()))
+            .all(|(g, w)| g.bits() == w.bits() || (g.nan() && w.nan()))
     }
 
-    #[test]
-    fn every_element_is_one_fma_chain() {
-        if !Isa::Avx512.is_available() {
-            return;
-        }
-        // Edges in every direction; several k (KC 512), row (MC 256) and column (NC
-        // 1020) blocks, and one stretched column block (1100 columns).
+    /// Edges in every direction; several k (KC 512 f32, 256 f64), row (MC 256) and column
+    /// (NC 1020) blocks, and one stretched column block (1100 columns); column- and
+    /// row-major operands and results.
+    fn chains<T: Real>() {
         for &(m, n, k) in &[
             (16, 16, 16),
             (37, 29, 300),
@@ -446,29 +664,62 @@ mod tests {
             (20, 1400, 30),
             (70, 25, 530),
         ] {
-            let a = values(m * k, 7);
-            let b = values(k * n, 13);
+            let a = values::<T>(m * k, 7);
+            let b = values::<T>(k * n, 13);
             let want = chain(m, n, k, &a, &b);
-            let mut c = vec![f32::NAN; m * n];
+            let mut c = vec![T::of(f64::NAN); m * n];
             let ran = gemm(
                 MatMut::from_column_major_slice_mut(&mut c, m, n),
                 MatRef::from_column_major_slice(&a, m, k),
                 MatRef::from_column_major_slice(&b, k, n),
             );
             assert!(ran);
-            assert!(same_bits(&c, &want), "{m}x{n}x{k}");
+            let ty = std::any::type_name::<T>();
+            assert!(same_bits(&c, &want), "{ty} {m}x{n}x{k}");
             // Row-major operands and a row-major result: same bits.
-            let at: Vec<f32> = (0..m * k).map(|x| a[(x % k) * m + x / k]).collect();
-            let bt: Vec<f32> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
-            let mut ct = vec![f32::NAN; m * n];
+            let at: Vec<T> = (0..m * k).map(|x| a[(x % k) * m + x / k]).collect();
+            let bt: Vec<T> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
+            let mut ct = vec![T::of(f64::NAN); m * n];
             gemm(
                 MatMut::from_row_major_slice_mut(&mut ct, m, n),
                 MatRef::from_row_major_slice(&at, m, k),
                 MatRef::from_row_major_slice(&bt, k, n),
             );
-            let back: Vec<f32> = (0..m * n).map(|x| ct[(x % m) * n + x / m]).collect();
+            let back: Vec<T> = (0..m * n).map(|x| ct[(x % m) * n + x / m]).collect();
             assert!(same_bits(&back, &want), "row-major {m}x{n}x{k}");
         }
+    }
+
+    #[test]
+    fn every_element_is_one_fma_chain() {
+        if !Isa::Avx512.is_available() {
+            return;
+        }
+        chains::<f32>();
+        chains::<f64>();
+    }
+
+    fn specials<T: Real>() {
+        let (m, n, k) = (40, 30, 70);
+        let mut a = values::<T>(m * k, 11);
+        let mut b = values::<T>(k * n, 17);
+        a[5] = T::of(f64::INFINITY); // row 5, step 0: inf · b[0, j]
+        a[3 + 9 * m] = T::of(f64::NAN); // row 3, step 9
+        b[2 + 4 * k] = T::of(f64::NEG_INFINITY); // step 2, column 4
+        b[6 + 7 * k] = T::of(0.0);
+        a[8 + 6 * m] = T::of(f64::INFINITY); // row 8, step 6 meets the zero: NaN in (8, 7)
+        let want = chain(m, n, k, &a, &b);
+        let mut c = vec![T::of(0.0); m * n];
+        gemm(
+            MatMut::from_column_major_slice_mut(&mut c, m, n),
+            MatRef::from_column_major_slice(&a, m, k),
+            MatRef::from_column_major_slice(&b, k, n),
+        );
+        let infinite = [f64::INFINITY, f64::NEG_INFINITY]
+            .map(T::of)
+            .contains(&c[5]);
+        assert!(c[8 + 7 * m].nan() && infinite);
+        assert!(same_bits(&c, &want));
     }
 
     #[test]
@@ -476,22 +727,21 @@ mod tests {
         if !Isa::Avx512.is_available() {
             return;
         }
-        let (m, n, k) = (40, 30, 70);
-        let mut a = values(m * k, 11);
-        let mut b = values(k * n, 17);
-        a[5] = f32::INFINITY; // row 5, step 0: inf · b[0, j]
-        a[3 + 9 * m] = f32::NAN; // row 3, step 9
-        b[2 + 4 * k] = f32::NEG_INFINITY; // step 2, column 4
-        b[6 + 7 * k] = 0.0;
-        a[8 + 6 * m] = f32::INFINITY; // row 8, step 6 meets the zero: NaN in (8, 7)
-        let want = chain(m, n, k, &a, &b);
-        let mut c = vec![0.0; m * n];
-        gemm(
-            MatMut::from_column_major_slice_mut(&mut c, m, n),
-            MatRef::from_column_major_slice(&a, m, k),
-            MatRef::from_column_major_slice(&b, k, n),
-        );
-        assert!(c[8 + 7 * m].is_nan() && c[5].is_infinite());
-        assert!(same_bits(&c, &want));
+        specials::<f32>();
+        specials::<f64>();
+    }
+
+    /// f64 products take this kernel only above 256³ with every side at least 128.
+    #[test]
+    fn f64_takes_large_products_only() {
+        if !Isa::Avx512.is_available() {
+            return;
+        }
+        assert!(takes(DType::F32, 64, 64, 64));
+        assert!(!takes(DType::F64, 64, 64, 64));
+        assert!(!takes(DType::F64, 256, 256, 256));
+        assert!(takes(DType::F64, 256, 512, 512));
+        assert!(!takes(DType::F64, 100, 4096, 4096));
+        assert!(!takes(DType::C64, 1024, 1024, 1024));
     }
 }

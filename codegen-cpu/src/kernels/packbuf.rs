@@ -1,5 +1,5 @@
 //! Cache-line-aligned scratch for the packed operands of the register-tiled products
-//! (`lane_dot` on f32 and f64, `gemm512` on f32), kept per thread between products.
+//! (`lane_dot` and `gemm512`, on f32 and f64), kept per thread between products.
 
 /// 64 bytes on a 64-byte boundary: the packs are made of these, so that no load of a
 /// micro-kernel straddles two cache lines.
