@@ -115,74 +115,110 @@ fn a_program_of_several_threaded_steps_gives_the_bits_of_one_thread() {
     }
 }
 
-#[test]
-fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
-    // On AVX-512, f32 products with every dimension at least 64 run the register-tiled
-    // kernel, whose every element is one FMA chain over k in increasing order (here
-    // checked exactly), whatever the thread count, tile edges and operand layouts.
-    for (lhs, rhs, dims, out, [m, n, k], [lr, lc, rr, rc]) in [
-        // Column-major operands; row panels with edges (300 = 9·32 + 12, 200 = 16·12 + 8).
-        (
-            "f32[300,257]",
-            "f32[257,200]",
-            "lhs_contract = [1], rhs_contract = [0]",
-            "f32[300,200]",
-            [300, 200, 257],
-            [1, 300, 1, 257],
-        ),
-        // Both operands transposed (contracting axes first, last), the transpose of the
-        // product written (row-major result panels), and two k blocks (k = 700).
-        (
-            "f32[700,100]",
-            "f32[90,700]",
-            "lhs_contract = [0], rhs_contract = [1]",
-            "f32[100,90]",
-            [100, 90, 700],
-            [700, 1, 90, 1],
-        ),
-    ] {
-        let text = format!(
-            "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
-        );
-        let f = parse_and_verify(&text).unwrap();
-        let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
-        let b = SeedRng::new(6).tensor(f.ty(f.params()[1]), false);
-        let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
-        for threads in [1, 2] {
-            let p = CpuBackend::with_threads(threads).prepare(&f).unwrap();
-            let avx512 = tenferro_cpu::vmath::Isa::Avx512.is_available();
-            let names: Vec<&str> = p.steps().iter().map(|s| s.kernel_name()).collect();
-            assert_eq!(
-                names.iter().any(|s| s.starts_with("gemm512")),
-                avx512,
-                "{names:?}"
+/// Runs each product `(lhs, rhs, dimension numbers, result, [m, n, k], [lhs row stride,
+/// lhs step stride, rhs step stride, rhs column stride])` of element type `$t` at one
+/// and two threads, checks that `gemm512` runs it exactly when the CPU has AVX-512, and
+/// that every element is the FMA chain over k in increasing order (exactly on AVX-512).
+macro_rules! check_fma_chains {
+    ($t:ty, $tol:expr, $cases:expr) => {
+        for (lhs, rhs, dims, out, [m, n, k], [lr, lc, rr, rc]) in $cases {
+            let text = format!(
+                "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
             );
-        }
-        let inputs = [a.clone(), b.clone()];
-        let (one, two) = (result::<f32>(&f, &inputs, 1), result::<f32>(&f, &inputs, 2));
-        for j in 0..n {
-            for i in 0..m {
-                let mut chain = 0.0f32;
-                for p in 0..k {
-                    chain = av[i * lr + p * lc].mul_add(bv[p * rr + j * rc], chain);
-                }
-                let (x, y) = (one[i + j * m], two[i + j * m]);
+            let f = parse_and_verify(&text).unwrap();
+            let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
+            let b = SeedRng::new(6).tensor(f.ty(f.params()[1]), false);
+            let (av, bv) = (a.to_vec::<$t>().unwrap(), b.to_vec::<$t>().unwrap());
+            let avx512 = tenferro_cpu::vmath::Isa::Avx512.is_available();
+            for threads in [1, 2] {
+                let p = CpuBackend::with_threads(threads).prepare(&f).unwrap();
+                let names: Vec<&str> = p.steps().iter().map(|s| s.kernel_name()).collect();
                 assert_eq!(
-                    x.to_bits(),
-                    y.to_bits(),
-                    "{lhs}: ({i}, {j}) at 1 and 2 threads"
+                    names.iter().any(|s| s.starts_with("gemm512")),
+                    avx512,
+                    "{names:?}"
                 );
-                if tenferro_cpu::vmath::Isa::Avx512.is_available() {
-                    assert_eq!(x.to_bits(), chain.to_bits(), "{lhs}: ({i}, {j})");
-                } else {
-                    assert!(
-                        (x - chain).abs() <= 1e-3 * (1.0 + chain.abs()),
-                        "{lhs}: ({i}, {j})"
-                    );
+            }
+            let inputs = [a.clone(), b.clone()];
+            let (one, two) = (result::<$t>(&f, &inputs, 1), result::<$t>(&f, &inputs, 2));
+            for j in 0..n {
+                for i in 0..m {
+                    let mut chain: $t = 0.0;
+                    for p in 0..k {
+                        chain = av[i * lr + p * lc].mul_add(bv[p * rr + j * rc], chain);
+                    }
+                    let (x, y) = (one[i + j * m], two[i + j * m]);
+                    assert_eq!(x.to_bits(), y.to_bits(), "{lhs}: ({i}, {j}) at 1 and 2 threads");
+                    if avx512 {
+                        assert_eq!(x.to_bits(), chain.to_bits(), "{lhs}: ({i}, {j})");
+                    } else {
+                        assert!((x - chain).abs() <= $tol * (1.0 + chain.abs()), "{lhs}: ({i}, {j})");
+                    }
                 }
             }
         }
-    }
+    };
+}
+
+#[test]
+fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
+    // On AVX-512, f32 products with every dimension at least 64 run the register-tiled
+    // kernel, whatever the thread count, tile edges and operand layouts.
+    check_fma_chains!(
+        f32,
+        1e-3,
+        [
+            // Column-major operands; row panels with edges (300 = 9·32 + 12, 200 = 16·12 + 8).
+            (
+                "f32[300,257]",
+                "f32[257,200]",
+                "lhs_contract = [1], rhs_contract = [0]",
+                "f32[300,200]",
+                [300, 200, 257],
+                [1, 300, 1, 257],
+            ),
+            // Both operands transposed (contracting axes first, last), the transpose of the
+            // product written (row-major result panels), and two k blocks (k = 700).
+            (
+                "f32[700,100]",
+                "f32[90,700]",
+                "lhs_contract = [0], rhs_contract = [1]",
+                "f32[100,90]",
+                [100, 90, 700],
+                [700, 1, 90, 1],
+            ),
+        ]
+    );
+}
+
+#[test]
+fn f64_gemm_above_256_cubed_is_one_fma_chain_per_element_at_one_and_two_threads() {
+    // On AVX-512, f64 products with every side at least 128 and more than 256³
+    // multiply-adds run the same kernel (16-row tiles, k blocks of 256).
+    check_fma_chains!(
+        f64,
+        1e-12,
+        [
+            // Column-major operands; row panels with edges (300 = 18·16 + 12).
+            (
+                "f64[300,257]",
+                "f64[257,300]",
+                "lhs_contract = [1], rhs_contract = [0]",
+                "f64[300,300]",
+                [300, 300, 257],
+                [1, 300, 1, 257],
+            ),
+            // Both operands transposed, the transpose written, three k blocks (k = 700).
+            (
+                "f64[700,200]",
+                "f64[150,700]",
+                "lhs_contract = [0], rhs_contract = [1]",
+                "f64[200,150]",
+                [200, 150, 700],
+                [700, 1, 150, 1],
+            ),
+        ]
+    );
 }
 
 /// Column-major offset of the element whose role indices are `idx`, for an operand whose
