@@ -135,140 +135,120 @@ mod x86 {
         }
     }
 
-    impl Simd for f32 {
-        const L: usize = 16;
-        type V = __m512;
-        #[inline(always)]
-        unsafe fn zero() -> __m512 {
-            unsafe { _mm512_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m512 {
-            unsafe { _mm512_load_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn loadu(p: *const f32) -> __m512 {
-            unsafe { _mm512_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn storeu(p: *mut f32, v: __m512) {
-            unsafe { _mm512_storeu_ps(p, v) }
-        }
-        #[inline(always)]
-        unsafe fn set1(x: f32) -> __m512 {
-            unsafe { _mm512_set1_ps(x) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
-            unsafe { _mm512_fmadd_ps(a, b, c) }
-        }
-        #[inline(always)]
-        unsafe fn maskz_loadu(m: u16, p: *const f32) -> __m512 {
-            unsafe { _mm512_maskz_loadu_ps(m, p) }
-        }
-        #[inline(always)]
-        unsafe fn mask_storeu(p: *mut f32, m: u16, v: __m512) {
-            unsafe { _mm512_mask_storeu_ps(p, m, v) }
-        }
-        #[inline(always)]
-        unsafe fn transpose(v: &mut [__m512; 16]) {
-            let t = |s: usize| {
-                let (l, h): ([i32; 16], [i32; 16]) = (
-                    std::array::from_fn(|j| stage_sources(16, s, j).0 as i32),
-                    std::array::from_fn(|j| stage_sources(16, s, j).1 as i32),
-                );
-                // SAFETY: each table holds 16 lanes.
-                unsafe {
-                    (
-                        _mm512_loadu_si512(l.as_ptr().cast()),
-                        _mm512_loadu_si512(h.as_ptr().cast()),
-                    )
+    /// `impl Simd` for `$t` on the intrinsics named: lanes `$l`, masks `$mask`, transpose
+    /// index tables of `$ix` lanes, and the transposing stages `(stage, swapped bit, first
+    /// vectors of the pairs)` written out, so that every index is a constant and the
+    /// vectors stay in registers.
+    macro_rules! simd_impl {
+        (
+            $t:ty, $v:ty, $l:literal, $mask:ty, $ix:ty,
+            [$zero:ident, $load:ident, $loadu:ident, $storeu:ident, $set1:ident, $fmadd:ident,
+             $maskz_loadu:ident, $mask_storeu:ident, $permute:ident],
+            $(($s:literal, $b:literal, [$($i:literal),*])),*
+        ) => {
+            impl Simd for $t {
+                const L: usize = $l;
+                type V = $v;
+                #[inline(always)]
+                unsafe fn zero() -> $v {
+                    unsafe { $zero() }
                 }
-            };
-            let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
-            // The four stages written out, so that every index is a constant and the
-            // sixteen vectors stay in registers.
-            macro_rules! stage {
-                ($t:ident, $b:literal, [$($i:literal),*]) => {$(
-                    let (x, y) = (v[$i], v[$i + $b]);
-                    unsafe {
-                        v[$i] = _mm512_permutex2var_ps(x, $t.0, y);
-                        v[$i + $b] = _mm512_permutex2var_ps(x, $t.1, y);
-                    }
-                )*};
+                #[inline(always)]
+                unsafe fn load(p: *const $t) -> $v {
+                    unsafe { $load(p) }
+                }
+                #[inline(always)]
+                unsafe fn loadu(p: *const $t) -> $v {
+                    unsafe { $loadu(p) }
+                }
+                #[inline(always)]
+                unsafe fn storeu(p: *mut $t, v: $v) {
+                    unsafe { $storeu(p, v) }
+                }
+                #[inline(always)]
+                unsafe fn set1(x: $t) -> $v {
+                    unsafe { $set1(x) }
+                }
+                #[inline(always)]
+                unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
+                    unsafe { $fmadd(a, b, c) }
+                }
+                #[inline(always)]
+                unsafe fn maskz_loadu(m: u16, p: *const $t) -> $v {
+                    unsafe { $maskz_loadu(m as $mask, p) }
+                }
+                #[inline(always)]
+                unsafe fn mask_storeu(p: *mut $t, m: u16, v: $v) {
+                    unsafe { $mask_storeu(p, m as $mask, v) }
+                }
+                #[inline(always)]
+                unsafe fn transpose(v: &mut [$v; 16]) {
+                    $(
+                        let lo: [$ix; $l] = std::array::from_fn(|j| stage_sources($l, $s, j).0 as $ix);
+                        let hi: [$ix; $l] = std::array::from_fn(|j| stage_sources($l, $s, j).1 as $ix);
+                        // SAFETY: each table is one 512-bit vector.
+                        let (lo, hi) = unsafe {
+                            (
+                                _mm512_loadu_si512(lo.as_ptr().cast()),
+                                _mm512_loadu_si512(hi.as_ptr().cast()),
+                            )
+                        };
+                        $(
+                            let (x, y) = (v[$i], v[$i + $b]);
+                            unsafe {
+                                v[$i] = $permute(x, lo, y);
+                                v[$i + $b] = $permute(x, hi, y);
+                            }
+                        )*
+                    )*
+                }
             }
-            stage!(t0, 8, [0, 1, 2, 3, 4, 5, 6, 7]);
-            stage!(t1, 4, [0, 1, 2, 3, 8, 9, 10, 11]);
-            stage!(t2, 2, [0, 1, 4, 5, 8, 9, 12, 13]);
-            stage!(t3, 1, [0, 2, 4, 6, 8, 10, 12, 14]);
-        }
+        };
     }
 
-    impl Simd for f64 {
-        const L: usize = 8;
-        type V = __m512d;
-        #[inline(always)]
-        unsafe fn zero() -> __m512d {
-            unsafe { _mm512_setzero_pd() }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f64) -> __m512d {
-            unsafe { _mm512_load_pd(p) }
-        }
-        #[inline(always)]
-        unsafe fn loadu(p: *const f64) -> __m512d {
-            unsafe { _mm512_loadu_pd(p) }
-        }
-        #[inline(always)]
-        unsafe fn storeu(p: *mut f64, v: __m512d) {
-            unsafe { _mm512_storeu_pd(p, v) }
-        }
-        #[inline(always)]
-        unsafe fn set1(x: f64) -> __m512d {
-            unsafe { _mm512_set1_pd(x) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
-            unsafe { _mm512_fmadd_pd(a, b, c) }
-        }
-        #[inline(always)]
-        unsafe fn maskz_loadu(m: u16, p: *const f64) -> __m512d {
-            unsafe { _mm512_maskz_loadu_pd(m as __mmask8, p) }
-        }
-        #[inline(always)]
-        unsafe fn mask_storeu(p: *mut f64, m: u16, v: __m512d) {
-            unsafe { _mm512_mask_storeu_pd(p, m as __mmask8, v) }
-        }
-        #[inline(always)]
-        unsafe fn transpose(v: &mut [__m512d; 16]) {
-            let t = |s: usize| {
-                let (l, h): ([i64; 8], [i64; 8]) = (
-                    std::array::from_fn(|j| stage_sources(8, s, j).0 as i64),
-                    std::array::from_fn(|j| stage_sources(8, s, j).1 as i64),
-                );
-                // SAFETY: each table holds 8 lanes of 64 bits.
-                unsafe {
-                    (
-                        _mm512_loadu_si512(l.as_ptr().cast()),
-                        _mm512_loadu_si512(h.as_ptr().cast()),
-                    )
-                }
-            };
-            let (t0, t1, t2) = (t(0), t(1), t(2));
-            macro_rules! stage {
-                ($t:ident, $b:literal, [$($i:literal),*]) => {$(
-                    let (x, y) = (v[$i], v[$i + $b]);
-                    unsafe {
-                        v[$i] = _mm512_permutex2var_pd(x, $t.0, y);
-                        v[$i + $b] = _mm512_permutex2var_pd(x, $t.1, y);
-                    }
-                )*};
-            }
-            stage!(t0, 4, [0, 1, 2, 3]);
-            stage!(t1, 2, [0, 1, 4, 5]);
-            stage!(t2, 1, [0, 2, 4, 6]);
-        }
-    }
+    simd_impl!(
+        f32,
+        __m512,
+        16,
+        __mmask16,
+        i32,
+        [
+            _mm512_setzero_ps,
+            _mm512_load_ps,
+            _mm512_loadu_ps,
+            _mm512_storeu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_maskz_loadu_ps,
+            _mm512_mask_storeu_ps,
+            _mm512_permutex2var_ps
+        ],
+        (0, 8, [0, 1, 2, 3, 4, 5, 6, 7]),
+        (1, 4, [0, 1, 2, 3, 8, 9, 10, 11]),
+        (2, 2, [0, 1, 4, 5, 8, 9, 12, 13]),
+        (3, 1, [0, 2, 4, 6, 8, 10, 12, 14])
+    );
+    simd_impl!(
+        f64,
+        __m512d,
+        8,
+        __mmask8,
+        i64,
+        [
+            _mm512_setzero_pd,
+            _mm512_load_pd,
+            _mm512_loadu_pd,
+            _mm512_storeu_pd,
+            _mm512_set1_pd,
+            _mm512_fmadd_pd,
+            _mm512_maskz_loadu_pd,
+            _mm512_mask_storeu_pd,
+            _mm512_permutex2var_pd
+        ],
+        (0, 4, [0, 1, 2, 3]),
+        (1, 2, [0, 1, 4, 5]),
+        (2, 1, [0, 2, 4, 6])
+    );
 
     /// The `MR × NR` tile at `c` (column stride `ldc`) becomes the sum over `kc` steps of
     /// the packed panels `pa` (`kc × MR`) and `pb` (`kc × NR`), added to the tile's
@@ -595,34 +575,26 @@ mod tests {
         fn bits(self) -> u64;
         fn nan(self) -> bool;
     }
-    impl Real for f32 {
-        fn of(x: f64) -> f32 {
-            x as f32
-        }
-        fn fma(self, b: f32, c: f32) -> f32 {
-            self.mul_add(b, c)
-        }
-        fn bits(self) -> u64 {
-            self.to_bits().into()
-        }
-        fn nan(self) -> bool {
-            self.is_nan()
-        }
+    macro_rules! real {
+        ($t:ty) => {
+            impl Real for $t {
+                fn of(x: f64) -> $t {
+                    x as $t
+                }
+                fn fma(self, b: $t, c: $t) -> $t {
+                    self.mul_add(b, c)
+                }
+                fn bits(self) -> u64 {
+                    self.to_bits().into()
+                }
+                fn nan(self) -> bool {
+                    self.is_nan()
+                }
+            }
+        };
     }
-    impl Real for f64 {
-        fn of(x: f64) -> f64 {
-            x
-        }
-        fn fma(self, b: f64, c: f64) -> f64 {
-            self.mul_add(b, c)
-        }
-        fn bits(self) -> u64 {
-            self.to_bits()
-        }
-        fn nan(self) -> bool {
-            self.is_nan()
-        }
-    }
+    real!(f32);
+    real!(f64);
 
     /// `a·b` as one FMA chain per element in increasing `k`: the bits `gemm` promises.
     fn chain<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T]) -> Vec<T> {

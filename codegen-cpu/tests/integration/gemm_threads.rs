@@ -115,15 +115,51 @@ fn a_program_of_several_threaded_steps_gives_the_bits_of_one_thread() {
     }
 }
 
-/// Runs each product `(lhs, rhs, dimension numbers, result, [m, n, k], [lhs row stride,
-/// lhs step stride, rhs step stride, rhs column stride])` of element type `$t` at one
-/// and two threads, checks that `gemm512` runs it exactly when the CPU has AVX-512, and
-/// that every element is the FMA chain over k in increasing order (exactly on AVX-512).
+/// A product of [`CHAIN_CASES`].
+type ChainCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    [usize; 3],
+    [usize; 4],
+);
+
+/// Products `(lhs shape, rhs shape, dimension numbers, result shape, [m, n, k], [lhs row
+/// stride, lhs step stride, rhs step stride, rhs column stride])` that `gemm512` runs in
+/// f32 and in f64 on AVX-512, with tile edges for both (f32 tiles of 32 x 12, f64 of
+/// 16 x 12) and several k blocks (700 steps: two of 512 in f32, three of 256 in f64).
+const CHAIN_CASES: [ChainCase; 2] = [
+    // Column-major operands, row panels with edges (300 = 9·32 + 12 = 18·16 + 12).
+    (
+        "[300,257]",
+        "[257,300]",
+        "lhs_contract = [1], rhs_contract = [0]",
+        "[300,300]",
+        [300, 300, 257],
+        [1, 300, 1, 257],
+    ),
+    // Both operands transposed (contracting axes first, last) and the transpose of the
+    // product written (row-major result panels); 150 columns = 12·12 + 6.
+    (
+        "[700,200]",
+        "[150,700]",
+        "lhs_contract = [0], rhs_contract = [1]",
+        "[200,150]",
+        [200, 150, 700],
+        [700, 1, 150, 1],
+    ),
+];
+
+/// Runs each of [`CHAIN_CASES`] in element type `$t` at one and two threads, checks that
+/// `gemm512` runs it exactly when the CPU has AVX-512, and that every element is the FMA
+/// chain over k in increasing order (exactly on AVX-512, within `$tol` elsewhere).
 macro_rules! check_fma_chains {
-    ($t:ty, $tol:expr, $cases:expr) => {
-        for (lhs, rhs, dims, out, [m, n, k], [lr, lc, rr, rc]) in $cases {
+    ($t:ty, $tol:expr) => {
+        let ty = stringify!($t);
+        for (lhs, rhs, dims, out, [m, n, k], [lr, lc, rr, rc]) in CHAIN_CASES {
             let text = format!(
-                "func @f(%a: {lhs}, %b: {rhs}) -> ({out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
+                "func @f(%a: {ty}{lhs}, %b: {ty}{rhs}) -> ({ty}{out}) {{\n  %c = dot_general {{{dims}}} %a, %b\n  return %c\n}}\n"
             );
             let f = parse_and_verify(&text).unwrap();
             let a = SeedRng::new(5).tensor(f.ty(f.params()[0]), false);
@@ -148,11 +184,12 @@ macro_rules! check_fma_chains {
                         chain = av[i * lr + p * lc].mul_add(bv[p * rr + j * rc], chain);
                     }
                     let (x, y) = (one[i + j * m], two[i + j * m]);
-                    assert_eq!(x.to_bits(), y.to_bits(), "{lhs}: ({i}, {j}) at 1 and 2 threads");
+                    let at = format!("{ty}{lhs}: ({i}, {j})");
+                    assert_eq!(x.to_bits(), y.to_bits(), "{at} at 1 and 2 threads");
                     if avx512 {
-                        assert_eq!(x.to_bits(), chain.to_bits(), "{lhs}: ({i}, {j})");
+                        assert_eq!(x.to_bits(), chain.to_bits(), "{at}");
                     } else {
-                        assert!((x - chain).abs() <= $tol * (1.0 + chain.abs()), "{lhs}: ({i}, {j})");
+                        assert!((x - chain).abs() <= $tol * (1.0 + chain.abs()), "{at}");
                     }
                 }
             }
@@ -164,61 +201,14 @@ macro_rules! check_fma_chains {
 fn f32_gemm_is_one_fma_chain_per_element_at_one_and_two_threads() {
     // On AVX-512, f32 products with every dimension at least 64 run the register-tiled
     // kernel, whatever the thread count, tile edges and operand layouts.
-    check_fma_chains!(
-        f32,
-        1e-3,
-        [
-            // Column-major operands; row panels with edges (300 = 9·32 + 12, 200 = 16·12 + 8).
-            (
-                "f32[300,257]",
-                "f32[257,200]",
-                "lhs_contract = [1], rhs_contract = [0]",
-                "f32[300,200]",
-                [300, 200, 257],
-                [1, 300, 1, 257],
-            ),
-            // Both operands transposed (contracting axes first, last), the transpose of the
-            // product written (row-major result panels), and two k blocks (k = 700).
-            (
-                "f32[700,100]",
-                "f32[90,700]",
-                "lhs_contract = [0], rhs_contract = [1]",
-                "f32[100,90]",
-                [100, 90, 700],
-                [700, 1, 90, 1],
-            ),
-        ]
-    );
+    check_fma_chains!(f32, 1e-3);
 }
 
 #[test]
 fn f64_gemm_above_256_cubed_is_one_fma_chain_per_element_at_one_and_two_threads() {
     // On AVX-512, f64 products with every side at least 128 and more than 256³
-    // multiply-adds run the same kernel (16-row tiles, k blocks of 256).
-    check_fma_chains!(
-        f64,
-        1e-12,
-        [
-            // Column-major operands; row panels with edges (300 = 18·16 + 12).
-            (
-                "f64[300,257]",
-                "f64[257,300]",
-                "lhs_contract = [1], rhs_contract = [0]",
-                "f64[300,300]",
-                [300, 300, 257],
-                [1, 300, 1, 257],
-            ),
-            // Both operands transposed, the transpose written, three k blocks (k = 700).
-            (
-                "f64[700,200]",
-                "f64[150,700]",
-                "lhs_contract = [0], rhs_contract = [1]",
-                "f64[200,150]",
-                [200, 150, 700],
-                [700, 1, 150, 1],
-            ),
-        ]
-    );
+    // multiply-adds run the same kernel.
+    check_fma_chains!(f64, 1e-12);
 }
 
 /// Column-major offset of the element whose role indices are `idx`, for an operand whose
