@@ -22,15 +22,18 @@
 //! step; fused kernels once per op per tile (tile ops are compiled for AVX2 as well, chosen
 //! at run time). Results are written into uninitialised or pooled buffers that the kernels
 //! fill completely. `dot_general` views or packs its operands as batches of column-major
-//! matrices and calls faer's GEMM; a 2-D product read only by its transpose writes the
+//! matrices and runs a GEMM per batch: `gemm512` (register-tiled AVX-512) for f32 and
+//! large f64 products, faer's for the others; small matrices whose batch axis comes first
+//! run on batch lanes (`lane_dot`). A 2-D product read only by its transpose writes the
 //! transpose directly. Elementwise results match the reference evaluator
 //! [`tenferro_ir::eval`] up to the accuracy of the vectorised transcendentals and of
 //! complex `abs` / `sign` (`sqrt(re² + im²)`, `hypot` where that would over- or
 //! underflow); reductions fold in the documented order of [`schedule`].
 //!
 //! Threads: groups of more than 16K elements split into blocks over the backend's pool
-//! (work stealing), GEMMs above 2^18 multiply-adds use faer's rayon parallelism in the
-//! pool; smaller work runs on the calling thread without a pool round trip.
+//! (work stealing), products above 2^20 multiply-adds (2^18 for matrix-vector-like ones)
+//! run on the pool, batched ones a GEMM per task and single ones a panel of the result per
+//! thread, each GEMM sequential; smaller work runs on the calling thread without a pool round trip.
 //!
 //! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
 //! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.
