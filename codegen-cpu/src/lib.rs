@@ -33,7 +33,8 @@
 //! Threads: groups of more than 16K elements split into blocks over the backend's pool
 //! (work stealing), products above 2^20 multiply-adds (2^18 for matrix-vector-like ones)
 //! run on the pool, batched ones a GEMM per task and single ones a panel of the result per
-//! thread, each GEMM sequential; smaller work runs on the calling thread without a pool round trip.
+//! thread, each GEMM sequential; smaller work runs on the calling thread without a pool
+//! round trip.
 //!
 //! `CpuProgram`'s `Display` prints the groups, every schedule and the memory plan;
 //! [`CpuProgram::to_dot`] writes a Graphviz picture with groups as clusters.
