@@ -211,29 +211,23 @@ fn f64_gemm_above_256_cubed_is_one_fma_chain_per_element_at_one_and_two_threads(
     check_fma_chains!(f64, 1e-12);
 }
 
-/// Column-major offset of the element whose role indices are `idx`, for an operand whose
-/// role `j` sits at axis `axis_of[j]` of `shape`.
-fn offset(shape: &[usize], axis_of: &[usize], idx: &[usize]) -> usize {
-    let strides = tenferro_ir::col_major_strides(shape);
-    axis_of.iter().zip(idx).map(|(&a, &i)| i * strides[a]).sum()
+/// A product of random layout: each operand's roles (`[batch,] free, contract`) in a random
+/// axis order, the batch (if any) of extent `b`.
+struct Layout {
+    text: String,
+    nb: usize,
+    b: usize,
+    lperm: Vec<usize>,
+    rperm: Vec<usize>,
+    lshape: Vec<usize>,
+    rshape: Vec<usize>,
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
-
-    /// Random f32 products of 64–140 rows, columns and steps, with or without a small
-    /// batch, every axis order: 1 and 2 threads give the same bits, and on AVX-512 each
-    /// element is the FMA chain over k (the reference evaluator's sum, within rounding,
-    /// elsewhere).
-    #[test]
-    fn f32_products_of_any_layout(seed in proptest::prelude::any::<u64>()) {
-        let mut r = SeedRng::new(seed);
-        let (m, n, k) = (64 + r.below(77), 64 + r.below(77), 64 + r.below(77));
-        let nb = r.below(2);
-        let b = if nb == 1 { 2 + r.below(2) } else { 1 };
-        // Roles: [batch,] free, contract; each operand's roles in a random axis order.
-        let lperm = r.perm(nb + 2);
-        let rperm = r.perm(nb + 2);
+impl Layout {
+    /// An `m × k` by `k × n` product of `ty`, batched by `b` when `b > 1`.
+    fn random(r: &mut SeedRng, ty: &str, [m, n, k]: [usize; 3], b: usize) -> Layout {
+        let nb = usize::from(b > 1);
+        let (lperm, rperm) = (r.perm(nb + 2), r.perm(nb + 2));
         let place = |perm: &[usize], sizes: &[usize]| {
             let mut shape = vec![0; perm.len()];
             for (j, &a) in perm.iter().enumerate() {
@@ -244,45 +238,115 @@ proptest::proptest! {
         let bsz: Vec<usize> = (0..nb).map(|_| b).collect();
         let lshape = place(&lperm, &[bsz.clone(), vec![m, k]].concat());
         let rshape = place(&rperm, &[bsz.clone(), vec![n, k]].concat());
-        let dims = |perm: &[usize]| format!("{:?}", &perm[nb + 1..nb + 2]);
-        let batch = |perm: &[usize]| format!("{:?}", &perm[..nb]);
         let text = format!(
-            "func @f(%a: f32{lshape:?}, %b: f32{rshape:?}) -> (f32{:?}) {{\n  %c = dot_general {{lhs_batch = {}, rhs_batch = {}, lhs_contract = {}, rhs_contract = {}}} %a, %b\n  return %c\n}}\n",
+            "func @f(%a: {ty}{lshape:?}, %b: {ty}{rshape:?}) -> ({ty}{:?}) {{\n  %c = dot_general {{lhs_batch = {:?}, rhs_batch = {:?}, lhs_contract = {:?}, rhs_contract = {:?}}} %a, %b\n  return %c\n}}\n",
             [bsz, vec![m, n]].concat(),
-            batch(&lperm),
-            batch(&rperm),
-            dims(&lperm),
-            dims(&rperm),
+            &lperm[..nb],
+            &rperm[..nb],
+            &lperm[nb + 1..nb + 2],
+            &rperm[nb + 1..nb + 2],
         );
-        let f = parse_and_verify(&text).unwrap();
-        let a = r.tensor(f.ty(f.params()[0]), false);
-        let bt = r.tensor(f.ty(f.params()[1]), false);
-        let (av, bv) = (a.to_vec::<f32>().unwrap(), bt.to_vec::<f32>().unwrap());
+        Layout {
+            text,
+            nb,
+            b,
+            lperm,
+            rperm,
+            lshape,
+            rshape,
+        }
+    }
+
+    /// Offsets of batch `q`'s row (lhs) or column (rhs) `e / k`, step `e % k`, for
+    /// `e < free · k`.
+    fn steps(&self, lhs: bool, q: usize, free: usize, k: usize) -> Vec<usize> {
+        let (shape, perm) = if lhs {
+            (&self.lshape, &self.lperm)
+        } else {
+            (&self.rshape, &self.rperm)
+        };
+        let lead = |x: usize| if self.nb == 1 { vec![q, x] } else { vec![x] };
+        (0..free * k)
+            .map(|e| offset(shape, perm, &[lead(e / k), vec![e % k]].concat()))
+            .collect()
+    }
+}
+
+/// Column-major offset of the element whose role indices are `idx`, for an operand whose
+/// role `j` sits at axis `axis_of[j]` of `shape`.
+fn offset(shape: &[usize], axis_of: &[usize], idx: &[usize]) -> usize {
+    let strides = tenferro_ir::col_major_strides(shape);
+    axis_of.iter().zip(idx).map(|(&a, &i)| i * strides[a]).sum()
+}
+
+/// Runs a random-layout product of `$t` at 1 and 2 threads: the same bits, each element
+/// the FMA chain over k when `gemm512` runs it (AVX-512; then the program has a `gemm512`
+/// step), and within `$tol` of the reference evaluator.
+macro_rules! check_layout {
+    ($t:ty, $tol:expr, $r:expr, $mnk:expr, $b:expr) => {{
+        let [m, n, k] = $mnk;
+        let l = Layout::random(&mut $r, stringify!($t), $mnk, $b);
+        let f = parse_and_verify(&l.text).unwrap();
+        let a = $r.tensor(f.ty(f.params()[0]), false);
+        let bt = $r.tensor(f.ty(f.params()[1]), false);
+        let (av, bv) = (a.to_vec::<$t>().unwrap(), bt.to_vec::<$t>().unwrap());
         let inputs = [a.clone(), bt.clone()];
-        let (one, two) = (result::<f32>(&f, &inputs, 1), result::<f32>(&f, &inputs, 2));
-        let want = tenferro_ir::eval::eval(&f, &[a.clone(), bt.clone()]).unwrap()[0]
-            .to_vec::<f32>()
+        let (one, two) = (result::<$t>(&f, &inputs, 1), result::<$t>(&f, &inputs, 2));
+        let want = tenferro_ir::eval::eval(&f, &[a, bt]).unwrap()[0]
+            .to_vec::<$t>()
             .unwrap();
         let exact = tenferro_cpu::vmath::Isa::Avx512.is_available();
-        for q in 0..b {
+        let p = CpuBackend::with_threads(2).prepare(&f).unwrap();
+        let own = p
+            .steps()
+            .iter()
+            .any(|s| s.kernel_name().starts_with("gemm512"));
+        proptest::prop_assert_eq!(own, exact, "{}", l.text);
+        for q in 0..l.b {
+            let (lo, ro) = (l.steps(true, q, m, k), l.steps(false, q, n, k));
             for j in 0..n {
                 for i in 0..m {
-                    let lead = |x: usize| if nb == 1 { vec![q, x] } else { vec![x] };
-                    let mut chain = 0.0f32;
-                    for p in 0..k {
-                        let lo = offset(&lshape, &lperm, &[lead(i), vec![p]].concat());
-                        let ro = offset(&rshape, &rperm, &[lead(j), vec![p]].concat());
-                        chain = av[lo].mul_add(bv[ro], chain);
-                    }
-                    let o = q + b * (i + m * j);
-                    proptest::prop_assert_eq!(one[o].to_bits(), two[o].to_bits(), "{}", text);
+                    let o = q + l.b * (i + m * j);
+                    proptest::prop_assert_eq!(one[o].to_bits(), two[o].to_bits(), "{}", l.text);
                     if exact {
-                        proptest::prop_assert_eq!(one[o].to_bits(), chain.to_bits(), "{}", text);
+                        let chain = (0..k).fold(0.0, |s: $t, p| {
+                            av[lo[i * k + p]].mul_add(bv[ro[j * k + p]], s)
+                        });
+                        proptest::prop_assert_eq!(one[o].to_bits(), chain.to_bits(), "{}", l.text);
                     }
                     let w = want[o];
-                    proptest::prop_assert!((one[o] - w).abs() <= 1e-4 * (1.0 + w.abs()), "{} vs {}", one[o], w);
+                    let close = (one[o] - w).abs() <= $tol * (1.0 + w.abs());
+                    proptest::prop_assert!(close, "{} vs {}", one[o], w);
                 }
             }
         }
+    }};
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+    /// Random f32 products of 64–140 rows, columns and steps, with or without a batch of
+    /// 2 or 3, every axis order.
+    #[test]
+    fn f32_products_of_any_layout(seed in proptest::prelude::any::<u64>()) {
+        let mut r = SeedRng::new(seed);
+        let mnk = [64 + r.below(77), 64 + r.below(77), 64 + r.below(77)];
+        let b = if r.below(2) == 1 { 2 + r.below(2) } else { 1 };
+        check_layout!(f32, 1e-4, r, mnk, b);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3))]
+
+    /// Random f64 products above 256³ multiply-adds (130–169 rows and columns, 1040–1139
+    /// steps: four or five k blocks), with or without a batch of 2, every axis order.
+    #[test]
+    fn f64_products_of_any_layout(seed in proptest::prelude::any::<u64>()) {
+        let mut r = SeedRng::new(seed);
+        let mnk = [130 + r.below(40), 130 + r.below(40), 1040 + r.below(100)];
+        let b = if r.below(2) == 1 { 2 } else { 1 };
+        check_layout!(f64, 1e-10, r, mnk, b);
     }
 }
