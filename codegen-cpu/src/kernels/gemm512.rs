@@ -453,8 +453,8 @@ mod x86 {
         };
         let pa = elems_of::<T>(pa, mc_max * kc_max);
         let pb = elems_of::<T>(pb, nc_max * kc_max);
-        // An edge tile (`MR × NR`, column-major; `MR` is at most 32).
-        let mut tile = [T::default(); 32 * NR];
+        // An edge tile (`MR × NR`, column-major; `MR` is `MV` vectors of at most 16 lanes).
+        let mut tile = [T::default(); MV * 16 * NR];
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
