@@ -19,12 +19,18 @@ use tenferro_ir::DType;
 const MV: usize = 2;
 /// Columns in a register tile.
 const NR: usize = 12;
-/// Bytes of a B panel (`KC × NR`), kept in L1: `KC` is 512 f32 or 256 f64 steps.
+/// Bytes of an f32 B panel (`KC × NR`), kept in L1: `KC` is 512 steps.
 const B_PANEL_BYTES: usize = 24 << 10;
-/// Bytes of a packed A block (`MC × KC`: a quarter of L2): `MC` is 256 rows, whole panels.
+/// Bytes of an f64 B panel: `KC` is 128 steps. Half of f32's: the f64 tile has as many
+/// columns but half the rows per step, and `KC` 128 ran 3-4 % faster than 256 (1024³ at one
+/// and two threads, Intel Xeon VM); it reloads C twice as often, while a B panel and the
+/// A panel streaming past it stay within L1.
+const B_PANEL_BYTES_F64: usize = 12 << 10;
+/// Bytes of a packed A block (`MC × KC`: a quarter of L2): `MC` is 256 f32 or 512 f64
+/// rows, whole panels.
 const A_BLOCK_BYTES: usize = 512 << 10;
 /// Bytes of a packed B block (`KC × NC`: each thread keeps its packs between products, so
-/// this bounds the memory a thread holds): `NC` is 1020 columns. Each block packs all of
+/// this bounds the memory a thread holds): `NC` is 1020 f32 or 2040 f64 columns. Each block packs all of
 /// A again, which costs far more than its share of multiply-adds (a pack runs at memory
 /// speed), so products up to `NC + NC / 4` columns take one block (1024 columns would
 /// otherwise take a block of 1020 and one of 4, with A packed twice: W4_mm_f32 at one
@@ -82,7 +88,9 @@ impl Elem for f64 {}
 /// when the CPU has AVX-512.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{elems_of, Line, Src, A_BLOCK_BYTES, B_BLOCK_BYTES, B_PANEL_BYTES, MV, NR};
+    use super::{
+        elems_of, Line, Src, A_BLOCK_BYTES, B_BLOCK_BYTES, B_PANEL_BYTES, B_PANEL_BYTES_F64, MV, NR,
+    };
     use std::arch::x86_64::*;
 
     /// The vector operations of one element type. Every method is an AVX-512F intrinsic
@@ -92,8 +100,8 @@ mod x86 {
         const L: usize;
         /// A 512-bit vector of `L` elements.
         type V: Copy;
-        /// Contraction steps per block (a `KC × NR` B panel fills [`B_PANEL_BYTES`]).
-        const KC: usize = B_PANEL_BYTES / (NR * std::mem::size_of::<Self>());
+        /// Contraction steps per block (a `KC × NR` B panel fills the type's panel bytes).
+        const KC: usize;
         /// Rows of a register tile.
         const MR: usize = MV * Self::L;
         /// Rows of A per packed block (`MC × KC` fills [`A_BLOCK_BYTES`]): whole panels.
@@ -141,13 +149,14 @@ mod x86 {
     /// vectors stay in registers.
     macro_rules! simd_impl {
         (
-            $t:ty, $v:ty, $l:literal, $mask:ty, $ix:ty,
+            $t:ty, $v:ty, $l:literal, $mask:ty, $ix:ty, $panel:expr,
             [$zero:ident, $load:ident, $loadu:ident, $storeu:ident, $set1:ident, $fmadd:ident,
              $maskz_loadu:ident, $mask_storeu:ident, $permute:ident],
             $(($s:literal, $b:literal, [$($i:literal),*])),*
         ) => {
             impl Simd for $t {
                 const L: usize = $l;
+                const KC: usize = $panel / (NR * std::mem::size_of::<$t>());
                 type V = $v;
                 #[inline(always)]
                 unsafe fn zero() -> $v {
@@ -212,6 +221,7 @@ mod x86 {
         16,
         __mmask16,
         i32,
+        B_PANEL_BYTES,
         [
             _mm512_setzero_ps,
             _mm512_load_ps,
@@ -234,6 +244,7 @@ mod x86 {
         8,
         __mmask8,
         i64,
+        B_PANEL_BYTES_F64,
         [
             _mm512_setzero_pd,
             _mm512_load_pd,
@@ -623,9 +634,9 @@ mod tests {
             .all(|(g, w)| g.bits() == w.bits() || (g.nan() && w.nan()))
     }
 
-    /// Edges in every direction; several k (KC 512 f32, 256 f64), row (MC 256) and column
-    /// (NC 1020) blocks, and one stretched column block (1100 columns); column- and
-    /// row-major operands and results.
+    /// Edges in every direction; several k (KC 512 f32, 128 f64), row (MC 256 f32, 512
+    /// f64) and column (NC 1020 f32, 2040 f64) blocks, and one stretched column block
+    /// (1100 columns in f32); column- and row-major operands and results.
     fn chains<T: Real>() {
         for &(m, n, k) in &[
             (16, 16, 16),
@@ -635,6 +646,7 @@ mod tests {
             (20, 1100, 30),
             (20, 1400, 30),
             (70, 25, 530),
+            (600, 13, 40),
         ] {
             let a = values::<T>(m * k, 7);
             let b = values::<T>(k * n, 13);

@@ -128,7 +128,7 @@ type ChainCase = (
 /// Products `(lhs shape, rhs shape, dimension numbers, result shape, [m, n, k], [lhs row
 /// stride, lhs step stride, rhs step stride, rhs column stride])` that `gemm512` runs in
 /// f32 and in f64 on AVX-512, with tile edges for both (f32 tiles of 32 x 12, f64 of
-/// 16 x 12) and several k blocks (700 steps: two of 512 in f32, three of 256 in f64).
+/// 16 x 12) and several k blocks (700 steps: two of 512 in f32, six of 128 in f64).
 const CHAIN_CASES: [ChainCase; 2] = [
     // Column-major operands, row panels with edges (300 = 9·32 + 12 = 18·16 + 12).
     (
@@ -341,7 +341,7 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3))]
 
     /// Random f64 products above 256³ multiply-adds (130–169 rows and columns, 1040–1139
-    /// steps: four or five k blocks), with or without a batch of 2, every axis order.
+    /// steps: nine k blocks), with or without a batch of 2, every axis order.
     #[test]
     fn f64_products_of_any_layout(seed in proptest::prelude::any::<u64>()) {
         let mut r = SeedRng::new(seed);
