@@ -96,6 +96,20 @@ fn mlp_layer() -> Case {
     }
 }
 
+/// `A·B` for 1024² f64 operands (the CPU backend runs it on `gemm512`).
+fn matmul_1024() -> Case {
+    let a = TracedTensor::input(DType::F64, &[1024, 1024]);
+    let b = TracedTensor::input(DType::F64, &[1024, 1024]);
+    let c = a.matmul(&b).expect("shapes agree");
+    Case {
+        program: GraphCompiler::new().compile(&c).expect("compiles"),
+        inputs: vec![
+            (a, tensor(&[1024, 1024], DType::F64, 12)),
+            (b, tensor(&[1024, 1024], DType::F64, 13)),
+        ],
+    }
+}
+
 /// The gradient (`hvp = false`) or the Hessian-vector product (W5) of `Σ tanh(A·x)²`.
 fn tanh_loss(n: usize, hvp: bool) -> Case {
     let a = TracedTensor::input(DType::F64, &[n, n]);
@@ -143,6 +157,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function("mlp_layer_256x512_f64", |bch| {
             bch.iter(|| layer.run(&mut exec))
         });
+        let mm = matmul_1024();
+        g.throughput(Throughput::Elements(2 * 1024 * 1024 * 1024));
+        g.bench_function("matmul_1024_f64", |bch| bch.iter(|| mm.run(&mut exec)));
         g.throughput(Throughput::Bytes(8_000_000));
         for (name, case) in [
             ("tanh_loss_grad_1000_f64", tanh_loss(1000, false)),
