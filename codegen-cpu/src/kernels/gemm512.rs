@@ -30,9 +30,9 @@ const B_PANEL_BYTES_F64: usize = 12 << 10;
 /// rows, whole panels.
 const A_BLOCK_BYTES: usize = 512 << 10;
 /// Bytes of a packed B block (`KC × NC`: each thread keeps its packs between products, so
-/// this bounds the memory a thread holds): `NC` is 1020 f32 or 2040 f64 columns. Each block packs all of
-/// A again, which costs far more than its share of multiply-adds (a pack runs at memory
-/// speed), so products up to `NC + NC / 4` columns take one block (1024 columns would
+/// this bounds the memory a thread holds): `NC` is 1020 f32 or 2040 f64 columns. Each
+/// block packs all of A again, which costs far more than its share of multiply-adds (a
+/// pack runs at memory speed), so products up to `NC + NC / 4` columns take one block (1024 columns would
 /// otherwise take a block of 1020 and one of 4, with A packed twice: W4_mm_f32 at one
 /// thread 12.3 -> 11.8 ms).
 const B_BLOCK_BYTES: usize = 2 << 20;
