@@ -20,7 +20,7 @@ const MV: usize = 2;
 /// Columns in a register tile.
 const NR: usize = 12;
 /// Bytes of an f32 B panel (`KC × NR`), kept in L1: `KC` is 512 steps.
-const B_PANEL_BYTES: usize = 24 << 10;
+const B_PANEL_BYTES_F32: usize = 24 << 10;
 /// Bytes of an f64 B panel: `KC` is 128 steps. Half of f32's: the f64 tile has as many
 /// columns but half the rows per step, and `KC` 128 ran 3-4 % faster than 256 (1024³ at one
 /// and two threads, Intel Xeon VM); it reloads C twice as often, while a B panel and the
@@ -32,9 +32,9 @@ const A_BLOCK_BYTES: usize = 512 << 10;
 /// Bytes of a packed B block (`KC × NC`: each thread keeps its packs between products, so
 /// this bounds the memory a thread holds): `NC` is 1020 f32 or 2040 f64 columns. Each
 /// block packs all of A again, which costs far more than its share of multiply-adds (a
-/// pack runs at memory speed), so products up to `NC + NC / 4` columns take one block (1024 columns would
-/// otherwise take a block of 1020 and one of 4, with A packed twice: W4_mm_f32 at one
-/// thread 12.3 -> 11.8 ms).
+/// pack runs at memory speed), so products up to `NC + NC / 4` columns take one block
+/// (1024 f32 columns would otherwise take a block of 1020 and one of 4, with A packed
+/// twice: W4_mm_f32 at one thread 12.3 -> 11.8 ms).
 const B_BLOCK_BYTES: usize = 2 << 20;
 
 /// Fewest rows, columns and contraction steps for which [`takes`] picks this kernel:
@@ -89,7 +89,8 @@ impl Elem for f64 {}
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{
-        elems_of, Line, Src, A_BLOCK_BYTES, B_BLOCK_BYTES, B_PANEL_BYTES, B_PANEL_BYTES_F64, MV, NR,
+        elems_of, Line, Src, A_BLOCK_BYTES, B_BLOCK_BYTES, B_PANEL_BYTES_F32, B_PANEL_BYTES_F64,
+        MV, NR,
     };
     use std::arch::x86_64::*;
 
@@ -221,7 +222,7 @@ mod x86 {
         16,
         __mmask16,
         i32,
-        B_PANEL_BYTES,
+        B_PANEL_BYTES_F32,
         [
             _mm512_setzero_ps,
             _mm512_load_ps,
