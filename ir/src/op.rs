@@ -403,7 +403,8 @@ pub enum Op {
         /// Reduced axes, sorted and distinct.
         axes: Vec<usize>,
     },
-    /// General contraction.
+    /// General contraction. Each result element is +0 plus the sum of its products (so
+    /// a product of -0 terms is +0, where a multiply keeps -0).
     DotGeneral(DotDims),
     /// Axis permutation.
     Transpose {

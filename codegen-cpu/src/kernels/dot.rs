@@ -576,7 +576,13 @@ const PANEL_ALIGN: usize = 16;
 const MIN_PANEL: usize = 32;
 
 /// An element type of faer's GEMM, and whether `gemm512` runs its products instead.
-trait Gemm: faer::traits::ComplexField {
+trait Gemm:
+    faer::traits::ComplexField
+    + Copy
+    + Default
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
     /// `dst = a · c` on this thread by `gemm512`; `false` when it does not run it.
     fn own(_dst: MatMut<'_, Self>, _a: MatRef<'_, Self>, _c: MatRef<'_, Self>) -> bool {
         false
@@ -594,6 +600,52 @@ impl Gemm for f64 {
 }
 impl Gemm for Complex32 {}
 impl Gemm for Complex64 {}
+
+/// `dst = a · c` for a single contraction step (`a` one column, `c` one row): each element
+/// is `+0 + a_i·c_j`, the reference evaluator's sum (faer's rank-1 update stores the bare
+/// product, which is -0 where the product is). `dst` has a unit stride.
+fn outer<T: Gemm>(dst: MatMut<'_, T>, a: MatRef<'_, T>, c: MatRef<'_, T>) {
+    if dst.row_stride() != 1 {
+        return outer(dst.transpose_mut(), c.transpose(), a.transpose());
+    }
+    let x: Vec<T> = (0..a.nrows()).map(|i| a[(i, 0)]).collect();
+    let y: Vec<T> = (0..c.ncols()).map(|j| c[(0, j)]).collect();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { outer_cols_avx2(dst, &x, &y) };
+    }
+    outer_cols(dst, &x, &y)
+}
+
+/// [`outer_cols`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn outer_cols_avx2<T: Gemm>(dst: MatMut<'_, T>, x: &[T], y: &[T]) {
+    outer_cols(dst, x, y)
+}
+
+/// Column `j` of the column-major `dst` is `+0 + x·y[j]`.
+#[inline(always)]
+fn outer_cols<T: Gemm>(mut dst: MatMut<'_, T>, x: &[T], y: &[T]) {
+    for (j, &yj) in y.iter().enumerate() {
+        if let Some(col) = dst.as_mut().col_mut(j).try_as_col_major_mut() {
+            for (o, &xi) in col.as_slice_mut().iter_mut().zip(x) {
+                *o = T::default() + xi * yj;
+            }
+        }
+    }
+}
+
+/// Whether faer may leave a -0 sum in a real product of these sizes (its small-product
+/// and matrix-vector kernels start each sum from its first product; its blocked GEMM
+/// starts from +0, as the reference evaluator does).
+fn small_product(p: &DotPlan) -> bool {
+    p.m == 1 || p.n == 1 || p.m * p.n * p.k <= SMALL_MNK
+}
+
+/// Largest `m·n·k` of faer's small-product kernel (nano-gemm), with a margin.
+const SMALL_MNK: usize = 32 * 32 * 32;
 
 /// `dst = a · c` on `threads` threads. The longer side of the result is cut into one
 /// panel per thread and each panel is one sequential GEMM (the threads share the
@@ -616,6 +668,9 @@ fn panel_matmul<T: Gemm>(
     let seq = threads <= 1 || (own && m.max(n) < MIN_PANEL * threads);
     if seq && own && T::own(dst.as_mut(), a, c) {
         return;
+    }
+    if seq && a.ncols() == 1 {
+        return outer(dst, a, c);
     }
     if seq {
         return matmul(dst, Accum::Replace, a, c, one, Par::Seq);
@@ -649,7 +704,7 @@ fn panel_matmul<T: Gemm>(
 
 // The kernels read `l` and `r` as planned: the operands themselves, or their packs.
 macro_rules! gemm_fn {
-    ($name:ident, $t:ty, $one:expr, $finite:expr) => {
+    ($name:ident, $t:ty, $one:expr, $finite:expr, $complex:expr) => {
         fn $name(p: &DotPlan, l: &[$t], r: &[$t], out: &mut [$t], par: Par) {
             let mn = p.m * p.n;
             let one = |b: usize, o: &mut [$t], par: Par| {
@@ -680,6 +735,12 @@ macro_rules! gemm_fn {
                 if !o.iter().all($finite) {
                     naive_block(p, b, l, r, o, <$t>::default(), |x, y| x + y, |x, y| x * y);
                 }
+                // Every element is +0 plus its products' sum (the reference evaluator's), so
+                // never -0: where faer may have kept a -0 sum (complex products, small real
+                // ones), `+ 0` turns it into +0 and leaves every other value as it is.
+                if !p.own && ($complex || small_product(p)) {
+                    o.iter_mut().for_each(|x| *x = <$t>::default() + *x);
+                }
             };
             match par {
                 // Several products: one thread per product (each GEMM sequential, so the
@@ -700,19 +761,21 @@ macro_rules! gemm_fn {
         }
     };
 }
-gemm_fn!(gemm_f32, f32, 1.0f32, |_: &f32| true);
-gemm_fn!(gemm_f64, f64, 1.0f64, |_: &f64| true);
+gemm_fn!(gemm_f32, f32, 1.0f32, |_: &f32| true, false);
+gemm_fn!(gemm_f64, f64, 1.0f64, |_: &f64| true, false);
 gemm_fn!(
     gemm_c32,
     Complex32,
     Complex32::new(1.0, 0.0),
-    |z: &Complex32| z.is_finite()
+    |z: &Complex32| z.is_finite(),
+    true
 );
 gemm_fn!(
     gemm_c64,
     Complex64,
     Complex64::new(1.0, 0.0),
-    |z: &Complex64| z.is_finite()
+    |z: &Complex64| z.is_finite(),
+    true
 );
 
 macro_rules! int_dot_fn {
