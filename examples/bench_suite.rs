@@ -131,9 +131,24 @@ impl Rng {
     }
 }
 
+/// A tensor of `dtype` from the values `v`: real dtypes take one value per element,
+/// complex ones two (the real and imaginary parts, interleaved).
 fn tensor(shape: &[usize], v: Vec<f64>, dtype: DType) -> Res<Tensor> {
+    let z = |p: &[f64]| (p[0], p[1]);
     let data = match dtype {
         DType::F32 => Data::F32(v.iter().map(|&x| x as f32).collect()),
+        DType::C32 => Data::C32(
+            v.chunks(2)
+                .map(z)
+                .map(|(re, im)| num_complex::Complex32::new(re as f32, im as f32))
+                .collect(),
+        ),
+        DType::C64 => Data::C64(
+            v.chunks(2)
+                .map(z)
+                .map(|(re, im)| num_complex::Complex64::new(re, im))
+                .collect(),
+        ),
         _ => Data::F64(v),
     };
     Ok(Tensor::new(shape.to_vec(), data)?)
@@ -426,17 +441,19 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> 
         w if w.starts_with("einsum_") => {
             let inst = tenferro_einsum::instances::load(&w["einsum_".len()..])?;
             let mut ops = Vec::new();
+            // The instance's dtype (complex: two values per element).
+            let parts = if inst.dtype.is_complex() { 2 } else { 1 };
             for shape in &inst.shapes {
                 let n: usize = shape.iter().product();
                 // Values near ±1/√(largest extent) keep long chains of products finite.
                 let m = shape.iter().copied().max().unwrap_or(1).max(1) as f64;
-                ops.push(input(
-                    shape,
-                    rng.uniform(n, -1.0, 1.0)
-                        .iter()
-                        .map(|v| v / m.sqrt())
-                        .collect(),
-                )?);
+                let v = rng.uniform(parts * n, -1.0, 1.0);
+                let v = v.iter().map(|v| v / m.sqrt()).collect();
+                let x = (
+                    TracedTensor::input(inst.dtype, shape),
+                    tensor(shape, v, inst.dtype)?,
+                );
+                ops.push(x);
             }
             let refs: Vec<&TracedTensor> = ops.iter().map(|(t, _)| t).collect();
             let y = match einsum_path {

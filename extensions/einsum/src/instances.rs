@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use tenferro_ir::DType;
 
 /// One stored path of upstream (an opt_einsum linear path and its cost as stored).
 #[derive(Clone, Debug)]
@@ -28,6 +29,8 @@ pub struct Instance {
     pub subscripts: String,
     /// Operand shapes.
     pub shapes: Vec<Vec<usize>>,
+    /// The operands' element type (the file's NumPy `dtype`; float64 when absent).
+    pub dtype: DType,
     /// Upstream's stored paths.
     pub upstream: Vec<StoredPath>,
 }
@@ -78,10 +81,18 @@ pub fn parse(text: &str) -> Result<Instance, String> {
             });
         }
     }
+    let dtype = match v["dtype"].as_str() {
+        None | Some("float64") => DType::F64,
+        Some("float32") => DType::F32,
+        Some("complex64") => DType::C32,
+        Some("complex128") => DType::C64,
+        Some(other) => return Err(format!("unsupported dtype `{other}`")),
+    };
     Ok(Instance {
         name: s("name")?,
         subscripts: s("subscripts")?,
         shapes,
+        dtype,
         upstream,
     })
 }
