@@ -118,16 +118,45 @@ fn batched_inner_product(
     {
         return Ok(None);
     }
+    // Every axis of a paired with b's, in a's order: the product keeps a's layout (no
+    // transpose of it) and the sum runs over the contracted axes where a has them (a
+    // contracted fastest axis sums in parallel blocks, fused with the multiply).
+    let mut pairs: Vec<(usize, usize, bool)> = dims
+        .lhs_batch
+        .iter()
+        .zip(&dims.rhs_batch)
+        .map(|(&x, &y)| (x, y, false))
+        .chain(
+            dims.lhs_contract
+                .iter()
+                .zip(&dims.rhs_contract)
+                .map(|(&x, &y)| (x, y, true)),
+        )
+        .collect();
+    pairs.sort_by_key(|p| p.0);
     let widened = tenferro_ir::DotDims {
-        lhs_batch: [dims.lhs_batch.as_slice(), &dims.lhs_contract].concat(),
-        rhs_batch: [dims.rhs_batch.as_slice(), &dims.rhs_contract].concat(),
+        lhs_batch: pairs.iter().map(|p| p.0).collect(),
+        rhs_batch: pairs.iter().map(|p| p.1).collect(),
         lhs_contract: Vec::new(),
         rhs_contract: Vec::new(),
     };
     let y = product_without_contraction(a, b, &widened, None)?;
-    let nb = dims.lhs_batch.len();
-    let contracted: Vec<usize> = (nb..nb + dims.lhs_contract.len()).collect();
-    sum(y, &contracted).map(Some)
+    let contracted: Vec<usize> = (0..pairs.len()).filter(|&k| pairs[k].2).collect();
+    let y = sum(y, &contracted)?;
+    // Left: the batch axes in a's order, then the single-element free axes; dot_general
+    // has the batch axes in `lhs_batch` order.
+    let kept: Vec<usize> = pairs.iter().filter(|p| !p.2).map(|p| p.0).collect();
+    let rank = y.shape()?.len();
+    let perm: Vec<usize> = dims
+        .lhs_batch
+        .iter()
+        .map(|x| kept.iter().position(|k| k == x).unwrap_or(0))
+        .chain(kept.len()..rank)
+        .collect();
+    if perm.iter().enumerate().all(|(i, &k)| i == k) {
+        return Ok(Some(y));
+    }
+    y.transpose(&perm).map(Some)
 }
 
 /// Applies `plan` to `operands` (whose shapes it was planned for).
