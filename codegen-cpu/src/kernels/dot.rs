@@ -992,16 +992,11 @@ pub(crate) fn dot(
 mod tests {
     use super::*;
 
-    /// Deterministic values in [-1, 1).
+    /// Deterministic values in [-1, 1) (a Weyl sequence).
     fn noise(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let step = 0.754_877_666_246_692_7;
         (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-            })
+            .map(|i| ((i as f64 + seed as f64) * step).fract() * 2.0 - 1.0)
             .collect()
     }
 
