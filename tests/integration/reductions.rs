@@ -494,3 +494,108 @@ fn eager_equals_traced() {
     let err = e.sum_axes(&[3], false).unwrap_err().to_string();
     assert!(err.contains("sum_axes"), "{err}");
 }
+
+/// The bit patterns of a real or complex tensor's elements (parts).
+fn bits(t: &Tensor) -> Vec<u64> {
+    match t.dtype() {
+        DType::F32 => t
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits() as u64)
+            .collect(),
+        DType::C64 => t
+            .to_vec::<Complex64>()
+            .unwrap()
+            .iter()
+            .flat_map(|z| [z.re.to_bits(), z.im.to_bits()])
+            .collect(),
+        _ => t
+            .to_vec::<f64>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect(),
+    }
+}
+
+/// Reductions over the slowest axes of large column-major arrays (`x.sum(axis=-1)`) run
+/// as stripes of result elements on two threads: the bits equal the reference
+/// evaluator's (each element folds its inputs in column-major order) and one thread's,
+/// for sum, max, min, a fused product and sum, mean, f32 and c64, with stripe bounds
+/// that do not fall on whole tiles.
+#[test]
+fn slow_axis_reductions_in_stripes_are_bit_identical() {
+    use tenferro_ir::eval::eval;
+    type Build = fn(&TracedTensor, &TracedTensor) -> TracedTensor;
+    let ops: [(&str, Build); 6] = [
+        ("sum", |x, _| x.sum_axes(&[-1], false)),
+        ("max", |x, _| x.max_axes(&[-1], false)),
+        ("min", |x, _| x.reduce_min(&[1])),
+        ("mul-sum", |x, y| (x * y).sum_axes(&[1], false)),
+        ("mean", |x, _| x.mean_axes(&[1], false)),
+        ("sum over two axes", |x, _| {
+            x.reshape(&[x.shape().unwrap()[0], 2, x.shape().unwrap()[1] / 2])
+                .unwrap()
+                .sum_axes(&[1, 2], false)
+        }),
+    ];
+    for (shape, dtype) in [
+        ([1100usize, 130usize], DType::F64),
+        ([4096, 64], DType::F32),
+        ([1030, 128], DType::C64),
+    ] {
+        let n = shape[0] * shape[1];
+        let vals = |seed: f64| -> Tensor {
+            let v: Vec<f64> = (0..n)
+                .map(|i| ((i as f64 + seed) * 0.618_033_988_749_895).fract() - 0.5)
+                .collect();
+            match dtype {
+                DType::F32 => Tensor::from_vec_col_major(
+                    shape.to_vec(),
+                    v.iter().map(|&x| x as f32).collect(),
+                ),
+                DType::C64 => Tensor::from_vec_col_major(
+                    shape.to_vec(),
+                    v.iter().map(|&x| Complex64::new(x, 0.5 - x)).collect(),
+                ),
+                _ => Tensor::from_vec_col_major(shape.to_vec(), v),
+            }
+            .unwrap()
+        };
+        let (xv, yv) = (vals(0.0), vals(7.0));
+        for (name, build) in &ops {
+            if dtype == DType::C64 && matches!(*name, "max" | "min") {
+                continue;
+            }
+            let (x, y) = (
+                TracedTensor::input(dtype, &shape),
+                TracedTensor::input(dtype, &shape),
+            );
+            let z = build(&x, &y);
+            let p = GraphCompiler::new().compile(&z).unwrap();
+            let args: Vec<Tensor> = p
+                .inputs()
+                .iter()
+                .map(|t| {
+                    if t.same_as(&x) {
+                        xv.clone()
+                    } else {
+                        yv.clone()
+                    }
+                })
+                .collect();
+            let want = eval(p.function(), &args).unwrap().remove(0);
+            for threads in [1, 2] {
+                let got = GraphExecutor::new(CpuBackend::with_threads(threads))
+                    .run_with_inputs(&p, &[(&x, xv.clone()), (&y, yv.clone())])
+                    .unwrap();
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{name} {dtype:?} {shape:?}, {threads} threads"
+                );
+            }
+        }
+    }
+}
