@@ -231,6 +231,8 @@ fn run_block(
             }
         }
     }
+    // The block's positions: `b0 .. b1`, or for a stripe that part of each of its runs.
+    // `rel` indexes elementwise outputs, which a stripe's group has none of.
     let (n0, rows) = blk.stripe.unwrap_or((0, 1));
     let (width, b0) = (blk.b1 - blk.b0, blk.b0);
     for (mut t, end) in (0..rows).map(|r| (b0 + r * n0, b0 + r * n0 + width)) {
