@@ -1476,6 +1476,23 @@ macro_rules! with_reducer {
 
 /// Folds `x` into the `LANES` accumulators `acc` (element `i` into lane `i mod LANES`).
 pub(crate) fn reduce_lanes(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { reduce_lanes_avx2(kind, acc, x) };
+    }
+    reduce_lanes_generic(kind, acc, x)
+}
+
+/// [`reduce_lanes`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce_lanes_avx2(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
+    reduce_lanes_generic(kind, acc, x)
+}
+
+#[inline(always)]
+fn reduce_lanes_generic(kind: ReduceOp, acc: SliceMut<'_>, x: Slice<'_>) -> KResult {
     with_reducer!(kind, acc, x, "a reduction", |g, a, v| fold_lanes(a, v, g));
     Ok(())
 }
