@@ -275,7 +275,10 @@ pub enum SumOrder {
     /// 1, 9, …`.
     Strided,
     /// `Sequential`, with each real contraction term added by a fused multiply-add (one
-    /// rounding per term, as FMA-based GEMM kernels compute).
+    /// rounding per term, as FMA-based GEMM kernels compute); a complex term `x·y` adds
+    /// into each part by two, the real part's first (`re += x.re·y.re`, then
+    /// `re -= x.im·y.im`; `im += x.re·y.im`, then `im += x.im·y.re`), as SIMD complex
+    /// kernels do.
     Fused,
 }
 
@@ -832,7 +835,12 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-            |a, x, y| a + x * y,
+            |a, x, y| {
+                Complex::new(
+                    (-x.im).mul_add(y.im, x.re.mul_add(y.re, a.re)),
+                    x.im.mul_add(y.re, x.re.mul_add(y.im, a.im)),
+                )
+            },
         )?),
         (Data::C64(u), Data::C64(v)) => Data::C64(dot_vec(
             op.name(),
@@ -844,7 +852,12 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-            |a, x, y| a + x * y,
+            |a, x, y| {
+                Complex::new(
+                    (-x.im).mul_add(y.im, x.re.mul_add(y.re, a.re)),
+                    x.im.mul_add(y.re, x.re.mul_add(y.im, a.im)),
+                )
+            },
         )?),
         (Data::I32(u), Data::I32(v)) => Data::I32(int_dot!(u, v, i32)?),
         (Data::I64(u), Data::I64(v)) => Data::I64(int_dot!(u, v, i64)?),
