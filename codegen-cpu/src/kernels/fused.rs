@@ -216,6 +216,9 @@ fn run_block(
     mut blk: Block<'_>,
     slots: &mut [Data],
 ) -> std::result::Result<Vec<Option<Data>>, String> {
+    if column_sums(s, inputs, &mut blk)? {
+        return Ok(vec![None]);
+    }
     let slots = &mut *slots;
     let mut lanes: Vec<Option<Data>> = s
         .reductions
@@ -351,6 +354,110 @@ fn run_block(
             None => Ok(None),
         })
         .collect()
+}
+
+/// Runs the block of a group that is one f32 / f64 sum of an input over the slow part of a
+/// column-major `[n0, rows]` space (`x.sum(axis=-1)`) directly, when it is: four columns
+/// per pass over the block's outputs, each output still `((… + x_r) + x_{r+1}) + …` in
+/// column order, so the bits are the tile loop's (which reads the columns one per pass,
+/// about 12 GB/s against 25 for the input stream on the Xeon VM). `false` (nothing done)
+/// for any other group.
+fn column_sums(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    blk: &mut Block<'_>,
+) -> std::result::Result<bool, String> {
+    let ([op], [red]) = (s.ops.as_slice(), s.reductions.as_slice()) else {
+        return Ok(false);
+    };
+    let (TileOpKind::Reduce(0), [Src::Input { input, offset }]) = (&op.kind, op.srcs.as_slice())
+    else {
+        return Ok(false);
+    };
+    let ReduceMode::Rows {
+        shape, out_strides, ..
+    } = &red.mode
+    else {
+        return Ok(false);
+    };
+    if red.kind != tenferro_ir::ReduceOp::Sum
+        || shape.len() != 2
+        || out_strides.as_slice() != [1, 0]
+        || blk.outs.len() != 1
+    {
+        return Ok(false);
+    }
+    let (n0, rows) = (shape[0], shape[1]);
+    // The block's result elements: all of them, or its stripe's.
+    let (i0, i1) = match blk.stripe {
+        Some(_) => (blk.b0, blk.b1),
+        None if blk.b0 == 0 && blk.b1 == s.numel => (0, n0),
+        None => return Ok(false),
+    };
+    let Some(Some(out)) = blk.outs.get_mut(0) else {
+        return Ok(false);
+    };
+    let x = inputs.get(*input).ok_or("input out of range")?;
+    if x.len() < offset + n0 * rows || out_len(out) != i1 - i0 {
+        return Err("column sums: buffers shorter than the schedule".into());
+    }
+    macro_rules! sums {
+        ($variant:ident, $t:ty) => {{
+            let (Data::$variant(x), SliceMut::$variant(y)) = (x, out) else {
+                return Ok(false);
+            };
+            let col = |r: usize| &x[offset + r * n0 + i0..offset + r * n0 + i1];
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe { add_columns_avx2::<$t>(y, rows, &col) };
+                return Ok(true);
+            }
+            add_columns::<$t>(y, rows, &col);
+            Ok(true)
+        }};
+    }
+    match red.dtype {
+        tenferro_ir::DType::F64 => sums!(F64, f64),
+        tenferro_ir::DType::F32 => sums!(F32, f32),
+        _ => Ok(false),
+    }
+}
+
+/// [`add_columns`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_columns_avx2<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
+where
+    T: Copy + Default + std::ops::Add<Output = T> + 'a,
+{
+    add_columns(y, rows, col)
+}
+
+/// `y = ((+0 + col(0)) + col(1)) + …`, four columns per pass over `y`.
+#[inline(always)]
+fn add_columns<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
+where
+    T: Copy + Default + std::ops::Add<Output = T> + 'a,
+{
+    y.fill(T::default());
+    let mut r = 0;
+    while r + 4 <= rows {
+        let cols = col(r)
+            .iter()
+            .zip(col(r + 1))
+            .zip(col(r + 2))
+            .zip(col(r + 3));
+        for (yi, (((&a, &b), &c), &d)) in y.iter_mut().zip(cols) {
+            *yi = (((*yi + a) + b) + c) + d;
+        }
+        r += 4;
+    }
+    for r in r..rows {
+        for (yi, &a) in y.iter_mut().zip(col(r)) {
+            *yi = *yi + a;
+        }
+    }
 }
 
 /// Fewest result elements of a stripe (see [`stripe_run`]): a stripe runs its tiles one
