@@ -134,19 +134,16 @@ impl Rng {
 /// A tensor of `dtype` from the values `v`: real dtypes take one value per element,
 /// complex ones two (the real and imaginary parts, interleaved).
 fn tensor(shape: &[usize], v: Vec<f64>, dtype: DType) -> Res<Tensor> {
-    let z = |p: &[f64]| (p[0], p[1]);
     let data = match dtype {
         DType::F32 => Data::F32(v.iter().map(|&x| x as f32).collect()),
         DType::C32 => Data::C32(
             v.chunks(2)
-                .map(z)
-                .map(|(re, im)| num_complex::Complex32::new(re as f32, im as f32))
+                .map(|p| num_complex::Complex32::new(p[0] as f32, p[1] as f32))
                 .collect(),
         ),
         DType::C64 => Data::C64(
             v.chunks(2)
-                .map(z)
-                .map(|(re, im)| num_complex::Complex64::new(re, im))
+                .map(|p| num_complex::Complex64::new(p[0], p[1]))
                 .collect(),
         ),
         _ => Data::F64(v),

@@ -800,6 +800,17 @@ fn eval_dot(
             )
         };
     }
+    // SumOrder::Fused's complex term: two fused multiply-adds per part.
+    macro_rules! fused_complex {
+        () => {
+            |a, x, y| {
+                Complex::new(
+                    (-x.im).mul_add(y.im, x.re.mul_add(y.re, a.re)),
+                    x.im.mul_add(y.re, x.re.mul_add(y.im, a.im)),
+                )
+            }
+        };
+    }
     let data = match (l.data(), r.data()) {
         (Data::F32(u), Data::F32(v)) => Data::F32(dot_vec(
             op.name(),
@@ -835,12 +846,7 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-            |a, x, y| {
-                Complex::new(
-                    (-x.im).mul_add(y.im, x.re.mul_add(y.re, a.re)),
-                    x.im.mul_add(y.re, x.re.mul_add(y.im, a.im)),
-                )
-            },
+            fused_complex!(),
         )?),
         (Data::C64(u), Data::C64(v)) => Data::C64(dot_vec(
             op.name(),
@@ -852,12 +858,7 @@ fn eval_dot(
             &shape,
             Complex::new(0.0, 0.0),
             |a, x, y| a + x * y,
-            |a, x, y| {
-                Complex::new(
-                    (-x.im).mul_add(y.im, x.re.mul_add(y.re, a.re)),
-                    x.im.mul_add(y.re, x.re.mul_add(y.im, a.im)),
-                )
-            },
+            fused_complex!(),
         )?),
         (Data::I32(u), Data::I32(v)) => Data::I32(int_dot!(u, v, i32)?),
         (Data::I64(u), Data::I64(v)) => Data::I64(int_dot!(u, v, i64)?),

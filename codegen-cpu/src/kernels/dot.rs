@@ -731,13 +731,13 @@ fn inner<T: Gemm + Send + Sync>(
         inner_chunk(x, y, i0, n)
     };
     let chunks = k.div_ceil(DOT_CHUNK);
-    let parts: Vec<T> = if threads > 1 && chunks > 1 {
+    let add = |s: T, v: T| s + v;
+    if threads > 1 && chunks > 1 {
         use rayon::prelude::*;
-        (0..chunks).into_par_iter().map(chunk).collect()
-    } else {
-        (0..chunks).map(chunk).collect()
-    };
-    parts.into_iter().fold(T::default(), |s, v| s + v)
+        let parts: Vec<T> = (0..chunks).into_par_iter().map(chunk).collect();
+        return parts.into_iter().fold(T::default(), add);
+    }
+    (0..chunks).map(chunk).fold(T::default(), add)
 }
 
 /// Rows of a matrix-vector product's result below which it stays with faer.
@@ -763,14 +763,7 @@ fn matvec<T: Gemm + Send + Sync>(
         return false;
     }
     let y = &mut y[..m];
-    let rows = |i0: usize, ys: &mut [T]| {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { gather_columns_avx2(&a[i0..], cs, k, x, ys) };
-        }
-        gather_columns(&a[i0..], cs, k, x, ys)
-    };
+    let rows = |i0: usize, ys: &mut [T]| add_columns(&a[i0..], cs, k, x, ys);
     let stripe = m
         .div_ceil(threads.max(1))
         .next_multiple_of(16)
@@ -786,6 +779,17 @@ fn matvec<T: Gemm + Send + Sync>(
     true
 }
 
+/// `y = Σ_q a[q·cs ..][..y.len()]·x_q` from +0, the columns added in order (the
+/// reference evaluator's sum), four per pass over `y`; AVX2 where the CPU has it.
+fn add_columns<T: Gemm>(a: &[T], cs: usize, k: usize, x: Strided<'_, T>, y: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { gather_columns_avx2(a, cs, k, x, y) };
+    }
+    gather_columns(a, cs, k, x, y)
+}
+
 /// [`gather_columns`] compiled with AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -799,7 +803,7 @@ unsafe fn gather_columns_avx2<T: Gemm>(
     gather_columns(a, cs, k, x, y)
 }
 
-/// `y = Σ_q a[q·cs ..][..y.len()]·x_q` from +0, the columns added in order, four per pass.
+/// [`add_columns`]' loop.
 #[inline(always)]
 fn gather_columns<T: Gemm>(a: &[T], cs: usize, k: usize, x: Strided<'_, T>, y: &mut [T]) {
     let n = y.len();
@@ -900,20 +904,8 @@ macro_rules! gemm_fn {
                 if mv {
                     return;
                 }
-                let a = view(
-                    &l[p.lhs.batch_offsets[b]..],
-                    p.m,
-                    p.k,
-                    p.lhs.row_stride,
-                    p.lhs.col_stride,
-                );
-                let c = view(
-                    &r[p.rhs.batch_offsets[b]..],
-                    p.k,
-                    p.n,
-                    p.rhs.row_stride,
-                    p.rhs.col_stride,
-                );
+                let a = view(lb, p.m, p.k, p.lhs.row_stride, p.lhs.col_stride);
+                let c = view(rb, p.k, p.n, p.rhs.row_stride, p.rhs.col_stride);
                 let dst = if p.transposed_out {
                     MatMut::from_row_major_slice_mut(&mut *o, p.m, p.n)
                 } else {
@@ -925,12 +917,13 @@ macro_rules! gemm_fn {
                 // is computed again element by element, as IEEE and the reference
                 // evaluator give it. Real GEMMs are exact under `· 1`.
                 if !o.iter().all($finite) {
+                    // Exactly the reference evaluator's sums, from +0.
                     naive_block(p, b, l, r, o, <$t>::default(), |x, y| x + y, |x, y| x * y);
-                }
-                // Every element is +0 plus its products' sum (the reference evaluator's), so
-                // never -0: where faer may have kept a -0 sum (complex products, small real
-                // ones), `+ 0` turns it into +0 and leaves every other value as it is.
-                if !p.own && ($complex || small_product(p)) {
+                } else if !p.own && ($complex || small_product(p)) {
+                    // Every element is +0 plus its products' sum (the reference
+                    // evaluator's), so never -0: where faer may have kept a -0 sum (complex
+                    // products, small real ones), `+ 0` turns it into +0 and leaves every
+                    // other value as it is.
                     o.iter_mut().for_each(|x| *x = <$t>::default() + *x);
                 }
             };

@@ -357,11 +357,11 @@ fn run_block(
 }
 
 /// Runs the block of a group that is one f32 / f64 sum of an input over the slow part of a
-/// column-major `[n0, rows]` space (`x.sum(axis=-1)`) directly, when it is: four columns
-/// per pass over the block's outputs, each output still `((… + x_r) + x_{r+1}) + …` in
-/// column order, so the bits are the tile loop's (which reads the columns one per pass,
-/// about 12 GB/s against 25 for the input stream on the Xeon VM). `false` (nothing done)
-/// for any other group.
+/// column-major `[n0, rows]` space (`x.sum(axis=-1)`) directly, when it is:
+/// [`sum_columns`], four columns per pass over the block's outputs, each output still
+/// `((+0 + x_0) + x_1) + …` in column order, so the bits are the tile loop's (which reads
+/// the columns one per pass, about 12 GB/s against 25 for the input stream on the Xeon
+/// VM). `false` (nothing done) for any other group.
 fn column_sums(
     s: &KernelSchedule,
     inputs: &[&Data],
@@ -374,20 +374,12 @@ fn column_sums(
     else {
         return Ok(false);
     };
-    let ReduceMode::Rows {
-        shape, out_strides, ..
-    } = &red.mode
-    else {
+    let Some([n0, rows]) = slow_part(&red.mode) else {
         return Ok(false);
     };
-    if red.kind != tenferro_ir::ReduceOp::Sum
-        || shape.len() != 2
-        || out_strides.as_slice() != [1, 0]
-        || blk.outs.len() != 1
-    {
+    if red.kind != tenferro_ir::ReduceOp::Sum || blk.outs.len() != 1 {
         return Ok(false);
     }
-    let (n0, rows) = (shape[0], shape[1]);
     // The block's result elements: all of them, or its stripe's.
     let (i0, i1) = match blk.stripe {
         Some(_) => (blk.b0, blk.b1),
@@ -402,41 +394,40 @@ fn column_sums(
         return Err("column sums: buffers shorter than the schedule".into());
     }
     macro_rules! sums {
-        ($variant:ident, $t:ty) => {{
-            let (Data::$variant(x), SliceMut::$variant(y)) = (x, out) else {
-                return Ok(false);
-            };
-            let col = |r: usize| &x[offset + r * n0 + i0..offset + r * n0 + i1];
+        ($x:expr, $y:expr) => {{
+            let col = |r: usize| &$x[offset + r * n0 + i0..offset + r * n0 + i1];
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { add_columns_avx2::<$t>(y, rows, &col) };
+                unsafe { sum_columns_avx2($y, rows, &col) };
                 return Ok(true);
             }
-            add_columns::<$t>(y, rows, &col);
-            Ok(true)
+            sum_columns($y, rows, &col);
         }};
     }
-    match red.dtype {
-        tenferro_ir::DType::F64 => sums!(F64, f64),
-        tenferro_ir::DType::F32 => sums!(F32, f32),
-        _ => Ok(false),
+    match (x, out) {
+        (Data::F64(x), SliceMut::F64(y)) => sums!(x, y),
+        (Data::F32(x), SliceMut::F32(y)) => sums!(x, y),
+        _ => return Ok(false),
     }
+    Ok(true)
 }
 
-/// [`add_columns`] compiled with AVX2.
+/// [`sum_columns`] compiled with AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn add_columns_avx2<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
+unsafe fn sum_columns_avx2<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
 where
     T: Copy + Default + std::ops::Add<Output = T> + 'a,
 {
-    add_columns(y, rows, col)
+    sum_columns(y, rows, col)
 }
 
-/// `y = ((+0 + col(0)) + col(1)) + …`, four columns per pass over `y`.
+/// `y = ((+0 + col(0)) + col(1)) + …`, four columns per pass over `y`. (The matrix-vector
+/// loop `dot::add_columns` with every factor 1 gives the same bits but measured 10 %
+/// slower here: it multiplies.)
 #[inline(always)]
-fn add_columns<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
+fn sum_columns<'a, T>(y: &mut [T], rows: usize, col: &impl Fn(usize) -> &'a [T])
 where
     T: Copy + Default + std::ops::Add<Output = T> + 'a,
 {
@@ -460,6 +451,17 @@ where
     }
 }
 
+/// `Some([n0, rows])` when a row reduction keeps only the fastest `n0` positions of its
+/// column-major `[n0, rows]` space (it reduces the slow part, `x.sum(axis=-1)`).
+fn slow_part(mode: &ReduceMode) -> Option<[usize; 2]> {
+    match mode {
+        ReduceMode::Rows {
+            shape, out_strides, ..
+        } if shape.len() == 2 && out_strides.as_slice() == [1, 0] => Some([shape[0], shape[1]]),
+        _ => None,
+    }
+}
+
 /// Fewest result elements of a stripe (see [`stripe_run`]): a stripe runs its tiles one
 /// run of its width at a time, and 128-element stripes (`bi,bi->b`, 256 × 16384 f64)
 /// measured 1.5x slower than the single block at two threads.
@@ -477,17 +479,11 @@ fn stripe_run(s: &KernelSchedule) -> Option<usize> {
         let OutputKind::Reduction(r) = o.kind else {
             return None;
         };
-        let ReduceMode::Rows {
-            shape, out_strides, ..
-        } = &s.reductions[r].mode
-        else {
-            return None;
-        };
-        if shape.len() != 2 || out_strides.as_slice() != [1, 0] || n0.is_some_and(|n| n != shape[0])
-        {
+        let [n, _] = slow_part(&s.reductions[r].mode)?;
+        if n0.is_some_and(|m| m != n) {
             return None;
         }
-        n0 = Some(shape[0]);
+        n0 = Some(n);
     }
     let reads_output = s
         .ops

@@ -184,6 +184,9 @@ trait Lane: PackElem {
         out: (*mut Self, [usize; 2]),
         acc: bool,
     );
+
+    /// `x·y + acc` with one rounding, as the micro-kernel's vector multiply-adds.
+    fn fma(x: Self, y: Self, acc: Self) -> Self;
 }
 
 macro_rules! micro_avx512 {
@@ -271,6 +274,11 @@ macro_rules! lane_impl {
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 let _ = (kc, pa, pb, out, acc);
+            }
+
+            #[inline(always)]
+            fn fma(x: $t, y: $t, acc: $t) -> $t {
+                x.mul_add(y, acc)
             }
         }
     };
@@ -759,13 +767,7 @@ fn parts(p: &LanePlan, blocks: usize, threads: usize) -> Vec<Part> {
 /// thread writes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn vector_part<T: Lane + VecFma>(
-    p: &LanePlan,
-    l: &[T],
-    r: &[T],
-    c: Out<T>,
-    free: Range<usize>,
-) {
+unsafe fn vector_part<T: Lane>(p: &LanePlan, l: &[T], r: &[T], c: Out<T>, free: Range<usize>) {
     let batch = p.batch;
     let mut acc = vec![T::default(); batch];
     for f in free {
@@ -784,23 +786,6 @@ unsafe fn vector_part<T: Lane + VecFma>(
         // SAFETY: result element `(b, f)` of a one-row or one-column product is at
         // `b + batch·f`, owned by this part (the caller's contract).
         unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), c.0.add(batch * f), batch) };
-    }
-}
-
-/// A fused multiply-add of scalars (one rounding), as the micro-kernel's vectors.
-trait VecFma: Copy {
-    fn fma(x: Self, y: Self, acc: Self) -> Self;
-}
-impl VecFma for f32 {
-    #[inline(always)]
-    fn fma(x: f32, y: f32, acc: f32) -> f32 {
-        x.mul_add(y, acc)
-    }
-}
-impl VecFma for f64 {
-    #[inline(always)]
-    fn fma(x: f64, y: f64, acc: f64) -> f64 {
-        x.mul_add(y, acc)
     }
 }
 
