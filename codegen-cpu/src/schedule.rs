@@ -47,6 +47,11 @@ const MIN_BLOCKS: usize = 8;
 const TILE_BYTES: usize = 48 * 1024;
 /// Most elements per tile.
 const MAX_TILE: usize = 4096;
+/// Most fastest-axis runs a row reduction folds side by side (`kernels::fused`).
+pub(crate) const ROW_GROUP: usize = 4;
+/// Shortest fastest-axis run folded side by side with others: shorter runs are several to
+/// a tile, and the tile loop overlaps their folds already.
+pub(crate) const FAST_ROWS_MIN: usize = 256;
 
 /// Where a tile op reads an operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -443,7 +448,7 @@ fn lcm(a: usize, b: usize) -> usize {
     if a == 0 || b == 0 {
         a.max(b)
     } else {
-        a / gcd(a, b) * b
+        (a / gcd(a, b)).saturating_mul(b)
     }
 }
 
@@ -897,15 +902,26 @@ pub(crate) fn build(
     // reduction reduces the slowest axis or the group is small.
     let mut quantum = 1usize;
     let mut sequential = false;
+    let n = group.numel.max(1);
     for r in &s.reductions {
-        if let ReduceMode::Rows { outer, .. } = &r.mode {
+        if let ReduceMode::Rows {
+            outer,
+            shape,
+            out_strides,
+        } = &r.mode
+        {
             match outer {
                 Some((q, _)) => quantum = lcm(quantum, *q),
                 None => sequential = true,
             }
+            // A reduction over long fastest-axis runs folds several runs side by side
+            // (`kernels::fused`): give each block that many, while two blocks remain.
+            let group_q = shape[0].saturating_mul(ROW_GROUP);
+            if out_strides.first() == Some(&0) && shape[0] >= FAST_ROWS_MIN && n / 2 >= group_q {
+                quantum = lcm(quantum, group_q);
+            }
         }
     }
-    let n = group.numel.max(1);
     let target = n
         .div_ceil(MIN_BLOCKS)
         .clamp(MIN_BLOCK, TARGET_BLOCK)

@@ -519,16 +519,64 @@ fn bits(t: &Tensor) -> Vec<u64> {
     }
 }
 
+/// Builds `build(x, y)` over two inputs of `shape` and `dtype` (deterministic values in
+/// [-0.5, 0.5), complex parts too) and asserts that one and two threads give the reference
+/// evaluator's bits.
+fn assert_reference_bits(
+    shape: &[usize],
+    dtype: DType,
+    build: impl Fn(&TracedTensor, &TracedTensor) -> TracedTensor,
+    what: &str,
+) {
+    use tenferro_ir::eval::eval;
+    let n: usize = shape.iter().product();
+    let vals = |seed: f64| -> Tensor {
+        let v = (0..n).map(|i| ((i as f64 + seed) * 0.618_033_988_749_895).fract() - 0.5);
+        let shape = shape.to_vec();
+        match dtype {
+            DType::F32 => Tensor::from_vec_col_major(shape, v.map(|x| x as f32).collect()),
+            DType::C64 => {
+                Tensor::from_vec_col_major(shape, v.map(|x| Complex64::new(x, 0.5 - x)).collect())
+            }
+            _ => Tensor::from_vec_col_major(shape, v.collect()),
+        }
+        .unwrap()
+    };
+    let (xv, yv) = (vals(0.0), vals(7.0));
+    let (x, y) = (
+        TracedTensor::input(dtype, shape),
+        TracedTensor::input(dtype, shape),
+    );
+    let p = GraphCompiler::new().compile(&build(&x, &y)).unwrap();
+    let args: Vec<Tensor> = p
+        .inputs()
+        .iter()
+        .map(|t| {
+            if t.same_as(&x) {
+                xv.clone()
+            } else {
+                yv.clone()
+            }
+        })
+        .collect();
+    let want = eval(p.function(), &args).unwrap().remove(0);
+    for threads in [1, 2] {
+        let got = GraphExecutor::new(CpuBackend::with_threads(threads))
+            .run_with_inputs(&p, &[(&x, xv.clone()), (&y, yv.clone())])
+            .unwrap();
+        assert_eq!(bits(&got), bits(&want), "{what}, {threads} threads");
+    }
+}
+
+type Build = fn(&TracedTensor, &TracedTensor) -> TracedTensor;
+
 /// Reductions over the slowest axes of large column-major arrays (`x.sum(axis=-1)`) run
 /// as stripes of result elements on two threads (a plain f32 / f64 sum of an input, four
-/// columns per pass): the bits equal the reference
-/// evaluator's (each element folds its inputs in column-major order) and one thread's,
-/// for sum, max, min, a fused product and sum, mean, f32 and c64, with stripe bounds
-/// that do not fall on whole tiles.
+/// columns per pass): the bits equal the reference evaluator's (each element folds its
+/// inputs in column-major order) and one thread's, for sum, max, min, a fused product and
+/// sum, mean, f32 and c64, with stripe bounds that do not fall on whole tiles.
 #[test]
 fn slow_axis_reductions_in_stripes_are_bit_identical() {
-    use tenferro_ir::eval::eval;
-    type Build = fn(&TracedTensor, &TracedTensor) -> TracedTensor;
     let ops: [(&str, Build); 6] = [
         ("sum", |x, _| x.sum_axes(&[-1], false)),
         ("max", |x, _| x.max_axes(&[-1], false)),
@@ -546,57 +594,98 @@ fn slow_axis_reductions_in_stripes_are_bit_identical() {
         ([4096, 64], DType::F32),
         ([1030, 128], DType::C64),
     ] {
-        let n = shape[0] * shape[1];
-        let vals = |seed: f64| -> Tensor {
-            let v: Vec<f64> = (0..n)
-                .map(|i| ((i as f64 + seed) * 0.618_033_988_749_895).fract() - 0.5)
-                .collect();
-            match dtype {
-                DType::F32 => Tensor::from_vec_col_major(
-                    shape.to_vec(),
-                    v.iter().map(|&x| x as f32).collect(),
-                ),
-                DType::C64 => Tensor::from_vec_col_major(
-                    shape.to_vec(),
-                    v.iter().map(|&x| Complex64::new(x, 0.5 - x)).collect(),
-                ),
-                _ => Tensor::from_vec_col_major(shape.to_vec(), v),
-            }
-            .unwrap()
-        };
-        let (xv, yv) = (vals(0.0), vals(7.0));
         for (name, build) in &ops {
             if dtype == DType::C64 && matches!(*name, "max" | "min") {
                 continue;
             }
-            let (x, y) = (
-                TracedTensor::input(dtype, &shape),
-                TracedTensor::input(dtype, &shape),
-            );
-            let z = build(&x, &y);
-            let p = GraphCompiler::new().compile(&z).unwrap();
-            let args: Vec<Tensor> = p
-                .inputs()
-                .iter()
-                .map(|t| {
-                    if t.same_as(&x) {
-                        xv.clone()
-                    } else {
-                        yv.clone()
-                    }
-                })
-                .collect();
-            let want = eval(p.function(), &args).unwrap().remove(0);
-            for threads in [1, 2] {
-                let got = GraphExecutor::new(CpuBackend::with_threads(threads))
-                    .run_with_inputs(&p, &[(&x, xv.clone()), (&y, yv.clone())])
-                    .unwrap();
-                assert_eq!(
-                    bits(&got),
-                    bits(&want),
-                    "{name} {dtype:?} {shape:?}, {threads} threads"
-                );
-            }
+            assert_reference_bits(&shape, dtype, build, &format!("{name} {dtype:?} {shape:?}"));
         }
+    }
+}
+
+/// Reductions over the fastest axis of column-major arrays (`x.sum(axis=0)`, a batched
+/// inner product) fold four runs side by side (a product of two inputs with the multiply
+/// in the same loop): the bits equal the reference evaluator's (each element folds its
+/// run in order) and one thread's, for sum, max, min, prod, a product and sum, a sum of
+/// squares, a sum of a difference, mean, runs that share an output (a sum over the first
+/// and last axes), f32 and c64, run counts that leave a remainder, and runs longer than a
+/// tile.
+#[test]
+fn fast_axis_reductions_fold_runs_side_by_side_bit_identically() {
+    let ops: [(&str, Build); 9] = [
+        ("sum", |x, _| x.sum_axes(&[0], false)),
+        ("max", |x, _| x.max_axes(&[0], false)),
+        ("min", |x, _| x.reduce_min(&[0])),
+        ("prod", |x, _| (x + 1.0).prod_axes(&[0], false)),
+        ("mul-sum", |x, y| (x * y).sum_axes(&[0], false)),
+        ("square-sum", |x, _| (x * x).sum_axes(&[0], true)),
+        ("sub-sum", |x, y| (x - y).sum_axes(&[0], false)),
+        ("mean", |x, _| x.mean_axes(&[0], false)),
+        ("sum over first and last axes", |x, _| {
+            let s = x.shape().unwrap();
+            x.reshape(&[s[0], s[1] / 2, 2])
+                .unwrap()
+                .sum_axes(&[0, 2], false)
+        }),
+    ];
+    for (shape, dtype) in [
+        ([300usize, 26usize], DType::F64),
+        ([4100, 14], DType::F64),
+        ([1030, 70], DType::F32),
+        ([512, 38], DType::C64),
+    ] {
+        for (name, build) in &ops {
+            if dtype == DType::C64 && matches!(*name, "max" | "min") {
+                continue;
+            }
+            assert_reference_bits(&shape, dtype, build, &format!("{name} {dtype:?} {shape:?}"));
+        }
+    }
+}
+
+/// Property: random reductions that include the fastest axis (random shapes with long
+/// first axes, random further axes, elementwise producers, sum / max / min / mean, f64 and
+/// f32) give the reference evaluator's bits on one and two threads.
+#[test]
+fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| -> usize {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % n as u64) as usize
+    };
+    for case in 0..40 {
+        let rank = 2 + next(3);
+        let mut shape = vec![[256, 300, 511, 1024, 1500][next(5)]];
+        shape.extend((1..rank).map(|_| 2 + next(5)));
+        let mut axes = vec![0isize];
+        axes.extend((1..rank as isize).filter(|_| next(3) == 0));
+        if axes.len() == rank {
+            // Keep an axis: a whole reduction folds in lanes, not the reference's order.
+            axes.pop();
+        }
+        let dtype = [DType::F64, DType::F32][next(2)];
+        let (producer, kind) = (next(6), next(4));
+        let build = |x: &TracedTensor, y: &TracedTensor| {
+            let p = match producer {
+                0 => x.clone(),
+                1 => x * y,
+                2 => x + y,
+                3 => x * x,
+                4 => &(x + y) * y,
+                _ => x - y,
+            };
+            match kind {
+                0 => p.sum_axes(&axes, false),
+                1 => p.max_axes(&axes, true),
+                2 => p.min_axes(&axes, false),
+                _ => p.mean_axes(&axes, false),
+            }
+        };
+        let what = format!(
+            "case {case}: producer {producer}, kind {kind}, {dtype:?} {shape:?} axes {axes:?}"
+        );
+        assert_reference_bits(&shape, dtype, build, &what);
     }
 }

@@ -4,13 +4,13 @@
 //! with a [`DirectBinary`] plan runs without tile slots, one loop per contiguous run.
 
 use super::tile::{
-    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_run, slice_mut_of,
-    slice_of, strided_run, twin_eval, whole_mut, Slice, SliceMut, LANES,
+    combine, eval, fold_scalar, identity, out_len, reduce_lanes, reduce_rows, reduce_run,
+    slice_mut_of, slice_of, strided_run, twin_eval, whole_mut, Slice, SliceMut, LANES,
 };
 use crate::error::internal;
 use crate::schedule::{
     DirectBinary, Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind,
-    TARGET_BLOCK,
+    FAST_ROWS_MIN, ROW_GROUP, TARGET_BLOCK,
 };
 use rayon::prelude::*;
 use tenferro_ir::{Data, ElemMap2};
@@ -170,12 +170,18 @@ fn put_dst<'a>(t: Taken<'a>, slots: &mut [Data], outs: &mut [Option<SliceMut<'a>
     }
 }
 
-/// Tile slots of one worker (allocated once per worker, reused over its blocks); an
-/// allocation failure is an error naming the bytes.
-/// Tile slots of a schedule (one set per thread; see also [`run_rows`]).
+/// Tile slots of one worker for schedule `s` (allocated once per worker, reused over its
+/// blocks; see also [`run_rows`]): one set, or [`ROW_GROUP`] sets side by side when the
+/// blocks may fold fastest-axis runs together ([`run_fast_rows`]). An allocation failure
+/// is an error naming the bytes.
 pub(crate) fn new_slots(s: &KernelSchedule) -> std::result::Result<Vec<Data>, String> {
-    s.slot_types
-        .iter()
+    let sets = if fast_rows_run(s).is_some() {
+        ROW_GROUP
+    } else {
+        1
+    };
+    (0..sets)
+        .flat_map(|_| &s.slot_types)
         .map(|d| Data::try_zeros("tile slots", *d, s.tile).map_err(|e| e.to_string()))
         .collect()
 }
@@ -234,116 +240,14 @@ fn run_block(
             }
         }
     }
-    // The block's positions: `b0 .. b1`, or for a stripe that part of each of its runs.
-    // `rel` indexes elementwise outputs, which a stripe's group has none of.
-    let (n0, rows) = blk.stripe.unwrap_or((0, 1));
-    let (width, b0) = (blk.b1 - blk.b0, blk.b0);
-    for (mut t, end) in (0..rows).map(|r| (b0 + r * n0, b0 + r * n0 + width)) {
-        while t < end {
-            let len = s.tile.min(end - t);
-            let rel = t - blk.b0;
-            for l in &s.loads {
-                let mut buf = std::mem::replace(&mut slots[l.slot], Data::Bool(Vec::new()));
-                let src = inputs.get(l.input).ok_or("load input out of range")?;
-                load(l, src, &mut whole_mut(&mut buf), t, len)?;
-                slots[l.slot] = buf;
-            }
-            for op in &s.ops {
-                let mut srcs: [Option<Slice<'_>>; 3] = [None; 3];
-                match (&op.kind, op.dst) {
-                    (TileOpKind::Reduce(r), _) => {
-                        let red = &s.reductions[*r];
-                        match &red.mode {
-                            ReduceMode::Whole => {
-                                let x =
-                                    resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
-                                        .ok_or("reduction operand missing")?;
-                                let acc = lanes[*r].as_mut().ok_or("reduction lanes missing")?;
-                                reduce_lanes(red.kind, whole_mut(acc), x)?;
-                            }
-                            ReduceMode::Rows {
-                                shape, out_strides, ..
-                            } => {
-                                let mut chunk = blk.outs[red.out]
-                                    .take()
-                                    .ok_or("row reduction output missing")?;
-                                let base = blk.out_base.get(red.out).copied().unwrap_or(0);
-                                let x =
-                                    resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
-                                        .ok_or("reduction operand missing")?;
-                                walk_runs(shape, out_strides, 0, t, len, |pos, off, run, os| {
-                                    reduce_run(
-                                        red.kind,
-                                        &mut chunk,
-                                        off - base,
-                                        os,
-                                        x.sub(pos..pos + run),
-                                    )
-                                })?;
-                                blk.outs[red.out] = Some(chunk);
-                            }
-                        }
-                    }
-                    (
-                        TileOpKind::Twin {
-                            twin,
-                            other,
-                            a_first,
-                            ..
-                        },
-                        Some(first),
-                    ) => {
-                        // Both destinations taken out, the operand read, both put back.
-                        let mut a = take_dst(first, slots, &mut blk.outs)?;
-                        let mut b = take_dst(*other, slots, &mut blk.outs)?;
-                        let res = (|| {
-                            let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
-                                .ok_or("operand of a twin op missing")?;
-                            let (a_dst, b_dst) = if *a_first {
-                                (&mut a, &mut b)
-                            } else {
-                                (&mut b, &mut a)
-                            };
-                            twin_eval(*twin, x, a_dst.slice(rel, len), b_dst.slice(rel, len))
-                        })();
-                        put_dst(b, slots, &mut blk.outs);
-                        put_dst(a, slots, &mut blk.outs);
-                        res?;
-                    }
-                    (kind, _)
-                        if !matches!(
-                            kind,
-                            TileOpKind::Binary(_) | TileOpKind::MulFolded { .. }
-                        ) && op.srcs.iter().any(|x| matches!(x, Src::Scalar { .. })) =>
-                    {
-                        return Err("a broadcast scalar read by a non-binary op".into());
-                    }
-                    (kind, Some(Dst::Slot(x))) => {
-                        let mut buf = std::mem::replace(&mut slots[x], Data::Bool(Vec::new()));
-                        {
-                            let d = slice_mut_of(&mut buf, 0..len);
-                            for (i, src) in op.srcs.iter().enumerate().take(3) {
-                                srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
-                            }
-                            eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
-                        }
-                        slots[x] = buf;
-                    }
-                    (kind, Some(Dst::Output(o))) => {
-                        let mut chunk = blk.outs[o].take().ok_or("output chunk missing")?;
-                        {
-                            let d = chunk.sub_mut(rel..rel + len);
-                            for (i, src) in op.srcs.iter().enumerate().take(3) {
-                                srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
-                            }
-                            eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
-                        }
-                        blk.outs[o] = Some(chunk);
-                    }
-                    (_, None) => return Err("elementwise tile op without destination".into()),
-                }
-            }
-            t += len;
+    if let Some(n0) = fast_rows(s, &blk, slots) {
+        run_fast_rows(s, inputs, &mut blk, slots, &mut lanes, n0)?;
+    } else {
+        // The block's positions: `b0 .. b1`, or for a stripe that part of each of its runs.
+        let (n0, rows) = blk.stripe.unwrap_or((0, 1));
+        let (width, b0) = (blk.b1 - blk.b0, blk.b0);
+        for (t, end) in (0..rows).map(|r| (b0 + r * n0, b0 + r * n0 + width)) {
+            run_tiles(s, inputs, &mut blk, slots, &mut lanes, t, end)?;
         }
     }
     s.reductions
@@ -354,6 +258,416 @@ fn run_block(
             None => Ok(None),
         })
         .collect()
+}
+
+/// Runs the tiles of positions `t .. end` (elementwise outputs indexed from `blk.b0`).
+#[allow(clippy::too_many_arguments)]
+fn run_tiles(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    blk: &mut Block<'_>,
+    slots: &mut [Data],
+    lanes: &mut [Option<Data>],
+    mut t: usize,
+    end: usize,
+) -> KResult {
+    while t < end {
+        let len = s.tile.min(end - t);
+        run_tile(s, inputs, blk, slots, lanes, t, len, false)?;
+        t += len;
+    }
+    Ok(())
+}
+
+/// Runs the op list over the tile of positions `t .. t + len`; with `defer_rows`, row
+/// reductions are left for the caller to fold (their operands stay in `slots`).
+#[allow(clippy::too_many_arguments)]
+fn run_tile(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    blk: &mut Block<'_>,
+    slots: &mut [Data],
+    lanes: &mut [Option<Data>],
+    t: usize,
+    len: usize,
+    defer_rows: bool,
+) -> KResult {
+    let rel = t - blk.b0;
+    for l in &s.loads {
+        let mut buf = std::mem::replace(&mut slots[l.slot], Data::Bool(Vec::new()));
+        let src = inputs.get(l.input).ok_or("load input out of range")?;
+        load(l, src, &mut whole_mut(&mut buf), t, len)?;
+        slots[l.slot] = buf;
+    }
+    for op in &s.ops {
+        let mut srcs: [Option<Slice<'_>>; 3] = [None; 3];
+        match (&op.kind, op.dst) {
+            (TileOpKind::Reduce(r), _) => {
+                let red = &s.reductions[*r];
+                match &red.mode {
+                    ReduceMode::Whole => {
+                        let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
+                            .ok_or("reduction operand missing")?;
+                        let acc = lanes[*r].as_mut().ok_or("reduction lanes missing")?;
+                        reduce_lanes(red.kind, whole_mut(acc), x)?;
+                    }
+                    ReduceMode::Rows {
+                        shape, out_strides, ..
+                    } => {
+                        if defer_rows {
+                            continue;
+                        }
+                        let mut chunk = blk.outs[red.out]
+                            .take()
+                            .ok_or("row reduction output missing")?;
+                        let base = blk.out_base.get(red.out).copied().unwrap_or(0);
+                        let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
+                            .ok_or("reduction operand missing")?;
+                        walk_runs(shape, out_strides, 0, t, len, |pos, off, run, os| {
+                            reduce_run(red.kind, &mut chunk, off - base, os, x.sub(pos..pos + run))
+                        })?;
+                        blk.outs[red.out] = Some(chunk);
+                    }
+                }
+            }
+            (
+                TileOpKind::Twin {
+                    twin,
+                    other,
+                    a_first,
+                    ..
+                },
+                Some(first),
+            ) => {
+                // Both destinations taken out, the operand read, both put back.
+                let mut a = take_dst(first, slots, &mut blk.outs)?;
+                let mut b = take_dst(*other, slots, &mut blk.outs)?;
+                let res = (|| {
+                    let x = resolve(&op.srcs[0], slots, inputs, &blk.outs, t, rel, len)?
+                        .ok_or("operand of a twin op missing")?;
+                    let (a_dst, b_dst) = if *a_first {
+                        (&mut a, &mut b)
+                    } else {
+                        (&mut b, &mut a)
+                    };
+                    twin_eval(*twin, x, a_dst.slice(rel, len), b_dst.slice(rel, len))
+                })();
+                put_dst(b, slots, &mut blk.outs);
+                put_dst(a, slots, &mut blk.outs);
+                res?;
+            }
+            (kind, _)
+                if !matches!(kind, TileOpKind::Binary(_) | TileOpKind::MulFolded { .. })
+                    && op.srcs.iter().any(|x| matches!(x, Src::Scalar { .. })) =>
+            {
+                return Err("a broadcast scalar read by a non-binary op".into());
+            }
+            (kind, Some(Dst::Slot(x))) => {
+                let mut buf = std::mem::replace(&mut slots[x], Data::Bool(Vec::new()));
+                {
+                    let d = slice_mut_of(&mut buf, 0..len);
+                    for (i, src) in op.srcs.iter().enumerate().take(3) {
+                        srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
+                    }
+                    eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
+                }
+                slots[x] = buf;
+            }
+            (kind, Some(Dst::Output(o))) => {
+                let mut chunk = blk.outs[o].take().ok_or("output chunk missing")?;
+                {
+                    let d = chunk.sub_mut(rel..rel + len);
+                    for (i, src) in op.srcs.iter().enumerate().take(3) {
+                        srcs[i] = resolve(src, slots, inputs, &blk.outs, t, rel, len)?;
+                    }
+                    eval(kind, &srcs[..op.srcs.len().min(3)], d)?;
+                }
+                blk.outs[o] = Some(chunk);
+            }
+            (_, None) => return Err("elementwise tile op without destination".into()),
+        }
+    }
+    Ok(())
+}
+
+/// `Some(n0)` when every output of `s` comes from a row reduction over the fastest axis,
+/// of `n0 ≥ FAST_ROWS_MIN` positions (`x.sum(axis=0)` on column-major data, a batched
+/// inner product), and no op reads a group output: blocks of whole runs can then fold
+/// up to [`ROW_GROUP`] runs at a time ([`run_fast_rows`]).
+fn fast_rows_run(s: &KernelSchedule) -> Option<usize> {
+    let mut n0 = None;
+    for r in &s.reductions {
+        let ReduceMode::Rows {
+            shape, out_strides, ..
+        } = &r.mode
+        else {
+            return None;
+        };
+        if shape.len() < 2 || out_strides[0] != 0 || n0.is_some_and(|m| m != shape[0]) {
+            return None;
+        }
+        n0 = Some(shape[0]);
+    }
+    let n0 = n0?;
+    let reads_output = s
+        .ops
+        .iter()
+        .any(|op| op.srcs.iter().any(|x| matches!(x, Src::Output(_))));
+    let only_rows = s
+        .outputs
+        .iter()
+        .all(|o| matches!(o.kind, OutputKind::Reduction(_)));
+    (only_rows && !reads_output && n0 >= FAST_ROWS_MIN).then_some(n0)
+}
+
+/// [`fast_rows_run`] for a block that holds two or more whole runs and has its
+/// [`ROW_GROUP`] slot sets.
+fn fast_rows(s: &KernelSchedule, blk: &Block<'_>, slots: &[Data]) -> Option<usize> {
+    let n0 = fast_rows_run(s)?;
+    (blk.stripe.is_none()
+        && blk.b0.is_multiple_of(n0)
+        && blk.b1.is_multiple_of(n0)
+        && blk.b1 - blk.b0 >= 2 * n0
+        && slots.len() >= ROW_GROUP * s.slot_types.len())
+    .then_some(n0)
+}
+
+/// The output element run `run` (positions `run·n0 ..`) of a fastest-axis row reduction
+/// folds into.
+fn run_output(shape: &[usize], out_strides: &[usize], run: usize) -> usize {
+    let mut rem = run;
+    let mut off = 0;
+    for (&n, &st) in shape.iter().zip(out_strides).skip(1) {
+        off += rem % n * st;
+        rem /= n;
+    }
+    off
+}
+
+/// [`reduce_rows`] over `x.len()` runs: 2 or [`ROW_GROUP`].
+fn fold_rows(
+    kind: tenferro_ir::ReduceOp,
+    out: &mut SliceMut<'_>,
+    o: &[usize],
+    x: &[Slice<'_>],
+    n: usize,
+) -> KResult {
+    let bad = |_: std::array::TryFromSliceError| "interleaved fold of an odd group".to_string();
+    macro_rules! group {
+        ($g:expr) => {
+            reduce_rows::<{ $g }>(
+                kind,
+                out,
+                o.try_into().map_err(bad)?,
+                x.try_into().map_err(bad)?,
+                n,
+            )
+        };
+    }
+    match x.len() {
+        2 => group!(2),
+        ROW_GROUP => group!(ROW_GROUP),
+        _ => Err("interleaved fold of an odd group".into()),
+    }
+}
+
+/// Runs a block of [`run_fast_rows`] directly when its group is one f32 / f64 sum of the
+/// product of two inputs over the fastest axis (a batched inner product, `(x * y).sum(0)`):
+/// [`product_rows`] folds up to [`ROW_GROUP`] runs at a time with the multiply in the same loop, so the
+/// folds' add latency hides behind the input stream (the staged form runs the multiply,
+/// then the folds). Every output is `((+0 + x_0·y_0) + x_1·y_1) + …` in position order,
+/// the tile loop's bits. `false` (nothing done) for any other group.
+fn sum_of_products(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    blk: &mut Block<'_>,
+    n0: usize,
+) -> std::result::Result<bool, String> {
+    let ([mul, fold], [red]) = (s.ops.as_slice(), s.reductions.as_slice()) else {
+        return Ok(false);
+    };
+    let (
+        TileOpKind::Binary(tenferro_ir::BinaryOp::Mul),
+        [Src::Input {
+            input: ia,
+            offset: oa,
+        }, Src::Input {
+            input: ib,
+            offset: ob,
+        }],
+        Some(Dst::Slot(x)),
+    ) = (&mul.kind, mul.srcs.as_slice(), mul.dst)
+    else {
+        return Ok(false);
+    };
+    let (
+        TileOpKind::Reduce(0),
+        [Src::Slot(y)],
+        ReduceMode::Rows {
+            shape, out_strides, ..
+        },
+    ) = (&fold.kind, fold.srcs.as_slice(), &red.mode)
+    else {
+        return Ok(false);
+    };
+    if *y != x || red.kind != tenferro_ir::ReduceOp::Sum || !s.loads.is_empty() {
+        return Ok(false);
+    }
+    let (Some(a), Some(b)) = (inputs.get(*ia), inputs.get(*ib)) else {
+        return Err("input out of range".into());
+    };
+    let base = blk.out_base.get(red.out).copied().unwrap_or(0);
+    let Some(Some(out)) = blk.outs.get_mut(red.out) else {
+        return Ok(false);
+    };
+    if a.len() < oa.saturating_add(blk.b1) || b.len() < ob.saturating_add(blk.b1) {
+        return Err("sum of products: inputs shorter than the schedule".into());
+    }
+    let (r0, r1) = (blk.b0 / n0, blk.b1 / n0);
+    let o = |r: usize| run_output(shape, out_strides, r).wrapping_sub(base);
+    macro_rules! sums {
+        ($a:expr, $b:expr, $y:expr) => {{
+            if (r0..r1).any(|r| o(r) >= $y.len()) {
+                return Err("sum of products: output outside its block".into());
+            }
+            let (xa, xb) = (&$a[*oa..], &$b[*ob..]);
+            let ra = |r: usize| &xa[r * n0..(r + 1) * n0];
+            let rb = |r: usize| &xb[r * n0..(r + 1) * n0];
+            let distinct =
+                |r: usize, g: usize| (1..g).all(|k| (0..k).all(|i| o(r + i) != o(r + k)));
+            let mut r = r0;
+            while r < r1 {
+                if r + ROW_GROUP <= r1 && distinct(r, ROW_GROUP) {
+                    let os: [usize; ROW_GROUP] = std::array::from_fn(|k| o(r + k));
+                    let acc: [_; ROW_GROUP] = std::array::from_fn(|k| $y[os[k]]);
+                    let xs = std::array::from_fn(|k| ra(r + k));
+                    let ys = std::array::from_fn(|k| rb(r + k));
+                    for (k, v) in os.iter().zip(product_rows(acc, xs, ys, n0)) {
+                        $y[*k] = v;
+                    }
+                    r += ROW_GROUP;
+                } else if r + 2 <= r1 && distinct(r, 2) {
+                    let (o0, o1) = (o(r), o(r + 1));
+                    let acc = [$y[o0], $y[o1]];
+                    let [v0, v1] = product_rows(acc, [ra(r), ra(r + 1)], [rb(r), rb(r + 1)], n0);
+                    ($y[o0], $y[o1]) = (v0, v1);
+                    r += 2;
+                } else {
+                    let [v] = product_rows([$y[o(r)]], [ra(r)], [rb(r)], n0);
+                    $y[o(r)] = v;
+                    r += 1;
+                }
+            }
+        }};
+    }
+    match (a, b, out) {
+        (Data::F64(a), Data::F64(b), SliceMut::F64(y)) => sums!(a, b, y),
+        (Data::F32(a), Data::F32(b), SliceMut::F32(y)) => sums!(a, b, y),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `acc[k] = ((acc[k] + x_k[0]·y_k[0]) + x_k[1]·y_k[1]) + …` for `G` runs of `n` elements
+/// side by side (each product rounded, then added: no fused multiply-add). A separate
+/// function: inlined into the block loop, its accumulators were kept on the stack.
+#[inline(never)]
+fn product_rows<T, const G: usize>(mut acc: [T; G], x: [&[T]; G], y: [&[T]; G], n: usize) -> [T; G]
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
+    let x: [&[T]; G] = std::array::from_fn(|k| &x[k][..n]);
+    let y: [&[T]; G] = std::array::from_fn(|k| &y[k][..n]);
+    for j in 0..n {
+        for k in 0..G {
+            acc[k] = acc[k] + x[k][j] * y[k][j];
+        }
+    }
+    acc
+}
+
+/// Runs a block of whole runs of `n0` positions (see [`fast_rows`]) up to [`ROW_GROUP`]
+/// runs at a time: per segment of the runs, the op list runs over each run's segment on
+/// its own set of tile slots, then [`reduce_rows`] folds the runs' reduction operands side
+/// by side. Each output still folds its elements in position order, so the bits are the
+/// tile loop's; runs that share an output go through the tile loop.
+fn run_fast_rows(
+    s: &KernelSchedule,
+    inputs: &[&Data],
+    blk: &mut Block<'_>,
+    slots: &mut [Data],
+    lanes: &mut [Option<Data>],
+    n0: usize,
+) -> KResult {
+    if sum_of_products(s, inputs, blk, n0)? {
+        return Ok(());
+    }
+    let seg = s.tile.min(n0);
+    // One set of tile slots per run of a group (none when the group needs no slots).
+    let mut sets: Vec<&mut [Data]> = match s.slot_types.len() {
+        0 => (0..ROW_GROUP).map(|_| &mut [][..]).collect(),
+        n => slots.chunks_mut(n).take(ROW_GROUP).collect(),
+    };
+    let (mut r, r1) = (blk.b0 / n0, blk.b1 / n0);
+    while r < r1 {
+        let g = [ROW_GROUP, 2, 1]
+            .into_iter()
+            .find(|&g| g <= r1 - r)
+            .unwrap_or(1);
+        let mut offs = Vec::with_capacity(s.reductions.len());
+        for red in &s.reductions {
+            let ReduceMode::Rows {
+                shape, out_strides, ..
+            } = &red.mode
+            else {
+                return Err("interleaved fold of a whole reduction".into());
+            };
+            let base = blk.out_base.get(red.out).copied().unwrap_or(0);
+            let o: [usize; ROW_GROUP] =
+                std::array::from_fn(|k| run_output(shape, out_strides, r + k).wrapping_sub(base));
+            offs.push(o);
+        }
+        let distinct = |o: &[usize; ROW_GROUP]| (1..g).all(|k| !o[..k].contains(&o[k]));
+        if g < 2 || !offs.iter().all(distinct) {
+            run_tiles(s, inputs, blk, &mut *sets[0], lanes, r * n0, (r + g) * n0)?;
+            r += g;
+            continue;
+        }
+        let mut j = 0;
+        while j < n0 {
+            let len = seg.min(n0 - j);
+            let t = |k: usize| (r + k) * n0 + j;
+            for (k, sl) in sets.iter_mut().enumerate().take(g) {
+                run_tile(s, inputs, blk, sl, lanes, t(k), len, true)?;
+            }
+            for op in &s.ops {
+                let TileOpKind::Reduce(ri) = op.kind else {
+                    continue;
+                };
+                let red = s.reductions.get(ri).ok_or("reduction out of range")?;
+                let o = offs[ri];
+                let mut chunk = blk.outs[red.out]
+                    .take()
+                    .ok_or("row reduction output missing")?;
+                let res = (|| {
+                    let mut xs = Vec::with_capacity(g);
+                    for (k, sl) in sets.iter().enumerate().take(g) {
+                        let rel = t(k) - blk.b0;
+                        xs.push(
+                            resolve(&op.srcs[0], sl, inputs, &blk.outs, t(k), rel, len)?
+                                .ok_or("reduction operand missing")?,
+                        );
+                    }
+                    fold_rows(red.kind, &mut chunk, &o[..g], &xs, len)
+                })();
+                blk.outs[red.out] = Some(chunk);
+                res?;
+            }
+            j += len;
+        }
+        r += g;
+    }
+    Ok(())
 }
 
 /// Runs the block of a group that is one f32 / f64 sum of an input over the slow part of a

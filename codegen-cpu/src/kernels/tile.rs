@@ -1554,6 +1554,84 @@ pub(crate) fn reduce_run(
     Ok(())
 }
 
+/// The elements of a slice of this dtype.
+trait SliceOf: Sized {
+    fn of(x: Slice<'_>) -> Option<&[Self]>;
+}
+
+macro_rules! slice_of_impl {
+    ($($T:ty: $V:ident),*) => {$(
+        impl SliceOf for $T {
+            fn of(x: Slice<'_>) -> Option<&[$T]> {
+                match x {
+                    Slice::$V(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+slice_of_impl!(f32: F32, f64: F64, Complex32: C32, Complex64: C64, i32: I32, i64: I64);
+
+/// `x` as a slice of `like`'s dtype with at least `n` elements.
+fn rows_like<'a, T: SliceOf, const G: usize>(
+    x: [Slice<'a>; G],
+    _like: &[T],
+    n: usize,
+) -> std::result::Result<[&'a [T]; G], String> {
+    let mut rows: [&[T]; G] = [&[]; G];
+    for (r, x) in rows.iter_mut().zip(x) {
+        *r = T::of(x)
+            .and_then(|v| v.get(..n))
+            .ok_or_else(|| mismatch("an interleaved row fold"))?;
+    }
+    Ok(rows)
+}
+
+/// Row reductions of `G` runs at once: `out[o_k] = g(…g(out[o_k], x_k[0])…, x_k[n-1])`.
+/// Each run keeps its own accumulator and is folded in order (the bits of [`reduce_run`]
+/// with `os == 0`), but the `G` chains overlap, where one run at a time waits out the add
+/// latency on every element. The `o_k` must be distinct.
+pub(crate) fn reduce_rows<const G: usize>(
+    kind: ReduceOp,
+    out: &mut SliceMut<'_>,
+    o: [usize; G],
+    x: [Slice<'_>; G],
+    n: usize,
+) -> KResult {
+    if (1..G).any(|k| o[..k].contains(&o[k])) {
+        return Err("interleaved row fold into one output twice".into());
+    }
+    let out = out.sub_mut(0..out_len(out));
+    with_reducer!(kind, out, x[0], "a reduction", |g, a, v| {
+        let rows = rows_like(x, v, n)?;
+        // Locals and zipped runs (not arrays indexed in the loop), so the accumulators
+        // stay in registers.
+        match rows.as_slice() {
+            [r0, r1, r2, r3] => {
+                let [mut a0, mut a1, mut a2, mut a3] = [a[o[0]], a[o[1]], a[o[2]], a[o[3]]];
+                for (((&e0, &e1), &e2), &e3) in r0.iter().zip(*r1).zip(*r2).zip(*r3) {
+                    a0 = g(a0, e0);
+                    a1 = g(a1, e1);
+                    a2 = g(a2, e2);
+                    a3 = g(a3, e3);
+                }
+                [a[o[0]], a[o[1]], a[o[2]], a[o[3]]] = [a0, a1, a2, a3];
+            }
+            [r0, r1] => {
+                let [mut a0, mut a1] = [a[o[0]], a[o[1]]];
+                for (&e0, &e1) in r0.iter().zip(*r1) {
+                    a0 = g(a0, e0);
+                    a1 = g(a1, e1);
+                }
+                [a[o[0]], a[o[1]]] = [a0, a1];
+            }
+            _ => return Err("interleaved row fold of an odd group".into()),
+        }
+    });
+    Ok(())
+}
+
 pub(crate) fn out_len(s: &SliceMut<'_>) -> usize {
     match s {
         SliceMut::F32(v) => v.len(),
