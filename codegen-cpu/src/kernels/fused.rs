@@ -9,11 +9,11 @@ use super::tile::{
 };
 use crate::error::internal;
 use crate::schedule::{
-    DirectBinary, Dst, KernelSchedule, OutputKind, ReduceMode, Src, StridedLoad, TileOpKind,
-    FAST_ROWS_MIN, ROW_GROUP, TARGET_BLOCK,
+    DirectBinary, Dst, KernelSchedule, OutputKind, ReduceEpilogue, ReduceMode, Src, StridedLoad,
+    TileOpKind, FAST_ROWS_MIN, ROW_GROUP, TARGET_BLOCK,
 };
 use rayon::prelude::*;
-use tenferro_ir::{Data, ElemMap2};
+use tenferro_ir::{DType, Data, ElemMap2};
 use tenferro_runtime::{Result, RuntimeError};
 
 type KResult = std::result::Result<(), String>;
@@ -483,36 +483,18 @@ fn sum_of_products(
     blk: &mut Block<'_>,
     n0: usize,
 ) -> std::result::Result<bool, String> {
-    let ([mul, fold], [red]) = (s.ops.as_slice(), s.reductions.as_slice()) else {
+    let Some((red, factors)) = sum_factors(s) else {
         return Ok(false);
     };
     let (
-        TileOpKind::Binary(tenferro_ir::BinaryOp::Mul),
-        [Src::Input {
-            input: ia,
-            offset: oa,
-        }, Src::Input {
-            input: ib,
-            offset: ob,
-        }],
-        Some(Dst::Slot(x)),
-    ) = (&mul.kind, mul.srcs.as_slice(), mul.dst)
-    else {
-        return Ok(false);
-    };
-    let (
-        TileOpKind::Reduce(0),
-        [Src::Slot(y)],
+        [(ia, oa), (ib, ob)],
         ReduceMode::Rows {
             shape, out_strides, ..
         },
-    ) = (&fold.kind, fold.srcs.as_slice(), &red.mode)
+    ) = (factors.as_slice(), &red.mode)
     else {
         return Ok(false);
     };
-    if *y != x || red.kind != tenferro_ir::ReduceOp::Sum || !s.loads.is_empty() {
-        return Ok(false);
-    }
     let (Some(a), Some(b)) = (inputs.get(*ia), inputs.get(*ib)) else {
         return Err("input out of range".into());
     };
@@ -670,6 +652,45 @@ fn run_fast_rows(
     Ok(())
 }
 
+/// The factors of a group that is one sum of an input (`[x]`) or of the product of two
+/// inputs (`[x, y]`), each read straight from its input as `(input, offset)`; `None` for
+/// any other group.
+fn sum_factors(s: &KernelSchedule) -> Option<(&ReduceEpilogue, Vec<(usize, usize)>)> {
+    let [red] = s.reductions.as_slice() else {
+        return None;
+    };
+    if red.kind != tenferro_ir::ReduceOp::Sum || !s.loads.is_empty() {
+        return None;
+    }
+    let input = |x: &Src| match *x {
+        Src::Input { input, offset } => Some((input, offset)),
+        _ => None,
+    };
+    match s.ops.as_slice() {
+        [op] => match (&op.kind, op.srcs.as_slice()) {
+            (TileOpKind::Reduce(0), [x]) => Some((red, vec![input(x)?])),
+            _ => None,
+        },
+        [mul, fold] => match (
+            &mul.kind,
+            mul.srcs.as_slice(),
+            mul.dst,
+            &fold.kind,
+            fold.srcs.as_slice(),
+        ) {
+            (
+                TileOpKind::Binary(tenferro_ir::BinaryOp::Mul),
+                [x, y],
+                Some(Dst::Slot(t)),
+                TileOpKind::Reduce(0),
+                [Src::Slot(u)],
+            ) if t == *u => Some((red, vec![input(x)?, input(y)?])),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Runs the block of a group that is one f32 / f64 sum of an input over the slow part of a
 /// column-major `[n0, rows]` space (`x.sum(axis=-1)`) directly, when it is:
 /// [`sum_columns`], four columns per pass over the block's outputs, each output still
@@ -681,17 +702,13 @@ fn column_sums(
     inputs: &[&Data],
     blk: &mut Block<'_>,
 ) -> std::result::Result<bool, String> {
-    let ([op], [red]) = (s.ops.as_slice(), s.reductions.as_slice()) else {
-        return Ok(false);
-    };
-    let (TileOpKind::Reduce(0), [Src::Input { input, offset }]) = (&op.kind, op.srcs.as_slice())
-    else {
+    let Some((red, factors)) = sum_factors(s) else {
         return Ok(false);
     };
     let Some([n0, rows]) = slow_part(&red.mode) else {
         return Ok(false);
     };
-    if red.kind != tenferro_ir::ReduceOp::Sum || blk.outs.len() != 1 {
+    if blk.outs.len() != 1 {
         return Ok(false);
     }
     // The block's result elements: all of them, or its stripe's.
@@ -703,25 +720,51 @@ fn column_sums(
     let Some(Some(out)) = blk.outs.get_mut(0) else {
         return Ok(false);
     };
-    let x = inputs.get(*input).ok_or("input out of range")?;
-    if x.len() < offset + n0 * rows || out_len(out) != i1 - i0 {
-        return Err("column sums: buffers shorter than the schedule".into());
+    let mut xs = Vec::with_capacity(2);
+    for &(input, offset) in &factors {
+        let x = inputs.get(input).ok_or("input out of range")?;
+        if x.len() < offset.saturating_add(n0 * rows) {
+            return Err("column sums: inputs shorter than the schedule".into());
+        }
+        xs.push((x, offset));
+    }
+    if out_len(out) != i1 - i0 {
+        return Err("column sums: output chunk of the wrong length".into());
     }
     macro_rules! sums {
-        ($x:expr, $y:expr) => {{
-            let col = |r: usize| &$x[offset + r * n0 + i0..offset + r * n0 + i1];
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { sum_columns_avx2($y, rows, &col) };
-                return Ok(true);
+        ($V:ident, $y:expr) => {{
+            let cols = |k: usize| match xs.get(k) {
+                Some((Data::$V(x), offset)) => {
+                    Some(move |r: usize| &x[offset + r * n0 + i0..offset + r * n0 + i1])
+                }
+                _ => None,
+            };
+            match (cols(0), cols(1), factors.len()) {
+                (Some(a), None, 1) => {
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU supports AVX2 (checked just above).
+                        unsafe { sum_columns_avx2($y, rows, &a) };
+                        return Ok(true);
+                    }
+                    sum_columns($y, rows, &a);
+                }
+                (Some(a), Some(b), 2) => {
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU supports AVX2 (checked just above).
+                        unsafe { sum_product_columns_avx2($y, rows, &a, &b) };
+                        return Ok(true);
+                    }
+                    sum_product_columns($y, rows, &a, &b);
+                }
+                _ => return Ok(false),
             }
-            sum_columns($y, rows, &col);
         }};
     }
-    match (x, out) {
-        (Data::F64(x), SliceMut::F64(y)) => sums!(x, y),
-        (Data::F32(x), SliceMut::F32(y)) => sums!(x, y),
+    match out {
+        SliceMut::F64(y) => sums!(F64, y),
+        SliceMut::F32(y) => sums!(F32, y),
         _ => return Ok(false),
     }
     Ok(true)
@@ -765,6 +808,49 @@ where
     }
 }
 
+/// [`sum_product_columns`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_product_columns_avx2<'a, T>(
+    y: &mut [T],
+    rows: usize,
+    a: &impl Fn(usize) -> &'a [T],
+    b: &impl Fn(usize) -> &'a [T],
+) where
+    T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T> + 'a,
+{
+    sum_product_columns(y, rows, a, b)
+}
+
+/// `y = ((+0 + a(0)·b(0)) + a(1)·b(1)) + …` (each product rounded, then added), four
+/// columns per pass over `y`.
+#[inline(always)]
+fn sum_product_columns<'a, T>(
+    y: &mut [T],
+    rows: usize,
+    a: &impl Fn(usize) -> &'a [T],
+    b: &impl Fn(usize) -> &'a [T],
+) where
+    T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T> + 'a,
+{
+    y.fill(T::default());
+    let mut r = 0;
+    while r + 4 <= rows {
+        let col = |k: usize| a(r + k).iter().zip(b(r + k));
+        for (yi, (((p0, p1), p2), p3)) in
+            y.iter_mut().zip(col(0).zip(col(1)).zip(col(2)).zip(col(3)))
+        {
+            *yi = (((*yi + *p0.0 * *p0.1) + *p1.0 * *p1.1) + *p2.0 * *p2.1) + *p3.0 * *p3.1;
+        }
+        r += 4;
+    }
+    for r in r..rows {
+        for (yi, (&p, &q)) in y.iter_mut().zip(a(r).iter().zip(b(r))) {
+            *yi = *yi + p * q;
+        }
+    }
+}
+
 /// `Some([n0, rows])` when a row reduction keeps only the fastest `n0` positions of its
 /// column-major `[n0, rows]` space (it reduces the slow part, `x.sum(axis=-1)`).
 fn slow_part(mode: &ReduceMode) -> Option<[usize; 2]> {
@@ -776,10 +862,22 @@ fn slow_part(mode: &ReduceMode) -> Option<[usize; 2]> {
     }
 }
 
-/// Fewest result elements of a stripe (see [`stripe_run`]): a stripe runs its tiles one
-/// run of its width at a time, and 128-element stripes (`bi,bi->b`, 256 × 16384 f64)
-/// measured 1.5x slower than the single block at two threads.
+/// Fewest result elements of a stripe of the tile loop (see [`stripe_run`]): a stripe runs
+/// its tiles one run of its width at a time, and 128-element stripes (a mul and sum over
+/// 256 × 16384 f64) measured 1.5x slower than the single block at two threads.
 const MIN_STRIPE: usize = 512;
+/// Fewest result elements of a stripe that [`column_sums`] runs (no tile loop).
+const MIN_DIRECT_STRIPE: usize = 64;
+
+/// The fewest result elements of a stripe of `s`.
+fn min_stripe(s: &KernelSchedule) -> usize {
+    let direct = sum_factors(s).is_some_and(|(r, _)| matches!(r.dtype, DType::F32 | DType::F64));
+    if direct {
+        MIN_DIRECT_STRIPE
+    } else {
+        MIN_STRIPE
+    }
+}
 
 /// `Some(n0)` when every output of `s` is a row reduction keeping only the fastest `n0`
 /// positions of the iteration space (a column-major `[n0, rows]` space reduced over its
@@ -804,7 +902,7 @@ fn stripe_run(s: &KernelSchedule) -> Option<usize> {
         .iter()
         .any(|op| op.srcs.iter().any(|x| matches!(x, Src::Output(_))));
     let n0 = n0?;
-    (!reads_output && n0 >= 2 * MIN_STRIPE && s.numel >= 4 * TARGET_BLOCK).then_some(n0)
+    (!reads_output && n0 >= 2 * min_stripe(s) && s.numel >= 4 * TARGET_BLOCK).then_some(n0)
 }
 
 /// Runs `s` (see [`stripe_run`]) as one stripe of result elements per thread of `pool`:
@@ -819,7 +917,7 @@ fn run_stripes(
     pool: &rayon::ThreadPool,
 ) -> std::result::Result<(), String> {
     let rows = s.numel / n0;
-    let count = pool.current_num_threads().min(n0 / MIN_STRIPE).max(1);
+    let count = pool.current_num_threads().min(n0 / min_stripe(s)).max(1);
     // Stripe bounds on 16-element boundaries (whole cache lines of the outputs).
     let bound = |k: usize| (n0 * k / count).next_multiple_of(16).min(n0);
     let mut blocks: Vec<Block<'_>> = (0..count)
