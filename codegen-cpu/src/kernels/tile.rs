@@ -1361,6 +1361,7 @@ fn fold_lanes<T: Copy>(acc: &mut [T], x: &[T], g: impl Fn(T, T) -> T) {
     };
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
+        super::prefetch_ahead(c.as_ptr());
         for j in 0..LANES {
             acc[j] = g(acc[j], c[j]);
         }
@@ -1610,11 +1611,19 @@ pub(crate) fn reduce_rows<const G: usize>(
         match rows.as_slice() {
             [r0, r1, r2, r3] => {
                 let [mut a0, mut a1, mut a2, mut a3] = [a[o[0]], a[o[1]], a[o[2]], a[o[3]]];
-                for (((&e0, &e1), &e2), &e3) in r0.iter().zip(*r1).zip(*r2).zip(*r3) {
-                    a0 = g(a0, e0);
-                    a1 = g(a1, e1);
-                    a2 = g(a2, e2);
-                    a3 = g(a3, e3);
+                let line = super::line_of(r0);
+                let lines = r0.chunks(line).zip(r1.chunks(line));
+                let lines = lines.zip(r2.chunks(line)).zip(r3.chunks(line));
+                for (((c0, c1), c2), c3) in lines {
+                    for c in [c0, c1, c2, c3] {
+                        super::prefetch_ahead(c.as_ptr());
+                    }
+                    for (((&e0, &e1), &e2), &e3) in c0.iter().zip(c1).zip(c2).zip(c3) {
+                        a0 = g(a0, e0);
+                        a1 = g(a1, e1);
+                        a2 = g(a2, e2);
+                        a3 = g(a3, e3);
+                    }
                 }
                 [a[o[0]], a[o[1]], a[o[2]], a[o[3]]] = [a0, a1, a2, a3];
             }
