@@ -721,8 +721,18 @@ fn inner<T: Gemm + Send + Sync>(
     k: usize,
     threads: usize,
 ) -> T {
+    inner_pf::<T, false>(x, y, k, threads)
+}
+
+/// [`inner`]; with `PF`, the lines of `x` ahead are requested (the same value).
+fn inner_pf<T: Gemm + Send + Sync, const PF: bool>(
+    x: Strided<'_, T>,
+    y: Strided<'_, T>,
+    k: usize,
+    threads: usize,
+) -> T {
     let chunk =
-        |c: usize| inner_part::<T, false>(x, y, c * DOT_CHUNK, DOT_CHUNK.min(k - c * DOT_CHUNK));
+        |c: usize| inner_part::<T, PF>(x, y, c * DOT_CHUNK, DOT_CHUNK.min(k - c * DOT_CHUNK));
     let chunks = k.div_ceil(DOT_CHUNK);
     let add = |s: T, v: T| s + v;
     if threads > 1 && chunks > 1 {
@@ -767,12 +777,7 @@ fn row_dots<T: Gemm + Send + Sync>(
     y: &mut [T],
     threads: usize,
 ) {
-    let row = |i: usize| {
-        let r = Strided(&a[i * rs..], 1);
-        (0..k.div_ceil(DOT_CHUNK))
-            .map(|c| inner_part::<T, true>(r, x, c * DOT_CHUNK, DOT_CHUNK.min(k - c * DOT_CHUNK)))
-            .fold(T::default(), |s, v| s + v)
-    };
+    let row = |i: usize| inner_pf::<T, true>(Strided(&a[i * rs..], 1), x, k, 1);
     let y = &mut y[..m];
     let stripe = m.div_ceil(threads.max(1)).max(16);
     if threads > 1 && m > stripe {
