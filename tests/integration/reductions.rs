@@ -612,10 +612,14 @@ fn slow_axis_reductions_in_stripes_are_bit_identical() {
 /// remainder, and runs longer than a tile.
 #[test]
 fn fast_axis_reductions_fold_runs_side_by_side_bit_identically() {
-    let ops: [(&str, Build); 11] = [
+    let ops: [(&str, Build); 12] = [
         ("sum and sum of squares", |x, _| {
             let p = x + 1.0;
             &p.sum_axes(&[0], false) + &(&p * &p).sum_axes(&[0], false)
+        }),
+        ("two sums of products of one value", |x, y| {
+            let p = x + y;
+            &(&p * &p).sum_axes(&[0], false) + &(&p * x).sum_axes(&[0], false)
         }),
         ("max and sum of products", |x, y| {
             let p = x * y;
@@ -652,8 +656,9 @@ fn fast_axis_reductions_fold_runs_side_by_side_bit_identically() {
 }
 
 /// Property: random reductions that include the fastest axis (random shapes with long
-/// first axes, random further axes, elementwise producers, sum / max / min / mean, f64 and
-/// f32) give the reference evaluator's bits on one and two threads.
+/// first axes, random further axes, elementwise producers, sum / max / min / mean, alone
+/// or with a second reduction of the same value, f64 and f32) give the reference
+/// evaluator's bits on one and two threads.
 #[test]
 fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -663,7 +668,7 @@ fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
             .wrapping_add(1_442_695_040_888_963_407);
         ((state >> 33) % n as u64) as usize
     };
-    for case in 0..40 {
+    for case in 0..60 {
         let rank = 2 + next(3);
         let mut shape = vec![[256, 300, 511, 1024, 1500][next(5)]];
         shape.extend((1..rank).map(|_| 2 + next(5)));
@@ -674,7 +679,7 @@ fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
             axes.pop();
         }
         let dtype = [DType::F64, DType::F32][next(2)];
-        let (producer, kind) = (next(6), next(4));
+        let (producer, kind, pair) = (next(6), next(4), next(2) == 1);
         let build = |x: &TracedTensor, y: &TracedTensor| {
             let p = match producer {
                 0 => x.clone(),
@@ -684,15 +689,21 @@ fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
                 4 => &(x + y) * y,
                 _ => x - y,
             };
-            match kind {
+            let z = match kind {
                 0 => p.sum_axes(&axes, false),
                 1 => p.max_axes(&axes, true),
                 2 => p.min_axes(&axes, false),
                 _ => p.mean_axes(&axes, false),
+            };
+            // A second reduction of the same value, in the same fused group.
+            match pair {
+                true => &z + &(&p * x).sum_axes(&axes, kind == 1),
+                false => z,
             }
         };
         let what = format!(
-            "case {case}: producer {producer}, kind {kind}, {dtype:?} {shape:?} axes {axes:?}"
+            "case {case}: producer {producer}, kind {kind}, pair {pair}, {dtype:?} {shape:?} \
+             axes {axes:?}"
         );
         assert_reference_bits(&shape, dtype, build, &what);
     }

@@ -392,8 +392,9 @@ fn run_tile(
 
 /// `Some(n0)` when every output of `s` comes from a row reduction over the fastest axis,
 /// of `n0 ≥ FAST_ROWS_MIN` positions (`x.sum(axis=0)` on column-major data, a batched
-/// inner product), and no op reads a group output: blocks of whole runs can then fold
-/// up to [`ROW_GROUP`] runs at a time ([`run_fast_rows`]).
+/// inner product), no op reads a group output and no reduction's operand slot is
+/// reused later in the tile: blocks of whole runs can then fold up to [`ROW_GROUP`] runs
+/// at a time ([`run_fast_rows`]).
 fn fast_rows_run(s: &KernelSchedule) -> Option<usize> {
     let mut n0 = None;
     for r in &s.reductions {
@@ -417,7 +418,26 @@ fn fast_rows_run(s: &KernelSchedule) -> Option<usize> {
         .outputs
         .iter()
         .all(|o| matches!(o.kind, OutputKind::Reduction(_)));
-    (only_rows && !reads_output && n0 >= FAST_ROWS_MIN).then_some(n0)
+    (only_rows && !reads_output && !operand_overwritten(s) && n0 >= FAST_ROWS_MIN).then_some(n0)
+}
+
+/// Whether a later op of the tile writes the slot a reduction reads (the slot is reused
+/// once the reduction, its last reader, has run): a deferred fold would then read the
+/// later value.
+fn operand_overwritten(s: &KernelSchedule) -> bool {
+    s.ops
+        .iter()
+        .enumerate()
+        .any(|(i, op)| match (&op.kind, op.srcs.as_slice()) {
+            (TileOpKind::Reduce(_), [Src::Slot(x)]) => s.ops[i + 1..].iter().any(|later| {
+                let other = match later.kind {
+                    TileOpKind::Twin { other, .. } => Some(other),
+                    _ => None,
+                };
+                [later.dst, other].contains(&Some(Dst::Slot(*x)))
+            }),
+            _ => false,
+        })
 }
 
 /// [`fast_rows_run`] for a block that holds two or more whole runs and has its
