@@ -1605,6 +1605,9 @@ pub(crate) fn reduce_rows<const G: usize>(
     }
     let out = out.sub_mut(0..out_len(out));
     with_reducer!(kind, out, x[0], "a reduction", |g, a, v| {
+        if o.iter().any(|&k| k >= a.len()) {
+            return Err("interleaved row fold outside its output chunk".into());
+        }
         let rows = rows_like(x, v, n)?;
         // Locals and zipped runs (not arrays indexed in the loop), so the accumulators
         // stay in registers.
