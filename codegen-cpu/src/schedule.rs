@@ -916,9 +916,11 @@ pub(crate) fn build(
             }
             // A reduction over long fastest-axis runs folds several runs side by side
             // (`kernels::fused`): give each block that many, while two blocks remain.
-            let group_q = shape[0].saturating_mul(ROW_GROUP);
-            if out_strides.first() == Some(&0) && shape[0] >= FAST_ROWS_MIN && n / 2 >= group_q {
-                quantum = lcm(quantum, group_q);
+            if let (Some(&n0), Some(0)) = (shape.first(), out_strides.first()) {
+                let group_q = n0.saturating_mul(ROW_GROUP);
+                if n0 >= FAST_ROWS_MIN && n / 2 >= group_q {
+                    quantum = lcm(quantum, group_q);
+                }
             }
         }
     }

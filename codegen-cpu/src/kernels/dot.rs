@@ -919,8 +919,9 @@ fn inner_chunk<T: Gemm, const PF: bool>(
         let (ar, br) = (ac.remainder(), bc.remainder());
         for (a, b) in ac.zip(bc) {
             if PF {
-                super::prefetch_ahead(a.as_ptr());
-                super::prefetch_ahead(a[DOT_LANES / 2..].as_ptr());
+                for line in a.chunks(super::line_of(a)) {
+                    super::prefetch_ahead(line.as_ptr());
+                }
             }
             for l in 0..DOT_LANES {
                 acc[l] = acc[l] + a[l] * b[l];

@@ -464,33 +464,6 @@ fn run_output(shape: &[usize], out_strides: &[usize], run: usize) -> usize {
     off
 }
 
-/// [`reduce_rows`] over `x.len()` runs: 2 or [`ROW_GROUP`].
-fn fold_rows(
-    kind: tenferro_ir::ReduceOp,
-    out: &mut SliceMut<'_>,
-    o: &[usize],
-    x: &[Slice<'_>],
-    n: usize,
-) -> KResult {
-    let bad = |_: std::array::TryFromSliceError| "interleaved fold of an odd group".to_string();
-    macro_rules! group {
-        ($g:expr) => {
-            reduce_rows::<{ $g }>(
-                kind,
-                out,
-                o.try_into().map_err(bad)?,
-                x.try_into().map_err(bad)?,
-                n,
-            )
-        };
-    }
-    match x.len() {
-        2 => group!(2),
-        ROW_GROUP => group!(ROW_GROUP),
-        _ => Err("interleaved fold of an odd group".into()),
-    }
-}
-
 /// Runs a block of [`run_fast_rows`] directly when its group is one f32 / f64 sum of the
 /// product of two inputs over the fastest axis (a batched inner product, `(x * y).sum(0)`):
 /// [`product_rows`] folds up to [`ROW_GROUP`] runs at a time with the multiply in the same loop, so the
@@ -652,15 +625,16 @@ fn run_fast_rows(
                     .take()
                     .ok_or("row reduction output missing")?;
                 let res = (|| {
-                    let mut xs = Vec::with_capacity(g);
-                    for (k, sl) in sets.iter().enumerate().take(g) {
+                    let x = |k: usize| {
                         let rel = t(k) - blk.b0;
-                        xs.push(
-                            resolve(&op.srcs[0], sl, inputs, &blk.outs, t(k), rel, len)?
-                                .ok_or("reduction operand missing")?,
-                        );
+                        resolve(&op.srcs[0], sets[k], inputs, &blk.outs, t(k), rel, len)?
+                            .ok_or_else(|| "reduction operand missing".to_string())
+                    };
+                    let mut xs = [x(0)?; ROW_GROUP];
+                    for (k, xk) in xs.iter_mut().enumerate().take(g).skip(1) {
+                        *xk = x(k)?;
                     }
-                    fold_rows(red.kind, &mut chunk, &o[..g], &xs, len)
+                    reduce_rows(red.kind, &mut chunk, &o[..g], &xs[..g], len)
                 })();
                 blk.outs[red.out] = Some(chunk);
                 res?;

@@ -1574,46 +1574,42 @@ macro_rules! slice_of_impl {
 }
 slice_of_impl!(f32: F32, f64: F64, Complex32: C32, Complex64: C64, i32: I32, i64: I64);
 
-/// `x` as a slice of `like`'s dtype with at least `n` elements.
-fn rows_like<'a, T: SliceOf, const G: usize>(
-    x: [Slice<'a>; G],
-    _like: &[T],
-    n: usize,
-) -> std::result::Result<[&'a [T]; G], String> {
-    let mut rows: [&[T]; G] = [&[]; G];
-    for (r, x) in rows.iter_mut().zip(x) {
-        *r = T::of(x)
-            .and_then(|v| v.get(..n))
-            .ok_or_else(|| mismatch("an interleaved row fold"))?;
-    }
-    Ok(rows)
+/// The first `n` elements of `x`, a slice of `like`'s dtype.
+fn row_like<'a, T: SliceOf>(x: Slice<'a>, _like: &[T], n: usize) -> Result<&'a [T], String> {
+    T::of(x)
+        .and_then(|v| v.get(..n))
+        .ok_or_else(|| mismatch("an interleaved row fold"))
 }
 
-/// Row reductions of `G` runs at once: `out[o_k] = g(…g(out[o_k], x_k[0])…, x_k[n-1])`.
-/// Each run keeps its own accumulator and is folded in order (the bits of [`reduce_run`]
-/// with `os == 0`), but the `G` chains overlap, where one run at a time waits out the add
-/// latency on every element. The `o_k` must be distinct.
-pub(crate) fn reduce_rows<const G: usize>(
+/// Row reductions of two or four runs at once: `out[o_k] = g(…g(out[o_k], x_k[0])…,
+/// x_k[n-1])`. Each run keeps its own accumulator and is folded in order (the bits of
+/// [`reduce_run`] with `os == 0`), but the chains overlap, where one run at a time waits
+/// out the add latency on every element. The `o_k` must be distinct and in `out`.
+pub(crate) fn reduce_rows(
     kind: ReduceOp,
     out: &mut SliceMut<'_>,
-    o: [usize; G],
-    x: [Slice<'_>; G],
+    o: &[usize],
+    x: &[Slice<'_>],
     n: usize,
 ) -> KResult {
-    if (1..G).any(|k| o[..k].contains(&o[k])) {
+    if (1..o.len()).any(|k| o[..k].contains(&o[k])) {
         return Err("interleaved row fold into one output twice".into());
     }
+    let (Some(&x0), true) = (x.first(), o.len() == x.len()) else {
+        return Err("interleaved row fold: runs and outputs differ in number".into());
+    };
     let out = out.sub_mut(0..out_len(out));
-    with_reducer!(kind, out, x[0], "a reduction", |g, a, v| {
+    with_reducer!(kind, out, x0, "a reduction", |g, a, v| {
         if o.iter().any(|&k| k >= a.len()) {
             return Err("interleaved row fold outside its output chunk".into());
         }
-        let rows = rows_like(x, v, n)?;
+        let row = |k: usize| row_like(x[k], v, n);
         // Locals and zipped runs (not arrays indexed in the loop), so the accumulators
         // stay in registers.
-        match rows.as_slice() {
-            [r0, r1, r2, r3] => {
-                let [mut a0, mut a1, mut a2, mut a3] = [a[o[0]], a[o[1]], a[o[2]], a[o[3]]];
+        match *o {
+            [o0, o1, o2, o3] => {
+                let (r0, r1, r2, r3) = (row(0)?, row(1)?, row(2)?, row(3)?);
+                let [mut a0, mut a1, mut a2, mut a3] = [a[o0], a[o1], a[o2], a[o3]];
                 let line = super::line_of(r0);
                 let lines = r0.chunks(line).zip(r1.chunks(line));
                 let lines = lines.zip(r2.chunks(line)).zip(r3.chunks(line));
@@ -1628,15 +1624,16 @@ pub(crate) fn reduce_rows<const G: usize>(
                         a3 = g(a3, e3);
                     }
                 }
-                [a[o[0]], a[o[1]], a[o[2]], a[o[3]]] = [a0, a1, a2, a3];
+                [a[o0], a[o1], a[o2], a[o3]] = [a0, a1, a2, a3];
             }
-            [r0, r1] => {
-                let [mut a0, mut a1] = [a[o[0]], a[o[1]]];
-                for (&e0, &e1) in r0.iter().zip(*r1) {
+            [o0, o1] => {
+                let (r0, r1) = (row(0)?, row(1)?);
+                let [mut a0, mut a1] = [a[o0], a[o1]];
+                for (&e0, &e1) in r0.iter().zip(r1) {
                     a0 = g(a0, e0);
                     a1 = g(a1, e1);
                 }
-                [a[o[0]], a[o[1]]] = [a0, a1];
+                [a[o0], a[o1]] = [a0, a1];
             }
             _ => return Err("interleaved row fold of an odd group".into()),
         }
