@@ -139,6 +139,15 @@ impl BufferPool {
         }
     }
 
+    /// Drops the oldest buffers beyond the newest `max`. A run releases into the pool the
+    /// results of kernels that allocate their own (a gather, a scan, ...), and a later run
+    /// may never take them back: without a bound a program run in a loop would grow its
+    /// pool by a buffer per run.
+    pub(crate) fn trim(&mut self, max: usize) {
+        let extra = self.free.len().saturating_sub(max);
+        self.free.drain(..extra);
+    }
+
     /// Number of buffers held.
     pub(crate) fn len(&self) -> usize {
         self.free.len()
@@ -257,6 +266,19 @@ mod tests {
             .bits_eq(&Data::F32(vec![2.0; 4])));
         assert_eq!(p.len(), 1);
         assert_eq!(p.bytes(), 40);
+    }
+
+    #[test]
+    fn trim_keeps_the_newest_buffers() {
+        let mut p = BufferPool::default();
+        for n in 1..=5 {
+            p.put(Data::F64(vec![0.0; n]));
+        }
+        p.trim(2);
+        assert_eq!(p.len(), 2);
+        assert!(p.take(DType::F64, 5).is_some() && p.take(DType::F64, 4).is_some());
+        p.trim(0);
+        assert_eq!(p.len(), 0);
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub(crate) fn execute(
         }
     }
     slots.clear();
+    // At most one buffer per value of the program is worth keeping for the next run.
+    pool.trim(program.num_slots);
     let returned = out.clone();
     program.cache.give(
         RunState {

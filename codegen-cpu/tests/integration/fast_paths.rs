@@ -898,3 +898,39 @@ fn a_product_reads_a_batched_product_in_its_scratch_layout() {
         matches_reference(&f, &inputs, dt, &what);
     }
 }
+
+/// A program run in a loop keeps a bounded pool: the gather's result (a kernel that
+/// allocates its own) is released into the pool every run and never taken back, and the
+/// pool used to grow by that buffer per run (memory and run time growing without bound).
+#[test]
+fn a_program_run_many_times_keeps_a_bounded_pool() {
+    let f = tenferro_ir::parse::parse_and_verify(
+        "func @main(%0: f64[4,4]) -> (f64[]) {
+           %1 = reshape {shape = [16]} %0 : f64[16]
+           %2 = constant i64[4] [0, 5, 10, 15]
+           %3 = gather {axis = 0} %1, %2 : f64[4]
+           %4 = reduce_sum {axes = [0]} %3 : f64[]
+           return %4
+         }",
+    )
+    .unwrap();
+    let backend = CpuBackend::new();
+    let prepared = backend.prepare(&f).unwrap();
+    let reg = ExtensionRegistry::new();
+    let x = Tensor::from_vec_col_major(vec![4, 4], (0..16).map(f64::from).collect()).unwrap();
+    let mut after_two = 0;
+    for run in 0..200 {
+        let got = backend
+            .execute(&prepared, std::slice::from_ref(&x), &reg)
+            .unwrap();
+        assert_eq!(got[0].to_vec::<f64>().unwrap(), vec![30.0]);
+        if run == 1 {
+            after_two = prepared.cached_bytes();
+        }
+    }
+    let kept = prepared.cached_bytes();
+    assert!(
+        kept <= after_two.max(4 * 8 * 5),
+        "pool grew to {kept} bytes"
+    );
+}
