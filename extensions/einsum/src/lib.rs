@@ -79,7 +79,8 @@ pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsu
 pub use helpers::{inner, kron, outer, tensordot};
 pub use plan::{
     auto_tree_sa_trials, global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step,
-    AUTO_OPTIMAL_MAX, AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
+    AUTO_OPTIMAL_MAX, AUTO_TREE_SA_CHEAP_MAX, AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY,
+    GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
 };
 
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
