@@ -11,6 +11,22 @@ fn opts(optimize: Optimize) -> EinsumOptions {
     }
 }
 
+/// The plan of a network given by integer labels (`ixs[k]`: operand `k`'s labels) and
+/// the extent of every label.
+fn plan_labels(
+    ixs: &[Vec<usize>],
+    out: &[usize],
+    sizes: &[usize],
+    optimize: Optimize,
+) -> tenferro_einsum::EinsumPlan {
+    let shapes: Vec<Vec<usize>> = ixs
+        .iter()
+        .map(|l| l.iter().map(|&x| sizes[x]).collect())
+        .collect();
+    let inputs: Vec<&[usize]> = ixs.iter().map(|v| v.as_slice()).collect();
+    tenferro_einsum::plan_einsum_labels(&inputs, out, &shapes, &opts(optimize)).unwrap()
+}
+
 #[test]
 fn instances_plan() {
     let names = instances::names();
@@ -120,14 +136,7 @@ fn auto_matches_the_exhaustive_search_on_small_networks() {
                 sizes.push(2 + next(5));
             }
         }
-        let shapes: Vec<Vec<usize>> = ixs
-            .iter()
-            .map(|l| l.iter().map(|&x| sizes[x]).collect())
-            .collect();
-        let inputs: Vec<&[usize]> = ixs.iter().map(|v| v.as_slice()).collect();
-        let plan = |o: Optimize| {
-            tenferro_einsum::plan_einsum_labels(&inputs, &out, &shapes, &opts(o)).unwrap()
-        };
+        let plan = |o: Optimize| plan_labels(&ixs, &out, &sizes, o);
         let (auto, optimal) = (plan(Optimize::Auto), plan(Optimize::Optimal));
         assert!(
             auto.flops <= optimal.flops * 1.05,
@@ -187,14 +196,7 @@ fn auto_anneals_cheap_networks_too_large_for_the_exhaustive_search() {
         ("tree", tree_ixs, tree_sizes),
         ("cubic graph", graph_ixs, graph_sizes),
     ] {
-        let shapes: Vec<Vec<usize>> = ixs
-            .iter()
-            .map(|l| l.iter().map(|&x| sizes[x]).collect())
-            .collect();
-        let inputs: Vec<&[usize]> = ixs.iter().map(|v| v.as_slice()).collect();
-        let plan = |o: Optimize| {
-            tenferro_einsum::plan_einsum_labels(&inputs, &[], &shapes, &opts(o)).unwrap()
-        };
+        let plan = |o: Optimize| plan_labels(&ixs, &[], &sizes, o);
         let (auto, greedy) = (plan(Optimize::Auto), plan(Optimize::Greedy));
         let annealed = plan(Optimize::tree_sa_fast());
         assert!(
