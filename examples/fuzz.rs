@@ -5,7 +5,9 @@
 //!     --mutations 1000000 --seed 7 --threads-check --out target/fuzz-regressions
 //! ```
 //!
-//! Flags: `--programs N` forward programs, `--grad N` gradient programs, `--mutations N`
+//! Flags: `--programs N` forward programs, `--large N` forward programs with large shapes
+//! (extents up to thousands: the kernels' size-dependent and parallel paths), `--grad N`
+//! gradient programs, `--mutations N`
 //! text mutations, `--seed S` master seed, `--threads-check` also runs 2 threads and
 //! requires 1-thread bits, `--max-steps N` generation steps per program, `--shrink N`
 //! failures to shrink, `--out DIR` where shrunk failures are written as `.tfir` files
@@ -35,6 +37,7 @@ fn main() {
         let num = || value.parse::<u64>().unwrap_or_else(|_| usage(&args[i]));
         match args[i].as_str() {
             "--programs" => cfg.programs = num() as usize,
+            "--large" => cfg.large = num() as usize,
             "--grad" => cfg.grad = num() as usize,
             "--mutations" => cfg.mutations = num() as usize,
             "--seed" => cfg.seed = num(),
@@ -62,8 +65,9 @@ fn main() {
         }
         last_failures = r.failures.len();
         println!(
-            "progress: {} forward, {} grad, {} mutations, {} failures",
+            "progress: {} forward, {} large, {} grad, {} mutations, {} failures",
             r.programs,
+            r.large,
             r.grad,
             r.mutations,
             r.failure_count()
@@ -94,7 +98,7 @@ fn main() {
 
 fn usage(flag: &str) -> ! {
     eprintln!(
-        "bad flag {flag}\nusage: fuzz [--programs N] [--grad N] [--mutations N] [--seed S] \
+        "bad flag {flag}\nusage: fuzz [--programs N] [--large N] [--grad N] [--mutations N] [--seed S] \
          [--threads-check] [--max-steps N] [--shrink N] [--out DIR] [--minutes M]"
     );
     std::process::exit(2)

@@ -135,9 +135,21 @@ fn asin_parts(x: f64, y: f64) -> AsinParts {
     parts(x.atan2(d), d.atan2(x), im)
 }
 
+/// `v` with the sign of `s`, or `v` as it is when `s` is a NaN: a NaN's sign is no part of
+/// its value (IEEE 754 leaves it open for arithmetic results, and the order of a sum's
+/// operands changes it), so it must not pick the sign of a result (C99 Annex G leaves the
+/// signs it would pick unspecified).
+fn signed_like(v: f64, s: f64) -> f64 {
+    if s.is_nan() {
+        v
+    } else {
+        v.copysign(s)
+    }
+}
+
 fn asin64(z: Complex<f64>) -> Complex<f64> {
     let p = asin_parts(z.re.abs(), z.im.abs());
-    Complex::new(p.asin_re.copysign(z.re), p.im.copysign(z.im))
+    Complex::new(signed_like(p.asin_re, z.re), signed_like(p.im, z.im))
 }
 
 fn acos64(z: Complex<f64>) -> Complex<f64> {
@@ -148,7 +160,7 @@ fn acos64(z: Complex<f64>) -> Complex<f64> {
     } else {
         p.acos_re
     };
-    Complex::new(re, -p.im.copysign(z.im))
+    Complex::new(re, -signed_like(p.im, z.im))
 }
 
 fn asinh64(z: Complex<f64>) -> Complex<f64> {
@@ -159,7 +171,7 @@ fn acosh64(z: Complex<f64>) -> Complex<f64> {
     // acosh z = ±i·acos z, the sign making the real part non-negative; the imaginary
     // part's sign follows z's (acosh(conj z) = conj(acosh z)).
     let w = acos64(z);
-    Complex::new(w.im.abs(), w.re.copysign(z.im))
+    Complex::new(w.im.abs(), signed_like(w.re, z.im))
 }
 
 /// 2^500: above it in either part, `atanh z = 1/z ± iπ/2` to O(1/|z|²).
@@ -206,7 +218,7 @@ fn atanh_first_quadrant(x: f64, y: f64) -> Complex<f64> {
 
 fn atanh64(z: Complex<f64>) -> Complex<f64> {
     let w = atanh_first_quadrant(z.re.abs(), z.im.abs());
-    Complex::new(w.re.copysign(z.re), w.im.copysign(z.im))
+    Complex::new(signed_like(w.re, z.re), signed_like(w.im, z.im))
 }
 
 fn atan64(z: Complex<f64>) -> Complex<f64> {

@@ -280,6 +280,11 @@ pub enum SumOrder {
     /// `re -= x.im·y.im`; `im += x.re·y.im`, then `im += x.im·y.re`), as SIMD complex
     /// kernels do.
     Fused,
+    /// The terms of every reduction summed pairwise (each half, then the two halves),
+    /// whose rounding error grows with the logarithm of the count instead of the count:
+    /// close to what a blocked kernel computes on a long reduction, where `Sequential`
+    /// is the one far from the exact sum. Contractions keep the `Sequential` order.
+    Pairwise,
 }
 
 /// Partial results of [`SumOrder::Strided`].
@@ -609,6 +614,27 @@ fn reduce_vec<T: Copy>(
                 acc[o] = g(acc[o], xs[i]);
             }
         }
+        SumOrder::Pairwise => {
+            let mut terms: Vec<Vec<T>> = vec![Vec::new(); n];
+            for (i, &o) in dst.iter().enumerate() {
+                terms[o].push(xs[i]);
+            }
+            fn pairwise<T: Copy>(t: &[T], g: &impl Fn(T, T) -> T) -> Option<T> {
+                match t {
+                    [] => None,
+                    [x] => Some(*x),
+                    _ => {
+                        let (l, r) = t.split_at(t.len() / 2);
+                        Some(g(pairwise(l, g)?, pairwise(r, g)?))
+                    }
+                }
+            }
+            for (a, t) in acc.iter_mut().zip(&terms) {
+                if let Some(s) = pairwise(t, &g) {
+                    *a = g(*a, s);
+                }
+            }
+        }
         SumOrder::Reversed => {
             for (i, &o) in dst.iter().enumerate().rev() {
                 acc[o] = g(acc[o], xs[i]);
@@ -763,7 +789,7 @@ fn dot_vec<T: Copy>(
         }
         let term = |acc, &(cl, cr): &(usize, usize)| mac(acc, l[lo + cl], r[ro + cr]);
         match order {
-            SumOrder::Sequential => coffs.iter().fold(zero, term),
+            SumOrder::Sequential | SumOrder::Pairwise => coffs.iter().fold(zero, term),
             SumOrder::Fused => coffs
                 .iter()
                 .fold(zero, |acc, &(cl, cr)| fused(acc, l[lo + cl], r[ro + cr])),
@@ -1908,6 +1934,14 @@ mod tests {
         let out = eval_in_order(&f, &inputs, SumOrder::Reversed).unwrap();
         assert_eq!(v64(&out[0])[0], 1.0);
         assert_eq!(v64(&eval(&f, &inputs).unwrap()[0])[0], 0.0);
+        // Each 1 added to 1e16 alone rounds away; pairwise, the ones meet each other first.
+        let mut x = [1.0; 9];
+        x[0] = 1e16;
+        let inputs = [f64s(&[9], &x), f64s(&[9], &[1.0; 9])];
+        assert_eq!(v64(&eval(&f, &inputs).unwrap()[0])[0], 1e16);
+        let out = eval_in_order(&f, &inputs, SumOrder::Pairwise).unwrap();
+        assert_eq!(v64(&out[0])[0], 1e16 + 8.0);
+        assert_eq!(v64(&out[1])[0], 1e16, "contractions stay sequential");
         // A fused multiply-add keeps the product (1 + 2^-30)(1 - 2^-30) = 1 - 2^-60 whole.
         let g = crate::parse_and_verify(
             "func @g(%x: f64[2], %y: f64[2]) -> (f64[]) {\n\

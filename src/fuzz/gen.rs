@@ -31,6 +31,14 @@ use num_complex::{Complex32, Complex64};
 /// Largest element count of a generated value.
 pub const MAX_NUMEL: usize = 256;
 
+/// Largest element count of a value of a large-shape program ([`GenConfig::large`]):
+/// enough for the kernels' size-dependent paths (runs of 256 and more, parallel splits
+/// from 2^15 elements) while the reference evaluator stays fast.
+pub const LARGE_MAX_NUMEL: usize = 1 << 17;
+
+/// Extents a large-shape program draws from: short, odd, and past the kernels' thresholds.
+const LARGE_EXTENTS: [usize; 14] = [1, 2, 3, 5, 8, 17, 33, 64, 100, 257, 300, 513, 1030, 4100];
+
 /// The kind of one generation step: an op family with its variant where it has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
@@ -237,6 +245,9 @@ pub struct GenConfig {
     pub mode: GenMode,
     /// Most generation steps (each appends one op plus the converts / constants it needs).
     pub max_steps: usize,
+    /// Large shapes: extents up to thousands and values up to [`LARGE_MAX_NUMEL`]
+    /// elements, for the kernels' paths that small shapes never reach (forward mode).
+    pub large: bool,
 }
 
 /// A random program from `seed` (see the module documentation).
@@ -248,6 +259,7 @@ pub fn generate(seed: u64, cfg: &GenConfig) -> Function {
         vals: Vec::new(),
         iv: Vec::new(),
         mode: cfg.mode,
+        large: cfg.large,
     };
     g.run(cfg.max_steps.max(1));
     g.f
@@ -266,6 +278,7 @@ struct Gen<'r> {
     /// Smooth mode: interval of each value, by arena index.
     iv: Vec<Iv>,
     mode: GenMode,
+    large: bool,
 }
 
 fn hull(a: Iv, b: Iv) -> Iv {
@@ -386,9 +399,25 @@ impl Gen<'_> {
         self.r.pick(&ds).unwrap_or(DType::F64)
     }
 
-    /// Rank `min_rank..=3`, extents 1–4; in forward mode an extent is 0 now and then.
+    /// Rank `min_rank..=3`, extents 1–4; in forward mode an extent is 0 now and then. In
+    /// a large-shape program two shapes in three draw from [`LARGE_EXTENTS`] instead
+    /// (at most [`LARGE_MAX_NUMEL`] elements).
     fn random_shape(&mut self, min_rank: usize) -> Vec<usize> {
         let rank = min_rank + self.r.below(4 - min_rank.min(3));
+        if self.large && !self.r.one_in(3) {
+            let mut numel = 1;
+            return (0..rank)
+                .map(|_| {
+                    let fits: Vec<usize> = LARGE_EXTENTS
+                        .into_iter()
+                        .filter(|&e| numel * e <= LARGE_MAX_NUMEL)
+                        .collect();
+                    let e = self.r.pick(&fits).unwrap_or(1);
+                    numel *= e;
+                    e
+                })
+                .collect();
+        }
         let zero_ok = !self.smooth();
         (0..rank)
             .map(|_| {
@@ -411,7 +440,12 @@ impl Gen<'_> {
     fn push(&mut self, op: Op, args: &[Value], iv: Iv) -> Option<Value> {
         let tys: Vec<&TensorType> = args.iter().map(|&a| self.f.ty(a)).collect();
         let res = infer_types(&op, &tys).ok()?;
-        if res.len() != 1 || res.iter().any(|t| t.numel() > MAX_NUMEL) {
+        let max = if self.large {
+            LARGE_MAX_NUMEL
+        } else {
+            MAX_NUMEL
+        };
+        if res.len() != 1 || res.iter().any(|t| t.numel() > max) {
             return None;
         }
         if self.smooth() && !(mag(iv) <= SMOOTH_MAX) {

@@ -93,6 +93,8 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 pub struct FuzzConfig {
     /// Forward programs to check.
     pub programs: usize,
+    /// Large-shape forward programs to check ([`large_config`]).
+    pub large: usize,
     /// Gradient programs to check.
     pub grad: usize,
     /// Text mutations to check.
@@ -120,6 +122,7 @@ impl Default for FuzzConfig {
     fn default() -> Self {
         FuzzConfig {
             programs: 200,
+            large: 0,
             grad: 100,
             mutations: 500,
             seed: 0,
@@ -164,6 +167,10 @@ pub struct Report {
     pub programs_passed: usize,
     /// Forward programs skipped (reference evaluator rejected them).
     pub programs_skipped: usize,
+    /// Large-shape forward programs generated.
+    pub large: usize,
+    /// Large-shape forward programs fully checked.
+    pub large_passed: usize,
     /// Gradient programs generated.
     pub grad: usize,
     /// Gradient checks passed.
@@ -245,6 +252,13 @@ impl std::fmt::Display for Report {
             "forward:   {} programs, {} passed, {} skipped",
             self.programs, self.programs_passed, self.programs_skipped
         )?;
+        if self.large > 0 {
+            writeln!(
+                f,
+                "large:     {} programs, {} passed",
+                self.large, self.large_passed
+            )?;
+        }
         writeln!(
             f,
             "grad:      {} programs, {} passed, {} skipped (non-smooth / non-finite)",
@@ -287,6 +301,15 @@ pub fn forward_config(max_steps: usize) -> GenConfig {
     GenConfig {
         mode: GenMode::Forward,
         max_steps,
+        large: false,
+    }
+}
+
+/// Generator settings of the large-shape forward fuzzer ([`GenConfig::large`]).
+pub fn large_config(max_steps: usize) -> GenConfig {
+    GenConfig {
+        large: true,
+        ..forward_config(max_steps)
     }
 }
 
@@ -295,6 +318,7 @@ pub fn grad_config(max_steps: usize) -> GenConfig {
     GenConfig {
         mode: GenMode::Smooth,
         max_steps,
+        large: false,
     }
 }
 
@@ -314,25 +338,33 @@ pub fn run_with_progress(cfg: &FuzzConfig, progress: &mut dyn FnMut(&Report)) ->
         over
     };
     let fwd = forward_config(cfg.max_steps);
-    for i in 0..cfg.programs {
-        if out_of_time(&mut rep) {
-            break;
-        }
-        let seed = item_seed(cfg.seed, 1, i);
-        let f = generate(seed, &fwd);
-        rep.programs += 1;
-        match check_forward(&f, seed, &backends, cfg.threads_check) {
-            Outcome::Pass(()) => rep.programs_passed += 1,
-            Outcome::Skip(_) => rep.programs_skipped += 1,
-            Outcome::Fail { class, message } => {
+    let mut forward = |rep: &mut Report, gen: &GenConfig, which: u64, count: usize| {
+        for i in 0..count {
+            if out_of_time(rep) {
+                break;
+            }
+            let seed = item_seed(cfg.seed, which, i);
+            let f = generate(seed, gen);
+            let outcome = check_forward(&f, seed, &backends, cfg.threads_check);
+            let passed = matches!(outcome, Outcome::Pass(()));
+            if gen.large {
+                rep.large += 1;
+                rep.large_passed += usize::from(passed);
+            } else {
+                rep.programs += 1;
+                rep.programs_passed += usize::from(passed);
+                rep.programs_skipped += usize::from(matches!(outcome, Outcome::Skip(_)));
+            }
+            if let Outcome::Fail { class, message } = outcome {
                 let fail = |g: &Function| {
                     check_forward(g, seed, &backends, cfg.threads_check).fail_class()
                         == Some(class.as_str())
                 };
+                let kind = if gen.large { "large" } else { "forward" };
                 record_function_failure(
                     cfg,
-                    &mut rep,
-                    "forward",
+                    rep,
+                    kind,
                     seed,
                     &f,
                     class.clone(),
@@ -340,13 +372,15 @@ pub fn run_with_progress(cfg: &FuzzConfig, progress: &mut dyn FnMut(&Report)) ->
                     fail,
                     &|g| check_forward(g, seed, &backends, cfg.threads_check),
                 );
-                progress(&rep);
+                progress(rep);
+            }
+            if i % 1000 == 999 {
+                progress(rep);
             }
         }
-        if i % 1000 == 999 {
-            progress(&rep);
-        }
-    }
+    };
+    forward(&mut rep, &fwd, 1, cfg.programs);
+    forward(&mut rep, &large_config(cfg.max_steps), 4, cfg.large);
     let grad = grad_config(cfg.max_steps);
     for i in 0..cfg.grad {
         if out_of_time(&mut rep) {
@@ -485,7 +519,7 @@ pub fn replay(path: &Path, backends: &Backends) -> Result<Outcome<()>, String> {
         .ok_or_else(|| format!("{}: no `// kind:` / `// seed:` header", path.display()))?;
     let parsed = || parse_and_verify(&text).map_err(|e| format!("{}: {e}", path.display()));
     Ok(match kind.as_str() {
-        "forward" => check_forward(&parsed()?, seed, backends, true),
+        "forward" | "large" => check_forward(&parsed()?, seed, backends, true),
         "grad" => check_grad(&parsed()?, seed, backends),
         "mutation" => match check_mutant(&text, seed, backends) {
             Outcome::Pass(_) => Outcome::Pass(()),

@@ -60,6 +60,37 @@ fn bounded_fuzz_run_finds_no_failures() {
     assert!(report.grad_passed >= 70, "{report}");
 }
 
+/// A few large-shape programs (extents up to thousands, 1 and 2 threads): the kernels'
+/// size-dependent and parallel paths, which the small programs above never reach.
+#[test]
+fn bounded_large_shape_fuzz_run_finds_no_failures() {
+    let cfg = FuzzConfig {
+        programs: 0,
+        large: 40,
+        grad: 0,
+        mutations: 0,
+        seed: 0x1a46_e5ba,
+        threads_check: true,
+        max_shrink: 1,
+        shrink_budget: 100,
+        ..FuzzConfig::default()
+    };
+    let report = run(&cfg);
+    println!("{report}");
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| {
+            format!(
+                "[{}] {} seed {}: {}\n{}",
+                f.kind, f.class, f.seed, f.message, f.text
+            )
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(report.large_passed >= 30, "{report}");
+}
+
 /// Every file in tests/fuzz_regressions/ passes its check again (files named in
 /// KNOWN_OPEN are replayed and reported only).
 #[test]
