@@ -1,11 +1,22 @@
 //! NumPy-style `tensordot`, `inner`, `outer`, `kron` (on logical axes), through einsum.
 
-use crate::{einsum_labels, err};
+use crate::{at_caller, einsum_labels, err};
+use std::panic::Location;
 use tenferro_runtime::{Result, TracedTensor};
 
 /// `np.tensordot(a, b, axes=(a_axes, b_axes))`: sums `a_axes` of `a` against `b_axes` of
 /// `b` pairwise; the result has `a`'s other axes, then `b`'s.
+#[track_caller]
 pub fn tensordot(
+    a: &TracedTensor,
+    b: &TracedTensor,
+    a_axes: &[usize],
+    b_axes: &[usize],
+) -> Result<TracedTensor> {
+    at_caller(tensordot_here(a, b, a_axes, b_axes), Location::caller())
+}
+
+fn tensordot_here(
     a: &TracedTensor,
     b: &TracedTensor,
     a_axes: &[usize],
@@ -38,12 +49,16 @@ pub fn tensordot(
 
 /// `np.inner(a, b)`: sums the last axis of `a` against the last of `b` (a product when
 /// one is a scalar); the result has `a`'s other axes, then `b`'s.
+#[track_caller]
 pub fn inner(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
-    let (ra, rb) = (a.shape()?.len(), b.shape()?.len());
-    if ra == 0 || rb == 0 {
-        return outer_labels(a, b);
-    }
-    tensordot(a, b, &[ra - 1], &[rb - 1])
+    let traced = || {
+        let (ra, rb) = (a.shape()?.len(), b.shape()?.len());
+        if ra == 0 || rb == 0 {
+            return outer_labels(a, b);
+        }
+        tensordot_here(a, b, &[ra - 1], &[rb - 1])
+    };
+    at_caller(traced(), Location::caller())
 }
 
 fn outer_labels(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
@@ -56,8 +71,10 @@ fn outer_labels(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
 
 /// `np.outer(a, b)`: both operands flattened (in logical row-major order, as NumPy), then
 /// `out[i, j] = a[i] · b[j]`.
+#[track_caller]
 pub fn outer(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
-    outer_labels(&ravel(a)?, &ravel(b)?)
+    let traced = || outer_labels(&ravel(a)?, &ravel(b)?);
+    at_caller(traced(), Location::caller())
 }
 
 /// Flattens in NumPy's (row-major) order of the logical indices.
@@ -74,7 +91,12 @@ fn ravel(x: &TracedTensor) -> Result<TracedTensor> {
 /// `np.kron(a, b)`: the Kronecker product on logical axes: for equal ranks,
 /// `out[i·B + k] = a[i] · b[k]` per axis (the lower rank is padded with leading axes of
 /// extent 1, as NumPy).
+#[track_caller]
 pub fn kron(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
+    at_caller(kron_here(a, b), Location::caller())
+}
+
+fn kron_here(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
     let (mut sa, mut sb) = (a.shape()?, b.shape()?);
     let r = sa.len().max(sb.len());
     while sa.len() < r {

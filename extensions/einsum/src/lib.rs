@@ -83,7 +83,37 @@ pub use plan::{
     GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
 };
 
+use std::panic::Location;
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
+
+/// `r` as the caller of a public function of this crate sees it: an error raised here,
+/// or by an op traced here (whose location is a line of this crate, meaningless to the
+/// user), is reported at `at`, the user's call; an error carried in from an operand keeps
+/// its own location. A result carrying such an error is returned as the error.
+pub(crate) fn at_caller(
+    r: Result<TracedTensor>,
+    at: &'static Location<'static>,
+) -> Result<TracedTensor> {
+    let here = std::path::Path::new(file!())
+        .parent()
+        .map(|d| format!("(at {}", d.display()))
+        .unwrap_or_default();
+    let relocate = |e: RuntimeError| {
+        let m = e.to_string();
+        if m.contains(&here) || !m.contains(" (at ") {
+            e.unlocated().located(at)
+        } else {
+            e
+        }
+    };
+    match r {
+        Ok(y) => match y.error() {
+            Some(e) => Err(relocate(e)),
+            None => Ok(y),
+        },
+        Err(e) => Err(relocate(e)),
+    }
+}
 
 pub(crate) fn err(msg: impl Into<String>) -> RuntimeError {
     RuntimeError::invalid_op("einsum", msg)
@@ -94,22 +124,28 @@ fn shapes(operands: &[&TracedTensor]) -> Result<Vec<Vec<usize>>> {
 }
 
 /// `einsum(subscripts, operands)` as NumPy / JAX, planned with [`Optimize::Auto`] and the
-/// global plan cache.
+/// global plan cache. Errors name the caller's source line.
+#[track_caller]
 pub fn einsum(subscripts: &str, operands: &[&TracedTensor]) -> Result<TracedTensor> {
     einsum_with(subscripts, operands, &EinsumOptions::default())
 }
 
 /// [`einsum`] with explicit options.
+#[track_caller]
 pub fn einsum_with(
     subscripts: &str,
     operands: &[&TracedTensor],
     opts: &EinsumOptions,
 ) -> Result<TracedTensor> {
-    global_cache().einsum(subscripts, operands, opts)
+    at_caller(
+        global_cache().einsum(subscripts, operands, opts),
+        Location::caller(),
+    )
 }
 
 /// einsum with integer labels: `inputs[k]` labels the axes of `operands[k]`, `output` the
 /// result's axes (labels may repeat as in the string form). For more indices than letters.
+#[track_caller]
 pub fn einsum_labels(
     inputs: &[&[usize]],
     output: &[usize],
@@ -119,15 +155,19 @@ pub fn einsum_labels(
 }
 
 /// [`einsum_labels`] with explicit options.
+#[track_caller]
 pub fn einsum_labels_with(
     inputs: &[&[usize]],
     output: &[usize],
     operands: &[&TracedTensor],
     opts: &EinsumOptions,
 ) -> Result<TracedTensor> {
-    let r = parse::resolve_labels(inputs, output, &shapes(operands)?)?;
-    let p = global_cache().get_or_plan(&r, opts)?;
-    lower::lower(&p, operands)
+    let traced = || {
+        let r = parse::resolve_labels(inputs, output, &shapes(operands)?)?;
+        let p = global_cache().get_or_plan(&r, opts)?;
+        lower::lower(&p, operands)
+    };
+    at_caller(traced(), Location::caller())
 }
 
 /// Plans `subscripts` on operands of these shapes (not cached).
@@ -150,7 +190,12 @@ pub fn plan_einsum_labels(
 }
 
 /// Traces `plan` (from [`plan_einsum`]) on operands of the shapes it was planned for.
+#[track_caller]
 pub fn einsum_with_plan(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
+    at_caller(with_plan(plan, operands), Location::caller())
+}
+
+fn with_plan(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTensor> {
     let got = shapes(operands)?;
     if got.len() != plan.prep.len() {
         return Err(err(format!(

@@ -71,3 +71,26 @@ fn errors_name_operand_and_index() {
     // no operands
     assert!(einsum("->", &[]).is_err());
 }
+
+/// Errors point at the caller's line, not at a line of the einsum crate: a bad request,
+/// an op einsum traces that fails (a sum over more elements than fit in memory), and the
+/// helpers. An error carried in from an operand keeps its own location.
+#[test]
+fn errors_name_the_callers_line() {
+    let here = |line: u32| format!("(at {}:{line}:", file!());
+    let a = col(&[2, 3], vec![0.0; 6]);
+    let b = col(&[4, 5], vec![0.0; 20]);
+    let (m, line) = (einsum("ij,jk->ik", &[&a, &b]).unwrap_err(), line!());
+    assert!(m.to_string().contains(&here(line)), "{m}");
+    let huge = TracedTensor::input(tenferro_ir::DType::F64, &[usize::MAX / 2]);
+    let (m, line) = (einsum("a->", &[&huge]).unwrap_err(), line!());
+    assert!(m.to_string().contains(&here(line)), "{m}");
+    let (m, line) = (tensordot(&a, &b, &[0], &[7]).unwrap_err(), line!());
+    assert!(m.to_string().contains(&here(line)), "{m}");
+    let (m, line) = (einsum_labels(&[&[0, 1]], &[2], &[&a]).unwrap_err(), line!());
+    assert!(m.to_string().contains(&here(line)), "{m}");
+    // An operand whose error was recorded where it was written keeps that line.
+    let (bad, line) = (&a + &b, line!());
+    let m = einsum("ij->", &[&bad]).unwrap_err();
+    assert!(m.to_string().contains(&here(line)), "{m}");
+}
