@@ -88,6 +88,24 @@ impl RuntimeError {
         }
     }
 
+    /// The error as the caller of a public function of another crate sees it (`own_file`:
+    /// a source file of that crate, its `file!()`): an invalid-op error without a location,
+    /// or located in that crate's source directory (an op the crate traced, whose line
+    /// means nothing to its caller), is located at `at` instead; an error located
+    /// elsewhere (carried in from an operand, where it was written) is unchanged.
+    pub fn at_caller(self, own_file: &str, at: &std::panic::Location<'_>) -> RuntimeError {
+        let dir = std::path::Path::new(own_file)
+            .parent()
+            .map(|d| format!("(at {}", d.display()))
+            .unwrap_or_default();
+        let m = self.to_string();
+        if !m.contains(" (at ") || (!dir.is_empty() && m.contains(&dir)) {
+            self.unlocated().located(at)
+        } else {
+            self
+        }
+    }
+
     /// The error without a location recorded by [`RuntimeError::located`] (for callers
     /// that trace on the user's behalf and report the error at once, like eager mode,
     /// where the recorded location would be their own).

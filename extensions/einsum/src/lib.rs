@@ -86,33 +86,17 @@ pub use plan::{
 use std::panic::Location;
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
-/// `r` as the caller of a public function of this crate sees it: an error raised here,
-/// or by an op traced here (whose location is a line of this crate, meaningless to the
-/// user), is reported at `at`, the user's call; an error carried in from an operand keeps
-/// its own location. A result carrying such an error is returned as the error.
+/// `r` as the caller of a public function of this crate sees it
+/// ([`RuntimeError::at_caller`]); a result carrying an error is returned as the error.
 pub(crate) fn at_caller(
     r: Result<TracedTensor>,
     at: &'static Location<'static>,
 ) -> Result<TracedTensor> {
-    let here = std::path::Path::new(file!())
-        .parent()
-        .map(|d| format!("(at {}", d.display()))
-        .unwrap_or_default();
-    let relocate = |e: RuntimeError| {
-        let m = e.to_string();
-        if m.contains(&here) || !m.contains(" (at ") {
-            e.unlocated().located(at)
-        } else {
-            e
-        }
-    };
-    match r {
-        Ok(y) => match y.error() {
-            Some(e) => Err(relocate(e)),
-            None => Ok(y),
-        },
-        Err(e) => Err(relocate(e)),
-    }
+    r.and_then(|y| match y.error() {
+        Some(e) => Err(e),
+        None => Ok(y),
+    })
+    .map_err(|e| e.at_caller(file!(), at))
 }
 
 pub(crate) fn err(msg: impl Into<String>) -> RuntimeError {

@@ -13,7 +13,14 @@ use crate::ops::{
 use crate::spectral::{self, Lstsq};
 use crate::util::{cast, diag_part, eye_like, ok};
 use crate::{eig, expm, full_piv, lu};
+use std::panic::Location;
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
+
+/// `f()` with its errors reported at `at`, the user's call of a linalg method
+/// ([`RuntimeError::at_caller`]): an op traced here names the user's line, not this file's.
+fn reported_at<T>(at: &Location<'_>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    f().map_err(|e| e.at_caller(file!(), at))
+}
 
 /// Linear algebra on traced (batches of) matrices, for f32, f64, c32 and c64.
 pub trait TracedTensorLinalgExt {
@@ -104,6 +111,7 @@ pub trait TracedTensorLinalgExt {
     fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor>;
     /// `pinv(Some(rtol))` under upstream tenferro's name; a negative or non-finite
     /// `rtol` is an error naming `pinv`.
+    #[track_caller]
     fn pinv_with_rtol(&self, rtol: f64) -> Result<TracedTensor> {
         self.pinv(Some(rtol))
     }
@@ -185,198 +193,312 @@ fn promoted(a: &TracedTensor, b: &TracedTensor) -> Result<(TracedTensor, TracedT
 }
 
 impl TracedTensorLinalgExt for TracedTensor {
+    #[track_caller]
     fn cholesky(&self) -> Result<TracedTensor> {
-        cholesky_op(self)
+        reported_at(Location::caller(), || cholesky_op(self))
     }
 
+    #[track_caller]
     fn triangular_solve(&self, b: &TracedTensor, how: TriangularSolve) -> Result<TracedTensor> {
-        let (a, b) = promoted(self, b)?;
-        triangular_solve_op(&a, &b, how)
+        reported_at(Location::caller(), || {
+            let (a, b) = promoted(self, b)?;
+            triangular_solve_op(&a, &b, how)
+        })
     }
 
+    #[track_caller]
     fn solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
-        let (a, b) = promoted(self, b)?;
-        let (a, b) = (&a, &b);
-        let ta = square_type("solve", a)?;
-        let tb = b.ty()?;
-        if tb.rank() + 1 == ta.rank() {
-            // A vector right-hand side [n, batch..].
-            if tb.shape[0] != ta.shape[0] || tb.shape[1..] != ta.shape[2..] {
-                return Err(RuntimeError::invalid_op(
-                    "solve",
-                    format!("matrix {ta} and right-hand side {tb} do not match: need B of shape [{}, k, batch..] or [{}, batch..] with the batch axes {:?}", ta.shape[0], ta.shape[0], &ta.shape[2..]),
-                ));
+        reported_at(Location::caller(), || {
+            let (a, b) = promoted(self, b)?;
+            let (a, b) = (&a, &b);
+            let ta = square_type("solve", a)?;
+            let tb = b.ty()?;
+            if tb.rank() + 1 == ta.rank() {
+                // A vector right-hand side [n, batch..].
+                if tb.shape[0] != ta.shape[0] || tb.shape[1..] != ta.shape[2..] {
+                    return Err(RuntimeError::invalid_op(
+                        "solve",
+                        format!("matrix {ta} and right-hand side {tb} do not match: need B of shape [{}, k, batch..] or [{}, batch..] with the batch axes {:?}", ta.shape[0], ta.shape[0], &ta.shape[2..]),
+                    ));
+                }
+                let mut s = vec![tb.shape[0], 1];
+                s.extend_from_slice(&tb.shape[1..]);
+                let x = solve_op(a, &b.reshape(&s)?, false)?;
+                return x.reshape(&tb.shape);
             }
-            let mut s = vec![tb.shape[0], 1];
-            s.extend_from_slice(&tb.shape[1..]);
-            let x = solve_op(a, &b.reshape(&s)?, false)?;
-            return x.reshape(&tb.shape);
-        }
-        solve_op(a, b, false)
+            solve_op(a, b, false)
+        })
     }
 
+    #[track_caller]
     fn inv(&self) -> Result<TracedTensor> {
-        square_type("inv", self)?;
-        solve_op(self, &eye_like(self)?, false)
+        reported_at(Location::caller(), || {
+            square_type("inv", self)?;
+            solve_op(self, &eye_like(self)?, false)
+        })
     }
 
+    #[track_caller]
     fn det(&self) -> Result<TracedTensor> {
-        square_type("det", self)?;
-        let f = lu_op(self)?;
-        let d = diag_part(&f[2])?.reduce_prod(&[0]);
-        ok(&f[3] * &d)
+        reported_at(Location::caller(), || {
+            square_type("det", self)?;
+            let f = lu_op(self)?;
+            let d = diag_part(&f[2])?.reduce_prod(&[0]);
+            ok(&f[3] * &d)
+        })
     }
 
+    #[track_caller]
     fn slogdet(&self) -> Result<(TracedTensor, TracedTensor)> {
-        let ty = square_type("slogdet", self)?;
-        let f = lu_op(self)?;
-        let d = diag_part(&f[2])?;
-        let logabs = ok(d.abs().log().reduce_sum(&[0]))?;
-        let sign = ok(&f[3] * &cast(&d.sign(), ty.dtype)?.reduce_prod(&[0]))?;
-        Ok((sign, logabs))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> {
+                let ty = square_type("slogdet", self)?;
+                let f = lu_op(self)?;
+                let d = diag_part(&f[2])?;
+                let logabs = ok(d.abs().log().reduce_sum(&[0]))?;
+                let sign = ok(&f[3] * &cast(&d.sign(), ty.dtype)?.reduce_prod(&[0]))?;
+                Ok((sign, logabs))
+            },
+        )
     }
 
+    #[track_caller]
     fn qr(&self) -> Result<(TracedTensor, TracedTensor)> {
-        let mut f = qr_op(self)?;
-        let r = f.pop().expect("two results");
-        let q = f.pop().expect("two results");
-        Ok((q, r))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> {
+                let mut f = qr_op(self)?;
+                let r = f.pop().expect("two results");
+                let q = f.pop().expect("two results");
+                Ok((q, r))
+            },
+        )
     }
 
+    #[track_caller]
     fn svd(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-        let mut f = svd_op(self, true)?;
-        let vh = f.pop().expect("three results");
-        let s = f.pop().expect("three results");
-        let u = f.pop().expect("three results");
-        Ok((u, s, vh))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+                let mut f = svd_op(self, true)?;
+                let vh = f.pop().expect("three results");
+                let s = f.pop().expect("three results");
+                let u = f.pop().expect("three results");
+                Ok((u, s, vh))
+            },
+        )
     }
 
+    #[track_caller]
     fn svdvals(&self) -> Result<TracedTensor> {
-        Ok(svd_op(self, false)?.remove(0))
+        reported_at(Location::caller(), || Ok(svd_op(self, false)?.remove(0)))
     }
 
+    #[track_caller]
     fn eigh(&self) -> Result<(TracedTensor, TracedTensor)> {
-        let mut f = eigh_op(self, true)?;
-        let v = f.pop().expect("two results");
-        let w = f.pop().expect("two results");
-        Ok((w, v))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> {
+                let mut f = eigh_op(self, true)?;
+                let v = f.pop().expect("two results");
+                let w = f.pop().expect("two results");
+                Ok((w, v))
+            },
+        )
     }
 
+    #[track_caller]
     fn eigvalsh(&self) -> Result<TracedTensor> {
-        Ok(eigh_op(self, false)?.remove(0))
+        reported_at(Location::caller(), || Ok(eigh_op(self, false)?.remove(0)))
     }
 
+    #[track_caller]
     fn lu(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-        let mut f = lu_op(self)?;
-        f.truncate(3);
-        let u = f.pop().expect("results");
-        let l = f.pop().expect("results");
-        let p = f.pop().expect("results");
-        Ok((p, l, u))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+                let mut f = lu_op(self)?;
+                f.truncate(3);
+                let u = f.pop().expect("results");
+                let l = f.pop().expect("results");
+                let p = f.pop().expect("results");
+                Ok((p, l, u))
+            },
+        )
     }
 
+    #[track_caller]
     fn vector_norm(&self, ord: f64, axes: &[isize], keepdims: bool) -> Result<TracedTensor> {
-        norm::vector_norm(self, ord, axes, keepdims)
+        reported_at(Location::caller(), || {
+            norm::vector_norm(self, ord, axes, keepdims)
+        })
     }
 
+    #[track_caller]
     fn matrix_norm(&self, ord: MatrixNorm, keepdims: bool) -> Result<TracedTensor> {
-        norm::matrix_norm(self, ord, keepdims)
+        reported_at(Location::caller(), || {
+            norm::matrix_norm(self, ord, keepdims)
+        })
     }
 
+    #[track_caller]
     fn norm(
         &self,
         ord: Option<NormOrd>,
         axes: Option<&[isize]>,
         keepdims: bool,
     ) -> Result<TracedTensor> {
-        norm::norm(self, ord, axes, keepdims)
+        reported_at(Location::caller(), || norm::norm(self, ord, axes, keepdims))
     }
 
+    #[track_caller]
     fn svd_truncated(&self, k: usize) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-        spectral::svd_truncated(self, k)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+                spectral::svd_truncated(self, k)
+            },
+        )
     }
 
+    #[track_caller]
     fn svd_rtol(
         &self,
         rtol: f64,
     ) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
-        spectral::svd_rtol(self, rtol)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
+                spectral::svd_rtol(self, rtol)
+            },
+        )
     }
 
+    #[track_caller]
     fn svd_with_options(
         &self,
         derivative_eps: f64,
     ) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-        spectral::svd_with_eps(self, derivative_eps)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+                spectral::svd_with_eps(self, derivative_eps)
+            },
+        )
     }
 
+    #[track_caller]
     fn pinv(&self, rtol: Option<f64>) -> Result<TracedTensor> {
-        spectral::pinv(self, rtol)
+        reported_at(Location::caller(), || spectral::pinv(self, rtol))
     }
 
+    #[track_caller]
     fn lstsq(&self, b: &TracedTensor, rcond: Option<f64>) -> Result<Lstsq<TracedTensor>> {
-        spectral::lstsq(self, b, rcond)
+        reported_at(Location::caller(), || spectral::lstsq(self, b, rcond))
     }
 
+    #[track_caller]
     fn lu_with_parity(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
-        lu::lu_with_parity(self)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor, TracedTensor)> {
+                lu::lu_with_parity(self)
+            },
+        )
     }
 
+    #[track_caller]
     fn lu_factor(&self) -> Result<(TracedTensor, TracedTensor)> {
-        lu::lu_factor(self)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> { lu::lu_factor(self) },
+        )
     }
 
+    #[track_caller]
     fn lu_solve(&self, perm: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
-        lu::lu_solve(self, perm, b)
+        reported_at(Location::caller(), || lu::lu_solve(self, perm, b))
     }
 
+    #[track_caller]
     fn full_piv_lu(&self) -> Result<FullPivLu<TracedTensor>> {
-        full_piv::full_piv_lu(self)
+        reported_at(Location::caller(), || full_piv::full_piv_lu(self))
     }
 
+    #[track_caller]
     fn full_piv_lu_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
-        full_piv::full_piv_lu_solve(self, b)
+        reported_at(Location::caller(), || full_piv::full_piv_lu_solve(self, b))
     }
 
+    #[track_caller]
     fn cho_solve(&self, b: &TracedTensor) -> Result<TracedTensor> {
-        lu::cho_solve(self, b)
+        reported_at(Location::caller(), || lu::cho_solve(self, b))
     }
 
+    #[track_caller]
     fn eig(&self) -> Result<(TracedTensor, TracedTensor)> {
-        eig::eig(self, 0.0)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> { eig::eig(self, 0.0) },
+        )
     }
 
+    #[track_caller]
     fn qr_complete(&self) -> Result<(TracedTensor, TracedTensor)> {
-        let mut f = crate::ops::qr_op_with(self, true)?;
-        let r = f.pop().expect("two results");
-        let q = f.pop().expect("two results");
-        Ok((q, r))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> {
+                let mut f = crate::ops::qr_op_with(self, true)?;
+                let r = f.pop().expect("two results");
+                let q = f.pop().expect("two results");
+                Ok((q, r))
+            },
+        )
     }
 
+    #[track_caller]
     fn svd_full(&self) -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
-        let mut f = crate::ops::svd_full_op(self)?;
-        let vh = f.pop().expect("three results");
-        let s = f.pop().expect("three results");
-        let u = f.pop().expect("three results");
-        Ok((u, s, vh))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor, TracedTensor)> {
+                let mut f = crate::ops::svd_full_op(self)?;
+                let vh = f.pop().expect("three results");
+                let s = f.pop().expect("three results");
+                let u = f.pop().expect("three results");
+                Ok((u, s, vh))
+            },
+        )
     }
 
+    #[track_caller]
     fn eigh_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)> {
-        let mut f = crate::ops::eigh_op_with(self, true, derivative_eps)?;
-        let v = f.pop().expect("two results");
-        let w = f.pop().expect("two results");
-        Ok((w, v))
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> {
+                let mut f = crate::ops::eigh_op_with(self, true, derivative_eps)?;
+                let v = f.pop().expect("two results");
+                let w = f.pop().expect("two results");
+                Ok((w, v))
+            },
+        )
     }
 
+    #[track_caller]
     fn eigvals(&self) -> Result<TracedTensor> {
-        eig::eigvals(self)
+        reported_at(Location::caller(), || eig::eigvals(self))
     }
 
+    #[track_caller]
     fn eig_with_options(&self, derivative_eps: f64) -> Result<(TracedTensor, TracedTensor)> {
-        eig::eig(self, derivative_eps)
+        reported_at(
+            Location::caller(),
+            || -> Result<(TracedTensor, TracedTensor)> { eig::eig(self, derivative_eps) },
+        )
     }
 
+    #[track_caller]
     fn expm(&self) -> Result<TracedTensor> {
-        expm::expm(self)
+        reported_at(Location::caller(), || expm::expm(self))
     }
 }

@@ -172,3 +172,21 @@ fn missing_ad_rules_are_reported() {
     let e = plain.grad(&loss, &a).unwrap_err();
     assert_msg(e, &["linalg.cholesky", "with_extension_rules"]);
 }
+
+/// Trace-time errors name the caller's line (not a line of the linalg crate), for methods
+/// that check shapes themselves and for those whose inner ops fail.
+#[test]
+fn trace_time_errors_name_the_callers_line() {
+    let here = |line: u32| format!("(at {}:{line}:", file!());
+    let a = zeros(&[2, 3]);
+    let (e, line) = (a.cholesky().unwrap_err(), line!());
+    assert_msg(e, &[&here(line)]);
+    let b = zeros(&[5, 2]);
+    let (e, line) = (zeros(&[2, 2]).solve(&b).unwrap_err(), line!());
+    assert_msg(e, &[&here(line)]);
+    let i = TracedTensor::input(DType::I64, &[3, 3]);
+    let (e, line) = (i.svd().unwrap_err(), line!());
+    assert_msg(e, &[&here(line)]);
+    let (e, line) = (zeros(&[2, 2]).pinv_with_rtol(-1.0).unwrap_err(), line!());
+    assert_msg(e, &["pinv", &here(line)]);
+}
