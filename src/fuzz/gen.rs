@@ -19,6 +19,9 @@
 //!   `div` and `pow` get positive operands (`x*x + 0.5` when needed), and no value may
 //!   exceed 1e6 in magnitude. The program's one output is the scalar loss
 //!   `reduce_sum(last * W)` with a random constant `W`.
+//!
+//! Either mode draws extents 1-4; [`GenConfig::large`] draws most shapes from extents up
+//! to thousands instead (values of up to [`LARGE_MAX_NUMEL`] elements).
 
 use super::rng::Rng;
 use tenferro_ir::{

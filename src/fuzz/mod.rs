@@ -5,7 +5,9 @@
 //!
 //! 1. **forward**: random programs over every core op and dtype, compiled at O0/O1/O2 and
 //!    run on the CPU backend (1 and 2 threads, fusion off and on) against the reference
-//!    evaluator ([`check::check_forward`]);
+//!    evaluator ([`check::check_forward`]); **large** programs ([`large_config`]) do the
+//!    same with extents up to thousands, for the kernels' size-dependent and parallel
+//!    paths;
 //! 2. **grad**: random smooth f64 programs with a scalar loss; `grad` against central
 //!    differences and against `jvp` ([`check::check_grad`]);
 //! 3. **mutation**: printed programs mutated as text, then parse → verify → O2 → prepare
