@@ -27,7 +27,10 @@
 //! extent 1 broadcasts against a longer one), an index repeated inside one operand
 //! (`ii->i` diagonal, `ii` trace), indices found in one operand only (summed), an output
 //! index repeated (`i->ii`: diagonal embedding), any number of operands. More indices
-//! than letters: [`einsum_labels`] with integer labels.
+//! than letters: [`einsum_labels`] with integer labels. Parentheses among the input terms
+//! fix the contraction order, as upstream tenferro-rs writes it: `"ij,(jk,kl)->il"`
+//! contracts operands 1 and 2 first (see [`Optimize::nested`]); they override the
+//! `optimize` option.
 //!
 //! **Subscripts refer to logical axes.** Axis `k` of a tensor is its `k`-th subscript,
 //! whatever the storage order. tenferro stores tensors column-major (axis 0 fastest), NumPy
@@ -83,6 +86,7 @@ pub use plan::{
     GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
 };
 
+use std::borrow::Cow;
 use std::panic::Location;
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
@@ -160,7 +164,8 @@ pub fn plan_einsum(
     shapes: &[Vec<usize>],
     opts: &EinsumOptions,
 ) -> Result<EinsumPlan> {
-    plan::plan(&parse::resolve_str(subscripts, shapes)?, opts)
+    let (subscripts, opts) = unnest(subscripts, opts)?;
+    plan::plan(&parse::resolve_str(&subscripts, shapes)?, &opts)
 }
 
 /// Plans an integer-label einsum on operands of these shapes (not cached).
@@ -200,6 +205,34 @@ fn with_plan(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<TracedTens
     lower::lower(plan, operands)
 }
 
+/// Subscripts with parentheses among the input terms (`"ij,(jk,kl)->il"`): the same
+/// subscripts without them, and `opts` with the order they write ([`Optimize::nested`]).
+/// Other subscripts come back unchanged. A parenthesis in the output stays, for the parser
+/// to reject.
+fn unnest<'a>(
+    subscripts: &'a str,
+    opts: &'a EinsumOptions,
+) -> Result<(Cow<'a, str>, Cow<'a, EinsumOptions>)> {
+    let (lhs, rhs) = match subscripts.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (subscripts, None),
+    };
+    if !lhs.contains(['(', ')']) {
+        return Ok((Cow::Borrowed(subscripts), Cow::Borrowed(opts)));
+    }
+    let optimize = Optimize::nested(subscripts)?;
+    let mut flat: String = lhs.chars().filter(|c| !matches!(c, '(' | ')')).collect();
+    if let Some(r) = rhs {
+        flat.push_str("->");
+        flat.push_str(r);
+    }
+    let opts = EinsumOptions {
+        optimize,
+        ..opts.clone()
+    };
+    Ok((Cow::Owned(flat), Cow::Owned(opts)))
+}
+
 impl EinsumCache {
     /// [`einsum_with`] through this cache.
     pub fn einsum(
@@ -208,8 +241,9 @@ impl EinsumCache {
         operands: &[&TracedTensor],
         opts: &EinsumOptions,
     ) -> Result<TracedTensor> {
-        let r = parse::resolve_str(subscripts, &shapes(operands)?)?;
-        let p = self.get_or_plan(&r, opts)?;
+        let (subscripts, opts) = unnest(subscripts, opts)?;
+        let r = parse::resolve_str(&subscripts, &shapes(operands)?)?;
+        let p = self.get_or_plan(&r, &opts)?;
         lower::lower(&p, operands)
     }
 
@@ -220,6 +254,7 @@ impl EinsumCache {
         shapes: &[Vec<usize>],
         opts: &EinsumOptions,
     ) -> Result<std::sync::Arc<EinsumPlan>> {
-        self.get_or_plan(&parse::resolve_str(subscripts, shapes)?, opts)
+        let (subscripts, opts) = unnest(subscripts, opts)?;
+        self.get_or_plan(&parse::resolve_str(&subscripts, shapes)?, &opts)
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::err;
 use crate::plan::EinsumPlan;
-use tenferro_runtime::{Result, TracedTensor};
+use tenferro_runtime::{DType, Result, TracedTensor};
 
 fn sum(x: TracedTensor, axes: &[usize]) -> Result<TracedTensor> {
     if axes.is_empty() {
@@ -216,7 +216,9 @@ pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<Tra
     if let Some(perm) = final_perm {
         y = y.transpose(perm)?;
     }
-    // Repeated output indices: broadcast, then mask with identities (diagonal embedding).
+    // Repeated output indices: broadcast, then keep the diagonals and put zeros elsewhere
+    // (diagonal embedding). A `select`, not a product with an identity: `inf · 0` would
+    // put NaN off the diagonal, and `-x · 0` a negative zero.
     let mut out_u: Vec<usize> = Vec::new();
     for &l in &r.output {
         if !out_u.contains(&l) {
@@ -228,14 +230,14 @@ pub(crate) fn lower(plan: &EinsumPlan, operands: &[&TracedTensor]) -> Result<Tra
         let first = |l: usize| r.output.iter().position(|&m| m == l).unwrap();
         let dims: Vec<usize> = out_u.iter().map(|&l| first(l)).collect();
         y = y.broadcast_in_dim(&shape, &dims)?;
-        let dtype = y.dtype()?;
+        let zero = y.full_like(0.0)?;
         for (p, &l) in r.output.iter().enumerate() {
             let q = first(l);
             if q != p {
                 let n = r.sizes[l];
-                let eye =
-                    TracedTensor::eye(dtype, n, None, 0)?.broadcast_in_dim(&shape, &[q, p])?;
-                y = &y * &eye;
+                let on_diagonal = TracedTensor::eye(DType::Bool, n, None, 0)?
+                    .broadcast_in_dim(&shape, &[q, p])?;
+                y = TracedTensor::select(&on_diagonal, &y, &zero);
                 if let Some(e) = y.error() {
                     return Err(e);
                 }

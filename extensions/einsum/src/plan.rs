@@ -162,7 +162,8 @@ impl Optimize {
     /// `EinsumOptimize::Nested(NestedEinsum::parse(..))`: `"(ij,jk),kl->il"` contracts
     /// operands 0 and 1 first, then the result with operand 2; members of a group (and the
     /// top level) are contracted left to right. Use it with the same subscripts without
-    /// parentheses (`"ij,jk,kl->il"`). Returns the equivalent [`Optimize::Path`]; an
+    /// parentheses (`"ij,jk,kl->il"`), or pass the parenthesized subscripts to
+    /// [`crate::einsum`] directly. Returns the equivalent [`Optimize::Path`]; an
     /// unbalanced or misplaced parenthesis is an error naming einsum.
     pub fn nested(expr: &str) -> Result<Optimize> {
         let lhs = expr.split("->").next().unwrap_or("");

@@ -478,6 +478,46 @@ fn nested_contraction_order_is_a_linear_path() {
 }
 
 #[test]
+fn parentheses_in_the_subscripts_fix_the_order() {
+    let (a, _) = seq(&[2, 3]);
+    let (b, _) = seq(&[3, 40]);
+    let (c, _) = seq(&[40, 5]);
+    let want = vals(&einsum("ij,jk,kl->il", &[&a, &b, &c]).unwrap());
+    let shapes = [vec![2, 3], vec![3, 40], vec![40, 5]];
+    for (e, path) in [
+        ("ij,(jk,kl)->il", vec![(1, 2), (0, 1)]),
+        ("(ij,jk),kl->il", vec![(0, 1), (0, 1)]),
+        ("(ij,jk),kl", vec![(0, 1), (0, 1)]),
+    ] {
+        assert_close(&vals(&einsum(e, &[&a, &b, &c]).unwrap()), &want, 1e-12, e);
+        // the parentheses win over the `optimize` option
+        let greedy = EinsumOptions {
+            optimize: Optimize::Greedy,
+            memory_limit: None,
+        };
+        assert_eq!(plan_einsum(e, &shapes, &greedy).unwrap().path, path, "{e}");
+        assert_eq!(global_cache().plan(e, &shapes, &greedy).unwrap().path, path);
+        let got = vals(&einsum_with(e, &[&a, &b, &c], &greedy).unwrap());
+        assert_close(&got, &want, 1e-12, e);
+    }
+    // unbalanced or misplaced parentheses, and parentheses in the output, are errors
+    for bad in [
+        "ij,(jk,kl->il",
+        "ij,jk),kl->il",
+        "ij,jk,kl->(il)",
+        "ij(jk),kl->il",
+    ] {
+        let m = einsum(bad, &[&a, &b, &c]).unwrap_err().to_string();
+        assert!(m.contains("einsum"), "{bad}: {m}");
+    }
+    // a group must name as many operands as are given
+    let m = einsum("(ij,jk)->ik", &[&a, &b, &c])
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("einsum"), "{m}");
+}
+
+#[test]
 fn batched_matmul_with_the_batch_axis_first() {
     // Column-major `bij`: the batch axis is the fastest, so each batch's matrix is strided;
     // the product transposes both operands (large enough for it) into in-place layouts.
@@ -694,4 +734,28 @@ fn small_shipped_instances_match_the_naive_reference() {
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} instances were small enough");
+}
+
+/// A repeated output index embeds a diagonal with exact zeros elsewhere, whatever the
+/// values on it: no NaN from `inf · 0`, no negative zeros.
+#[test]
+fn diagonal_embedding_keeps_exact_zeros_beside_inf_and_nan() {
+    let v = col(&[3], vec![f64::INFINITY, -2.0, f64::NAN]);
+    let got = vals(&einsum("i->ii", &[&v]).unwrap());
+    let want = [f64::INFINITY, 0.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, f64::NAN];
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        let same =
+            (g.is_nan() && w.is_nan()) || (g == w && g.is_sign_negative() == w.is_sign_negative());
+        assert!(same, "entry {k}: {g} against {w} ({got:?})");
+    }
+    let m = col(&[2, 3], vec![1.0, f64::INFINITY, -2.0, 3.0, f64::NAN, 4.0]);
+    let got = vals(&einsum("ij->jii", &[&m]).unwrap());
+    // out[j, i, i] = m[i, j]; the off-diagonal blocks out[:, 1, 0] and out[:, 0, 1] are 0
+    assert!(
+        got[3..9].iter().all(|&x| x == 0.0 && x.is_sign_positive()),
+        "{got:?}"
+    );
+    assert_eq!(got[0..2], [1.0, -2.0]);
+    assert!(got[2].is_nan());
+    assert_eq!(got[9..12], [f64::INFINITY, 3.0, 4.0]);
 }

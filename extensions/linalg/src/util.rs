@@ -4,7 +4,7 @@
 
 use crate::ops::is_complex;
 use num_complex::{Complex32, Complex64};
-use tenferro_ir::{DType, Tensor, TensorType};
+use tenferro_ir::{CmpOp, DType, Tensor, TensorType};
 use tenferro_runtime::{Result, RuntimeError, TracedTensor};
 
 /// Turns a value with a recorded error into `Err`.
@@ -64,11 +64,14 @@ pub(crate) fn const_matrix(
     m.broadcast_in_dim(&shape, &[0, 1])
 }
 
-/// `x * mask` with a constant mask `f(i, j)` over the matrix axes.
+/// `x * mask` with a constant mask `f(i, j)` over the matrix axes, exactly zero where the
+/// mask is: an `inf` or NaN in a discarded entry does not leak into the result.
 pub(crate) fn masked(x: &TracedTensor, f: impl Fn(usize, usize) -> f64) -> Result<TracedTensor> {
     let ty = x.ty()?;
     let m = const_matrix(ty.dtype, ty.shape[0], ty.shape[1], &batch_of(&ty), f)?;
-    ok(x * &m)
+    let zero = x.full_like(0.0)?;
+    let keep = ok(m.compare(CmpOp::Ne, &zero))?;
+    ok(TracedTensor::select(&keep, &ok(x * &m)?, &zero))
 }
 
 /// Lower triangle of `x` (with the diagonal if `diag`).
@@ -199,5 +202,36 @@ pub(crate) fn restore_rhs(
     match vector_shape {
         Some(s) => x.reshape(s),
         None => Ok(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenferro_cpu::CpuBackend;
+    use tenferro_runtime::{GraphCompiler, GraphExecutor};
+
+    fn run(t: &TracedTensor) -> Vec<f64> {
+        let p = GraphCompiler::new().compile(t).unwrap();
+        let out = GraphExecutor::new(CpuBackend::new()).run(&p).unwrap();
+        out.to_vec::<f64>().unwrap()
+    }
+
+    #[test]
+    fn masked_entries_are_exact_zeros_even_when_not_finite() {
+        // column-major 2x2 [[1, inf], [nan, -4]]
+        let x =
+            TracedTensor::from_vec_col_major(vec![2, 2], vec![1.0, f64::NAN, f64::INFINITY, -4.0]);
+        let l = run(&tril(&x, true).unwrap());
+        assert_eq!(l[0], 1.0);
+        assert!(l[1].is_nan());
+        assert_eq!((l[2], l[3]), (0.0, -4.0));
+        let u = run(&triu(&x, false).unwrap());
+        assert_eq!(
+            u.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            [0, 0, f64::INFINITY.to_bits(), 0]
+        );
+        let half = run(&masked(&x, |i, j| if i == j { 0.5 } else { 0.0 }).unwrap());
+        assert_eq!(half, [0.5, 0.0, 0.0, -2.0]);
     }
 }
