@@ -23,6 +23,7 @@ use crate::traced::TracedTensor;
 use tenferro_ir::DType;
 
 /// `x` with bools as i64 (for ops that compare or do arithmetic on integers).
+#[track_caller]
 fn numeric_of(x: &TracedTensor) -> Result<TracedTensor> {
     match x.dtype()? {
         DType::Bool => x.convert(DType::I64),
@@ -33,6 +34,7 @@ fn numeric_of(x: &TracedTensor) -> Result<TracedTensor> {
 }
 
 /// `x` as a real, integer (from bool) operand of `op`; complex is an error.
+#[track_caller]
 fn ordered_of(op: &str, x: &TracedTensor) -> Result<TracedTensor> {
     let ty = x.ty()?;
     if ty.dtype.is_complex() {
@@ -45,12 +47,14 @@ fn ordered_of(op: &str, x: &TracedTensor) -> Result<TracedTensor> {
 }
 
 /// The constant `v` shaped and typed like `x`.
+#[track_caller]
 fn like(x: &TracedTensor, v: f64) -> Result<TracedTensor> {
     let ty = x.ty()?;
     splat(ty.dtype, &ty.shape, v)
 }
 
 /// `a or b` for bool tensors of one shape.
+#[track_caller]
 fn or(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
     let yes = like(a, 1.0)?;
     checked(TracedTensor::select(a, &yes, b))
@@ -60,6 +64,7 @@ fn or(a: &TracedTensor, b: &TracedTensor) -> Result<TracedTensor> {
 /// derivative is ±1 everywhere, also at 0), `1/(1+z)` for `x >= 0` and `z/(1+z)`
 /// otherwise. `z` is in (0, 1], so nothing overflows, and the derivative
 /// `σ(x)(1-σ(x))` stays finite (0 at ±inf).
+#[track_caller]
 fn logistic_stable(x: &TracedTensor) -> Result<TracedTensor> {
     let zero = like(x, 0.0)?;
     let pos = x.greater_equal(&zero);

@@ -13,12 +13,14 @@ use crate::structural::ok;
 use crate::traced::TracedTensor;
 use tenferro_ir::{CmpOp, DType, Tensor, TensorType};
 
+#[track_caller]
 fn bad(op: &str, msg: String) -> RuntimeError {
     RuntimeError::invalid_op(op, msg)
 }
 
 impl TracedTensor {
     /// Ones of type `ty`; errors as [`TracedTensor::full`], naming `ones`.
+    #[track_caller]
     pub fn ones(ty: &TensorType) -> TracedTensor {
         match Tensor::try_full_for("ones", ty, 1.0) {
             Ok(t) => TracedTensor::from_tensor(t),
@@ -27,16 +29,19 @@ impl TracedTensor {
     }
 
     /// Zeros of this tensor's type (a constant; it does not depend on `self`'s value).
+    #[track_caller]
     pub fn zeros_like(&self) -> Result<TracedTensor> {
         ok(TracedTensor::zeros(&self.ty()?))
     }
 
     /// Ones of this tensor's type (a constant).
+    #[track_caller]
     pub fn ones_like(&self) -> Result<TracedTensor> {
         ok(TracedTensor::ones(&self.ty()?))
     }
 
     /// `v` (converted to the dtype) everywhere, of this tensor's type (a constant).
+    #[track_caller]
     pub fn full_like(&self, v: f64) -> Result<TracedTensor> {
         ok(TracedTensor::full(&self.ty()?, v))
     }
@@ -45,6 +50,7 @@ impl TracedTensor {
     /// `column - row == k` and zeros elsewhere. Composite: `iota`, `sub`, `compare`,
     /// `convert`. Errors (naming `eye`) for a dtype the conversion from bool does not
     /// reach.
+    #[track_caller]
     pub fn eye(dtype: DType, n: usize, m: Option<usize>, k: i64) -> Result<TracedTensor> {
         let m = m.unwrap_or(n);
         let diff = ok(&TracedTensor::iota(DType::I64, &[n, m], 1)?
@@ -60,6 +66,7 @@ impl TracedTensor {
     /// `i = 0 .. ceil((stop - start) / step)` (no elements when that is ≤ 0), computed in
     /// `dtype`. Composite: `iota`, `mul`, `add`. Errors (naming `arange`) for a zero or
     /// non-finite argument, a bool dtype, or non-integral arguments with an integer dtype.
+    #[track_caller]
     pub fn arange(dtype: DType, start: f64, stop: f64, step: f64) -> Result<TracedTensor> {
         let op = "arange";
         if !(start.is_finite() && stop.is_finite() && step.is_finite()) || step == 0.0 {
@@ -94,6 +101,7 @@ impl TracedTensor {
     /// integer dtypes compute in f64 and convert (truncating, as jnp's `astype`). Composite:
     /// `iota`, elementwise arithmetic, `concatenate`. Errors (naming `linspace`) for a
     /// bool dtype or non-finite bounds.
+    #[track_caller]
     pub fn linspace(
         dtype: DType,
         start: f64,
@@ -139,6 +147,7 @@ impl TracedTensor {
     /// `0..num_classes` (negative included) gives a row of zeros. Composite:
     /// `broadcast_in_dim`, `iota`, `compare`, `convert`. Errors (naming `one_hot`) for
     /// indices that are not integers.
+    #[track_caller]
     pub fn one_hot(&self, num_classes: usize, dtype: DType) -> Result<TracedTensor> {
         let ty = self.ty()?;
         let indices = self.as_index("one_hot", "indices")?;

@@ -12,6 +12,7 @@ use tenferro_ir::{BinaryOp, CmpOp, DType, DotDims, Op, ReduceOp, Tensor, TensorT
 
 /// The dtype two operands promote to: bool < i32 < i64 < f32 < f64, and real with complex
 /// gives the complex dtype of the wider precision.
+#[track_caller]
 pub fn promote(a: DType, b: DType) -> DType {
     use DType::*;
     if a == b {
@@ -33,6 +34,7 @@ pub fn promote(a: DType, b: DType) -> DType {
 }
 
 /// The NumPy broadcast of two shapes (trailing axes align), or None if incompatible.
+#[track_caller]
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
@@ -62,11 +64,12 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 #[track_caller]
 fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
     let at = std::panic::Location::caller();
-    r.unwrap_or_else(|e| TracedTensor::from_error(e.located(at)))
+    r.unwrap_or_else(|e| TracedTensor::from_error(e.at_caller(file!(), at)))
 }
 
 impl TracedTensor {
     /// Converts to `dtype` if needed (no instruction when already of that dtype).
+    #[track_caller]
     fn cast(&self, dtype: DType) -> Result<TracedTensor> {
         if self.dtype()? == dtype {
             Ok(self.clone())
@@ -77,6 +80,7 @@ impl TracedTensor {
 
     /// NumPy-style broadcast to `shape` (trailing axes align); no instruction when the
     /// shape already matches.
+    #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<TracedTensor> {
         let s = self.shape()?;
         if s == shape {
@@ -94,6 +98,7 @@ impl TracedTensor {
     }
 
     /// Promotes and broadcasts two operands to one type (NumPy rules).
+    #[track_caller]
     fn unify(op: &str, a: &TracedTensor, b: &TracedTensor) -> Result<(TracedTensor, TracedTensor)> {
         let (ta, tb) = (a.ty()?, b.ty()?);
         let shape = broadcast_shapes(&ta.shape, &tb.shape).ok_or_else(|| {
@@ -116,6 +121,7 @@ impl TracedTensor {
     /// This tensor as the `what` index operand of `op`, in i64: i64 as it is, i32
     /// converted (as JAX, any integer dtype indexes); another dtype is an error naming
     /// `op`, `what` and the operand.
+    #[track_caller]
     pub(crate) fn as_index(&self, op: &str, what: &str) -> Result<TracedTensor> {
         let ty = self.ty()?;
         match ty.dtype {
@@ -128,6 +134,7 @@ impl TracedTensor {
     }
 
     /// A scalar `v` of this tensor's dtype, broadcast to its shape.
+    #[track_caller]
     fn splat_like(&self, v: f64) -> Result<TracedTensor> {
         let ty = self.ty()?;
         TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(ty.dtype), v))
@@ -166,6 +173,7 @@ impl TracedTensor {
     /// by `factor` rounded half away from zero (`i64 [1, 2, -3]` scaled by 2.7 is
     /// `[3, 6, -9]`). Errors name `scale_real`: a bool operand, or with an integer operand
     /// a factor that is not finite or does not fit the dtype once rounded.
+    #[track_caller]
     pub fn scale_real(&self, factor: f64) -> Result<TracedTensor> {
         let dtype = self.dtype()?;
         if dtype == DType::Bool {
@@ -195,6 +203,7 @@ impl TracedTensor {
     /// Multiplies a complex tensor by the complex `factor`, keeping its dtype (upstream
     /// tenferro's `scale_complex`; `factor` is rounded to c32 for a c32 operand). Errors
     /// name `scale_complex`: an operand that is not complex (convert it first).
+    #[track_caller]
     pub fn scale_complex(&self, factor: num_complex::Complex64) -> Result<TracedTensor> {
         let ty = self.ty()?;
         if !ty.dtype.is_complex() {
@@ -289,6 +298,7 @@ impl TracedTensor {
 
     /// [`TracedTensor::select`] under upstream tenferro's name, returning the error at once
     /// (`jnp.where(pred, on_true, on_false)`; the predicate is bool).
+    #[track_caller]
     pub fn where_select(
         pred: &TracedTensor,
         on_true: &TracedTensor,
@@ -425,11 +435,13 @@ impl TracedTensor {
     }
 
     /// General contraction (StableHLO dot_general): result axes are batch, lhs free, rhs free.
+    #[track_caller]
     pub fn dot_general(&self, rhs: &TracedTensor, dims: DotDims) -> Result<TracedTensor> {
         let (a, b) = TracedTensor::unify_dtype("dot_general", self, rhs)?;
         checked(TracedTensor::apply1(Op::DotGeneral(dims), &[&a, &b]))
     }
 
+    #[track_caller]
     fn unify_dtype(
         op: &str,
         a: &TracedTensor,
@@ -443,6 +455,7 @@ impl TracedTensor {
     /// Matrix product. Column-major batches: matrices are the first two axes, batch axes
     /// follow and must match. A rank-1 operand is a vector (`[m,k]·[k] → [m]`,
     /// `[k]·[k,n] → [n]`, `[k]·[k] → []`).
+    #[track_caller]
     pub fn matmul(&self, rhs: &TracedTensor) -> Result<TracedTensor> {
         let (sa, sb) = (self.shape()?, rhs.shape()?);
         let bad = || {
@@ -503,6 +516,7 @@ impl TracedTensor {
     }
 
     /// Permutes axes: result axis `i` is operand axis `perm[i]`.
+    #[track_caller]
     pub fn transpose(&self, perm: &[usize]) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(
             Op::Transpose {
@@ -513,6 +527,7 @@ impl TracedTensor {
     }
 
     /// Swaps the first two axes (matrix transpose; batch axes stay).
+    #[track_caller]
     pub fn t(&self) -> Result<TracedTensor> {
         let r = self.shape()?.len();
         if r < 2 {
@@ -527,6 +542,7 @@ impl TracedTensor {
     }
 
     /// Column-major reshape to `shape` (same element count).
+    #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(
             Op::Reshape {
@@ -537,6 +553,7 @@ impl TracedTensor {
     }
 
     /// StableHLO broadcast_in_dim: operand axis `i` becomes result axis `dims[i]`.
+    #[track_caller]
     pub fn broadcast_in_dim(&self, shape: &[usize], dims: &[usize]) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(
             Op::BroadcastInDim {
@@ -548,6 +565,7 @@ impl TracedTensor {
     }
 
     /// The block `starts[i]..limits[i]` on each axis.
+    #[track_caller]
     pub fn slice(&self, starts: &[usize], limits: &[usize]) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(
             Op::Slice {
@@ -559,6 +577,7 @@ impl TracedTensor {
     }
 
     /// Pads with `low[i]` / `high[i]` copies of `value` before / after each axis.
+    #[track_caller]
     pub fn pad(&self, low: &[usize], high: &[usize], value: f64) -> Result<TracedTensor> {
         let v = TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(self.dtype()?), value));
         checked(TracedTensor::apply1(
@@ -571,6 +590,7 @@ impl TracedTensor {
     }
 
     /// Joins tensors along `axis` (dtypes promote).
+    #[track_caller]
     pub fn concatenate(parts: &[&TracedTensor], axis: usize) -> Result<TracedTensor> {
         if parts.is_empty() {
             return Err(RuntimeError::invalid_op(
@@ -589,6 +609,7 @@ impl TracedTensor {
 
     /// `take(self, indices, axis)`: result shape is `shape[..axis] ++ indices.shape ++
     /// shape[axis+1..]`; indices (i64, or i32 converted to i64) are clamped into range.
+    #[track_caller]
     pub fn gather(&self, indices: &TracedTensor, axis: usize) -> Result<TracedTensor> {
         let indices = indices.as_index("gather", "indices")?;
         checked(TracedTensor::apply1(Op::Gather { axis }, &[self, &indices]))
@@ -596,6 +617,7 @@ impl TracedTensor {
 
     /// Adds `updates` (gather-shaped) into a copy of `self` at `indices` (i64, or i32
     /// converted to i64) along `axis`.
+    #[track_caller]
     pub fn scatter_add(
         &self,
         indices: &TracedTensor,
@@ -610,11 +632,13 @@ impl TracedTensor {
     }
 
     /// Converts to `dtype`.
+    #[track_caller]
     pub fn convert(&self, dtype: DType) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(Op::Convert { to: dtype }, &[self]))
     }
 
     /// Indices along axis `dim` of a tensor of type `dtype[shape]`.
+    #[track_caller]
     pub fn iota(dtype: DType, shape: &[usize], dim: usize) -> Result<TracedTensor> {
         checked(TracedTensor::apply1(
             Op::Iota {
@@ -627,9 +651,10 @@ impl TracedTensor {
 }
 
 /// Turns a value with a recorded error into `Err`.
+#[track_caller]
 fn checked(t: TracedTensor) -> Result<TracedTensor> {
     match t.error() {
-        Some(e) => Err(e),
+        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
         None => Ok(t),
     }
 }

@@ -42,18 +42,20 @@ use tenferro_ir::{DType, Op, ReduceOp, TensorType};
 #[track_caller]
 pub(crate) fn rec(r: Result<TracedTensor>) -> TracedTensor {
     let at = std::panic::Location::caller();
-    r.unwrap_or_else(|e| TracedTensor::from_error(e.located(at)))
+    r.unwrap_or_else(|e| TracedTensor::from_error(e.at_caller(file!(), at)))
 }
 
 /// A value with a recorded error as `Err`.
+#[track_caller]
 pub(crate) fn checked(t: TracedTensor) -> Result<TracedTensor> {
     match t.error() {
-        Some(e) => Err(e),
+        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
         None => Ok(t),
     }
 }
 
 /// The constant `v` of `dtype`, broadcast to `shape`.
+#[track_caller]
 pub(crate) fn splat(dtype: DType, shape: &[usize], v: f64) -> Result<TracedTensor> {
     let s = TracedTensor::full(&TensorType::scalar(dtype), v);
     if shape.is_empty() {
@@ -65,6 +67,7 @@ pub(crate) fn splat(dtype: DType, shape: &[usize], v: f64) -> Result<TracedTenso
 
 /// `x` in a float dtype: integers and bools become the default float f64, floats and
 /// complex stay (the weak typing of a Rust float operand, and the dtype of `mean`).
+#[track_caller]
 pub(crate) fn float_of(x: &TracedTensor) -> Result<TracedTensor> {
     match x.dtype()? {
         DType::I32 | DType::I64 | DType::Bool => x.convert(DType::F64),
@@ -73,6 +76,7 @@ pub(crate) fn float_of(x: &TracedTensor) -> Result<TracedTensor> {
 }
 
 /// `x` in a real float dtype (integers and bools become f64); complex is an error naming `op`.
+#[track_caller]
 pub(crate) fn real_float_of(op: &str, x: &TracedTensor) -> Result<TracedTensor> {
     let ty = x.ty()?;
     if ty.dtype.is_complex() {
@@ -86,6 +90,7 @@ pub(crate) fn real_float_of(op: &str, x: &TracedTensor) -> Result<TracedTensor> 
 
 /// Signed `axes` of an operand of type `ty`, normalised and sorted; errors name `op`,
 /// the operand type and the valid range.
+#[track_caller]
 pub(crate) fn axes_of(op: &str, ty: &TensorType, axes: &[isize]) -> Result<Vec<usize>> {
     let r = ty.rank();
     let mut out: Vec<usize> = Vec::with_capacity(axes.len());
@@ -110,16 +115,19 @@ pub(crate) fn axes_of(op: &str, ty: &TensorType, axes: &[isize]) -> Result<Vec<u
 }
 
 /// The axes of a rank-`rank` shape not in `axes`.
+#[track_caller]
 pub(crate) fn kept_axes(rank: usize, axes: &[usize]) -> Vec<usize> {
     (0..rank).filter(|a| !axes.contains(a)).collect()
 }
 
 /// A reduced value broadcast back to the operand's `shape`.
+#[track_caller]
 pub(crate) fn expand(y: &TracedTensor, shape: &[usize], axes: &[usize]) -> Result<TracedTensor> {
     y.broadcast_in_dim(shape, &kept_axes(shape.len(), axes))
 }
 
 /// `y` (reduced over `axes` of `shape`) with the reduced axes kept as size 1 if `keepdims`.
+#[track_caller]
 fn keep(y: TracedTensor, shape: &[usize], axes: &[usize], keepdims: bool) -> Result<TracedTensor> {
     let y = checked(y)?;
     if !keepdims || axes.is_empty() {
@@ -134,10 +142,12 @@ fn keep(y: TracedTensor, shape: &[usize], axes: &[usize], keepdims: bool) -> Res
 }
 
 /// The number of elements reduced over `axes` of `shape`.
+#[track_caller]
 fn count(shape: &[usize], axes: &[usize]) -> usize {
     axes.iter().map(|&a| shape[a]).product()
 }
 
+#[track_caller]
 fn all_axes(x: &TracedTensor) -> Result<Vec<isize>> {
     Ok((0..x.shape()?.len() as isize).collect())
 }
@@ -145,6 +155,7 @@ fn all_axes(x: &TracedTensor) -> Result<Vec<isize>> {
 /// A shift for the stable `exp(x - shift)`: `stop_gradient(m)`, so the shift contributes
 /// nothing to any derivative at any order; where `m` is `±inf` or NaN the shift is 0 (so
 /// no `inf - inf`).
+#[track_caller]
 fn detached_shift(m: &TracedTensor) -> Result<TracedTensor> {
     let ty = m.ty()?;
     let inf = splat(ty.dtype, &ty.shape, f64::INFINITY)?;
@@ -154,6 +165,7 @@ fn detached_shift(m: &TracedTensor) -> Result<TracedTensor> {
 }
 
 /// The `op` reduction kinds of the `*_axes` methods.
+#[track_caller]
 fn reduce_kind(
     x: &TracedTensor,
     op: &str,
@@ -357,6 +369,7 @@ impl TracedTensor {
         })())
     }
 
+    #[track_caller]
     fn arg_extremum(&self, op: &str, kind: ReduceOp, axis: isize, keepdims: bool) -> TracedTensor {
         rec((|| {
             let ty = self.ty()?;
@@ -415,6 +428,7 @@ impl TracedTensor {
         self.arg_extremum("argmin", ReduceOp::Min, axis, keepdims)
     }
 
+    #[track_caller]
     fn flat(&self) -> Result<TracedTensor> {
         let n: usize = self.shape()?.iter().product();
         self.reshape(&[n])
@@ -441,6 +455,7 @@ impl TracedTensor {
             .map(|f| f.argmin(0, false)))
     }
 
+    #[track_caller]
     fn truth(&self, op: &str, every: bool, axes: &[isize], keepdims: bool) -> TracedTensor {
         rec((|| {
             let ty = self.ty()?;

@@ -20,18 +20,21 @@ use crate::error::{Result, RuntimeError};
 use crate::traced::TracedTensor;
 use tenferro_ir::{col_major_strides, BinaryOp, DType, Op, ReduceOp, Tensor};
 
+#[track_caller]
 fn or_error(r: Result<TracedTensor>) -> TracedTensor {
     r.unwrap_or_else(TracedTensor::from_error)
 }
 
+#[track_caller]
 fn checked(t: TracedTensor) -> Result<TracedTensor> {
     match t.error() {
-        Some(e) => Err(e),
+        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
         None => Ok(t),
     }
 }
 
 /// An i64 constant `v` of shape `shape` (a scalar broadcast).
+#[track_caller]
 fn i64_splat(shape: &[usize], v: i64) -> TracedTensor {
     let s = TracedTensor::from_tensor(Tensor::scalar(v));
     if shape.is_empty() {
@@ -48,6 +51,7 @@ fn i64_splat(shape: &[usize], v: i64) -> TracedTensor {
 }
 
 /// `x` reversed along `axis` (a gather with the constant indices `n-1, ..., 0`).
+#[track_caller]
 pub fn reverse_axis(x: &TracedTensor, axis: usize) -> TracedTensor {
     or_error((|| {
         let ty = x.ty()?;
@@ -73,10 +77,12 @@ pub fn reverse_axis(x: &TracedTensor, axis: usize) -> TracedTensor {
 /// `axis` and at the same position on the other axes. Indices are clamped into
 /// `0..x.shape[axis]` (as `gather`). Built as one `gather` of the flattened `x` at linear
 /// offsets, so it is linear in `x` (its transpose is a `scatter_add`).
+#[track_caller]
 pub fn take_along(x: &TracedTensor, indices: &TracedTensor, axis: usize) -> TracedTensor {
     or_error(take_along_impl(x, indices, axis))
 }
 
+#[track_caller]
 fn take_along_impl(x: &TracedTensor, indices: &TracedTensor, axis: usize) -> Result<TracedTensor> {
     const OP: &str = "take_along_axis";
     let xt = x.ty()?;
@@ -186,6 +192,7 @@ impl TracedTensor {
     /// first, as `jax.lax.top_k`: equal values by increasing index; NaN counts as larger
     /// than every number (the order of a descending [`TracedTensor::argsort`]). `k` must
     /// not exceed the last axis's size. Values are differentiable.
+    #[track_caller]
     pub fn top_k(&self, k: usize) -> (TracedTensor, TracedTensor) {
         let r = (|| {
             let ty = self.ty()?;

@@ -24,24 +24,28 @@ use crate::ops::promote;
 use crate::traced::TracedTensor;
 use tenferro_ir::{BinaryOp, CmpOp, DType, Tensor, TensorType};
 
+#[track_caller]
 fn bad(op: &str, msg: String) -> RuntimeError {
     RuntimeError::invalid_op(op, msg)
 }
 
 /// Turns a value with a recorded error into `Err`.
+#[track_caller]
 pub(crate) fn ok(t: TracedTensor) -> Result<TracedTensor> {
     match t.error() {
-        Some(e) => Err(e),
+        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
         None => Ok(t),
     }
 }
 
+#[track_caller]
 fn i64_vec(data: Vec<i64>) -> TracedTensor {
     let n = data.len();
     TracedTensor::from_vec_col_major(vec![n], data)
 }
 
 /// Unsigned axes checked in range and distinct (sorted).
+#[track_caller]
 fn check_axes(op: &str, axes: &[usize], rank: usize) -> Result<Vec<usize>> {
     let mut out: Vec<usize> = Vec::with_capacity(axes.len());
     for &a in axes {
@@ -63,6 +67,7 @@ fn check_axes(op: &str, axes: &[usize], rank: usize) -> Result<Vec<usize>> {
 }
 
 /// `shape` with axis `a` replaced by `with`.
+#[track_caller]
 fn replace_axis(shape: &[usize], a: usize, with: &[usize]) -> Vec<usize> {
     let mut s = shape[..a].to_vec();
     s.extend_from_slice(with);
@@ -72,6 +77,7 @@ fn replace_axis(shape: &[usize], a: usize, with: &[usize]) -> Vec<usize> {
 
 /// Start indices of the dynamic ops, one integer scalar per axis, as i64 scalars (i32
 /// starts converted).
+#[track_caller]
 fn check_starts(op: &str, starts: &[&TracedTensor], rank: usize) -> Result<Vec<TracedTensor>> {
     if starts.len() != rank {
         return Err(bad(
@@ -96,22 +102,26 @@ fn check_starts(op: &str, starts: &[&TracedTensor], rank: usize) -> Result<Vec<T
     Ok(out)
 }
 
+#[track_caller]
 fn i64_scalar(v: i64) -> TracedTensor {
     TracedTensor::scalar(v)
 }
 
 /// i64 `x` clamped elementwise into `[lo, hi]` (i64 scalar tensors, so no promotion).
+#[track_caller]
 fn clamp_i64(x: &TracedTensor, lo: i64, hi: i64) -> Result<TracedTensor> {
     ok(x.binary(BinaryOp::Max, &i64_scalar(lo))
         .binary(BinaryOp::Min, &i64_scalar(hi)))
 }
 
 /// `start` clamped into `[0, hi]` (an i64 scalar).
+#[track_caller]
 fn clamp_start(start: &TracedTensor, hi: usize) -> Result<TracedTensor> {
     clamp_i64(start, 0, hi as i64)
 }
 
 impl TracedTensor {
+    #[track_caller]
     fn cast_to(&self, d: DType) -> Result<TracedTensor> {
         if self.dtype()? == d {
             Ok(self.clone())
@@ -121,6 +131,7 @@ impl TracedTensor {
     }
 
     /// A zero of this tensor's dtype (rank 0).
+    #[track_caller]
     fn zero_scalar(&self) -> Result<TracedTensor> {
         Ok(TracedTensor::from_tensor(Tensor::full(
             &TensorType::scalar(self.dtype()?),
@@ -132,6 +143,7 @@ impl TracedTensor {
     /// `jnp.flip`). Composite: one `gather` per axis with a reversed index constant
     /// (axes of length 0 or 1 are left alone). Errors (naming `reverse`) for an axis out
     /// of range or listed twice.
+    #[track_caller]
     pub fn reverse(&self, axes: &[usize]) -> Result<TracedTensor> {
         let shape = self.shape()?;
         let axes = check_axes("reverse", axes, shape.len())?;
@@ -155,6 +167,7 @@ impl TracedTensor {
     /// index 0 of the `s` axis and a `reshape` back. Errors (naming `slice_strided`) for
     /// argument lengths other than the rank, a zero stride, or `starts > limits` /
     /// `limits > shape`.
+    #[track_caller]
     pub fn slice_strided(
         &self,
         starts: &[usize],
@@ -224,6 +237,7 @@ impl TracedTensor {
     /// `pad` of the `1` axis to `1 + interior`, `reshape` to `(1 + interior)·n` and a
     /// `slice` dropping the trailing `interior` values; then one `pad` with the positive
     /// edges and one `slice` for the negative ones. Errors name `pad_general`.
+    #[track_caller]
     pub fn pad_general(
         &self,
         low: &[i64],
@@ -298,6 +312,7 @@ impl TracedTensor {
     /// `clamp(start) + iota`; gradients flow to the operand (as `scatter_add`). Errors
     /// (naming `dynamic_slice`) for a start that is not an i64 scalar, argument counts
     /// other than the rank, or `sizes[i] > shape[i]`.
+    #[track_caller]
     pub fn dynamic_slice(&self, starts: &[&TracedTensor], sizes: &[usize]) -> Result<TracedTensor> {
         let op = "dynamic_slice";
         let ty = self.ty()?;
@@ -350,6 +365,7 @@ impl TracedTensor {
     /// per axis, and `select`ed into the operand through a window mask built from `iota`
     /// and `compare`. Gradients flow to the operand (outside the window) and to the
     /// update. Errors name `dynamic_update_slice`.
+    #[track_caller]
     pub fn dynamic_update_slice(
         &self,
         update: &TracedTensor,
@@ -407,6 +423,7 @@ impl TracedTensor {
     /// from the end of the result's axes, so `-1` appends it last). Composite:
     /// `reshape` (expand_dims) of each part, then `concatenate` (dtypes promote). Errors
     /// (naming `stack`) for no parts, unequal shapes or an axis out of range.
+    #[track_caller]
     pub fn stack(parts: &[&TracedTensor], axis: isize) -> Result<TracedTensor> {
         let op = "stack";
         let Some(first) = parts.first() else {
@@ -435,6 +452,7 @@ impl TracedTensor {
     /// `jnp.split(x, indices, axis)`: the pieces `[0, i0), [i0, i1), ..., [ik, n)` of
     /// `axis` (NumPy slicing rules: an index past the end is the end, and a piece whose
     /// end is before its start is empty). Composite: one `slice` per piece.
+    #[track_caller]
     pub fn split(&self, indices: &[usize], axis: isize) -> Result<Vec<TracedTensor>> {
         let shape = self.shape()?;
         let a = normalize_axis("split", axis, shape.len())?;
@@ -459,6 +477,7 @@ impl TracedTensor {
     /// `len % n` of them one element longer than the others (so sizes differ by at most
     /// one; pieces may be empty when `n > len`). Composite: `slice`s. Errors (naming
     /// `split_into`) for `n = 0`.
+    #[track_caller]
     pub fn split_into(&self, n: usize, axis: isize) -> Result<Vec<TracedTensor>> {
         let shape = self.shape()?;
         let a = normalize_axis("split_into", axis, shape.len())?;
@@ -481,6 +500,7 @@ impl TracedTensor {
 
     /// `jnp.expand_dims`: a new axis of length 1 at `axis` (negative counts from the end
     /// of the result's axes). Composite: `reshape`. Errors name `expand_dims`.
+    #[track_caller]
     pub fn expand_dims(&self, axis: isize) -> Result<TracedTensor> {
         let shape = self.shape()?;
         let a = normalize_axis("expand_dims", axis, shape.len() + 1)?;
@@ -500,6 +520,7 @@ impl TracedTensor {
     /// assert!(t.index(3).is_err());
     /// # Ok::<(), tenferro_runtime::RuntimeError>(())
     /// ```
+    #[track_caller]
     pub fn index(&self, i: usize) -> Result<TracedTensor> {
         let shape = self.shape()?;
         match shape.first() {
@@ -520,6 +541,7 @@ impl TracedTensor {
     /// `jnp.squeeze(x, axes)`: removes the listed axes, each of which must have length 1
     /// (an empty list removes nothing). Composite: `reshape`. Errors (naming `squeeze`)
     /// for an axis whose length is not 1, out of range or listed twice.
+    #[track_caller]
     pub fn squeeze(&self, axes: &[isize]) -> Result<TracedTensor> {
         let ty = self.ty()?;
         let axes = normalize_axes("squeeze", axes, ty.shape.len())?;
@@ -543,6 +565,7 @@ impl TracedTensor {
 
     /// All elements as a vector, in **column-major** order (axis 0 fastest; this
     /// differs from NumPy's default row-major `ravel`). Composite: `reshape`.
+    #[track_caller]
     pub fn flatten(&self) -> Result<TracedTensor> {
         let n: usize = self.shape()?.iter().product();
         self.reshape(&[n])
@@ -552,6 +575,7 @@ impl TracedTensor {
     /// when `reps` is longer than the rank the operand gets leading axes of length 1, and
     /// when shorter `reps` gets leading 1s. Composite: `broadcast_in_dim` to
     /// `[s0, r0, s1, r1, ...]` and a column-major `reshape` to `[s0·r0, s1·r1, ...]`.
+    #[track_caller]
     pub fn tile(&self, reps: &[usize]) -> Result<TracedTensor> {
         let shape = self.shape()?;
         let d = shape.len().max(reps.len());
@@ -578,6 +602,7 @@ impl TracedTensor {
     /// along `axis` (`[a, b]` → `[a, a, b, b]`). Composite: `broadcast_in_dim` to a new
     /// axis of length `repeats` just before `axis`, then a column-major `reshape` merging
     /// the two. Errors name `repeat`.
+    #[track_caller]
     pub fn repeat(&self, repeats: usize, axis: isize) -> Result<TracedTensor> {
         let shape = self.shape()?;
         let a = normalize_axis("repeat", axis, shape.len())?;
@@ -596,6 +621,7 @@ impl TracedTensor {
     /// indices.shape ++ shape[axis+1..]`; indices (i64, or i32 converted) are clipped into
     /// `[0, shape[axis] - 1]` (NumPy's clip mode: a negative index clips to 0, it does not
     /// count from the end). Composite: `gather`. Errors name `take`.
+    #[track_caller]
     pub fn take(&self, indices: &TracedTensor, axis: isize) -> Result<TracedTensor> {
         let (tx, ti) = (self.ty()?, indices.ty()?);
         let a = normalize_axis("take", axis, tx.shape.len())?;
@@ -614,6 +640,7 @@ impl TracedTensor {
     /// `slice_axis(axis, start..limit)` with stride 1). Composite: `slice_strided`. Errors
     /// name `slice_in_dim`: an axis out of range, `start > limit`, `limit` past the axis
     /// length, a zero stride.
+    #[track_caller]
     pub fn slice_in_dim(
         &self,
         start: usize,
@@ -648,6 +675,7 @@ impl TracedTensor {
     /// with a constant i64 index vector, so the derivative scatters back and repeated
     /// positions accumulate. Errors name `index_select`: an axis out of range, a position
     /// not below the axis length.
+    #[track_caller]
     pub fn index_select(&self, axis: isize, positions: &[usize]) -> Result<TracedTensor> {
         let ty = self.ty()?;
         let a = normalize_axis("index_select", axis, ty.shape.len())?;
@@ -671,6 +699,7 @@ impl TracedTensor {
     /// Composite: the indices are clipped (`max`/`min`) and turned into linear
     /// column-major offsets with `iota`, then one `gather` from the flattened operand.
     /// Errors name `take_along_axis`.
+    #[track_caller]
     pub fn take_along_axis(&self, indices: &TracedTensor, axis: isize) -> Result<TracedTensor> {
         let op = "take_along_axis";
         let (tx, ti) = (self.ty()?, indices.ty()?);
@@ -754,6 +783,7 @@ impl TracedTensor {
     /// Composite: `transpose` of the two axes to the end, a column-major `reshape`
     /// merging them, and one `gather` at the diagonal's linear offsets (a `slice` when it
     /// is empty). Errors (naming `diagonal`) for equal or out-of-range axes.
+    #[track_caller]
     pub fn diagonal(&self, offset: i64, axis1: isize, axis2: isize) -> Result<TracedTensor> {
         let op = "diagonal";
         let ty = self.ty()?;
@@ -807,6 +837,7 @@ impl TracedTensor {
     /// for `(0, 1)`. (Unlike [`TracedTensor::diagonal`], which puts it last, as jnp.)
     /// The inverse direction is [`TracedTensor::embed_diag`] with the same axes.
     /// Composite: `diagonal` and a `transpose`. Errors name `diagonal`.
+    #[track_caller]
     pub fn extract_diag(&self, axis_a: isize, axis_b: isize) -> Result<TracedTensor> {
         let r = self.ty()?.shape.len();
         let a = normalize_axis("diagonal", axis_a, r)?;
@@ -839,6 +870,7 @@ impl TracedTensor {
     /// `m + 1` zeros per element, `reshape` merging them, `pad_general` (zeros / cropping)
     /// to `m·m` at the diagonal's first linear offset and a `reshape` to `[m, m, b..]`.
     /// Errors (naming `diag_embed`) for a rank-0 operand.
+    #[track_caller]
     pub fn diag_embed(&self, offset: i64) -> Result<TracedTensor> {
         let ty = self.ty()?;
         let r = ty.shape.len();
@@ -878,6 +910,7 @@ impl TracedTensor {
     /// axis and `axis_a`, zeros elsewhere: `[n, b..]` → `[n, n, b..]` for `(0, 1)`; `[2, 3]`
     /// → `[3, 2, 3]` with `result[j, i, j] = self[i, j]` for `(1, 0)`. Composite:
     /// `transpose`, [`TracedTensor::diag_embed`] and `transpose`. Errors name `embed_diag`.
+    #[track_caller]
     pub fn embed_diag(&self, axis_a: isize, axis_b: isize) -> Result<TracedTensor> {
         let op = "embed_diag";
         let r = self.ty()?.shape.len();
@@ -916,6 +949,7 @@ impl TracedTensor {
     }
 
     /// The matrix axes (0 and 1) of `self` and an error naming `op` when the rank is < 2.
+    #[track_caller]
     fn matrix_dims(&self, op: &str) -> Result<(usize, usize)> {
         let ty = self.ty()?;
         if ty.shape.len() < 2 {
@@ -930,6 +964,7 @@ impl TracedTensor {
         Ok((ty.shape[0], ty.shape[1]))
     }
 
+    #[track_caller]
     fn triangle(&self, op: &str, k: i64, dir: CmpOp) -> Result<TracedTensor> {
         let (n1, n2) = self.matrix_dims(op)?;
         let shape = self.shape()?;
@@ -943,18 +978,21 @@ impl TracedTensor {
     /// `jnp.tril` on this project's matrix axes (the first two; batch axes follow): keeps
     /// `x[i, j, ..]` where `j - i ≤ k` and zeroes the rest. Composite: `iota`, `compare`,
     /// `broadcast_in_dim`, `select`. Errors (naming `tril`) for rank < 2.
+    #[track_caller]
     pub fn tril(&self, k: i64) -> Result<TracedTensor> {
         self.triangle("tril", k, CmpOp::Le)
     }
 
     /// `jnp.triu` on the first two axes: keeps `x[i, j, ..]` where `j - i ≥ k`.
     /// Composite as [`TracedTensor::tril`]; errors name `triu`.
+    #[track_caller]
     pub fn triu(&self, k: i64) -> Result<TracedTensor> {
         self.triangle("triu", k, CmpOp::Ge)
     }
 
     /// The trace of the matrices on the first two axes (shape: the batch axes).
     /// Composite: [`TracedTensor::diagonal`] then a sum. Errors name `trace`.
+    #[track_caller]
     pub fn trace(&self) -> Result<TracedTensor> {
         self.matrix_dims("trace")?;
         let r = self.shape()?.len();
@@ -964,6 +1002,7 @@ impl TracedTensor {
     /// Matrix transpose: swaps the two matrix axes, which in this project are the FIRST
     /// two (axes 0 and 1, batch axes after them; unlike NumPy's `.mT`, which swaps the
     /// last two). Same as [`TracedTensor::t`]. Composite: `transpose`. Errors name `mt`.
+    #[track_caller]
     pub fn mt(&self) -> Result<TracedTensor> {
         self.matrix_dims("mt")?;
         let r = self.shape()?.len();

@@ -165,15 +165,18 @@ impl TracedTensor {
     /// A shape whose element count overflows, or a buffer the machine cannot allocate, is
     /// recorded as an error (naming `full`, and the bytes) and reported by whatever
     /// consumes the value.
+    #[track_caller]
     pub fn full(ty: &TensorType, v: f64) -> TracedTensor {
         TracedTensor::full_for("full", ty, v)
     }
 
     /// Zeros of type `ty`; errors as [`TracedTensor::full`], naming `zeros`.
+    #[track_caller]
     pub fn zeros(ty: &TensorType) -> TracedTensor {
         TracedTensor::full_for("zeros", ty, 0.0)
     }
 
+    #[track_caller]
     fn full_for(op: &str, ty: &TensorType, v: f64) -> TracedTensor {
         match Tensor::try_full_for(op, ty, v) {
             Ok(t) => TracedTensor::from_tensor(t),
@@ -243,8 +246,11 @@ impl TracedTensor {
     }
 
     /// A value that carries `err` (for extension APIs that detect a problem while tracing
-    /// but must return a value).
+    /// but must return a value). An invalid-op error without a location, or located inside
+    /// this crate, is located at the caller.
+    #[track_caller]
     pub fn from_error(err: RuntimeError) -> TracedTensor {
+        let err = err.at_caller(file!(), std::panic::Location::caller());
         TracedTensor::from_node(NodeKind::Input, Err(err)).remove(0)
     }
 

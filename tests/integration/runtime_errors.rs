@@ -262,3 +262,47 @@ fn vocabulary_errors_say_where_the_bad_call_was_written() {
         "{err}"
     );
 }
+
+/// Errors of the structural and shape ops name the line that called them, never a line
+/// inside tenferro (the ops they are built from are traced on the caller's behalf).
+#[test]
+fn op_errors_name_the_callers_line_not_a_library_line() {
+    let x = TracedTensor::input(DType::F64, &[3, 2]);
+    let v = TracedTensor::input(DType::F64, &[3]);
+    let b = TracedTensor::from_vec_col_major(vec![2], vec![true, false]);
+    let i = TracedTensor::from_vec_col_major(vec![2], vec![0i64, 5]);
+    let msg = |r: Result<TracedTensor, tenferro_runtime::RuntimeError>| match r {
+        Ok(t) => t.error().map(|e| e.to_string()).unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    let here = format!("(at {}:", file!());
+    let located = [
+        msg(b.dot_general(&b, Default::default())),
+        msg(x.transpose(&[0, 0])),
+        msg(x.reshape(&[5])),
+        msg(x.broadcast_in_dim(&[4, 4], &[0, 1])),
+        msg(x.slice(&[0, 0], &[9, 9])),
+        msg(x.pad(&[0], &[1], 0.0)),
+        msg(TracedTensor::concatenate(&[&x, &v], 0)),
+        msg(x.gather(&i, 7)),
+        msg(TracedTensor::iota(DType::F64, &[2], 3)),
+        msg(TracedTensor::eye(DType::F64, usize::MAX, None, 0)),
+        msg(Ok(x.sum_axes(&[7], false))),
+        msg(Ok(v.top_k(9).0)),
+        msg(Ok(x.softmax(5))),
+    ];
+    for m in located {
+        assert!(m.contains(&here), "{m}");
+    }
+    // errors returned at once may carry no location, but never a library one
+    for m in [
+        msg(x.matmul(&x)),
+        msg(x.expand_dims(9)),
+        msg(x.squeeze(&[0])),
+        msg(v.tril(0)),
+        msg(x.diagonal(0, 0, 0)),
+        msg(TracedTensor::stack(&[&x, &v], 0)),
+    ] {
+        assert!(!m.is_empty() && !m.contains("(at runtime/"), "{m}");
+    }
+}
