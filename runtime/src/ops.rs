@@ -64,7 +64,12 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 #[track_caller]
 fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
     let at = std::panic::Location::caller();
-    r.unwrap_or_else(|e| TracedTensor::from_error(e.at_caller(file!(), at)))
+    // A value carrying an error traced inside this crate is re-located too (a closure's
+    // call site here is no place to report).
+    match r.and_then(|t| t.error().map_or(Ok(t), Err)) {
+        Ok(t) => t,
+        Err(e) => TracedTensor::from_error(e.at_caller(file!(), at)),
+    }
 }
 
 impl TracedTensor {

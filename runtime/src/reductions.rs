@@ -42,7 +42,12 @@ use tenferro_ir::{DType, Op, ReduceOp, TensorType};
 #[track_caller]
 pub(crate) fn rec(r: Result<TracedTensor>) -> TracedTensor {
     let at = std::panic::Location::caller();
-    r.unwrap_or_else(|e| TracedTensor::from_error(e.at_caller(file!(), at)))
+    // A value carrying an error traced inside this crate is re-located too (a closure's
+    // call site here is no place to report).
+    match r.and_then(|t| t.error().map_or(Ok(t), Err)) {
+        Ok(t) => t,
+        Err(e) => TracedTensor::from_error(e.at_caller(file!(), at)),
+    }
 }
 
 /// A value with a recorded error as `Err`.
@@ -183,6 +188,12 @@ fn reduce_kind(
                 format!("operand {ty} is complex; {op} needs a real or integer operand (complex numbers are not ordered)"),
             ));
         }
+        if let Some(&a) = ax.iter().find(|&&a| ordered && ty.shape[a] == 0) {
+            return Err(RuntimeError::invalid_op(
+                op,
+                format!("axis {a} of operand {ty} is empty: a maximum or minimum of no elements is undefined (as in NumPy and jnp; `reduce_max` / `reduce_min` give the identity -inf / +inf)"),
+            ));
+        }
         let is_bool = ty.dtype == DType::Bool;
         let xin = if is_bool {
             x.convert(DType::I64)?
@@ -218,15 +229,16 @@ impl TracedTensor {
         reduce_kind(self, "prod_axes", ReduceOp::Prod, axes, keepdims)
     }
 
-    /// Maximum over signed `axes` (real, integer or bool operands); NaN-propagating;
-    /// `-inf` for an empty reduction. Its derivative is the mean of the tangents at the
-    /// maxima (as JAX).
+    /// Maximum over signed `axes` (real, integer or bool operands); NaN-propagating. An
+    /// empty reduced axis is an error, as `jnp.max` ([`TracedTensor::reduce_max`] gives
+    /// `-inf` there). Its derivative is the mean of the tangents at the maxima (as JAX).
     #[track_caller]
     pub fn max_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "max_axes", ReduceOp::Max, axes, keepdims)
     }
 
-    /// Minimum over signed `axes`; NaN-propagating; `+inf` for an empty reduction.
+    /// Minimum over signed `axes`; NaN-propagating; an empty reduced axis is an error (as
+    /// [`TracedTensor::max_axes`]).
     #[track_caller]
     pub fn min_axes(&self, axes: &[isize], keepdims: bool) -> TracedTensor {
         reduce_kind(self, "min_axes", ReduceOp::Min, axes, keepdims)

@@ -708,3 +708,22 @@ fn random_reductions_over_the_fastest_axis_match_the_reference_bits() {
         assert_reference_bits(&shape, dtype, build, &what);
     }
 }
+
+/// A maximum or minimum over an empty axis is an error naming the caller's line, as in
+/// NumPy and `jnp.max`; the lax-style `reduce_max` keeps its identity `-inf`.
+#[test]
+fn max_and_min_of_nothing_are_errors() {
+    let e = c(&[0, 3], &[]);
+    for (name, y) in [
+        ("max", e.max()),
+        ("min", e.min()),
+        ("max_axes", e.max_axes(&[0], false)),
+        ("min_axes", e.min_axes(&[-2], true)),
+    ] {
+        let m = GraphCompiler::new().compile(&y).unwrap_err().to_string();
+        assert!(m.contains("empty") && m.contains(file!()), "{name}: {m}");
+    }
+    // a reduction over the non-empty axis of a tensor with an empty one is fine
+    assert_eq!(run(&e.max_axes(&[1], false)).shape(), &[0]);
+    assert_eq!(f64s(&e.reduce_max(&[0])), vec![f64::NEG_INFINITY; 3]);
+}

@@ -141,7 +141,13 @@ fn vector_norm_keep(x: &TracedTensor, ord: f64, axes: &[isize]) -> Result<Traced
         return ok(a.sum_axes(&axes, true));
     }
     // Scale by the largest magnitude (gradient stopped: the norm does not depend on it).
-    let m = ok(a.max_axes(&axes, true).stop_gradient())?;
+    // (`reduce_max`: an empty reduction gives 0 here, not an error.)
+    let ua: Vec<usize> = axes.iter().map(|&v| v as usize).collect();
+    let m = ok(a.reduce_max(&ua).stop_gradient())?;
+    let kept: Vec<usize> = (a.shape()?.iter().enumerate())
+        .map(|(i, &n)| if ua.contains(&i) { 1 } else { n })
+        .collect();
+    let m = m.reshape(&kept)?;
     let m_fin = ok(TracedTensor::select(
         &m.is_finite(),
         &m,
@@ -181,8 +187,9 @@ fn vector_norm_keep(x: &TracedTensor, ord: f64, axes: &[isize]) -> Result<Traced
         guarded(&fine, &s, 1.0, |v| v.powf(1.0 / ord), 0.0)?
     };
     let n = ok(&ms * &n)?;
-    // An infinite entry: the norm is inf (the scaled sum was NaN).
-    let inf = m.is_inf();
+    // An infinite entry: the norm is inf (the scaled sum was NaN). Not `is_inf`: the
+    // maximum of no entries is -inf, and the norm of nothing is the formula's 0.
+    let inf = m.equal(&scalar_like(&m, f64::INFINITY)?);
     ok(TracedTensor::select(&inf, &m, &n))
 }
 

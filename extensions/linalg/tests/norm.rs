@@ -359,3 +359,28 @@ fn eager_norms_backward() {
     z.norm(None, None, false).unwrap().backward().unwrap();
     assert_eq!(z.grad().unwrap().as_slice::<f64>().unwrap(), &[0.0, 0.0]);
 }
+
+/// Norms of an empty vector, as NumPy: 0 for positive orders (a sum of nothing), inf for
+/// negative ones (`0^(1/p)`); the infinity norms (a maximum or minimum of nothing) are
+/// errors.
+#[test]
+fn norms_of_an_empty_vector() {
+    let e = TracedTensor::from_vec_col_major(vec![0], Vec::<f64>::new());
+    for p in [1.0, 2.0, 3.0, 0.5, 0.0] {
+        let y = e.vector_norm(p, &[], false).unwrap();
+        assert_eq!(run(&[&y])[0].to_vec::<f64>().unwrap(), vec![0.0], "ord {p}");
+    }
+    let y = e.vector_norm(-1.5, &[], false).unwrap();
+    assert_eq!(run(&[&y])[0].to_vec::<f64>().unwrap(), vec![f64::INFINITY]);
+    for p in [f64::INFINITY, f64::NEG_INFINITY] {
+        let y = e.vector_norm(p, &[], false);
+        let m = match y {
+            Err(e) => e.to_string(),
+            Ok(y) => tenferro_runtime::GraphCompiler::new()
+                .compile(&y)
+                .unwrap_err()
+                .to_string(),
+        };
+        assert!(m.contains("empty"), "ord {p}: {m}");
+    }
+}
