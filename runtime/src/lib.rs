@@ -22,6 +22,7 @@
 //! results of `argmax`, `argmin`, `argsort` and `top_k` are i64.
 
 pub mod activations;
+pub mod arith;
 pub mod axes;
 pub mod compile;
 pub mod constructors;

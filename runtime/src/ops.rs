@@ -62,7 +62,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 /// The traced value, or one that carries the error, located at the caller's call site.
 #[track_caller]
-fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
+pub(crate) fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
     let at = std::panic::Location::caller();
     // A value carrying an error traced inside this crate is re-located too (a closure's
     // call site here is no place to report).
@@ -104,7 +104,11 @@ impl TracedTensor {
 
     /// Promotes and broadcasts two operands to one type (NumPy rules).
     #[track_caller]
-    fn unify(op: &str, a: &TracedTensor, b: &TracedTensor) -> Result<(TracedTensor, TracedTensor)> {
+    pub(crate) fn unify(
+        op: &str,
+        a: &TracedTensor,
+        b: &TracedTensor,
+    ) -> Result<(TracedTensor, TracedTensor)> {
         let (ta, tb) = (a.ty()?, b.ty()?);
         let shape = broadcast_shapes(&ta.shape, &tb.shape).ok_or_else(|| {
             RuntimeError::invalid_op(

@@ -4,6 +4,7 @@
 
 mod activations;
 mod ad_edge_cases;
+mod arith;
 mod attack_regressions;
 mod complex_inverse_trig;
 mod concise_api;

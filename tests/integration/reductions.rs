@@ -8,28 +8,28 @@ use tenferro_ad::{AdContext, EagerContext};
 use tenferro_cpu::CpuBackend;
 use tenferro_runtime::{DType, GraphCompiler, GraphExecutor, Tensor, TracedTensor};
 
-fn run(t: &TracedTensor) -> Tensor {
+pub(crate) fn run(t: &TracedTensor) -> Tensor {
     let p = GraphCompiler::new().compile(t).expect("compile");
     GraphExecutor::new(CpuBackend::new()).run(&p).expect("run")
 }
 
-fn f64s(t: &TracedTensor) -> Vec<f64> {
+pub(crate) fn f64s(t: &TracedTensor) -> Vec<f64> {
     run(t).to_vec::<f64>().expect("f64 result")
 }
 
-fn i64s(t: &TracedTensor) -> Vec<i64> {
+pub(crate) fn i64s(t: &TracedTensor) -> Vec<i64> {
     run(t).to_vec::<i64>().expect("i64 result")
 }
 
-fn bools(t: &TracedTensor) -> Vec<bool> {
+pub(crate) fn bools(t: &TracedTensor) -> Vec<bool> {
     run(t).to_vec::<bool>().expect("bool result")
 }
 
-fn c(shape: &[usize], v: &[f64]) -> TracedTensor {
+pub(crate) fn c(shape: &[usize], v: &[f64]) -> TracedTensor {
     TracedTensor::from_vec_col_major(shape.to_vec(), v.to_vec())
 }
 
-fn close(a: &[f64], b: &[f64], tol: f64) {
+pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) {
     assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
     for (x, y) in a.iter().zip(b) {
         let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= tol * (1.0 + y.abs());
@@ -38,7 +38,11 @@ fn close(a: &[f64], b: &[f64], tol: f64) {
 }
 
 /// Gradient of the scalar `f(x)` at `x` (f64 of `shape`).
-fn grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -> Vec<f64> {
+pub(crate) fn grad(
+    f: &dyn Fn(&TracedTensor) -> TracedTensor,
+    shape: &[usize],
+    x: &[f64],
+) -> Vec<f64> {
     let ad = AdContext::builder().build().unwrap();
     let xt = c(shape, x);
     let g = ad.grad(&f(&xt), &xt).expect("grad");
@@ -46,7 +50,11 @@ fn grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -
 }
 
 /// Central finite differences of the scalar `f` at `x`.
-fn fd(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -> Vec<f64> {
+pub(crate) fn fd(
+    f: &dyn Fn(&TracedTensor) -> TracedTensor,
+    shape: &[usize],
+    x: &[f64],
+) -> Vec<f64> {
     let h = 1e-6;
     (0..x.len())
         .map(|i| {
@@ -59,12 +67,12 @@ fn fd(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) -> 
         .collect()
 }
 
-fn check_grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) {
+pub(crate) fn check_grad(f: &dyn Fn(&TracedTensor) -> TracedTensor, shape: &[usize], x: &[f64]) {
     close(&grad(f, shape, x), &fd(f, shape, x), 1e-6);
 }
 
 /// A fixed smooth weighting, so that `Σ w·f(x)` depends on every output.
-fn weigh(y: &TracedTensor) -> TracedTensor {
+pub(crate) fn weigh(y: &TracedTensor) -> TracedTensor {
     let n: usize = y.shape().unwrap().iter().product();
     let w: Vec<f64> = (0..n).map(|i| 0.3 + 0.7 * i as f64).collect();
     (y * &c(&y.shape().unwrap(), &w)).sum()

@@ -6,7 +6,7 @@
 use super::context::{EagerContext, OpKey};
 use super::tensor::EagerTensor;
 use crate::error::{AdError, Result};
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Rem, Sub};
 use tenferro_ir::{BinaryOp, CmpOp, DType, DotDims, Function, Op, ReduceOp, UnaryOp};
 use tenferro_runtime::{RuntimeError, TracedTensor};
 
@@ -462,6 +462,33 @@ binary_operators! {
     Sub sub Sub;
     Mul mul Mul;
     Div div Div;
+}
+
+/// Operators whose method is a composite (`%` is `remainder`) or dispatches on the dtype
+/// (`&`, `|`, `^`: bitwise on integers, logical on bools).
+macro_rules! method_operators {
+    ($($trait:ident $method:ident $via:ident;)*) => {$(
+        method_operators!(@one $trait $method $via, &EagerTensor, &EagerTensor);
+        method_operators!(@one $trait $method $via, EagerTensor, EagerTensor);
+        method_operators!(@one $trait $method $via, &EagerTensor, EagerTensor);
+        method_operators!(@one $trait $method $via, EagerTensor, &EagerTensor);
+    )*};
+    (@one $trait:ident $method:ident $via:ident, $lhs:ty, $rhs:ty) => {
+        impl $trait<$rhs> for $lhs {
+            type Output = EagerTensor;
+            #[track_caller]
+            fn $method(self, rhs: $rhs) -> EagerTensor {
+                operator(&[&self, &rhs], || self.$via(&rhs))
+            }
+        }
+    };
+}
+
+method_operators! {
+    Rem rem remainder;
+    BitAnd bitand bitwise_and;
+    BitOr bitor bitwise_or;
+    BitXor bitxor bitwise_xor;
 }
 
 impl Neg for &EagerTensor {

@@ -44,6 +44,51 @@ macro_rules! plain {
     };
 }
 
+/// Elementwise methods of two tensors: `name => traced method`.
+macro_rules! pairwise {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        impl EagerTensor {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, other: &EagerTensor) -> Result<EagerTensor> {
+                    self.ctx.apply_traced1(
+                        OpKey::named(stringify!($name), Vec::new()),
+                        &[self, other],
+                        |t| ok(t[0].$name(&t[1])),
+                    )
+                }
+            )*
+        }
+    };
+}
+
+pairwise! {
+    /// `jnp.arctan2(self, other)`; see `TracedTensor::atan2`.
+    atan2;
+    /// `jnp.fmod`: the remainder with the sign of `self`.
+    fmod;
+    /// `jnp.remainder` (the `%` operator): the remainder with the sign of `other`.
+    remainder;
+    /// `jnp.floor_divide`: `floor(self / other)`.
+    floor_divide;
+    /// Bitwise and on integers, logical on bools (the `&` operator).
+    bitwise_and;
+    /// Bitwise or on integers, logical on bools (the `|` operator).
+    bitwise_or;
+    /// Bitwise exclusive or on integers, logical on bools (the `^` operator).
+    bitwise_xor;
+    /// `lax.shift_left` on integers.
+    shift_left;
+    /// `lax.shift_right_logical` on integers.
+    shift_right_logical;
+    /// `jnp.logical_and` on truth values (a bool result).
+    logical_and;
+    /// `jnp.logical_or` on truth values.
+    logical_or;
+    /// `jnp.logical_xor` on truth values.
+    logical_xor;
+}
+
 /// Reductions over signed axes with `keepdims`.
 macro_rules! over_axes {
     ($($(#[$doc:meta])* $name:ident;)*) => {
@@ -95,6 +140,8 @@ plain! {
     is_finite;
     /// NaN elements (bool).
     is_nan;
+    /// `jnp.logical_not`: the negated truth value (a bool result).
+    logical_not;
     /// Infinite elements (bool).
     is_inf;
 }

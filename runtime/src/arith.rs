@@ -1,0 +1,223 @@
+//! Integer-style and bitwise arithmetic as NumPy / JAX spell it: `atan2`, `fmod`,
+//! `remainder` (the `%` operator), `floor_divide`, bitwise and logical `and` / `or` /
+//! `xor` / `not` (the `&`, `|`, `^` operators) and shifts. Each is an op of the table or a
+//! short composite of them, so derivatives, fusion and vmap come from the table.
+
+use crate::ops::ok_or_recorded;
+use crate::Result;
+use crate::{RuntimeError, TracedTensor};
+use std::ops::{BitAnd, BitOr, BitXor, Rem};
+use tenferro_ir::{BinaryOp, CmpOp, DType};
+
+/// `v` as a scalar of `t`'s dtype.
+#[track_caller]
+fn scalar_of(t: &TracedTensor, v: f64) -> Result<TracedTensor> {
+    t.full_like(v)
+}
+
+impl TracedTensor {
+    /// `jnp.arctan2(self, other)`: the angle of the point `(other, self)` in `(-π, π]`,
+    /// with broadcasting and promotion. Real floats (integers promote to f64).
+    #[track_caller]
+    pub fn atan2(&self, other: &TracedTensor) -> TracedTensor {
+        self.float_binary(BinaryOp::Atan2, other)
+    }
+
+    /// `jnp.fmod` / `lax.rem`: `x - y·trunc(x / y)`, with the sign of `self` (C's
+    /// `fmod`). Real floats and integers; an integer divisor of 0 gives 0.
+    #[track_caller]
+    pub fn fmod(&self, other: &TracedTensor) -> TracedTensor {
+        self.binary(BinaryOp::Rem, other)
+    }
+
+    /// `jnp.remainder` and the `%` operator (Python's `%`, as NumPy, JAX and PyTorch):
+    /// `x - y·floor(x / y)`, with the sign of the divisor `other`. Computed as JAX does,
+    /// from [`TracedTensor::fmod`]: where the truncated remainder is nonzero and its sign
+    /// differs from the divisor's, the divisor is added. Real floats and integers.
+    #[track_caller]
+    pub fn remainder(&self, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            let (x, y) = TracedTensor::unify("remainder", self, other)?;
+            let r = x.fmod(&y);
+            let zero = scalar_of(&r, 0.0)?;
+            let nonzero = r.not_equal(&zero);
+            let signs_differ = r.less(&zero).not_equal(&y.less(&zero));
+            let fix = nonzero.logical_and(&signs_differ);
+            Ok(TracedTensor::select(&fix, &(&r + &y), &r))
+        })())
+    }
+
+    /// `jnp.floor_divide` (Python's `//`): `floor(x / y)`. Integers: the truncated
+    /// quotient, less one where the remainder is nonzero and the signs differ (a divisor
+    /// of 0 gives 0, as integer division and NumPy). Floats: `(x - fmod(x, y)) / y` (`x / y`
+    /// for a zero divisor), less one where [`TracedTensor::remainder`] corrects the
+    /// remainder, rounded (as JAX).
+    #[track_caller]
+    pub fn floor_divide(&self, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            let (x, y) = TracedTensor::unify("floor_divide", self, other)?;
+            let d = x.dtype()?;
+            if d.is_complex() {
+                return Err(RuntimeError::invalid_op(
+                    "floor_divide",
+                    format!(
+                        "operands {} are complex: floor division needs real numbers",
+                        x.ty()?
+                    ),
+                ));
+            }
+            let r = x.fmod(&y);
+            let zero = scalar_of(&r, 0.0)?;
+            let one = scalar_of(&r, 1.0)?;
+            let nonzero = r.not_equal(&zero);
+            let signs_differ = r.less(&zero).not_equal(&y.less(&zero));
+            let fix = nonzero.logical_and(&signs_differ);
+            if d.is_int() || d == DType::Bool {
+                let q = &x / &y;
+                return Ok(TracedTensor::select(&fix, &(&q - &one), &q));
+            }
+            // A zero divisor divides `x` itself (inf or NaN, as `x / 0`).
+            let corrected = TracedTensor::select(&y.equal(&zero), &x, &(&x - &r));
+            let q = &corrected / &y;
+            Ok(TracedTensor::select(&fix, &(&q - &one), &q).round())
+        })())
+    }
+
+    /// `jnp.bitwise_and` and the `&` operator: bitwise on integers, logical on bools.
+    #[track_caller]
+    pub fn bitwise_and(&self, other: &TracedTensor) -> TracedTensor {
+        self.bitwise(BinaryOp::And, other)
+    }
+
+    /// `jnp.bitwise_or` and the `|` operator: bitwise on integers, logical on bools.
+    #[track_caller]
+    pub fn bitwise_or(&self, other: &TracedTensor) -> TracedTensor {
+        self.bitwise(BinaryOp::Or, other)
+    }
+
+    /// `jnp.bitwise_xor` and the `^` operator: bitwise on integers, logical on bools.
+    #[track_caller]
+    pub fn bitwise_xor(&self, other: &TracedTensor) -> TracedTensor {
+        self.bitwise(BinaryOp::Xor, other)
+    }
+
+    /// `lax.shift_left` on integers: 0 where the shift is outside `0..width`.
+    #[track_caller]
+    pub fn shift_left(&self, other: &TracedTensor) -> TracedTensor {
+        self.binary(BinaryOp::ShiftLeft, other)
+    }
+
+    /// `lax.shift_right_logical` on integers (zeros shifted in): 0 where the shift is
+    /// outside `0..width`.
+    #[track_caller]
+    pub fn shift_right_logical(&self, other: &TracedTensor) -> TracedTensor {
+        self.binary(BinaryOp::ShiftRightLogical, other)
+    }
+
+    /// `jnp.logical_and`: `self && other` on the truth values of any dtype (nonzero is true), a
+    /// bool result.
+    #[track_caller]
+    pub fn logical_and(&self, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            let (a, b) = (self.truth_value()?, other.truth_value()?);
+            Ok(TracedTensor::select(&a, &b, &a))
+        })())
+    }
+
+    /// `jnp.logical_or`: `self || other` on truth values, a bool result.
+    #[track_caller]
+    pub fn logical_or(&self, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            let (a, b) = (self.truth_value()?, other.truth_value()?);
+            Ok(TracedTensor::select(&a, &a, &b))
+        })())
+    }
+
+    /// `jnp.logical_xor`: truth values that differ, a bool result.
+    #[track_caller]
+    pub fn logical_xor(&self, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            Ok(self.truth_value()?.not_equal(&other.truth_value()?))
+        })())
+    }
+
+    /// `jnp.logical_not`: the negated truth value (zero is false), a bool result.
+    #[track_caller]
+    pub fn logical_not(&self) -> TracedTensor {
+        ok_or_recorded((|| {
+            let t = self.truth_value()?;
+            Ok(t.equal(&scalar_of(&t, 0.0)?))
+        })())
+    }
+
+    /// The truth value: `self` for bool, `self != 0` otherwise.
+    #[track_caller]
+    fn truth_value(&self) -> Result<TracedTensor> {
+        if self.dtype()? == DType::Bool {
+            return Ok(self.clone());
+        }
+        Ok(self.compare(CmpOp::Ne, &scalar_of(self, 0.0)?))
+    }
+
+    /// A bitwise op: the table's integer op, or its logical version on two bools.
+    #[track_caller]
+    fn bitwise(&self, op: BinaryOp, other: &TracedTensor) -> TracedTensor {
+        let both_bool = matches!(
+            (self.dtype(), other.dtype()),
+            (Ok(DType::Bool), Ok(DType::Bool))
+        );
+        if !both_bool {
+            return self.binary(op, other);
+        }
+        match op {
+            BinaryOp::And => self.logical_and(other),
+            BinaryOp::Or => self.logical_or(other),
+            _ => self.logical_xor(other),
+        }
+    }
+
+    /// A float-only table op: integer and bool operands promote to f64 first (as
+    /// `jnp.arctan2` of integers).
+    #[track_caller]
+    fn float_binary(&self, op: BinaryOp, other: &TracedTensor) -> TracedTensor {
+        ok_or_recorded((|| {
+            let float = |t: &TracedTensor| -> Result<TracedTensor> {
+                let d = t.dtype()?;
+                if d.is_int() || d == DType::Bool {
+                    t.convert(DType::F64)
+                } else {
+                    Ok(t.clone())
+                }
+            };
+            Ok(float(self)?.binary(op, &float(other)?))
+        })())
+    }
+}
+
+macro_rules! tensor_operators {
+    ($($trait:ident $method:ident $via:ident;)*) => {$(
+        impl $trait<&TracedTensor> for &TracedTensor {
+            type Output = TracedTensor;
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.$via(rhs) }
+        }
+        impl $trait<TracedTensor> for TracedTensor {
+            type Output = TracedTensor;
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { self.$via(&rhs) }
+        }
+        impl $trait<&TracedTensor> for TracedTensor {
+            type Output = TracedTensor;
+            #[track_caller] fn $method(self, rhs: &TracedTensor) -> TracedTensor { self.$via(rhs) }
+        }
+        impl $trait<TracedTensor> for &TracedTensor {
+            type Output = TracedTensor;
+            #[track_caller] fn $method(self, rhs: TracedTensor) -> TracedTensor { self.$via(&rhs) }
+        }
+    )*};
+}
+
+tensor_operators! {
+    Rem rem remainder;
+    BitAnd bitand bitwise_and;
+    BitOr bitor bitwise_or;
+    BitXor bitxor bitwise_xor;
+}
