@@ -81,9 +81,10 @@ mod plan;
 pub use eager::{einsum_eager, einsum_eager_with, einsum_labels_eager, EagerEinsumExt};
 pub use helpers::{inner, kron, outer, tensordot};
 pub use plan::{
-    auto_tree_sa_trials, global_cache, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step,
-    AUTO_OPTIMAL_MAX, AUTO_TREE_SA_CHEAP_MAX, AUTO_TREE_SA_FLOPS, GLOBAL_CACHE_CAPACITY,
-    GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
+    auto_tree_sa_budget, auto_tree_sa_effort, auto_tree_sa_trials, auto_tree_sa_within_budget,
+    global_cache, tree_sa_trial_seconds, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step,
+    AUTO_OPTIMAL_MAX, AUTO_TREE_SA_BUDGET_MIN, AUTO_TREE_SA_CHEAP_MAX, AUTO_TREE_SA_FLOPS,
+    AUTO_TREE_SA_MIN_MOVES, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
 };
 
 use std::borrow::Cow;

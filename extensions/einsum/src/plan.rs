@@ -107,6 +107,53 @@ pub fn auto_tree_sa_effort(n: usize, flops: f64) -> (usize, usize) {
     }
 }
 
+/// Seconds one TreeSA trial of `moves` moves per temperature level takes on a network of
+/// `n` operands, as [`Optimize::Auto`] estimates it: `n² · (4.2e-7 + 2e-8 · moves)`, a
+/// fixed part (the trial's set-up) and a part per move, both quadratic in `n` (measured
+/// on MPS norm networks of 400-2000 operands: one trial of 10 moves on 1000 operands takes
+/// 0.62 s, Intel Xeon VM).
+pub fn tree_sa_trial_seconds(n: usize, moves: usize) -> f64 {
+    (n as f64).powi(2) * (4.2e-7 + 2e-8 * moves as f64)
+}
+
+/// Planning time (seconds) [`Optimize::Auto`] gives TreeSA on a network whose best plan
+/// so far costs `flops` multiply-adds: ten times the contraction's own time at 10^10
+/// multiply-adds a second, and at least [`AUTO_TREE_SA_BUDGET_MIN`].
+pub fn auto_tree_sa_budget(flops: f64) -> f64 {
+    (10.0 * flops / 1e10).max(AUTO_TREE_SA_BUDGET_MIN)
+}
+
+/// The least planning time (seconds) [`Optimize::Auto`] gives TreeSA.
+pub const AUTO_TREE_SA_BUDGET_MIN: f64 = 0.5;
+
+/// Fewest moves per temperature level worth a TreeSA run: with fewer, [`Optimize::Auto`]
+/// keeps the greedy plan.
+pub const AUTO_TREE_SA_MIN_MOVES: usize = 5;
+
+/// [`auto_tree_sa_effort`] cut to the planning budget ([`auto_tree_sa_budget`], trials
+/// counted one after another by [`tree_sa_trial_seconds`]): first fewer trials (down to
+/// one), then fewer moves; `None` when not even [`AUTO_TREE_SA_MIN_MOVES`] moves fit. On
+/// an MPS norm of 1000 sites (2000 operands, 10^7.2 multiply-adds, where greedy is
+/// already optimal) TreeSA took 4.7 s of planning; it now takes about the budget.
+pub fn auto_tree_sa_within_budget(
+    n: usize,
+    flops: f64,
+    (trials, moves): (usize, usize),
+) -> Option<(usize, usize)> {
+    let budget = auto_tree_sa_budget(flops);
+    let fits = |t: usize, m: usize| t as f64 * tree_sa_trial_seconds(n, m) <= budget;
+    if fits(trials, moves) {
+        return Some((trials, moves));
+    }
+    if let Some(t) = (1..trials).rev().find(|&t| fits(t, moves)) {
+        return Some((t, moves));
+    }
+    (AUTO_TREE_SA_MIN_MOVES..moves)
+        .rev()
+        .find(|&m| fits(1, m))
+        .map(|m| (1, m))
+}
+
 /// TreeSA trials [`Optimize::Auto`] runs on a network of `n` operands: 8 up to 100
 /// operands, fewer above (a trial's time grows with `n`), at least 2 (random starts vary:
 /// on a 415-operand network one trial reaches 10^8.22 flops, two 10^7.63).
@@ -484,7 +531,11 @@ fn run_omeco(
 ) -> Option<Ssa> {
     let code = EinCode::new(ixs.to_vec(), out.to_vec());
     let dict: HashMap<usize, usize> = sizes.iter().copied().enumerate().collect();
-    let tree = f(&code, &dict)?;
+    // omeco can panic (an `unwrap` on a NaN score in TreeSA on networks of thousands of
+    // operands): no order from it then, and the caller keeps its other plans.
+    let tree = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&code, &dict)))
+        .ok()
+        .flatten()?;
     let n = ixs.len();
     let mut steps = Vec::new();
     fn walk(t: &NestedEinsum<usize>, n: usize, steps: &mut Ssa) -> Option<usize> {
@@ -643,11 +694,12 @@ fn order(
             }
             let too_large = n > AUTO_OPTIMAL_MAX && n <= AUTO_TREE_SA_CHEAP_MAX;
             if best.0 > AUTO_TREE_SA_FLOPS || too_large {
-                let (trials, iters) = if best.0 > AUTO_TREE_SA_FLOPS {
+                let wanted = if best.0 > AUTO_TREE_SA_FLOPS {
                     auto_tree_sa_effort(n, best.0)
                 } else {
                     (auto_tree_sa_trials(n).min(2), 20)
                 };
+                let effort = auto_tree_sa_within_budget(n, best.0, wanted);
                 // On costly networks space is penalised only beyond the best plan's
                 // largest intermediate: the search minimises multiply-adds without growing
                 // the memory the plan needs. On cheaper ones, whose time goes to moving
@@ -658,8 +710,10 @@ fn order(
                 } else {
                     AUTO_TREE_SA_SC_TARGET_MIN
                 };
-                if let Some(s) = tree_sa(trials, iters, Some(sc_target)) {
-                    best = cheaper(best, costed(s, "auto: treesa"));
+                if let Some((trials, iters)) = effort {
+                    if let Some(s) = tree_sa(trials, iters, Some(sc_target)) {
+                        best = cheaper(best, costed(s, "auto: treesa"));
+                    }
                 }
             }
             best
@@ -920,27 +974,35 @@ fn candidates(
 fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPlan {
     let n = prep.len();
     let sizes = &r.sizes;
-    // Label sets (layout-independent) and what is needed after each step.
+    // Label sets (layout-independent): a step keeps the labels of its operands that the
+    // output or a live operand still holds (`holders` counts the live operands per label,
+    // so this is linear in the network). Of the labels of a step's operands, those needed
+    // after it are exactly those of its result.
     let mut sets: Vec<Vec<usize>> = prep.iter().map(|p| p.labels.clone()).collect();
-    let mut alive: Vec<bool> = vec![true; n + ssa.len()];
-    let mut keep_after: Vec<HashSet<usize>> = Vec::new();
+    let mut in_out = vec![false; sizes.len()];
+    for &l in out_u {
+        in_out[l] = true;
+    }
+    let mut holders = vec![0usize; sizes.len()];
+    for p in &prep {
+        for &l in &p.labels {
+            holders[l] += 1;
+        }
+    }
     let mut consumer: Vec<Option<usize>> = vec![None; n + ssa.len()];
     for (k, &(a, b)) in ssa.iter().enumerate() {
-        alive[a] = false;
-        alive[b] = false;
         consumer[a] = Some(k);
         consumer[b] = Some(k);
-        let mut keep: HashSet<usize> = out_u.iter().copied().collect();
-        for (id, s) in sets.iter().enumerate() {
-            if alive[id] {
-                keep.extend(s.iter().copied());
-            }
+        for &l in sets[a].iter().chain(&sets[b]) {
+            holders[l] -= 1;
         }
         let mut res: Vec<usize> = sets[a].clone();
         res.extend(sets[b].iter().filter(|l| !sets[a].contains(l)));
-        res.retain(|l| keep.contains(l));
+        res.retain(|&l| in_out[l] || holders[l] > 0);
+        for &l in &res {
+            holders[l] += 1;
+        }
         sets.push(res);
-        keep_after.push(keep);
     }
     let mut orders: Vec<Option<Vec<usize>>> = prep.iter().map(|p| Some(p.labels.clone())).collect();
     orders.resize(n + ssa.len(), None);
@@ -950,7 +1012,7 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
     for (k, &(a, b)) in ssa.iter().enumerate() {
         let la = orders[a].clone().unwrap_or_default();
         let lb = orders[b].clone().unwrap_or_default();
-        let keep = &keep_after[k];
+        let keep = &sets[n + k];
         let cands = candidates((a, &la), (b, &lb), &|l| keep.contains(&l), sizes);
         let me = n + k;
         let score = |c: &Step| -> usize {
@@ -961,7 +1023,7 @@ fn layout(r: &Resolved, prep: Vec<Prep>, ssa: &Ssa, out_u: &[usize]) -> EinsumPl
                     let other = if pa == me { pb } else { pa };
                     match &orders[other] {
                         Some(lo) => {
-                            let kp = &keep_after[p];
+                            let kp = &sets[n + p];
                             candidates((me, &c.labels), (other, lo), &|l| kp.contains(&l), sizes)
                                 .iter()
                                 .map(|s| s.packs)

@@ -2,7 +2,11 @@
 //! their stored largest intermediate; Auto is within 1.05× (flops) of upstream's path on
 //! the larger networks, and every planner gives one network the same plan each time.
 
-use tenferro_einsum::{instances, plan_einsum, EinsumOptions, Optimize};
+use tenferro_einsum::{
+    auto_tree_sa_budget, auto_tree_sa_within_budget, instances, plan_einsum, plan_einsum_labels,
+    tree_sa_trial_seconds, EinsumOptions, Optimize, AUTO_TREE_SA_BUDGET_MIN,
+    AUTO_TREE_SA_MIN_MOVES,
+};
 
 fn opts(optimize: Optimize) -> EinsumOptions {
     EinsumOptions {
@@ -207,4 +211,54 @@ fn auto_anneals_cheap_networks_too_large_for_the_exhaustive_search() {
             greedy.log10_flops()
         );
     }
+}
+
+/// Auto's TreeSA stays within a planning budget: ten times the contraction's own time,
+/// at least half a second, trials and then moves cut to fit, none when five moves do not.
+#[test]
+fn auto_tree_sa_effort_fits_the_planning_budget() {
+    // the shipped 415-operand network keeps its two trials of 20 moves
+    assert_eq!(auto_tree_sa_within_budget(415, 1e8, (2, 20)), Some((2, 20)));
+    // a costly network may search longer
+    assert_eq!(
+        auto_tree_sa_within_budget(160, 1e10, (5, 50)),
+        Some((5, 50))
+    );
+    // fewer trials, then fewer moves, as the network grows
+    let (t, m) = auto_tree_sa_within_budget(700, 1e7, (2, 20)).unwrap();
+    assert!(
+        t == 1 && (AUTO_TREE_SA_MIN_MOVES..=20).contains(&m),
+        "{t} {m}"
+    );
+    assert!(tree_sa_trial_seconds(700, m) <= auto_tree_sa_budget(1e7));
+    // thousands of operands: no TreeSA
+    assert_eq!(auto_tree_sa_within_budget(2000, 1e7, (2, 20)), None);
+    assert_eq!(auto_tree_sa_budget(1e6), AUTO_TREE_SA_BUDGET_MIN);
+    assert_eq!(auto_tree_sa_budget(1e11), 100.0);
+    // an MPS norm of 1000 sites (2000 operands) is planned greedily, its cost linear
+    let n = 1000;
+    let (mut ixs, mut shapes) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for off in [0, 20_000] {
+            let mut t = Vec::new();
+            if i > 0 {
+                t.push(off + i - 1);
+            }
+            t.push(10_000 + i);
+            if i + 1 < n {
+                t.push(off + i);
+            }
+            shapes.push(
+                t.iter()
+                    .map(|&l| if (10_000..20_000).contains(&l) { 2 } else { 16 })
+                    .collect(),
+            );
+            ixs.push(t);
+        }
+    }
+    let inputs: Vec<&[usize]> = ixs.iter().map(|v| v.as_slice()).collect();
+    let p = plan_einsum_labels(&inputs, &[], &shapes, &EinsumOptions::default()).unwrap();
+    assert_eq!(p.optimizer, "auto: greedy");
+    assert_eq!(p.steps.len(), 2 * n - 1);
+    assert!(p.log2_size() <= 9.0, "{p}");
 }
