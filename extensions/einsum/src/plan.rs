@@ -172,7 +172,13 @@ enum Nest {
 /// leaves in order of appearance; stops at `)` or the end.
 fn parse_nest(chars: &[char], at: &mut usize, leaves: &mut usize) -> Result<Vec<Nest>> {
     let mut items = Vec::new();
+    let skip_space = |at: &mut usize| {
+        while chars.get(*at).is_some_and(|c| c.is_whitespace()) {
+            *at += 1;
+        }
+    };
     loop {
+        skip_space(at);
         if chars.get(*at) == Some(&'(') {
             *at += 1;
             let inner = parse_nest(chars, at, leaves)?;
@@ -184,6 +190,7 @@ fn parse_nest(chars: &[char], at: &mut usize, leaves: &mut usize) -> Result<Vec<
             }
             *at += 1;
             items.push(Nest::Group(inner));
+            skip_space(at);
         } else {
             while *at < chars.len() && !matches!(chars[*at], ',' | '(' | ')') {
                 *at += 1;

@@ -488,6 +488,7 @@ fn parentheses_in_the_subscripts_fix_the_order() {
         ("ij,(jk,kl)->il", vec![(1, 2), (0, 1)]),
         ("(ij,jk),kl->il", vec![(0, 1), (0, 1)]),
         ("(ij,jk),kl", vec![(0, 1), (0, 1)]),
+        (" ij , ( jk , kl ) -> il", vec![(1, 2), (0, 1)]),
     ] {
         assert_close(&vals(&einsum(e, &[&a, &b, &c]).unwrap()), &want, 1e-12, e);
         // the parentheses win over the `optimize` option
