@@ -221,3 +221,42 @@ tensor_operators! {
     BitOr bitor bitwise_or;
     BitXor bitxor bitwise_xor;
 }
+
+/// `x % v` and `v % x` with a Rust float, weakly typed as the arithmetic operators: it
+/// takes a float tensor's dtype and promotes an integer or bool tensor to f64.
+#[track_caller]
+pub fn remainder_scalar(x: &TracedTensor, v: f64, scalar_on_left: bool) -> TracedTensor {
+    ok_or_recorded((|| {
+        let x = crate::reductions::float_of(x)?;
+        let s = x.splat_like(v)?;
+        Ok(if scalar_on_left {
+            s.remainder(&x)
+        } else {
+            x.remainder(&s)
+        })
+    })())
+}
+
+impl Rem<f64> for &TracedTensor {
+    type Output = TracedTensor;
+    #[track_caller]
+    fn rem(self, rhs: f64) -> TracedTensor {
+        remainder_scalar(self, rhs, false)
+    }
+}
+
+impl Rem<f64> for TracedTensor {
+    type Output = TracedTensor;
+    #[track_caller]
+    fn rem(self, rhs: f64) -> TracedTensor {
+        remainder_scalar(&self, rhs, false)
+    }
+}
+
+impl Rem<&TracedTensor> for f64 {
+    type Output = TracedTensor;
+    #[track_caller]
+    fn rem(self, rhs: &TracedTensor) -> TracedTensor {
+        remainder_scalar(rhs, self, true)
+    }
+}

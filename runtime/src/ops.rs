@@ -144,7 +144,7 @@ impl TracedTensor {
 
     /// A scalar `v` of this tensor's dtype, broadcast to its shape.
     #[track_caller]
-    fn splat_like(&self, v: f64) -> Result<TracedTensor> {
+    pub(crate) fn splat_like(&self, v: f64) -> Result<TracedTensor> {
         let ty = self.ty()?;
         TracedTensor::from_tensor(Tensor::full(&TensorType::scalar(ty.dtype), v))
             .broadcast_to(&ty.shape)

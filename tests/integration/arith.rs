@@ -50,6 +50,22 @@ fn float_remainders_and_floor_division_match_jax() {
 }
 
 #[test]
+fn remainder_by_a_rust_float() {
+    // Python's and JAX's values; the float is weakly typed (f32 stays f32)
+    let x = c(&[3], &[-7.0, 7.0, 5.0]);
+    same(&f64s(&(&x % 2.5)), &[0.5, 2.0, 0.0]);
+    // (a zero remainder keeps fmod's sign, as JAX: +0.0 where Python gives -0.0)
+    same(&f64s(&(&x % -2.5)), &[-2.0, -0.5, 0.0]);
+    same(&f64s(&(10.0 % &x)), &[-4.0, 3.0, 0.0]);
+    let x32 = TracedTensor::from_vec_col_major(vec![2], vec![-1.0f32, 3.5]);
+    let y = &x32 % 2.0;
+    assert_eq!(y.dtype().unwrap(), tenferro_runtime::DType::F32);
+    // an integer tensor promotes to f64
+    let y = &ints(&[-7, 7]) % 2.5;
+    same(&f64s(&y), &[0.5, 2.0]);
+}
+
+#[test]
 fn integer_remainders_and_floor_division() {
     let (x, y) = (
         ints(&[-7, 7, -7, 7, 5, 0, -1]),
@@ -154,6 +170,7 @@ fn eager_matches_traced() {
         &f64s(&x.floor_divide(&y)),
     );
     same(&host(&xs.atan2(&ys).unwrap()), &f64s(&x.atan2(&y)));
+    same(&host(&(&xs % 2.5)), &f64s(&(&x % 2.5)));
     let m = xs.greater(&ys).unwrap();
     let both = &m & &xs.less(&ys).unwrap();
     assert_eq!(both.to_vec::<bool>().unwrap(), vec![false; 11]);

@@ -484,6 +484,22 @@ macro_rules! method_operators {
     };
 }
 
+impl Rem<f64> for &EagerTensor {
+    type Output = EagerTensor;
+    #[track_caller]
+    fn rem(self, rhs: f64) -> EagerTensor {
+        operator(&[self], || self.remainder_scalar(rhs, false))
+    }
+}
+
+impl Rem<f64> for EagerTensor {
+    type Output = EagerTensor;
+    #[track_caller]
+    fn rem(self, rhs: f64) -> EagerTensor {
+        operator(&[&self], || self.remainder_scalar(rhs, false))
+    }
+}
+
 method_operators! {
     Rem rem remainder;
     BitAnd bitand bitwise_and;

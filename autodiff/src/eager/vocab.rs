@@ -89,6 +89,27 @@ pairwise! {
     logical_xor;
 }
 
+impl EagerTensor {
+    /// `self % v` (`scalar_on_left`: `v % self`) with a Rust float, weakly typed; see
+    /// `tenferro_runtime::arith::remainder_scalar`.
+    pub fn remainder_scalar(&self, v: f64, scalar_on_left: bool) -> Result<EagerTensor> {
+        self.ctx.apply_traced1(
+            OpKey::named(
+                "remainder_scalar",
+                vec![v.to_bits() as i64, scalar_on_left as i64],
+            ),
+            &[self],
+            |t| {
+                ok(tenferro_runtime::arith::remainder_scalar(
+                    &t[0],
+                    v,
+                    scalar_on_left,
+                ))
+            },
+        )
+    }
+}
+
 /// Reductions over signed axes with `keepdims`.
 macro_rules! over_axes {
     ($($(#[$doc:meta])* $name:ident;)*) => {
