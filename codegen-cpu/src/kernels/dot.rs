@@ -458,10 +458,14 @@ impl DotPlan {
     /// Whether the product is worth the backend's threads: at least 2^20 multiply-adds
     /// (below, the threads' hand-offs cost more than they save), or 2^18 for
     /// matrix-vector-like products (`m` or `n` at most 4), which are bound by reading the
-    /// matrix and gain from a second core's bandwidth.
+    /// matrix and gain from a second core's bandwidth. Complex GEMMs (faer's) need 2^22:
+    /// split in two panels they ran slower than on one thread up to about 2^21
+    /// (`aib,bjc->aijc`, c64, 128 × 64 × 128: 0.10 ms on one thread, 0.16-0.20 on two;
+    /// 256 × 128 × 256: 0.75 against 0.64, Intel Xeon VM).
     pub(crate) fn worth_threads(&self) -> bool {
         let f = self.flops();
-        f >= 1 << 20 || (f >= 1 << 18 && self.m.min(self.n) <= 4)
+        let gemm_min = if self.dtype.is_complex() { 1 << 22 } else { 1 << 20 };
+        f >= gemm_min || (f >= 1 << 18 && self.m.min(self.n) <= 4)
     }
 
     /// Multiply-adds of the product.
