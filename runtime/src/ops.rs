@@ -411,12 +411,14 @@ impl TracedTensor {
     pub fn reduce_prod(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Prod, axes)
     }
-    /// Maximum over `axes` (real dtypes).
+    /// Maximum over `axes` (real dtypes), as `lax.reduce_max`: `-inf` (the identity) for an
+    /// empty reduction, where [`TracedTensor::max_axes`] is an error.
     #[track_caller]
     pub fn reduce_max(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Max, axes)
     }
-    /// Minimum over `axes` (real dtypes).
+    /// Minimum over `axes` (real dtypes), as `lax.reduce_min`: `+inf` for an empty
+    /// reduction.
     #[track_caller]
     pub fn reduce_min(&self, axes: &[usize]) -> TracedTensor {
         self.reduce(ReduceOp::Min, axes)

@@ -464,7 +464,11 @@ impl DotPlan {
     /// 256 × 128 × 256: 0.75 against 0.64, Intel Xeon VM).
     pub(crate) fn worth_threads(&self) -> bool {
         let f = self.flops();
-        let gemm_min = if self.dtype.is_complex() { 1 << 22 } else { 1 << 20 };
+        let gemm_min = if self.dtype.is_complex() {
+            1 << 22
+        } else {
+            1 << 20
+        };
         f >= gemm_min || (f >= 1 << 18 && self.m.min(self.n) <= 4)
     }
 
