@@ -42,7 +42,7 @@
 //!   identified with the forward ones — the recomputation is not undone.
 //!
 //! The `ad.custom_vjp` / `ad.checkpoint` linear ops live only in linear functions between
-//! linearization and transposition ([`crate::linearize`]); they are never executed.
+//! linearization and transposition ([`crate::linearize()`]); they are never executed.
 //! A function with several outputs runs its rule (custom_jvp) or backward part (custom_vjp,
 //! checkpoint) once per output; CSE merges the duplicated forward work of custom_jvp.
 

@@ -3,7 +3,7 @@
 //! `Option<TracedTensor>`: `None` is a symbolic zero that is never materialised, and a
 //! rule whose operand tangents are all zero is not run. Integer and bool values have no
 //! tangent. Every tangent a rule builds is linear in the operand tangents (primal factors
-//! are computed from primal values only), which is what lets [`crate::linearize`]
+//! are computed from primal values only), which is what lets [`crate::linearize()`]
 //! separate the linear part and [`crate::transpose_function`] transpose it.
 
 use crate::build::*;

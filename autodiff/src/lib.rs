@@ -5,7 +5,7 @@
 //! - **jvp** ([`jvp_function`]): one JVP rule per primitive pushes tangents forward next
 //!   to the primal computation. Tangents may be symbolic zeros (`None`), which are never
 //!   materialised; integer and bool values have no tangent.
-//! - **linearize** ([`linearize`]): jvp with the tangents as fresh placeholders, then
+//! - **linearize** ([`linearize()`]): jvp with the tangents as fresh placeholders, then
 //!   partial evaluation (lowering with the placeholders as the cut) so that the linear
 //!   function holds only tangent-dependent instructions; primal residuals become its
 //!   parameters.

@@ -6,7 +6,7 @@
 //! column-major library that makes each example a contiguous block, so column-major
 //! `reshape` batches for free, and the linear-algebra convention (matrix axes first,
 //! batch axes after them) is kept. Each primitive has a batching rule below
-//! ([`batch_inst`]); an unbatched value stays unbatched (it is broadcast only where an
+//! (`batch_inst`); an unbatched value stays unbatched (it is broadcast only where an
 //! op needs both kinds of operands). Extension ops batch through the
 //! [`crate::ExtensionRule::batch`] rule of the [`crate::AdContext`] given to
 //! [`Vmapped::with_rules`] (no global registry).

@@ -3,7 +3,7 @@
 //! JVP rule. Everything else derives from this table: the typing rule (the dtypes with a
 //! semantics are the dtypes it accepts), the reference evaluator, the CPU kernels' scalar
 //! paths, the text form, the e-graph language, the tracing and eager methods, and the
-//! autodiff rule. A new op is one entry in [`unary_ops!`]'s invocation below.
+//! autodiff rule. A new op is one entry in `unary_ops!`'s invocation below.
 //!
 //! Semantics are generic closures handed to an [`ElemMap`], so each kernel keeps its own
 //! loop and the closure is inlined into it (the loops vectorise as if written by hand).
@@ -460,7 +460,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Sin, x)))),
     }
     /// Hyperbolic tangent; complex operands by Kahan's algorithm, finite for every finite
-    /// operand ([`crate::complex_math`]).
+    /// operand (`tenferro_ir::complex_math`).
     Tanh {
         name: tanh, cost: Transcendental, exact: false,
         domain: All, sensitive: Never,
@@ -571,7 +571,7 @@ unary_ops! {
         ))),
     }
     /// Tangent. Float and complex; complex operands as `-i · tanh(i z)` by Kahan's
-    /// algorithm ([`crate::complex_math`]).
+    /// algorithm (`tenferro_ir::complex_math`).
     Tan {
         name: tan, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
@@ -583,7 +583,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.add(&b.scalar(x, 1.0), &b.mul(y, y)))),
     }
     /// Arcsine (principal branch). Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Asin {
         name: asin, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
@@ -595,7 +595,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x))))),
     }
     /// Arccosine (principal branch). Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Acos {
         name: acos, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,
@@ -607,7 +607,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Neg, &b.unary(UnaryOp::Rsqrt, &b.sub(&b.scalar(x, 1.0), &b.mul(x, x)))))),
     }
     /// Arctangent (principal branch). Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Atan {
         name: atan, cost: Transcendental, exact: false,
         domain: All, sensitive: Complex,
@@ -639,7 +639,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Sinh, x))),
     }
     /// Inverse hyperbolic sine. Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Asinh {
         name: asinh, cost: Transcendental, exact: false,
         domain: All, sensitive: Complex,
@@ -651,7 +651,7 @@ unary_ops! {
         jvp: (|b, x, y, d| b.mul(d, &b.unary(UnaryOp::Rsqrt, &b.add(&b.mul(x, x), &b.scalar(x, 1.0))))),
     }
     /// Inverse hyperbolic cosine (x ≥ 1 on reals). Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Acosh {
         name: acosh, cost: Transcendental, exact: false,
         domain: AboveOne, sensitive: Always,
@@ -666,7 +666,7 @@ unary_ops! {
         ))),
     }
     /// Inverse hyperbolic tangent (|x| < 1 on reals). Float and complex; complex
-    /// operands follow C99 Annex G ([`crate::complex_math`]).
+    /// operands follow C99 Annex G (`tenferro_ir::complex_math`).
     Atanh {
         name: atanh, cost: Transcendental, exact: false,
         domain: OpenUnit, sensitive: Always,

@@ -84,7 +84,8 @@ pub use plan::{
     auto_tree_sa_budget, auto_tree_sa_effort, auto_tree_sa_trials, auto_tree_sa_within_budget,
     global_cache, tree_sa_trial_seconds, EinsumCache, EinsumOptions, EinsumPlan, Optimize, Step,
     AUTO_OPTIMAL_MAX, AUTO_TREE_SA_BUDGET_MIN, AUTO_TREE_SA_CHEAP_MAX, AUTO_TREE_SA_FLOPS,
-    AUTO_TREE_SA_MIN_MOVES, GLOBAL_CACHE_CAPACITY, GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
+    AUTO_TREE_SA_LONG_FLOPS, AUTO_TREE_SA_MIN_MOVES, AUTO_TREE_SA_SC_TARGET_MIN,
+    GLOBAL_CACHE_CAPACITY, GREEDY_RUNS, GREEDY_THERMAL_FLOPS,
 };
 
 use std::borrow::Cow;
