@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use tenferro_einsum::*;
-use tenferro_runtime::TracedTensor;
+use tenferro_runtime::{DType, TracedTensor};
 
 fn e(s: &str, ops: &[&TracedTensor]) -> String {
     einsum(s, ops).unwrap_err().to_string()
@@ -93,4 +93,108 @@ fn errors_name_the_callers_line() {
     let (bad, line) = (&a + &b, line!());
     let m = einsum("ij->", &[&bad]).unwrap_err();
     assert!(m.to_string().contains(&here(line)), "{m}");
+}
+
+/// Random subscript strings (letters, separators, arrows, dots, parentheses, spaces,
+/// non-ASCII) on random operands: `einsum`, `plan_einsum` and `Optimize::nested` return
+/// `Ok` or `Err`, never panic.
+#[test]
+fn random_subscripts_never_panic() {
+    let alphabet: Vec<char> = "abcab,,..->->()( )é1Z".chars().collect();
+    let mut s = 12345u64;
+    let mut next = |n: usize| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as usize) % n
+    };
+    let mut panics = 0;
+    let mut oks = 0;
+    for _ in 0..5000 {
+        let len = next(14);
+        let sub: String = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+        let nops = next(4);
+        let ops: Vec<TracedTensor> = (0..nops)
+            .map(|_| {
+                let rank = next(4);
+                let shape: Vec<usize> = (0..rank)
+                    .map(|_| next(3) + if next(5) == 0 { 0 } else { 1 })
+                    .collect();
+                TracedTensor::input(DType::F64, &shape)
+            })
+            .collect();
+        let refs: Vec<&TracedTensor> = ops.iter().collect();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let a = einsum(&sub, &refs).map(|y| y.shape());
+            let b = plan_einsum(
+                &sub,
+                &ops.iter().map(|t| t.shape().unwrap()).collect::<Vec<_>>(),
+                &EinsumOptions::default(),
+            )
+            .map(|_| ());
+            let c = Optimize::nested(&sub).map(|_| ());
+            (a.is_ok(), b.is_ok(), c.is_ok())
+        }));
+        match r {
+            Err(_) => {
+                panics += 1;
+                println!(
+                    "PANIC on {sub:?} with shapes {:?}",
+                    ops.iter().map(|t| t.shape().unwrap()).collect::<Vec<_>>()
+                );
+            }
+            Ok((a, _, _)) => oks += a as usize,
+        }
+    }
+    assert!(oks > 20, "only {oks} valid cases");
+    assert_eq!(panics, 0);
+}
+
+/// Random integer labels (repeated, huge, wrong counts) never make `einsum_labels` panic.
+#[test]
+fn random_labels_never_panic() {
+    let mut s = 999u64;
+    let mut next = |n: usize| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as usize) % n
+    };
+    let mut panics = 0;
+    let mut oks = 0;
+    for _ in 0..5000 {
+        let nops = next(4);
+        let labs: Vec<Vec<usize>> = (0..nops)
+            .map(|_| {
+                (0..next(4))
+                    .map(|_| [0, 1, 2, usize::MAX, 7][next(5)])
+                    .collect()
+            })
+            .collect();
+        let out: Vec<usize> = (0..next(4))
+            .map(|_| [0, 1, 2, usize::MAX, 9][next(5)])
+            .collect();
+        let ops: Vec<TracedTensor> = labs
+            .iter()
+            .map(|l| {
+                let rank = if next(6) == 0 { l.len() + 1 } else { l.len() };
+                let shape: Vec<usize> = (0..rank).map(|_| next(3) + 1).collect();
+                TracedTensor::input(DType::F64, &shape)
+            })
+            .collect();
+        let refs: Vec<&TracedTensor> = ops.iter().collect();
+        let inputs: Vec<&[usize]> = labs.iter().map(|v| v.as_slice()).collect();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            einsum_labels(&inputs, &out, &refs).is_ok()
+        }));
+        match r {
+            Err(_) => {
+                panics += 1;
+                println!("PANIC on {labs:?} -> {out:?}");
+            }
+            Ok(a) => oks += a as usize,
+        }
+    }
+    assert!(oks > 200, "only {oks} valid cases");
+    assert_eq!(panics, 0);
 }
