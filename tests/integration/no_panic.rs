@@ -23,6 +23,9 @@ enum Step {
     Convert(u8),
     Matmul(usize),
     Select(usize, usize),
+    /// A vocabulary method (`u8` picks it) with two integer parameters (axes, counts, ...)
+    /// and an operand.
+    Vocab(u8, i64, i64, usize),
 }
 
 fn small_vec(max_len: usize, max: usize) -> impl Strategy<Value = Vec<usize>> {
@@ -45,6 +48,7 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..6).prop_map(Step::Convert),
         (0usize..4).prop_map(Step::Matmul),
         (0usize..4, 0usize..4).prop_map(|(a, b)| Step::Select(a, b)),
+        (0u8..40, -4i64..5, -4i64..5, 0usize..4).prop_map(|(o, a, b, i)| Step::Vocab(o, a, b, i)),
     ]
 }
 
@@ -83,8 +87,69 @@ fn apply(vals: &[TracedTensor], x: &TracedTensor, s: &Step) -> TracedTensor {
         Step::Convert(d) => x.convert(dtype(*d)),
         Step::Matmul(i) => x.matmul(pick(*i)),
         Step::Select(p, i) => Ok(TracedTensor::select(&pick(*p).greater(x), x, pick(*i))),
+        Step::Vocab(o, a, b, i) => vocab(x, *o, *a, *b, pick(*i)),
     };
     r.unwrap_or_else(TracedTensor::from_error)
+}
+
+/// The vocabulary (composites of the table: reductions over signed axes, activations,
+/// sorting, structural, arithmetic) with parameters that are often invalid.
+fn vocab(
+    x: &TracedTensor,
+    o: u8,
+    a: i64,
+    b: i64,
+    y: &TracedTensor,
+) -> Result<TracedTensor, tenferro_runtime::RuntimeError> {
+    let (ax, n) = (a as isize, b.unsigned_abs() as usize);
+    let axes = [ax, b as isize];
+    let idx = TracedTensor::from_vec_col_major(vec![2], vec![a, b]);
+    Ok(match o {
+        0 => x.sum_axes(&axes[..n.min(2)], a > 0),
+        1 => x.mean_axes(&[ax], b > 0),
+        2 => x.max_axes(&[ax], false),
+        3 => x.var_axes(&[ax], n, true),
+        4 => x.logsumexp(&[ax], b > 0),
+        5 => x.softmax(ax),
+        6 => x.log_softmax(ax),
+        7 => x.argmax(ax, b > 0),
+        8 => x.argmin_all(),
+        9 => x.sort(ax, b > 0),
+        10 => x.argsort(ax, b > 0),
+        11 => x.cumsum(ax),
+        12 => x.cummax(ax),
+        13 => x.top_k(n).0,
+        14 => x.expand_dims(ax)?,
+        15 => x.squeeze(&[ax])?,
+        16 => x.take(&idx, ax)?,
+        17 => x.take_along_axis(&idx, ax)?,
+        18 => x.repeat(n, ax)?,
+        19 => x.tile(&[n, 1])?,
+        20 => x.diagonal(a, ax, b as isize)?,
+        21 => x.tril(a)?,
+        22 => x.trace()?,
+        23 => x.flatten()?,
+        24 => x.index(n)?,
+        25 => x.reverse(&[n])?,
+        26 => TracedTensor::stack(&[x, y], ax)?,
+        27 => x
+            .split_into(n, ax)?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| x.clone()),
+        28 => x.remainder(y),
+        29 => x.floor_divide(y),
+        30 => x.atan2(y),
+        31 => x.bitwise_and(y),
+        32 => x.logical_xor(y),
+        33 => x % (a as f64),
+        34 => x.clip(a as f64, b as f64),
+        35 => x.one_hot(n, DType::F64)?,
+        36 => x.diag_embed(a)?,
+        37 => x.std_axes(&[ax], n, false),
+        38 => x.prod_axes(&[ax], true),
+        _ => x.all(&[ax], b > 0),
+    })
 }
 
 fn start(shape: &[usize], d: u8) -> TracedTensor {
