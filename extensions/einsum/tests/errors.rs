@@ -95,19 +95,24 @@ fn errors_name_the_callers_line() {
     assert!(m.to_string().contains(&here(line)), "{m}");
 }
 
+/// A deterministic generator of numbers below its argument.
+fn below(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut s = seed;
+    move |n| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as usize) % n
+    }
+}
+
 /// Random subscript strings (letters, separators, arrows, dots, parentheses, spaces,
 /// non-ASCII) on random operands: `einsum`, `plan_einsum` and `Optimize::nested` return
 /// `Ok` or `Err`, never panic.
 #[test]
 fn random_subscripts_never_panic() {
     let alphabet: Vec<char> = "abcab,,..->->()( )é1Z".chars().collect();
-    let mut s = 12345u64;
-    let mut next = |n: usize| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as usize) % n
-    };
+    let mut next = below(12345);
     let mut panics = 0;
     let mut oks = 0;
     for _ in 0..5000 {
@@ -153,13 +158,7 @@ fn random_subscripts_never_panic() {
 /// Random integer labels (repeated, huge, wrong counts) never make `einsum_labels` panic.
 #[test]
 fn random_labels_never_panic() {
-    let mut s = 999u64;
-    let mut next = |n: usize| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as usize) % n
-    };
+    let mut next = below(999);
     let mut panics = 0;
     let mut oks = 0;
     for _ in 0..5000 {

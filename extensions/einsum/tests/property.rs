@@ -193,12 +193,7 @@ fn check(seed: u64) {
         .collect();
     // Axes of extent 1 marked broadcast but of a size-1 index: read at 0 either way.
     let want = naive(&c.sizes, &c.axes, &data, &c.output);
-    let ops: Vec<TracedTensor> = c
-        .shapes
-        .iter()
-        .zip(&data)
-        .map(|(s, d)| col(s, d.clone()))
-        .collect();
+    let ops = operands(&c.shapes, &data);
     let refs: Vec<&TracedTensor> = ops.iter().collect();
     let out_shape: Vec<usize> = c.output.iter().map(|&l| c.sizes[l]).collect();
     for optimize in [Optimize::Auto, Optimize::Greedy, Optimize::tree_sa_fast()] {

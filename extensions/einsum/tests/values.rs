@@ -717,12 +717,7 @@ fn small_shipped_instances_match_the_naive_reference() {
             .collect();
         let output: Vec<usize> = out.chars().map(id).collect();
         let want = naive(&sizes, &inputs, &data, &output);
-        let ops: Vec<TracedTensor> = inst
-            .shapes
-            .iter()
-            .zip(&data)
-            .map(|(s, d)| col(s, d.clone()))
-            .collect();
+        let ops = operands(&inst.shapes, &data);
         let refs: Vec<&TracedTensor> = ops.iter().collect();
         for optimize in [Optimize::Auto, Optimize::Greedy] {
             let opts = EinsumOptions {

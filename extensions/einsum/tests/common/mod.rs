@@ -18,6 +18,15 @@ pub fn col(shape: &[usize], data: Vec<f64>) -> TracedTensor {
     TracedTensor::from_vec_col_major(shape.to_vec(), data)
 }
 
+/// Column-major traced operands of these shapes and data.
+pub fn operands(shapes: &[Vec<usize>], data: &[Vec<f64>]) -> Vec<TracedTensor> {
+    shapes
+        .iter()
+        .zip(data)
+        .map(|(s, d)| col(s, d.clone()))
+        .collect()
+}
+
 /// Deterministic pseudo-random numbers in [-1, 1).
 pub fn noise(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed
