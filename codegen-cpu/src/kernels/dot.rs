@@ -455,21 +455,30 @@ impl DotPlan {
         );
     }
 
-    /// Whether the product is worth the backend's threads: at least 2^20 multiply-adds
-    /// (below, the threads' hand-offs cost more than they save), or 2^18 for
-    /// matrix-vector-like products (`m` or `n` at most 4), which are bound by reading the
-    /// matrix and gain from a second core's bandwidth. Complex GEMMs (faer's) need 2^22:
-    /// split in two panels they ran slower than on one thread up to about 2^21
-    /// (`aib,bjc->aijc`, c64, 128 × 64 × 128: 0.10 ms on one thread, 0.16-0.20 on two;
-    /// 256 × 128 × 256: 0.75 against 0.64, Intel Xeon VM).
+    /// Whether the product is worth the backend's threads. Matrix-vector-like products
+    /// (`m` or `n` at most 4), bound by reading the matrix, from 2^18 multiply-adds (a
+    /// second core's bandwidth). Other products from 2^20 (2^22 for complex: faer's
+    /// GEMM), when they split into independent parts: several products of a batch, or at
+    /// least two panels of [`MIN_PANEL`] rows or columns. Two threads against one (ms,
+    /// `m × k × n`, Intel Xeon VM): f64 32 × 4096 × 32 (no panels: faer's own split) 0.150
+    /// against 0.117, 32 × 1024 × 32 0.040-0.045 against 0.028; c64 128 × 64 × 128
+    /// 0.16-0.20 against 0.10, while c64 256 × 128 × 256 gains (0.64 against 0.75). Some
+    /// real products with a short contraction also run slower on two threads (512 × 4 ×
+    /// 512: 0.17 against 0.07) but others of similar sizes gain (1900 × 16 × 256 in the
+    /// `lm_batch_likelihood` networks, which ran 11 % slower on one), so they keep the
+    /// threads.
     pub(crate) fn worth_threads(&self) -> bool {
         let f = self.flops();
+        if self.m.min(self.n) <= 4 {
+            return f >= 1 << 18;
+        }
         let gemm_min = if self.dtype.is_complex() {
             1 << 22
         } else {
             1 << 20
         };
-        f >= gemm_min || (f >= 1 << 18 && self.m.min(self.n) <= 4)
+        let splits = self.batch >= 2 || self.m.max(self.n) >= 2 * MIN_PANEL;
+        f >= gemm_min && splits
     }
 
     /// Multiply-adds of the product.
