@@ -4,15 +4,22 @@
 //! short composite of them, so derivatives, fusion and vmap come from the table.
 
 use crate::ops::ok_or_recorded;
+use crate::reductions::float_of;
 use crate::Result;
 use crate::{RuntimeError, TracedTensor};
 use std::ops::{BitAnd, BitOr, BitXor, Rem};
 use tenferro_ir::{BinaryOp, CmpOp, DType};
 
-/// `v` as a scalar of `t`'s dtype.
+/// The promoted operands, their truncated remainder `fmod(x, y)`, and where Python's
+/// floored remainder differs from it (nonzero, with a sign other than the divisor's).
 #[track_caller]
-fn scalar_of(t: &TracedTensor, v: f64) -> Result<TracedTensor> {
-    t.full_like(v)
+fn floored(op: &str, a: &TracedTensor, b: &TracedTensor) -> Result<[TracedTensor; 4]> {
+    let (x, y) = TracedTensor::unify(op, a, b)?;
+    let r = x.fmod(&y);
+    let zero = r.full_like(0.0)?;
+    let signs_differ = r.less(&zero).not_equal(&y.less(&zero));
+    let fix = r.not_equal(&zero).logical_and(&signs_differ);
+    Ok([x, y, r, fix])
 }
 
 impl TracedTensor {
@@ -37,12 +44,7 @@ impl TracedTensor {
     #[track_caller]
     pub fn remainder(&self, other: &TracedTensor) -> TracedTensor {
         ok_or_recorded((|| {
-            let (x, y) = TracedTensor::unify("remainder", self, other)?;
-            let r = x.fmod(&y);
-            let zero = scalar_of(&r, 0.0)?;
-            let nonzero = r.not_equal(&zero);
-            let signs_differ = r.less(&zero).not_equal(&y.less(&zero));
-            let fix = nonzero.logical_and(&signs_differ);
+            let [_, y, r, fix] = floored("remainder", self, other)?;
             Ok(TracedTensor::select(&fix, &(&r + &y), &r))
         })())
     }
@@ -55,7 +57,7 @@ impl TracedTensor {
     #[track_caller]
     pub fn floor_divide(&self, other: &TracedTensor) -> TracedTensor {
         ok_or_recorded((|| {
-            let (x, y) = TracedTensor::unify("floor_divide", self, other)?;
+            let [x, y, r, fix] = floored("floor_divide", self, other)?;
             let d = x.dtype()?;
             if d.is_complex() {
                 return Err(RuntimeError::invalid_op(
@@ -66,12 +68,7 @@ impl TracedTensor {
                     ),
                 ));
             }
-            let r = x.fmod(&y);
-            let zero = scalar_of(&r, 0.0)?;
-            let one = scalar_of(&r, 1.0)?;
-            let nonzero = r.not_equal(&zero);
-            let signs_differ = r.less(&zero).not_equal(&y.less(&zero));
-            let fix = nonzero.logical_and(&signs_differ);
+            let (zero, one) = (r.full_like(0.0)?, r.full_like(1.0)?);
             if d.is_int() || d == DType::Bool {
                 let q = &x / &y;
                 return Ok(TracedTensor::select(&fix, &(&q - &one), &q));
@@ -146,17 +143,17 @@ impl TracedTensor {
     pub fn logical_not(&self) -> TracedTensor {
         ok_or_recorded((|| {
             let t = self.truth_value()?;
-            Ok(t.equal(&scalar_of(&t, 0.0)?))
+            Ok(t.equal(&t.full_like(0.0)?))
         })())
     }
 
-    /// The truth value: `self` for bool, `self != 0` otherwise.
+    /// The truth value: `self` for bool, `self != 0` otherwise (NaN is true, as NumPy).
     #[track_caller]
-    fn truth_value(&self) -> Result<TracedTensor> {
+    pub(crate) fn truth_value(&self) -> Result<TracedTensor> {
         if self.dtype()? == DType::Bool {
             return Ok(self.clone());
         }
-        Ok(self.compare(CmpOp::Ne, &scalar_of(self, 0.0)?))
+        Ok(self.compare(CmpOp::Ne, &self.full_like(0.0)?))
     }
 
     /// A bitwise op: the table's integer op, or its logical version on two bools.
@@ -180,17 +177,7 @@ impl TracedTensor {
     /// `jnp.arctan2` of integers).
     #[track_caller]
     fn float_binary(&self, op: BinaryOp, other: &TracedTensor) -> TracedTensor {
-        ok_or_recorded((|| {
-            let float = |t: &TracedTensor| -> Result<TracedTensor> {
-                let d = t.dtype()?;
-                if d.is_int() || d == DType::Bool {
-                    t.convert(DType::F64)
-                } else {
-                    Ok(t.clone())
-                }
-            };
-            Ok(float(self)?.binary(op, &float(other)?))
-        })())
+        ok_or_recorded((|| Ok(float_of(self)?.binary(op, &float_of(other)?)))())
     }
 }
 
@@ -227,7 +214,7 @@ tensor_operators! {
 #[track_caller]
 pub fn remainder_scalar(x: &TracedTensor, v: f64, scalar_on_left: bool) -> TracedTensor {
     ok_or_recorded((|| {
-        let x = crate::reductions::float_of(x)?;
+        let x = float_of(x)?;
         let s = x.splat_like(v)?;
         Ok(if scalar_on_left {
             s.remainder(&x)

@@ -60,15 +60,14 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-/// The traced value, or one that carries the error, located at the caller's call site.
+/// The traced value, or one that carries the error, located at the caller's call site. A
+/// value carrying an error traced inside this crate is re-located too (a closure's call
+/// site here is no place to report): [`TracedTensor::from_error`] does it.
 #[track_caller]
 pub(crate) fn ok_or_recorded(r: Result<TracedTensor>) -> TracedTensor {
-    let at = std::panic::Location::caller();
-    // A value carrying an error traced inside this crate is re-located too (a closure's
-    // call site here is no place to report).
     match r.and_then(|t| t.error().map_or(Ok(t), Err)) {
         Ok(t) => t,
-        Err(e) => TracedTensor::from_error(e.at_caller(file!(), at)),
+        Err(e) => TracedTensor::from_error(e),
     }
 }
 
@@ -661,9 +660,10 @@ impl TracedTensor {
     }
 }
 
-/// Turns a value with a recorded error into `Err`.
+/// Turns a value with a recorded error into `Err`, located at the caller when it was
+/// traced inside this crate (as [`ok_or_recorded`]).
 #[track_caller]
-fn checked(t: TracedTensor) -> Result<TracedTensor> {
+pub(crate) fn checked(t: TracedTensor) -> Result<TracedTensor> {
     match t.error() {
         Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
         None => Ok(t),

@@ -38,26 +38,7 @@ use crate::error::{Result, RuntimeError};
 use crate::traced::TracedTensor;
 use tenferro_ir::{DType, Op, ReduceOp, TensorType};
 
-/// An `Err` recorded in a traced value.
-#[track_caller]
-pub(crate) fn rec(r: Result<TracedTensor>) -> TracedTensor {
-    let at = std::panic::Location::caller();
-    // A value carrying an error traced inside this crate is re-located too (a closure's
-    // call site here is no place to report).
-    match r.and_then(|t| t.error().map_or(Ok(t), Err)) {
-        Ok(t) => t,
-        Err(e) => TracedTensor::from_error(e.at_caller(file!(), at)),
-    }
-}
-
-/// A value with a recorded error as `Err`.
-#[track_caller]
-pub(crate) fn checked(t: TracedTensor) -> Result<TracedTensor> {
-    match t.error() {
-        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
-        None => Ok(t),
-    }
-}
+pub(crate) use crate::ops::{checked, ok_or_recorded as rec};
 
 /// The constant `v` of `dtype`, broadcast to `shape`.
 #[track_caller]
@@ -472,13 +453,8 @@ impl TracedTensor {
         rec((|| {
             let ty = self.ty()?;
             let ax = axes_of(op, &ty, axes)?;
-            // Nonzero (NaN is nonzero, as NumPy), counted in i64.
-            let nz = if ty.dtype == DType::Bool {
-                self.clone()
-            } else {
-                self.not_equal(&splat(ty.dtype, &ty.shape, 0.0)?)
-            };
-            let c = nz.convert(DType::I64)?.reduce_sum(&ax);
+            // Nonzero elements, counted in i64.
+            let c = self.truth_value()?.convert(DType::I64)?.reduce_sum(&ax);
             let cs = c.shape()?;
             let y = if every {
                 c.equal(&splat(DType::I64, &cs, count(&ty.shape, &ax) as f64)?)

@@ -17,21 +17,9 @@
 
 use crate::axes::normalize_axis;
 use crate::error::{Result, RuntimeError};
+use crate::ops::{checked, ok_or_recorded};
 use crate::traced::TracedTensor;
 use tenferro_ir::{col_major_strides, BinaryOp, DType, Op, ReduceOp, Tensor};
-
-#[track_caller]
-fn or_error(r: Result<TracedTensor>) -> TracedTensor {
-    r.unwrap_or_else(TracedTensor::from_error)
-}
-
-#[track_caller]
-fn checked(t: TracedTensor) -> Result<TracedTensor> {
-    match t.error() {
-        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
-        None => Ok(t),
-    }
-}
 
 /// An i64 constant `v` of shape `shape` (a scalar broadcast).
 #[track_caller]
@@ -53,7 +41,7 @@ fn i64_splat(shape: &[usize], v: i64) -> TracedTensor {
 /// `x` reversed along `axis` (a gather with the constant indices `n-1, ..., 0`).
 #[track_caller]
 pub fn reverse_axis(x: &TracedTensor, axis: usize) -> TracedTensor {
-    or_error((|| {
+    ok_or_recorded((|| {
         let ty = x.ty()?;
         if axis >= ty.rank() {
             return Err(RuntimeError::invalid_op(
@@ -79,7 +67,7 @@ pub fn reverse_axis(x: &TracedTensor, axis: usize) -> TracedTensor {
 /// offsets, so it is linear in `x` (its transpose is a `scatter_add`).
 #[track_caller]
 pub fn take_along(x: &TracedTensor, indices: &TracedTensor, axis: usize) -> TracedTensor {
-    or_error(take_along_impl(x, indices, axis))
+    ok_or_recorded(take_along_impl(x, indices, axis))
 }
 
 #[track_caller]
@@ -168,7 +156,7 @@ impl TracedTensor {
     /// order (NaN last ascending, first descending; ties keep their order).
     #[track_caller]
     pub fn argsort(&self, axis: isize, descending: bool) -> TracedTensor {
-        or_error((|| {
+        ok_or_recorded((|| {
             let axis = normalize_axis("argsort", axis, self.ty()?.rank())?;
             checked(TracedTensor::apply1(
                 Op::Argsort { axis, descending },
@@ -181,7 +169,7 @@ impl TracedTensor {
     /// with a gather; differentiable: the tangent is permuted the same way).
     #[track_caller]
     pub fn sort(&self, axis: isize, descending: bool) -> TracedTensor {
-        or_error((|| {
+        ok_or_recorded((|| {
             let a = normalize_axis("sort", axis, self.ty()?.rank())?;
             let perm = checked(self.argsort(axis, descending))?;
             checked(take_along(self, &perm, a))
@@ -236,7 +224,7 @@ impl TracedTensor {
     /// operands are allowed for sum and product; bool operands are an error.
     #[track_caller]
     pub fn cumulative(&self, kind: ReduceOp, axis: isize, reverse: bool) -> TracedTensor {
-        or_error((|| {
+        ok_or_recorded((|| {
             let name = kind.cumulative_name();
             let axis = normalize_axis(name, axis, self.ty()?.rank())?;
             checked(TracedTensor::apply1(

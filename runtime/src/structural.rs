@@ -29,14 +29,7 @@ fn bad(op: &str, msg: String) -> RuntimeError {
     RuntimeError::invalid_op(op, msg)
 }
 
-/// Turns a value with a recorded error into `Err`.
-#[track_caller]
-pub(crate) fn ok(t: TracedTensor) -> Result<TracedTensor> {
-    match t.error() {
-        Some(e) => Err(e.at_caller(file!(), std::panic::Location::caller())),
-        None => Ok(t),
-    }
-}
+pub(crate) use crate::ops::checked as ok;
 
 #[track_caller]
 fn i64_vec(data: Vec<i64>) -> TracedTensor {
