@@ -7,7 +7,11 @@
     python3 benches/compare.py --workload einsum_str,einsum_nary --threads 1   # einsum instances
 
 einsum_<instance> workloads (not part of `all`) compare with numpy and JAX run now by
-`../shared/peers/einsum/run_peers.py` (opt_einsum greedy paths for numpy).
+`../shared/peers/einsum/run_peers.py` (opt_einsum greedy paths for numpy). tenferro runs
+each instance's column-major form (every term and shape reversed, as upstream's runner
+does), so it reads and writes the bytes the row-major peers do; `--einsum-form literal`
+runs the NumPy subscripts on column-major data instead (`bij,bjk->bik` with its batch axis
+fastest in memory: a different, harder layout than the peers').
 L_* workloads (linear algebra, not part of `all`: `--workload L`) compare with JAX run now
 by `benches/linalg_jax.py`.
 
@@ -54,9 +58,10 @@ def select(spec):
                           text=True, check=True).stdout.split()
 
 
-def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None):
+def run_tenferro(workloads, threads, min_time, opt="O2", einsum_path=None,
+                 einsum_form="colmajor"):
     cmd = [BENCH_SUITE, "--workload", workloads, "--threads", str(threads),
-           "--min-time", str(min_time), "--opt", opt]
+           "--min-time", str(min_time), "--opt", opt, "--einsum-form", einsum_form]
     if einsum_path:
         cmd += ["--einsum-path", einsum_path]
     env = dict(os.environ)
@@ -190,6 +195,11 @@ def main():
                     help="alternating runs of tenferro and its peers per workload (median of round medians)")
     ap.add_argument("--no-jax", action="store_true", help="skip the live JAX run")
     ap.add_argument("--opt", default="O2", help="tenferro's optimization level (O0, O1, O2)")
+    ap.add_argument("--einsum-form", choices=("colmajor", "literal"), default="colmajor",
+                    help="einsum rows: tenferro runs each instance's column-major form (every "
+                         "term and shape reversed, as upstream's runner: the same bytes as the "
+                         "peers' row-major operands; default) or its literal subscripts on "
+                         "column-major data")
     ap.add_argument("--einsum-path", choices=("opt_flops", "opt_size"),
                     help="einsum rows: every system contracts along upstream's stored path")
     args = ap.parse_args()
@@ -206,7 +216,8 @@ def main():
             # One (tenferro ms, {peer: ms}) per round.
             rounds, err = [], None
             for _ in range(max(args.rounds, 1)):
-                rec = run_tenferro(wid, t, args.min_time, args.opt, args.einsum_path).get(wid, {})
+                rec = run_tenferro(wid, t, args.min_time, args.opt, args.einsum_path,
+                                   args.einsum_form).get(wid, {})
                 if "median_us" in rec:
                     rec["median_ms"] = rec["median_us"] / 1000.0
                 if "median_ms" not in rec:

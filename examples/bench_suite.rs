@@ -7,7 +7,10 @@
 //! (`--workload` takes ids, prefixes such as `W2`, or `all`; `--min-time` seconds per
 //! workload, default 1; `--opt O0|O1|O2` the compiler's optimization level, default O2 (the compiler's default);
 //! `--einsum-path opt_flops|opt_size` plans einsum instances along upstream's stored path
-//! instead of `Optimize::Auto`;
+//! instead of `Optimize::Auto`; einsum instances run in their column-major form (every
+//! term and shape reversed, as upstream's runner does: the operands' bytes are the
+//! row-major peers' bytes), `--einsum-form literal` runs the NumPy subscripts themselves
+//! on column-major data (`bij,bjk->bik` then has its batch axis fastest in memory);
 //! `--show` prints each program and its prepared CPU form to stderr; `--list` prints the
 //! ids; `--backend xla` runs on the XLA backend (the PJRT plugin named by
 //! `TENFERRO_PJRT_PLUGIN`; XLA picks its own thread count, so `--threads` is only a label
@@ -24,6 +27,14 @@ use tenferro_runtime::{
 };
 
 type Res<T> = Result<T, Box<dyn Error>>;
+
+/// How einsum instances run: along upstream's stored path `path` (else `Optimize::Auto`),
+/// and in the instance's literal NumPy subscripts rather than its column-major form.
+#[derive(Default)]
+struct EinsumRun {
+    path: Option<String>,
+    literal: bool,
+}
 
 const IDS: [&str; 27] = [
     "W1",
@@ -157,7 +168,7 @@ struct Built {
     inputs: Vec<(TracedTensor, Tensor)>,
 }
 
-fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> Res<Built> {
+fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum: &EinsumRun) -> Res<Built> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let dt = if id.ends_with("f32") {
         DType::F32
@@ -437,6 +448,11 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> 
         }
         w if w.starts_with("einsum_") => {
             let inst = tenferro_einsum::instances::load(&w["einsum_".len()..])?;
+            let inst = if einsum.literal {
+                inst
+            } else {
+                inst.column_major()
+            };
             let mut ops = Vec::new();
             // The instance's dtype (complex: two values per element).
             let parts = if inst.dtype.is_complex() { 2 } else { 1 };
@@ -453,7 +469,7 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum_path: Option<&str>) -> 
                 ops.push(x);
             }
             let refs: Vec<&TracedTensor> = ops.iter().map(|(t, _)| t).collect();
-            let y = match einsum_path {
+            let y = match einsum.path.as_deref() {
                 None => tenferro_einsum::einsum(&inst.subscripts, &refs)?,
                 Some(kind) => {
                     let stored = inst
@@ -631,7 +647,7 @@ fn main() -> Res<()> {
     let mut min_time = 1.0f64;
     let mut show = false;
     let mut opt = OptLevel::default();
-    let mut einsum_path: Option<String> = None;
+    let mut einsum = EinsumRun::default();
     let mut xla = false;
     let mut list = false;
     let mut i = 0;
@@ -641,7 +657,18 @@ fn main() -> Res<()> {
             "--workload" => workloads = val,
             "--threads" => threads = val.parse()?,
             "--min-time" => min_time = val.parse()?,
-            "--einsum-path" => einsum_path = Some(val.clone()),
+            "--einsum-path" => einsum.path = Some(val.clone()),
+            "--einsum-form" => {
+                einsum.literal = match val.as_str() {
+                    "colmajor" => false,
+                    "literal" => true,
+                    other => {
+                        return Err(
+                            format!("unknown --einsum-form `{other}` (colmajor, literal)").into(),
+                        )
+                    }
+                }
+            }
             "--opt" => {
                 opt = match val.as_str() {
                     "O0" => OptLevel::O0,
@@ -693,7 +720,7 @@ fn main() -> Res<()> {
             continue;
         }
         let t0 = Instant::now();
-        let built = match build(id, &ad, opt, einsum_path.as_deref()) {
+        let built = match build(id, &ad, opt, &einsum) {
             Ok(b) => b,
             Err(e) => {
                 println!(

@@ -249,8 +249,12 @@ pub(crate) fn prepare(f: &Function, fuse: bool) -> Result<CpuProgram> {
                     Some(_) => format!("{} + transpose", inst.op.name()),
                     None => inst.op.name().to_string(),
                 };
-                if matches!(&kind, StepKind::Dot(p) if p.writes_scratch_layout()) {
-                    op_name.push_str(", [m, n, batch] layout");
+                if let Some(layout) = match &kind {
+                    StepKind::Dot(p) => p.direct_layout(),
+                    _ => None,
+                } {
+                    op_name.push_str(", ");
+                    op_name.push_str(layout);
                 }
                 steps.push(Step {
                     op_name,

@@ -312,10 +312,12 @@ impl DotPlan {
     /// Makes the step write `transpose {perm}` of the product instead of the product,
     /// when that saves the transpose's copy; returns whether it did.
     ///
-    /// - A batched product, which goes through the `[m, n, batch]` scratch anyway, copies
-    ///   the scratch straight into the transposed layout (one copy instead of two); when
-    ///   that layout is the scratch's own (the batch axes moved last), the GEMMs write
-    ///   the result directly and nothing is copied.
+    /// - A batched product whose transpose moves the batch axes last (in order) after
+    ///   the lhs free axes and the rhs free axes, one group after the other, each in any
+    ///   order, writes each batch element's product straight into its block (row-major
+    ///   when the rhs axes come first): nothing is copied. Any other batched product,
+    ///   which goes through the `[m, n, batch]` scratch anyway, copies the scratch
+    ///   straight into the transposed layout (one copy instead of two).
     /// - An unbatched product whose transpose keeps the lhs free axes together and the
     ///   rhs free axes together reads those axes in their new order (`m` and `n` are the
     ///   same products of extents), and writes its transpose row-major when the rhs axes
@@ -332,6 +334,36 @@ impl DotPlan {
         }
         let lfree = self.lhs_axes.rows.clone();
         let rfree = self.rhs_axes.cols.clone();
+        let is_lhs = |a: usize| a < nb + lf;
+        // The free axes of one operand, then the other's (each group in any order):
+        // whether the rhs group comes first, and the lhs and rhs axes in their new order.
+        let split = |q: &[usize]| -> Option<(bool, Vec<usize>, Vec<usize>)> {
+            let (transposed, rows, cols) = if q[..lf].iter().all(|&a| is_lhs(a)) {
+                (false, &q[..lf], &q[lf..])
+            } else if q[..rf].iter().all(|&a| !is_lhs(a)) {
+                (true, &q[rf..], &q[..rf])
+            } else {
+                return None;
+            };
+            let rows = rows.iter().map(|&a| lfree[a - nb]).collect();
+            let cols = cols.iter().map(|&a| rfree[a - nb - lf]).collect();
+            Some((transposed, rows, cols))
+        };
+        // Batch axes last, in order, after the two groups of free axes: each batch
+        // element's GEMM writes its block of the result directly (row-major when the rhs
+        // axes come first), with no scratch and no copy.
+        let batch_last = self.unbatch.is_some()
+            && perm[lf + rf..].iter().copied().eq(0..nb)
+            && perm[..lf + rf].iter().all(|&a| a >= nb);
+        if batch_last {
+            if let Some((transposed, rows, cols)) = split(&perm[..lf + rf]) {
+                if self.replan(transposed, rows, cols) {
+                    self.unbatch = None;
+                    self.out_perm = perm.to_vec();
+                    return true;
+                }
+            }
+        }
         if self.unbatch.is_some() {
             let shape = self.product_shape();
             let result: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
@@ -350,18 +382,21 @@ impl DotPlan {
             return true;
         }
         let q: Vec<usize> = perm.iter().copied().filter(|&a| a >= nb).collect();
-        let is_lhs = |a: usize| a < nb + lf;
-        let (transposed, rows, cols) = if q[..lf].iter().all(|&a| is_lhs(a)) {
-            (false, &q[..lf], &q[lf..])
-        } else if q[..rf].iter().all(|&a| !is_lhs(a)) {
-            (true, &q[rf..], &q[..rf])
-        } else {
-            return false;
-        };
+        match split(&q) {
+            Some((transposed, rows, cols)) => self.replan(transposed, rows, cols),
+            None => false,
+        }
+    }
+
+    /// Reads the lhs free axes in the order `rows` and the rhs free axes in the order
+    /// `cols`, and writes each product row-major when `transposed`; declined (`false`,
+    /// nothing changed) when that would pack an operand, larger than the result, that was
+    /// read in place.
+    fn replan(&mut self, transposed: bool, rows: Vec<usize>, cols: Vec<usize>) -> bool {
         let mut lhs_axes = self.lhs_axes.clone();
         let mut rhs_axes = self.rhs_axes.clone();
-        lhs_axes.rows = rows.iter().map(|&a| lfree[a - nb]).collect();
-        rhs_axes.cols = cols.iter().map(|&a| rfree[a - nb - lf]).collect();
+        lhs_axes.rows = rows;
+        rhs_axes.cols = cols;
         let (lhs, rhs) = operand_plans(
             &lhs_axes,
             &rhs_axes,
@@ -427,6 +462,16 @@ impl DotPlan {
     /// or the layout of an absorbed transpose.
     pub(crate) fn writes_scratch_layout(&self) -> bool {
         self.batch > 1 && self.lane.is_none() && self.unbatch.is_none() && self.m * self.n > 0
+    }
+
+    /// How a batched product that writes its result directly lays it out: `[m, n,
+    /// batch]`, or `[n, m, batch]` when each batch element's product is written row-major.
+    pub(crate) fn direct_layout(&self) -> Option<&'static str> {
+        match (self.writes_scratch_layout(), self.transposed_out) {
+            (false, _) => None,
+            (true, false) => Some("[m, n, batch] layout"),
+            (true, true) => Some("[n, m, batch] layout"),
+        }
     }
 
     /// Makes a batched product leave its result in the `[m, n, batch]` scratch layout

@@ -764,6 +764,56 @@ fn products_write_any_transpose_of_themselves() {
     }
 }
 
+/// A batched product whose result is transposed to the rhs free axes, then the lhs free
+/// axes, then the batch (`jib,kjb->kib`: a batched matmul in column-major order with its
+/// operands' roles swapped) writes each batch element's product row-major straight into
+/// its block: one step, no scratch and no copy, on the own GEMM (f64 and f32 large enough
+/// for it) and on faer (small and complex products), with the reference evaluator's
+/// result at 1 and 2 threads.
+#[test]
+fn a_batched_product_writes_its_rhs_first_transpose_in_place() {
+    for (dt, [m, n, k, b]) in [
+        (DType::F64, [300, 260, 270, 3]),
+        (DType::F32, [96, 80, 72, 2]),
+        (DType::F64, [5, 7, 6, 4]),
+        (DType::C64, [9, 6, 11, 3]),
+    ] {
+        let mut f = Function::new("batched_transposed");
+        let a = param(&mut f, dt, &[k, m, b]);
+        let c = param(&mut f, dt, &[n, k, b]);
+        let dims = DotDims {
+            lhs_batch: vec![2],
+            rhs_batch: vec![2],
+            lhs_contract: vec![0],
+            rhs_contract: vec![1],
+        };
+        let p = f.push1(Op::DotGeneral(dims), &[a, c]).unwrap();
+        let t = f
+            .push1(
+                Op::Transpose {
+                    perm: vec![2, 1, 0],
+                },
+                &[p],
+            )
+            .unwrap();
+        f.set_outputs(vec![t]);
+        let what = format!("{dt} {m} x {n} x {k}, batch {b}");
+        let prepared = CpuBackend::with_threads(1).prepare(&f).unwrap();
+        let steps = prepared.steps();
+        assert_eq!(steps.len(), 1, "{what}");
+        assert!(
+            steps[0].op_name().ends_with("[n, m, batch] layout"),
+            "{what}: {}",
+            steps[0].op_name()
+        );
+        let inputs = [
+            rand_tensor(dt, &[k, m, b], 5),
+            rand_tensor(dt, &[n, k, b], 6),
+        ];
+        matches_reference(&f, &inputs, dt, &what);
+    }
+}
+
 /// An unbatched product whose transpose reorders the lhs free axes among themselves (a
 /// tensor-network step: `abcde,fcb->adef` then `adef->daef`) reads the lhs free axes in
 /// the new order and runs as one step.
@@ -805,7 +855,8 @@ fn a_transpose_within_one_operands_axes_is_read_into_the_product() {
 }
 
 /// A batched product read only by another product (directly or through a transpose the
-/// first one absorbs) is left in its `[m, n, batch]` scratch and read through its strides:
+/// first one absorbs) is left in its `[m, n, batch]` scratch and read through its strides
+/// (or, transposed to rhs free, lhs free, batch, written in that layout directly):
 /// random chains agree with the reference evaluator at 1 and 2 threads, fused or not,
 /// with the reader's operand on either side and its axes in any role.
 #[test]
@@ -882,10 +933,12 @@ fn a_product_reads_a_batched_product_in_its_scratch_layout() {
         let steps = prepared.steps();
         assert_eq!(steps.len(), 2, "{what}");
         // Unless the reader runs on batch lanes (which read the batch-first layout in
-        // place), the first product keeps its scratch layout.
+        // place), the first product keeps its scratch layout, or writes its transpose's
+        // batch-last layout directly.
         assert!(
             steps[1].kernel_name() == "lane_gemm"
-                || steps[0].op_name().ends_with("[m, n, batch] layout"),
+                || steps[0].op_name().ends_with("[m, n, batch] layout")
+                || steps[0].op_name().ends_with("[n, m, batch] layout"),
             "{what}: {} then {}",
             steps[0].op_name(),
             steps[1].kernel_name()

@@ -1,7 +1,8 @@
 //! The einsum benchmark instances shipped in `extensions/einsum/instances/` (from
 //! tensor4all/tenferro-benchmark): subscripts (NumPy form; einsum subscripts are logical,
 //! so they apply unchanged to tenferro's column-major tensors), shapes and upstream's
-//! stored paths. Used by the `plan_instances` example and the root `bench_suite`.
+//! stored paths, and the column-major form of an instance ([`Instance::column_major`]).
+//! Used by the `plan_instances` example and the root `bench_suite`.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,38 @@ pub struct Instance {
     pub dtype: DType,
     /// Upstream's stored paths.
     pub upstream: Vec<StoredPath>,
+}
+
+impl Instance {
+    /// The same contraction on the same bytes in column-major order, as upstream's runner
+    /// writes it (`format_string_colmajor`, `shapes_colmajor`): every term of the
+    /// subscripts and every shape reversed. A row-major array of shape `s` is, byte for
+    /// byte, the column-major array of shape `s` reversed with its axes reversed, so this
+    /// form reads the operands in the memory order the row-major peers (NumPy, JAX) read
+    /// theirs, and writes the result in theirs. Paths name operands, not indices, so they
+    /// are unchanged. (`bij,bjk->bik` becomes `jib,kjb->kib`: the batch axis is slowest in
+    /// memory in both, where the literal subscripts on column-major data make it the
+    /// fastest.)
+    pub fn column_major(&self) -> Instance {
+        let reversed = |t: &str| t.chars().rev().collect::<String>();
+        let terms = |side: &str| side.split(',').map(reversed).collect::<Vec<_>>().join(",");
+        // `parse` checked the `->`: an implicit output (its indices sorted) would not
+        // reverse with the terms.
+        let (ins, out) = self
+            .subscripts
+            .split_once("->")
+            .unwrap_or((&self.subscripts, ""));
+        let subscripts = format!("{}->{}", terms(ins), reversed(out));
+        Instance {
+            subscripts,
+            shapes: self
+                .shapes
+                .iter()
+                .map(|s| s.iter().rev().copied().collect())
+                .collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// The directory of the shipped instances.
@@ -88,9 +121,13 @@ pub fn parse(text: &str) -> Result<Instance, String> {
         Some("complex128") => DType::C64,
         Some(other) => return Err(format!("unsupported dtype `{other}`")),
     };
+    let subscripts = s("subscripts")?;
+    if !subscripts.contains("->") {
+        return Err(format!("subscripts `{subscripts}` without `->`"));
+    }
     Ok(Instance {
         name: s("name")?,
-        subscripts: s("subscripts")?,
+        subscripts,
         shapes,
         dtype,
         upstream,

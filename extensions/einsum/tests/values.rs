@@ -682,54 +682,85 @@ fn f32_and_c64_operands() {
 }
 
 /// Every shipped instance small enough for the nested-loop reference (at most 2^22 index
-/// combinations, operands built from deterministic noise) matches it, under each planner.
+/// combinations, operands built from deterministic noise) matches it, under each planner,
+/// in its literal subscripts and in its column-major form (every term and shape reversed).
 #[test]
 fn small_shipped_instances_match_the_naive_reference() {
     let mut checked = 0;
     for name in instances::names() {
         let inst = instances::load(&name).unwrap();
-        let (lhs, out) = inst.subscripts.split_once("->").unwrap();
-        let terms: Vec<&str> = lhs.split(',').collect();
-        let mut letters: Vec<char> = Vec::new();
-        let mut sizes: Vec<usize> = Vec::new();
-        for (t, shape) in terms.iter().zip(&inst.shapes) {
-            for (c, &n) in t.chars().zip(shape) {
-                if !letters.contains(&c) {
-                    letters.push(c);
-                    sizes.push(n);
-                }
+        for form in [inst.clone(), inst.column_major()] {
+            if matches_naive(&form) {
+                checked += 1;
             }
         }
-        let loops = sizes.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
-        if loops.is_none_or(|l| l > 1 << 22) {
-            continue;
-        }
-        let id = |c: char| letters.iter().position(|&l| l == c).unwrap();
-        let inputs: Vec<Vec<Ax>> = terms
-            .iter()
-            .map(|t| ax(&t.chars().map(id).collect::<Vec<_>>()))
-            .collect();
-        let data: Vec<Vec<f64>> = inst
-            .shapes
-            .iter()
-            .enumerate()
-            .map(|(k, s)| noise(s.iter().product(), 7 + k as u64))
-            .collect();
-        let output: Vec<usize> = out.chars().map(id).collect();
-        let want = naive(&sizes, &inputs, &data, &output);
-        let ops = operands(&inst.shapes, &data);
-        let refs: Vec<&TracedTensor> = ops.iter().collect();
-        for optimize in [Optimize::Auto, Optimize::Greedy] {
-            let opts = EinsumOptions {
-                optimize,
-                memory_limit: None,
-            };
-            let y = einsum_with(&inst.subscripts, &refs, &opts).unwrap();
-            assert_close(&vals(&y), &want, 1e-10, &name);
-        }
-        checked += 1;
     }
-    assert!(checked >= 6, "only {checked} instances were small enough");
+    assert!(
+        checked >= 12,
+        "only {checked} instance forms were small enough"
+    );
+}
+
+/// Whether the instance is small enough for the nested-loop reference; if so, asserts that
+/// einsum matches it under Auto and greedy planning.
+fn matches_naive(inst: &instances::Instance) -> bool {
+    let name = format!("{} ({})", inst.name, inst.subscripts);
+    let (lhs, out) = inst.subscripts.split_once("->").unwrap();
+    let terms: Vec<&str> = lhs.split(',').collect();
+    let mut letters: Vec<char> = Vec::new();
+    let mut sizes: Vec<usize> = Vec::new();
+    for (t, shape) in terms.iter().zip(&inst.shapes) {
+        for (c, &n) in t.chars().zip(shape) {
+            if !letters.contains(&c) {
+                letters.push(c);
+                sizes.push(n);
+            }
+        }
+    }
+    let loops = sizes.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+    if loops.is_none_or(|l| l > 1 << 22) {
+        return false;
+    }
+    let id = |c: char| letters.iter().position(|&l| l == c).unwrap();
+    let inputs: Vec<Vec<Ax>> = terms
+        .iter()
+        .map(|t| ax(&t.chars().map(id).collect::<Vec<_>>()))
+        .collect();
+    let data: Vec<Vec<f64>> = inst
+        .shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| noise(s.iter().product(), 7 + k as u64))
+        .collect();
+    let output: Vec<usize> = out.chars().map(id).collect();
+    let want = naive(&sizes, &inputs, &data, &output);
+    let ops = operands(&inst.shapes, &data);
+    let refs: Vec<&TracedTensor> = ops.iter().collect();
+    for optimize in [Optimize::Auto, Optimize::Greedy] {
+        let opts = EinsumOptions {
+            optimize,
+            memory_limit: None,
+        };
+        let y = einsum_with(&inst.subscripts, &refs, &opts).unwrap();
+        assert_close(&vals(&y), &want, 1e-10, &name);
+    }
+    true
+}
+
+/// The column-major form of an instance reverses every term and every shape, and keeps
+/// the stored paths (they name operands, not indices); an instance file without `->` is
+/// refused (an implicit output would not reverse with its terms).
+#[test]
+fn column_major_form_reverses_terms_and_shapes() {
+    let inst = instances::load("bin_batched_matmul_b32_m64_n64_k64").unwrap();
+    let cm = inst.column_major();
+    assert_eq!(cm.subscripts, "jib,kjb->kib");
+    assert_eq!(cm.shapes, vec![vec![64, 64, 32], vec![64, 64, 32]]);
+    assert_eq!(cm.upstream.len(), inst.upstream.len());
+    assert_eq!(cm.column_major().subscripts, inst.subscripts);
+    let implicit = r#"{"name":"x","subscripts":"ij,jk","shapes":[[2,3],[3,4]]}"#;
+    let err = instances::parse(implicit).unwrap_err();
+    assert!(err.contains("->"), "{err}");
 }
 
 /// A repeated output index embeds a diagonal with exact zeros elsewhere, whatever the
