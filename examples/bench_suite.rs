@@ -451,7 +451,7 @@ fn build(id: &str, ad: &AdContext, opt: OptLevel, einsum: &EinsumRun) -> Res<Bui
             let inst = if einsum.literal {
                 inst
             } else {
-                inst.column_major()
+                inst.column_major()?
             };
             let mut ops = Vec::new();
             // The instance's dtype (complex: two values per element).

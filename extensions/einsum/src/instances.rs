@@ -45,18 +45,19 @@ impl Instance {
     /// theirs, and writes the result in theirs. Paths name operands, not indices, so they
     /// are unchanged. (`bij,bjk->bik` becomes `jib,kjb->kib`: the batch axis is slowest in
     /// memory in both, where the literal subscripts on column-major data make it the
-    /// fastest.)
-    pub fn column_major(&self) -> Instance {
+    /// fastest.) An error for subscripts without `->`: an implicit output (its indices
+    /// sorted) does not reverse with the terms.
+    pub fn column_major(&self) -> Result<Instance, String> {
         let reversed = |t: &str| t.chars().rev().collect::<String>();
         let terms = |side: &str| side.split(',').map(reversed).collect::<Vec<_>>().join(",");
-        // `parse` checked the `->`: an implicit output (its indices sorted) would not
-        // reverse with the terms.
-        let (ins, out) = self
-            .subscripts
-            .split_once("->")
-            .unwrap_or((&self.subscripts, ""));
+        let (ins, out) = self.subscripts.split_once("->").ok_or_else(|| {
+            format!(
+                "{}: subscripts `{}` without `->` have no column-major form",
+                self.name, self.subscripts
+            )
+        })?;
         let subscripts = format!("{}->{}", terms(ins), reversed(out));
-        Instance {
+        Ok(Instance {
             subscripts,
             shapes: self
                 .shapes
@@ -64,7 +65,7 @@ impl Instance {
                 .map(|s| s.iter().rev().copied().collect())
                 .collect(),
             ..self.clone()
-        }
+        })
     }
 }
 

@@ -689,7 +689,7 @@ fn small_shipped_instances_match_the_naive_reference() {
     let mut checked = 0;
     for name in instances::names() {
         let inst = instances::load(&name).unwrap();
-        for form in [inst.clone(), inst.column_major()] {
+        for form in [inst.clone(), inst.column_major().unwrap()] {
             if matches_naive(&form) {
                 checked += 1;
             }
@@ -749,17 +749,24 @@ fn matches_naive(inst: &instances::Instance) -> bool {
 
 /// The column-major form of an instance reverses every term and every shape, and keeps
 /// the stored paths (they name operands, not indices); an instance file without `->` is
-/// refused (an implicit output would not reverse with its terms).
+/// refused, and so is the column-major form of one built without it (an implicit output
+/// would not reverse with its terms).
 #[test]
 fn column_major_form_reverses_terms_and_shapes() {
     let inst = instances::load("bin_batched_matmul_b32_m64_n64_k64").unwrap();
-    let cm = inst.column_major();
+    let cm = inst.column_major().unwrap();
     assert_eq!(cm.subscripts, "jib,kjb->kib");
     assert_eq!(cm.shapes, vec![vec![64, 64, 32], vec![64, 64, 32]]);
     assert_eq!(cm.upstream.len(), inst.upstream.len());
-    assert_eq!(cm.column_major().subscripts, inst.subscripts);
+    assert_eq!(cm.column_major().unwrap().subscripts, inst.subscripts);
     let implicit = r#"{"name":"x","subscripts":"ij,jk","shapes":[[2,3],[3,4]]}"#;
     let err = instances::parse(implicit).unwrap_err();
+    assert!(err.contains("->"), "{err}");
+    let built = instances::Instance {
+        subscripts: "ij,jk".into(),
+        ..inst
+    };
+    let err = built.column_major().unwrap_err();
     assert!(err.contains("->"), "{err}");
 }
 
